@@ -1,0 +1,24 @@
+/*
+ * api.h: the control API (HTTP/1.1 + JSON, libevent evhttp, jansson), the
+ * event stream and the static control panel. See docs/api.md.
+ */
+#ifndef API_H
+#define API_H
+
+#include <stddef.h>
+
+struct api;
+struct control;
+struct event_base;
+struct record;
+
+/*
+ * Reads the token file, binds the listen address of the table config and
+ * starts serving. NULL with the reason in err (the daemon then refuses to
+ * start): token file missing, empty or readable by others; address in use.
+ */
+struct api	*api_start(struct control *c, struct event_base *base,
+		    struct record *rec, char *err, size_t errlen);
+void		 api_free(struct api *a);
+
+#endif

@@ -1,0 +1,345 @@
+/*
+ * cfg.c: INI reading with line numbers and strict values.
+ *
+ * Debian's inih does not pass line numbers to the handler, so the file is
+ * fed through ini_parse_stream() by a reader that counts lines. The reader
+ * also sees each raw line first, which lets it report syntax errors, track
+ * sections (including empty ones) and refuse over-long lines, every one of
+ * them rather than only the first.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include <ini.h>
+
+#include "cfg.h"
+
+#define CFG_LINE_MAX	512
+
+struct cfg_reader {
+	FILE		*fp;
+	struct cfg_file	*f;
+};
+
+void
+cfg_errors_add(struct cfg_errors *e, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 buf[1024];
+	size_t	 n;
+	char	*p;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (!e->quiet)
+		log_emit(LOG_ERR, "%s", buf);
+	e->count++;
+	n = strlen(buf);
+	p = realloc(e->text, e->len + n + 2);
+	if (p == NULL)
+		return;
+	e->text = p;
+	memcpy(e->text + e->len, buf, n);
+	e->len += n;
+	e->text[e->len++] = '\n';
+	e->text[e->len] = '\0';
+}
+
+void
+cfg_errors_free(struct cfg_errors *e)
+{
+	free(e->text);
+	e->text = NULL;
+	e->len = 0;
+	e->count = 0;
+}
+
+void
+cfg_err_at(struct cfg_errors *e, const char *path, int line,
+    const char *section, const char *key, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 what[768], where[256];
+	int	 n;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	n = snprintf(where, sizeof(where), "%s:%d:", path, line);
+	if (section != NULL && *section != '\0' && n > 0)
+		n += snprintf(where + n, sizeof(where) - n, " [%s]", section);
+	if (key != NULL && n > 0 && (size_t)n < sizeof(where))
+		snprintf(where + n, sizeof(where) - n, " %s:", key);
+	cfg_errors_add(e, "%s %s", where, what);
+}
+
+void
+cfg_err(struct cfg_file *f, const char *key, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 what[768];
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	cfg_err_at(f->errs, f->path, f->line, f->section, key, "%s", what);
+}
+
+static char *
+cfg_trim(char *s)
+{
+	char	*e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return (s);
+}
+
+/*
+ * inih reader: hands inih one line at a time, after checking it. A line
+ * that is not valid INI is reported here and replaced by a blank line, so
+ * inih never stops early and every error is seen.
+ */
+static char *
+cfg_read(char *str, int num, void *stream)
+{
+	struct cfg_reader	*r = stream;
+	struct cfg_file		*f = r->f;
+	char			 raw[CFG_LINE_MAX], copy[CFG_LINE_MAX], *t, *end;
+	size_t			 n;
+	int			 c;
+
+	if (fgets(raw, sizeof(raw), r->fp) == NULL)
+		return (NULL);
+	f->line++;
+	n = strlen(raw);
+	if (n > 0 && raw[n - 1] != '\n' && !feof(r->fp)) {
+		while ((c = fgetc(r->fp)) != EOF && c != '\n')
+			;
+		cfg_err(f, NULL, "line too long (at most %d characters)",
+		    CFG_LINE_MAX - 2);
+		snprintf(str, num, "\n");
+		return (str);
+	}
+	if ((int)n >= num) {
+		cfg_err(f, NULL, "line too long");
+		snprintf(str, num, "\n");
+		return (str);
+	}
+	memcpy(copy, raw, n + 1);
+	t = cfg_trim(copy);
+	if (f->line == 1 && (unsigned char)t[0] == 0xef)
+		t += 3;		/* UTF-8 byte order mark */
+	if (*t == '\0' || *t == ';' || *t == '#') {
+		/* blank or comment */
+	} else if (*t == '[') {
+		end = strchr(t, ']');
+		if (end == NULL) {
+			cfg_err(f, NULL, "syntax error: section header "
+			    "without ']'");
+			snprintf(str, num, "\n");
+			return (str);
+		}
+		*end = '\0';
+		snprintf(f->section, sizeof(f->section), "%s", cfg_trim(t + 1));
+		f->section_line = f->line;
+		f->nkeys = 0;
+		if (f->on_section != NULL)
+			f->on_section(f, f->section);
+	} else if (strchr(t, '=') == NULL) {
+		cfg_err(f, NULL, "syntax error: expected 'key = value' or "
+		    "'[section]', found '%.40s'", t);
+		snprintf(str, num, "\n");
+		return (str);
+	} else if (f->section[0] == '\0') {
+		cfg_err(f, NULL, "key outside of any section");
+		snprintf(str, num, "\n");
+		return (str);
+	}
+	memcpy(str, raw, n + 1);
+	return (str);
+}
+
+static int
+cfg_handler(void *user, const char *section, const char *key,
+    const char *value)
+{
+	struct cfg_file	*f = user;
+	int		 i;
+
+	for (i = 0; i < f->nkeys; i++) {
+		if (strcmp(f->keys[i], key) == 0) {
+			cfg_err(f, key, "given twice in this section");
+			return (1);
+		}
+	}
+	if (f->nkeys < (int)(sizeof(f->keys) / sizeof(f->keys[0])))
+		snprintf(f->keys[f->nkeys++], sizeof(f->keys[0]), "%s", key);
+	if (*value == '\0') {
+		cfg_err(f, key, "empty value");
+		return (1);
+	}
+	(void)section;
+	f->on_kv(f, f->section, key, value);
+	return (1);
+}
+
+int
+cfg_parse(const char *path, struct cfg_errors *errs,
+    cfg_section_fn on_section, cfg_kv_fn on_kv, void *user)
+{
+	struct cfg_file		 f;
+	struct cfg_reader	 r;
+	int			 before = errs->count;
+
+	memset(&f, 0, sizeof(f));
+	f.path = path;
+	f.errs = errs;
+	f.user = user;
+	f.on_section = on_section;
+	f.on_kv = on_kv;
+	if ((r.fp = fopen(path, "r")) == NULL) {
+		cfg_errors_add(errs, "%s: cannot open: %s", path,
+		    strerror(errno));
+		return (-1);
+	}
+	r.f = &f;
+	ini_allow_multiline = false;
+	ini_max_line = CFG_LINE_MAX;
+	ini_parse_stream(cfg_read, &r, cfg_handler, &f);
+	if (ferror(r.fp))
+		cfg_errors_add(errs, "%s: read error", path);
+	fclose(r.fp);
+	return (errs->count - before);
+}
+
+int
+parse_double(const char *s, double min, double max, double *out)
+{
+	char	*end;
+	double	 v;
+
+	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+		return (-1);
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || *end != '\0' || !isfinite(v) || v < min || v > max)
+		return (-1);
+	*out = v;
+	return (0);
+}
+
+int
+parse_int(const char *s, long min, long max, long *out)
+{
+	char	*end;
+	long	 v;
+
+	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+		return (-1);
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return (-1);
+	*out = v;
+	return (0);
+}
+
+int
+parse_bool(const char *s, int *out)
+{
+	if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0 ||
+	    strcmp(s, "on") == 0 || strcmp(s, "1") == 0)
+		*out = 1;
+	else if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0 ||
+	    strcmp(s, "off") == 0 || strcmp(s, "0") == 0)
+		*out = 0;
+	else
+		return (-1);
+	return (0);
+}
+
+int
+cfg_double(struct cfg_file *f, const char *key, const char *v,
+    double min, double max, const char *unit, double *out)
+{
+	if (parse_double(v, min, max, out) == 0)
+		return (0);
+	cfg_err(f, key, "'%s' is not valid (expected a number from %g to %g%s%s)",
+	    v, min, max, unit != NULL && *unit ? " " : "", unit ? unit : "");
+	return (-1);
+}
+
+int
+cfg_int(struct cfg_file *f, const char *key, const char *v, long min,
+    long max, int *out)
+{
+	long	 l;
+
+	if (parse_int(v, min, max, &l) == 0) {
+		*out = (int)l;
+		return (0);
+	}
+	cfg_err(f, key, "'%s' is not valid (expected a whole number from "
+	    "%ld to %ld)", v, min, max);
+	return (-1);
+}
+
+int
+cfg_bool(struct cfg_file *f, const char *key, const char *v, int *out)
+{
+	if (parse_bool(v, out) == 0)
+		return (0);
+	cfg_err(f, key, "'%s' is not valid (expected yes or no)", v);
+	return (-1);
+}
+
+int
+cfg_str(struct cfg_file *f, const char *key, const char *v, char *dst,
+    size_t dstlen)
+{
+	if (strlen(v) >= dstlen) {
+		cfg_err(f, key, "too long (at most %zu characters)", dstlen - 1);
+		return (-1);
+	}
+	memcpy(dst, v, strlen(v) + 1);
+	return (0);
+}
+
+int
+cfg_name_ok(const char *s, size_t maxlen)
+{
+	size_t	 n = 0;
+
+	for (; *s != '\0'; s++, n++) {
+		if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) ||
+		    *s == '_'))
+			return (0);
+	}
+	return (n > 0 && n < maxlen);
+}
+
+int
+cfg_path(const char *base, const char *rel, char *dst, size_t dstlen)
+{
+	const char	*slash;
+	int		 n;
+
+	if (rel[0] == '/' || (slash = strrchr(base, '/')) == NULL)
+		n = snprintf(dst, dstlen, "%s", rel);
+	else
+		n = snprintf(dst, dstlen, "%.*s/%s", (int)(slash - base), base,
+		    rel);
+	return (n < 0 || (size_t)n >= dstlen ? -1 : 0);
+}

@@ -1,0 +1,77 @@
+/*
+ * cfg.h: the INI reading layer shared by every configuration file (table,
+ * profiles, programs, contraindication rules).
+ *
+ * inih does the tokenising; this layer counts lines, reports every error as
+ * "file:line: [section] key: what is wrong", catches syntax errors,
+ * duplicate keys and over-long lines, and offers strict number parsing.
+ */
+#ifndef CFG_H
+#define CFG_H
+
+#include <stddef.h>
+
+#include "log.h"
+
+/* All errors of one load, one per line, in the order found. */
+struct cfg_errors {
+	char	*text;
+	size_t	 len;
+	int	 count;
+	int	 quiet;		/* 1: collect only, do not log */
+};
+
+struct cfg_file;
+typedef int	(*cfg_section_fn)(struct cfg_file *, const char *section);
+typedef int	(*cfg_kv_fn)(struct cfg_file *, const char *section,
+		    const char *key, const char *value);
+
+struct cfg_file {
+	const char		*path;
+	int			 line;		/* line being handled */
+	int			 section_line;	/* line of the current section */
+	char			 section[128];
+	struct cfg_errors	*errs;
+	void			*user;
+	cfg_section_fn		 on_section;
+	cfg_kv_fn		 on_kv;
+	char			 keys[64][64];	/* keys seen in this section */
+	int			 nkeys;
+};
+
+void	cfg_errors_add(struct cfg_errors *, const char *fmt, ...) LOG_PRINTF(2, 3);
+void	cfg_errors_free(struct cfg_errors *);
+
+/* Parses path; returns the number of errors it added, -1 if it could not
+ * open the file (also reported). */
+int	cfg_parse(const char *path, struct cfg_errors *errs,
+	    cfg_section_fn on_section, cfg_kv_fn on_kv, void *user);
+
+/* Error at the current line, in the current section, for key (or NULL). */
+void	cfg_err(struct cfg_file *, const char *key, const char *fmt, ...)
+	    LOG_PRINTF(3, 4);
+/* Error at an explicit place (for checks made after parsing). */
+void	cfg_err_at(struct cfg_errors *, const char *path, int line,
+	    const char *section, const char *key, const char *fmt, ...)
+	    LOG_PRINTF(6, 7);
+
+/* Strict parsers: whole string, no trailing junk, range checked. */
+int	parse_double(const char *s, double min, double max, double *out);
+int	parse_int(const char *s, long min, long max, long *out);
+int	parse_bool(const char *s, int *out);
+
+/* The same, reporting "expected ..." errors through cfg_err(). */
+int	cfg_double(struct cfg_file *, const char *key, const char *v,
+	    double min, double max, const char *unit, double *out);
+int	cfg_int(struct cfg_file *, const char *key, const char *v,
+	    long min, long max, int *out);
+int	cfg_bool(struct cfg_file *, const char *key, const char *v, int *out);
+int	cfg_str(struct cfg_file *, const char *key, const char *v,
+	    char *dst, size_t dstlen);
+/* A name: [a-z0-9_]+, 1..maxlen-1 characters. */
+int	cfg_name_ok(const char *s, size_t maxlen);
+
+/* Resolves rel against the directory of base into dst. */
+int	cfg_path(const char *base, const char *rel, char *dst, size_t dstlen);
+
+#endif

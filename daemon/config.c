@@ -1,0 +1,71 @@
+/*
+ * config.c: loads the table, the contraindication rules, the client
+ * profiles and the programs as one configuration. Every file is read and
+ * every error reported before the verdict, so a person fixing a config sees
+ * all of them at once.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+struct table *
+config_load_table(const char *path, char *const *overrides, int noverrides,
+    struct cfg_errors *errs)
+{
+	struct table	*t;
+	int		 i, n;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		cfg_errors_add(errs, "%s: out of memory", path);
+		return (NULL);
+	}
+	n = table_load(t, path, errs);
+	for (i = 0; i < noverrides; i++)
+		n += table_override(t, overrides[i], errs);
+	if (n != 0) {
+		free(t);
+		return (NULL);
+	}
+	return (t);
+}
+
+struct config *
+config_load(const char *path, char *const *overrides, int noverrides,
+    const struct routine_set *routines, struct cfg_errors *errs)
+{
+	struct config	*c;
+	int		 before = errs->count;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		cfg_errors_add(errs, "%s: out of memory", path);
+		return (NULL);
+	}
+	if ((c->table = config_load_table(path, overrides, noverrides,
+	    errs)) == NULL) {
+		free(c);
+		return (NULL);
+	}
+	rules_load(&c->rules, c->table->rules_path, errs);
+	profiles_load(&c->profiles, c->table->profile_dir, c->table, &c->rules,
+	    errs);
+	programs_load(&c->programs, c->table->program_dir, routines, c->table,
+	    errs);
+	if (errs->count != before) {
+		config_free(c);
+		return (NULL);
+	}
+	return (c);
+}
+
+void
+config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	programs_free(&c->programs);
+	profiles_free(&c->profiles);
+	rules_free(&c->rules);
+	free(c->table);
+	free(c);
+}

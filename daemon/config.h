@@ -1,0 +1,35 @@
+/*
+ * config.h: everything the daemon reads from files, loaded as one unit so
+ * that a reload can parse into a new config and swap only if all is valid.
+ */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include "profile.h"
+#include "program.h"
+#include "routines.h"
+#include "table.h"
+
+struct config {
+	struct table		*table;
+	struct rules		 rules;
+	struct profile_set	 profiles;
+	struct program_set	 programs;
+};
+
+#define CONFIG_MAX_OVERRIDES	16
+
+/*
+ * Loads the table at path (with "key=value" overrides of [daemon] keys),
+ * then rules, profiles and programs (checked against routines). Returns
+ * NULL after reporting every error through errs.
+ */
+struct config	*config_load(const char *path, char *const *overrides,
+		    int noverrides, const struct routine_set *routines,
+		    struct cfg_errors *errs);
+/* Loads only the table (the plugin directory comes from it). */
+struct table	*config_load_table(const char *path, char *const *overrides,
+		    int noverrides, struct cfg_errors *errs);
+void		 config_free(struct config *c);
+
+#endif

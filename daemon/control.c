@@ -1,0 +1,342 @@
+/*
+ * control.c: the control tick and the glue between bus and session.
+ *
+ * Ticks are scheduled on an absolute monotonic timeline (next += period),
+ * so lateness does not accumulate; a tick more than one period late counts
+ * as missed and the timeline is re-anchored. The heartbeat changes only
+ * here, once per tick: if the loop stalls, the heartbeat stops and the
+ * controllers' watchdogs vent.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "control.h"
+#include "log.h"
+
+#define SHUTDOWN_EXTRA_MS	200
+
+const double control_lateness_bounds_s[LATENESS_BUCKETS] = {
+	0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+	INFINITY
+};
+
+static void	control_tick(evutil_socket_t, short, void *);
+
+uint64_t
+control_now_ns(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+}
+
+static void
+control_emit(void *arg, const char *type)
+{
+	struct control	*c = arg;
+	int		 i;
+
+	for (i = 0; i < c->nobservers; i++)
+		if (c->observers[i].event != NULL)
+			c->observers[i].event(c->observers[i].arg, type);
+}
+
+static void
+control_vent(void *arg)
+{
+	struct control	*c = arg;
+
+	bus_vent_all(c->bus);
+}
+
+void
+control_observe(struct control *c, const struct control_observer *o)
+{
+	if (c->nobservers < CONTROL_MAX_OBSERVERS)
+		c->observers[c->nobservers++] = *o;
+}
+
+int
+control_load(struct control *c, const char *path, char *const *overrides,
+    int noverrides, struct cfg_errors *errs)
+{
+	struct table	*t;
+
+	memset(c, 0, sizeof(*c));
+	c->config_path = path;
+	c->overrides = overrides;
+	c->noverrides = noverrides;
+	if ((t = config_load_table(path, overrides, noverrides, errs)) == NULL)
+		return (-1);
+	routines_load_dir(&c->routines, t->plugin_dir, errs);
+	free(t);
+	c->cfg = config_load(path, overrides, noverrides, &c->routines, errs);
+	return (errs->count == 0 && c->cfg != NULL ? 0 : -1);
+}
+
+void
+control_input(struct control *c, struct session_input *in)
+{
+	const struct table	*t = c->cfg->table;
+	struct bus_reading	 rd;
+	int			 i, z;
+
+	memset(in, 0, sizeof(*in));
+	in->now_s = control_now_ns() / 1e9;
+	in->nctls = t->nctls;
+	for (i = 0; i < t->nctls; i++) {
+		bus_get(c->bus, i, &rd);
+		in->ctl[i].connected = rd.connected;
+		in->ctl[i].status = rd.status;
+		in->ctl[i].fault_code = rd.fault_code;
+		in->ctl[i].rating_kpa = rd.rating_kpa;
+		for (z = 0; z < t->nzones; z++)
+			if (t->zones[z].ctl == i)
+				in->measured_kpa[z] = rd.connected ?
+				    rd.pressure_kpa[t->zones[z].channel] : 0;
+	}
+}
+
+/* A link has news: check it at once, a stop must not wait for a tick. */
+static void
+control_bus_cb(struct bus *b, int ctl, void *arg)
+{
+	struct control		*c = arg;
+	struct session_input	 in;
+	int			 i;
+
+	if (c->stopping) {
+		if (!bus_venting(c->bus))
+			event_base_loopexit(c->base, NULL);
+		return;
+	}
+	control_input(c, &in);
+	session_observe(&c->session, &in);
+	if (!c->ready) {
+		c->tried[ctl] = 1;
+		for (i = 0; i < c->cfg->table->nctls; i++)
+			if (!c->tried[i])
+				return;
+		c->ready = 1;
+		for (i = 0; i < c->nobservers; i++)
+			if (c->observers[i].ready != NULL)
+				c->observers[i].ready(c->observers[i].arg);
+	}
+}
+
+static void
+control_schedule(struct control *c)
+{
+	struct timeval	 tv;
+	uint64_t	 now = control_now_ns(), wait;
+
+	wait = c->next_ns > now ? c->next_ns - now : 0;
+	tv.tv_sec = (long)(wait / 1000000000ull);
+	tv.tv_usec = (long)((wait % 1000000000ull) / 1000);
+	evtimer_add(c->tick_ev, &tv);
+}
+
+static void
+control_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct control		*c = arg;
+	const struct table	*t = c->cfg->table;
+	struct session_input	 in;
+	struct session_output	 out;
+	uint16_t		 sp[TABLE_MAX_CONTROLLERS][CHANNELS_MAX];
+	int			 nch[TABLE_MAX_CONTROLLERS];
+	uint64_t		 now = control_now_ns();
+	double			 late;
+	int			 i;
+
+	late = now > c->next_ns ? (now - c->next_ns) / 1e9 : 0;
+	for (i = 0; i < LATENESS_BUCKETS; i++)
+		if (late <= control_lateness_bounds_s[i])
+			c->lateness_bucket[i]++;
+	c->lateness_sum_s += late;
+	c->ticks++;
+	c->last_tick_ns = now;
+	c->next_ns += c->period_ns;
+	if (c->next_ns + c->period_ns < now) {
+		/* More than a period behind: count and re-anchor. */
+		c->missed_ticks += (now - c->next_ns) / c->period_ns;
+		c->next_ns = now + c->period_ns;
+	}
+
+	control_input(c, &in);
+	session_tick(&c->session, &in, &out);
+	c->heartbeat++;
+	memset(sp, 0, sizeof(sp));
+	for (i = 0; i < t->nctls; i++)
+		nch[i] = table_ctl_channels(t, i);
+	for (i = 0; i < t->nzones; i++)
+		sp[t->zones[i].ctl][t->zones[i].channel] =
+		    bus_kpa_to_reg(out.setpoint_kpa[i]);
+	for (i = 0; i < t->nctls; i++)
+		bus_submit(c->bus, i, out.control[i], c->heartbeat, sp[i],
+		    nch[i]);
+	for (i = 0; i < c->nobservers; i++)
+		if (c->observers[i].tick != NULL)
+			c->observers[i].tick(c->observers[i].arg);
+	control_schedule(c);
+}
+
+void
+control_start(struct control *c, struct event_base *base)
+{
+	struct session_hooks	 hooks = { c, control_vent, control_emit };
+
+	c->base = base;
+	c->started_ns = control_now_ns();
+	session_init(&c->session, c->cfg, &hooks);
+	c->bus = bus_start(base, c->cfg->table, control_bus_cb, c);
+	c->period_ns = (uint64_t)(1e9 / c->cfg->table->tick_hz);
+	c->next_ns = control_now_ns() + c->period_ns;
+	if ((c->tick_ev = evtimer_new(base, control_tick, c)) == NULL)
+		fatalx("evtimer_new failed");
+	control_schedule(c);
+	log_info("control loop at %g Hz, %d controllers, %d zones, "
+	    "%d routines, %d profiles, %d programs", c->cfg->table->tick_hz,
+	    c->cfg->table->nctls, c->cfg->table->nzones, c->routines.n,
+	    c->cfg->profiles.n, c->cfg->programs.n);
+}
+
+/* The wiring (controllers and zone channels) cannot change under a
+ * running bus. Returns 0 when only limits, positions and names of things
+ * other than wiring differ. */
+static int
+control_same_wiring(const struct table *a, const struct table *b,
+    char *why, size_t whylen)
+{
+	int	 i;
+
+	if (a->nctls != b->nctls || a->nzones != b->nzones) {
+		snprintf(why, whylen, "the number of controllers or zones "
+		    "changed");
+		return (-1);
+	}
+	for (i = 0; i < a->nctls; i++) {
+		const struct ctl_conf *x = &a->ctls[i], *y = &b->ctls[i];
+
+		if (strcmp(x->name, y->name) || x->transport != y->transport ||
+		    strcmp(x->host, y->host) || x->port != y->port ||
+		    strcmp(x->device, y->device) || x->baud != y->baud ||
+		    x->parity != y->parity || x->data_bits != y->data_bits ||
+		    x->stop_bits != y->stop_bits || x->unit_id != y->unit_id ||
+		    x->response_timeout_ms != y->response_timeout_ms ||
+		    x->watchdog_ms != y->watchdog_ms ||
+		    x->max_failures != y->max_failures) {
+			snprintf(why, whylen, "controller %s changed", x->name);
+			return (-1);
+		}
+	}
+	for (i = 0; i < a->nzones; i++) {
+		const struct zone_conf *x = &a->zones[i], *y = &b->zones[i];
+
+		if (strcmp(x->name, y->name) || x->ctl != y->ctl ||
+		    x->channel != y->channel) {
+			snprintf(why, whylen, "zone %s changed its controller "
+			    "or channel", x->name);
+			return (-1);
+		}
+	}
+	if (a->tick_hz != b->tick_hz || strcmp(a->listen_host, b->listen_host) ||
+	    a->listen_port != b->listen_port) {
+		snprintf(why, whylen, "tick_hz or listen changed");
+		return (-1);
+	}
+	return (0);
+}
+
+int
+control_reload(struct control *c)
+{
+	struct cfg_errors	 errs = { 0 };
+	struct config		*fresh;
+	struct session_input	 in;
+	char			 why[256];
+
+	log_info("reloading %s", c->config_path);
+	fresh = config_load(c->config_path, c->overrides, c->noverrides,
+	    &c->routines, &errs);
+	if (fresh == NULL) {
+		log_warnx("reload refused: %d error%s above; the running "
+		    "configuration stays", errs.count, errs.count == 1 ? "" :
+		    "s");
+		cfg_errors_free(&errs);
+		c->reload_failures++;
+		return (-1);
+	}
+	cfg_errors_free(&errs);
+	if (control_same_wiring(c->cfg->table, fresh->table, why,
+	    sizeof(why)) == -1) {
+		log_warnx("reload refused: %s; restart massaged to apply "
+		    "wiring changes; the running configuration stays", why);
+		config_free(fresh);
+		c->reload_failures++;
+		return (-1);
+	}
+	control_input(c, &in);
+	session_reload(&c->session, fresh, &in);
+	config_free(c->cfg);
+	c->cfg = fresh;
+	c->reloads++;
+	log_info("reloaded: %d profiles, %d programs", fresh->profiles.n,
+	    fresh->programs.n);
+	control_emit(c, "reloaded");
+	return (0);
+}
+
+static void
+control_exit_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct control	*c = arg;
+
+	log_warnx("shutdown: not every vent was acknowledged in time");
+	event_base_loopexit(c->base, NULL);
+}
+
+void
+control_shutdown(struct control *c)
+{
+	struct timeval	 tv;
+	int		 i, ms = 0;
+
+	if (c->stopping)
+		return;
+	c->stopping = 1;
+	evtimer_del(c->tick_ev);
+	if (session_active(&c->session))
+		session_halt(&c->session, STOP_SHUTDOWN, "the daemon is "
+		    "shutting down");
+	bus_vent_all(c->bus);
+	for (i = 0; i < c->cfg->table->nctls; i++)
+		if (c->cfg->table->ctls[i].response_timeout_ms > ms)
+			ms = c->cfg->table->ctls[i].response_timeout_ms;
+	ms = 2 * ms + SHUTDOWN_EXTRA_MS;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	c->exit_ev = evtimer_new(c->base, control_exit_timeout, c);
+	evtimer_add(c->exit_ev, &tv);
+	log_info("shutting down: venting every controller");
+}
+
+void
+control_free(struct control *c)
+{
+	bus_stop(c->bus);
+	c->bus = NULL;
+	session_free(&c->session);
+	if (c->tick_ev != NULL)
+		event_free(c->tick_ev);
+	if (c->exit_ev != NULL)
+		event_free(c->exit_ev);
+	config_free(c->cfg);
+	routines_free(&c->routines);
+}

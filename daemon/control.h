@@ -1,0 +1,76 @@
+/*
+ * control.h: the control loop. It owns the configuration, the loaded
+ * routines, the bus and the session, ticks at the configured rate and
+ * glues them together: bus readings in, session decisions out.
+ */
+#ifndef CONTROL_H
+#define CONTROL_H
+
+#include <stdint.h>
+
+#include "bus.h"
+#include "config.h"
+#include "routines.h"
+#include "session.h"
+
+#define LATENESS_BUCKETS	10
+#define CONTROL_MAX_OBSERVERS	8
+
+extern const double control_lateness_bounds_s[LATENESS_BUCKETS];
+
+struct control_observer {
+	void	*arg;
+	void	(*event)(void *arg, const char *type);	/* session events */
+	void	(*tick)(void *arg);			/* after each tick */
+	void	(*ready)(void *arg);		/* every controller tried */
+};
+
+struct control {
+	struct event_base	*base;
+	const char		*config_path;
+	char *const		*overrides;
+	int			 noverrides;
+	struct config		*cfg;
+	struct routine_set	 routines;
+	struct bus		*bus;
+	struct session		 session;
+	struct event		*tick_ev;
+	struct event		*exit_ev;
+	uint16_t		 heartbeat;
+	uint64_t		 period_ns;
+	uint64_t		 next_ns;
+	uint64_t		 last_tick_ns;
+	uint64_t		 started_ns;
+	int			 tried[TABLE_MAX_CONTROLLERS];
+	int			 ready;
+	int			 stopping;
+	double			 routine_budget_ms;
+
+	/* statistics for /metrics and the watchdog */
+	uint64_t		 ticks;
+	uint64_t		 missed_ticks;
+	uint64_t		 lateness_bucket[LATENESS_BUCKETS];
+	double			 lateness_sum_s;
+	uint64_t		 reloads;
+	uint64_t		 reload_failures;
+
+	int			 nobservers;
+	struct control_observer	 observers[CONTROL_MAX_OBSERVERS];
+};
+
+/* Loads plugins and configuration; -1 after reporting every error. */
+int	control_load(struct control *c, const char *path,
+	    char *const *overrides, int noverrides, struct cfg_errors *errs);
+/* Starts the bus and the tick on base. */
+void	control_start(struct control *c, struct event_base *base);
+void	control_observe(struct control *c, const struct control_observer *o);
+/* SIGHUP: parse a new configuration, swap only if valid. 0 or -1. */
+int	control_reload(struct control *c);
+/* SIGTERM: vent every controller, then leave the loop. */
+void	control_shutdown(struct control *c);
+void	control_free(struct control *c);
+/* The facts of this moment, as the session sees them. */
+void	control_input(struct control *c, struct session_input *in);
+uint64_t control_now_ns(void);
+
+#endif

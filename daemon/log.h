@@ -1,0 +1,22 @@
+/* log.h: the one log API of massaged and its tools. */
+#ifndef LOG_H
+#define LOG_H
+
+#include <stdarg.h>
+
+#define LOG_PRINTF(a, b)	__attribute__((format(printf, a, b)))
+
+void	log_init(const char *progname, int verbose);
+void	log_setverbose(int verbose);
+int	log_getverbose(void);
+void	log_libevent(void);	/* route libevent's own messages here */
+void	log_emit(int prio, const char *fmt, ...) LOG_PRINTF(2, 3);
+void	log_vemit(int prio, const char *fmt, va_list ap);
+void	log_warn(const char *fmt, ...) LOG_PRINTF(1, 2);	/* adds strerror */
+void	log_warnx(const char *fmt, ...) LOG_PRINTF(1, 2);
+void	log_info(const char *fmt, ...) LOG_PRINTF(1, 2);
+void	log_debug(const char *fmt, ...) LOG_PRINTF(1, 2);
+void	fatal(const char *fmt, ...) LOG_PRINTF(1, 2) __attribute__((noreturn));
+void	fatalx(const char *fmt, ...) LOG_PRINTF(1, 2) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,187 @@
+/*
+ * massaged.c: the daemon's entry point: options, configuration, signals,
+ * and the event loop. The work happens in control.c (the tick), bus.c
+ * (Modbus I/O threads), session.c (states and stops) and api.c (HTTP).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "api.h"
+#include "control.h"
+#include "log.h"
+#include "notify.h"
+#include "record.h"
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+"usage: massaged [-nvV] [-f file] [-o key=value ...]\n"
+"\n"
+"Controller daemon for motorised and pneumatic massage tables. Talks Modbus\n"
+"TCP/RTU (register map v1) to the actuator controllers, runs programs of\n"
+"routine plugins for client profiles through one limit pipeline, and serves\n"
+"the control API and panel.\n"
+"\n"
+"  -f, --config FILE   table configuration (default %s/massaged.ini)\n"
+"  -n, --check         check the configuration, profiles, programs, rules and\n"
+"                      plugins, print \"configuration OK\" or every error, exit\n"
+"  -o KEY=VALUE        override a [daemon] key, e.g. -o listen=127.0.0.1:9000\n"
+"                      (repeatable; relative paths are relative to the cwd)\n"
+"  -v, --verbose       log debug messages\n"
+"  -V, --version       print the version and exit\n"
+"  -h, --help          this text\n"
+"\n"
+"Signals: SIGTERM/SIGINT vent every controller and exit 0; SIGHUP reloads\n"
+"the configuration (kept only if valid). See massaged(8), massaged.ini(5).\n",
+	    CONFDIR);
+}
+
+static void
+massaged_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct control	*c = arg;
+
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		log_info("received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		notify_stopping();
+		control_shutdown(c);
+		break;
+	case SIGHUP:
+		notify_reloading();
+		control_reload(c);
+		notify_reloaded(c);
+		break;
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "config",	required_argument,	NULL, 'f' },
+		{ "check",	no_argument,		NULL, 'n' },
+		{ "verbose",	no_argument,		NULL, 'v' },
+		{ "version",	no_argument,		NULL, 'V' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL,		0,			NULL, 0 }
+	};
+	static struct control	 ctl;
+	struct cfg_errors	 errs = { 0 };
+	struct event_config	*ecfg;
+	struct event_base	*base;
+	struct event		*sigs[4];
+	struct api		*api;
+	struct record		*rec;
+	char			*overrides[CONFIG_MAX_OVERRIDES];
+	const char		*path = CONFDIR "/massaged.ini";
+	char			 err[512];
+	int			 ch, check = 0, verbose = 0, noverrides = 0, i;
+
+	while ((ch = getopt_long(argc, argv, "f:hno:vV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			path = optarg;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'o':
+			if (noverrides == CONFIG_MAX_OVERRIDES) {
+				fprintf(stderr, "massaged: too many -o\n");
+				return (2);
+			}
+			overrides[noverrides++] = optarg;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'V':
+			printf("massaged %s (register map v1, routine ABI "
+			    "v%d)\n", MASSAGED_VERSION,
+			    MASSAGED_ROUTINE_ABI_VERSION);
+			return (0);
+		case 'h':
+			usage(stdout);
+			return (0);
+		default:
+			usage(stderr);
+			return (2);
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return (2);
+	}
+	log_init("massaged", verbose);
+	signal(SIGPIPE, SIG_IGN);
+
+	errs.quiet = check;
+	if (control_load(&ctl, path, overrides, noverrides, &errs) == -1) {
+		if (check)
+			fputs(errs.text != NULL ? errs.text : "", stderr);
+		fprintf(stderr, "%s: %d error%s\n", path, errs.count,
+		    errs.count == 1 ? "" : "s");
+		cfg_errors_free(&errs);
+		control_free(&ctl);
+		return (1);
+	}
+	cfg_errors_free(&errs);
+	if (check) {
+		printf("configuration OK\n");
+		control_free(&ctl);
+		return (0);
+	}
+
+	if (evthread_use_pthreads() == -1)
+		fatalx("libevent: no pthreads support");
+	log_libevent();
+	if ((ecfg = event_config_new()) == NULL)
+		fatalx("event_config_new failed");
+	event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+	if ((base = event_base_new_with_config(ecfg)) == NULL)
+		fatalx("event_base_new failed");
+	event_config_free(ecfg);
+
+	control_start(&ctl, base);
+	rec = record_open(base, &ctl);
+	if ((api = api_start(&ctl, base, rec, err, sizeof(err))) == NULL) {
+		log_emit(3, "cannot start the API: %s", err);
+		control_shutdown(&ctl);
+		event_base_dispatch(base);
+		record_close(rec);
+		control_free(&ctl);
+		event_base_free(base);
+		return (1);
+	}
+	notify_start(&ctl, base);
+
+	sigs[0] = evsignal_new(base, SIGTERM, massaged_signal, &ctl);
+	sigs[1] = evsignal_new(base, SIGINT, massaged_signal, &ctl);
+	sigs[2] = evsignal_new(base, SIGHUP, massaged_signal, &ctl);
+	sigs[3] = NULL;
+	for (i = 0; sigs[i] != NULL; i++)
+		evsignal_add(sigs[i], NULL);
+
+	log_info("massaged %s started with %s", MASSAGED_VERSION, path);
+	event_base_dispatch(base);
+
+	for (i = 0; sigs[i] != NULL; i++)
+		event_free(sigs[i]);
+	api_free(api);
+	record_close(rec);
+	control_free(&ctl);
+	event_base_free(base);
+	log_info("stopped");
+	return (0);
+}

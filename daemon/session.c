@@ -1,0 +1,713 @@
+/*
+ * session.c: the session state machine and every stop.
+ *
+ * Each tick, for a running session: controller facts are checked first
+ * (a category 0 stop vents at once), then the clock and the time limit,
+ * then the routine of the current step is asked for setpoints, and every
+ * one of them goes through safety_apply() (the only path to the wire),
+ * then the measured pressures are checked against limits and setpoints.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bus.h"
+#include "log.h"
+#include "session.h"
+
+#define PAUSE_MAX_S		600.0	/* a pause longer than this ends */
+#define STOPPING_MAX_S		60.0	/* a controlled stop never lasts longer */
+#define ROUTINE_OUT_MAX_KPA	1000.0	/* beyond any table: a broken routine */
+#define RESET_GRACE_TICKS	10
+
+static const struct {
+	const char	*name;
+	int		 category;
+	int		 latch;
+} session_reasons[STOP_NREASONS] = {
+	[STOP_NONE] =			{ "none", -1, 0 },
+	[STOP_ESTOP] =			{ "estop", 0, 1 },
+	[STOP_CLIENT_STOP] =		{ "client_stop", 0, 1 },
+	[STOP_ESTOP_CIRCUIT] =		{ "estop_circuit", 0, 1 },
+	[STOP_CONTROLLER_FAULT] =	{ "controller_fault", 0, 1 },
+	[STOP_LINK_LOST] =		{ "link_lost", 0, 1 },
+	[STOP_OVERPRESSURE] =		{ "overpressure", 0, 1 },
+	[STOP_STUCK] =			{ "stuck", 0, 1 },
+	[STOP_ROUTINE_ERROR] =		{ "routine_error", 0, 1 },
+	[STOP_SHUTDOWN] =		{ "shutdown", 0, 0 },
+	[STOP_OPERATOR] =		{ "operator", 1, 0 },
+	[STOP_TIME_LIMIT] =		{ "time_limit", 1, 0 },
+	[STOP_PROGRAM_END] =		{ "program_end", 1, 0 },
+	[STOP_CONTRAINDICATED] =	{ "contraindicated", 1, 0 },
+	[STOP_PAUSE_TIMEOUT] =		{ "pause_timeout", 1, 0 },
+};
+
+static const char *session_states[] = {
+	"idle", "running", "paused", "stopping", "fault"
+};
+
+static double
+session_wall(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (ts.tv_sec + ts.tv_nsec / 1e9);
+}
+
+static void
+session_emit(struct session *s, const char *type)
+{
+	if (s->hooks.event != NULL)
+		s->hooks.event(s->hooks.arg, type);
+}
+
+static int
+session_err(char *why, size_t whylen, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+session_err(char *why, size_t whylen, int err, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+	return (err);
+}
+
+const char *
+session_state_name(enum session_state st)
+{
+	return (session_states[st]);
+}
+
+const char *
+session_reason_name(enum stop_reason r)
+{
+	return (session_reasons[r].name);
+}
+
+int
+session_reason_category(enum stop_reason r)
+{
+	return (session_reasons[r].category);
+}
+
+int
+session_active(const struct session *s)
+{
+	return (s->state == SESSION_RUNNING || s->state == SESSION_PAUSED ||
+	    s->state == SESSION_STOPPING);
+}
+
+void
+session_init(struct session *s, const struct config *cfg,
+    const struct session_hooks *hooks)
+{
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	if (hooks != NULL)
+		s->hooks = *hooks;
+	s->state = SESSION_IDLE;
+	s->routine_budget_ms = 1000.0 / cfg->table->tick_hz / 4;
+	if (s->routine_budget_ms < 2)
+		s->routine_budget_ms = 2;
+}
+
+static void
+session_drop_inst(struct session *s)
+{
+	if (s->have_inst) {
+		routine_inst_destroy(&s->ri);
+		s->have_inst = 0;
+	}
+}
+
+void
+session_free(struct session *s)
+{
+	session_drop_inst(s);
+}
+
+/* Ends the running session (any category) and records why. */
+static void
+session_end(struct session *s, enum stop_reason r, const char *msg)
+{
+	int	 cat = session_reasons[r].category;
+
+	s->stop_reason = r;
+	s->stop_category = cat;
+	snprintf(s->stop_message, sizeof(s->stop_message), "%s", msg);
+	s->stops[r]++;
+	s->ended_wall = session_wall();
+	session_drop_inst(s);
+	memset(s->commanded, 0, sizeof(s->commanded));
+	log_info("session %llu stopped (category %d, %s): %s",
+	    (unsigned long long)s->id, cat, session_reasons[r].name, msg);
+}
+
+/*
+ * Category 0: vent every controller now. Latches a fault unless the stop
+ * is the daemon's own shutdown. Safe to call in any state.
+ */
+static void
+session_cat0(struct session *s, enum stop_reason r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+session_cat0(struct session *s, enum stop_reason r, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 msg[256];
+	int	 was_active = session_active(s);
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	if (s->hooks.vent != NULL)
+		s->hooks.vent(s->hooks.arg);
+	memset(s->commanded, 0, sizeof(s->commanded));
+	if (was_active)
+		session_end(s, r, msg);
+	else if (r != STOP_SHUTDOWN) {
+		s->stop_reason = r;
+		s->stop_category = 0;
+		snprintf(s->stop_message, sizeof(s->stop_message), "%s", msg);
+		s->stops[r]++;
+	}
+	if (session_reasons[r].latch) {
+		if (!s->fault_latched)
+			log_warnx("fault latched: %s", msg);
+		s->fault_latched = 1;
+		snprintf(s->fault_message, sizeof(s->fault_message), "%s", msg);
+		s->state = SESSION_FAULT;
+		s->reset_pulse = 0;
+	} else if (s->state != SESSION_FAULT)
+		s->state = SESSION_IDLE;
+	if (was_active)
+		session_emit(s, "stopped");
+	if (s->state == SESSION_FAULT)
+		session_emit(s, "fault");
+}
+
+/* Category 1: ramp down at the ramp limit, then vent. */
+static void
+session_cat1(struct session *s, enum stop_reason r, const char *msg)
+{
+	if (s->state != SESSION_RUNNING && s->state != SESSION_PAUSED)
+		return;
+	s->state = SESSION_STOPPING;
+	s->stop_reason = r;
+	s->stop_category = 1;
+	snprintf(s->stop_message, sizeof(s->stop_message), "%s", msg);
+	s->paused_s = 0;
+	s->step_start_s = s->active_s;	/* the stop's own clock */
+	session_drop_inst(s);
+	log_info("session %llu stopping (category 1, %s): %s",
+	    (unsigned long long)s->id, session_reasons[r].name, msg);
+	session_emit(s, "stopping");
+}
+
+void
+session_halt(struct session *s, enum stop_reason r, const char *msg)
+{
+	session_cat0(s, r, "%s", msg);
+}
+
+void
+session_estop(struct session *s, const char *who)
+{
+	session_cat0(s, STOP_ESTOP, "emergency stop by %s", who);
+}
+
+/* Controller facts that stop a session, or latch a fault when idle. */
+void
+session_observe(struct session *s, const struct session_input *in)
+{
+	const struct table	*t = s->cfg->table;
+	int			 i, active = session_active(s);
+
+	if (s->grace_ticks > 0 && !active)
+		return;
+	for (i = 0; i < in->nctls; i++) {
+		const struct session_ctl_in *c = &in->ctl[i];
+		const char *name = t->ctls[i].name;
+
+		if (!c->connected) {
+			if (active)
+				session_cat0(s, STOP_LINK_LOST,
+				    "lost the link to controller %s", name);
+			continue;
+		}
+		if (c->status & STATUS_ESTOP) {
+			if (active || !s->fault_latched)
+				session_cat0(s, STOP_ESTOP_CIRCUIT,
+				    "e-stop circuit open on controller %s",
+				    name);
+		} else if (c->status & STATUS_CLIENT_STOP) {
+			if (active)
+				session_cat0(s, STOP_CLIENT_STOP,
+				    "client stop switch pressed "
+				    "(controller %s)", name);
+		} else if (c->status & STATUS_FAULT) {
+			if (active || !s->fault_latched)
+				session_cat0(s, STOP_CONTROLLER_FAULT,
+				    "controller %s reports fault %u (%s)", name,
+				    c->fault_code,
+				    c->fault_code == FAULT_WATCHDOG ? "watchdog" :
+				    c->fault_code == FAULT_OVERPRESSURE ?
+				    "over-pressure" :
+				    c->fault_code == FAULT_ESTOP ?
+				    "e-stop circuit" :
+				    c->fault_code == FAULT_SENSOR ?
+				    "sensor fault" : "unknown");
+		}
+		active = session_active(s);
+	}
+}
+
+static void
+session_zones(struct session *s, const struct program_step *st,
+    struct massaged_zone *zones)
+{
+	const struct table	*t = s->cfg->table;
+	int			 i;
+
+	for (i = 0; i < st->nzones; i++) {
+		const struct zone_conf *z = &t->zones[st->zones[i]];
+
+		zones[i].name = z->name;
+		zones[i].along_cm = z->along_cm;
+		zones[i].across_cm = z->across_cm;
+		zones[i].limit_kpa = s->lim.limit_kpa[st->zones[i]];
+		zones[i].endangerment = z->endangerment;
+	}
+}
+
+/* Starts step i; -1 (with a category 0 stop done) if the routine refuses. */
+static int
+session_step_begin(struct session *s, int i)
+{
+	const struct program_step	*st = &s->prog.steps[i];
+	struct massaged_zone		 zones[TABLE_MAX_ZONES];
+	char				 why[256];
+
+	session_drop_inst(s);
+	s->step = i;
+	s->step_start_s = s->active_s;
+	session_zones(s, st, zones);
+	if (routine_inst_create(&s->ri, st->routine, st->params, zones,
+	    st->nzones, st->duration_s, why, sizeof(why)) == -1) {
+		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s) "
+		    "refused to start: %s", st->routine->name, st->name, why);
+		return (-1);
+	}
+	s->have_inst = 1;
+	log_info("session %llu: step %d/%d '%s', routine %s, %.0f s",
+	    (unsigned long long)s->id, i + 1, s->prog.nsteps, st->name,
+	    st->routine->name, st->duration_s);
+	return (0);
+}
+
+static void
+session_ratings(const struct session_input *in, double *rating)
+{
+	int	 i;
+
+	for (i = 0; i < TABLE_MAX_CONTROLLERS; i++)
+		rating[i] = i < in->nctls ? in->ctl[i].rating_kpa : 0;
+}
+
+int
+session_start(struct session *s, const char *program, const char *profile,
+    const struct session_input *in, char *why, size_t whylen)
+{
+	const struct program	*prog;
+	const struct profile	*prof;
+	const struct table	*t = s->cfg->table;
+	double			 rating[TABLE_MAX_CONTROLLERS];
+	int			 i;
+
+	if (session_active(s))
+		return (session_err(why, whylen, SESSION_EBUSY,
+		    "a session is %s", session_states[s->state]));
+	if (s->state == SESSION_FAULT)
+		return (session_err(why, whylen, SESSION_EFAULT,
+		    "a fault is latched (%s): reset first", s->fault_message));
+	if ((prog = programs_find(&s->cfg->programs, program)) == NULL)
+		return (session_err(why, whylen, SESSION_ENOTFOUND,
+		    "no program '%s'", program));
+	if ((prof = profiles_find(&s->cfg->profiles, profile)) == NULL)
+		return (session_err(why, whylen, SESSION_ENOTFOUND,
+		    "no profile '%s'", profile));
+	for (i = 0; i < in->nctls; i++) {
+		if (!in->ctl[i].connected)
+			return (session_err(why, whylen, SESSION_ENOTREADY,
+			    "controller %s is not connected",
+			    t->ctls[i].name));
+		if (in->ctl[i].status & (STATUS_ESTOP | STATUS_CLIENT_STOP |
+		    STATUS_FAULT))
+			return (session_err(why, whylen, SESSION_ENOTREADY,
+			    "controller %s is stopped (%s)", t->ctls[i].name,
+			    in->ctl[i].status & STATUS_ESTOP ?
+			    "e-stop circuit open" :
+			    in->ctl[i].status & STATUS_CLIENT_STOP ?
+			    "client stop switch pressed" : "fault"));
+	}
+	session_ratings(in, rating);
+	if (safety_resolve(t, prof, &s->cfg->rules, prog, rating, &s->lim,
+	    why, whylen) == -1)
+		return (SESSION_ECONTRA);
+
+	s->prog = *prog;
+	s->prof = *prof;
+	s->id++;
+	s->intensity_pct = prof->intensity_pct;
+	s->feedback = 0;
+	s->active_s = 0;
+	s->paused_s = 0;
+	s->last_s = in->now_s;
+	s->started_wall = session_wall();
+	s->ended_wall = 0;
+	s->stop_reason = STOP_NONE;
+	s->stop_category = -1;
+	s->stop_message[0] = '\0';
+	memset(s->commanded, 0, sizeof(s->commanded));
+	memset(s->peak_kpa, 0, sizeof(s->peak_kpa));
+	monitor_reset(&s->mon);
+	s->state = SESSION_RUNNING;
+	if (session_step_begin(s, 0) == -1) {
+		snprintf(why, whylen, "%s", s->stop_message);
+		return (SESSION_EROUTINE);
+	}
+	log_info("session %llu started: program %s, profile %s",
+	    (unsigned long long)s->id, prog->id, prof->id);
+	session_emit(s, "started");
+	return (SESSION_OK);
+}
+
+int
+session_pause(struct session *s, char *why, size_t whylen)
+{
+	if (s->state != SESSION_RUNNING)
+		return (session_err(why, whylen, SESSION_ESTATE,
+		    "nothing to pause: the session is %s",
+		    session_states[s->state]));
+	s->state = SESSION_PAUSED;
+	s->paused_s = 0;
+	log_info("session %llu paused (category 2)",
+	    (unsigned long long)s->id);
+	session_emit(s, "paused");
+	return (SESSION_OK);
+}
+
+int
+session_resume(struct session *s, char *why, size_t whylen)
+{
+	if (s->state != SESSION_PAUSED)
+		return (session_err(why, whylen, SESSION_ESTATE,
+		    "nothing to resume: the session is %s",
+		    session_states[s->state]));
+	s->state = SESSION_RUNNING;
+	log_info("session %llu resumed", (unsigned long long)s->id);
+	session_emit(s, "resumed");
+	return (SESSION_OK);
+}
+
+int
+session_stop(struct session *s, char *why, size_t whylen)
+{
+	if (s->state == SESSION_STOPPING)
+		return (SESSION_OK);
+	if (s->state != SESSION_RUNNING && s->state != SESSION_PAUSED)
+		return (session_err(why, whylen, SESSION_ESTATE,
+		    "nothing to stop: the session is %s",
+		    session_states[s->state]));
+	session_cat1(s, STOP_OPERATOR, "stopped by the operator");
+	return (SESSION_OK);
+}
+
+int
+session_reset(struct session *s, const struct session_input *in, char *why,
+    size_t whylen)
+{
+	const struct table	*t = s->cfg->table;
+	int			 i;
+
+	if (s->state != SESSION_FAULT)
+		return (SESSION_OK);
+	for (i = 0; i < in->nctls; i++) {
+		if (!in->ctl[i].connected)
+			return (session_err(why, whylen, SESSION_ENOTREADY,
+			    "cannot reset: controller %s is not connected",
+			    t->ctls[i].name));
+		if (in->ctl[i].status & STATUS_ESTOP)
+			return (session_err(why, whylen, SESSION_ENOTREADY,
+			    "cannot reset: the e-stop circuit is still open "
+			    "on controller %s", t->ctls[i].name));
+		if (in->ctl[i].status & STATUS_CLIENT_STOP)
+			return (session_err(why, whylen, SESSION_ENOTREADY,
+			    "cannot reset: the client stop switch is still "
+			    "pressed (controller %s)", t->ctls[i].name));
+	}
+	s->fault_latched = 0;
+	s->fault_message[0] = '\0';
+	s->state = SESSION_IDLE;
+	s->reset_pulse = 2;	/* CONTROL: FAULT_RESET edge, then 0 */
+	s->grace_ticks = RESET_GRACE_TICKS;
+	log_info("fault reset");
+	session_emit(s, "reset");
+	return (SESSION_OK);
+}
+
+int
+session_intensity(struct session *s, int pct, char *why, size_t whylen)
+{
+	if (pct < 10 || pct > 100)
+		return (session_err(why, whylen, SESSION_ESTATE,
+		    "intensity %d%% is out of range (10 to 100)", pct));
+	if (!session_active(s))
+		return (session_err(why, whylen, SESSION_ESTATE,
+		    "no session is running"));
+	if (pct < s->intensity_pct)
+		s->feedback = MASSAGED_FEEDBACK_LESS;
+	else if (pct > s->intensity_pct)
+		s->feedback = MASSAGED_FEEDBACK_MORE;
+	s->intensity_pct = pct;
+	return (SESSION_OK);
+}
+
+/* Asks the routine of the current step; 0 running, 1 step over, -1 stop. */
+static int
+session_routine(struct session *s, const struct session_input *in,
+    double dt, double *request)
+{
+	const struct program_step	*st = &s->prog.steps[s->step];
+	struct massaged_step_in		 sin;
+	struct timespec			 t0, t1;
+	double				 ms, t_step;
+	int				 i, rc;
+
+	t_step = s->active_s - s->step_start_s;
+	if (t_step >= st->duration_s)
+		return (1);
+	for (i = 0; i < st->nzones; i++) {
+		s->routine_in[i] = in->measured_kpa[st->zones[i]];
+		s->routine_out[i] = 0;
+	}
+	memset(&sin, 0, sizeof(sin));
+	sin.size = sizeof(sin);
+	sin.t_s = t_step;
+	sin.dt_s = dt;
+	sin.pressure_kpa = s->routine_in;
+	sin.intensity = s->intensity_pct / 100.0;
+	sin.feedback = s->feedback;
+	s->feedback = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = routine_inst_step(&s->ri, &sin, s->routine_out);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	if (rc == MASSAGED_STEP_ERROR) {
+		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s) "
+		    "reported an error", st->routine->name, st->name);
+		return (-1);
+	}
+	if (ms > s->routine_budget_ms) {
+		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s) took "
+		    "%.1f ms in step (budget %.1f ms)", st->routine->name,
+		    st->name, ms, s->routine_budget_ms);
+		return (-1);
+	}
+	for (i = 0; i < st->nzones; i++) {
+		double v = s->routine_out[i];
+
+		/* The pipeline would zero these; a routine that asks for
+		 * them is broken and must not go on. */
+		if (!isfinite(v) || v < 0 || v > ROUTINE_OUT_MAX_KPA) {
+			session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step "
+			    "%s) returned %g kPa for zone %s", st->routine->name,
+			    st->name, v, s->cfg->table->zones[st->zones[i]].name);
+			return (-1);
+		}
+		request[st->zones[i]] = v;
+	}
+	return (rc == MASSAGED_STEP_DONE ? 1 : 0);
+}
+
+/* The setpoints this tick asks for, before the pipeline. */
+static void
+session_request(struct session *s, const struct session_input *in,
+    double dt, double *request)
+{
+	const struct safety_conf	*sc = &s->cfg->table->safety;
+	int				 i, n = s->cfg->table->nzones;
+
+	for (i = 0; i < n; i++)
+		request[i] = 0;
+	switch (s->state) {
+	case SESSION_RUNNING:
+		while (session_active(s) && s->state == SESSION_RUNNING) {
+			int rc = session_routine(s, in, dt, request);
+
+			if (rc <= 0)
+				break;
+			if (s->step + 1 >= s->prog.nsteps) {
+				session_cat1(s, STOP_PROGRAM_END,
+				    "the program has ended");
+				break;
+			}
+			if (session_step_begin(s, s->step + 1) == -1)
+				break;
+			session_emit(s, "step");
+			for (i = 0; i < n; i++)
+				request[i] = 0;
+		}
+		break;
+	case SESSION_PAUSED:
+		for (i = 0; i < n; i++)
+			request[i] = fmin(s->commanded[i], sc->pause_kpa);
+		break;
+	default:
+		break;	/* stopping: everything to 0, at the ramp limit */
+	}
+}
+
+void
+session_tick(struct session *s, const struct session_input *in,
+    struct session_output *out)
+{
+	const struct table		*t = s->cfg->table;
+	double				 request[TABLE_MAX_ZONES];
+	double				 dt, intensity;
+	int				 i, zone, focused, enable, all_zero;
+	enum monitor_result		 mr;
+
+	memset(out, 0, sizeof(*out));
+	dt = in->now_s - s->last_s;
+	if (dt < 0 || dt > 1.0)
+		dt = 0;		/* first tick, or the clock jumped */
+	s->last_s = in->now_s;
+	if (s->grace_ticks > 0)
+		s->grace_ticks--;
+	session_observe(s, in);
+
+	if (s->state == SESSION_RUNNING || s->state == SESSION_STOPPING)
+		s->active_s += dt;
+	if (s->state == SESSION_PAUSED && (s->paused_s += dt) > PAUSE_MAX_S)
+		session_cat1(s, STOP_PAUSE_TIMEOUT, "paused for too long");
+	if (s->state == SESSION_RUNNING && s->active_s >= s->lim.max_session_s)
+		session_cat1(s, STOP_TIME_LIMIT, "the profile's session time "
+		    "limit was reached");
+
+	if (session_active(s)) {
+		session_request(s, in, dt, request);
+		focused = s->state == SESSION_RUNNING && s->have_inst &&
+		    (s->prog.steps[s->step].routine->flags &
+		    MASSAGED_ROUTINE_FOCUSED);
+		intensity = s->state == SESSION_RUNNING ?
+		    s->intensity_pct / 100.0 : 1.0;
+		all_zero = 1;
+		for (i = 0; i < t->nzones && session_active(s); i++) {
+			s->commanded[i] = safety_apply(&s->lim, i, request[i],
+			    intensity, focused, s->commanded[i], dt,
+			    t->safety.endangerment_cap_kpa);
+			if (s->commanded[i] > 0)
+				all_zero = 0;
+			if (in->measured_kpa[i] > s->peak_kpa[i])
+				s->peak_kpa[i] = in->measured_kpa[i];
+		}
+		if (s->state == SESSION_STOPPING && (all_zero ||
+		    s->active_s - s->step_start_s > STOPPING_MAX_S)) {
+			/* Ramped down: vent, the session is over. */
+			if (s->hooks.vent != NULL)
+				s->hooks.vent(s->hooks.arg);
+			session_end(s, s->stop_reason, s->stop_message);
+			s->state = SESSION_IDLE;
+			session_emit(s, "stopped");
+		}
+	}
+	if (session_active(s)) {
+		mr = monitor_check(&s->mon, &t->safety, &s->lim, t->nzones,
+		    s->commanded, in->measured_kpa, dt * 1000, &zone);
+		if (mr == MONITOR_OVERPRESSURE)
+			session_cat0(s, STOP_OVERPRESSURE, "over-pressure on "
+			    "zone %s: %.1f kPa measured, limit %.1f kPa",
+			    t->zones[zone].name, in->measured_kpa[zone],
+			    s->lim.limit_kpa[zone]);
+		else if (mr == MONITOR_STUCK)
+			session_cat0(s, STOP_STUCK, "zone %s does not follow "
+			    "its setpoint (%.1f kPa measured, %.1f kPa set): "
+			    "stuck actuator or sensor", t->zones[zone].name,
+			    in->measured_kpa[zone], s->commanded[zone]);
+	}
+
+	enable = session_active(s);
+	for (i = 0; i < t->nctls; i++) {
+		out->control[i] = enable ? CONTROL_ENABLE : 0;
+		if (s->reset_pulse == 2 && !enable)
+			out->control[i] = CONTROL_FAULT_RESET;
+	}
+	if (s->reset_pulse > 0)
+		s->reset_pulse--;
+	for (i = 0; i < t->nzones; i++)
+		out->setpoint_kpa[i] = enable ? s->commanded[i] : 0;
+}
+
+void
+session_reload(struct session *s, const struct config *cfg,
+    const struct session_input *in)
+{
+	const struct profile	*prof;
+	struct limits		 fresh;
+	double			 rating[TABLE_MAX_CONTROLLERS];
+	char			 why[256];
+
+	s->cfg = cfg;
+	if (!session_active(s))
+		return;
+	if ((prof = profiles_find(&cfg->profiles, s->prof.id)) == NULL) {
+		log_warnx("reload: profile %s is gone; the running session "
+		    "keeps its limits", s->prof.id);
+		return;
+	}
+	session_ratings(in, rating);
+	if (safety_resolve(cfg->table, prof, &cfg->rules, &s->prog, rating,
+	    &fresh, why, sizeof(why)) == -1) {
+		session_cat1(s, STOP_CONTRAINDICATED, why);
+		return;
+	}
+	safety_stricter(&s->lim, &fresh, &s->lim);
+	s->prof = *prof;
+	log_info("reload: session %llu keeps its limits where the new ones "
+	    "are looser", (unsigned long long)s->id);
+}
+
+double
+session_elapsed(const struct session *s)
+{
+	return (session_active(s) ? s->active_s : 0);
+}
+
+double
+session_remaining(const struct session *s)
+{
+	double	 left = 0, lim;
+	int	 i;
+
+	if (s->state != SESSION_RUNNING && s->state != SESSION_PAUSED)
+		return (0);
+	left = s->prog.steps[s->step].duration_s -
+	    (s->active_s - s->step_start_s);
+	for (i = s->step + 1; i < s->prog.nsteps; i++)
+		left += s->prog.steps[i].duration_s;
+	lim = s->lim.max_session_s - s->active_s;
+	if (lim < left)
+		left = lim;
+	return (left > 0 ? left : 0);
+}

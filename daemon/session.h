@@ -1,0 +1,168 @@
+/*
+ * session.h: one program for one client profile, its state machine and
+ * its stops. Pure logic: the control loop feeds it controller readings and
+ * the clock each tick and sends what it returns; nothing here does I/O.
+ *
+ * States: idle, running, paused, stopping, fault. Stop categories as in
+ * IEC 60204-1:
+ *   0  vent now (e-stop, client stop switch, controller fault or e-stop
+ *      circuit, lost link, over-pressure, stuck actuator, routine error);
+ *      latches a fault that refuses new sessions until a reset whose
+ *      cause is gone
+ *   1  ramp down at the ramp limit, then vent (operator stop, session time
+ *      limit, program end, a condition that now refuses the session)
+ *   2  pause: hold low pressure; resume continues
+ */
+#ifndef SESSION_H
+#define SESSION_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "routines.h"
+#include "safety.h"
+
+enum session_state {
+	SESSION_IDLE,
+	SESSION_RUNNING,
+	SESSION_PAUSED,
+	SESSION_STOPPING,
+	SESSION_FAULT
+};
+
+enum stop_reason {
+	STOP_NONE,
+	STOP_ESTOP,		/* operator e-stop (API)		0 */
+	STOP_CLIENT_STOP,	/* the client's hand-held switch	0 */
+	STOP_ESTOP_CIRCUIT,	/* the table's hard-wired circuit	0 */
+	STOP_CONTROLLER_FAULT,	/* a controller latched a fault		0 */
+	STOP_LINK_LOST,		/* a controller stopped answering	0 */
+	STOP_OVERPRESSURE,	/* measured above the limit		0 */
+	STOP_STUCK,		/* measured not following setpoint	0 */
+	STOP_ROUTINE_ERROR,	/* a routine failed or misbehaved	0 */
+	STOP_SHUTDOWN,		/* the daemon is stopping		0 */
+	STOP_OPERATOR,		/* operator stop			1 */
+	STOP_TIME_LIMIT,	/* the profile's session length		1 */
+	STOP_PROGRAM_END,	/* the program finished			1 */
+	STOP_CONTRAINDICATED,	/* a condition now refuses it		1 */
+	STOP_PAUSE_TIMEOUT,	/* paused for too long			1 */
+	STOP_NREASONS
+};
+
+/* Why session_start() or a command was refused. */
+enum session_err {
+	SESSION_OK = 0,
+	SESSION_EBUSY,		/* a session runs (409) */
+	SESSION_EFAULT,		/* a fault is latched (409) */
+	SESSION_ENOTFOUND,	/* unknown program or profile (404) */
+	SESSION_ECONTRA,	/* contraindicated (422) */
+	SESSION_ENOTREADY,	/* a controller is down or stopped (409) */
+	SESSION_ESTATE,		/* not possible in this state (409) */
+	SESSION_EROUTINE	/* the routine refused to start (500) */
+};
+
+/* Per-controller facts of one tick. */
+struct session_ctl_in {
+	int		 connected;
+	uint16_t	 status;
+	uint16_t	 fault_code;
+	double		 rating_kpa;
+};
+
+struct session_input {
+	double			 now_s;		/* monotonic */
+	int			 nctls;
+	struct session_ctl_in	 ctl[TABLE_MAX_CONTROLLERS];
+	double			 measured_kpa[TABLE_MAX_ZONES];
+};
+
+struct session_output {
+	uint16_t	 control[TABLE_MAX_CONTROLLERS];
+	double		 setpoint_kpa[TABLE_MAX_ZONES];
+};
+
+struct session_hooks {
+	void	*arg;
+	void	(*vent)(void *arg);		/* vent every controller now */
+	void	(*event)(void *arg, const char *type);	/* started, step,
+						   paused, resumed, stopping,
+						   stopped, fault, reset */
+};
+
+struct session {
+	enum session_state	 state;
+	const struct config	*cfg;
+	struct session_hooks	 hooks;
+	double			 routine_budget_ms;
+
+	/* the running session */
+	uint64_t		 id;
+	struct program		 prog;
+	struct profile		 prof;
+	struct limits		 lim;
+	int			 intensity_pct;
+	int			 feedback;
+	int			 step;
+	struct routine_inst	 ri;
+	int			 have_inst;
+	double			 step_start_s;	/* in active seconds */
+	double			 active_s;	/* running time, not paused */
+	double			 paused_s;
+	double			 last_s;
+	double			 started_wall;	/* unix time */
+	double			 ended_wall;
+	double			 commanded[TABLE_MAX_ZONES];
+	double			 peak_kpa[TABLE_MAX_ZONES];
+	struct monitor		 mon;
+	double			 routine_out[TABLE_MAX_ZONES];
+	double			 routine_in[TABLE_MAX_ZONES];
+
+	/* the last stop and the latched fault */
+	enum stop_reason	 stop_reason;
+	int			 stop_category;
+	char			 stop_message[256];
+	int			 fault_latched;
+	char			 fault_message[256];
+	int			 reset_pulse;	/* ticks of FAULT_RESET left */
+	int			 grace_ticks;	/* ignore controller faults */
+	uint64_t		 stops[STOP_NREASONS];
+};
+
+void	session_init(struct session *s, const struct config *cfg,
+	    const struct session_hooks *hooks);
+void	session_free(struct session *s);
+
+int	session_start(struct session *s, const char *program,
+	    const char *profile, const struct session_input *in,
+	    char *why, size_t whylen);
+int	session_pause(struct session *s, char *why, size_t whylen);
+int	session_resume(struct session *s, char *why, size_t whylen);
+int	session_stop(struct session *s, char *why, size_t whylen);
+void	session_estop(struct session *s, const char *who);
+int	session_reset(struct session *s, const struct session_input *in,
+	    char *why, size_t whylen);
+int	session_intensity(struct session *s, int pct, char *why,
+	    size_t whylen);
+
+/* Checks controller facts at once (called on every reading, not only per
+ * tick, so a stop never waits for the next tick). */
+void	session_observe(struct session *s, const struct session_input *in);
+/* One control tick: decides what to send. */
+void	session_tick(struct session *s, const struct session_input *in,
+	    struct session_output *out);
+/* A category 0 stop from outside (shutdown, a stalled loop). */
+void	session_halt(struct session *s, enum stop_reason r, const char *msg);
+/* The config was reloaded: stricter limits apply at once. */
+void	session_reload(struct session *s, const struct config *cfg,
+	    const struct session_input *in);
+
+const char	*session_state_name(enum session_state st);
+const char	*session_reason_name(enum stop_reason r);
+int		 session_reason_category(enum stop_reason r);
+/* Seconds elapsed and remaining of the running session. */
+double		 session_elapsed(const struct session *s);
+double		 session_remaining(const struct session *s);
+/* 1 while controllers are enabled (running, paused, stopping). */
+int		 session_active(const struct session *s);
+
+#endif

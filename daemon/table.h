@@ -1,0 +1,91 @@
+/*
+ * table.h: the table configuration (massaged.ini): daemon settings, the
+ * actuator controllers and the body zones mapped onto their channels.
+ */
+#ifndef TABLE_H
+#define TABLE_H
+
+#include <limits.h>
+
+#include "cfg.h"
+
+#define NAME_LEN		48
+#define TABLE_MAX_CONTROLLERS	16
+#define TABLE_MAX_ZONES		256
+#define CHANNELS_MAX		32
+
+enum transport {
+	TRANSPORT_TCP,
+	TRANSPORT_RTU
+};
+
+struct ctl_conf {
+	char		 name[NAME_LEN];
+	int		 line;
+	enum transport	 transport;
+	char		 host[256];		/* tcp */
+	int		 port;
+	char		 device[PATH_MAX];	/* rtu */
+	int		 baud;
+	char		 parity;		/* 'N', 'E', 'O' */
+	int		 data_bits;
+	int		 stop_bits;
+	int		 unit_id;
+	int		 response_timeout_ms;
+	int		 watchdog_ms;
+	int		 max_failures;		/* consecutive, then down */
+};
+
+struct zone_conf {
+	char		 name[NAME_LEN];
+	int		 line;
+	int		 ctl;			/* index into table.ctls */
+	int		 channel;		/* 0-based, SETPOINT[channel] */
+	double		 along_cm;		/* from the head end */
+	double		 across_cm;		/* from the centre line, left < 0 */
+	double		 width_cm;		/* drawing size on the body map */
+	double		 length_cm;
+	double		 limit_kpa;		/* hardware limit of this zone */
+	int		 endangerment;
+};
+
+/* Monitoring thresholds (the [safety] section). */
+struct safety_conf {
+	double		 overpressure_tolerance_kpa;
+	int		 overpressure_ms;
+	double		 tracking_error_kpa;
+	int		 tracking_ms;
+	double		 endangerment_cap_kpa;
+	double		 stop_ramp_kpa_s;	/* category 1 ramp if none */
+	double		 pause_kpa;		/* category 2 hold pressure */
+};
+
+struct table {
+	char		 path[PATH_MAX];
+	double		 tick_hz;
+	char		 plugin_dir[PATH_MAX];
+	char		 profile_dir[PATH_MAX];
+	char		 program_dir[PATH_MAX];
+	char		 rules_path[PATH_MAX];
+	char		 state_dir[PATH_MAX];
+	char		 token_file[PATH_MAX];
+	char		 panel_dir[PATH_MAX];
+	char		 listen_host[64];
+	int		 listen_port;
+	struct safety_conf safety;
+	int		 nctls;
+	struct ctl_conf	 ctls[TABLE_MAX_CONTROLLERS];
+	int		 nzones;
+	struct zone_conf zones[TABLE_MAX_ZONES];
+};
+
+/* Parses path into t (defaults first); returns the number of errors. */
+int	table_load(struct table *t, const char *path, struct cfg_errors *errs);
+/* Applies "key=value" for a [daemon] key given on the command line. */
+int	table_override(struct table *t, const char *kv, struct cfg_errors *errs);
+int	table_zone_find(const struct table *t, const char *name);
+int	table_ctl_find(const struct table *t, const char *name);
+/* Number of channels controller c must have (highest used + 1). */
+int	table_ctl_channels(const struct table *t, int c);
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * massaged routine plugin SDK, ABI version 1.
+ *
+ * A routine is a shared object that exports one symbol,
+ * massaged_routine_entry(), returning a const descriptor. The daemon checks
+ * the descriptor's ABI version and size before it trusts anything else in
+ * it, validates program parameters against the parameter table, then
+ * creates one instance per program step and calls step() once per control
+ * tick.
+ *
+ * Routines are pure computation: no I/O, no threads, no blocking calls, no
+ * state shared between instances, and the same outputs for the same inputs.
+ * Whatever a routine returns passes the daemon's limit pipeline before it
+ * reaches a controller: a routine cannot exceed a limit, it can only ask.
+ *
+ * Build with: cc -shared -fPIC -fvisibility=hidden $(pkg-config --cflags
+ * massaged-routine) -o myroutine.so myroutine.c
+ */
+#ifndef MASSAGED_ROUTINE_H
+#define MASSAGED_ROUTINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MASSAGED_ROUTINE_ABI_VERSION	1
+#define MASSAGED_ROUTINE_ENTRY		"massaged_routine_entry"
+
+#if defined(__GNUC__)
+#define MASSAGED_EXPORT		__attribute__((visibility("default")))
+#define MASSAGED_PRINTF(a, b)	__attribute__((format(printf, a, b)))
+#else
+#define MASSAGED_EXPORT
+#define MASSAGED_PRINTF(a, b)
+#endif
+
+/* Parameter types. Every value reaches the routine as a double. */
+enum massaged_param_type {
+	MASSAGED_PARAM_REAL = 0,	/* any value in [min, max] */
+	MASSAGED_PARAM_INT = 1,		/* a whole number in [min, max] */
+	MASSAGED_PARAM_BOOL = 2,	/* 0 or 1 ("yes"/"no" in programs) */
+	MASSAGED_PARAM_CHOICE = 3	/* index into choices, "a|b|c" */
+};
+
+/* One entry of a routine's parameter table. */
+struct massaged_param {
+	const char		*name;		/* [a-z0-9_]+, unique */
+	enum massaged_param_type type;
+	const char		*unit;		/* "kPa", "s", "cycles/min", "" */
+	double			 def;		/* default, within [min, max] */
+	double			 min;
+	double			 max;
+	const char		*choices;	/* CHOICE only: "effleurage|kneading" */
+	const char		*help;		/* one sentence for people */
+};
+
+/* Log levels for host->log(). */
+#define MASSAGED_LOG_ERR	3
+#define MASSAGED_LOG_WARNING	4
+#define MASSAGED_LOG_INFO	6
+#define MASSAGED_LOG_DEBUG	7
+
+/* Services the host lends a routine instance. Never call them from step()
+ * more than occasionally: step() runs inside the control tick. */
+struct massaged_host {
+	uint32_t	 size;		/* sizeof(struct massaged_host) */
+	void		*ctx;		/* pass back as the first argument */
+	void		(*log)(void *ctx, int level, const char *fmt, ...)
+			    MASSAGED_PRINTF(3, 4);
+};
+
+/* A zone the instance may press on, in the order the program lists them. */
+struct massaged_zone {
+	const char	*name;		/* anatomical name, "piriformis_left" */
+	double		 along_cm;	/* from the head end of the table */
+	double		 across_cm;	/* from the centre line, left < 0 */
+	double		 limit_kpa;	/* effective limit when the step starts */
+	int		 endangerment;	/* 1: light broad pressure only */
+};
+
+/* What create() is given. Pointers stay valid until destroy(). */
+struct massaged_routine_args {
+	uint32_t			 size;	/* sizeof(*args) */
+	const struct massaged_host	*host;
+	const double			*params; /* one per descriptor param */
+	size_t				 n_zones;
+	const struct massaged_zone	*zones;
+	double				 duration_s; /* planned step length */
+};
+
+/* Client feedback, as the operator relays it (intensity down/up). */
+#define MASSAGED_FEEDBACK_LESS	(-1)
+#define MASSAGED_FEEDBACK_NONE	0
+#define MASSAGED_FEEDBACK_MORE	1
+
+/* What step() is given each tick. */
+struct massaged_step_in {
+	uint32_t	 size;		/* sizeof(*in) */
+	double		 t_s;		/* seconds since the step started */
+	double		 dt_s;		/* seconds since the previous call */
+	const double	*pressure_kpa;	/* measured, one per zone */
+	double		 intensity;	/* 0.10 .. 1.00, applied by the host */
+	int		 feedback;	/* MASSAGED_FEEDBACK_*, this tick only */
+};
+
+/* step() results. */
+#define MASSAGED_STEP_RUNNING	0
+#define MASSAGED_STEP_DONE	1
+#define MASSAGED_STEP_ERROR	(-1)
+
+/* Descriptor flags. */
+/* Sustained, focused or deep pressure (deep tissue, trigger point work):
+ * the host never lets such a routine press on an endangerment site. */
+#define MASSAGED_ROUTINE_FOCUSED	0x1u
+
+/*
+ * The descriptor. Setpoints written by step() are in kPa at full
+ * intensity; the host multiplies by the intensity and then applies every
+ * limit. The descriptor must stay valid while the library is loaded.
+ */
+struct massaged_routine {
+	uint32_t		 abi_version;	/* MASSAGED_ROUTINE_ABI_VERSION */
+	uint32_t		 size;		/* sizeof(struct massaged_routine) */
+	const char		*name;		/* [a-z0-9_]+, unique per daemon */
+	const char		*version;	/* "1.0.0" */
+	const char		*description;
+	uint32_t		 flags;		/* MASSAGED_ROUTINE_* */
+	const struct massaged_param *params;
+	size_t			 n_params;
+
+	/* Returns an instance, or NULL with a reason in err. */
+	void	*(*create)(const struct massaged_routine_args *args,
+		    char *err, size_t errlen);
+	/* Writes one setpoint per zone into setpoint_kpa. */
+	int	 (*step)(void *inst, const struct massaged_step_in *in,
+		    double *setpoint_kpa);
+	void	 (*destroy)(void *inst);
+};
+
+typedef const struct massaged_routine *(*massaged_routine_entry_fn)(void);
+
+/* The one symbol a routine exports. */
+MASSAGED_EXPORT const struct massaged_routine *massaged_routine_entry(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MASSAGED_ROUTINE_H */
