@@ -1,0 +1,773 @@
+/*
+ * test_session.c: the session state machine (daemon/session.c) with the
+ * real limit pipeline: every transition and every stop reason.
+ *
+ * Routines here are in-process descriptors, so each test decides exactly
+ * what the routine asks for; the table is parsed from a real INI file.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bus.h"
+#include "session.h"
+
+/* --- test routines --------------------------------------------------- */
+
+enum mode { FLAT, NAN_OUT, ERROR_OUT, DONE_AFTER_1S, HUGE_OUT, NEG_OUT };
+
+struct tinst {
+	double	 kpa;
+	int	 mode;
+	size_t	 n;
+	int	 feedback_seen;
+};
+
+static int last_feedback;
+
+static const struct massaged_param tparams[] = {
+	{ "pressure_kpa", MASSAGED_PARAM_REAL, "kPa", 10, 0, 100, NULL, "p" },
+	{ "mode", MASSAGED_PARAM_INT, "", 0, 0, 5, NULL, "m" },
+};
+
+static void *
+t_create(const struct massaged_routine_args *a, char *err, size_t errlen)
+{
+	struct tinst	*t = calloc(1, sizeof(*t));
+
+	t->kpa = a->params[0];
+	t->mode = (int)a->params[1];
+	t->n = a->n_zones;
+	return (t);
+}
+
+static int
+t_step(void *inst, const struct massaged_step_in *in, double *out)
+{
+	struct tinst	*t = inst;
+	size_t		 i;
+
+	if (in->feedback != 0)
+		last_feedback = in->feedback;
+	for (i = 0; i < t->n; i++) {
+		switch (t->mode) {
+		case NAN_OUT:	out[i] = in->t_s > 0.5 ? NAN : t->kpa; break;
+		case HUGE_OUT:	out[i] = in->t_s > 0.5 ? 1e12 : t->kpa; break;
+		case NEG_OUT:	out[i] = in->t_s > 0.5 ? -5 : t->kpa; break;
+		default:	out[i] = t->kpa; break;
+		}
+	}
+	if (t->mode == ERROR_OUT && in->t_s > 0.5)
+		return (MASSAGED_STEP_ERROR);
+	if (t->mode == DONE_AFTER_1S && in->t_s >= 1.0)
+		return (MASSAGED_STEP_DONE);
+	return (MASSAGED_STEP_RUNNING);
+}
+
+static void
+t_destroy(void *inst)
+{
+	free(inst);
+}
+
+static const struct massaged_routine gentle = {
+	MASSAGED_ROUTINE_ABI_VERSION, sizeof(struct massaged_routine),
+	"gentle", "1.0", "test", 0, tparams, 2, t_create, t_step, t_destroy
+};
+static const struct massaged_routine focused = {
+	MASSAGED_ROUTINE_ABI_VERSION, sizeof(struct massaged_routine),
+	"focused", "1.0", "test", MASSAGED_ROUTINE_FOCUSED, tparams, 2,
+	t_create, t_step, t_destroy
+};
+
+/* --- fixture --------------------------------------------------------- */
+
+static const char *TABLE =
+	"[daemon]\ntick_hz = 50\n"
+	"[safety]\noverpressure_tolerance_kpa = 2\noverpressure_ms = 200\n"
+	"tracking_error_kpa = 6\ntracking_ms = 1000\n"
+	"endangerment_cap_kpa = 8\npause_kpa = 2\n"
+	"[controller a]\naddress = 127.0.0.1:1502\n"
+	"[controller b]\naddress = 127.0.0.1:1503\n"
+	"[zone a0]\ncontroller = a\nchannel = 0\nlimit_kpa = 35\n"
+	"[zone a1]\ncontroller = a\nchannel = 1\nlimit_kpa = 35\n"
+	"[zone b0]\ncontroller = b\nchannel = 0\nlimit_kpa = 35\n"
+	"[zone notch]\ncontroller = b\nchannel = 1\nlimit_kpa = 15\n"
+	"endangerment = yes\n";
+
+struct fx {
+	char			 dir[64];
+	struct table		 table;
+	struct rule		 rules[2];
+	struct profile		 profiles[3];
+	struct program		 programs[3];
+	struct config		 cfg;
+	struct session		 s;
+	struct session_input	 in;
+	struct session_output	 out;
+	int			 vents;
+	char			 events[64][16];
+	int			 nevents;
+};
+
+static void
+fx_vent(void *arg)
+{
+	((struct fx *)arg)->vents++;
+}
+
+static void
+fx_event(void *arg, const char *type)
+{
+	struct fx	*f = arg;
+
+	if (f->nevents < 64)
+		snprintf(f->events[f->nevents++], 16, "%s", type);
+}
+
+static int
+fx_has_event(struct fx *f, const char *type)
+{
+	int	 i;
+
+	for (i = 0; i < f->nevents; i++)
+		if (strcmp(f->events[i], type) == 0)
+			return (1);
+	return (0);
+}
+
+static void
+fx_step(struct program *p, int i, const struct massaged_routine *r,
+    double dur, double kpa, int mode, int nz, const int *zones)
+{
+	struct program_step	*st = &p->steps[i];
+
+	snprintf(st->name, sizeof(st->name), "step%d", i + 1);
+	st->routine = r;
+	st->duration_s = dur;
+	st->nzones = nz;
+	memcpy(st->zones, zones, nz * sizeof(int));
+	st->params[0] = kpa;
+	st->params[1] = mode;
+	p->nsteps = i + 1;
+	p->total_s += dur;
+}
+
+static int
+fx_setup(void **state)
+{
+	struct fx		*f = calloc(1, sizeof(*f));
+	struct cfg_errors	 errs = { .quiet = 1 };
+	char			 path[128];
+	FILE			*fp;
+	static const int	 all[] = { 0, 1, 2, 3 };
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/massaged-test-session.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(path, sizeof(path), "%s/table.ini", f->dir);
+	fp = fopen(path, "w");
+	fputs(TABLE, fp);
+	fclose(fp);
+	assert_int_equal(table_load(&f->table, path, &errs), 0);
+	unlink(path);
+	rmdir(f->dir);
+
+	/* rules: one that refuses, one that scales */
+	snprintf(f->rules[0].name, NAME_LEN, "dvt");
+	snprintf(f->rules[0].reason, 256, "deep vein thrombosis: a clot may "
+	    "travel");
+	f->rules[0].refuse = 1;
+	f->rules[0].scale = 1;
+	snprintf(f->rules[1].name, NAME_LEN, "osteoporosis");
+	snprintf(f->rules[1].reason, 256, "fragile bones");
+	f->rules[1].scale = 0.5;
+	f->cfg.rules.n = 2;
+	f->cfg.rules.rules = f->rules;
+
+	/* profiles: standard (30 kPa, 10 kPa/s, 1 min), dvt, stricter */
+	for (int i = 0; i < 3; i++) {
+		struct profile *p = &f->profiles[i];
+
+		p->cap_kpa = 30;
+		p->ramp_kpa_s = 10;
+		p->max_session_min = 1;
+		p->intensity_pct = 100;
+	}
+	snprintf(f->profiles[0].id, NAME_LEN, "standard");
+	snprintf(f->profiles[1].id, NAME_LEN, "clot");
+	f->profiles[1].nconditions = 1;
+	snprintf(f->profiles[1].conditions[0], NAME_LEN, "dvt");
+	snprintf(f->profiles[2].id, NAME_LEN, "zfragile");
+	f->profiles[2].nconditions = 1;
+	snprintf(f->profiles[2].conditions[0], NAME_LEN, "osteoporosis");
+	f->cfg.profiles.n = 3;
+	f->cfg.profiles.profiles = f->profiles;
+
+	/* programs: "flat" one long step at 20 kPa; "two" two short steps;
+	 * "deep" a focused routine over every zone including the notch */
+	snprintf(f->programs[0].id, NAME_LEN, "deep");
+	fx_step(&f->programs[0], 0, &focused, 600, 40, FLAT, 4, all);
+	snprintf(f->programs[1].id, NAME_LEN, "flat");
+	fx_step(&f->programs[1], 0, &gentle, 600, 20, FLAT, 3, all);
+	snprintf(f->programs[2].id, NAME_LEN, "two");
+	fx_step(&f->programs[2], 0, &gentle, 2, 10, FLAT, 3, all);
+	fx_step(&f->programs[2], 1, &gentle, 30, 10, DONE_AFTER_1S, 3, all);
+	f->cfg.programs.n = 3;
+	f->cfg.programs.programs = f->programs;
+	f->cfg.table = &f->table;
+
+	struct session_hooks hooks = { f, fx_vent, fx_event };
+	session_init(&f->s, &f->cfg, &hooks);
+	f->in.nctls = 2;
+	for (int i = 0; i < 2; i++) {
+		f->in.ctl[i].connected = 1;
+		f->in.ctl[i].status = STATUS_READY;
+		f->in.ctl[i].rating_kpa = 40;
+	}
+	f->in.now_s = 1000;
+	last_feedback = 0;
+	*state = f;
+	return (0);
+}
+
+static int
+fx_teardown(void **state)
+{
+	struct fx	*f = *state;
+
+	session_free(&f->s);
+	free(f);
+	return (0);
+}
+
+/* One tick of 20 ms; the plant follows the setpoints exactly. */
+static void
+tick(struct fx *f)
+{
+	int	 i;
+
+	f->in.now_s += 0.02;
+	session_tick(&f->s, &f->in, &f->out);
+	for (i = 0; i < f->table.nzones; i++)
+		f->in.measured_kpa[i] = f->out.setpoint_kpa[i];
+}
+
+static void
+ticks(struct fx *f, int n)
+{
+	while (n-- > 0)
+		tick(f);
+}
+
+static void
+start_ok(struct fx *f, const char *prog, const char *prof)
+{
+	char	 why[256] = "";
+	int	 rc;
+
+	rc = session_start(&f->s, prog, prof, &f->in, why, sizeof(why));
+	if (rc != SESSION_OK)
+		fail_msg("start %s/%s: %d %s", prog, prof, rc, why);
+	assert_int_equal(f->s.state, SESSION_RUNNING);
+}
+
+/* --- tests ----------------------------------------------------------- */
+
+static void
+test_idle_sends_nothing(void **state)
+{
+	struct fx	*f = *state;
+
+	ticks(f, 5);
+	assert_int_equal(f->s.state, SESSION_IDLE);
+	assert_int_equal(f->out.control[0], 0);
+	assert_int_equal(f->out.control[1], 0);
+	for (int i = 0; i < f->table.nzones; i++)
+		assert_true(f->out.setpoint_kpa[i] == 0);
+}
+
+static void
+test_start_ramps_and_caps(void **state)
+{
+	struct fx	*f = *state;
+	double		 prev = 0;
+
+	start_ok(f, "flat", "standard");
+	assert_true(fx_has_event(f, "started"));
+	for (int i = 0; i < 200; i++) {
+		tick(f);
+		assert_int_equal(f->out.control[0], CONTROL_ENABLE);
+		/* 10 kPa/s at 50 Hz: at most 0.2 kPa a tick */
+		assert_true(f->out.setpoint_kpa[0] - prev <= 0.2 + 1e-9);
+		prev = f->out.setpoint_kpa[0];
+	}
+	/* routine asks 20, profile allows 30: 20 after the ramp */
+	assert_true(fabs(f->out.setpoint_kpa[0] - 20) < 1e-9);
+	/* the notch is not in the program's zones */
+	assert_true(f->out.setpoint_kpa[3] == 0);
+	assert_true(session_elapsed(&f->s) > 3.9);
+	assert_true(session_remaining(&f->s) < 60 && session_remaining(&f->s) > 55);
+}
+
+static void
+test_focused_never_on_endangerment(void **state)
+{
+	struct fx	*f = *state;
+
+	start_ok(f, "deep", "standard");
+	for (int i = 0; i < 500; i++) {
+		tick(f);
+		assert_true(f->out.setpoint_kpa[3] == 0);
+		assert_true(f->out.setpoint_kpa[0] <= 30);
+	}
+	assert_true(fabs(f->out.setpoint_kpa[0] - 30) < 1e-9);
+}
+
+static void
+test_pause_resume(void **state)
+{
+	struct fx	*f = *state;
+	char		 why[256];
+	double		 t;
+
+	start_ok(f, "flat", "standard");
+	ticks(f, 150);
+	assert_int_equal(session_pause(&f->s, why, sizeof(why)), SESSION_OK);
+	assert_int_equal(f->s.state, SESSION_PAUSED);
+	t = session_elapsed(&f->s);
+	ticks(f, 200);
+	/* holds low pressure, still enabled, the clock stands */
+	assert_true(fabs(f->out.setpoint_kpa[0] - 2) < 1e-9);
+	assert_int_equal(f->out.control[0], CONTROL_ENABLE);
+	assert_true(session_elapsed(&f->s) == t);
+	assert_int_equal(session_pause(&f->s, why, sizeof(why)),
+	    SESSION_ESTATE);
+	assert_int_equal(session_resume(&f->s, why, sizeof(why)), SESSION_OK);
+	ticks(f, 200);
+	assert_true(fabs(f->out.setpoint_kpa[0] - 20) < 1e-9);
+	assert_int_equal(session_resume(&f->s, why, sizeof(why)),
+	    SESSION_ESTATE);
+}
+
+static void
+test_operator_stop_ramps_then_vents(void **state)
+{
+	struct fx	*f = *state;
+	char		 why[256];
+	double		 prev;
+	int		 n = 0;
+
+	start_ok(f, "flat", "standard");
+	ticks(f, 200);
+	prev = f->out.setpoint_kpa[0];
+	assert_int_equal(session_stop(&f->s, why, sizeof(why)), SESSION_OK);
+	assert_int_equal(f->s.state, SESSION_STOPPING);
+	assert_int_equal(f->vents, 0);
+	while (f->s.state == SESSION_STOPPING && n++ < 1000) {
+		tick(f);
+		/* category 1: down at the ramp limit, not at once */
+		assert_true(prev - f->out.setpoint_kpa[0] <= 0.2 + 1e-9);
+		prev = f->out.setpoint_kpa[0];
+	}
+	assert_true(n >= 99);	/* 20 kPa at 10 kPa/s: about 2 s */
+	assert_int_equal(f->s.state, SESSION_IDLE);
+	assert_int_equal(f->vents, 1);
+	assert_int_equal(f->s.stop_reason, STOP_OPERATOR);
+	assert_int_equal(f->s.stop_category, 1);
+	assert_int_equal(f->out.control[0], 0);
+	assert_true(fx_has_event(f, "stopped"));
+	assert_int_equal(session_stop(&f->s, why, sizeof(why)), SESSION_ESTATE);
+}
+
+static void
+test_estop_latches_until_reset(void **state)
+{
+	struct fx	*f = *state;
+	char		 why[256];
+
+	start_ok(f, "flat", "standard");
+	ticks(f, 100);
+	session_estop(&f->s, "operator");
+	/* vented at once, in the call, not at the next tick */
+	assert_int_equal(f->vents, 1);
+	assert_int_equal(f->s.state, SESSION_FAULT);
+	assert_int_equal(f->s.stop_reason, STOP_ESTOP);
+	assert_int_equal(f->s.stop_category, 0);
+	tick(f);
+	assert_int_equal(f->out.control[0], 0);
+	assert_true(f->out.setpoint_kpa[0] == 0);
+	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in, why,
+	    sizeof(why)), SESSION_EFAULT);
+	assert_non_null(strstr(why, "reset first"));
+	assert_int_equal(session_reset(&f->s, &f->in, why, sizeof(why)),
+	    SESSION_OK);
+	assert_int_equal(f->s.state, SESSION_IDLE);
+	/* FAULT_RESET edge on the next tick, then 0 */
+	tick(f);
+	assert_int_equal(f->out.control[0], CONTROL_FAULT_RESET);
+	assert_int_equal(f->out.control[1], CONTROL_FAULT_RESET);
+	tick(f);
+	assert_int_equal(f->out.control[0], 0);
+	start_ok(f, "flat", "standard");
+}
+
+/* A controller status bit stops the session (category 0) and latches. */
+static void
+status_stop(struct fx *f, uint16_t bit, enum stop_reason want, int clearable)
+{
+	char	 why[256];
+
+	start_ok(f, "flat", "standard");
+	ticks(f, 50);
+	f->in.ctl[1].status |= bit;
+	if (bit == STATUS_FAULT)
+		f->in.ctl[1].fault_code = FAULT_OVERPRESSURE;
+	session_observe(&f->s, &f->in);
+	assert_int_equal(f->vents, 1);
+	assert_int_equal(f->s.state, SESSION_FAULT);
+	assert_int_equal(f->s.stop_reason, want);
+	assert_int_equal(f->s.stop_category, 0);
+	assert_true(fx_has_event(f, "fault"));
+	if (clearable) {
+		assert_int_equal(session_reset(&f->s, &f->in, why, sizeof(why)),
+		    SESSION_ENOTREADY);
+		assert_non_null(strstr(why, "controller b"));
+	}
+	f->in.ctl[1].status &= ~bit;
+	assert_int_equal(session_reset(&f->s, &f->in, why, sizeof(why)),
+	    SESSION_OK);
+	assert_int_equal(f->s.state, SESSION_IDLE);
+}
+
+static void
+test_client_stop(void **state)
+{
+	struct fx	*f = *state;
+
+	status_stop(f, STATUS_CLIENT_STOP, STOP_CLIENT_STOP, 1);
+	assert_non_null(strstr(f->s.stop_message, "client stop switch"));
+}
+
+static void
+test_estop_circuit(void **state)
+{
+	struct fx	*f = *state;
+
+	status_stop(f, STATUS_ESTOP, STOP_ESTOP_CIRCUIT, 1);
+	assert_non_null(strstr(f->s.stop_message, "e-stop circuit open on "
+	    "controller b"));
+}
+
+static void
+test_controller_fault(void **state)
+{
+	struct fx	*f = *state;
+
+	status_stop(f, STATUS_FAULT, STOP_CONTROLLER_FAULT, 0);
+	assert_non_null(strstr(f->s.stop_message, "over-pressure"));
+}
+
+static void
+test_link_lost(void **state)
+{
+	struct fx	*f = *state;
+	char		 why[256];
+
+	start_ok(f, "flat", "standard");
+	ticks(f, 20);
+	f->in.ctl[0].connected = 0;
+	tick(f);
+	assert_int_equal(f->vents, 1);
+	assert_int_equal(f->s.stop_reason, STOP_LINK_LOST);
+	assert_non_null(strstr(f->s.stop_message, "controller a"));
+	assert_int_equal(session_reset(&f->s, &f->in, why, sizeof(why)),
+	    SESSION_ENOTREADY);
+	/* idle with a link down is no new fault, but nothing starts */
+	f->in.ctl[0].connected = 1;
+	assert_int_equal(session_reset(&f->s, &f->in, why, sizeof(why)),
+	    SESSION_OK);
+	f->in.ctl[0].connected = 0;
+	ticks(f, 20);
+	assert_int_equal(f->s.state, SESSION_IDLE);
+	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in, why,
+	    sizeof(why)), SESSION_ENOTREADY);
+	assert_string_equal(why, "controller a is not connected");
+}
+
+static void
+test_idle_controller_fault_latches(void **state)
+{
+	struct fx	*f = *state;
+
+	/* A watchdog fault left by a daemon that died: seen on start-up,
+	 * the daemon comes up in fault and never resumes on its own. */
+	f->in.ctl[0].status = STATUS_FAULT | STATUS_WATCHDOG;
+	f->in.ctl[0].fault_code = FAULT_WATCHDOG;
+	tick(f);
+	assert_int_equal(f->s.state, SESSION_FAULT);
+	assert_non_null(strstr(f->s.fault_message, "watchdog"));
+	assert_int_equal(f->out.control[0], 0);
+}
+
+static void
+test_overpressure(void **state)
+{
+	struct fx	*f = *state;
+	int		 i;
+
+	start_ok(f, "flat", "standard");
+	ticks(f, 200);
+	/* measured 33 > 30 + 2 tolerance: stop after 200 ms, not before */
+	for (i = 0; i < 9; i++) {
+		f->in.now_s += 0.02;
+		f->in.measured_kpa[2] = 33;
+		session_tick(&f->s, &f->in, &f->out);
+	}
+	assert_int_equal(f->s.state, SESSION_RUNNING);
+	for (i = 0; i < 3; i++) {
+		f->in.now_s += 0.02;
+		f->in.measured_kpa[2] = 33;
+		session_tick(&f->s, &f->in, &f->out);
+	}
+	assert_int_equal(f->s.state, SESSION_FAULT);
+	assert_int_equal(f->s.stop_reason, STOP_OVERPRESSURE);
+	assert_non_null(strstr(f->s.stop_message, "zone b0"));
+}
+
+static void
+test_stuck(void **state)
+{
+	struct fx	*f = *state;
+	int		 i;
+
+	start_ok(f, "flat", "standard");
+	/* zone a1 never rises: more than 6 kPa behind for over 1 s */
+	for (i = 0; i < 200 && f->s.state == SESSION_RUNNING; i++) {
+		f->in.now_s += 0.02;
+		session_tick(&f->s, &f->in, &f->out);
+		for (int z = 0; z < f->table.nzones; z++)
+			f->in.measured_kpa[z] = f->out.setpoint_kpa[z];
+		f->in.measured_kpa[1] = 0;
+	}
+	assert_int_equal(f->s.state, SESSION_FAULT);
+	assert_int_equal(f->s.stop_reason, STOP_STUCK);
+	assert_non_null(strstr(f->s.stop_message, "zone a1"));
+	/* 6 kPa is reached after 0.6 s of ramp, then 1 s more */
+	assert_true(i >= 75);
+}
+
+static void
+routine_stop(struct fx *f, int mode, const char *want)
+{
+	f->programs[1].steps[0].params[1] = mode;
+	start_ok(f, "flat", "standard");
+	ticks(f, 50);
+	assert_int_equal(f->s.state, SESSION_FAULT);
+	assert_int_equal(f->s.stop_reason, STOP_ROUTINE_ERROR);
+	assert_int_equal(f->vents, 1);
+	assert_non_null(strstr(f->s.stop_message, "routine gentle"));
+	assert_non_null(strstr(f->s.stop_message, want));
+	for (int z = 0; z < f->table.nzones; z++)
+		assert_true(f->out.setpoint_kpa[z] == 0);
+}
+
+static void
+test_routine_nan(void **state)
+{
+	routine_stop(*state, NAN_OUT, "returned nan kPa");
+}
+
+static void
+test_routine_huge(void **state)
+{
+	routine_stop(*state, HUGE_OUT, "returned 1e+12 kPa");
+}
+
+static void
+test_routine_negative(void **state)
+{
+	routine_stop(*state, NEG_OUT, "returned -5 kPa");
+}
+
+static void
+test_routine_error(void **state)
+{
+	routine_stop(*state, ERROR_OUT, "reported an error");
+}
+
+static void
+test_time_limit(void **state)
+{
+	struct fx	*f = *state;
+
+	start_ok(f, "flat", "standard");
+	ticks(f, 50 * 59);
+	assert_int_equal(f->s.state, SESSION_RUNNING);
+	ticks(f, 60);
+	assert_int_equal(f->s.state, SESSION_STOPPING);
+	assert_int_equal(f->s.stop_reason, STOP_TIME_LIMIT);
+	ticks(f, 300);
+	assert_int_equal(f->s.state, SESSION_IDLE);
+	assert_int_equal(f->s.stop_category, 1);
+}
+
+static void
+test_program_steps_and_end(void **state)
+{
+	struct fx	*f = *state;
+
+	start_ok(f, "two", "standard");
+	assert_int_equal(f->s.step, 0);
+	ticks(f, 101);		/* 2 s: the first step's duration */
+	assert_int_equal(f->s.step, 1);
+	assert_true(fx_has_event(f, "step"));
+	ticks(f, 55);		/* the second routine says done after 1 s */
+	assert_int_equal(f->s.state, SESSION_STOPPING);
+	assert_int_equal(f->s.stop_reason, STOP_PROGRAM_END);
+	ticks(f, 200);
+	assert_int_equal(f->s.state, SESSION_IDLE);
+	assert_int_equal(f->vents, 1);
+}
+
+static void
+test_refusals(void **state)
+{
+	struct fx	*f = *state;
+	char		 why[256];
+
+	assert_int_equal(session_start(&f->s, "flat", "clot", &f->in, why,
+	    sizeof(why)), SESSION_ECONTRA);
+	assert_non_null(strstr(why, "contraindicated: dvt"));
+	assert_non_null(strstr(why, "a clot may travel"));
+	assert_int_equal(f->s.state, SESSION_IDLE);
+	assert_int_equal(session_start(&f->s, "nope", "standard", &f->in, why,
+	    sizeof(why)), SESSION_ENOTFOUND);
+	assert_string_equal(why, "no program 'nope'");
+	assert_int_equal(session_start(&f->s, "flat", "nope", &f->in, why,
+	    sizeof(why)), SESSION_ENOTFOUND);
+	f->in.ctl[1].status |= STATUS_CLIENT_STOP;
+	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in, why,
+	    sizeof(why)), SESSION_ENOTREADY);
+	f->in.ctl[1].status = STATUS_READY;
+	start_ok(f, "flat", "standard");
+	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in, why,
+	    sizeof(why)), SESSION_EBUSY);
+}
+
+static void
+test_intensity_and_feedback(void **state)
+{
+	struct fx	*f = *state;
+	char		 why[256];
+
+	assert_int_equal(session_intensity(&f->s, 50, why, sizeof(why)),
+	    SESSION_ESTATE);
+	start_ok(f, "flat", "standard");
+	ticks(f, 200);
+	assert_int_equal(session_intensity(&f->s, 5, why, sizeof(why)),
+	    SESSION_ESTATE);
+	assert_int_equal(session_intensity(&f->s, 101, why, sizeof(why)),
+	    SESSION_ESTATE);
+	assert_int_equal(session_intensity(&f->s, 50, why, sizeof(why)),
+	    SESSION_OK);
+	tick(f);
+	assert_int_equal(last_feedback, MASSAGED_FEEDBACK_LESS);
+	ticks(f, 100);
+	assert_true(fabs(f->out.setpoint_kpa[0] - 10) < 1e-9);
+	assert_int_equal(session_intensity(&f->s, 100, why, sizeof(why)),
+	    SESSION_OK);
+	tick(f);
+	assert_int_equal(last_feedback, MASSAGED_FEEDBACK_MORE);
+}
+
+static void
+test_reload_stricter_applies_at_once(void **state)
+{
+	struct fx	*f = *state;
+	struct config	 cfg2 = f->cfg;
+	struct profile	 p2[3];
+
+	start_ok(f, "flat", "standard");
+	ticks(f, 200);
+	assert_true(fabs(f->out.setpoint_kpa[0] - 20) < 1e-9);
+	/* the profile gains osteoporosis (scale 0.5): 15 kPa at once */
+	memcpy(p2, f->profiles, sizeof(p2));
+	p2[0].nconditions = 1;
+	snprintf(p2[0].conditions[0], NAME_LEN, "osteoporosis");
+	cfg2.profiles.profiles = p2;
+	session_reload(&f->s, &cfg2, &f->in);
+	assert_int_equal(f->s.state, SESSION_RUNNING);
+	tick(f);
+	assert_true(f->out.setpoint_kpa[0] <= 15 + 1e-9);
+	/* a looser profile does not raise the running session's limits */
+	p2[0].nconditions = 0;
+	p2[0].cap_kpa = 35;
+	session_reload(&f->s, &cfg2, &f->in);
+	ticks(f, 100);
+	assert_true(f->out.setpoint_kpa[0] <= 15 + 1e-9);
+	/* gaining a refusing condition ends it: category 1, the reason */
+	p2[0].nconditions = 1;
+	snprintf(p2[0].conditions[0], NAME_LEN, "dvt");
+	session_reload(&f->s, &cfg2, &f->in);
+	assert_int_equal(f->s.state, SESSION_STOPPING);
+	assert_int_equal(f->s.stop_reason, STOP_CONTRAINDICATED);
+	assert_non_null(strstr(f->s.stop_message, "a clot may travel"));
+	ticks(f, 200);
+	assert_int_equal(f->s.state, SESSION_IDLE);
+	f->s.cfg = &f->cfg;
+}
+
+static void
+test_names(void **state)
+{
+	assert_string_equal(session_state_name(SESSION_STOPPING), "stopping");
+	for (int r = STOP_ESTOP; r < STOP_NREASONS; r++) {
+		assert_true(session_reason_category(r) == 0 ||
+		    session_reason_category(r) == 1);
+		assert_true(strlen(session_reason_name(r)) > 3);
+	}
+	assert_int_equal(session_reason_category(STOP_CLIENT_STOP), 0);
+	assert_int_equal(session_reason_category(STOP_TIME_LIMIT), 1);
+}
+
+#define T(fn)	cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_idle_sends_nothing),
+		T(test_start_ramps_and_caps),
+		T(test_focused_never_on_endangerment),
+		T(test_pause_resume),
+		T(test_operator_stop_ramps_then_vents),
+		T(test_estop_latches_until_reset),
+		T(test_client_stop),
+		T(test_estop_circuit),
+		T(test_controller_fault),
+		T(test_link_lost),
+		T(test_idle_controller_fault_latches),
+		T(test_overpressure),
+		T(test_stuck),
+		T(test_routine_nan),
+		T(test_routine_huge),
+		T(test_routine_negative),
+		T(test_routine_error),
+		T(test_time_limit),
+		T(test_program_steps_and_end),
+		T(test_refusals),
+		T(test_intensity_and_feedback),
+		T(test_reload_stricter_applies_at_once),
+		T(test_names),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
