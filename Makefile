@@ -68,6 +68,15 @@ TESTPLUG_SRCS	:= $(wildcard tests/plugins/*.c)
 TESTPLUGS	:= $(TESTPLUG_SRCS:tests/plugins/%.c=$(BUILD)/tests/plugins/%.so)
 LIBMASSAGED	:= $(BUILD)/libmassaged.a
 
+# Objects depend on the flags they were built with, so switching SAN or OPT
+# in one build directory rebuilds instead of mixing.
+FLAGS_NOW	:= $(ALL_CFLAGS) $(ALL_LDFLAGS)
+FLAGS_FILE	:= $(BUILD)/.flags
+ifneq ($(FLAGS_NOW),$(file <$(FLAGS_FILE)))
+$(shell mkdir -p $(BUILD))
+$(file >$(FLAGS_FILE),$(FLAGS_NOW))
+endif
+
 PROGS		:= $(BUILD)/massaged $(BUILD)/massaged-sim $(BUILD)/massagectl
 
 
@@ -85,7 +94,7 @@ build: $(PROGS) $(PLUGINS)
 tests: deps-check
 	@$(MAKE) --no-print-directory build $(UNIT_BINS) $(TESTPLUGS)
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -103,12 +112,12 @@ $(BUILD)/massagectl: $(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(LIBMASSAGED)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 # Plugins: position-independent, only the entry point exported.
-$(BUILD)/plugins/%.so: plugins/%.c include/massaged/routine.h
+$(BUILD)/plugins/%.so: plugins/%.c include/massaged/routine.h $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 $(WARN) $(WERROR) $(CFLAGS) $(SANFLAGS) -Iinclude -fPIC -shared \
 		-fvisibility=hidden -o $@ $< -lm
 
-$(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/massaged/routine.h
+$(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/massaged/routine.h $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -fPIC -shared \
 		-fvisibility=hidden -o $@ $< -lm

@@ -103,6 +103,21 @@ control_input(struct control *c, struct session_input *in)
 	}
 }
 
+/* Free run: 1 once every link answered (or failed) since the last tick. */
+static int
+control_replied(struct control *c)
+{
+	struct bus_reading	 rd;
+	int			 i;
+
+	for (i = 0; i < c->cfg->table->nctls; i++) {
+		bus_get(c->bus, i, &rd);
+		if (rd.connected && rd.seq + rd.errors < c->await[i])
+			return (0);
+	}
+	return (1);
+}
+
 /* A link has news: check it at once, a stop must not wait for a tick. */
 static void
 control_bus_cb(struct bus *b, int ctl, void *arg)
@@ -118,6 +133,8 @@ control_bus_cb(struct bus *b, int ctl, void *arg)
 	}
 	control_input(c, &in);
 	session_observe(&c->session, &in);
+	if (c->cfg->table->free_run && control_replied(c))
+		event_active(c->tick_ev, EV_TIMEOUT, 0);
 	if (!c->ready) {
 		c->tried[ctl] = 1;
 		for (i = 0; i < c->cfg->table->nctls; i++)
@@ -163,7 +180,9 @@ control_tick(evutil_socket_t fd, short what, void *arg)
 	c->ticks++;
 	c->last_tick_ns = now;
 	c->next_ns += c->period_ns;
-	if (c->next_ns + c->period_ns < now) {
+	if (t->free_run)
+		c->next_ns = now + c->period_ns;
+	else if (c->next_ns + c->period_ns < now) {
 		/* More than a period behind: count and re-anchor. */
 		c->missed_ticks += (now - c->next_ns) / c->period_ns;
 		c->next_ns = now + c->period_ns;
@@ -178,12 +197,18 @@ control_tick(evutil_socket_t fd, short what, void *arg)
 	for (i = 0; i < t->nzones; i++)
 		sp[t->zones[i].ctl][t->zones[i].channel] =
 		    bus_kpa_to_reg(out.setpoint_kpa[i]);
-	for (i = 0; i < t->nctls; i++)
+	for (i = 0; i < t->nctls; i++) {
+		struct bus_reading rd;
+
+		bus_get(c->bus, i, &rd);
+		c->await[i] = rd.seq + rd.errors + 1;
 		bus_submit(c->bus, i, out.control[i], c->heartbeat, sp[i],
 		    nch[i]);
+	}
 	for (i = 0; i < c->nobservers; i++)
 		if (c->observers[i].tick != NULL)
 			c->observers[i].tick(c->observers[i].arg);
+	/* Free run still ticks at tick_hz at least, should replies stop. */
 	control_schedule(c);
 }
 

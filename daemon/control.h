@@ -42,6 +42,7 @@ struct control {
 	uint64_t		 last_tick_ns;
 	uint64_t		 started_ns;
 	int			 tried[TABLE_MAX_CONTROLLERS];
+	uint64_t		 await[TABLE_MAX_CONTROLLERS];	/* free run */
 	int			 ready;
 	int			 stopping;
 	double			 routine_budget_ms;

@@ -164,6 +164,8 @@ table_kv_daemon(struct cfg_file *f, struct table *t, const char *k,
 {
 	if (strcmp(k, "tick_hz") == 0)
 		cfg_double(f, k, v, 1, 1000, "Hz", &t->tick_hz);
+	else if (strcmp(k, "free_run") == 0)
+		cfg_bool(f, k, v, &t->free_run);
 	else if (strcmp(k, "plugin_dir") == 0)
 		table_dir(f, k, v, t->plugin_dir, sizeof(t->plugin_dir));
 	else if (strcmp(k, "profile_dir") == 0)
@@ -182,7 +184,7 @@ table_kv_daemon(struct cfg_file *f, struct table *t, const char *k,
 		table_listen(f, k, v, t->listen_host, sizeof(t->listen_host),
 		    &t->listen_port);
 	else
-		cfg_err(f, k, "unknown key (expected tick_hz, plugin_dir, "
+		cfg_err(f, k, "unknown key (expected tick_hz, free_run, plugin_dir, "
 		    "profile_dir, program_dir, rules, state_dir, token_file, "
 		    "panel_dir or listen)");
 }

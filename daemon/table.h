@@ -63,6 +63,7 @@ struct safety_conf {
 struct table {
 	char		 path[PATH_MAX];
 	double		 tick_hz;
+	int		 free_run;		/* benchmarks: tick on replies */
 	char		 plugin_dir[PATH_MAX];
 	char		 profile_dir[PATH_MAX];
 	char		 program_dir[PATH_MAX];
