@@ -30,6 +30,24 @@ config_load_table(const char *path, char *const *overrides, int noverrides,
 	return (t);
 }
 
+/* A misspelt routine name in forbid_routines would forbid nothing. */
+static void
+config_check_forbid(const struct rules *r, const struct routine_set *routines,
+    struct cfg_errors *errs)
+{
+	int	 i, j;
+
+	for (i = 0; i < r->n; i++) {
+		const struct rule *ru = &r->rules[i];
+
+		for (j = 0; j < ru->nforbid; j++)
+			if (routines_find(routines, ru->forbid[j]) == NULL)
+				cfg_err_at(errs, r->path, ru->line, ru->name,
+				    "forbid_routines", "no routine named '%s' "
+				    "is loaded", ru->forbid[j]);
+	}
+}
+
 struct config *
 config_load(const char *path, char *const *overrides, int noverrides,
     const struct routine_set *routines, struct cfg_errors *errs)
@@ -47,6 +65,7 @@ config_load(const char *path, char *const *overrides, int noverrides,
 		return (NULL);
 	}
 	rules_load(&c->rules, c->table->rules_path, errs);
+	config_check_forbid(&c->rules, routines, errs);
 	profiles_load(&c->profiles, c->table->profile_dir, c->table, &c->rules,
 	    errs);
 	programs_load(&c->programs, c->table->program_dir, routines, c->table,

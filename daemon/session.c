@@ -22,6 +22,7 @@
 #define STOPPING_MAX_S		60.0	/* a controlled stop never lasts longer */
 #define ROUTINE_OUT_MAX_KPA	1000.0	/* beyond any table: a broken routine */
 #define RESET_GRACE_TICKS	10
+#define RELOAD_GRACE_S		2.0	/* for pressure to follow a lower limit */
 
 static const struct {
 	const char	*name;
@@ -142,13 +143,15 @@ session_end(struct session *s, enum stop_reason r, const char *msg)
 
 	s->stop_reason = r;
 	s->stop_category = cat;
-	snprintf(s->stop_message, sizeof(s->stop_message), "%s", msg);
+	if (msg != s->stop_message)
+		snprintf(s->stop_message, sizeof(s->stop_message), "%s", msg);
 	s->stops[r]++;
 	s->ended_wall = session_wall();
 	session_drop_inst(s);
 	memset(s->commanded, 0, sizeof(s->commanded));
 	log_info("session %llu stopped (category %d, %s): %s",
-	    (unsigned long long)s->id, cat, session_reasons[r].name, msg);
+	    (unsigned long long)s->id, cat, session_reasons[r].name,
+	    s->stop_message);
 }
 
 /*
@@ -381,6 +384,8 @@ session_start(struct session *s, const char *program, const char *profile,
 	memset(s->commanded, 0, sizeof(s->commanded));
 	memset(s->peak_kpa, 0, sizeof(s->peak_kpa));
 	monitor_reset(&s->mon);
+	s->mon_lim = s->lim;
+	s->mon_lim_until = 0;
 	s->state = SESSION_RUNNING;
 	if (session_step_begin(s, 0) == -1) {
 		snprintf(why, whylen, "%s", s->stop_message);
@@ -633,13 +638,15 @@ session_tick(struct session *s, const struct session_input *in,
 		}
 	}
 	if (session_active(s)) {
-		mr = monitor_check(&s->mon, &t->safety, &s->lim, t->nzones,
+		if (in->now_s >= s->mon_lim_until)
+			s->mon_lim = s->lim;
+		mr = monitor_check(&s->mon, &t->safety, &s->mon_lim, t->nzones,
 		    s->commanded, in->measured_kpa, dt * 1000, &zone);
 		if (mr == MONITOR_OVERPRESSURE)
 			session_cat0(s, STOP_OVERPRESSURE, "over-pressure on "
 			    "zone %s: %.1f kPa measured, limit %.1f kPa",
 			    t->zones[zone].name, in->measured_kpa[zone],
-			    s->lim.limit_kpa[zone]);
+			    s->mon_lim.limit_kpa[zone]);
 		else if (mr == MONITOR_STUCK)
 			session_cat0(s, STOP_STUCK, "zone %s does not follow "
 			    "its setpoint (%.1f kPa measured, %.1f kPa set): "
@@ -682,6 +689,11 @@ session_reload(struct session *s, const struct config *cfg,
 		session_cat1(s, STOP_CONTRAINDICATED, why);
 		return;
 	}
+	/* The new limits apply to setpoints at once; the over-pressure
+	 * monitor keeps the old ones for a moment, while the actuators
+	 * follow the lower setpoints down. */
+	s->mon_lim = s->lim;
+	s->mon_lim_until = in->now_s + RELOAD_GRACE_S;
 	safety_stricter(&s->lim, &fresh, &s->lim);
 	s->prof = *prof;
 	log_info("reload: session %llu keeps its limits where the new ones "

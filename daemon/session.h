@@ -114,6 +114,8 @@ struct session {
 	double			 commanded[TABLE_MAX_ZONES];
 	double			 peak_kpa[TABLE_MAX_ZONES];
 	struct monitor		 mon;
+	struct limits		 mon_lim;	/* what the monitor checks */
+	double			 mon_lim_until;	/* looser until (now_s) */
 	double			 routine_out[TABLE_MAX_ZONES];
 	double			 routine_in[TABLE_MAX_ZONES];
 

@@ -382,6 +382,7 @@ test_operator_stop_ramps_then_vents(void **state)
 	assert_int_equal(f->vents, 1);
 	assert_int_equal(f->s.stop_reason, STOP_OPERATOR);
 	assert_int_equal(f->s.stop_category, 1);
+	assert_string_equal(f->s.stop_message, "stopped by the operator");
 	assert_int_equal(f->out.control[0], 0);
 	assert_true(fx_has_event(f, "stopped"));
 	assert_int_equal(session_stop(&f->s, why, sizeof(why)), SESSION_ESTATE);
@@ -725,6 +726,44 @@ test_reload_stricter_applies_at_once(void **state)
 	f->s.cfg = &f->cfg;
 }
 
+/* After a stricter reload the setpoint drops at once, but the actuators
+ * take time to follow: the monitor must not call that over-pressure. */
+static void
+test_reload_no_false_overpressure(void **state)
+{
+	struct fx	*f = *state;
+	struct config	 cfg2 = f->cfg;
+	struct profile	 p2[3];
+	int		 i, z;
+
+	f->programs[1].steps[0].params[0] = 30;
+	start_ok(f, "flat", "standard");
+	ticks(f, 200);
+	assert_true(fabs(f->out.setpoint_kpa[0] - 30) < 1e-9);
+	memcpy(p2, f->profiles, sizeof(p2));
+	p2[0].cap_kpa = 8;
+	cfg2.profiles.profiles = p2;
+	session_reload(&f->s, &cfg2, &f->in);
+	/* a slow table: 400 ms time constant down from 30 kPa */
+	for (i = 0; i < 150; i++) {
+		f->in.now_s += 0.02;
+		session_tick(&f->s, &f->in, &f->out);
+		for (z = 0; z < f->table.nzones; z++)
+			f->in.measured_kpa[z] += (f->out.setpoint_kpa[z] -
+			    f->in.measured_kpa[z]) * (1 - exp(-0.02 / 0.4));
+		assert_true(f->out.setpoint_kpa[0] <= 8 + 1e-9);
+	}
+	assert_int_equal(f->s.state, SESSION_RUNNING);
+	/* after the grace, a real excess still stops the session */
+	for (i = 0; i < 20; i++) {
+		f->in.now_s += 0.02;
+		f->in.measured_kpa[0] = 12;
+		session_tick(&f->s, &f->in, &f->out);
+	}
+	assert_int_equal(f->s.stop_reason, STOP_OVERPRESSURE);
+	f->s.cfg = &f->cfg;
+}
+
 static void
 test_names(void **state)
 {
@@ -766,6 +805,7 @@ main(void)
 		T(test_refusals),
 		T(test_intensity_and_feedback),
 		T(test_reload_stricter_applies_at_once),
+		T(test_reload_no_false_overpressure),
 		T(test_names),
 	};
 
