@@ -1,0 +1,312 @@
+/*
+ * plant.c: one simulated actuator controller, the "plant" of the control
+ * loop: its register map (register-map-v1.md), what it refuses, its
+ * latched faults, its watchdog and the pressure physics of its channels.
+ *
+ * Each channel's measured pressure follows a first-order response toward
+ * its target, advanced by elapsed monotonic time (exact exponential step,
+ * so the result does not depend on how often the loop runs). The target is
+ * the setpoint while the controller is ACTIVE and 0 otherwise; following a
+ * setpoint uses tau_ms, venting uses the faster vent_tau_ms.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "sim.h"
+
+static int	plant_mapped(const struct sim_ctl *, int, int, int);
+static int	plant_value_ok(const struct sim_ctl *, int, uint16_t);
+static int	plant_cause(const struct sim_ctl *);
+static void	plant_latch(struct sim_ctl *, int, uint64_t);
+static void	plant_reset(struct sim_ctl *, uint64_t);
+static uint16_t	plant_reading(double);
+
+int
+plant_init(struct sim_ctl *c, uint64_t now)
+{
+	uint16_t	*in;
+
+	c->map = modbus_mapping_new(0, 0, REG_NHOLDING, REG_NINPUT);
+	if (c->map == NULL) {
+		log_warnx("controller %d: %s", c->idx, modbus_strerror(errno));
+		return (-1);
+	}
+	c->max_p = (uint16_t)lround(c->p.max_kpa * 10.0);
+	c->map->tab_registers[REG_WATCHDOG_MS] = (uint16_t)c->p.watchdog_ms;
+	in = c->map->tab_input_registers;
+	in[REG_MAP_VERSION] = (uint16_t)c->p.map_version;
+	in[REG_CHANNELS] = (uint16_t)c->p.channels;
+	in[REG_MAX_PRESSURE] = c->max_p;
+	c->step_ns = now;
+	c->hb_ns = now;
+	plant_step(c, now);
+	return (0);
+}
+
+void
+plant_free(struct sim_ctl *c)
+{
+	if (c->map != NULL)
+		modbus_mapping_free(c->map);
+	c->map = NULL;
+}
+
+const char *
+plant_fault_name(int code)
+{
+	switch (code) {
+	case FAULT_NONE:		return ("none");
+	case FAULT_WATCHDOG:		return ("watchdog");
+	case FAULT_OVERPRESSURE:	return ("overpressure");
+	case FAULT_ESTOP:		return ("estop");
+	case FAULT_SENSOR:		return ("sensor");
+	}
+	return ("unknown");
+}
+
+static uint16_t
+plant_reading(double p)
+{
+	if (p <= 0.0)
+		return (0);
+	if (p >= 65535.0)
+		return (65535);
+	return ((uint16_t)lround(p));
+}
+
+/* Whether [addr, addr+n) lies inside one block of the map. */
+static int
+plant_mapped(const struct sim_ctl *c, int input, int addr, int n)
+{
+	int	 end = addr + n;
+
+	if (addr >= 0 && end <= REG_SETPOINT + c->p.channels)
+		return (1);
+	if (input)
+		return (addr >= REG_MAP_VERSION && end <= REG_NINPUT);
+	return (addr >= REG_WATCHDOG_MS && end <= REG_NHOLDING);
+}
+
+static int
+plant_value_ok(const struct sim_ctl *c, int addr, uint16_t v)
+{
+	if (addr >= REG_SETPOINT && addr < REG_SETPOINT + c->p.channels)
+		return (v <= c->max_p);
+	if (addr == REG_WATCHDOG_MS)
+		return (v >= 50 && v <= 10000);
+	return (1);
+}
+
+/*
+ * Checks a request PDU (function code first) against the map. Returns 0
+ * if it may be served, else the Modbus exception code to answer, in the
+ * order the Modbus specification checks: function, quantity, address,
+ * value. A refused write changes nothing.
+ */
+int
+plant_check(struct sim_ctl *c, const uint8_t *pdu, int len)
+{
+	int	 fc = pdu[0], addr, n, i;
+
+	if (fc != MODBUS_FC_READ_HOLDING_REGISTERS &&
+	    fc != MODBUS_FC_READ_INPUT_REGISTERS &&
+	    fc != MODBUS_FC_WRITE_SINGLE_REGISTER &&
+	    fc != MODBUS_FC_WRITE_MULTIPLE_REGISTERS)
+		return (MODBUS_EXCEPTION_ILLEGAL_FUNCTION);
+	if (len < 5)
+		return (MODBUS_EXCEPTION_ILLEGAL_DATA_VALUE);
+	addr = (pdu[1] << 8) | pdu[2];
+	n = (pdu[3] << 8) | pdu[4];
+
+	switch (fc) {
+	case MODBUS_FC_READ_HOLDING_REGISTERS:
+	case MODBUS_FC_READ_INPUT_REGISTERS:
+		if (len != 5 || n < 1 || n > MODBUS_MAX_READ_REGISTERS)
+			return (MODBUS_EXCEPTION_ILLEGAL_DATA_VALUE);
+		if (!plant_mapped(c, fc == MODBUS_FC_READ_INPUT_REGISTERS,
+		    addr, n))
+			return (MODBUS_EXCEPTION_ILLEGAL_DATA_ADDRESS);
+		return (0);
+	case MODBUS_FC_WRITE_SINGLE_REGISTER:
+		if (len != 5)
+			return (MODBUS_EXCEPTION_ILLEGAL_DATA_VALUE);
+		if (!plant_mapped(c, 0, addr, 1))
+			return (MODBUS_EXCEPTION_ILLEGAL_DATA_ADDRESS);
+		if (!plant_value_ok(c, addr, (uint16_t)n))
+			return (MODBUS_EXCEPTION_ILLEGAL_DATA_VALUE);
+		return (0);
+	default:	/* MODBUS_FC_WRITE_MULTIPLE_REGISTERS */
+		if (len < 6 || n < 1 || n > MODBUS_MAX_WRITE_REGISTERS ||
+		    pdu[5] != 2 * n || len != 6 + 2 * n)
+			return (MODBUS_EXCEPTION_ILLEGAL_DATA_VALUE);
+		if (!plant_mapped(c, 0, addr, n))
+			return (MODBUS_EXCEPTION_ILLEGAL_DATA_ADDRESS);
+		for (i = 0; i < n; i++) {
+			if (!plant_value_ok(c, addr + i, (uint16_t)
+			    ((pdu[6 + 2 * i] << 8) | pdu[7 + 2 * i])))
+				return (MODBUS_EXCEPTION_ILLEGAL_DATA_VALUE);
+		}
+		return (0);
+	}
+}
+
+/* The cause of a fault that is present now, 0 if none. */
+static int
+plant_cause(const struct sim_ctl *c)
+{
+	int	 i;
+
+	if (c->estop)
+		return (FAULT_ESTOP);
+	if (c->sensor_fault)
+		return (FAULT_SENSOR);
+	for (i = 0; i < c->p.channels; i++) {
+		if (plant_reading(c->pressure[i]) > c->max_p)
+			return (FAULT_OVERPRESSURE);
+	}
+	return (FAULT_NONE);
+}
+
+static void
+plant_latch(struct sim_ctl *c, int code, uint64_t now)
+{
+	if (c->fault != FAULT_NONE)
+		return;
+	c->fault = code;
+	if (code == FAULT_WATCHDOG)
+		evlog_emit(c, now, "watchdog");
+	evlog_emit(c, now, "fault code=%d name=%s", code,
+	    plant_fault_name(code));
+	log_info("controller %d: fault %d (%s) latched", c->idx, code,
+	    plant_fault_name(code));
+}
+
+/* FAULT_RESET edge: clears the latched fault if no cause is left. */
+static void
+plant_reset(struct sim_ctl *c, uint64_t now)
+{
+	int	 cause;
+
+	if (c->fault == FAULT_NONE)
+		return;
+	if ((cause = plant_cause(c)) != FAULT_NONE) {
+		evlog_emit(c, now, "reset_refused code=%d cause=%d",
+		    c->fault, cause);
+		return;
+	}
+	evlog_emit(c, now, "reset code=%d", c->fault);
+	log_info("controller %d: fault %d reset", c->idx, c->fault);
+	c->fault = FAULT_NONE;
+	c->hb_ns = now;
+}
+
+/*
+ * Called after a write was applied to the holding registers; the caller
+ * advanced the physics to now before applying it.
+ */
+void
+plant_written(struct sim_ctl *c, uint16_t old_control, uint16_t old_hb,
+    uint64_t now)
+{
+	uint16_t	*hr = c->map->tab_registers;
+
+	if (hr[REG_HEARTBEAT] != old_hb)
+		c->hb_ns = now;
+	if ((hr[REG_CONTROL] & CONTROL_ENABLE) &&
+	    !(old_control & CONTROL_ENABLE))
+		c->hb_ns = now;
+	if ((hr[REG_CONTROL] & CONTROL_FAULT_RESET) &&
+	    !(old_control & CONTROL_FAULT_RESET))
+		plant_reset(c, now);
+	plant_step(c, now);
+}
+
+/* Injected: channel ch (or all, -1) reads above MAX_PRESSURE. */
+void
+plant_overpressure(struct sim_ctl *c, int ch)
+{
+	double	 over;
+	int	 i;
+
+	over = c->max_p + (c->max_p / 10 > 10 ? c->max_p / 10 : 10);
+	for (i = 0; i < c->p.channels; i++) {
+		if (ch == -1 || ch == i)
+			c->pressure[i] = over;
+	}
+}
+
+/* Advances the physics to now and refreshes the input registers. */
+void
+plant_step(struct sim_ctl *c, uint64_t now)
+{
+	uint16_t	*hr = c->map->tab_registers;
+	uint16_t	*in = c->map->tab_input_registers;
+	uint16_t	 status;
+	double		 dt_ms, target, tau, k_follow, k_vent;
+	int		 i, was_active, enabled, vented, cause;
+
+	dt_ms = now > c->step_ns ? (now - c->step_ns) / 1e6 : 0.0;
+	c->step_ns = now > c->step_ns ? now : c->step_ns;
+	k_follow = 1.0 - exp(-dt_ms / c->p.tau_ms);
+	k_vent = 1.0 - exp(-dt_ms / c->p.vent_tau_ms);
+	for (i = 0; i < c->p.channels; i++) {
+		if (c->stuck[i])
+			continue;
+		target = c->active ? hr[REG_SETPOINT + i] : 0.0;
+		tau = c->active ? k_follow : k_vent;
+		c->pressure[i] += (target - c->pressure[i]) * tau;
+		if (c->pressure[i] < 0.0)
+			c->pressure[i] = 0.0;
+	}
+
+	enabled = (hr[REG_CONTROL] & CONTROL_ENABLE) != 0;
+	if (c->fault == FAULT_NONE) {
+		if ((cause = plant_cause(c)) != FAULT_NONE)
+			plant_latch(c, cause, now);
+		else if (enabled && now > c->hb_ns &&
+		    now - c->hb_ns >= (uint64_t)hr[REG_WATCHDOG_MS] * 1000000ULL)
+			plant_latch(c, FAULT_WATCHDOG, now);
+	}
+
+	was_active = c->active;
+	c->active = enabled && c->fault == FAULT_NONE && !c->estop;
+	if (was_active && !c->active) {
+		c->vent_pending = 1;
+		c->vent_ns = now;
+		evlog_emit(c, now, "vent reason=%s", c->fault != FAULT_NONE ?
+		    "fault" : c->estop ? "estop" : "disable");
+	} else if (!was_active && c->active) {
+		c->vent_pending = 0;
+		evlog_emit(c, now, "active");
+	}
+	if (c->vent_pending) {
+		vented = 1;
+		for (i = 0; i < c->p.channels; i++) {
+			if (c->pressure[i] >= VENTED_BELOW)
+				vented = 0;
+		}
+		if (vented) {
+			c->vent_pending = 0;
+			evlog_emit(c, now, "vented ms=%.1f",
+			    (now - c->vent_ns) / 1e6);
+		}
+	}
+
+	status = STATUS_READY;
+	if (c->active)
+		status |= STATUS_ACTIVE;
+	if (c->fault != FAULT_NONE)
+		status |= STATUS_FAULT;
+	if (c->estop)
+		status |= STATUS_ESTOP;
+	if (c->client_stop)
+		status |= STATUS_CLIENT_STOP;
+	if (c->fault == FAULT_WATCHDOG)
+		status |= STATUS_WATCHDOG;
+	in[REG_STATUS] = status;
+	in[REG_FAULT_CODE] = (uint16_t)c->fault;
+	for (i = 0; i < c->p.channels; i++)
+		in[REG_PRESSURE + i] = plant_reading(c->pressure[i]);
+}

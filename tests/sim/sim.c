@@ -1,0 +1,579 @@
+/*
+ * sim.c: massaged-sim, a table of simulated actuator controllers.
+ *
+ * Owns the command line, the startup lines on stdout that tests read, and
+ * the single-threaded ppoll() loop over listening sockets, Modbus clients,
+ * serial devices, the control socket and a signalfd. Physics advances on
+ * every turn of the loop by the monotonic time elapsed, and the loop never
+ * sleeps longer than one tick, so watchdogs and vents are seen on time.
+ */
+#include <sys/types.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sim.h"
+#include "cfg.h"
+
+#ifndef MASSAGED_VERSION
+#define MASSAGED_VERSION	"unknown"
+#endif
+
+#define SIM_DEFAULT_TCP		"127.0.0.1:1502"
+#define SIM_DEFAULT_CONTROL	"127.0.0.1:0"
+
+enum {
+	OPT_TCP = 256,
+	OPT_RTU,
+	OPT_MAX_KPA,
+	OPT_TAU_MS,
+	OPT_VENT_TAU_MS,
+	OPT_UNIT_ID,
+	OPT_MAP_VERSION,
+	OPT_WATCHDOG_MS,
+	OPT_BAUD,
+	OPT_PARITY,
+	OPT_DATA_BITS,
+	OPT_STOP_BITS,
+	OPT_CONTROL,
+	OPT_TICK_MS
+};
+
+static const struct option sim_longopts[] = {
+	{ "help",		no_argument,		NULL, 'h' },
+	{ "version",		no_argument,		NULL, 'V' },
+	{ "verbose",		no_argument,		NULL, 'v' },
+	{ "channels",		required_argument,	NULL, 'c' },
+	{ "events",		required_argument,	NULL, 'e' },
+	{ "tcp",		required_argument,	NULL, OPT_TCP },
+	{ "rtu",		required_argument,	NULL, OPT_RTU },
+	{ "max-kpa",		required_argument,	NULL, OPT_MAX_KPA },
+	{ "tau-ms",		required_argument,	NULL, OPT_TAU_MS },
+	{ "vent-tau-ms",	required_argument,	NULL, OPT_VENT_TAU_MS },
+	{ "unit-id",		required_argument,	NULL, OPT_UNIT_ID },
+	{ "map-version",	required_argument,	NULL, OPT_MAP_VERSION },
+	{ "watchdog-ms",	required_argument,	NULL, OPT_WATCHDOG_MS },
+	{ "baud",		required_argument,	NULL, OPT_BAUD },
+	{ "parity",		required_argument,	NULL, OPT_PARITY },
+	{ "data-bits",		required_argument,	NULL, OPT_DATA_BITS },
+	{ "stop-bits",		required_argument,	NULL, OPT_STOP_BITS },
+	{ "control",		required_argument,	NULL, OPT_CONTROL },
+	{ "tick-ms",		required_argument,	NULL, OPT_TICK_MS },
+	{ NULL,			0,			NULL, 0 }
+};
+
+static void		 sim_usage(FILE *);
+static void		 sim_badarg(const char *, const char *, const char *)
+			    __attribute__((noreturn));
+static void		 sim_add(enum sim_transport, const char *,
+			    const struct sim_params *);
+static int		 sim_split(const char *, char *, size_t, int *);
+static int		 sim_signalfd(void);
+static void		 sim_loop(int);
+static void		 sim_dispatch(struct sim_poll *, int);
+
+static struct sim_ctl	*sim_ctls[SIM_MAXCTL];
+static int		 sim_nctls;
+static int		 sim_quitting;
+static long		 sim_tick_ms = 5;
+
+static void
+sim_usage(FILE *f)
+{
+	fprintf(f,
+"usage: massaged-sim [-hVv] [-e file] [--control host:port] [--tick-ms ms]\n"
+"                    [controller options] --tcp host:port | --rtu device ...\n"
+"\n"
+"Simulates the actuator controllers of a massage table: a Modbus TCP or RTU\n"
+"server per controller implementing register map v1, with pressure physics,\n"
+"watchdog, latched faults and a control socket for fault injection.\n"
+"\n"
+"Controllers (repeatable, mixable; numbered from 0 in command line order):\n"
+"  --tcp HOST:PORT      a controller on Modbus TCP (PORT 0: any free port)\n"
+"  --rtu DEVICE         a controller on Modbus RTU on a serial device\n"
+"  With neither, one TCP controller on %s.\n"
+"\n"
+"Controller options apply to every --tcp/--rtu that follows them:\n"
+"  -c, --channels N     channels per controller, 1..32 (8)\n"
+"  --max-kpa KPA        MAX_PRESSURE in kPa, 0.1..5000 (40.0)\n"
+"  --tau-ms MS          time constant following a setpoint (150)\n"
+"  --vent-tau-ms MS     time constant venting (40)\n"
+"  --unit-id ID         Modbus unit id; RTU answers only this one (1)\n"
+"  --map-version V      value of MAP_VERSION, to test refusal (1)\n"
+"  --watchdog-ms MS     WATCHDOG_MS at power-up, 50..10000 (1000)\n"
+"  --baud N             RTU: baud rate (19200)\n"
+"  --parity N|E|O       RTU: parity (N)\n"
+"  --data-bits N        RTU: data bits, 5..8 (8)\n"
+"  --stop-bits N        RTU: stop bits, 1..2 (1)\n"
+"\n"
+"Other options:\n"
+"  --control HOST:PORT  control socket (%s)\n"
+"  -e, --events FILE    event log, one line per frame and state change\n"
+"                       (CLOCK_MONOTONIC ns first; - for stdout)\n"
+"  --tick-ms MS         longest sleep of the loop, 1..100 (5)\n"
+"  -v, --verbose        log every event to stderr as well\n"
+"  -V, --version        print the version and exit\n"
+"  -h, --help           print this help and exit\n"
+"\n"
+"On start, prints one line per controller (\"controller N tcp HOST:PORT\" or\n"
+"\"controller N rtu DEVICE\"), then \"control HOST:PORT\", then \"ready\".\n"
+"Control commands (one per line, answered \"ok ...\" or \"err reason\"):\n"
+"  estop C on|off, client_stop C on|off, drop C, refuse C on|off,\n"
+"  hang C MS, delay C MS, exception C CODE|off, stick C CH|all on|off,\n"
+"  overpressure C CH|all, sensor_fault C on|off, get C, ping, help, quit\n"
+"  (C: controller index or all). See docs/simulator.md.\n",
+	    SIM_DEFAULT_TCP, SIM_DEFAULT_CONTROL);
+}
+
+static void
+sim_badarg(const char *opt, const char *arg, const char *expected)
+{
+	fatalx("--%s: '%s' is not valid (expected %s)", opt, arg, expected);
+}
+
+uint64_t
+sim_now_ns(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec);
+}
+
+int
+sim_nctl(void)
+{
+	return (sim_nctls);
+}
+
+struct sim_ctl *
+sim_ctl_get(int i)
+{
+	return (sim_ctls[i]);
+}
+
+void
+sim_quit(void)
+{
+	sim_quitting = 1;
+}
+
+void
+sim_poll_add(struct sim_poll *sp, int fd, short events,
+    enum sim_pollkind kind, void *ptr)
+{
+	struct pollfd		*pfd;
+	struct sim_pollent	*ent;
+	size_t			 cap;
+
+	if (sp->n == sp->cap) {
+		cap = sp->cap ? sp->cap * 2 : 64;
+		if ((pfd = reallocarray(sp->pfd, cap, sizeof(*pfd))) == NULL)
+			fatal("reallocarray");
+		sp->pfd = pfd;
+		if ((ent = reallocarray(sp->ent, cap, sizeof(*ent))) == NULL)
+			fatal("reallocarray");
+		sp->ent = ent;
+		sp->cap = cap;
+	}
+	sp->pfd[sp->n].fd = fd;
+	sp->pfd[sp->n].events = events;
+	sp->pfd[sp->n].revents = 0;
+	sp->ent[sp->n].kind = kind;
+	sp->ent[sp->n].ptr = ptr;
+	sp->n++;
+}
+
+/* "host:port" for printing, with brackets around an IPv6 address. */
+void
+sim_hostport(char *dst, size_t len, const char *host, int port)
+{
+	if (strchr(host, ':') != NULL)
+		snprintf(dst, len, "[%s]:%d", host, port);
+	else
+		snprintf(dst, len, "%s:%d", host, port);
+}
+
+/* Listens on host:port (port 0: any); returns the fd, sets the port. */
+int
+sim_listen(const char *host, int port, int *bound)
+{
+	struct addrinfo		 hints, *res;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+	char			 serv[16];
+	int			 fd, one = 1, error;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(serv, sizeof(serv), "%d", port);
+	error = getaddrinfo(*host != '\0' ? host : NULL, serv, &hints, &res);
+	if (error != 0) {
+		log_warnx("%s: %s", host, gai_strerror(error));
+		return (-1);
+	}
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, res->ai_protocol);
+	if (fd == -1) {
+		log_warn("socket");
+		freeaddrinfo(res);
+		return (-1);
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, 16) == -1) {
+		log_warn("%s port %d", host, port);
+		freeaddrinfo(res);
+		close(fd);
+		return (-1);
+	}
+	freeaddrinfo(res);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
+		log_warn("getsockname");
+		close(fd);
+		return (-1);
+	}
+	if (ss.ss_family == AF_INET6)
+		*bound = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	else
+		*bound = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return (fd);
+}
+
+/* Splits "host:port", "[v6]:port", ":port" or "port" (127.0.0.1). */
+static int
+sim_split(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char	*colon, *ps;
+	long		 v;
+	size_t		 hl;
+
+	if (*s == '[') {
+		if ((colon = strstr(s, "]:")) == NULL)
+			return (-1);
+		hl = colon - s - 1;
+		ps = colon + 2;
+		s++;
+	} else if ((colon = strrchr(s, ':')) != NULL) {
+		hl = colon - s;
+		ps = colon + 1;
+	} else {
+		hl = 0;
+		ps = s;
+	}
+	if (hl == 0) {		/* ":port" */
+		s = "127.0.0.1";
+		hl = strlen(s);
+	}
+	if (hl >= hostlen || parse_int(ps, 0, 65535, &v) == -1)
+		return (-1);
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	*port = (int)v;
+	return (0);
+}
+
+static void
+sim_add(enum sim_transport t, const char *addr, const struct sim_params *p)
+{
+	struct sim_ctl	*c;
+
+	if (sim_nctls == SIM_MAXCTL)
+		fatalx("too many controllers (at most %d)", SIM_MAXCTL);
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		fatal("calloc");
+	c->idx = sim_nctls;
+	c->transport = t;
+	c->p = *p;
+	if (t == SIM_TCP) {
+		if (sim_split(addr, c->host, sizeof(c->host), &c->port) == -1)
+			sim_badarg("tcp", addr, "HOST:PORT, port 0..65535");
+	} else {
+		if (*addr == '\0' || strlen(addr) >= sizeof(c->addr))
+			sim_badarg("rtu", addr, "a serial device path");
+		snprintf(c->addr, sizeof(c->addr), "%s", addr);
+	}
+	sim_ctls[sim_nctls++] = c;
+}
+
+static int
+sim_signalfd(void)
+{
+	sigset_t	 set;
+	int		 fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		fatal("sigprocmask");
+	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+	return (fd);
+}
+
+static void
+sim_dispatch(struct sim_poll *sp, int sigfd)
+{
+	struct signalfd_siginfo	 si;
+	struct sim_client	*cl;
+	size_t			 i;
+	short			 re;
+
+	for (i = 0; i < sp->n; i++) {
+		if ((re = sp->pfd[i].revents) == 0)
+			continue;
+		switch (sp->ent[i].kind) {
+		case POLL_SIGNAL:
+			if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+				log_info("exiting on signal %u", si.ssi_signo);
+				sim_quit();
+			}
+			break;
+		case POLL_CONTROL_LISTEN:
+			ctlsock_accept();
+			break;
+		case POLL_CONTROL_CLIENT:
+			ctlsock_read(sp->ent[i].ptr);
+			break;
+		case POLL_TCP_LISTEN:
+			wire_accept(sp->ent[i].ptr);
+			break;
+		case POLL_TCP_CLIENT:
+			cl = sp->ent[i].ptr;
+			if (!cl->dead)
+				wire_read(cl);
+			break;
+		case POLL_SERIAL:
+			wire_serial(sp->ent[i].ptr, re);
+			break;
+		}
+	}
+}
+
+static void
+sim_loop(int sigfd)
+{
+	struct sim_poll	 sp = { NULL, NULL, 0, 0 };
+	struct timespec	 ts;
+	uint64_t	 now, next, t;
+	int		 i;
+
+	while (!sim_quitting) {
+		sp.n = 0;
+		sim_poll_add(&sp, sigfd, POLLIN, POLL_SIGNAL, NULL);
+		ctlsock_poll(&sp);
+		for (i = 0; i < sim_nctls; i++)
+			wire_poll(sim_ctls[i], &sp);
+
+		now = sim_now_ns();
+		next = now + (uint64_t)sim_tick_ms * 1000000ULL;
+		for (i = 0; i < sim_nctls; i++) {
+			if ((t = wire_next_ns(sim_ctls[i], now)) < next)
+				next = t;
+		}
+		ts.tv_sec = (next - now) / 1000000000ULL;
+		ts.tv_nsec = (next - now) % 1000000000ULL;
+		if (ppoll(sp.pfd, sp.n, &ts, NULL) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("ppoll");
+		}
+
+		now = sim_now_ns();
+		for (i = 0; i < sim_nctls; i++)
+			plant_step(sim_ctls[i], now);
+		sim_dispatch(&sp, sigfd);
+		now = sim_now_ns();
+		for (i = 0; i < sim_nctls; i++)
+			wire_timers(sim_ctls[i], now);
+		for (i = 0; i < sim_nctls; i++)
+			wire_reap(sim_ctls[i]);
+		ctlsock_reap();
+	}
+	free(sp.pfd);
+	free(sp.ent);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct sim_params	 cur = {
+		.channels = 8, .max_kpa = 40.0, .tau_ms = 150.0,
+		.vent_tau_ms = 40.0, .unit_id = 1, .map_version = 1,
+		.watchdog_ms = 1000, .baud = 19200, .parity = 'N',
+		.data_bits = 8, .stop_bits = 1
+	};
+	const char		*events = NULL, *name;
+	char			 chost[128];
+	int			 ch, verbose = 0, cport, sigfd, i;
+	long			 l;
+	double			 d;
+
+	log_init("massaged-sim", 0);
+	if (setvbuf(stdout, NULL, _IOLBF, 0) != 0)
+		fatal("setvbuf");
+	if (sim_split(SIM_DEFAULT_CONTROL, chost, sizeof(chost), &cport) == -1)
+		fatalx("bad default control address");
+
+	/* "+": options are taken in order; each --tcp/--rtu takes cur. */
+	while ((ch = getopt_long(argc, argv, "+hVvc:e:", sim_longopts,
+	    NULL)) != -1) {
+		name = NULL;
+		for (i = 0; sim_longopts[i].name != NULL; i++) {
+			if (sim_longopts[i].val == ch)
+				name = sim_longopts[i].name;
+		}
+		switch (ch) {
+		case 'h':
+			sim_usage(stdout);
+			exit(0);
+		case 'V':
+			printf("massaged-sim %s (register map v1)\n",
+			    MASSAGED_VERSION);
+			exit(0);
+		case 'v':
+			log_setverbose(++verbose);
+			break;
+		case 'c':
+			if (parse_int(optarg, 1, SIM_MAXCHAN, &l) == -1)
+				sim_badarg(name, optarg, "1 to 32");
+			cur.channels = (int)l;
+			break;
+		case 'e':
+			events = optarg;
+			break;
+		case OPT_TCP:
+			sim_add(SIM_TCP, optarg, &cur);
+			break;
+		case OPT_RTU:
+			sim_add(SIM_RTU, optarg, &cur);
+			break;
+		case OPT_MAX_KPA:
+			if (parse_double(optarg, 0.1, 5000.0, &d) == -1)
+				sim_badarg(name, optarg, "0.1 to 5000 kPa");
+			cur.max_kpa = d;
+			break;
+		case OPT_TAU_MS:
+			if (parse_double(optarg, 1.0, 600000.0, &d) == -1)
+				sim_badarg(name, optarg, "1 to 600000 ms");
+			cur.tau_ms = d;
+			break;
+		case OPT_VENT_TAU_MS:
+			if (parse_double(optarg, 1.0, 600000.0, &d) == -1)
+				sim_badarg(name, optarg, "1 to 600000 ms");
+			cur.vent_tau_ms = d;
+			break;
+		case OPT_UNIT_ID:
+			if (parse_int(optarg, 1, 247, &l) == -1)
+				sim_badarg(name, optarg, "1 to 247");
+			cur.unit_id = (int)l;
+			break;
+		case OPT_MAP_VERSION:
+			if (parse_int(optarg, 0, 65535, &l) == -1)
+				sim_badarg(name, optarg, "0 to 65535");
+			cur.map_version = (int)l;
+			break;
+		case OPT_WATCHDOG_MS:
+			if (parse_int(optarg, 50, 10000, &l) == -1)
+				sim_badarg(name, optarg, "50 to 10000 ms");
+			cur.watchdog_ms = (int)l;
+			break;
+		case OPT_BAUD:
+			if (parse_int(optarg, 50, 4000000, &l) == -1)
+				sim_badarg(name, optarg, "50 to 4000000");
+			cur.baud = (int)l;
+			break;
+		case OPT_PARITY:
+			if (strlen(optarg) != 1 || strchr("NEO", optarg[0]) ==
+			    NULL)
+				sim_badarg(name, optarg, "N, E or O");
+			cur.parity = optarg[0];
+			break;
+		case OPT_DATA_BITS:
+			if (parse_int(optarg, 5, 8, &l) == -1)
+				sim_badarg(name, optarg, "5 to 8");
+			cur.data_bits = (int)l;
+			break;
+		case OPT_STOP_BITS:
+			if (parse_int(optarg, 1, 2, &l) == -1)
+				sim_badarg(name, optarg, "1 or 2");
+			cur.stop_bits = (int)l;
+			break;
+		case OPT_CONTROL:
+			if (sim_split(optarg, chost, sizeof(chost), &cport) ==
+			    -1)
+				sim_badarg(name, optarg, "HOST:PORT");
+			break;
+		case OPT_TICK_MS:
+			if (parse_int(optarg, 1, 100, &l) == -1)
+				sim_badarg(name, optarg, "1 to 100 ms");
+			sim_tick_ms = l;
+			break;
+		default:
+			sim_usage(stderr);
+			exit(1);
+		}
+	}
+	if (optind != argc) {
+		log_warnx("unexpected argument '%s'", argv[optind]);
+		sim_usage(stderr);
+		exit(1);
+	}
+	if (sim_nctls == 0)
+		sim_add(SIM_TCP, SIM_DEFAULT_TCP, &cur);
+
+	sigfd = sim_signalfd();
+	if (events != NULL && evlog_open(events) == -1)
+		exit(1);
+	for (i = 0; i < sim_nctls; i++) {
+		if (wire_open(sim_ctls[i]) == -1)
+			fatalx("controller %d (%s): cannot start", i,
+			    sim_ctls[i]->transport == SIM_TCP ? "tcp" : "rtu");
+	}
+	if (ctlsock_open(chost, cport) == -1)
+		fatalx("control socket: cannot start");
+
+	for (i = 0; i < sim_nctls; i++) {
+		printf("controller %d %s %s\n", i,
+		    sim_ctls[i]->transport == SIM_TCP ? "tcp" : "rtu",
+		    sim_ctls[i]->addr);
+		log_info("controller %d: %s %s, %d channels, max %.1f kPa, "
+		    "unit %d, map version %d", i,
+		    sim_ctls[i]->transport == SIM_TCP ? "tcp" : "rtu",
+		    sim_ctls[i]->addr, sim_ctls[i]->p.channels,
+		    sim_ctls[i]->p.max_kpa, sim_ctls[i]->p.unit_id,
+		    sim_ctls[i]->p.map_version);
+	}
+	ctlsock_print();
+	printf("ready\n");
+	fflush(stdout);
+
+	sim_loop(sigfd);
+
+	ctlsock_close();
+	for (i = 0; i < sim_nctls; i++) {
+		wire_close(sim_ctls[i]);
+		free(sim_ctls[i]);
+	}
+	evlog_close();
+	close(sigfd);
+	log_info("exited");
+	return (0);
+}

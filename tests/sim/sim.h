@@ -1,0 +1,223 @@
+/*
+ * sim.h: the table simulator massaged-sim, a Modbus server that behaves
+ * like the actuator controllers of register-map-v1.md.
+ *
+ * One process simulates several controllers. sim.c owns the command line
+ * and the poll loop, plant.c the register map and the physics of one
+ * controller, wire.c the Modbus TCP and RTU transports, ctlsock.c the
+ * fault injection socket and evlog.c the event log.
+ */
+#ifndef SIM_H
+#define SIM_H
+
+#include <sys/queue.h>
+
+#include <poll.h>
+#include <stdint.h>
+
+#include <modbus.h>
+
+#include "log.h"
+
+#define SIM_MAXCHAN		32
+#define SIM_MAXCTL		64
+#define SIM_MAXCLIENTS		32	/* TCP connections per controller */
+#define SIM_ADU_MAX		260	/* MODBUS_TCP_MAX_ADU_LENGTH */
+#define SIM_PENDING_MAX		1024	/* delayed requests per controller */
+
+/* Register map v1. */
+#define REG_CONTROL		0
+#define REG_HEARTBEAT		1
+#define REG_SETPOINT		2
+#define REG_WATCHDOG_MS		100
+#define REG_STATUS		0
+#define REG_FAULT_CODE		1
+#define REG_PRESSURE		2
+#define REG_MAP_VERSION		100
+#define REG_CHANNELS		101
+#define REG_MAX_PRESSURE	102
+#define REG_NHOLDING		101
+#define REG_NINPUT		103
+
+#define CONTROL_ENABLE		0x0001
+#define CONTROL_FAULT_RESET	0x0002
+
+#define STATUS_READY		0x0001
+#define STATUS_ACTIVE		0x0002
+#define STATUS_FAULT		0x0004
+#define STATUS_ESTOP		0x0008
+#define STATUS_CLIENT_STOP	0x0010
+#define STATUS_WATCHDOG		0x0020
+
+#define FAULT_NONE		0
+#define FAULT_WATCHDOG		1
+#define FAULT_OVERPRESSURE	2
+#define FAULT_ESTOP		3
+#define FAULT_SENSOR		4
+
+#define VENTED_BELOW		5.0	/* 0.5 kPa, in register units */
+#define RTU_FRAME_TIMEOUT_NS	100000000ULL	/* partial RTU frame dropped */
+
+enum sim_transport {
+	SIM_TCP,
+	SIM_RTU
+};
+
+/* Per-controller settings; on the command line they apply to the
+ * controllers named after them. */
+struct sim_params {
+	int		 channels;
+	double		 max_kpa;
+	double		 tau_ms;
+	double		 vent_tau_ms;
+	int		 unit_id;
+	int		 map_version;
+	int		 watchdog_ms;
+	int		 baud;
+	char		 parity;
+	int		 data_bits;
+	int		 stop_bits;
+};
+
+struct sim_ctl;
+
+/* One TCP connection to a controller. */
+struct sim_client {
+	TAILQ_ENTRY(sim_client)	 entry;
+	struct sim_ctl		*ctl;
+	int			 fd;
+	int			 id;
+	int			 dead;		/* closed at the end of the loop */
+	char			 peer[80];
+	uint8_t			 buf[SIM_ADU_MAX];
+	size_t			 len;
+};
+
+/* A request whose reply is delayed ("delay" injection). */
+struct sim_pending {
+	TAILQ_ENTRY(sim_pending) entry;
+	struct sim_client	*client;	/* NULL on RTU */
+	uint64_t		 due_ns;
+	int			 len;
+	uint8_t			 adu[SIM_ADU_MAX];
+};
+
+struct sim_ctl {
+	int			 idx;
+	enum sim_transport	 transport;
+	struct sim_params	 p;
+	char			 addr[256];	/* host:port or device */
+	char			 host[128];
+	int			 port;
+
+	/* Modbus */
+	modbus_t		*mb;
+	modbus_mapping_t	*map;
+	int			 listen_fd;
+	TAILQ_HEAD(, sim_client) clients;
+	int			 nclients;
+	int			 next_client_id;
+	int			 serial_fd;
+	uint8_t			 rx[SIM_ADU_MAX];
+	size_t			 rxlen;
+	uint64_t		 rx_last_ns;
+	uint64_t		 reopen_ns;	/* serial line lost: retry at */
+	TAILQ_HEAD(, sim_pending) pending;
+	int			 npending;
+
+	/* plant */
+	double			 pressure[SIM_MAXCHAN];	/* 0.1 kPa */
+	int			 stuck[SIM_MAXCHAN];
+	uint16_t		 max_p;			/* 0.1 kPa */
+	int			 estop;
+	int			 client_stop;
+	int			 sensor_fault;
+	int			 fault;			/* latched code */
+	int			 active;
+	uint64_t		 hb_ns;		/* heartbeat last changed */
+	uint64_t		 step_ns;	/* physics last advanced */
+	int			 vent_pending;
+	uint64_t		 vent_ns;
+
+	/* injected faults */
+	int			 refuse;
+	int			 hang_forever;
+	uint64_t		 hang_until_ns;
+	int			 delay_ms;
+	int			 exc_code;
+
+	/* counters */
+	uint64_t		 requests;
+	uint64_t		 writes;
+	uint64_t		 exceptions;
+};
+
+/* What a poll entry is, so the loop can dispatch it. */
+enum sim_pollkind {
+	POLL_SIGNAL,
+	POLL_CONTROL_LISTEN,
+	POLL_CONTROL_CLIENT,
+	POLL_TCP_LISTEN,
+	POLL_TCP_CLIENT,
+	POLL_SERIAL
+};
+
+struct sim_pollent {
+	enum sim_pollkind	 kind;
+	void			*ptr;
+};
+
+struct sim_poll {
+	struct pollfd		*pfd;
+	struct sim_pollent	*ent;
+	size_t			 n;
+	size_t			 cap;
+};
+
+/* sim.c */
+uint64_t	 sim_now_ns(void);
+int		 sim_nctl(void);
+struct sim_ctl	*sim_ctl_get(int);
+void		 sim_quit(void);
+void		 sim_poll_add(struct sim_poll *, int, short, enum sim_pollkind,
+		    void *);
+int		 sim_listen(const char *, int, int *);
+void		 sim_hostport(char *, size_t, const char *, int);
+
+/* plant.c */
+int		 plant_init(struct sim_ctl *, uint64_t);
+void		 plant_free(struct sim_ctl *);
+void		 plant_step(struct sim_ctl *, uint64_t);
+int		 plant_check(struct sim_ctl *, const uint8_t *, int);
+void		 plant_written(struct sim_ctl *, uint16_t, uint16_t, uint64_t);
+void		 plant_overpressure(struct sim_ctl *, int);
+const char	*plant_fault_name(int);
+
+/* wire.c */
+int		 wire_open(struct sim_ctl *);
+void		 wire_close(struct sim_ctl *);
+void		 wire_poll(struct sim_ctl *, struct sim_poll *);
+void		 wire_accept(struct sim_ctl *);
+void		 wire_read(struct sim_client *);
+void		 wire_serial(struct sim_ctl *, short);
+void		 wire_timers(struct sim_ctl *, uint64_t);
+uint64_t	 wire_next_ns(struct sim_ctl *, uint64_t);
+int		 wire_drop(struct sim_ctl *, const char *);
+void		 wire_reap(struct sim_ctl *);
+
+/* ctlsock.c */
+int		 ctlsock_open(const char *, int);
+void		 ctlsock_close(void);
+void		 ctlsock_poll(struct sim_poll *);
+void		 ctlsock_accept(void);
+void		 ctlsock_read(void *);
+void		 ctlsock_reap(void);
+void		 ctlsock_print(void);
+
+/* evlog.c */
+int		 evlog_open(const char *);
+void		 evlog_close(void);
+void		 evlog_emit(const struct sim_ctl *, uint64_t, const char *, ...)
+		    LOG_PRINTF(3, 4);
+
+#endif

@@ -1,0 +1,633 @@
+/*
+ * wire.c: the Modbus side of a simulated controller, over TCP (one
+ * listening socket, several clients) or RTU (one serial device).
+ *
+ * Frames are assembled here from non-blocking reads, by the MBAP length on
+ * TCP and by the function code on RTU, so that a slow or malformed sender
+ * never stalls the single-threaded loop (modbus_receive() would wait up to
+ * its byte timeout for the rest of a frame, freezing every other
+ * controller). The request is then checked against the register map by
+ * plant_check() and answered with modbus_reply() or
+ * modbus_reply_exception() on the controller's modbus_t, pointed at the
+ * right client with modbus_set_socket(). Injected faults (hang, delay,
+ * exception, refuse, drop) are applied on the way.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sim.h"
+
+static void	wire_kill(struct sim_client *, const char *);
+static void	wire_frame(struct sim_ctl *, struct sim_client *,
+		    const uint8_t *, int, uint64_t);
+static void	wire_serve(struct sim_ctl *, struct sim_client *,
+		    const uint8_t *, int);
+static void	wire_describe(char *, size_t, const uint8_t *, int);
+static int	wire_rtu_len(const uint8_t *, size_t);
+static uint16_t	wire_crc16(const uint8_t *, size_t);
+static void	wire_serial_lost(struct sim_ctl *, const char *);
+static int	wire_serial_open(struct sim_ctl *, int);
+
+int
+wire_open(struct sim_ctl *c)
+{
+	TAILQ_INIT(&c->clients);
+	TAILQ_INIT(&c->pending);
+	c->listen_fd = -1;
+	c->serial_fd = -1;
+	if (c->transport == SIM_TCP) {
+		c->mb = modbus_new_tcp(NULL, c->port > 0 ? c->port : 502);
+		if (c->mb == NULL) {
+			log_warnx("controller %d: modbus_new_tcp: %s", c->idx,
+			    modbus_strerror(errno));
+			return (-1);
+		}
+		c->listen_fd = sim_listen(c->host, c->port, &c->port);
+		if (c->listen_fd == -1)
+			return (-1);
+		sim_hostport(c->addr, sizeof(c->addr), c->host, c->port);
+	} else {
+		c->mb = modbus_new_rtu(c->addr, c->p.baud, c->p.parity,
+		    c->p.data_bits, c->p.stop_bits);
+		if (c->mb == NULL) {
+			log_warnx("controller %d: %s: %s", c->idx, c->addr,
+			    modbus_strerror(errno));
+			return (-1);
+		}
+		if (modbus_set_slave(c->mb, c->p.unit_id) == -1) {
+			log_warnx("controller %d: unit id %d: %s", c->idx,
+			    c->p.unit_id, modbus_strerror(errno));
+			return (-1);
+		}
+		if (wire_serial_open(c, 0) == -1)
+			return (-1);
+	}
+	return (plant_init(c, sim_now_ns()));
+}
+
+/* Opens the serial device; quiet when retrying after a loss. */
+static int
+wire_serial_open(struct sim_ctl *c, int quiet)
+{
+	if (modbus_connect(c->mb) == -1) {
+		if (quiet)
+			log_debug("controller %d: %s: %s", c->idx, c->addr,
+			    modbus_strerror(errno));
+		else
+			log_warnx("controller %d: %s: %s", c->idx, c->addr,
+			    modbus_strerror(errno));
+		return (-1);
+	}
+	c->serial_fd = modbus_get_socket(c->mb);
+	c->rxlen = 0;
+	return (0);
+}
+
+/* The serial line failed (a pty whose other side went away): retry. */
+static void
+wire_serial_lost(struct sim_ctl *c, const char *why)
+{
+	uint64_t	 now = sim_now_ns();
+
+	log_warnx("controller %d: %s: %s, reopening in 1 s", c->idx, c->addr,
+	    why);
+	evlog_emit(c, now, "serial_lost reason=%s", strcmp(why, "hangup") == 0 ?
+	    "hangup" : strcmp(why, "end of file") == 0 ? "eof" : "error");
+	modbus_close(c->mb);
+	c->serial_fd = -1;
+	c->rxlen = 0;
+	c->reopen_ns = now + 1000000000ULL;
+}
+
+void
+wire_close(struct sim_ctl *c)
+{
+	struct sim_client	*cl;
+	struct sim_pending	*pe;
+
+	TAILQ_FOREACH(cl, &c->clients, entry)
+		wire_kill(cl, "exit");
+	wire_reap(c);
+	while ((pe = TAILQ_FIRST(&c->pending)) != NULL) {
+		TAILQ_REMOVE(&c->pending, pe, entry);
+		free(pe);
+	}
+	if (c->listen_fd != -1)
+		close(c->listen_fd);
+	c->listen_fd = -1;
+	if (c->mb != NULL) {
+		if (c->transport == SIM_RTU && c->serial_fd != -1)
+			modbus_close(c->mb);
+		modbus_free(c->mb);
+	}
+	c->mb = NULL;
+	plant_free(c);
+}
+
+void
+wire_poll(struct sim_ctl *c, struct sim_poll *sp)
+{
+	struct sim_client	*cl;
+
+	if (c->listen_fd != -1)
+		sim_poll_add(sp, c->listen_fd, POLLIN, POLL_TCP_LISTEN, c);
+	if (c->serial_fd != -1)
+		sim_poll_add(sp, c->serial_fd, POLLIN, POLL_SERIAL, c);
+	TAILQ_FOREACH(cl, &c->clients, entry) {
+		if (!cl->dead)
+			sim_poll_add(sp, cl->fd, POLLIN, POLL_TCP_CLIENT, cl);
+	}
+}
+
+void
+wire_accept(struct sim_ctl *c)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	struct sim_client	*cl;
+	struct linger		 lg = { 1, 0 };
+	char			 host[INET6_ADDRSTRLEN], serv[8], peer[80];
+	int			 fd, one = 1, i;
+
+	for (i = 0; i < 16; i++) {
+		sslen = sizeof(ss);
+		fd = accept4(c->listen_fd, (struct sockaddr *)&ss, &sslen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR && errno != ECONNABORTED)
+				log_warn("controller %d: accept", c->idx);
+			return;
+		}
+		if (getnameinfo((struct sockaddr *)&ss, sslen, host,
+		    sizeof(host), serv, sizeof(serv),
+		    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+			snprintf(peer, sizeof(peer), "?");
+		else
+			snprintf(peer, sizeof(peer), "%s:%s", host, serv);
+		if (c->refuse || c->nclients >= SIM_MAXCLIENTS) {
+			/* Reset, so the master sees the link fail at once. */
+			(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg,
+			    sizeof(lg));
+			close(fd);
+			evlog_emit(c, sim_now_ns(), "refused peer=%s reason=%s",
+			    peer, c->refuse ? "refuse" : "too_many");
+			continue;
+		}
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
+		if ((cl = calloc(1, sizeof(*cl))) == NULL) {
+			log_warn("controller %d: calloc", c->idx);
+			close(fd);
+			continue;
+		}
+		cl->ctl = c;
+		cl->fd = fd;
+		cl->id = ++c->next_client_id;
+		snprintf(cl->peer, sizeof(cl->peer), "%s", peer);
+		TAILQ_INSERT_TAIL(&c->clients, cl, entry);
+		c->nclients++;
+		evlog_emit(c, sim_now_ns(), "connect cl=%d peer=%s", cl->id,
+		    cl->peer);
+		log_debug("controller %d: client %d connected from %s", c->idx,
+		    cl->id, cl->peer);
+	}
+}
+
+/* Marks a client closed; its fd is closed by wire_reap(). */
+static void
+wire_kill(struct sim_client *cl, const char *reason)
+{
+	struct sim_ctl	*c = cl->ctl;
+
+	if (cl->dead)
+		return;
+	cl->dead = 1;
+	c->nclients--;
+	shutdown(cl->fd, SHUT_RDWR);
+	evlog_emit(c, sim_now_ns(), "disconnect cl=%d reason=%s", cl->id,
+	    reason);
+	log_debug("controller %d: client %d closed (%s)", c->idx, cl->id,
+	    reason);
+}
+
+int
+wire_drop(struct sim_ctl *c, const char *reason)
+{
+	struct sim_client	*cl;
+	int			 n = 0;
+
+	TAILQ_FOREACH(cl, &c->clients, entry) {
+		if (!cl->dead) {
+			wire_kill(cl, reason);
+			n++;
+		}
+	}
+	c->rxlen = 0;
+	return (n);
+}
+
+void
+wire_reap(struct sim_ctl *c)
+{
+	struct sim_client	*cl, *next;
+	struct sim_pending	*pe, *pnext;
+
+	for (cl = TAILQ_FIRST(&c->clients); cl != NULL; cl = next) {
+		next = TAILQ_NEXT(cl, entry);
+		if (!cl->dead)
+			continue;
+		for (pe = TAILQ_FIRST(&c->pending); pe != NULL; pe = pnext) {
+			pnext = TAILQ_NEXT(pe, entry);
+			if (pe->client == cl) {
+				TAILQ_REMOVE(&c->pending, pe, entry);
+				c->npending--;
+				free(pe);
+			}
+		}
+		TAILQ_REMOVE(&c->clients, cl, entry);
+		close(cl->fd);
+		free(cl);
+	}
+}
+
+void
+wire_read(struct sim_client *cl)
+{
+	struct sim_ctl	*c = cl->ctl;
+	ssize_t		 n;
+	uint64_t	 ts;
+	size_t		 total;
+	int		 proto, mlen, rounds;
+
+	for (rounds = 0; rounds < 64 && !cl->dead; rounds++) {
+		n = recv(cl->fd, cl->buf + cl->len, sizeof(cl->buf) - cl->len,
+		    0);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				wire_kill(cl, "error");
+			return;
+		}
+		if (n == 0) {
+			wire_kill(cl, "eof");
+			return;
+		}
+		ts = sim_now_ns();
+		cl->len += n;
+		while (cl->len >= 7 && !cl->dead) {
+			proto = (cl->buf[2] << 8) | cl->buf[3];
+			mlen = (cl->buf[4] << 8) | cl->buf[5];
+			if (proto != 0 || mlen < 2 || mlen > 254) {
+				evlog_emit(c, ts, "bad_frame reason=%s cl=%d",
+				    proto != 0 ? "protocol_id" : "length",
+				    cl->id);
+				wire_kill(cl, "bad_frame");
+				return;
+			}
+			total = 6 + (size_t)mlen;
+			if (cl->len < total)
+				break;
+			wire_frame(c, cl, cl->buf, (int)total, ts);
+			memmove(cl->buf, cl->buf + total, cl->len - total);
+			cl->len -= total;
+		}
+	}
+}
+
+void
+wire_serial(struct sim_ctl *c, short revents)
+{
+	ssize_t		 n;
+	uint64_t	 ts;
+	int		 need;
+
+	if (!(revents & POLLIN)) {
+		wire_serial_lost(c, (revents & POLLHUP) ? "hangup" : "error");
+		return;
+	}
+	n = read(c->serial_fd, c->rx + c->rxlen, sizeof(c->rx) - c->rxlen);
+	if (n == -1) {
+		if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		wire_serial_lost(c, strerror(errno));
+		return;
+	}
+	if (n == 0) {
+		wire_serial_lost(c, "end of file");
+		return;
+	}
+	ts = sim_now_ns();
+	c->rxlen += n;
+	c->rx_last_ns = ts;
+	while (c->rxlen >= 4 && c->serial_fd != -1) {
+		if ((need = wire_rtu_len(c->rx, c->rxlen)) == 0 ||
+		    (size_t)need > c->rxlen) {
+			if (need > (int)sizeof(c->rx)) {
+				evlog_emit(c, ts, "bad_frame reason=length");
+				c->rxlen = 0;
+			}
+			break;
+		}
+		if (wire_crc16(c->rx, need - 2) !=
+		    (c->rx[need - 2] | (c->rx[need - 1] << 8))) {
+			/* Out of step: drop everything, as libmodbus does. */
+			evlog_emit(c, ts, "bad_frame reason=crc len=%zu",
+			    c->rxlen);
+			c->rxlen = 0;
+			break;
+		}
+		wire_frame(c, NULL, c->rx, need, ts);
+		memmove(c->rx, c->rx + need, c->rxlen - need);
+		c->rxlen -= need;
+	}
+}
+
+/*
+ * Length of the RTU request frame starting at b (unit, function, data,
+ * CRC), or 0 if more bytes are needed to tell.
+ */
+static int
+wire_rtu_len(const uint8_t *b, size_t len)
+{
+	switch (b[1]) {
+	case MODBUS_FC_READ_COILS:
+	case MODBUS_FC_READ_DISCRETE_INPUTS:
+	case MODBUS_FC_READ_HOLDING_REGISTERS:
+	case MODBUS_FC_READ_INPUT_REGISTERS:
+	case MODBUS_FC_WRITE_SINGLE_COIL:
+	case MODBUS_FC_WRITE_SINGLE_REGISTER:
+		return (8);
+	case MODBUS_FC_WRITE_MULTIPLE_COILS:
+	case MODBUS_FC_WRITE_MULTIPLE_REGISTERS:
+		return (len < 7 ? 0 : 9 + b[6]);
+	case MODBUS_FC_MASK_WRITE_REGISTER:
+		return (10);
+	case MODBUS_FC_WRITE_AND_READ_REGISTERS:
+		return (len < 11 ? 0 : 13 + b[10]);
+	default:
+		return (4);
+	}
+}
+
+static uint16_t
+wire_crc16(const uint8_t *b, size_t len)
+{
+	uint16_t	 crc = 0xffff;
+	size_t		 i;
+	int		 bit;
+
+	for (i = 0; i < len; i++) {
+		crc ^= b[i];
+		for (bit = 0; bit < 8; bit++)
+			crc = (crc & 1) ? (crc >> 1) ^ 0xa001 : crc >> 1;
+	}
+	return (crc);
+}
+
+/* Request as an event line: "fc16 control=1 heartbeat=42 sp=12.0,...". */
+static void
+wire_describe(char *out, size_t outlen, const uint8_t *pdu, int len)
+{
+	int	 fc = pdu[0], addr = 0, n = 0, i, have, off;
+	size_t	 o;
+
+	if (len >= 5) {
+		addr = (pdu[1] << 8) | pdu[2];
+		n = (pdu[3] << 8) | pdu[4];
+	}
+	if (len < 5 || (fc != MODBUS_FC_READ_HOLDING_REGISTERS &&
+	    fc != MODBUS_FC_READ_INPUT_REGISTERS &&
+	    fc != MODBUS_FC_WRITE_SINGLE_REGISTER &&
+	    fc != MODBUS_FC_WRITE_MULTIPLE_REGISTERS)) {
+		snprintf(out, outlen, "fc%d len=%d", fc, len);
+		return;
+	}
+	if (fc == MODBUS_FC_WRITE_SINGLE_REGISTER) {
+		snprintf(out, outlen, "fc6 addr=%d value=%d", addr, n);
+		return;
+	}
+	if (fc != MODBUS_FC_WRITE_MULTIPLE_REGISTERS) {
+		snprintf(out, outlen, "fc%d addr=%d n=%d", fc, addr, n);
+		return;
+	}
+	have = len > 6 ? (len - 6) / 2 : 0;
+	if (have > n)
+		have = n;
+	if (addr != REG_CONTROL || have == 0) {
+		o = snprintf(out, outlen, "fc16 addr=%d n=%d values=", addr, n);
+		for (i = 0; i < have && o < outlen; i++)
+			o += snprintf(out + o, outlen - o, "%s%d", i ? "," : "",
+			    (pdu[6 + 2 * i] << 8) | pdu[7 + 2 * i]);
+		return;
+	}
+	o = snprintf(out, outlen, "fc16 control=%d",
+	    (pdu[6] << 8) | pdu[7]);
+	if (have > 1 && o < outlen)
+		o += snprintf(out + o, outlen - o, " heartbeat=%d",
+		    (pdu[8] << 8) | pdu[9]);
+	for (i = 2; i < have && o < outlen; i++) {
+		off = 6 + 2 * i;
+		o += snprintf(out + o, outlen - o, "%s%.1f",
+		    i == 2 ? " sp=" : ",", ((pdu[off] << 8) | pdu[off + 1]) / 10.0);
+	}
+}
+
+/* A complete frame arrived at ts: log it, then serve, delay or drop it. */
+static void
+wire_frame(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
+    int len, uint64_t ts)
+{
+	struct sim_pending	*pe;
+	char			 what[768], sfx[32];
+	int			 hl, pdu_len;
+
+	if (c->transport == SIM_TCP) {
+		hl = 7;
+		pdu_len = len - hl;
+		snprintf(sfx, sizeof(sfx), " cl=%d", cl->id);
+	} else {
+		hl = 1;
+		pdu_len = len - hl - 2;
+		if (adu[0] != c->p.unit_id && adu[0] != 0) {
+			evlog_emit(c, ts, "ignore unit=%d fc=%d", adu[0],
+			    adu[1]);
+			return;
+		}
+		snprintf(sfx, sizeof(sfx), " unit=%d", adu[0]);
+	}
+	c->requests++;
+	wire_describe(what, sizeof(what), adu + hl, pdu_len);
+	evlog_emit(c, ts, "%s%s", what, sfx);
+
+	if (c->hang_forever || ts < c->hang_until_ns) {
+		evlog_emit(c, ts, "discard reason=hang%s", sfx);
+		return;
+	}
+	if (c->transport == SIM_RTU && c->refuse) {
+		evlog_emit(c, ts, "discard reason=refuse%s", sfx);
+		return;
+	}
+	if (c->delay_ms > 0 || !TAILQ_EMPTY(&c->pending)) {
+		if (c->npending >= SIM_PENDING_MAX ||
+		    (pe = calloc(1, sizeof(*pe))) == NULL) {
+			evlog_emit(c, ts, "discard reason=queue_full%s", sfx);
+			return;
+		}
+		pe->client = cl;
+		pe->due_ns = ts + (uint64_t)c->delay_ms * 1000000ULL;
+		pe->len = len;
+		memcpy(pe->adu, adu, len);
+		TAILQ_INSERT_TAIL(&c->pending, pe, entry);
+		c->npending++;
+		return;
+	}
+	wire_serve(c, cl, adu, len);
+}
+
+/* Answers one request now; writes take effect here. */
+static void
+wire_serve(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
+    int len)
+{
+	uint16_t	*hr = c->map->tab_registers;
+	const uint8_t	*pdu;
+	uint16_t	 old_control, old_hb;
+	uint64_t	 now = sim_now_ns();
+	char		 sfx[32];
+	int		 hl, pdu_len, fc, exc, rc = 0, bcast, write, addr, n, i;
+
+	if (cl != NULL && cl->dead)
+		return;
+	if (c->transport == SIM_TCP) {
+		hl = 7;
+		pdu_len = len - hl;
+		bcast = 0;
+		modbus_set_socket(c->mb, cl->fd);
+		snprintf(sfx, sizeof(sfx), " cl=%d", cl->id);
+	} else {
+		if (c->serial_fd == -1)
+			return;
+		hl = 1;
+		pdu_len = len - hl - 2;
+		bcast = adu[0] == 0;
+		modbus_set_socket(c->mb, c->serial_fd);
+		snprintf(sfx, sizeof(sfx), " unit=%d", adu[0]);
+	}
+	pdu = adu + hl;
+	fc = pdu[0];
+	write = fc == MODBUS_FC_WRITE_SINGLE_REGISTER ||
+	    fc == MODBUS_FC_WRITE_MULTIPLE_REGISTERS;
+	plant_step(c, now);
+
+	exc = c->exc_code != 0 ? c->exc_code : plant_check(c, pdu, pdu_len);
+	if (exc != 0) {
+		c->exceptions++;
+		if (bcast)
+			return;
+		rc = modbus_reply_exception(c->mb, adu, exc);
+		evlog_emit(c, sim_now_ns(), "exception code=%d fc=%d%s", exc,
+		    fc, sfx);
+	} else if (bcast) {
+		/* Broadcast: writes are applied, nothing is answered. */
+		if (!write)
+			return;
+		old_control = hr[REG_CONTROL];
+		old_hb = hr[REG_HEARTBEAT];
+		addr = (pdu[1] << 8) | pdu[2];
+		if (fc == MODBUS_FC_WRITE_SINGLE_REGISTER)
+			hr[addr] = (pdu[3] << 8) | pdu[4];
+		else {
+			n = (pdu[3] << 8) | pdu[4];
+			for (i = 0; i < n; i++)
+				hr[addr + i] = (pdu[6 + 2 * i] << 8) |
+				    pdu[7 + 2 * i];
+		}
+		c->writes++;
+		plant_written(c, old_control, old_hb, now);
+		return;
+	} else {
+		old_control = hr[REG_CONTROL];
+		old_hb = hr[REG_HEARTBEAT];
+		rc = modbus_reply(c->mb, adu, len, c->map);
+		if (write) {
+			c->writes++;
+			plant_written(c, old_control, old_hb, now);
+		}
+		if (rc != -1)
+			evlog_emit(c, sim_now_ns(), "reply fc=%d%s", fc, sfx);
+	}
+	if (rc == -1) {
+		if (cl != NULL)
+			wire_kill(cl, "error");
+		else
+			log_warnx("controller %d: %s: reply: %s", c->idx,
+			    c->addr, modbus_strerror(errno));
+	}
+}
+
+void
+wire_timers(struct sim_ctl *c, uint64_t now)
+{
+	struct sim_pending	*pe;
+
+	while ((pe = TAILQ_FIRST(&c->pending)) != NULL && pe->due_ns <= now) {
+		TAILQ_REMOVE(&c->pending, pe, entry);
+		c->npending--;
+		wire_serve(c, pe->client, pe->adu, pe->len);
+		free(pe);
+	}
+	if (c->hang_until_ns != 0 && now >= c->hang_until_ns) {
+		c->hang_until_ns = 0;
+		evlog_emit(c, now, "hang_end");
+	}
+	if (c->transport != SIM_RTU)
+		return;
+	if (c->serial_fd != -1 && c->rxlen > 0 &&
+	    now - c->rx_last_ns >= RTU_FRAME_TIMEOUT_NS) {
+		evlog_emit(c, now, "bad_frame reason=timeout len=%zu",
+		    c->rxlen);
+		c->rxlen = 0;
+	}
+	if (c->serial_fd == -1 && now >= c->reopen_ns) {
+		if (wire_serial_open(c, 1) == -1)
+			c->reopen_ns = now + 1000000000ULL;
+		else {
+			log_info("controller %d: %s reopened", c->idx, c->addr);
+			evlog_emit(c, now, "serial_open");
+		}
+	}
+}
+
+/* When wire_timers() next has something to do, UINT64_MAX if never. */
+uint64_t
+wire_next_ns(struct sim_ctl *c, uint64_t now)
+{
+	struct sim_pending	*pe;
+	uint64_t		 t = UINT64_MAX;
+
+	if ((pe = TAILQ_FIRST(&c->pending)) != NULL)
+		t = pe->due_ns;
+	if (c->hang_until_ns != 0 && c->hang_until_ns < t)
+		t = c->hang_until_ns;
+	if (c->transport == SIM_RTU) {
+		if (c->serial_fd != -1 && c->rxlen > 0 &&
+		    c->rx_last_ns + RTU_FRAME_TIMEOUT_NS < t)
+			t = c->rx_last_ns + RTU_FRAME_TIMEOUT_NS;
+		if (c->serial_fd == -1 && c->reopen_ns < t)
+			t = c->reopen_ns;
+	}
+	return (t < now ? now : t);
+}
