@@ -1,0 +1,320 @@
+"""Core: the daemon against the real simulator over loopback and a pty.
+
+Connect-time checks, the per-tick Modbus traffic, vents on SIGTERM, the
+controllers' watchdog after SIGKILL, link loss and reconnect, a hung
+controller next to a healthy one, RTU, and the -n/-V/--help front door.
+"""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from daemon import (REPO, Daemon, daemon_binary, sim_controllers)
+from simctl import PtyPair, Sim, monotonic_ns
+
+
+def fc16(sim, c, after_ns=0):
+    return [e for e in sim.events("fc16", c=c) if e.ns > after_ns
+            and "control" in e.kv]
+
+
+def start_session(d, program="api_test", profile="standard"):
+    r = d.request("POST", "/api/v1/session",
+                  {"program": program, "profile": profile})
+    assert r.status == 201, r.text
+    return r
+
+
+def test_connect_checks_and_watchdog_written(tmp_path):
+    with Sim(tmp_path, controllers=sim_controllers()) as sim, \
+            Daemon(tmp_path, sim, watchdog_ms=400) as d:
+        st = d.wait_ready()
+        assert [c["name"] for c in st["controllers"]] == ["pelvis", "legs"]
+        for c in (0, 1):
+            assert sim.get(c)["watchdog_ms"] == 400
+        log = d.logs()
+        assert "controller pelvis: connected, map version 1, 16 channels" \
+            in log
+        assert "controller legs: connected, map version 1, 10 channels" \
+            in log
+
+
+def test_wrong_map_version_refused(tmp_path):
+    ctls = sim_controllers()
+    ctls[1]["map_version"] = 2
+    with Sim(tmp_path, controllers=ctls) as sim, Daemon(tmp_path, sim) as d:
+        d.wait_for(lambda: "controller legs: refused: register map version "
+                   "2, expected 1" in d.logs(), what="refusal logged")
+        st = d.status()
+        legs = st["controllers"][1]
+        assert legs["name"] == "legs" and not legs["connected"]
+        assert "register map version 2" in legs["error"]
+        assert st["controllers"][0]["connected"]
+        # nothing starts on a table with a refused controller
+        r = d.request("POST", "/api/v1/session",
+                      {"program": "api_test", "profile": "standard"})
+        assert r.status == 409
+        assert "controller legs is not connected" in r.json()["message"]
+        # the refused controller never got a tick's traffic
+        assert fc16(sim, 1) == []
+
+
+def test_too_few_channels_refused(tmp_path):
+    ctls = sim_controllers()
+    ctls[0]["channels"] = 8        # the table uses 16 on pelvis
+    with Sim(tmp_path, controllers=ctls) as sim, Daemon(tmp_path, sim) as d:
+        d.wait_for(lambda: "controller pelvis: refused: it has 8 channels, "
+                   "the configured zones use 16" in d.logs(),
+                   what="refusal logged")
+
+
+def test_heartbeat_changes_every_tick(tmp_path):
+    with Sim(tmp_path, controllers=sim_controllers()) as sim, \
+            Daemon(tmp_path, sim) as d:
+        d.wait_ready()
+        t0 = monotonic_ns()
+        sim.wait_for(lambda: len(fc16(sim, 0, t0)) >= 50, timeout=10)
+        for c in (0, 1):
+            beats = [int(e["heartbeat"]) for e in fc16(sim, c, t0)]
+            assert len(beats) >= 40
+            # one FC16 per tick, each with a new heartbeat (+1 mod 2^16)
+            for a, b in zip(beats, beats[1:]):
+                assert b == (a + 1) % 65536, beats
+            # and one FC04 of STATUS, FAULT_CODE and pressures per tick
+            reads = [e for e in sim.events("fc4", c=c) if e.ns > t0 and
+                     e.get("addr") == "0"]
+            assert abs(len(reads) - len(beats)) <= 2
+        # idle: controllers disabled, setpoints zero
+        e = fc16(sim, 0, t0)[-1]
+        assert e["control"] == "0"
+        assert set(e["sp"].split(",")) == {"0.0"}
+
+
+def test_setpoints_arrive_and_stay_under_limits(tmp_path):
+    with Sim(tmp_path, controllers=sim_controllers()) as sim, \
+            Daemon(tmp_path, sim) as d:
+        d.wait_ready()
+        start_session(d)
+        # gluteus_maximus_left is pelvis channel 14 in the demo table
+        sim.wait_for(lambda: sim.get(0)["pressures"][14] > 3, timeout=15,
+                     what="pressure on gluteus_maximus_left")
+        st = d.status()
+        assert st["state"] == "running"
+        zones = {z["name"]: z for z in st["zones"]}
+        assert zones["gluteus_maximus_left"]["setpoint_kpa"] > 0
+        assert zones["lumbar_left"]["setpoint_kpa"] == 0
+        limits = [z["limit_kpa"] for z in st["zones"]]
+        for e in fc16(sim, 0) + fc16(sim, 1):
+            sp = [float(x) for x in e["sp"].split(",")]
+            assert e["control"] in ("0", "1")
+            c = int(e.c)
+            for z, (name, zc) in enumerate(d.zones):
+                if zc["controller"] == ("pelvis", "legs")[c]:
+                    assert sp[int(zc["channel"])] <= limits[z] + 1e-9
+
+
+def test_sigterm_vents_then_exits_0(tmp_path):
+    with Sim(tmp_path, controllers=sim_controllers()) as sim, \
+            Daemon(tmp_path, sim) as d:
+        d.wait_ready()
+        start_session(d)
+        sim.wait_for(lambda: sim.get(0)["pressures"][14] > 3, timeout=15)
+        t0 = monotonic_ns()
+        d.signal(signal.SIGTERM)
+        assert d.wait_exit(15) == 0
+        for c in (0, 1):
+            vents = [e for e in sim.events("fc6", c=c) if e.ns > t0 and
+                     e["addr"] == "0" and e["value"] == "0"]
+            assert vents, "no CONTROL = 0 on controller %d" % c
+        sim.wait_for(lambda: max(sim.get(0)["pressures"]) < 0.5, timeout=5)
+        assert sim.get(0)["control"] == 0
+        assert "shutting down: venting every controller" in d.logs()
+        assert d.sanitizer_report() == ""
+
+
+def test_sigkill_controller_watchdog_vents(tmp_path):
+    with Sim(tmp_path, controllers=sim_controllers()) as sim, \
+            Daemon(tmp_path, sim, watchdog_ms=300) as d:
+        d.wait_ready()
+        start_session(d)
+        sim.wait_for(lambda: sim.get(0)["pressures"][14] > 3, timeout=15)
+        t0 = monotonic_ns()
+        d.signal(signal.SIGKILL)
+        d.wait_exit(5)
+        # the heartbeat stopped: each controller trips within WATCHDOG_MS
+        for c in (0, 1):
+            e = sim.wait_event("watchdog", c=c, after_ns=t0, timeout=3)
+            assert (e.ns - t0) / 1e6 < 300 + 60
+        sim.wait_for(lambda: max(sim.get(0)["pressures"]) < 0.5, timeout=3)
+        assert sim.get(0)["fault_code"] == 1
+        # a restarted daemon comes up vented, in fault, never resuming
+        d.start()
+        st = d.wait_for(lambda: (lambda s: s if s["state"] == "fault"
+                                 else None)(d.status()), timeout=10)
+        assert "watchdog" in st["fault"]
+        t1 = monotonic_ns()
+        time.sleep(0.5)
+        assert all(e["control"] == "0" for e in fc16(sim, 0, t1))
+        assert max(sim.get(0)["pressures"]) < 0.5
+
+
+def test_link_drop_and_reconnect(tmp_path):
+    with Sim(tmp_path, controllers=sim_controllers()) as sim, \
+            Daemon(tmp_path, sim) as d:
+        d.wait_ready()
+        start_session(d)
+        sim.wait_for(lambda: sim.get(0)["pressures"][14] > 3, timeout=15)
+        t0 = monotonic_ns()
+        sim.ok("drop 1")
+        # the session stops at once with the link named, the other vents
+        st = d.wait_state("fault", timeout=5)
+        assert st["last_stop"]["reason"] == "link_lost"
+        assert st["last_stop"]["category"] == 0
+        assert "controller legs" in st["last_stop"]["message"]
+        assert [e for e in sim.events("fc6", c=0) if e.ns > t0 and
+                e["value"] == "0"]
+        # reconnects by itself, with the connect-time checks again
+        d.wait_for(lambda: all(c["connected"] for c in
+                               d.status()["controllers"]), timeout=10)
+        assert d.logs().count("controller legs: connected") >= 2
+        assert [e for e in sim.events("fc4", c=1) if e.ns > t0
+                and e.get("addr") == "100"]
+
+
+def test_reconnect_backoff(tmp_path):
+    with Sim(tmp_path, controllers=sim_controllers()) as sim, \
+            Daemon(tmp_path, sim) as d:
+        d.wait_ready()
+        sim.ok("refuse 1 on")
+        sim.ok("drop 1")
+        t0 = monotonic_ns()
+        time.sleep(2.5)
+        tries = [e.ns for e in sim.events(c=1) if e.ns > t0 and
+                 e.kind in ("refused", "connect")]
+        # 100 ms doubling: about 5 tries in 2.5 s, not hundreds
+        assert 3 <= len(tries) <= 8, tries
+        gaps = [(b - a) / 1e6 for a, b in zip(tries, tries[1:])]
+        assert all(g2 >= g1 * 1.5 for g1, g2 in zip(gaps, gaps[1:])), gaps
+        sim.ok("refuse 1 off")
+        d.wait_for(lambda: d.status()["controllers"][1]["connected"],
+                   timeout=10)
+
+
+def test_hung_controller_does_not_delay_the_other(tmp_path):
+    with Sim(tmp_path, controllers=sim_controllers()) as sim, \
+            Daemon(tmp_path, sim) as d:
+        d.wait_ready()
+        sim.ok("hang 1 -1")
+        t0 = monotonic_ns()
+        time.sleep(1.0)
+        ticks = [e.ns for e in fc16(sim, 0, t0)]
+        # pelvis keeps its 50 Hz ticks while legs never answers
+        assert len(ticks) >= 35
+        gaps = [(b - a) / 1e6 for a, b in zip(ticks, ticks[1:])]
+        assert max(gaps) < 60, max(gaps)
+        # and a vent reaches pelvis at once while legs hangs
+        t1 = monotonic_ns()
+        r = d.request("POST", "/api/v1/estop")
+        assert r.status == 200
+        e = sim.wait_event("fc6", c=0, after_ns=t1, timeout=2,
+                           where=lambda e: e["value"] == "0")
+        assert (e.ns - t1) / 1e6 < 40
+        sim.ok("hang 1 0")
+
+
+def test_rtu_over_pty(tmp_path):
+    with PtyPair(tmp_path) as pty:
+        ctls = [dict(channels=4, max_kpa=40, rtu=pty.a, baud=115200)]
+        with Sim(tmp_path, controllers=ctls) as sim:
+            zones = [("piriformis_left", dict(
+                controller="seat", channel="0", along_cm="95",
+                across_cm="-9", limit_kpa="30")),
+                ("piriformis_right", dict(
+                    controller="seat", channel="1", along_cm="95",
+                    across_cm="9", limit_kpa="30"))]
+            program = """[program]
+name = RTU test
+[step glide]
+routine = swedish
+duration_s = 60
+zones = piriformis_*
+stroke = kneading
+pressure_kpa = 10
+"""
+            profile = """[client]
+name = RTU test client
+conditions = none
+[limits]
+cap_kpa = 25
+ramp_kpa_s = 8
+max_session_min = 10
+intensity = 100
+"""
+            ctl = [("seat", dict(transport="rtu", device=pty.b,
+                                 baud="115200", parity="N", unit_id="1"))]
+            with Daemon(tmp_path, None, controllers=ctl, zones=zones,
+                        response_timeout_ms=100, watchdog_ms=500,
+                        copy_programs=False, copy_profiles=False,
+                        programs={"rtu": program},
+                        profiles={"rtu": profile}) as d:
+                d.wait_ready(timeout=15)
+                t0 = monotonic_ns()
+                sim.wait_for(lambda: len(fc16(sim, 0, t0)) >= 20,
+                             timeout=10)
+                beats = [int(e["heartbeat"]) for e in fc16(sim, 0, t0)]
+                assert all(b == (a + 1) % 65536
+                           for a, b in zip(beats, beats[1:]))
+                start_session(d, "rtu", "rtu")
+                sim.wait_for(lambda: sim.get(0)["pressures"][0] > 2,
+                             timeout=20, what="pressure over RTU")
+                t1 = monotonic_ns()
+                d.signal(signal.SIGTERM)
+                assert d.wait_exit(15) == 0
+                assert [e for e in sim.events("fc6", c=0) if e.ns > t1
+                        and e["value"] == "0"]
+            sim.stop()
+
+
+def run(*argv):
+    return subprocess.run([daemon_binary()] + list(argv),
+                          capture_output=True, text=True, timeout=30,
+                          cwd=REPO)
+
+
+def test_check_shipped_config_ok():
+    plugins = os.path.join(os.environ.get("MASSAGED_BUILD", "build"),
+                           "plugins")
+    r = run("-n", "-f", "config/massaged.ini", "-o",
+            "plugin_dir=" + os.path.abspath(plugins))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "configuration OK\n"
+
+
+def test_check_reports_every_error(tmp_path):
+    bad = tmp_path / "bad.ini"
+    bad.write_text("[daemon]\ntick_hz = fast\n[zone x]\nchannel = 99\n"
+                   "colour = red\n")
+    r = run("-n", "-f", str(bad))
+    assert r.returncode == 1
+    for want in ("bad.ini:2: [daemon] tick_hz: 'fast' is not valid",
+                 "bad.ini:4: [zone x] channel: '99' is not valid",
+                 "bad.ini:5: [zone x] colour: unknown key",
+                 "bad.ini:3: [zone x] controller: missing",
+                 "bad.ini:1: no [controller NAME] section"):
+        assert want in r.stderr, r.stderr
+    assert "configuration OK" not in r.stdout
+
+
+def test_version_and_help():
+    r = run("-V")
+    assert r.returncode == 0 and r.stdout.startswith("massaged ")
+    r = run("--help")
+    assert r.returncode == 0
+    for opt in ("-f, --config", "-n, --check", "-o KEY=VALUE", "-v",
+                "SIGHUP"):
+        assert opt in r.stdout
+    r = run("--bogus")
+    assert r.returncode == 2 and "usage:" in r.stderr
