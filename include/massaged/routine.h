@@ -45,7 +45,13 @@ enum massaged_param_type {
 	MASSAGED_PARAM_CHOICE = 3	/* index into choices, "a|b|c" */
 };
 
-/* One entry of a routine's parameter table. */
+/*
+ * One entry of a routine's parameter table. Names are [a-z0-9_]+, unique,
+ * and not one of the program keys routine, duration, duration_s, zones.
+ * INT: min, max and default are whole numbers. BOOL: min 0, max 1.
+ * CHOICE: min 0, max the last index, the default an index. unit and help
+ * are never NULL.
+ */
 struct massaged_param {
 	const char		*name;		/* [a-z0-9_]+, unique */
 	enum massaged_param_type type;
@@ -102,11 +108,18 @@ struct massaged_step_in {
 	double		 t_s;		/* seconds since the step started */
 	double		 dt_s;		/* seconds since the previous call */
 	const double	*pressure_kpa;	/* measured, one per zone */
-	double		 intensity;	/* 0.10 .. 1.00, applied by the host */
+	double		 intensity;	/* 0.10 .. 1.00, applied by the host:
+					   never scale the output by it */
 	int		 feedback;	/* MASSAGED_FEEDBACK_*, this tick only */
 };
 
-/* step() results. */
+/*
+ * step() results. DONE: the routine's work is over and the session moves
+ * on. The session also ends a step when t_s reaches duration_s, so a
+ * routine either fills the step or has a natural end (then it should refuse
+ * in create() a duration_s too short for it). Any other value is ERROR,
+ * which stops the session at once.
+ */
 #define MASSAGED_STEP_RUNNING	0
 #define MASSAGED_STEP_DONE	1
 #define MASSAGED_STEP_ERROR	(-1)
@@ -131,7 +144,9 @@ struct massaged_routine {
 	const struct massaged_param *params;
 	size_t			 n_params;
 
-	/* Returns an instance, or NULL with a reason in err. */
+	/* Returns an instance, or NULL with a reason in err. Also called (and
+	 * the instance destroyed) when programs are loaded, to check each
+	 * step's settings: keep it cheap and free of side effects. */
 	void	*(*create)(const struct massaged_routine_args *args,
 		    char *err, size_t errlen);
 	/* Writes one setpoint per zone into setpoint_kpa. */

@@ -54,17 +54,27 @@ run_ok(const char *program, const char *profile, struct preview *p)
 static void
 test_every_program(void **state)
 {
-	static const char	*profiles[] = { "standard", "gentle" };
-	int			 i, j, used;
+	static const char	*profiles[] = { "standard", "sciatica", "gentle" };
+	int			 i, j, used, ran = 0;
+	char			 why[256];
 
 	assert_true(cfg->programs.n >= 4);
 	for (i = 0; i < cfg->programs.n; i++) {
 		const struct program *prog = &cfg->programs.programs[i];
 
-		for (j = 0; j < 2; j++) {
+		for (j = 0; j < 3; j++) {
 			struct preview	 p;
 
-			run_ok(prog->id, profiles[j], &p);
+			if (preview_run(&p, cfg, prog->id, profiles[j], 0, why,
+			    sizeof(why)) != 0) {
+				/* only a contraindication may refuse */
+				if (strncmp(why, "contraindicated: ", 17) != 0)
+					fail_msg("%s/%s: %s", prog->id,
+					    profiles[j], why);
+				preview_free(&p);
+				continue;
+			}
+			ran++;
 			/* never above a limit, never faster than the ramp */
 			assert_int_equal(p.above_limit, 0);
 			assert_true(p.max_rise_kpa_s <= p.ramp_kpa_s + 1e-6);
@@ -86,6 +96,8 @@ test_every_program(void **state)
 			preview_free(&p);
 		}
 	}
+	/* every program runs for the standard and sciatica profiles */
+	assert_true(ran >= 2 * cfg->programs.n);
 }
 
 static void
@@ -119,7 +131,8 @@ test_intensity_scales(void **state)
 	double		 a = 0, b = 0;
 	int		 i;
 
-	run_ok(cfg->programs.programs[0].id, "standard", &full);
+	assert_int_equal(preview_run(&full, cfg, cfg->programs.programs[0].id,
+	    "standard", 100, NULL, 0), 0);
 	assert_int_equal(preview_run(&half, cfg, cfg->programs.programs[0].id,
 	    "standard", 50, NULL, 0), 0);
 	for (i = 0; i < full.nsamples * cfg->table->nzones; i++)
