@@ -44,8 +44,10 @@ log_vemit(int prio, const char *fmt, va_list ap)
 	char	 line[2048];
 	int	 n, m;
 
-	if (prio == LOG_DEBUG && !log_verbose)
+	if (prio == LOG_DEBUG && log_verbose <= 0)
 		return;
+	if (log_verbose < 0 && prio > LOG_WARNING)
+		return;		/* quiet: warnings and errors only */
 	n = snprintf(line, sizeof(line), "<%d>", prio);
 	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	if (m < 0)

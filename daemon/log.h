@@ -6,6 +6,7 @@
 
 #define LOG_PRINTF(a, b)	__attribute__((format(printf, a, b)))
 
+/* verbose: -1 warnings and errors only, 0 also info, 1 also debug */
 void	log_init(const char *progname, int verbose);
 void	log_setverbose(int verbose);
 int	log_getverbose(void);

@@ -274,10 +274,21 @@ preview_write_svg(const struct preview *p, FILE *fp)
 		fprintf(fp, "<path fill=\"#4a90d9\" fill-opacity=\"0.55\" "
 		    "stroke=\"#1f5fa8\" stroke-width=\"1\" d=\"M%d %.1f",
 		    left, base);
-		for (i = 0; i < p->nsamples; i++) {
-			x = left + plot * p->t_s[i] / total;
-			y = base - (lane - 10) * p->kpa[(size_t)i * t->nzones +
-			    z] / scale_kpa;
+		/* One point per pixel column, the column's peak, so that a
+		 * long program stays a small file and no peak is lost. */
+		for (i = 0; i < p->nsamples; ) {
+			int	 col = (int)(plot * p->t_s[i] / total);
+			double	 peak = 0, v;
+
+			x = left + col;
+			while (i < p->nsamples &&
+			    (int)(plot * p->t_s[i] / total) == col) {
+				v = p->kpa[(size_t)i * t->nzones + z];
+				if (v > peak)
+					peak = v;
+				i++;
+			}
+			y = base - (lane - 10) * peak / scale_kpa;
 			fprintf(fp, " L%.1f %.1f", x, y);
 		}
 		fprintf(fp, " L%.1f %.1f Z\"/>\n", left + plot, base);
