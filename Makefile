@@ -24,6 +24,7 @@ UNITDIR		?= $(LIBDIR)/systemd/system
 SYSUSERSDIR	?= $(LIBDIR)/sysusers.d
 TMPFILESDIR	?= $(LIBDIR)/tmpfiles.d
 CONFDIR		?= $(SYSCONFDIR)/massaged
+PANELDIR	?= $(DATADIR)/massaged/panel
 PYTHON		?= /usr/bin/python3
 
 CC		?= cc
@@ -48,6 +49,7 @@ PC_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) 2>/dev/null)
 PC_LIBS		:= $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)
 CPPFLAGS_ALL	:= -Iinclude -Idaemon -D_GNU_SOURCE -DMASSAGED_VERSION='"$(VERSION)"' \
 		   -DPLUGINDIR='"$(PLUGINDIR)"' -DCONFDIR='"$(CONFDIR)"' \
+		   -DPANELDIR='"$(PANELDIR)"' \
 		   $(SYSTEMD_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS	:= -std=c11 $(WARN) $(WERROR) $(CFLAGS) $(SANFLAGS) -pthread \
 		   $(CPPFLAGS_ALL) $(PC_CFLAGS)
@@ -130,8 +132,8 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIBMASSAGED)
 # --- dependencies -----------------------------------------------------------
 BUILD_DEBS	:= build-essential pkg-config libevent-dev libmodbus-dev libinih-dev \
 		   libjansson-dev libsystemd-dev libcmocka-dev
-CHECK_DEBS	:= $(BUILD_DEBS) socat python3 python3-pytest chromium nodejs npm \
-		   systemd
+CHECK_DEBS	:= $(BUILD_DEBS) socat python3 python3-pytest chromium node:nodejs \
+		   npm:npm systemd
 
 deps-check:
 	@./scripts/deps.sh $(BUILD_DEBS)
@@ -160,3 +162,212 @@ demo: all
 
 clean:
 	rm -rf build
+
+# --- install ----------------------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc]
+#
+# The binaries are built for the PREFIX given here (PLUGINDIR and CONFDIR
+# are compiled in), so pass the same PREFIX to the build and to install.
+# Configuration files are installed only where none exists: an edited file
+# is never overwritten, the new version goes next to it as FILE.dist. No
+# token file is installed: see docs/deploy.md.
+INSTALL		?= install
+MAN_PAGES	:= docs/man/massaged.8 docs/man/massagectl.1 docs/man/massaged.ini.5
+UNIT_FILES	:= systemd/massaged.service systemd/massaged@.service
+CONFIG_FILES	:= $(wildcard config/*.ini config/profiles/*.ini config/programs/*.ini)
+PANEL_FILES	:= $(shell find daemon/panel -type f ! -name '.*' 2>/dev/null)
+# The units name /usr/sbin/massaged and /etc/massaged, the paths of a
+# PREFIX=/usr install; other prefixes get theirs.
+UNIT_SED	:= -e 's|/usr/sbin/massaged|$(SBINDIR)/massaged|g' \
+		   -e 's|/etc/massaged|$(CONFDIR)|g'
+PC_SED		:= -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+		   -e 's|@PLUGINDIR@|$(PLUGINDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		   -e 's|@LIBDIR@|$(LIBDIR)|g'
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR)/massaged \
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(PANELDIR) \
+		$(DESTDIR)$(CONFDIR)/profiles $(DESTDIR)$(CONFDIR)/programs
+	$(INSTALL) -m 0755 $(BUILD)/massaged $(DESTDIR)$(SBINDIR)/massaged
+	$(INSTALL) -m 0755 $(BUILD)/massagectl $(BUILD)/massaged-sim \
+		$(DESTDIR)$(BINDIR)/
+	$(if $(PLUGINS),$(INSTALL) -m 0755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/)
+	$(INSTALL) -m 0644 include/massaged/routine.h \
+		$(DESTDIR)$(INCLUDEDIR)/massaged/routine.h
+	sed $(PC_SED) include/massaged/massaged-routine.pc.in \
+		>$(DESTDIR)$(PKGCONFIGDIR)/massaged-routine.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/massaged-routine.pc
+	for f in $(UNIT_FILES); do \
+		sed $(UNIT_SED) $$f >$(DESTDIR)$(UNITDIR)/$${f#systemd/} && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${f#systemd/} || exit 1; \
+	done
+	$(INSTALL) -m 0644 systemd/massaged.sysusers \
+		$(DESTDIR)$(SYSUSERSDIR)/massaged.conf
+	sed $(UNIT_SED) systemd/massaged.tmpfiles \
+		>$(DESTDIR)$(TMPFILESDIR)/massaged.conf
+	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/massaged.conf
+	$(INSTALL) -m 0644 docs/man/massagectl.1 $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 0644 docs/man/massaged.ini.5 $(DESTDIR)$(MANDIR)/man5/
+	$(INSTALL) -m 0644 docs/man/massaged.8 $(DESTDIR)$(MANDIR)/man8/
+	@for f in $(PANEL_FILES); do \
+		d=$(DESTDIR)$(PANELDIR)/$${f#daemon/panel/}; \
+		$(INSTALL) -d $${d%/*} && $(INSTALL) -m 0644 $$f $$d || exit 1; \
+	done
+	@for f in $(CONFIG_FILES); do \
+		d=$(DESTDIR)$(CONFDIR)/$${f#config/}; \
+		if [ ! -e $$d ]; then \
+			$(INSTALL) -m 0644 $$f $$d || exit 1; \
+		elif cmp -s $$f $$d; then \
+			:; \
+		else \
+			$(INSTALL) -m 0644 $$f $$d.dist || exit 1; \
+			echo "install: kept the edited $$d; the new version is" \
+			    "$$d.dist"; \
+		fi; \
+	done
+	@echo "install: done. Next: a token file and the units, see" \
+	    "docs/deploy.md (systemd-sysusers, systemd-tmpfiles --create," \
+	    "systemctl daemon-reload)."
+
+# Man pages: a lint pass (make check-man), nothing to build.
+.PHONY: check-man
+check-man:
+	@for m in $(MAN_PAGES); do \
+		LC_ALL=C.UTF-8 MANROFFSEQ= groff -man -Tutf8 -ww -z $$m 2>&1 | \
+		    sed "s|^|$$m: |" | grep . && exit 1; \
+	done; echo "man pages OK"
+
+# --- benchmarks -------------------------------------------------------------
+# make bench: an optimised build in build/bench, then massaged-bench starts the
+# simulator and the daemon, measures, prints a table and rewrites
+# docs/benchmarks.md. Never part of check. Needs socat for the RTU figure.
+BENCH_BUILD	:= build/bench
+BENCH_SRCS	:= $(wildcard tests/bench/*.c)
+
+bench:
+	$(MAKE) --no-print-directory BUILD=$(BENCH_BUILD) OPT=-O2 build \
+		$(BENCH_BUILD)/massaged-bench
+	$(BENCH_BUILD)/massaged-bench -b $(BENCH_BUILD) -o docs/benchmarks.md
+
+$(BUILD)/massaged-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libmodbus) -lpthread -lm
+
+# --- fuzzing ----------------------------------------------------------------
+# make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="table profile program rules api"]
+#
+# libFuzzer targets (tests/fuzz/fuzz_*.c) for the table, profile, program
+# and rules parsers and the API's request handling, built with clang and
+# ASan+UBSan into build/fuzz: the daemon's sources but massaged.c with
+# -fsanitize=fuzzer-no-link, the plugins likewise. Each target runs, one
+# after the other, for FUZZ_SECONDS (-max_total_time) on its corpus in
+# build/fuzz/corpus/TARGET, seeded from tests/fuzz/corpus/TARGET, with the
+# crash regressions of tests/fuzz/regressions/TARGET as more seeds; then
+# its corpus size and coverage (from libFuzzer's final "DONE cov:" line)
+# are printed. A crash stops with its input in build/fuzz/artifacts/TARGET/
+# (move it to tests/fuzz/regressions/TARGET/ once fixed). Not part of
+# check: tests/unit/test_fuzz_regressions.c replays the seeds and the
+# regressions there. See docs/testing.md.
+FUZZ_BUILD	:= build/fuzz
+FUZZ_CC		?= clang
+FUZZ_SECONDS	?= 60
+FUZZ_TARGETS	?= table profile program rules api
+FUZZ_DEBS	:= clang libclang-rt-14-dev
+FUZZ_SAN	:= -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		   -fno-omit-frame-pointer
+FUZZ_CFLAGS	:= -std=c11 $(WARN) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+		   -pthread
+FUZZ_OBJS	:= $(DAEMON_SRCS:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_PLUGINS	:= $(PLUGIN_SRCS:plugins/%.c=$(FUZZ_BUILD)/plugins/%.so)
+FUZZ_ALL	:= table profile program rules api
+FUZZ_BINS	:= $(FUZZ_ALL:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_ENV	:= ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+.PHONY: fuzz-build
+fuzz:
+	@./scripts/deps.sh $(BUILD_DEBS) $(FUZZ_DEBS)
+	@$(MAKE) --no-print-directory fuzz-build
+	@fail=0; for t in $(FUZZ_TARGETS); do \
+		c=$(FUZZ_BUILD)/corpus/$$t; a=$(FUZZ_BUILD)/artifacts/$$t; \
+		log=$(FUZZ_BUILD)/$$t.log; mkdir -p $$c $$a; \
+		if [ -d tests/fuzz/corpus/$$t ]; then \
+			cp -n tests/fuzz/corpus/$$t/* $$c/ 2>/dev/null; fi; \
+		more=; [ -d tests/fuzz/regressions/$$t ] && \
+			more=tests/fuzz/regressions/$$t; \
+		dict=; [ -f tests/fuzz/$$t.dict ] && \
+			dict=-dict=tests/fuzz/$$t.dict; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS) s (log $$log)"; \
+		$(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+		    -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
+		    -artifact_prefix=$$a/ $$dict $$c $$more >$$log 2>&1; \
+		rc=$$?; \
+		done=$$(grep -aE '^#[0-9]+[[:space:]].* cov: ' $$log | tail -1); \
+		cov=$$(echo "$$done" | sed -n 's/.* cov: \([0-9]*\).*/\1/p'); \
+		ft=$$(echo "$$done" | sed -n 's/.* ft: \([0-9]*\).*/\1/p'); \
+		corp=$$(echo "$$done" | sed -n 's/.* corp: \([0-9]*\/[0-9a-zA-Z]*\).*/\1/p'); \
+		execs=$$(echo "$$done" | sed -n 's/^#\([0-9]*\).*/\1/p'); \
+		printf 'fuzz: %-8s cov: %s ft: %s corpus: %s (%s files in %s), %s runs\n' \
+		    $$t "$${cov:-?}" "$${ft:-?}" "$${corp:-?}" \
+		    "$$(ls $$c | wc -l)" $$c "$${execs:-?}"; \
+		if [ $$rc -ne 0 ]; then \
+			tail -n 60 $$log; \
+			echo "fuzz: $$t FAILED (exit $$rc); the input is in $$a/"; \
+			fail=1; \
+		fi; \
+	done; exit $$fail
+
+fuzz-build: $(FUZZ_BINS) $(FUZZ_PLUGINS)
+
+$(FUZZ_OBJS): $(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(CPPFLAGS_ALL) $(PC_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FUZZ_ALL:%=$(FUZZ_BUILD)/tests/fuzz/fuzz_%.o): $(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(CPPFLAGS_ALL) $(PC_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FUZZ_BINS): $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -rdynamic -o $@ $^ \
+		$(PC_LIBS) -ldl -lm
+
+$(FUZZ_PLUGINS): $(FUZZ_BUILD)/plugins/%.so: plugins/%.c include/massaged/routine.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Iinclude -fPIC -shared -fvisibility=hidden \
+		-o $@ $< -lm
+
+# --- soak -------------------------------------------------------------------
+# make soak [SOAK_SECONDS=300] [SOAK_SEED=N]: a sanitizer build in build/soak,
+# then tests/soak/soak.py runs short programs back to back under random
+# faults and API actions and checks every invariant throughout (limits,
+# ramp, vents, states, records); minutes, so not part of check. The last
+# line is "N passed, N failed" (invariant checks).
+SOAK_BUILD	:= build/soak
+SOAK_SECONDS	?= 300
+
+soak:
+	$(MAKE) --no-print-directory BUILD=$(SOAK_BUILD) SAN=1 OPT=-O1 all
+	ASAN_OPTIONS=$${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
+	UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+	MASSAGED_BUILD=$(abspath $(SOAK_BUILD)) $(PYTHON) tests/soak/soak.py \
+		--seconds $(SOAK_SECONDS) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
+
+# --- valgrind ---------------------------------------------------------------
+# make check-valgrind: a debug build without sanitizers in build/valgrind,
+# then the integration suite with every daemon run under valgrind
+# (tests/integration/daemon.py prefixes $MASSAGED_WRAPPER to its argv). An
+# error or a definite leak makes valgrind exit 99, which fails the test
+# that stopped that daemon.
+VALGRIND_BUILD	:= build/valgrind
+VALGRIND	?= valgrind
+VALGRIND_FLAGS	?= --error-exitcode=99 --leak-check=full \
+		   --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+		   --num-callers=30
+
+check-valgrind:
+	$(MAKE) --no-print-directory BUILD=$(VALGRIND_BUILD) OPT=-O0 tests
+	MASSAGED_WRAPPER="$(VALGRIND) $(VALGRIND_FLAGS)" \
+		./tests/run.sh $(VALGRIND_BUILD) integration

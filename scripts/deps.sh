@@ -1,8 +1,16 @@
 #!/bin/sh
 # Install the Debian packages named on the command line that are missing.
 # As root this runs apt-get; otherwise it prints the exact line to run.
+# A name of the form "cmd:package" counts as present when the command is
+# on PATH (node and npm may come from a build that bundles both).
 missing=""
 for p in "$@"; do
+	case "$p" in
+	*:*)
+		command -v "${p%%:*}" >/dev/null 2>&1 && continue
+		p=${p#*:}
+		;;
+	esac
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)
 	case "$st" in
 	*" installed") ;;

@@ -1,0 +1,1122 @@
+/*
+ * massagectl.c: the command-line client of the control API (docs/api.md).
+ * Readable tables for people, the daemon's own JSON with --json for
+ * scripts, and exit codes a script can rely on:
+ *   0 ok, 1 refused by the daemon (4xx), 2 usage error, 3 cannot connect
+ *   or transport error, 4 authentication failed (401), 5 server error (5xx).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cfg.h"
+#include "http.h"
+#include "preview.h"
+
+#define EXIT_OK		0
+#define EXIT_REFUSED	1
+#define EXIT_USAGE	2
+#define EXIT_TRANSPORT	3
+#define EXIT_AUTH	4
+#define EXIT_SERVER	5
+
+#define DEFAULT_URL	"http://127.0.0.1:8080"
+#define TIMEOUT_MS	10000
+#define WATCH_REDRAW_MS	200
+#define WATCH_EVENTS	6
+
+struct ctl {
+	struct http_url	 url;
+	const char	*url_text;
+	char		 token[512];
+	int		 have_token;
+	const char	*token_from;
+	int		 json;
+	const char	*profile;
+	long		 limit;
+	long		 count;
+	int		 color;
+};
+
+struct command {
+	const char	*name;
+	int		 (*fn)(struct ctl *, int, char **);
+	int		 min_args;
+	int		 max_args;
+	const char	*synopsis;
+	const char	*help;
+};
+
+static int	cmd_status(struct ctl *, int, char **);
+static int	cmd_programs(struct ctl *, int, char **);
+static int	cmd_profiles(struct ctl *, int, char **);
+static int	cmd_routines(struct ctl *, int, char **);
+static int	cmd_sessions(struct ctl *, int, char **);
+static int	cmd_start(struct ctl *, int, char **);
+static int	cmd_pause(struct ctl *, int, char **);
+static int	cmd_resume(struct ctl *, int, char **);
+static int	cmd_stop(struct ctl *, int, char **);
+static int	cmd_estop(struct ctl *, int, char **);
+static int	cmd_reset(struct ctl *, int, char **);
+static int	cmd_intensity(struct ctl *, int, char **);
+static int	cmd_watch(struct ctl *, int, char **);
+
+static const struct command commands[] = {
+	{ "status", cmd_status, 0, 0, "status",
+	  "Shows the state, the program and step, times, intensity, every\n"
+	  "zone's pressure against its limit and every controller's health." },
+	{ "programs", cmd_programs, 0, 0, "programs",
+	  "Lists the programs that can be started, with their steps." },
+	{ "profiles", cmd_profiles, 0, 0, "profiles",
+	  "Lists the client profiles with their limits, conditions and the\n"
+	  "programs their contraindications refuse (and why)." },
+	{ "routines", cmd_routines, 0, 0, "routines",
+	  "Lists the loaded routine plugins and their parameters." },
+	{ "sessions", cmd_sessions, 0, 0, "sessions [--limit N]",
+	  "Lists the most recent session records, newest first.\n"
+	  "  --limit N   how many (1 to 1000, default 20)" },
+	{ "start", cmd_start, 1, 1, "start PROGRAM --profile PROFILE",
+	  "Starts PROGRAM for the client PROFILE. Refused (exit 1) when a\n"
+	  "session runs, a fault is latched, a controller is not ready, or the\n"
+	  "profile's contraindications refuse the program (the reason is\n"
+	  "printed).\n"
+	  "  --profile P  the client profile (required)" },
+	{ "pause", cmd_pause, 0, 0, "pause",
+	  "Pauses the session: a controlled hold at low pressure (stop\n"
+	  "category 2). resume continues." },
+	{ "resume", cmd_resume, 0, 0, "resume",
+	  "Resumes a paused session." },
+	{ "stop", cmd_stop, 0, 0, "stop",
+	  "Ends the session: a controlled ramp down, then vent (stop\n"
+	  "category 1)." },
+	{ "estop", cmd_estop, 0, 0, "estop",
+	  "EMERGENCY STOP: vents every controller now (stop category 0) and\n"
+	  "latches a fault; reset clears it once its cause is gone." },
+	{ "reset", cmd_reset, 0, 0, "reset",
+	  "Clears a latched fault. Refused (exit 1, with the reason) while its\n"
+	  "cause is still there, e.g. the e-stop circuit is open." },
+	{ "intensity", cmd_intensity, 1, 1, "intensity PERCENT",
+	  "Sets the intensity of the running session, 10 to 100 percent. It\n"
+	  "scales the routine; every limit still applies." },
+	{ "watch", cmd_watch, 0, 0, "watch [--count N]",
+	  "Shows the live status from the event stream and redraws it; on a\n"
+	  "terminal it keeps the last events below the table. Reconnects when\n"
+	  "the daemon restarts. Ctrl-C ends it. With --json, prints one JSON\n"
+	  "object a line: {\"event\": TYPE, \"data\": {...}}.\n"
+	  "  --count N   exit 0 after N events (default: run until Ctrl-C)" },
+	{ "preview", NULL, 0, 0, "preview ...",
+	  "Previews a program offline, without a daemon: see\n"
+	  "massagectl preview --help." },
+};
+#define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
+
+static void
+usage(FILE *fp)
+{
+	size_t	 i;
+
+	fprintf(fp,
+"usage: massagectl [--url URL] [--token-file FILE] [--json] COMMAND [ARGS]\n"
+"\n"
+"Command-line client of massaged, the massage table daemon.\n"
+"\n"
+"Commands:\n");
+	for (i = 0; i < NCOMMANDS; i++)
+		fprintf(fp, "  %s\n", commands[i].synopsis);
+	fprintf(fp,
+"  help [COMMAND]\n"
+"\n"
+"Options:\n"
+"  --url URL          the daemon (default $MASSAGED_URL, else %s)\n"
+"  --token-file FILE  file with the bearer token (the first token in it);\n"
+"                     else $MASSAGED_TOKEN, else the file\n"
+"                     $MASSAGED_TOKEN_FILE, else %s/tokens\n"
+"  --json             print the daemon's JSON instead of tables\n"
+"  -h, --help         this text; COMMAND --help for one command\n"
+"\n"
+"Exit codes:\n"
+"  0  ok\n"
+"  1  refused by the daemon (409 busy, fault latched or not ready; 404\n"
+"     unknown program or profile; 422 contraindicated; other 4xx)\n"
+"  2  usage error\n"
+"  3  cannot connect to the daemon, or a transport error\n"
+"  4  authentication failed (401: no or wrong token)\n"
+"  5  server error (5xx)\n",
+	    DEFAULT_URL, CONFDIR);
+}
+
+static const struct command *
+command_find(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return (&commands[i]);
+	return (NULL);
+}
+
+static void
+command_help(FILE *fp, const struct command *c)
+{
+	fprintf(fp, "usage: massagectl [options] %s\n\n%s\n\n"
+	    "Options for every command: --url URL, --token-file FILE, --json; "
+	    "see\nmassagectl --help, also for the exit codes.\n", c->synopsis,
+	    c->help);
+}
+
+/* --- the token ---------------------------------------------------------- */
+
+/* The first token of a token file (the daemon's own format). */
+static int
+token_read(const char *path, char *out, size_t outlen)
+{
+	FILE	*fp;
+	char	 line[1024], *p, *e;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return (-1);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		for (p = line; *p == ' ' || *p == '\t'; p++)
+			;
+		e = p + strcspn(p, "\r\n");
+		*e = '\0';
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+			*--e = '\0';
+		if (*p == '\0' || *p == '#')
+			continue;
+		fclose(fp);
+		if (strlen(p) >= outlen) {
+			errno = ENAMETOOLONG;
+			return (-1);
+		}
+		snprintf(out, outlen, "%s", p);
+		return (0);
+	}
+	fclose(fp);
+	errno = ENOENT;
+	return (-1);
+}
+
+/* --token-file, MASSAGED_TOKEN, MASSAGED_TOKEN_FILE, CONFDIR/tokens. */
+static int
+token_find(struct ctl *x, const char *opt_file)
+{
+	const char	*env;
+
+	if (opt_file != NULL) {
+		if (token_read(opt_file, x->token, sizeof(x->token)) == -1) {
+			fprintf(stderr, "massagectl: token file %s: %s\n",
+			    opt_file, errno == ENOENT ? "no token in it, or "
+			    "missing" : strerror(errno));
+			return (-1);
+		}
+		x->have_token = 1;
+		x->token_from = opt_file;
+		return (0);
+	}
+	if ((env = getenv("MASSAGED_TOKEN")) != NULL && *env != '\0') {
+		if (strlen(env) >= sizeof(x->token)) {
+			fprintf(stderr, "massagectl: MASSAGED_TOKEN is too "
+			    "long\n");
+			return (-1);
+		}
+		snprintf(x->token, sizeof(x->token), "%s", env);
+		x->have_token = 1;
+		x->token_from = "MASSAGED_TOKEN";
+		return (0);
+	}
+	if ((env = getenv("MASSAGED_TOKEN_FILE")) != NULL && *env != '\0') {
+		if (token_read(env, x->token, sizeof(x->token)) == -1) {
+			fprintf(stderr, "massagectl: MASSAGED_TOKEN_FILE %s: "
+			    "%s\n", env, errno == ENOENT ? "no token in it, or "
+			    "missing" : strerror(errno));
+			return (-1);
+		}
+		x->have_token = 1;
+		x->token_from = env;
+		return (0);
+	}
+	if (token_read(CONFDIR "/tokens", x->token, sizeof(x->token)) == 0) {
+		x->have_token = 1;
+		x->token_from = CONFDIR "/tokens";
+	}
+	return (0);
+}
+
+/* --- calling the daemon ------------------------------------------------- */
+
+static int
+exit_for_status(int status)
+{
+	if (status >= 200 && status < 300)
+		return (EXIT_OK);
+	if (status == 401)
+		return (EXIT_AUTH);
+	if (status >= 400 && status < 500)
+		return (EXIT_REFUSED);
+	return (EXIT_SERVER);
+}
+
+/* Says why a reply is not a success, on stderr. */
+static void
+report_error(struct ctl *x, int status, const char *body)
+{
+	json_t		*doc;
+	const char	*err = NULL, *msg = NULL;
+
+	doc = json_loads(body != NULL ? body : "", 0, NULL);
+	if (json_is_object(doc)) {
+		err = json_string_value(json_object_get(doc, "error"));
+		msg = json_string_value(json_object_get(doc, "message"));
+	}
+	if (status == 401) {
+		fprintf(stderr, "massagectl: authentication failed (401): %s\n",
+		    msg != NULL ? msg : "no valid token");
+		if (x->have_token)
+			fprintf(stderr, "massagectl: the token from %s was not "
+			    "accepted\n", x->token_from);
+		else
+			fprintf(stderr, "massagectl: no token given: use "
+			    "--token-file FILE, MASSAGED_TOKEN or "
+			    "MASSAGED_TOKEN_FILE\n");
+	} else
+		fprintf(stderr, "massagectl: %s (%d%s%s): %s\n", status >= 500 ?
+		    "server error" : "refused", status, err != NULL ? " " : "",
+		    err != NULL ? err : "", msg != NULL ? msg : "no message");
+	json_decref(doc);
+}
+
+/*
+ * One request. Returns an exit code; on success *out is the reply's JSON
+ * (NULL if out is NULL) and, with --json, the reply is printed as it came.
+ */
+static int
+call(struct ctl *x, const char *method, const char *path, const char *body,
+    json_t **out)
+{
+	struct http_response	 res;
+	json_error_t		 jerr;
+	char			 err[512];
+	int			 rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (http_request(&x->url, method, path, x->have_token ? x->token :
+	    NULL, body, TIMEOUT_MS, &res, err, sizeof(err)) == -1) {
+		fprintf(stderr, "massagectl: %s: %s\n", x->url_text, err);
+		return (EXIT_TRANSPORT);
+	}
+	rc = exit_for_status(res.status);
+	if (x->json)
+		fputs(res.body, stdout);
+	if (rc != EXIT_OK) {
+		report_error(x, res.status, res.body);
+		http_response_free(&res);
+		return (rc);
+	}
+	if (out != NULL && (*out = json_loads(res.body, 0, &jerr)) == NULL) {
+		fprintf(stderr, "massagectl: the daemon's reply is not JSON "
+		    "(line %d: %s)\n", jerr.line, jerr.text);
+		http_response_free(&res);
+		return (EXIT_TRANSPORT);
+	}
+	http_response_free(&res);
+	return (EXIT_OK);
+}
+
+/* --- formatting --------------------------------------------------------- */
+
+static const char *
+str(json_t *o, const char *key)
+{
+	const char	*s = json_string_value(json_object_get(o, key));
+
+	return (s != NULL ? s : "-");
+}
+
+static double
+num(json_t *o, const char *key)
+{
+	return (json_number_value(json_object_get(o, key)));
+}
+
+static char *
+fmt_duration(double s, char *buf, size_t len)
+{
+	long	 t = lround(s > 0 ? s : 0);
+
+	if (t >= 3600)
+		snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60,
+		    t % 60);
+	else
+		snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
+	return (buf);
+}
+
+static void
+print_status(json_t *st, FILE *fp)
+{
+	json_t		*step, *last, *z, *c, *cs;
+	const char	*state = str(st, "state"), *key;
+	char		 a[32], b[32], flags[128];
+	size_t		 i;
+	json_t		*v;
+
+	fprintf(fp, "State       %s", state);
+	if (json_is_integer(json_object_get(st, "session_id")))
+		fprintf(fp, " (session %lld)", (long long)json_integer_value(
+		    json_object_get(st, "session_id")));
+	fputc('\n', fp);
+	if (json_is_string(json_object_get(st, "program"))) {
+		fprintf(fp, "Program     %s (%s)\n", str(st, "program"),
+		    str(st, "program_name"));
+		fprintf(fp, "Profile     %s (%s)\n", str(st, "profile"),
+		    str(st, "profile_name"));
+	}
+	step = json_object_get(st, "step");
+	if (json_is_object(step))
+		fprintf(fp, "Step        %lld of %lld: %s, routine %s (%s of "
+		    "%s)\n", (long long)json_integer_value(json_object_get(step,
+		    "index")) + 1, (long long)json_integer_value(
+		    json_object_get(step, "count")), str(step, "name"),
+		    str(step, "routine"), fmt_duration(num(step, "elapsed_s"),
+		    a, sizeof(a)), fmt_duration(num(step, "duration_s"), b,
+		    sizeof(b)));
+	if (strcmp(state, "idle") != 0 && strcmp(state, "fault") != 0)
+		fprintf(fp, "Time        %s elapsed, %s remaining\n",
+		    fmt_duration(num(st, "elapsed_s"), a, sizeof(a)),
+		    fmt_duration(num(st, "remaining_s"), b, sizeof(b)));
+	if (json_is_integer(json_object_get(st, "intensity")))
+		fprintf(fp, "Intensity   %lld%%\n", (long long)
+		    json_integer_value(json_object_get(st, "intensity")));
+	if (json_is_string(json_object_get(st, "fault")))
+		fprintf(fp, "FAULT       %s\n            Check the client, "
+		    "release the e-stop, then: massagectl reset\n",
+		    str(st, "fault"));
+	last = json_object_get(st, "last_stop");
+	if (json_is_object(last))
+		fprintf(fp, "Last stop   %s (category %lld): %s\n",
+		    str(last, "reason"), (long long)json_integer_value(
+		    json_object_get(last, "category")), str(last, "message"));
+
+	fprintf(fp, "\n%-28s %8s %8s %8s  %s\n", "ZONE", "kPa", "SET",
+	    "LIMIT", "");
+	json_array_foreach(json_object_get(st, "zones"), i, z) {
+		double p = num(z, "pressure_kpa"), l = num(z, "limit_kpa");
+		int excl = json_is_true(json_object_get(z, "excluded"));
+
+		fprintf(fp, "%-28s %8.1f %8.1f %8.1f  %s%s\n", str(z, "name"),
+		    p, num(z, "setpoint_kpa"), l, excl ? "excluded" : "",
+		    !excl && l > 0 && p > l ? "OVER LIMIT" : "");
+	}
+	fprintf(fp, "\n%-16s %-5s %-28s %s\n", "CONTROLLER", "LINK", "STATUS",
+	    "ERROR");
+	json_array_foreach(json_object_get(st, "controllers"), i, c) {
+		flags[0] = '\0';
+		cs = json_object_get(c, "status");
+		json_object_foreach(cs, key, v) {
+			if (!json_is_true(v))
+				continue;
+			if (strlen(flags) + strlen(key) + 2 < sizeof(flags))
+				snprintf(flags + strlen(flags), sizeof(flags) -
+				    strlen(flags), "%s%s", flags[0] != '\0' ?
+				    " " : "", key);
+		}
+		if (json_integer_value(json_object_get(c, "fault_code")) != 0)
+			snprintf(flags + strlen(flags), sizeof(flags) -
+			    strlen(flags), " (fault %s)", str(c, "fault_name"));
+		fprintf(fp, "%-16s %-5s %-28s %s\n", str(c, "name"),
+		    json_is_true(json_object_get(c, "connected")) ? "up" :
+		    "DOWN", flags[0] != '\0' ? flags : "-", str(c, "error"));
+	}
+}
+
+/* --- commands ----------------------------------------------------------- */
+
+static int
+cmd_status(struct ctl *x, int argc, char **argv)
+{
+	json_t	*st;
+	int	 rc;
+
+	if ((rc = call(x, "GET", "/api/v1/status", NULL, &st)) != EXIT_OK)
+		return (rc);
+	if (!x->json)
+		print_status(st, stdout);
+	json_decref(st);
+	return (EXIT_OK);
+}
+
+static int
+cmd_programs(struct ctl *x, int argc, char **argv)
+{
+	json_t	*doc, *p, *s, *z;
+	size_t	 i, j, k;
+	char	 a[32], zones[512];
+	int	 rc;
+
+	if ((rc = call(x, "GET", "/api/v1/programs", NULL, &doc)) != EXIT_OK)
+		return (rc);
+	if (x->json)
+		goto out;
+	json_array_foreach(json_object_get(doc, "programs"), i, p) {
+		fprintf(stdout, "%s%s  %s (%s)\n", i > 0 ? "\n" : "",
+		    str(p, "id"), str(p, "name"), fmt_duration(num(p,
+		    "duration_s"), a, sizeof(a)));
+		json_array_foreach(json_object_get(p, "steps"), j, s) {
+			zones[0] = '\0';
+			json_array_foreach(json_object_get(s, "zones"), k, z) {
+				if (strlen(zones) + strlen(json_string_value(z))
+				    + 3 >= sizeof(zones))
+					break;
+				snprintf(zones + strlen(zones), sizeof(zones) -
+				    strlen(zones), "%s%s", k > 0 ? ", " : "",
+				    json_string_value(z));
+			}
+			fprintf(stdout, "  %2zu. %-16s %-14s %7s  %s\n", j + 1,
+			    str(s, "name"), str(s, "routine"),
+			    fmt_duration(num(s, "duration_s"), a, sizeof(a)),
+			    zones);
+		}
+	}
+out:
+	json_decref(doc);
+	return (EXIT_OK);
+}
+
+static int
+cmd_profiles(struct ctl *x, int argc, char **argv)
+{
+	json_t		*doc, *p, *c, *refusals, *v;
+	const char	*key;
+	size_t		 i, j;
+	int		 rc;
+
+	if ((rc = call(x, "GET", "/api/v1/profiles", NULL, &doc)) != EXIT_OK)
+		return (rc);
+	if (x->json)
+		goto out;
+	json_array_foreach(json_object_get(doc, "profiles"), i, p) {
+		fprintf(stdout, "%s%s  %s\n", i > 0 ? "\n" : "", str(p, "id"),
+		    str(p, "name"));
+		fprintf(stdout, "  limits: %.1f kPa, ramp %.1f kPa/s, up to "
+		    "%.0f min, intensity %lld%%\n", num(p, "cap_kpa"),
+		    num(p, "ramp_kpa_s"), num(p, "max_session_min"),
+		    (long long)json_integer_value(json_object_get(p,
+		    "intensity")));
+		if (json_array_size(json_object_get(p, "conditions")) == 0)
+			fprintf(stdout, "  conditions: none\n");
+		json_array_foreach(json_object_get(p, "conditions"), j, c)
+			fprintf(stdout, "  condition %s: %s\n", str(c, "name"),
+			    str(c, "reason"));
+		refusals = json_object_get(p, "refusals");
+		json_object_foreach(refusals, key, v)
+			fprintf(stdout, "  REFUSES %s: %s\n", key,
+			    json_string_value(v));
+	}
+out:
+	json_decref(doc);
+	return (EXIT_OK);
+}
+
+static int
+cmd_routines(struct ctl *x, int argc, char **argv)
+{
+	json_t	*doc, *r, *p, *f;
+	size_t	 i, j;
+	char	 range[64], def[64];
+	int	 rc;
+
+	if ((rc = call(x, "GET", "/api/v1/routines", NULL, &doc)) != EXIT_OK)
+		return (rc);
+	if (x->json)
+		goto out;
+	json_array_foreach(json_object_get(doc, "routines"), i, r) {
+		fprintf(stdout, "%s%s %s%s\n  %s\n", i > 0 ? "\n" : "",
+		    str(r, "name"), str(r, "version"),
+		    json_array_size(json_object_get(r, "flags")) > 0 ?
+		    " (focused: never on endangerment sites)" : "",
+		    str(r, "description"));
+		json_array_foreach(json_object_get(r, "params"), j, p) {
+			f = json_object_get(p, "default");
+			if (json_is_string(f))
+				snprintf(def, sizeof(def), "%s",
+				    json_string_value(f));
+			else if (json_is_boolean(f))
+				snprintf(def, sizeof(def), "%s",
+				    json_is_true(f) ? "yes" : "no");
+			else
+				snprintf(def, sizeof(def), "%g",
+				    json_number_value(f));
+			if (json_is_array(json_object_get(p, "choices")))
+				snprintf(range, sizeof(range), "choice");
+			else if (strcmp(str(p, "type"), "bool") == 0)
+				snprintf(range, sizeof(range), "yes/no");
+			else
+				snprintf(range, sizeof(range), "%g..%g %s",
+				    num(p, "min"), num(p, "max"),
+				    str(p, "unit"));
+			fprintf(stdout, "  %-18s %-10s %-22s %s\n",
+			    str(p, "name"), def, range, str(p, "help"));
+		}
+	}
+out:
+	json_decref(doc);
+	return (EXIT_OK);
+}
+
+static int
+cmd_sessions(struct ctl *x, int argc, char **argv)
+{
+	json_t	*doc, *s;
+	size_t	 i;
+	char	 path[64], a[32];
+	int	 rc;
+
+	snprintf(path, sizeof(path), "/api/v1/sessions?limit=%ld", x->limit);
+	if ((rc = call(x, "GET", path, NULL, &doc)) != EXIT_OK)
+		return (rc);
+	if (x->json)
+		goto out;
+	if (json_array_size(json_object_get(doc, "sessions")) == 0)
+		fprintf(stdout, "no sessions recorded\n");
+	else
+		fprintf(stdout, "%-5s %-24s %-20s %-16s %8s  %s\n", "ID",
+		    "START", "PROGRAM", "PROFILE", "ACTIVE", "END");
+	json_array_foreach(json_object_get(doc, "sessions"), i, s) {
+		int ended = strcmp(str(s, "phase"), "end") == 0;
+
+		fprintf(stdout, "%-5lld %-24s %-20s %-16s %8s  %s%s%s\n",
+		    (long long)json_integer_value(json_object_get(s, "id")),
+		    str(s, "start"), str(s, "program"), str(s, "profile"),
+		    ended ? fmt_duration(num(s, "active_s"), a, sizeof(a)) :
+		    "-", ended ? str(s, "end_reason") : "(no end recorded)",
+		    ended ? ": " : "", ended ? str(s, "stop_message") : "");
+	}
+out:
+	json_decref(doc);
+	return (EXIT_OK);
+}
+
+/* A command that answers with the status: print a one-line summary. */
+static int
+cmd_simple(struct ctl *x, const char *method, const char *path,
+    const char *body, const char *done)
+{
+	json_t	*st;
+	int	 rc;
+
+	if ((rc = call(x, method, path, body, &st)) != EXIT_OK)
+		return (rc);
+	if (!x->json) {
+		fprintf(stdout, "%s; the session is now %s", done,
+		    str(st, "state"));
+		if (json_is_string(json_object_get(st, "fault")))
+			fprintf(stdout, "\nFAULT: %s\nCheck the client, release "
+			    "the e-stop, then: massagectl reset",
+			    str(st, "fault"));
+		fputc('\n', stdout);
+	}
+	json_decref(st);
+	return (EXIT_OK);
+}
+
+static int
+cmd_start(struct ctl *x, int argc, char **argv)
+{
+	json_t	*body, *st;
+	char	*s;
+	int	 rc;
+
+	if (x->profile == NULL) {
+		fprintf(stderr, "massagectl: start needs --profile PROFILE\n");
+		command_help(stderr, command_find("start"));
+		return (EXIT_USAGE);
+	}
+	body = json_object();
+	json_object_set_new(body, "program", json_string(argv[0]));
+	json_object_set_new(body, "profile", json_string(x->profile));
+	s = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	rc = call(x, "POST", "/api/v1/session", s, &st);
+	free(s);
+	if (rc != EXIT_OK)
+		return (rc);
+	if (!x->json)
+		fprintf(stdout, "session %lld started: program %s for profile "
+		    "%s\n", (long long)json_integer_value(json_object_get(st,
+		    "session_id")), argv[0], x->profile);
+	json_decref(st);
+	return (EXIT_OK);
+}
+
+static int
+cmd_pause(struct ctl *x, int argc, char **argv)
+{
+	return (cmd_simple(x, "POST", "/api/v1/session/pause", NULL,
+	    "paused"));
+}
+
+static int
+cmd_resume(struct ctl *x, int argc, char **argv)
+{
+	return (cmd_simple(x, "POST", "/api/v1/session/resume", NULL,
+	    "resumed"));
+}
+
+static int
+cmd_stop(struct ctl *x, int argc, char **argv)
+{
+	return (cmd_simple(x, "POST", "/api/v1/session/stop", NULL,
+	    "stopping: ramping down, then vent"));
+}
+
+static int
+cmd_estop(struct ctl *x, int argc, char **argv)
+{
+	return (cmd_simple(x, "POST", "/api/v1/estop", NULL,
+	    "EMERGENCY STOP: every controller vented"));
+}
+
+static int
+cmd_reset(struct ctl *x, int argc, char **argv)
+{
+	return (cmd_simple(x, "POST", "/api/v1/reset", NULL, "reset"));
+}
+
+static int
+cmd_intensity(struct ctl *x, int argc, char **argv)
+{
+	char	 body[64], done[64];
+	long	 pct;
+
+	if (parse_int(argv[0], 10, 100, &pct) == -1) {
+		fprintf(stderr, "massagectl: intensity: '%s' is not valid "
+		    "(expected a whole number from 10 to 100)\n", argv[0]);
+		return (EXIT_USAGE);
+	}
+	snprintf(body, sizeof(body), "{\"percent\":%ld}", pct);
+	snprintf(done, sizeof(done), "intensity %ld%%", pct);
+	return (cmd_simple(x, "PUT", "/api/v1/session/intensity", body, done));
+}
+
+/* --- watch -------------------------------------------------------------- */
+
+struct watch {
+	struct ctl	*x;
+	int		 tty;
+	long		 seen;
+	char		 events[WATCH_EVENTS][320];
+	int		 nevents;
+	struct timespec	 last_draw;
+	char		*line;		/* the SSE line being read */
+	size_t		 linelen, linecap;
+	char		 type[64];
+	char		*data;
+	size_t		 datalen, datacap;
+};
+
+static volatile sig_atomic_t	watch_quit;
+
+static void
+watch_sigint(int sig)
+{
+	watch_quit = 1;
+}
+
+static double
+watch_ms_since(const struct timespec *t)
+{
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ((now.tv_sec - t->tv_sec) * 1e3 +
+	    (now.tv_nsec - t->tv_nsec) / 1e6);
+}
+
+static void
+watch_note(struct watch *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+watch_note(struct watch *w, const char *fmt, ...)
+{
+	va_list		 ap;
+	char		 msg[256], when[16];
+	time_t		 now = time(NULL);
+	struct tm	 tm;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	localtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	if (!w->tty) {
+		fprintf(stdout, "%s %s\n", when, msg);
+		fflush(stdout);
+		return;
+	}
+	if (w->nevents == WATCH_EVENTS) {
+		memmove(w->events[0], w->events[1],
+		    sizeof(w->events[0]) * (WATCH_EVENTS - 1));
+		w->nevents--;
+	}
+	snprintf(w->events[w->nevents++], sizeof(w->events[0]), "%s %s", when,
+	    msg);
+}
+
+/* One complete event of the stream. Returns 1 when watch should end. */
+static int
+watch_event(struct watch *w, const char *type, const char *data)
+{
+	json_t	*doc;
+	int	 i;
+
+	w->seen++;
+	if (w->x->json) {
+		fprintf(stdout, "{\"event\":\"%s\",\"data\":%s}\n", type, data);
+		fflush(stdout);
+		return (w->x->count > 0 && w->seen >= w->x->count);
+	}
+	if ((doc = json_loads(data, 0, NULL)) == NULL)
+		return (0);
+	if (strcmp(type, "status") == 0) {
+		if (w->tty && watch_ms_since(&w->last_draw) >=
+		    WATCH_REDRAW_MS) {
+			clock_gettime(CLOCK_MONOTONIC, &w->last_draw);
+			fputs("\033[H\033[J", stdout);
+			fprintf(stdout, "massagectl watch %s (Ctrl-C ends)\n\n",
+			    w->x->url_text);
+			print_status(doc, stdout);
+			if (w->nevents > 0)
+				fputs("\nEVENTS\n", stdout);
+			for (i = 0; i < w->nevents; i++)
+				fprintf(stdout, "%s\n", w->events[i]);
+			fflush(stdout);
+		}
+	} else if (strcmp(type, "stopped") == 0 || strcmp(type, "stopping") ==
+	    0)
+		watch_note(w, "%s: %s (category %lld): %s", type,
+		    str(doc, "reason"), (long long)json_integer_value(
+		    json_object_get(doc, "category")), str(doc, "message"));
+	else if (strcmp(type, "fault") == 0)
+		watch_note(w, "FAULT: %s", str(doc, "message"));
+	else if (strcmp(type, "started") == 0 || strcmp(type, "step") == 0)
+		watch_note(w, "%s: %s for %s, step %lld %s (%s)", type,
+		    str(doc, "program"), str(doc, "profile"),
+		    (long long)json_integer_value(json_object_get(doc,
+		    "step")) + 1, str(doc, "step_name"), str(doc, "routine"));
+	else
+		watch_note(w, "%s: the session is %s", type, str(doc, "state"));
+	json_decref(doc);
+	return (w->x->count > 0 && w->seen >= w->x->count);
+}
+
+static void
+watch_grow(char **buf, size_t *cap, size_t need)
+{
+	char	*nb;
+
+	if (need <= *cap)
+		return;
+	while (*cap < need)
+		*cap = *cap != 0 ? *cap * 2 : 4096;
+	if ((nb = realloc(*buf, *cap)) == NULL) {
+		fprintf(stderr, "massagectl: out of memory\n");
+		exit(EXIT_TRANSPORT);
+	}
+	*buf = nb;
+}
+
+/* One line of text/event-stream. Returns 1 when watch should end. */
+static int
+watch_line(struct watch *w, char *line)
+{
+	char	*v;
+	size_t	 n;
+	int	 rc;
+
+	if (line[0] == '\0') {
+		rc = 0;
+		if (w->datalen > 0) {
+			w->data[w->datalen - 1] = '\0';	/* last '\n' */
+			rc = watch_event(w, w->type[0] != '\0' ? w->type :
+			    "message", w->data);
+		}
+		w->type[0] = '\0';
+		w->datalen = 0;
+		return (rc);
+	}
+	if (line[0] == ':')
+		return (0);
+	if ((v = strchr(line, ':')) != NULL) {
+		*v++ = '\0';
+		if (*v == ' ')
+			v++;
+	} else
+		v = line + strlen(line);
+	if (strcmp(line, "event") == 0)
+		snprintf(w->type, sizeof(w->type), "%s", v);
+	else if (strcmp(line, "data") == 0) {
+		n = strlen(v);
+		watch_grow(&w->data, &w->datacap, w->datalen + n + 2);
+		memcpy(w->data + w->datalen, v, n);
+		w->datalen += n;
+		w->data[w->datalen++] = '\n';
+	}
+	return (0);
+}
+
+/* One connection's worth of stream. Returns an exit code, or -1 to
+ * reconnect. */
+static int
+watch_stream(struct watch *w)
+{
+	struct http_conn	*hc;
+	struct http_response	 res;
+	char			 err[512], buf[8192];
+	int			 status, n, i;
+
+	hc = http_stream_open(&w->x->url, "/api/v1/events", w->x->have_token ?
+	    w->x->token : NULL, 5000, &status, err, sizeof(err));
+	if (hc == NULL) {
+		watch_note(w, "cannot connect: %s; reconnecting", err);
+		if (w->tty) {
+			fputs("\033[H\033[J", stdout);
+			fprintf(stdout, "massagectl watch %s: reconnecting "
+			    "(%s)\n", w->x->url_text, err);
+			fflush(stdout);
+		}
+		return (-1);
+	}
+	if (status != 200) {
+		memset(&res, 0, sizeof(res));
+		if (http_conn_read_all(hc, &res, err, sizeof(err)) == -1)
+			res.body = NULL;
+		if (w->x->json && res.body != NULL)
+			fputs(res.body, stdout);
+		report_error(w->x, status, res.body);
+		http_response_free(&res);
+		http_conn_close(hc);
+		if (status == 503)
+			return (-1);
+		return (exit_for_status(status));
+	}
+	while (!watch_quit) {
+		if ((n = http_stream_read(hc, buf, sizeof(buf), err,
+		    sizeof(err))) <= 0) {
+			if (n == 0)
+				snprintf(err, sizeof(err), "the daemon ended "
+				    "the stream");
+			watch_note(w, "%s; reconnecting", err);
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			if (buf[i] == '\r')
+				continue;
+			if (buf[i] != '\n') {
+				watch_grow(&w->line, &w->linecap,
+				    w->linelen + 2);
+				w->line[w->linelen++] = buf[i];
+				continue;
+			}
+			watch_grow(&w->line, &w->linecap, w->linelen + 1);
+			w->line[w->linelen] = '\0';
+			w->linelen = 0;
+			if (watch_line(w, w->line)) {
+				http_conn_close(hc);
+				return (EXIT_OK);
+			}
+		}
+	}
+	http_conn_close(hc);
+	w->linelen = 0;
+	w->datalen = 0;
+	return (watch_quit ? EXIT_OK : -1);
+}
+
+static int
+cmd_watch(struct ctl *x, int argc, char **argv)
+{
+	struct watch		 w;
+	struct sigaction	 sa;
+	int			 rc;
+
+	memset(&w, 0, sizeof(w));
+	w.x = x;
+	w.tty = isatty(STDOUT_FILENO) && !x->json;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = watch_sigint;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	while ((rc = watch_stream(&w)) == -1 && !watch_quit)
+		sleep(1);
+	free(w.line);
+	free(w.data);
+	return (rc == -1 ? EXIT_OK : rc);
+}
+
+/* --- main --------------------------------------------------------------- */
+
+/* Index of the command word in argv (skipping global options), or argc. */
+static int
+command_index(int argc, char **argv)
+{
+	int	 i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return (i + 1);
+		if (argv[i][0] != '-')
+			return (i);
+		if ((strcmp(argv[i], "--url") == 0 ||
+		    strcmp(argv[i], "--token-file") == 0 ||
+		    strcmp(argv[i], "--profile") == 0 ||
+		    strcmp(argv[i], "--limit") == 0 ||
+		    strcmp(argv[i], "--count") == 0) && i + 1 < argc)
+			i++;
+	}
+	return (argc);
+}
+
+int
+main(int argc, char *argv[])
+{
+	enum { OPT_URL = 256, OPT_TOKEN_FILE, OPT_JSON, OPT_PROFILE,
+	    OPT_LIMIT, OPT_COUNT };
+	static const struct option longopts[] = {
+		{ "url",	required_argument,	NULL, OPT_URL },
+		{ "token-file",	required_argument,	NULL, OPT_TOKEN_FILE },
+		{ "json",	no_argument,		NULL, OPT_JSON },
+		{ "profile",	required_argument,	NULL, OPT_PROFILE },
+		{ "limit",	required_argument,	NULL, OPT_LIMIT },
+		{ "count",	required_argument,	NULL, OPT_COUNT },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL,		0,			NULL, 0 }
+	};
+	const struct command	*cmd;
+	struct ctl		 x;
+	const char		*token_file = NULL, *env;
+	char			 err[512];
+	int			 ch, ci, help = 0, have_limit = 0, have_count = 0;
+
+	memset(&x, 0, sizeof(x));
+	x.limit = 20;
+
+	/* preview takes its own options: hand it everything after it. */
+	ci = command_index(argc, argv);
+	if (ci < argc && strcmp(argv[ci], "preview") == 0) {
+		fflush(stdout);
+		return (preview_main(argc - ci, argv + ci));
+	}
+
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_URL:
+			x.url_text = optarg;
+			break;
+		case OPT_TOKEN_FILE:
+			token_file = optarg;
+			break;
+		case OPT_JSON:
+			x.json = 1;
+			break;
+		case OPT_PROFILE:
+			x.profile = optarg;
+			break;
+		case OPT_LIMIT:
+			if (parse_int(optarg, 1, 1000, &x.limit) == -1) {
+				fprintf(stderr, "massagectl: --limit '%s' is "
+				    "not valid (expected 1 to 1000)\n", optarg);
+				return (EXIT_USAGE);
+			}
+			have_limit = 1;
+			break;
+		case OPT_COUNT:
+			if (parse_int(optarg, 1, 1000000000, &x.count) == -1) {
+				fprintf(stderr, "massagectl: --count '%s' is "
+				    "not valid (expected a positive whole "
+				    "number)\n", optarg);
+				return (EXIT_USAGE);
+			}
+			have_count = 1;
+			break;
+		case 'h':
+			help = 1;
+			break;
+		default:
+			usage(stderr);
+			return (EXIT_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+
+	if (argc == 0) {
+		usage(help ? stdout : stderr);
+		return (help ? EXIT_OK : EXIT_USAGE);
+	}
+	if (strcmp(argv[0], "help") == 0) {
+		if (argc == 1) {
+			usage(stdout);
+			return (EXIT_OK);
+		}
+		if (argc > 2 || (cmd = command_find(argv[1])) == NULL) {
+			fprintf(stderr, "massagectl: help: no command '%s'\n",
+			    argv[1]);
+			return (EXIT_USAGE);
+		}
+		if (cmd->fn == NULL) {
+			char *pv[] = { (char *)(uintptr_t)"preview",
+			    (char *)(uintptr_t)"--help", NULL };
+
+			fflush(stdout);
+			return (preview_main(2, pv));
+		}
+		command_help(stdout, cmd);
+		return (EXIT_OK);
+	}
+	if ((cmd = command_find(argv[0])) == NULL || cmd->fn == NULL) {
+		fprintf(stderr, "massagectl: unknown command '%s'\n\n",
+		    argv[0]);
+		usage(stderr);
+		return (EXIT_USAGE);
+	}
+	if (help) {
+		command_help(stdout, cmd);
+		return (EXIT_OK);
+	}
+	if (argc - 1 < cmd->min_args || argc - 1 > cmd->max_args ||
+	    (x.profile != NULL && cmd->fn != cmd_start) ||
+	    (have_limit && cmd->fn != cmd_sessions) ||
+	    (have_count && cmd->fn != cmd_watch)) {
+		command_help(stderr, cmd);
+		return (EXIT_USAGE);
+	}
+
+	if (x.url_text == NULL)
+		x.url_text = (env = getenv("MASSAGED_URL")) != NULL &&
+		    *env != '\0' ? env : DEFAULT_URL;
+	if (http_url_parse(x.url_text, &x.url, err, sizeof(err)) == -1) {
+		fprintf(stderr, "massagectl: %s\n", err);
+		return (EXIT_USAGE);
+	}
+	if (token_find(&x, token_file) == -1)
+		return (EXIT_USAGE);
+	signal(SIGPIPE, SIG_IGN);
+	ch = cmd->fn(&x, argc - 1, argv + 1);
+	fflush(stdout);
+	explicit_bzero(x.token, sizeof(x.token));
+	return (ch);
+}

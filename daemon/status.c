@@ -1,0 +1,444 @@
+/*
+ * status.c: the JSON documents of the control API (see docs/api.md): the
+ * live status, which is also the event stream's snapshot, and the lists of
+ * programs, profiles (with the refusals of each program, resolved as
+ * session_start() would) and routines.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "bus.h"
+#include "control.h"
+#include "safety.h"
+#include "status.h"
+
+static json_t	*status_kpa(double);
+static json_t	*status_str_or_null(const char *);
+
+/* Pressures and times to a hundredth: what a person or a test can use. */
+static json_t *
+status_kpa(double v)
+{
+	if (!isfinite(v))
+		v = 0;
+	return (json_real(round(v * 100) / 100));
+}
+
+static json_t *
+status_str_or_null(const char *s)
+{
+	return (s != NULL && *s != '\0' ? json_string(s) : json_null());
+}
+
+static const char *
+status_fault_name(uint16_t code)
+{
+	switch (code) {
+	case FAULT_NONE:		return ("none");
+	case FAULT_WATCHDOG:		return ("watchdog");
+	case FAULT_OVERPRESSURE:	return ("overpressure");
+	case FAULT_ESTOP:		return ("estop");
+	case FAULT_SENSOR:		return ("sensor");
+	default:			return ("unknown");
+	}
+}
+
+static json_t *
+status_controller(const struct ctl_conf *cc, const struct bus_reading *rd)
+{
+	json_t	*o = json_object(), *st = json_object();
+
+	json_object_set_new(st, "ready", json_boolean(rd->status & STATUS_READY));
+	json_object_set_new(st, "active",
+	    json_boolean(rd->status & STATUS_ACTIVE));
+	json_object_set_new(st, "fault", json_boolean(rd->status & STATUS_FAULT));
+	json_object_set_new(st, "estop", json_boolean(rd->status & STATUS_ESTOP));
+	json_object_set_new(st, "client_stop",
+	    json_boolean(rd->status & STATUS_CLIENT_STOP));
+	json_object_set_new(st, "watchdog",
+	    json_boolean(rd->status & STATUS_WATCHDOG));
+
+	json_object_set_new(o, "name", json_string(cc->name));
+	json_object_set_new(o, "connected", json_boolean(rd->connected));
+	json_object_set_new(o, "status", st);
+	json_object_set_new(o, "status_raw", json_integer(rd->status));
+	json_object_set_new(o, "fault_code", json_integer(rd->fault_code));
+	json_object_set_new(o, "fault_name",
+	    json_string(status_fault_name(rd->fault_code)));
+	json_object_set_new(o, "rating_kpa", rd->rating_kpa > 0 ?
+	    status_kpa(rd->rating_kpa) : json_null());
+	json_object_set_new(o, "channels", json_integer(rd->channels));
+	json_object_set_new(o, "error", status_str_or_null(rd->error));
+	return (o);
+}
+
+json_t *
+status_json(struct control *c)
+{
+	const struct session	*s = &c->session;
+	const struct table	*t = c->cfg->table;
+	struct bus_reading	 rd[TABLE_MAX_CONTROLLERS];
+	json_t			*o, *zones, *ctls, *step, *last, *z;
+	int			 i, active = session_active(s);
+
+	for (i = 0; i < t->nctls; i++)
+		bus_get(c->bus, i, &rd[i]);
+
+	o = json_object();
+	json_object_set_new(o, "state",
+	    json_string(session_state_name(s->state)));
+	json_object_set_new(o, "session_id", s->id > 0 ?
+	    json_integer((json_int_t)s->id) : json_null());
+	json_object_set_new(o, "program", active ?
+	    json_string(s->prog.id) : json_null());
+	json_object_set_new(o, "program_name", active ?
+	    json_string(s->prog.name) : json_null());
+	json_object_set_new(o, "profile", active ?
+	    json_string(s->prof.id) : json_null());
+	json_object_set_new(o, "profile_name", active ?
+	    json_string(s->prof.name) : json_null());
+
+	step = json_null();
+	if ((s->state == SESSION_RUNNING || s->state == SESSION_PAUSED) &&
+	    s->step < s->prog.nsteps) {
+		const struct program_step *st = &s->prog.steps[s->step];
+
+		step = json_object();
+		json_object_set_new(step, "index", json_integer(s->step));
+		json_object_set_new(step, "count",
+		    json_integer(s->prog.nsteps));
+		json_object_set_new(step, "name", json_string(st->name));
+		json_object_set_new(step, "routine",
+		    json_string(st->routine->name));
+		json_object_set_new(step, "elapsed_s",
+		    status_kpa(s->active_s - s->step_start_s));
+		json_object_set_new(step, "duration_s",
+		    status_kpa(st->duration_s));
+	}
+	json_object_set_new(o, "routine", json_is_object(step) ?
+	    json_incref(json_object_get(step, "routine")) : json_null());
+	json_object_set_new(o, "step", step);
+	json_object_set_new(o, "elapsed_s", status_kpa(session_elapsed(s)));
+	json_object_set_new(o, "remaining_s",
+	    status_kpa(session_remaining(s)));
+	json_object_set_new(o, "intensity", active ?
+	    json_integer(s->intensity_pct) : json_null());
+
+	zones = json_array();
+	for (i = 0; i < t->nzones; i++) {
+		const struct zone_conf	*zc = &t->zones[i];
+		const struct bus_reading *r = &rd[zc->ctl];
+
+		z = json_object();
+		json_object_set_new(z, "name", json_string(zc->name));
+		json_object_set_new(z, "setpoint_kpa",
+		    status_kpa(active ? s->commanded[i] : 0));
+		json_object_set_new(z, "pressure_kpa", status_kpa(r->connected ?
+		    r->pressure_kpa[zc->channel] : 0));
+		if (active) {
+			json_object_set_new(z, "limit_kpa",
+			    status_kpa(s->lim.limit_kpa[i]));
+			json_object_set_new(z, "limit_reason",
+			    json_string(s->lim.why[i]));
+			json_object_set_new(z, "excluded",
+			    json_boolean(s->lim.excluded[i]));
+		} else {
+			json_object_set_new(z, "limit_kpa",
+			    status_kpa(zc->limit_kpa));
+			json_object_set_new(z, "limit_reason",
+			    json_string("zone limit of the table"));
+			json_object_set_new(z, "excluded", json_false());
+		}
+		json_object_set_new(z, "endangerment",
+		    json_boolean(zc->endangerment));
+		json_object_set_new(z, "along_cm", status_kpa(zc->along_cm));
+		json_object_set_new(z, "across_cm", status_kpa(zc->across_cm));
+		json_object_set_new(z, "width_cm", status_kpa(zc->width_cm));
+		json_object_set_new(z, "length_cm", status_kpa(zc->length_cm));
+		json_object_set_new(z, "controller",
+		    json_string(t->ctls[zc->ctl].name));
+		json_object_set_new(z, "channel", json_integer(zc->channel));
+		json_array_append_new(zones, z);
+	}
+	json_object_set_new(o, "zones", zones);
+
+	ctls = json_array();
+	for (i = 0; i < t->nctls; i++)
+		json_array_append_new(ctls, status_controller(&t->ctls[i],
+		    &rd[i]));
+	json_object_set_new(o, "controllers", ctls);
+	json_object_set_new(o, "ready", json_boolean(c->ready));
+	json_object_set_new(o, "fault", s->fault_latched ?
+	    json_string(s->fault_message) : json_null());
+	last = json_null();
+	if (s->stop_reason != STOP_NONE) {
+		last = json_object();
+		json_object_set_new(last, "reason",
+		    json_string(session_reason_name(s->stop_reason)));
+		json_object_set_new(last, "category",
+		    json_integer(s->stop_category));
+		json_object_set_new(last, "message",
+		    json_string(s->stop_message));
+	}
+	json_object_set_new(o, "last_stop", last);
+	return (o);
+}
+
+/* A step parameter as the program file says it: number, bool or name. */
+static json_t *
+status_param(const struct massaged_param *p, double v)
+{
+	const char	*s, *e;
+	int		 i, want;
+
+	switch (p->type) {
+	case MASSAGED_PARAM_INT:
+		return (json_integer((json_int_t)llround(v)));
+	case MASSAGED_PARAM_BOOL:
+		return (json_boolean(v != 0));
+	case MASSAGED_PARAM_CHOICE:
+		want = (int)lround(v);
+		for (i = 0, s = p->choices; s != NULL; i++, s = e + 1) {
+			e = strchr(s, '|');
+			if (i == want)
+				return (e == NULL ? json_string(s) :
+				    json_stringn(s, (size_t)(e - s)));
+			if (e == NULL)
+				break;
+		}
+		return (json_integer(want));
+	default:
+		return (json_real(v));
+	}
+}
+
+json_t *
+status_programs_json(struct control *c)
+{
+	const struct table	*t = c->cfg->table;
+	json_t			*arr = json_array(), *o, *steps, *st, *zs, *ps;
+	int			 i, j, k;
+
+	for (i = 0; i < c->cfg->programs.n; i++) {
+		const struct program *p = &c->cfg->programs.programs[i];
+
+		o = json_object();
+		json_object_set_new(o, "id", json_string(p->id));
+		json_object_set_new(o, "name", json_string(p->name));
+		json_object_set_new(o, "description",
+		    json_string(p->description));
+		json_object_set_new(o, "duration_s", status_kpa(p->total_s));
+		steps = json_array();
+		for (j = 0; j < p->nsteps; j++) {
+			const struct program_step *ps_ = &p->steps[j];
+			const struct massaged_routine *r = ps_->routine;
+
+			st = json_object();
+			json_object_set_new(st, "name", json_string(ps_->name));
+			json_object_set_new(st, "routine", json_string(r->name));
+			json_object_set_new(st, "duration_s",
+			    status_kpa(ps_->duration_s));
+			zs = json_array();
+			for (k = 0; k < ps_->nzones; k++)
+				json_array_append_new(zs, json_string(
+				    t->zones[ps_->zones[k]].name));
+			json_object_set_new(st, "zones", zs);
+			ps = json_object();
+			for (k = 0; k < (int)r->n_params &&
+			    k < ROUTINE_PARAMS_MAX; k++)
+				json_object_set_new(ps, r->params[k].name,
+				    status_param(&r->params[k],
+				    ps_->params[k]));
+			json_object_set_new(st, "params", ps);
+			json_array_append_new(steps, st);
+		}
+		json_object_set_new(o, "steps", steps);
+		json_array_append_new(arr, o);
+	}
+	return (arr);
+}
+
+static json_t *
+status_names(const char (*names)[NAME_LEN], int n)
+{
+	json_t	*a = json_array();
+	int	 i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(names[i]));
+	return (a);
+}
+
+static json_t *
+status_condition(const struct rules *rules, const char *name)
+{
+	const struct rule	*r = rules_find(rules, name);
+	json_t			*o = json_object();
+
+	json_object_set_new(o, "name", json_string(name));
+	if (r == NULL) {
+		json_object_set_new(o, "reason", json_null());
+		return (o);
+	}
+	json_object_set_new(o, "reason", json_string(r->reason));
+	json_object_set_new(o, "refuse", json_boolean(r->refuse));
+	json_object_set_new(o, "forbid_routines",
+	    status_names(r->forbid, r->nforbid));
+	json_object_set_new(o, "exclude_zones",
+	    status_names(r->exclude, r->nexclude));
+	json_object_set_new(o, "scale", json_real(r->scale));
+	return (o);
+}
+
+json_t *
+status_profiles_json(struct control *c)
+{
+	const struct config	*cfg = c->cfg;
+	const struct table	*t = cfg->table;
+	struct session_input	 in;
+	struct limits		*lim;
+	double			 rating[TABLE_MAX_CONTROLLERS];
+	char			 why[512];
+	json_t			*arr = json_array(), *o, *a, *z, *ref;
+	int			 i, j;
+
+	/* struct limits is large: one on the heap, not on the loop's stack. */
+	if ((lim = calloc(1, sizeof(*lim))) == NULL)
+		return (arr);
+	control_input(c, &in);
+	for (i = 0; i < TABLE_MAX_CONTROLLERS; i++)
+		rating[i] = i < in.nctls ? in.ctl[i].rating_kpa : 0;
+
+	for (i = 0; i < cfg->profiles.n; i++) {
+		const struct profile *p = &cfg->profiles.profiles[i];
+
+		o = json_object();
+		json_object_set_new(o, "id", json_string(p->id));
+		json_object_set_new(o, "name", json_string(p->name));
+		json_object_set_new(o, "cap_kpa", status_kpa(p->cap_kpa));
+		json_object_set_new(o, "ramp_kpa_s", status_kpa(p->ramp_kpa_s));
+		json_object_set_new(o, "max_session_min",
+		    status_kpa(p->max_session_min));
+		json_object_set_new(o, "intensity",
+		    json_integer(p->intensity_pct));
+		a = json_array();
+		for (j = 0; j < p->ncaps; j++) {
+			z = json_object();
+			json_object_set_new(z, "zones",
+			    json_string(p->caps[j].glob));
+			json_object_set_new(z, "cap_kpa",
+			    status_kpa(p->caps[j].cap_kpa));
+			json_array_append_new(a, z);
+		}
+		json_object_set_new(o, "zone_caps", a);
+		a = json_array();
+		for (j = 0; j < p->nconditions; j++)
+			json_array_append_new(a, status_condition(&cfg->rules,
+			    p->conditions[j]));
+		json_object_set_new(o, "conditions", a);
+
+		/* The limits every zone would get, and why. */
+		a = json_array();
+		if (safety_resolve(t, p, &cfg->rules, NULL, rating, lim, why,
+		    sizeof(why)) == 0) {
+			for (j = 0; j < t->nzones; j++) {
+				z = json_object();
+				json_object_set_new(z, "zone",
+				    json_string(t->zones[j].name));
+				json_object_set_new(z, "limit_kpa",
+				    status_kpa(lim->limit_kpa[j]));
+				json_object_set_new(z, "reason",
+				    json_string(lim->why[j]));
+				json_object_set_new(z, "excluded",
+				    json_boolean(lim->excluded[j]));
+				json_array_append_new(a, z);
+			}
+			json_object_set_new(o, "refused", json_null());
+		} else
+			json_object_set_new(o, "refused", json_string(why));
+		json_object_set_new(o, "limits", a);
+
+		ref = json_object();
+		for (j = 0; j < cfg->programs.n; j++) {
+			const struct program *pr = &cfg->programs.programs[j];
+
+			if (safety_resolve(t, p, &cfg->rules, pr, rating, lim,
+			    why, sizeof(why)) == -1)
+				json_object_set_new(ref, pr->id,
+				    json_string(why));
+		}
+		json_object_set_new(o, "refusals", ref);
+		json_array_append_new(arr, o);
+	}
+	free(lim);
+	return (arr);
+}
+
+json_t *
+status_routines_json(struct control *c)
+{
+	json_t	*arr = json_array(), *o, *ps, *p, *ch, *flags;
+	int	 i;
+	size_t	 k;
+
+	for (i = 0; i < c->routines.n; i++) {
+		const struct massaged_routine *r = c->routines.libs[i].desc;
+
+		o = json_object();
+		json_object_set_new(o, "name", json_string(r->name));
+		json_object_set_new(o, "version", json_string(r->version));
+		json_object_set_new(o, "description",
+		    status_str_or_null(r->description));
+		flags = json_array();
+		if (r->flags & MASSAGED_ROUTINE_FOCUSED)
+			json_array_append_new(flags, json_string("focused"));
+		json_object_set_new(o, "flags", flags);
+		ps = json_array();
+		for (k = 0; k < r->n_params; k++) {
+			const struct massaged_param *mp = &r->params[k];
+			static const char *types[] = {
+				"real", "int", "bool", "choice"
+			};
+			const char *s, *e;
+
+			p = json_object();
+			json_object_set_new(p, "name", json_string(mp->name));
+			json_object_set_new(p, "type", json_string(
+			    types[mp->type]));
+			json_object_set_new(p, "unit",
+			    json_string(mp->unit != NULL ? mp->unit : ""));
+			json_object_set_new(p, "default",
+			    status_param(mp, mp->def));
+			json_object_set_new(p, "min", mp->type ==
+			    MASSAGED_PARAM_INT ? json_integer((json_int_t)
+			    mp->min) : json_real(mp->min));
+			json_object_set_new(p, "max", mp->type ==
+			    MASSAGED_PARAM_INT ? json_integer((json_int_t)
+			    mp->max) : json_real(mp->max));
+			ch = json_null();
+			if (mp->type == MASSAGED_PARAM_CHOICE &&
+			    mp->choices != NULL) {
+				ch = json_array();
+				for (s = mp->choices;; s = e + 1) {
+					if ((e = strchr(s, '|')) == NULL) {
+						json_array_append_new(ch,
+						    json_string(s));
+						break;
+					}
+					json_array_append_new(ch,
+					    json_stringn(s, (size_t)(e - s)));
+				}
+			}
+			json_object_set_new(p, "choices", ch);
+			json_object_set_new(p, "help",
+			    status_str_or_null(mp->help));
+			json_array_append_new(ps, p);
+		}
+		json_object_set_new(o, "params", ps);
+		json_array_append_new(arr, o);
+	}
+	return (arr);
+}
