@@ -57,6 +57,7 @@ struct bus_link {
 	int			 have_req;
 	struct bus_req		 req;
 	struct bus_reading	 rd;		/* shared reading */
+	uint16_t		 stopbits;	/* thread only: last seen */
 };
 
 struct bus {
@@ -272,7 +273,7 @@ bus_do_vent(struct bus_link *l)
 static void
 bus_do_tick(struct bus_link *l, const struct bus_req *req)
 {
-	uint16_t	 in[2 + CHANNELS_MAX];
+	uint16_t	 in[2 + CHANNELS_MAX], stop;
 	uint64_t	 t0, t1;
 	int		 i, n = req->nregs;
 
@@ -300,6 +301,15 @@ bus_do_tick(struct bus_link *l, const struct bus_req *req)
 	for (i = 0; i < n - 2; i++)
 		l->rd.pressure_kpa[i] = bus_reg_to_kpa(in[2 + i]);
 	pthread_mutex_unlock(&l->mtx);
+	/*
+	 * A stop bit newly set (e-stop circuit, client stop switch, fault)
+	 * vents every link from here, without a trip through the loop: the
+	 * loop still runs the session's category 0 stop when told below.
+	 */
+	stop = in[0] & (STATUS_ESTOP | STATUS_CLIENT_STOP | STATUS_FAULT);
+	if ((stop & ~l->stopbits) != 0 && (req->regs[0] & CONTROL_ENABLE))
+		bus_vent_all(l->bus);
+	l->stopbits = stop;
 	bus_notify(l);
 }
 

@@ -19,6 +19,7 @@
 #include "log.h"
 
 #define SHUTDOWN_EXTRA_MS	200
+#define IDLE_HZ			10	/* poll rate with no session */
 
 const double control_lateness_bounds_s[LATENESS_BUCKETS] = {
 	0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -26,6 +27,7 @@ const double control_lateness_bounds_s[LATENESS_BUCKETS] = {
 };
 
 static void	control_tick(evutil_socket_t, short, void *);
+static void	control_schedule(struct control *);
 
 uint64_t
 control_now_ns(void)
@@ -41,6 +43,14 @@ control_emit(void *arg, const char *type)
 {
 	struct control	*c = arg;
 	int		 i;
+
+	/* A session started: tick at full rate from now, not from the next
+	 * idle tick. */
+	if (strcmp(type, "started") == 0 && c->tick_ev != NULL &&
+	    c->next_ns > control_now_ns() + c->period_ns) {
+		c->next_ns = control_now_ns();
+		control_schedule(c);
+	}
 
 	for (i = 0; i < c->nobservers; i++)
 		if (c->observers[i].event != NULL)
@@ -156,6 +166,9 @@ control_schedule(struct control *c)
 	wait = c->next_ns > now ? c->next_ns - now : 0;
 	tv.tv_sec = (long)(wait / 1000000000ull);
 	tv.tv_usec = (long)((wait % 1000000000ull) / 1000);
+	/* evtimer_add() counts from the loop's cached time, taken when the
+	 * loop woke: refresh it, or the tick fires early by our run time. */
+	event_base_update_cache_time(c->base);
 	evtimer_add(c->tick_ev, &tv);
 }
 
@@ -190,6 +203,11 @@ control_tick(evutil_socket_t fd, short what, void *arg)
 
 	control_input(c, &in);
 	session_tick(&c->session, &in, &out);
+	/* With no session the controllers are disabled (their watchdogs are
+	 * off) and nothing needs the full rate: poll slowly, no busy polling. */
+	if (!session_active(&c->session) && c->session.reset_pulse == 0 &&
+	    !t->free_run && 1e9 / IDLE_HZ > c->period_ns)
+		c->next_ns += (uint64_t)(1e9 / IDLE_HZ) - c->period_ns;
 	c->heartbeat++;
 	memset(sp, 0, sizeof(sp));
 	for (i = 0; i < t->nctls; i++)

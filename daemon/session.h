@@ -94,6 +94,7 @@ struct session {
 	const struct config	*cfg;
 	struct session_hooks	 hooks;
 	double			 routine_budget_ms;
+	int			 overruns;	/* consecutive slow steps */
 
 	/* the running session */
 	uint64_t		 id;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -22,7 +23,8 @@
 
 /* --- test routines --------------------------------------------------- */
 
-enum mode { FLAT, NAN_OUT, ERROR_OUT, DONE_AFTER_1S, HUGE_OUT, NEG_OUT };
+enum mode { FLAT, NAN_OUT, ERROR_OUT, DONE_AFTER_1S, HUGE_OUT, NEG_OUT,
+    SLOW_ONCE, SLOW_ALWAYS };
 
 struct tinst {
 	double	 kpa;
@@ -35,7 +37,7 @@ static int last_feedback;
 
 static const struct massaged_param tparams[] = {
 	{ "pressure_kpa", MASSAGED_PARAM_REAL, "kPa", 10, 0, 100, NULL, "p" },
-	{ "mode", MASSAGED_PARAM_INT, "", 0, 0, 5, NULL, "m" },
+	{ "mode", MASSAGED_PARAM_INT, "", 0, 0, 7, NULL, "m" },
 };
 
 static void *
@@ -64,6 +66,12 @@ t_step(void *inst, const struct massaged_step_in *in, double *out)
 		case NEG_OUT:	out[i] = in->t_s > 0.5 ? -5 : t->kpa; break;
 		default:	out[i] = t->kpa; break;
 		}
+	}
+	if ((t->mode == SLOW_ALWAYS && in->t_s > 0.5) ||
+	    (t->mode == SLOW_ONCE && in->t_s > 0.5 && in->t_s < 0.52)) {
+		struct timespec ts = { 0, 8 * 1000000L };	/* budget: 5 ms */
+
+		nanosleep(&ts, NULL);
 	}
 	if (t->mode == ERROR_OUT && in->t_s > 0.5)
 		return (MASSAGED_STEP_ERROR);
@@ -605,6 +613,25 @@ test_routine_error(void **state)
 }
 
 static void
+test_routine_slow(void **state)
+{
+	routine_stop(*state, SLOW_ALWAYS, "over its budget of 5.0 ms 3 times "
+	    "in a row");
+}
+
+/* One slow step may be the scheduler's doing, not the routine's. */
+static void
+test_routine_slow_once_tolerated(void **state)
+{
+	struct fx	*f = *state;
+
+	f->programs[1].steps[0].params[1] = SLOW_ONCE;
+	start_ok(f, "flat", "standard");
+	ticks(f, 100);
+	assert_int_equal(f->s.state, SESSION_RUNNING);
+}
+
+static void
 test_time_limit(void **state)
 {
 	struct fx	*f = *state;
@@ -800,6 +827,8 @@ main(void)
 		T(test_routine_huge),
 		T(test_routine_negative),
 		T(test_routine_error),
+		T(test_routine_slow),
+		T(test_routine_slow_once_tolerated),
 		T(test_time_limit),
 		T(test_program_steps_and_end),
 		T(test_refusals),
