@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -214,14 +215,54 @@ bus_connect(struct bus_link *l)
 	return (0);
 }
 
+/*
+ * After a timeout the reply may still come: read and discard it now, or it
+ * is taken for the answer to the next request, which then fails too, and
+ * so on until the link is declared down. Waits at most one response
+ * timeout, in short steps, and gives way at once to a pending vent.
+ */
+static void
+bus_drain(struct bus_link *l)
+{
+	struct pollfd	 pfd;
+	uint64_t	 deadline, now;
+	int		 drained = 0, vent, ms;
+
+	if (l->mb == NULL || (pfd.fd = modbus_get_socket(l->mb)) < 0)
+		return;
+	pfd.events = POLLIN;
+	deadline = bus_now_ns() + (uint64_t)l->conf.response_timeout_ms *
+	    1000000ull;
+	while ((now = bus_now_ns()) < deadline) {
+		pthread_mutex_lock(&l->mtx);
+		vent = l->vent;
+		pthread_mutex_unlock(&l->mtx);
+		if (vent)
+			return;
+		ms = (int)((deadline - now) / 1000000ull) + 1;
+		if (ms > 5)
+			ms = 5;
+		if (poll(&pfd, 1, ms) > 0) {
+			if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))
+				return;
+			modbus_flush(l->mb);
+			drained = 1;
+		} else if (drained)
+			return;		/* the late reply is gone */
+	}
+}
+
 /* A failed transaction: count it; enough of them in a row, the link is down. */
 static void
 bus_fail(struct bus_link *l, const char *what)
 {
 	int	 down, saved = errno;
 
-	if (l->mb != NULL)
+	if (l->mb != NULL) {
 		modbus_flush(l->mb);
+		if (saved == ETIMEDOUT || saved == EMBBADDATA)
+			bus_drain(l);
+	}
 	errno = saved;
 	pthread_mutex_lock(&l->mtx);
 	l->rd.errors++;

@@ -17,9 +17,9 @@
 
 #include "control.h"
 #include "metrics.h"
+#include "record.h"
 
 /* In record.c; the declaration belongs in record.h. */
-uint64_t	 record_write_errors(void);
 
 #define KPA_TO_PA(k)	((k) * 1000.0)
 

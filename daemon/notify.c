@@ -14,10 +14,18 @@
  *   RELOADING=1     with MONOTONIC_USEC, before a reload
  *   STOPPING=1      on SIGTERM
  *
+ * sd_notify() sends on a blocking datagram socket: if the reader stops
+ * reading, it blocks. So the loop never calls it: it queues messages for a
+ * sender thread, and drops them when the queue is full (a stalled systemd
+ * must not stall the control loop; missing WATCHDOG=1 pings then do what
+ * they are for).
+ *
  * Built without libsystemd, or run without NOTIFY_SOCKET, every call
  * does nothing.
  */
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,15 +61,74 @@ struct notify {
 	int		 withheld;	/* pings withheld in a row */
 };
 
+#define NOTIFY_QUEUE		16
+#define NOTIFY_MSG_MAX		320
+
 static struct notify	 notify;
 
+static struct {
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cond;
+	pthread_t	 thread;
+	int		 started;
+	int		 head;
+	int		 len;
+	uint64_t	 dropped;
+	char		 msg[NOTIFY_QUEUE][NOTIFY_MSG_MAX];
+} notify_q = { .mtx = PTHREAD_MUTEX_INITIALIZER,
+    .cond = PTHREAD_COND_INITIALIZER };
+
+static void *
+notify_thread(void *arg)
+{
+	char	 msg[NOTIFY_MSG_MAX];
+	int	 rc;
+
+	for (;;) {
+		pthread_mutex_lock(&notify_q.mtx);
+		while (notify_q.len == 0)
+			pthread_cond_wait(&notify_q.cond, &notify_q.mtx);
+		memcpy(msg, notify_q.msg[notify_q.head], sizeof(msg));
+		notify_q.head = (notify_q.head + 1) % NOTIFY_QUEUE;
+		notify_q.len--;
+		pthread_mutex_unlock(&notify_q.mtx);
+		if ((rc = sd_notify(0, msg)) < 0)
+			log_debug("sd_notify(%s): %s", msg, strerror(-rc));
+	}
+	return (NULL);
+}
+
+/* Queues msg for the sender thread; never blocks. */
 static void
 notify_send(const char *msg)
 {
-	int	 rc;
+	int	 dropped = 0;
 
-	if ((rc = sd_notify(0, msg)) < 0)
-		log_debug("sd_notify(%s): %s", msg, strerror(-rc));
+	if (getenv("NOTIFY_SOCKET") == NULL)
+		return;
+	pthread_mutex_lock(&notify_q.mtx);
+	if (!notify_q.started) {
+		pthread_attr_t	 attr;
+
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&notify_q.thread, &attr, notify_thread,
+		    NULL) == 0)
+			notify_q.started = 1;
+		pthread_attr_destroy(&attr);
+	}
+	if (notify_q.len == NOTIFY_QUEUE) {
+		dropped = ++notify_q.dropped == 1;
+	} else {
+		snprintf(notify_q.msg[(notify_q.head + notify_q.len) %
+		    NOTIFY_QUEUE], NOTIFY_MSG_MAX, "%s", msg);
+		notify_q.len++;
+		pthread_cond_signal(&notify_q.cond);
+	}
+	pthread_mutex_unlock(&notify_q.mtx);
+	if (dropped)
+		log_warnx("notify: the service manager does not read its "
+		    "socket; notifications are dropped");
 }
 
 static void
@@ -181,8 +248,10 @@ notify_loop_ok(struct notify *n, char *why, size_t len)
 		snprintf(why, len, "the control loop has not ticked yet");
 		return (0);
 	}
+	/* Late against the tick the loop scheduled (idle ticks are
+	 * further apart than session ticks). */
 	age = now - c->last_tick_ns;
-	if (age > WATCHDOG_LATE_TICKS * c->period_ns) {
+	if (now > c->next_ns + (WATCHDOG_LATE_TICKS - 1) * c->period_ns) {
 		snprintf(why, len, "the last control tick was %.0f ms ago",
 		    age / 1e6);
 		return (0);

@@ -64,7 +64,6 @@
  * Read by /metrics (metrics.c). The declaration belongs in record.h; it
  * is here until that header grows it.
  */
-uint64_t	 record_write_errors(void);
 
 enum rec_type {
 	REC_LINE,

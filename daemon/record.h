@@ -6,6 +6,8 @@
 #ifndef RECORD_H
 #define RECORD_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 struct control;
@@ -29,5 +31,8 @@ void		 record_barrier(struct record *r, record_done_cb cb, void *arg);
 typedef void	(*record_query_cb)(json_t *sessions, void *arg);
 void		 record_query(struct record *r, int limit, record_query_cb cb,
 		    void *arg);
+
+/* Lines that could not be written (full disk, read-only file, ...). */
+uint64_t	 record_write_errors(void);
 
 #endif

@@ -346,3 +346,25 @@ def test_version_and_help():
         assert opt in r.stdout
     r = run("--bogus")
     assert r.returncode == 2 and "usage:" in r.stderr
+
+
+def test_one_late_reply_does_not_take_the_link_down(tmp_path):
+    """A reply later than the response timeout is one failure: it must
+    not be taken for the answer to the next request (which would fail
+    that one too, and so on until the link is declared down)."""
+    with Sim(tmp_path, controllers=sim_controllers()) as sim, \
+            Daemon(tmp_path, sim) as d:
+        d.wait_ready()
+        start_session(d)
+        sim.wait_for(lambda: sim.get(0)["pressures"][14] > 3, timeout=15)
+        for delay in (80, 120, 80, 120):
+            # one reply late (response timeout 50 ms), then on time
+            sim.ok("delay 1 %d" % delay)
+            time.sleep(0.03)
+            sim.ok("delay 1 0")
+            time.sleep(0.5)
+            st = d.status()
+            assert st["state"] == "running", st["last_stop"]
+            assert st["controllers"][1]["connected"]
+        assert "link down" not in d.logs()
+        assert "failed" in d.logs()     # the late replies were failures

@@ -299,3 +299,48 @@ def test_status_follows_the_session(tmp_path, sim, notify):
     finally:
         d.stop()
     assert d.sanitizer_report() == ""
+
+
+def test_a_manager_that_never_reads_does_not_stall_the_loop(tmp_path, sim,
+                                                              monkeypatch):
+    """sd_notify() blocks once the socket's queue is full: the loop must
+    not. A socket nobody reads fills after a few messages; the daemon must
+    go on ticking, answering and venting."""
+    d_ = tempfile.mkdtemp(prefix="mn-", dir="/tmp")
+    path = os.path.join(d_, "notify")
+    deaf = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    deaf.bind(path)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    monkeypatch.setenv("WATCHDOG_USEC", "100000")    # a ping every 50 ms
+    d = NotifyDaemon(tmp_path, sim, **SLACK)
+    try:
+        d.wait_ready()
+        # far more notifications than the socket queue holds
+        for _ in range(5):
+            r = d.request("POST", "/api/v1/session",
+                          {"program": "api_test", "profile": "standard"})
+            assert r.status == 201, r.text
+            assert d.request("POST", "/api/v1/estop").status == 200
+            assert d.request("POST", "/api/v1/reset").status == 200
+            d.wait_state("idle")
+        time.sleep(1.0)
+        # still ticking: the heartbeat changes on the wire
+        beats = [e["heartbeat"] for e in sim.events("fc16", c=0)]
+        t = time.monotonic()
+        while time.monotonic() < t + 5:
+            newer = [e["heartbeat"] for e in sim.events("fc16", c=0)]
+            if len(newer) > len(beats) + 3:
+                break
+            time.sleep(0.05)
+        assert len(newer) > len(beats) + 3
+        # still venting at once
+        t0 = time.monotonic_ns()
+        assert d.request("POST", "/api/v1/estop").status == 200
+        sim.wait_event("fc6", c=1, after_ns=t0, timeout=2,
+                       where=lambda e: e["value"] == "0")
+        assert "notifications are dropped" in d.logs()
+    finally:
+        d.stop()
+        deaf.close()
+        shutil.rmtree(d_, ignore_errors=True)
+    assert d.sanitizer_report() == ""
