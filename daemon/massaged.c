@@ -155,6 +155,7 @@ main(int argc, char *argv[])
 
 	control_start(&ctl, base);
 	rec = record_open(base, &ctl);
+	ctl.session.id = record_last_id(rec);
 	if ((api = api_start(&ctl, base, rec, err, sizeof(err))) == NULL) {
 		log_emit(3, "cannot start the API: %s", err);
 		control_shutdown(&ctl);

@@ -675,6 +675,20 @@ record_last_line(const char *line, size_t len, void *arg)
 	return (q->last != NULL);
 }
 
+uint64_t
+record_last_id(struct record *r)
+{
+	struct record_q	 q = { 0 };
+	uint64_t	 id = 0;
+
+	q.path = r->path;
+	if (record_scan(r->path, record_last_line, &q) == 0 && q.last != NULL) {
+		id = (uint64_t)json_integer_value(json_object_get(q.last, "id"));
+		json_decref(q.last);
+	}
+	return (id);
+}
+
 /*
  * At startup: note a torn last line, and end a session whose start is the
  * last record (the daemon stopped without recording its end).

@@ -32,6 +32,10 @@ typedef void	(*record_query_cb)(json_t *sessions, void *arg);
 void		 record_query(struct record *r, int limit, record_query_cb cb,
 		    void *arg);
 
+/* The id of the last session recorded, 0 if none: read once at start-up
+ * (before the loop runs) so that session ids go on across restarts. */
+uint64_t	 record_last_id(struct record *r);
+
 /* Lines that could not be written (full disk, read-only file, ...). */
 uint64_t	 record_write_errors(void);
 

@@ -348,3 +348,21 @@ def test_query_reads_a_long_file_backwards(tmp_path, sim):
     finally:
         d.stop()
     assert d.sanitizer_report() == ""
+
+
+def test_session_ids_go_on_after_a_restart(tmp_path, sim):
+    d = Daemon(tmp_path, sim, **SLACK)
+    try:
+        d.wait_ready()
+        first = start_session(d).json()["session_id"]
+        assert d.request("POST", "/api/v1/session/stop").status == 200
+        d.wait_state("idle", timeout=30)
+        d.restart()
+        d.wait_ready()
+        second = start_session(d).json()["session_id"]
+        assert second == first + 1
+        ids = [s["id"] for s in
+               d.request("GET", "/api/v1/sessions").json()["sessions"]]
+        assert ids == [second, first]
+    finally:
+        check_clean(d)
