@@ -216,10 +216,13 @@ bus_connect(struct bus_link *l)
 }
 
 /*
- * After a timeout the reply may still come: read and discard it now, or it
- * is taken for the answer to the next request, which then fails too, and
- * so on until the link is declared down. Waits at most one response
- * timeout, in short steps, and gives way at once to a pending vent.
+ * A reply that came too late is read as the answer to the next request
+ * (which fails with "invalid data"); the real answer to that request is
+ * then on its way and would be taken for the answer to the one after, and
+ * so on until the link is declared down. So after a mismatched reply, wait
+ * for the late answer and discard it. Waits at most one response timeout,
+ * in short steps, and gives way at once to a pending vent. (Not after a
+ * plain timeout: a hung controller must be declared down without delay.)
  */
 static void
 bus_drain(struct bus_link *l)
@@ -260,7 +263,7 @@ bus_fail(struct bus_link *l, const char *what)
 
 	if (l->mb != NULL) {
 		modbus_flush(l->mb);
-		if (saved == ETIMEDOUT || saved == EMBBADDATA)
+		if (saved == EMBBADDATA)
 			bus_drain(l);
 	}
 	errno = saved;

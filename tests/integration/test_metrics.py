@@ -203,9 +203,10 @@ def test_values_follow_the_table(tmp_path, sim):
         dt = time.monotonic() - t0
         dticks = m1.get("massaged_ticks_total") - \
             m0.get("massaged_ticks_total")
-        assert dticks <= 50 * dt * 1.2 + 2, (dticks, dt)
-        if not WRAPPER:         # valgrind cannot keep 50 Hz
-            assert dticks >= 50 * dt * 0.8, (dticks, dt)
+        # idle: no session, the loop polls at 10 Hz (session ticks: 50 Hz)
+        assert dticks <= 10 * dt * 1.2 + 2, (dticks, dt)
+        if not WRAPPER:         # valgrind may not keep the rate
+            assert dticks >= 10 * dt * 0.8, (dticks, dt)
         for c in ("pelvis", "legs"):
             assert m1.get("massaged_controller_up", controller=c) == 1
             dtx = m1.get("massaged_modbus_transactions_total", controller=c) \

@@ -182,7 +182,7 @@ def test_torn_and_corrupt_lines_are_skipped(tmp_path, sim):
         i = lines.index('{"id": 9, "phase": "st')
         tail = [json.loads(ln) for ln in lines[i + 1:] if ln]
         assert [(x["id"], x["phase"]) for x in tail] == \
-            [(8, "end"), (1, "start"), (1, "end")]
+            [(8, "end"), (9, "start"), (9, "end")]
         assert tail[0]["end_reason"] == "unknown"
         assert tail[0]["start"] == orphan["start"]
 
@@ -190,7 +190,7 @@ def test_torn_and_corrupt_lines_are_skipped(tmp_path, sim):
         assert r.status == 200, r.text
         got = r.json()["sessions"]
         assert [(x["id"], x["phase"], x["end_reason"]) for x in got] == \
-            [(1, "end", "estop"), (8, "end", "unknown"),
+            [(9, "end", "estop"), (8, "end", "unknown"),
              (7, "end", "program_end")]
         logs = d.logs()
         assert "is torn" in logs
