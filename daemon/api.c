@@ -264,6 +264,57 @@ api_reply_json(struct evhttp_request *req, int code, json_t *doc)
 	evhttp_send_reply(req, code, api_reason(code), NULL);
 }
 
+/* 1 if s is valid UTF-8 (no overlongs, no surrogates). */
+static int
+api_utf8(const char *str)
+{
+	const unsigned char	*s = (const unsigned char *)str;
+	unsigned int		 cp;
+	int			 n, i;
+
+	while (*s != '\0') {
+		if (*s < 0x80) {
+			s++;
+			continue;
+		}
+		if ((*s & 0xe0) == 0xc0) {
+			n = 1;
+			cp = *s & 0x1f;
+		} else if ((*s & 0xf0) == 0xe0) {
+			n = 2;
+			cp = *s & 0x0f;
+		} else if ((*s & 0xf8) == 0xf0) {
+			n = 3;
+			cp = *s & 0x07;
+		} else
+			return (0);
+		for (i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return (0);
+			cp = (cp << 6) | (s[i] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return (0);
+		s += n + 1;
+	}
+	return (1);
+}
+
+/* Makes a message safe to quote: bytes of invalid UTF-8 become '?'. */
+static void
+api_ascii(char *msg)
+{
+	char	*p;
+
+	if (api_utf8(msg))
+		return;
+	for (p = msg; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+}
+
 static void
 api_error(struct evhttp_request *req, int code, const char *err,
     const char *fmt, ...)
@@ -275,6 +326,7 @@ api_error(struct evhttp_request *req, int code, const char *err,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	api_ascii(msg);
 	doc = json_object();
 	json_object_set_new(doc, "error", json_string(err));
 	json_object_set_new(doc, "message", json_string(msg));
@@ -913,32 +965,43 @@ api_stream_drop(struct api *a, struct api_stream *s, const char *why)
 	evhttp_connection_free(evcon);
 }
 
+/* Sends one event to one client; 0, or -1 when the client was dropped. */
+static int
+api_stream_send_one(struct api *a, struct api_stream *s, const char *type,
+    const char *data)
+{
+	struct evbuffer		*buf;
+	struct bufferevent	*bev;
+
+	bev = evhttp_connection_get_bufferevent(s->evcon);
+	if (evbuffer_get_length(bufferevent_get_output(bev)) >
+	    API_STREAM_BUF_MAX) {
+		api_stream_drop(a, s, "more than 256 KiB unread");
+		return (-1);
+	}
+	if ((buf = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new failed");
+	evbuffer_add_printf(buf, "event: %s\ndata: %s\n\n", type, data);
+	evhttp_send_reply_chunk(s->req, buf);
+	evbuffer_free(buf);
+	s->sent++;
+	return (0);
+}
+
 static void
 api_stream_send(struct api *a, const char *type, const char *data)
 {
 	struct api_stream	*s, *next;
-	struct evbuffer		*buf;
-	struct bufferevent	*bev;
 
 	for (s = TAILQ_FIRST(&a->streams); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
-		bev = evhttp_connection_get_bufferevent(s->evcon);
-		if (evbuffer_get_length(bufferevent_get_output(bev)) >
-		    API_STREAM_BUF_MAX) {
-			api_stream_drop(a, s, "more than 256 KiB unread");
-			continue;
-		}
-		if ((buf = evbuffer_new()) == NULL)
-			fatalx("evbuffer_new failed");
-		evbuffer_add_printf(buf, "event: %s\ndata: %s\n\n", type, data);
-		evhttp_send_reply_chunk(s->req, buf);
-		evbuffer_free(buf);
-		s->sent++;
+		api_stream_send_one(a, s, type, data);
 	}
 }
 
+/* A status snapshot, to one client (a new one) or to all (s == NULL). */
 static void
-api_stream_status(struct api *a)
+api_stream_status(struct api *a, struct api_stream *one)
 {
 	char	*s;
 	json_t	*doc;
@@ -948,7 +1011,9 @@ api_stream_status(struct api *a)
 	doc = status_json(a->c);
 	s = json_dumps(doc, STATUS_JSON_FLAGS);
 	json_decref(doc);
-	if (s != NULL)
+	if (s != NULL && one != NULL)
+		api_stream_send_one(a, one, "status", s);
+	else if (s != NULL)
 		api_stream_send(a, "status", s);
 	free(s);
 }
@@ -956,7 +1021,7 @@ api_stream_status(struct api *a)
 static void
 api_stream_timer(evutil_socket_t fd, short what, void *arg)
 {
-	api_stream_status(arg);
+	api_stream_status(arg, NULL);
 }
 
 /* A session event: tell every stream client, with the facts of it. */
@@ -1064,7 +1129,8 @@ api_events(struct api *a, struct evhttp_request *req, json_t *body)
 	evhttp_send_reply_chunk(req, buf);
 	evbuffer_free(buf);
 	log_debug("api: event stream client %d", a->nstreams);
-	api_stream_status(a);
+	/* The newcomer's first snapshot goes to it alone. */
+	api_stream_status(a, s);
 }
 
 /* --- the panel ---------------------------------------------------------- */
@@ -1138,7 +1204,9 @@ api_panel(struct api *a, struct evhttp_request *req)
 	n = strlen(a->panel_dir);
 	if (strncmp(real, a->panel_dir, n) != 0 || real[n] != '/')
 		goto notfound;
-	if ((fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+	/* O_NONBLOCK: opening a FIFO put there must not block the loop. */
+	if ((fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK)) == -1)
 		goto notfound;
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		close(fd);
@@ -1171,6 +1239,22 @@ notfound:
 
 /* --- dispatch ----------------------------------------------------------- */
 
+static int
+api_framing_ambiguous(struct evhttp_request *req)
+{
+	struct evkeyvalq	*h = evhttp_request_get_input_headers(req);
+	struct evkeyval		*kv;
+	int			 cl = 0, te = 0;
+
+	TAILQ_FOREACH(kv, h, next) {
+		if (strcasecmp(kv->key, "Content-Length") == 0)
+			cl++;
+		else if (strcasecmp(kv->key, "Transfer-Encoding") == 0)
+			te++;
+	}
+	return (cl > 1 || (cl > 0 && te > 0) || te > 1);
+}
+
 static void
 api_dispatch(struct evhttp_request *req, void *arg)
 {
@@ -1183,9 +1267,24 @@ api_dispatch(struct evhttp_request *req, void *arg)
 	size_t			 i;
 	json_t			*body;
 
+	/* Two Content-Lengths, or one with chunked encoding: the body's end
+	 * is ambiguous, and a second request could hide in it. */
+	if (api_framing_ambiguous(req)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+		api_error(req, 400, "bad_request", "ambiguous message length "
+		    "(several Content-Length headers, or Content-Length with "
+		    "Transfer-Encoding)");
+		return;
+	}
 	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	if (path == NULL || *path == '\0')
 		path = "/";
+	if (!api_utf8(path) || !api_utf8(evhttp_request_get_uri(req))) {
+		api_error(req, 400, "bad_request", "the request path is not "
+		    "valid UTF-8");
+		return;
+	}
 	for (i = 0; i < API_NROUTES; i++) {
 		if (strcmp(api_routes[i].path, path) != 0)
 			continue;
@@ -1287,6 +1386,23 @@ api_listen(struct api *a, char *err, size_t errlen)
 		    "closed", a->url);
 	log_info("api: listening on %s", a->url);
 	return (0);
+}
+
+int
+api_check_tokens(const struct table *t, char *err, size_t errlen)
+{
+	struct api	*a;
+	int		 rc;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	rc = api_tokens_load(a, t->token_file[0] != '\0' ? t->token_file :
+	    CONFDIR "/tokens", err, errlen);
+	explicit_bzero(a, sizeof(*a));
+	free(a);
+	return (rc);
 }
 
 struct api *

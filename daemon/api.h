@@ -20,5 +20,10 @@ struct record;
 struct api	*api_start(struct control *c, struct event_base *base,
 		    struct record *rec, char *err, size_t errlen);
 void		 api_free(struct api *a);
+/* Checks the token file of the table as api_start() will (for -n and
+ * before anything else starts); 0, or -1 with the reason in err. */
+struct table;
+int		 api_check_tokens(const struct table *t, char *err,
+		    size_t errlen);
 
 #endif

@@ -139,7 +139,7 @@ cfg_read(char *str, int num, void *stream)
 	}
 	memcpy(copy, raw, n + 1);
 	t = cfg_trim(copy);
-	if (f->line == 1 && (unsigned char)t[0] == 0xef)
+	if (f->line == 1 && strncmp(t, "\xef\xbb\xbf", 3) == 0)
 		t += 3;		/* UTF-8 byte order mark */
 	if (*t == '\0' || *t == ';' || *t == '#') {
 		/* blank or comment */

@@ -12,7 +12,8 @@ void	log_setverbose(int verbose);
 int	log_getverbose(void);
 void	log_libevent(void);	/* route libevent's own messages here */
 void	log_emit(int prio, const char *fmt, ...) LOG_PRINTF(2, 3);
-void	log_vemit(int prio, const char *fmt, va_list ap);
+void	log_vemit(int prio, const char *fmt, va_list ap)
+	    __attribute__((format(printf, 2, 0)));
 void	log_warn(const char *fmt, ...) LOG_PRINTF(1, 2);	/* adds strerror */
 void	log_warnx(const char *fmt, ...) LOG_PRINTF(1, 2);
 void	log_info(const char *fmt, ...) LOG_PRINTF(1, 2);

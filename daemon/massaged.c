@@ -3,11 +3,15 @@
  * and the event loop. The work happens in control.c (the tick), bus.c
  * (Modbus I/O threads), session.c (states and stops) and api.c (HTTP).
  */
+#include <sys/prctl.h>
+
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -83,7 +87,7 @@ main(int argc, char *argv[])
 	struct api		*api;
 	struct record		*rec;
 	char			*overrides[CONFIG_MAX_OVERRIDES];
-	const char		*path = CONFDIR "/massaged.ini";
+	const char		*path = CONFDIR "/massaged.ini", *tokens;
 	char			 err[512];
 	int			 ch, check = 0, verbose = 0, noverrides = 0, i;
 
@@ -137,11 +141,32 @@ main(int argc, char *argv[])
 		return (1);
 	}
 	cfg_errors_free(&errs);
+	/* The token file, before anything else starts: a daemon that is
+	 * going to refuse must not touch the controllers first. */
+	tokens = ctl.cfg->table->token_file[0] != '\0' ?
+	    ctl.cfg->table->token_file : CONFDIR "/tokens";
+	if (check && access(tokens, F_OK) == -1 && errno == ENOENT)
+		fprintf(stderr, "warning: token file %s does not exist yet: "
+		    "the daemon will not start until it does\n", tokens);
+	else if (api_check_tokens(ctl.cfg->table, err, sizeof(err)) == -1) {
+		if (check)
+			fprintf(stderr, "%s\n", err);
+		else
+			log_emit(LOG_ERR, "cannot start the API: %s", err);
+		control_free(&ctl);
+		return (1);
+	}
 	if (check) {
 		printf("configuration OK\n");
 		control_free(&ctl);
 		return (0);
 	}
+	/* Whoever started us, no child of ours gains privileges. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		log_warn("prctl(PR_SET_NO_NEW_PRIVS)");
+	if (geteuid() == 0)
+		log_warnx("running as root: the systemd unit runs massaged as "
+		    "its own user with no capabilities; do the same");
 
 	if (evthread_use_pthreads() == -1)
 		fatalx("libevent: no pthreads support");
@@ -157,7 +182,7 @@ main(int argc, char *argv[])
 	rec = record_open(base, &ctl);
 	ctl.session.id = record_last_id(rec);
 	if ((api = api_start(&ctl, base, rec, err, sizeof(err))) == NULL) {
-		log_emit(3, "cannot start the API: %s", err);
+		log_emit(LOG_ERR, "cannot start the API: %s", err);
 		control_shutdown(&ctl);
 		event_base_dispatch(base);
 		record_close(rec);

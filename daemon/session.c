@@ -22,7 +22,9 @@
 #define STOPPING_MAX_S		60.0	/* a controlled stop never lasts longer */
 #define ROUTINE_OUT_MAX_KPA	1000.0	/* beyond any table: a broken routine */
 #define RESET_GRACE_TICKS	10
-#define ROUTINE_OVERRUNS_MAX	3	/* consecutive slow steps that stop */
+#define ROUTINE_OVERRUNS_MAX	3	/* slow steps among ... */
+#define ROUTINE_OVERRUN_WINDOW	50	/* ... the last this many, stop */
+#define ROUTINE_STALL_TICKS	5	/* one step this many ticks long stops */
 #define RELOAD_GRACE_S		2.0	/* for pressure to follow a lower limit */
 
 static const struct {
@@ -374,7 +376,7 @@ session_start(struct session *s, const char *program, const char *profile,
 	s->id++;
 	s->intensity_pct = prof->intensity_pct;
 	s->feedback = 0;
-	s->overruns = 0;
+	s->overrun_hist = 0;
 	s->active_s = 0;
 	s->paused_s = 0;
 	s->last_s = in->now_s;
@@ -525,15 +527,25 @@ session_routine(struct session *s, const struct session_input *in,
 		    "reported an error", st->routine->name, st->name);
 		return (-1);
 	}
-	/* One slow step can be the scheduler's doing; a routine that is
-	 * slow step after step is broken. */
-	if (ms <= s->routine_budget_ms)
-		s->overruns = 0;
-	else if (++s->overruns >= ROUTINE_OVERRUNS_MAX) {
+	/*
+	 * One slow step can be the scheduler's doing; a routine that is slow
+	 * again and again (in a row or not) is broken, and one that stalls
+	 * the loop for several ticks at once is broken outright.
+	 */
+	s->overrun_hist = (s->overrun_hist << 1) | (ms > s->routine_budget_ms);
+	if (ms > ROUTINE_STALL_TICKS * 1000.0 / s->cfg->table->tick_hz) {
 		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s) took "
-		    "%.1f ms in step, over its budget of %.1f ms %d times in a "
-		    "row", st->routine->name, st->name, ms,
-		    s->routine_budget_ms, ROUTINE_OVERRUNS_MAX);
+		    "%.1f ms in step, more than %d ticks", st->routine->name,
+		    st->name, ms, ROUTINE_STALL_TICKS);
+		return (-1);
+	}
+	if (__builtin_popcountll(s->overrun_hist &
+	    ((1ull << ROUTINE_OVERRUN_WINDOW) - 1)) >= ROUTINE_OVERRUNS_MAX) {
+		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s) took "
+		    "%.1f ms in step, over its budget of %.1f ms %d times in "
+		    "%d steps", st->routine->name, st->name, ms,
+		    s->routine_budget_ms, ROUTINE_OVERRUNS_MAX,
+		    ROUTINE_OVERRUN_WINDOW);
 		return (-1);
 	}
 	for (i = 0; i < st->nzones; i++) {

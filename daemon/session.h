@@ -94,7 +94,7 @@ struct session {
 	const struct config	*cfg;
 	struct session_hooks	 hooks;
 	double			 routine_budget_ms;
-	int			 overruns;	/* consecutive slow steps */
+	uint64_t		 overrun_hist;	/* bit i: step i ago was slow */
 
 	/* the running session */
 	uint64_t		 id;

@@ -24,7 +24,7 @@
 /* --- test routines --------------------------------------------------- */
 
 enum mode { FLAT, NAN_OUT, ERROR_OUT, DONE_AFTER_1S, HUGE_OUT, NEG_OUT,
-    SLOW_ONCE, SLOW_ALWAYS };
+    SLOW_ONCE, SLOW_ALWAYS, SLOW_ALTERNATE, STALL };
 
 struct tinst {
 	double	 kpa;
@@ -37,7 +37,7 @@ static int last_feedback;
 
 static const struct massaged_param tparams[] = {
 	{ "pressure_kpa", MASSAGED_PARAM_REAL, "kPa", 10, 0, 100, NULL, "p" },
-	{ "mode", MASSAGED_PARAM_INT, "", 0, 0, 7, NULL, "m" },
+	{ "mode", MASSAGED_PARAM_INT, "", 0, 0, 9, NULL, "m" },
 };
 
 static void *
@@ -68,8 +68,15 @@ t_step(void *inst, const struct massaged_step_in *in, double *out)
 		}
 	}
 	if ((t->mode == SLOW_ALWAYS && in->t_s > 0.5) ||
+	    (t->mode == SLOW_ALTERNATE && in->t_s > 0.5 &&
+	    ((int)lround(in->t_s * 50)) % 2 == 0) ||
 	    (t->mode == SLOW_ONCE && in->t_s > 0.5 && in->t_s < 0.52)) {
 		struct timespec ts = { 0, 8 * 1000000L };	/* budget: 5 ms */
+
+		nanosleep(&ts, NULL);
+	}
+	if (t->mode == STALL && in->t_s > 0.5 && in->t_s < 0.52) {
+		struct timespec ts = { 0, 120 * 1000000L };	/* 6 ticks */
 
 		nanosleep(&ts, NULL);
 	}
@@ -616,7 +623,21 @@ static void
 test_routine_slow(void **state)
 {
 	routine_stop(*state, SLOW_ALWAYS, "over its budget of 5.0 ms 3 times "
-	    "in a row");
+	    "in 50 steps");
+}
+
+/* Slow every other step: never three in a row, still broken. */
+static void
+test_routine_slow_alternate(void **state)
+{
+	routine_stop(*state, SLOW_ALTERNATE, "3 times in 50 steps");
+}
+
+/* One step that stalls the loop for several ticks stops at once. */
+static void
+test_routine_stall(void **state)
+{
+	routine_stop(*state, STALL, "more than 5 ticks");
 }
 
 /* One slow step may be the scheduler's doing, not the routine's. */
@@ -829,6 +850,8 @@ main(void)
 		T(test_routine_error),
 		T(test_routine_slow),
 		T(test_routine_slow_once_tolerated),
+		T(test_routine_slow_alternate),
+		T(test_routine_stall),
 		T(test_time_limit),
 		T(test_program_steps_and_end),
 		T(test_refusals),
