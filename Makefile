@@ -119,7 +119,8 @@ $(BUILD)/plugins/%.so: plugins/%.c include/massaged/routine.h $(FLAGS_FILE)
 	$(CC) -std=c11 $(WARN) $(WERROR) $(CFLAGS) $(SANFLAGS) -Iinclude -fPIC -shared \
 		-fvisibility=hidden -o $@ $< -lm
 
-$(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/massaged/routine.h $(FLAGS_FILE)
+$(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/massaged/routine.h \
+		$(wildcard tests/plugins/*.h) $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -fPIC -shared \
 		-fvisibility=hidden -o $@ $< -lm
@@ -258,6 +259,7 @@ $(BUILD)/massaged-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o)
 
 # --- fuzzing ----------------------------------------------------------------
 # make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="table profile program rules api"]
+#           [FUZZ_MAX_LEN=32768]
 #
 # libFuzzer targets (tests/fuzz/fuzz_*.c) for the table, profile, program
 # and rules parsers and the API's request handling, built with clang and
@@ -266,14 +268,15 @@ $(BUILD)/massaged-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o)
 # after the other, for FUZZ_SECONDS (-max_total_time) on its corpus in
 # build/fuzz/corpus/TARGET, seeded from tests/fuzz/corpus/TARGET, with the
 # crash regressions of tests/fuzz/regressions/TARGET as more seeds; then
-# its corpus size and coverage (from libFuzzer's final "DONE cov:" line)
-# are printed. A crash stops with its input in build/fuzz/artifacts/TARGET/
+# its corpus size and coverage (from libFuzzer's last "cov:" line) are
+# printed. A crash stops with its input in build/fuzz/artifacts/TARGET/
 # (move it to tests/fuzz/regressions/TARGET/ once fixed). Not part of
 # check: tests/unit/test_fuzz_regressions.c replays the seeds and the
 # regressions there. See docs/testing.md.
 FUZZ_BUILD	:= build/fuzz
 FUZZ_CC		?= clang
 FUZZ_SECONDS	?= 60
+FUZZ_MAX_LEN	?= 32768
 FUZZ_TARGETS	?= table profile program rules api
 FUZZ_DEBS	:= clang libclang-rt-14-dev
 FUZZ_SAN	:= -fsanitize=address,undefined -fno-sanitize-recover=undefined \
@@ -302,7 +305,8 @@ fuzz:
 			dict=-dict=tests/fuzz/$$t.dict; \
 		echo "fuzz: $$t for $(FUZZ_SECONDS) s (log $$log)"; \
 		$(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
-		    -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
+		    -max_len=$(FUZZ_MAX_LEN) -timeout=30 -rss_limit_mb=2048 \
+		    -print_final_stats=1 \
 		    -artifact_prefix=$$a/ $$dict $$c $$more >$$log 2>&1; \
 		rc=$$?; \
 		done=$$(grep -aE '^#[0-9]+[[:space:]].* cov: ' $$log | tail -1); \

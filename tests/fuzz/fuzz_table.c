@@ -1,0 +1,135 @@
+/*
+ * fuzz_table.c: libFuzzer target for the table configuration parser
+ * (table_load() in daemon/table.c over the INI layer of daemon/cfg.c).
+ *
+ * The input is a massaged.ini. Lines starting with ";o " (comments to the
+ * INI parser) are also applied as command line overrides ("-o KEY=VALUE",
+ * table_override()). A table that loads without an error must hold what
+ * the rest of the daemon relies on; that is checked too.
+ */
+#include "fuzz_common.h"
+#include "table.h"
+
+static struct table	*fuzz_table_t;
+static char		 fuzz_table_path[PATH_MAX];
+
+static FUZZ_UNUSED void
+fuzz_table_init(void)
+{
+	fuzz_setup();
+	if (fuzz_table_t == NULL && (fuzz_table_t = calloc(1,
+	    sizeof(*fuzz_table_t))) == NULL)
+		abort();
+	fuzz_tmp_path(fuzz_table_path, sizeof(fuzz_table_path),
+	    "table/massaged.ini");
+}
+
+/* What a table without errors promises bus.c, control.c and safety.c. */
+static void
+fuzz_table_invariants(const struct table *t)
+{
+	int	 i, j;
+
+	FUZZ_CHECK(t->tick_hz >= 1 && t->tick_hz <= 1000, "tick_hz %g",
+	    t->tick_hz);
+	FUZZ_CHECK(t->nctls >= 1 && t->nctls <= TABLE_MAX_CONTROLLERS,
+	    "nctls %d", t->nctls);
+	FUZZ_CHECK(t->nzones >= 1 && t->nzones <= TABLE_MAX_ZONES,
+	    "nzones %d", t->nzones);
+	FUZZ_CHECK(t->listen_port >= 0 && t->listen_port <= 65535,
+	    "listen port %d", t->listen_port);
+	for (i = 0; i < t->nctls; i++) {
+		const struct ctl_conf *c = &t->ctls[i];
+
+		FUZZ_CHECK(cfg_name_ok(c->name, NAME_LEN), "controller name "
+		    "'%s'", c->name);
+		FUZZ_CHECK(table_ctl_find(t, c->name) == i, "controller %s "
+		    "twice", c->name);
+		if (c->transport == TRANSPORT_TCP)
+			FUZZ_CHECK(c->port >= 1 && c->port <= 65535 &&
+			    c->host[0] != '\0', "controller %s address "
+			    "'%s:%d'", c->name, c->host, c->port);
+		else
+			FUZZ_CHECK(c->device[0] == '/', "controller %s device "
+			    "'%s'", c->name, c->device);
+		FUZZ_CHECK(c->response_timeout_ms >= 5 &&
+		    c->response_timeout_ms <= 5000, "controller %s response "
+		    "timeout %d", c->name, c->response_timeout_ms);
+		FUZZ_CHECK(c->watchdog_ms >= 3 * c->response_timeout_ms &&
+		    c->watchdog_ms * t->tick_hz >= 2000, "controller %s "
+		    "watchdog %d ms", c->name, c->watchdog_ms);
+		FUZZ_CHECK(c->unit_id >= 1 && c->unit_id <= 247, "unit id %d",
+		    c->unit_id);
+		FUZZ_CHECK(table_ctl_channels(t, i) <= CHANNELS_MAX,
+		    "controller %s channels %d", c->name,
+		    table_ctl_channels(t, i));
+	}
+	for (i = 0; i < t->nzones; i++) {
+		const struct zone_conf *z = &t->zones[i];
+
+		FUZZ_CHECK(cfg_name_ok(z->name, NAME_LEN), "zone name '%s'",
+		    z->name);
+		FUZZ_CHECK(table_zone_find(t, z->name) == i, "zone %s twice",
+		    z->name);
+		FUZZ_CHECK(z->ctl >= 0 && z->ctl < t->nctls, "zone %s "
+		    "controller %d", z->name, z->ctl);
+		FUZZ_CHECK(z->channel >= 0 && z->channel < CHANNELS_MAX,
+		    "zone %s channel %d", z->name, z->channel);
+		FUZZ_CHECK(z->channel < table_ctl_channels(t, z->ctl),
+		    "zone %s channel %d beyond its controller", z->name,
+		    z->channel);
+		FUZZ_CHECK(z->limit_kpa >= 0 && z->limit_kpa <= 6553.5,
+		    "zone %s limit %g", z->name, z->limit_kpa);
+		for (j = 0; j < i; j++)
+			FUZZ_CHECK(t->zones[j].ctl != z->ctl ||
+			    t->zones[j].channel != z->channel, "zones %s and "
+			    "%s share a channel", t->zones[j].name, z->name);
+	}
+}
+
+/* Applies every ";o KEY=VALUE" line of the input as an override. */
+static void
+fuzz_table_overrides(struct table *t, const uint8_t *data, size_t size)
+{
+	struct cfg_errors	 errs = { .quiet = 1 };
+	char			 kv[600];
+	size_t			 i = 0, j, n;
+
+	while (i < size) {
+		for (j = i; j < size && data[j] != '\n'; j++)
+			;
+		if (j - i > 3 && memcmp(data + i, ";o ", 3) == 0) {
+			n = j - i - 3;
+			if (n >= sizeof(kv))
+				n = sizeof(kv) - 1;
+			memcpy(kv, data + i + 3, n);
+			kv[n] = '\0';
+			table_override(t, kv, &errs);
+		}
+		i = j + 1;
+	}
+	fuzz_check_errors(&errs, "command line");
+	cfg_errors_free(&errs);
+}
+
+static FUZZ_UNUSED int
+fuzz_table_one(const uint8_t *data, size_t size)
+{
+	struct cfg_errors	 errs = { .quiet = 1 };
+	int			 n;
+
+	if (fuzz_known_bug(data, size))
+		return (0);
+	fuzz_write(fuzz_table_path, data, size);
+	n = table_load(fuzz_table_t, fuzz_table_path, &errs);
+	FUZZ_CHECK(n == errs.count, "table_load returned %d for %d errors",
+	    n, errs.count);
+	fuzz_check_errors(&errs, fuzz_table_path);
+	if (n == 0)
+		fuzz_table_invariants(fuzz_table_t);
+	cfg_errors_free(&errs);
+	fuzz_table_overrides(fuzz_table_t, data, size);
+	return (0);
+}
+
+FUZZ_MAIN(table)
