@@ -11,6 +11,7 @@
 #include <sys/time.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -382,8 +383,14 @@ ctlsock_event(struct sim_ctl *c, int argc, char **argv)
 	evlog_emit(c, sim_now_ns(), "ctl %s", buf);
 }
 
+/*
+ * "CMD C on|off": sets one input of the plant (the e-stop circuit, the
+ * client's switch, a sensor fault), with the physics brought up to date
+ * first so the change takes effect at this moment.
+ */
 static int
-ctlsock_cmd_estop(struct ctlsock_client *cl, int argc, char **argv)
+ctlsock_set_input(struct ctlsock_client *cl, int argc, char **argv,
+    size_t field)
 {
 	struct sim_ctl	*c;
 	int		 from, to, on, i;
@@ -395,7 +402,7 @@ ctlsock_cmd_estop(struct ctlsock_client *cl, int argc, char **argv)
 		c = sim_ctl_get(i);
 		ctlsock_event(c, argc, argv);
 		plant_step(c, sim_now_ns());
-		c->estop = on;
+		*(int *)(void *)((char *)c + field) = on;
 		plant_step(c, sim_now_ns());
 	}
 	ctlsock_reply(cl, "ok");
@@ -403,22 +410,17 @@ ctlsock_cmd_estop(struct ctlsock_client *cl, int argc, char **argv)
 }
 
 static int
+ctlsock_cmd_estop(struct ctlsock_client *cl, int argc, char **argv)
+{
+	return (ctlsock_set_input(cl, argc, argv,
+	    offsetof(struct sim_ctl, estop)));
+}
+
+static int
 ctlsock_cmd_client_stop(struct ctlsock_client *cl, int argc, char **argv)
 {
-	struct sim_ctl	*c;
-	int		 from, to, on, i;
-
-	if (ctlsock_which(cl, argv[1], &from, &to) == -1 ||
-	    ctlsock_onoff(cl, argv[2], &on) == -1)
-		return (-1);
-	for (i = from; i < to; i++) {
-		c = sim_ctl_get(i);
-		ctlsock_event(c, argc, argv);
-		c->client_stop = on;
-		plant_step(c, sim_now_ns());
-	}
-	ctlsock_reply(cl, "ok");
-	return (0);
+	return (ctlsock_set_input(cl, argc, argv,
+	    offsetof(struct sim_ctl, client_stop)));
 }
 
 static int
@@ -588,21 +590,8 @@ ctlsock_cmd_overpressure(struct ctlsock_client *cl, int argc, char **argv)
 static int
 ctlsock_cmd_sensor_fault(struct ctlsock_client *cl, int argc, char **argv)
 {
-	struct sim_ctl	*c;
-	int		 from, to, on, i;
-
-	if (ctlsock_which(cl, argv[1], &from, &to) == -1 ||
-	    ctlsock_onoff(cl, argv[2], &on) == -1)
-		return (-1);
-	for (i = from; i < to; i++) {
-		c = sim_ctl_get(i);
-		ctlsock_event(c, argc, argv);
-		plant_step(c, sim_now_ns());
-		c->sensor_fault = on;
-		plant_step(c, sim_now_ns());
-	}
-	ctlsock_reply(cl, "ok");
-	return (0);
+	return (ctlsock_set_input(cl, argc, argv,
+	    offsetof(struct sim_ctl, sensor_fault)));
 }
 
 static void
