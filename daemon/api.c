@@ -1,7 +1,7 @@
 /*
  * api.c: the control API (HTTP/1.1 + JSON over libevent's evhttp), the
  * event stream and the static control panel. The routes, their bodies and
- * their errors are in docs/api.md and /work/shared/contracts/http-api-v1.md.
+ * their errors are in docs/api.md (the control API contract, version 1).
  *
  * Everything runs on the loop thread and never blocks it: bodies are small
  * and bounded, session records are flushed and read by record.c's thread
