@@ -297,43 +297,85 @@ control_same_wiring(const struct table *a, const struct table *b,
 	return (0);
 }
 
-int
-control_reload(struct control *c)
+/* The reload thread: reads and checks every file, touches nothing shared
+ * (the routines are read-only once loaded). */
+static void *
+control_reload_thread(void *arg)
 {
+	struct control		*c = arg;
 	struct cfg_errors	 errs = { 0 };
+
+	c->reload_cfg = config_load(c->config_path, c->overrides,
+	    c->noverrides, &c->routines, &errs);
+	if (c->reload_cfg == NULL)
+		log_warnx("reload refused: %d error%s above; the running "
+		    "configuration stays", errs.count, errs.count == 1 ? "" :
+		    "s");
+	cfg_errors_free(&errs);
+	event_active(c->reload_ev, EV_TIMEOUT, 0);
+	return (NULL);
+}
+
+/* On the loop: the thread is done; swap if the result is valid. */
+static void
+control_reload_finish(evutil_socket_t fd, short what, void *arg)
+{
+	struct control		*c = arg;
 	struct config		*fresh;
 	struct session_input	 in;
 	char			 why[256];
 
-	log_info("reloading %s", c->config_path);
-	fresh = config_load(c->config_path, c->overrides, c->noverrides,
-	    &c->routines, &errs);
-	if (fresh == NULL) {
-		log_warnx("reload refused: %d error%s above; the running "
-		    "configuration stays", errs.count, errs.count == 1 ? "" :
-		    "s");
-		cfg_errors_free(&errs);
+	pthread_join(c->reload_thread, NULL);
+	c->reloading = 0;
+	fresh = c->reload_cfg;
+	c->reload_cfg = NULL;
+	if (fresh == NULL)
 		c->reload_failures++;
-		return (-1);
-	}
-	cfg_errors_free(&errs);
-	if (control_same_wiring(c->cfg->table, fresh->table, why,
+	else if (control_same_wiring(c->cfg->table, fresh->table, why,
 	    sizeof(why)) == -1) {
 		log_warnx("reload refused: %s; restart massaged to apply "
 		    "wiring changes; the running configuration stays", why);
 		config_free(fresh);
 		c->reload_failures++;
-		return (-1);
+	} else {
+		control_input(c, &in);
+		session_reload(&c->session, fresh, &in);
+		config_free(c->cfg);
+		c->cfg = fresh;
+		c->reloads++;
+		log_info("reloaded: %d profiles, %d programs",
+		    fresh->profiles.n, fresh->programs.n);
+		control_emit(c, "reloaded");
 	}
-	control_input(c, &in);
-	session_reload(&c->session, fresh, &in);
-	config_free(c->cfg);
-	c->cfg = fresh;
-	c->reloads++;
-	log_info("reloaded: %d profiles, %d programs", fresh->profiles.n,
-	    fresh->programs.n);
-	control_emit(c, "reloaded");
-	return (0);
+	if (c->reload_done != NULL)
+		c->reload_done(c);
+	if (c->reload_again && !c->stopping) {
+		c->reload_again = 0;
+		control_reload(c);
+	}
+}
+
+void
+control_reload(struct control *c)
+{
+	if (c->reloading) {
+		c->reload_again = 1;
+		return;
+	}
+	if (c->reload_ev == NULL &&
+	    (c->reload_ev = event_new(c->base, -1, 0, control_reload_finish,
+	    c)) == NULL)
+		fatalx("event_new failed");
+	log_info("reloading %s", c->config_path);
+	if (pthread_create(&c->reload_thread, NULL, control_reload_thread,
+	    c) != 0) {
+		log_warn("reload: cannot start a thread");
+		c->reload_failures++;
+		if (c->reload_done != NULL)
+			c->reload_done(c);
+		return;
+	}
+	c->reloading = 1;
 }
 
 static void
@@ -373,6 +415,12 @@ control_shutdown(struct control *c)
 void
 control_free(struct control *c)
 {
+	if (c->reloading) {
+		pthread_join(c->reload_thread, NULL);
+		config_free(c->reload_cfg);
+	}
+	if (c->reload_ev != NULL)
+		event_free(c->reload_ev);
 	bus_stop(c->bus);
 	c->bus = NULL;
 	session_free(&c->session);

@@ -6,6 +6,7 @@
 #ifndef CONTROL_H
 #define CONTROL_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "bus.h"
@@ -55,6 +56,14 @@ struct control {
 	uint64_t		 reloads;
 	uint64_t		 reload_failures;
 
+	/* a reload in progress: parsed off the loop, swapped on it */
+	pthread_t		 reload_thread;
+	int			 reloading;	/* the thread runs */
+	int			 reload_again;	/* SIGHUP while it ran */
+	struct config		*reload_cfg;	/* its result, or NULL */
+	struct event		*reload_ev;
+	void			(*reload_done)(struct control *);
+
 	int			 nobservers;
 	struct control_observer	 observers[CONTROL_MAX_OBSERVERS];
 };
@@ -65,8 +74,13 @@ int	control_load(struct control *c, const char *path,
 /* Starts the bus and the tick on base. */
 void	control_start(struct control *c, struct event_base *base);
 void	control_observe(struct control *c, const struct control_observer *o);
-/* SIGHUP: parse a new configuration, swap only if valid. 0 or -1. */
-int	control_reload(struct control *c);
+/*
+ * SIGHUP: parses a new configuration on a thread of its own (files may be
+ * slow to read; the loop must not wait for them), then, on the loop, swaps
+ * it in only if it is valid and calls c->reload_done. A SIGHUP during a
+ * reload starts another one after it.
+ */
+void	control_reload(struct control *c);
 /* SIGTERM: vent every controller, then leave the loop. */
 void	control_shutdown(struct control *c);
 void	control_free(struct control *c);

@@ -61,9 +61,9 @@ massaged_signal(evutil_socket_t sig, short what, void *arg)
 		control_shutdown(c);
 		break;
 	case SIGHUP:
-		notify_reloading();
-		control_reload(c);
-		notify_reloaded(c);
+		if (!c->reloading)
+			notify_reloading();
+		control_reload(c);	/* notify_reloaded() when done */
 		break;
 	}
 }
@@ -191,6 +191,7 @@ main(int argc, char *argv[])
 		return (1);
 	}
 	notify_start(&ctl, base);
+	ctl.reload_done = notify_reloaded;
 
 	sigs[0] = evsignal_new(base, SIGTERM, massaged_signal, &ctl);
 	sigs[1] = evsignal_new(base, SIGINT, massaged_signal, &ctl);

@@ -239,3 +239,41 @@ def test_refusing_condition_ends_the_session(daemon):
     r = d.request("POST", "/api/v1/session",
                   {"program": "api_test", "profile": "reload_test"})
     assert r.status == 422, r.text
+
+
+def test_a_slow_reload_does_not_hold_up_the_loop(daemon, sim):
+    """The new configuration is read off the loop: while a file of it
+    cannot be read (here a FIFO named like a profile, whose open() waits
+    for a writer, as a hung file system would), the loop still ticks,
+    answers and vents; the reload finishes when the file can be read."""
+    d = daemon
+    fifo = os.path.join(d.profile_dir, "stalled.ini")
+    os.mkfifo(fifo)
+    try:
+        r = d.request("POST", "/api/v1/session",
+                      {"program": "api_test", "profile": "standard"})
+        assert r.status == 201, r.text
+        d.signal(signal.SIGHUP)
+        d.wait_for(lambda: "reloading" in d.logs(), what="the reload")
+        t0 = monotonic_ns()
+        time.sleep(1.0)
+        # the session ticks on at 50 Hz while the reload is stuck
+        ticks = [e.ns for e in sim.events("fc16", c=0) if e.ns > t0]
+        assert len(ticks) >= 40, len(ticks)
+        assert max(b - a for a, b in zip(ticks, ticks[1:])) < 100e6
+        assert d.status()["state"] == "running"
+        # and a stop is not held up by it
+        t1 = monotonic_ns()
+        assert d.request("POST", "/api/v1/estop").status == 200
+        sim.wait_event("fc6", c=1, after_ns=t1, timeout=2,
+                       where=lambda e: e["value"] == "0")
+        assert "reloaded" not in d.logs() and "reload refused" \
+            not in d.logs()
+    finally:
+        # a writer that closes at once: the reload reads an empty profile
+        fd = os.open(fifo, os.O_WRONLY)
+        os.close(fd)
+    d.wait_for(lambda: "reload refused" in d.logs(), timeout=10,
+               what="the reload to finish")
+    assert "stalled.ini" in d.logs()
+    assert d.status()["state"] == "fault"       # the e-stop above

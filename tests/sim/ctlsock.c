@@ -524,6 +524,29 @@ ctlsock_cmd_exception(struct ctlsock_client *cl, int argc, char **argv)
 	return (0);
 }
 
+/* A channel argument ("all" is -1), valid on controllers from..to-1. */
+static int
+ctlsock_channel(struct ctlsock_client *cl, const char *arg, int from, int to,
+    long *ch)
+{
+	struct sim_ctl	*c;
+	int		 i;
+
+	*ch = -1;
+	if (strcmp(arg, "all") == 0)
+		return (0);
+	for (i = from; i < to; i++) {
+		c = sim_ctl_get(i);
+		if (parse_int(arg, 0, c->p.channels - 1, ch) == -1) {
+			ctlsock_reply(cl, "err bad channel '%s' (controller "
+			    "%d: expected 0 to %d or all)", arg, i,
+			    c->p.channels - 1);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
 static int
 ctlsock_cmd_stick(struct ctlsock_client *cl, int argc, char **argv)
 {
@@ -534,16 +557,8 @@ ctlsock_cmd_stick(struct ctlsock_client *cl, int argc, char **argv)
 	if (ctlsock_which(cl, argv[1], &from, &to) == -1 ||
 	    ctlsock_onoff(cl, argv[3], &on) == -1)
 		return (-1);
-	for (i = from; i < to; i++) {
-		c = sim_ctl_get(i);
-		if (strcmp(argv[2], "all") != 0 &&
-		    parse_int(argv[2], 0, c->p.channels - 1, &ch) == -1) {
-			ctlsock_reply(cl, "err bad channel '%s' (controller "
-			    "%d: expected 0 to %d or all)", argv[2], i,
-			    c->p.channels - 1);
-			return (-1);
-		}
-	}
+	if (ctlsock_channel(cl, argv[2], from, to, &ch) == -1)
+		return (-1);
 	for (i = from; i < to; i++) {
 		c = sim_ctl_get(i);
 		ctlsock_event(c, argc, argv);
@@ -566,16 +581,8 @@ ctlsock_cmd_overpressure(struct ctlsock_client *cl, int argc, char **argv)
 
 	if (ctlsock_which(cl, argv[1], &from, &to) == -1)
 		return (-1);
-	for (i = from; i < to; i++) {
-		c = sim_ctl_get(i);
-		if (strcmp(argv[2], "all") != 0 &&
-		    parse_int(argv[2], 0, c->p.channels - 1, &ch) == -1) {
-			ctlsock_reply(cl, "err bad channel '%s' (controller "
-			    "%d: expected 0 to %d or all)", argv[2], i,
-			    c->p.channels - 1);
-			return (-1);
-		}
-	}
+	if (ctlsock_channel(cl, argv[2], from, to, &ch) == -1)
+		return (-1);
 	for (i = from; i < to; i++) {
 		c = sim_ctl_get(i);
 		ctlsock_event(c, argc, argv);
