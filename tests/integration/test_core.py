@@ -174,8 +174,8 @@ def test_link_drop_and_reconnect(tmp_path):
         assert st["last_stop"]["reason"] == "link_lost"
         assert st["last_stop"]["category"] == 0
         assert "controller legs" in st["last_stop"]["message"]
-        assert [e for e in sim.events("fc6", c=0) if e.ns > t0 and
-                e["value"] == "0"]
+        sim.wait_event("fc6", c=0, after_ns=t0, timeout=2,
+                       where=lambda e: e["value"] == "0")
         # reconnects by itself, with the connect-time checks again
         d.wait_for(lambda: all(c["connected"] for c in
                                d.status()["controllers"]), timeout=10)
