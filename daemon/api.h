@@ -20,6 +20,9 @@ struct record;
 struct api	*api_start(struct control *c, struct event_base *base,
 		    struct record *rec, char *err, size_t errlen);
 void		 api_free(struct api *a);
+/* After a reload: reads the token file again; a broken one is logged and
+ * the tokens that work stay. */
+void		 api_reload_tokens(struct api *a);
 /* Checks the token file of the table as api_start() will (for -n and
  * before anything else starts); 0, or -1 with the reason in err. */
 struct table;

@@ -72,6 +72,17 @@ control_observe(struct control *c, const struct control_observer *o)
 		c->observers[c->nobservers++] = *o;
 }
 
+void
+control_unobserve(struct control *c, void *arg)
+{
+	int	 i, j = 0;
+
+	for (i = 0; i < c->nobservers; i++)
+		if (c->observers[i].arg != arg)
+			c->observers[j++] = c->observers[i];
+	c->nobservers = j;
+}
+
 int
 control_load(struct control *c, const char *path, char *const *overrides,
     int noverrides, struct cfg_errors *errs)
@@ -324,6 +335,7 @@ control_reload_finish(evutil_socket_t fd, short what, void *arg)
 	struct config		*fresh;
 	struct session_input	 in;
 	char			 why[256];
+	int			 ok = 0;
 
 	pthread_join(c->reload_thread, NULL);
 	c->reloading = 0;
@@ -346,9 +358,10 @@ control_reload_finish(evutil_socket_t fd, short what, void *arg)
 		log_info("reloaded: %d profiles, %d programs",
 		    fresh->profiles.n, fresh->programs.n);
 		control_emit(c, "reloaded");
+		ok = 1;
 	}
 	if (c->reload_done != NULL)
-		c->reload_done(c);
+		c->reload_done(c, ok, c->reload_arg);
 	if (c->reload_again && !c->stopping) {
 		c->reload_again = 0;
 		control_reload(c);
@@ -372,7 +385,7 @@ control_reload(struct control *c)
 		log_warn("reload: cannot start a thread");
 		c->reload_failures++;
 		if (c->reload_done != NULL)
-			c->reload_done(c);
+			c->reload_done(c, 0, c->reload_arg);
 		return;
 	}
 	c->reloading = 1;

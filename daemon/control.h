@@ -62,7 +62,10 @@ struct control {
 	int			 reload_again;	/* SIGHUP while it ran */
 	struct config		*reload_cfg;	/* its result, or NULL */
 	struct event		*reload_ev;
-	void			(*reload_done)(struct control *);
+	/* after each reload, ok = 1 if the new configuration is in use */
+	void			(*reload_done)(struct control *, int ok,
+				    void *arg);
+	void			*reload_arg;
 
 	int			 nobservers;
 	struct control_observer	 observers[CONTROL_MAX_OBSERVERS];
@@ -73,11 +76,14 @@ int	control_load(struct control *c, const char *path,
 	    char *const *overrides, int noverrides, struct cfg_errors *errs);
 /* Starts the bus and the tick on base. */
 void	control_start(struct control *c, struct event_base *base);
+/* Registers an observer of session events and ticks; unobserve forgets
+ * every one whose arg is arg. */
 void	control_observe(struct control *c, const struct control_observer *o);
+void	control_unobserve(struct control *c, void *arg);
 /*
  * SIGHUP: parses a new configuration on a thread of its own (files may be
  * slow to read; the loop must not wait for them), then, on the loop, swaps
- * it in only if it is valid and calls c->reload_done. A SIGHUP during a
+ * it in only if it is valid and calls c->reload_done either way. A SIGHUP during a
  * reload starts another one after it.
  */
 void	control_reload(struct control *c);

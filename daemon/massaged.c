@@ -68,6 +68,15 @@ massaged_signal(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/* Reload done: the token file is read again with the configuration. */
+static void
+massaged_reloaded(struct control *c, int ok, void *arg)
+{
+	if (ok)
+		api_reload_tokens(arg);
+	notify_reloaded(c);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -191,7 +200,8 @@ main(int argc, char *argv[])
 		return (1);
 	}
 	notify_start(&ctl, base);
-	ctl.reload_done = notify_reloaded;
+	ctl.reload_done = massaged_reloaded;
+	ctl.reload_arg = api;
 
 	sigs[0] = evsignal_new(base, SIGTERM, massaged_signal, &ctl);
 	sigs[1] = evsignal_new(base, SIGINT, massaged_signal, &ctl);

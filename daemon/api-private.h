@@ -1,0 +1,90 @@
+/*
+ * api-private.h: what the files of the control API share (api.c the
+ * routes, api-reply.c replies and request bodies, api-auth.c the bearer
+ * tokens, api-stream.c the event stream, api-panel.c the panel files).
+ * Nothing outside daemon/api*.c includes it.
+ */
+#ifndef API_PRIVATE_H
+#define API_PRIVATE_H
+
+#include <sys/queue.h>
+
+#include <limits.h>
+#include <stddef.h>
+
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "log.h"
+#include "session.h"
+
+#define API_TOKENS_MAX		64
+#define API_TOKEN_MAX		256	/* bytes compared, whatever the length */
+#define API_ID_MAX		(NAME_LEN - 1)
+
+struct api_pending;
+struct api_stream;
+struct control;
+struct event;
+struct event_base;
+struct record;
+struct table;
+
+struct api {
+	struct control		*c;
+	struct event_base	*base;
+	struct record		*rec;
+	struct evhttp		*http;
+	char			 url[128];
+	char			 token_path[PATH_MAX];
+	int			 ntokens;
+	char			 tokens[API_TOKENS_MAX][API_TOKEN_MAX + 1];
+	size_t			 token_len[API_TOKENS_MAX];
+	char			 panel_dir[PATH_MAX];	/* realpath, or "" */
+	struct event		*stream_ev;
+	int			 nstreams;
+	TAILQ_HEAD(, api_stream) streams;
+	LIST_HEAD(, api_pending) pending;
+};
+
+/* Body expectations of a route. */
+enum api_body {
+	BODY_NONE,		/* empty, or {} */
+	BODY_JSON,		/* a JSON object, checked by the handler */
+	BODY_IGNORED		/* anything: the e-stop never refuses */
+};
+
+/* api-reply.c */
+const char	*api_method_name(int);
+void		 api_peer(struct evhttp_request *, char *, size_t);
+void		 api_headers(struct evhttp_request *, const char *);
+void		 api_reply_json(struct evhttp_request *, int, json_t *);
+void		 api_reply_status(struct api *, struct evhttp_request *, int);
+int		 api_utf8(const char *);
+void		 api_error(struct evhttp_request *, int, const char *,
+		    const char *, ...) LOG_PRINTF(4, 5);
+void		 api_not_found(struct evhttp_request *);
+void		 api_session_error(struct evhttp_request *, int,
+		    const char *);
+int		 api_body(struct evhttp_request *, enum api_body, json_t **);
+const char	*api_unknown_field(json_t *, const char *const *);
+const char	*api_id_field(struct evhttp_request *, json_t *,
+		    const char *, const char *);
+
+/* api-auth.c */
+int		 api_tokens_start(struct api *, const struct table *, char *,
+		    size_t);
+void		 api_tokens_clear(struct api *);
+int		 api_authorized(struct api *, struct evhttp_request *);
+
+/* api-stream.c */
+int		 api_stream_start(struct api *);
+void		 api_stream_stop(struct api *);
+void		 api_stream_event(void *, const char *);
+void		 api_events(struct api *, struct evhttp_request *, json_t *);
+
+/* api-panel.c */
+void		 api_panel_start(struct api *, const struct table *);
+void		 api_panel(struct api *, struct evhttp_request *);
+
+#endif
