@@ -80,7 +80,7 @@ int		 api_authorized(struct api *, struct evhttp_request *);
 /* api-stream.c */
 int		 api_stream_start(struct api *);
 void		 api_stream_stop(struct api *);
-void		 api_stream_event(void *, const char *);
+void		 api_stream_event(void *, enum session_event);
 void		 api_events(struct api *, struct evhttp_request *, json_t *);
 
 /* api-panel.c */

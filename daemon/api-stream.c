@@ -138,7 +138,7 @@ api_stream_timer(evutil_socket_t fd, short what, void *arg)
 
 /* A session event: tell every stream client, with the facts of it. */
 void
-api_stream_event(void *arg, const char *type)
+api_stream_event(void *arg, enum session_event ev)
 {
 	struct api		*a = arg;
 	const struct session	*s = &a->c->session;
@@ -148,7 +148,7 @@ api_stream_event(void *arg, const char *type)
 	if (a->nstreams == 0)
 		return;
 	doc = json_object();
-	json_object_set_new(doc, "type", json_string(type));
+	json_object_set_new(doc, "type", json_string(session_event_name(ev)));
 	json_object_set_new(doc, "state",
 	    json_string(session_state_name(s->state)));
 	json_object_set_new(doc, "session_id", s->id > 0 ?
@@ -157,7 +157,7 @@ api_stream_event(void *arg, const char *type)
 		json_object_set_new(doc, "program", json_string(s->prog.id));
 		json_object_set_new(doc, "profile", json_string(s->prof.id));
 	}
-	if ((strcmp(type, "started") == 0 || strcmp(type, "step") == 0) &&
+	if ((ev == SESSION_EV_STARTED || ev == SESSION_EV_STEP) &&
 	    session_active(s) && s->step < s->prog.nsteps) {
 		json_object_set_new(doc, "step", json_integer(s->step));
 		json_object_set_new(doc, "step_name",
@@ -165,7 +165,7 @@ api_stream_event(void *arg, const char *type)
 		json_object_set_new(doc, "routine",
 		    json_string(s->prog.steps[s->step].routine->name));
 	}
-	if ((strcmp(type, "stopped") == 0 || strcmp(type, "stopping") == 0) &&
+	if ((ev == SESSION_EV_STOPPED || ev == SESSION_EV_STOPPING) &&
 	    s->stop_reason != STOP_NONE) {
 		json_object_set_new(doc, "reason",
 		    json_string(session_reason_name(s->stop_reason)));
@@ -174,13 +174,13 @@ api_stream_event(void *arg, const char *type)
 		json_object_set_new(doc, "message",
 		    json_string(s->stop_message));
 	}
-	if (strcmp(type, "fault") == 0)
+	if (ev == SESSION_EV_FAULT)
 		json_object_set_new(doc, "message",
 		    json_string(s->fault_message));
 	str = json_dumps(doc, STATUS_JSON_FLAGS);
 	json_decref(doc);
 	if (str != NULL)
-		api_stream_send(a, type, str);
+		api_stream_send(a, session_event_name(ev), str);
 	free(str);
 }
 

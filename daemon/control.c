@@ -39,14 +39,14 @@ control_now_ns(void)
 }
 
 static void
-control_emit(void *arg, const char *type)
+control_emit(void *arg, enum session_event ev)
 {
 	struct control	*c = arg;
 	int		 i;
 
 	/* A session started: tick at full rate from now, not from the next
 	 * idle tick. */
-	if (strcmp(type, "started") == 0 && c->tick_ev != NULL &&
+	if (ev == SESSION_EV_STARTED && c->tick_ev != NULL &&
 	    c->next_ns > control_now_ns() + c->period_ns) {
 		c->next_ns = control_now_ns();
 		control_schedule(c);
@@ -54,7 +54,7 @@ control_emit(void *arg, const char *type)
 
 	for (i = 0; i < c->nobservers; i++)
 		if (c->observers[i].event != NULL)
-			c->observers[i].event(c->observers[i].arg, type);
+			c->observers[i].event(c->observers[i].arg, ev);
 }
 
 static void
@@ -357,7 +357,7 @@ control_reload_finish(evutil_socket_t fd, short what, void *arg)
 		c->reloads++;
 		log_info("reloaded: %d profiles, %d programs",
 		    fresh->profiles.n, fresh->programs.n);
-		control_emit(c, "reloaded");
+		control_emit(c, SESSION_EV_RELOADED);
 		ok = 1;
 	}
 	if (c->reload_done != NULL)

@@ -21,7 +21,7 @@ extern const double control_lateness_bounds_s[LATENESS_BUCKETS];
 
 struct control_observer {
 	void	*arg;
-	void	(*event)(void *arg, const char *type);	/* session events */
+	void	(*event)(void *arg, enum session_event ev);
 	void	(*tick)(void *arg);			/* after each tick */
 	void	(*ready)(void *arg);		/* every controller tried */
 };

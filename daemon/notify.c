@@ -302,7 +302,7 @@ notify_ready(void *arg)
 }
 
 static void
-notify_event(void *arg, const char *type)
+notify_event(void *arg, enum session_event ev)
 {
 	notify_status(arg, 1);
 }

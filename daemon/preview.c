@@ -23,14 +23,14 @@ struct preview_ctx {
 };
 
 static void
-preview_event(void *arg, const char *type)
+preview_event(void *arg, enum session_event ev)
 {
 	struct preview_ctx	*c = arg;
 	struct preview		*p = c->p;
 	struct session		*s = c->s;
 	const struct program_step *st;
 
-	if ((strcmp(type, "started") != 0 && strcmp(type, "step") != 0) ||
+	if ((ev != SESSION_EV_STARTED && ev != SESSION_EV_STEP) ||
 	    p->nsteps >= PROGRAM_MAX_STEPS)
 		return;
 	st = &s->prog.steps[s->step];

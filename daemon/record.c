@@ -117,7 +117,7 @@ static _Atomic uint64_t	 record_errors;
 
 static void	*record_thread(void *);
 static void	 record_done(evutil_socket_t, short, void *);
-static void	 record_event(void *, const char *);
+static void	 record_event(void *, enum session_event);
 
 uint64_t
 record_write_errors(void)
@@ -225,7 +225,7 @@ record_snapshot(struct record *r, int end, size_t *lenp)
 }
 
 static void
-record_event(void *arg, const char *type)
+record_event(void *arg, enum session_event ev)
 {
 	struct record	*r = arg;
 	struct rec_item	*it;
@@ -233,9 +233,9 @@ record_event(void *arg, const char *type)
 	size_t		 len;
 	int		 end;
 
-	if (strcmp(type, "started") == 0)
+	if (ev == SESSION_EV_STARTED)
 		end = 0;
-	else if (strcmp(type, "stopped") == 0)
+	else if (ev == SESSION_EV_STOPPED)
 		end = 1;
 	else
 		return;

@@ -63,10 +63,10 @@ session_wall(void)
 }
 
 static void
-session_emit(struct session *s, const char *type)
+session_emit(struct session *s, enum session_event ev)
 {
 	if (s->hooks.event != NULL)
-		s->hooks.event(s->hooks.arg, type);
+		s->hooks.event(s->hooks.arg, ev);
 }
 
 static int
@@ -94,6 +94,24 @@ const char *
 session_reason_name(enum stop_reason r)
 {
 	return (session_reasons[r].name);
+}
+
+const char *
+session_event_name(enum session_event ev)
+{
+	static const char *const names[SESSION_NEVENTS] = {
+		[SESSION_EV_STARTED] =	"started",
+		[SESSION_EV_STEP] =	"step",
+		[SESSION_EV_PAUSED] =	"paused",
+		[SESSION_EV_RESUMED] =	"resumed",
+		[SESSION_EV_STOPPING] =	"stopping",
+		[SESSION_EV_STOPPED] =	"stopped",
+		[SESSION_EV_FAULT] =	"fault",
+		[SESSION_EV_RESET] =	"reset",
+		[SESSION_EV_RELOADED] =	"reloaded",
+	};
+
+	return ((unsigned)ev < SESSION_NEVENTS ? names[ev] : "?");
 }
 
 int
@@ -197,9 +215,9 @@ session_cat0(struct session *s, enum stop_reason r, const char *fmt, ...)
 	} else if (s->state != SESSION_FAULT)
 		s->state = SESSION_IDLE;
 	if (was_active)
-		session_emit(s, "stopped");
+		session_emit(s, SESSION_EV_STOPPED);
 	if (s->state == SESSION_FAULT)
-		session_emit(s, "fault");
+		session_emit(s, SESSION_EV_FAULT);
 }
 
 /* Category 1: ramp down at the ramp limit, then vent. */
@@ -217,7 +235,7 @@ session_cat1(struct session *s, enum stop_reason r, const char *msg)
 	session_drop_inst(s);
 	log_info("session %llu stopping (category 1, %s): %s",
 	    (unsigned long long)s->id, session_reasons[r].name, msg);
-	session_emit(s, "stopping");
+	session_emit(s, SESSION_EV_STOPPING);
 }
 
 void
@@ -397,7 +415,7 @@ session_start(struct session *s, const char *program, const char *profile,
 	}
 	log_info("session %llu started: program %s, profile %s",
 	    (unsigned long long)s->id, prog->id, prof->id);
-	session_emit(s, "started");
+	session_emit(s, SESSION_EV_STARTED);
 	return (SESSION_OK);
 }
 
@@ -412,7 +430,7 @@ session_pause(struct session *s, char *why, size_t whylen)
 	s->paused_s = 0;
 	log_info("session %llu paused (category 2)",
 	    (unsigned long long)s->id);
-	session_emit(s, "paused");
+	session_emit(s, SESSION_EV_PAUSED);
 	return (SESSION_OK);
 }
 
@@ -425,7 +443,7 @@ session_resume(struct session *s, char *why, size_t whylen)
 		    session_states[s->state]));
 	s->state = SESSION_RUNNING;
 	log_info("session %llu resumed", (unsigned long long)s->id);
-	session_emit(s, "resumed");
+	session_emit(s, SESSION_EV_RESUMED);
 	return (SESSION_OK);
 }
 
@@ -471,7 +489,7 @@ session_reset(struct session *s, const struct session_input *in, char *why,
 	s->reset_pulse = 2;	/* CONTROL: FAULT_RESET edge, then 0 */
 	s->grace_ticks = RESET_GRACE_TICKS;
 	log_info("fault reset");
-	session_emit(s, "reset");
+	session_emit(s, SESSION_EV_RESET);
 	return (SESSION_OK);
 }
 
@@ -588,7 +606,7 @@ session_request(struct session *s, const struct session_input *in,
 			}
 			if (session_step_begin(s, s->step + 1) == -1)
 				break;
-			session_emit(s, "step");
+			session_emit(s, SESSION_EV_STEP);
 			for (i = 0; i < n; i++)
 				request[i] = 0;
 		}
@@ -653,7 +671,7 @@ session_tick(struct session *s, const struct session_input *in,
 				s->hooks.vent(s->hooks.arg);
 			session_end(s, s->stop_reason, s->stop_message);
 			s->state = SESSION_IDLE;
-			session_emit(s, "stopped");
+			session_emit(s, SESSION_EV_STOPPED);
 		}
 	}
 	if (session_active(s)) {

@@ -49,6 +49,21 @@ enum stop_reason {
 	STOP_NREASONS
 };
 
+/* What observers of a session hear, at once. Their wire names (the event
+ * stream's event types) are session_event_name()'s. */
+enum session_event {
+	SESSION_EV_STARTED,
+	SESSION_EV_STEP,	/* the next step of the program */
+	SESSION_EV_PAUSED,
+	SESSION_EV_RESUMED,
+	SESSION_EV_STOPPING,	/* a category 1 stop ramps down */
+	SESSION_EV_STOPPED,
+	SESSION_EV_FAULT,	/* a fault latched */
+	SESSION_EV_RESET,
+	SESSION_EV_RELOADED,	/* the configuration was reloaded */
+	SESSION_NEVENTS
+};
+
 /* Why session_start() or a command was refused. */
 enum session_err {
 	SESSION_OK = 0,
@@ -84,9 +99,7 @@ struct session_output {
 struct session_hooks {
 	void	*arg;
 	void	(*vent)(void *arg);		/* vent every controller now */
-	void	(*event)(void *arg, const char *type);	/* started, step,
-						   paused, resumed, stopping,
-						   stopped, fault, reset */
+	void	(*event)(void *arg, enum session_event ev);
 };
 
 struct session {
@@ -161,6 +174,7 @@ void	session_reload(struct session *s, const struct config *cfg,
 
 const char	*session_state_name(enum session_state st);
 const char	*session_reason_name(enum stop_reason r);
+const char	*session_event_name(enum session_event ev);
 int		 session_reason_category(enum stop_reason r);
 /* Seconds elapsed and remaining of the running session. */
 double		 session_elapsed(const struct session *s);

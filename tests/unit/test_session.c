@@ -140,12 +140,13 @@ fx_vent(void *arg)
 }
 
 static void
-fx_event(void *arg, const char *type)
+fx_event(void *arg, enum session_event ev)
 {
 	struct fx	*f = arg;
 
 	if (f->nevents < 64)
-		snprintf(f->events[f->nevents++], 16, "%s", type);
+		snprintf(f->events[f->nevents++], 16, "%s",
+		    session_event_name(ev));
 }
 
 static int
