@@ -140,43 +140,13 @@ api_stream_timer(evutil_socket_t fd, short what, void *arg)
 void
 api_stream_event(void *arg, enum session_event ev)
 {
-	struct api		*a = arg;
-	const struct session	*s = &a->c->session;
-	json_t			*doc;
-	char			*str;
+	struct api	*a = arg;
+	json_t		*doc;
+	char		*str;
 
 	if (a->nstreams == 0)
 		return;
-	doc = json_object();
-	json_object_set_new(doc, "type", json_string(session_event_name(ev)));
-	json_object_set_new(doc, "state",
-	    json_string(session_state_name(s->state)));
-	json_object_set_new(doc, "session_id", s->id > 0 ?
-	    json_integer((json_int_t)s->id) : json_null());
-	if (session_active(s)) {
-		json_object_set_new(doc, "program", json_string(s->prog.id));
-		json_object_set_new(doc, "profile", json_string(s->prof.id));
-	}
-	if ((ev == SESSION_EV_STARTED || ev == SESSION_EV_STEP) &&
-	    session_active(s) && s->step < s->prog.nsteps) {
-		json_object_set_new(doc, "step", json_integer(s->step));
-		json_object_set_new(doc, "step_name",
-		    json_string(s->prog.steps[s->step].name));
-		json_object_set_new(doc, "routine",
-		    json_string(s->prog.steps[s->step].routine->name));
-	}
-	if ((ev == SESSION_EV_STOPPED || ev == SESSION_EV_STOPPING) &&
-	    s->stop_reason != STOP_NONE) {
-		json_object_set_new(doc, "reason",
-		    json_string(session_reason_name(s->stop_reason)));
-		json_object_set_new(doc, "category",
-		    json_integer(s->stop_category));
-		json_object_set_new(doc, "message",
-		    json_string(s->stop_message));
-	}
-	if (ev == SESSION_EV_FAULT)
-		json_object_set_new(doc, "message",
-		    json_string(s->fault_message));
+	doc = status_event_json(a->c, ev);
 	str = json_dumps(doc, STATUS_JSON_FLAGS);
 	json_decref(doc);
 	if (str != NULL)

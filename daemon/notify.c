@@ -38,6 +38,7 @@
 #include "control.h"
 #include "log.h"
 #include "notify.h"
+#include "status.h"
 
 #ifdef HAVE_SYSTEMD
 
@@ -131,81 +132,15 @@ notify_send(const char *msg)
 		    "socket; notifications are dropped");
 }
 
-static void
-notify_duration(double s, char *buf, size_t len)
-{
-	long	 t = (long)(s + 0.5);
-
-	if (t >= 3600)
-		snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60,
-		    t % 60);
-	else
-		snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
-}
-
 /* The one line a person reads in `systemctl status`. */
 static void
 notify_status_text(struct notify *n, char *buf, size_t len)
 {
-	struct control		*c = n->c;
-	const struct session	*s = &c->session;
-	const struct table	*t = c->cfg->table;
-	struct bus_reading	 rd;
-	char			 left[32], down[128] = "";
-	const char		*suffix;
-	int			 i, up = 0;
-	size_t			 dl = 0;
-
-	for (i = 0; i < t->nctls; i++) {
-		bus_get(c->bus, i, &rd);
-		if (rd.connected)
-			up++;
-		else if (dl < sizeof(down) - 1)
-			dl += (size_t)snprintf(down + dl, sizeof(down) - dl,
-			    "%s%s", dl == 0 ? "" : ", ", t->ctls[i].name);
-		if (dl >= sizeof(down))
-			dl = sizeof(down) - 1;
-	}
-	suffix = n->reload_refused ? "; last reload refused, see the journal" :
-	    "";
-	if (n->stopping || c->stopping) {
+	if (n->stopping)
 		snprintf(buf, len, "stopping: venting every controller");
-		return;
-	}
-	if (!c->ready) {
-		snprintf(buf, len, "starting: connecting to %d controller%s%s",
-		    t->nctls, t->nctls == 1 ? "" : "s", suffix);
-		return;
-	}
-	switch (s->state) {
-	case SESSION_FAULT:
-		snprintf(buf, len, "FAULT: %.160s%s", s->fault_message, suffix);
-		break;
-	case SESSION_RUNNING:
-	case SESSION_PAUSED:
-		notify_duration(session_remaining(s), left, sizeof(left));
-		snprintf(buf, len, "%s %s for %s, step %d/%d, %s left, "
-		    "%d/%d controllers connected%s",
-		    s->state == SESSION_RUNNING ? "running" : "paused",
-		    s->prog.id, s->prof.id, s->step + 1, s->prog.nsteps, left,
-		    up, t->nctls, suffix);
-		break;
-	case SESSION_STOPPING:
-		snprintf(buf, len, "stopping %s for %s (category %d, %s): "
-		    "ramping down%s", s->prog.id, s->prof.id,
-		    s->stop_category, session_reason_name(s->stop_reason),
-		    suffix);
-		break;
-	case SESSION_IDLE:
-	default:
-		if (up < t->nctls)
-			snprintf(buf, len, "idle, %d/%d controllers connected "
-			    "(down: %s)%s", up, t->nctls, down, suffix);
-		else
-			snprintf(buf, len, "idle, %d/%d controllers connected%s",
-			    up, t->nctls, suffix);
-		break;
-	}
+	else
+		status_text(n->c, n->reload_refused ? "; last reload refused, "
+		    "see the journal" : "", buf, len);
 }
 
 /*

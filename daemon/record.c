@@ -52,6 +52,7 @@
 #include "control.h"
 #include "log.h"
 #include "record.h"
+#include "status.h"
 
 #define RECORD_FILE		"sessions.jsonl"
 #define RECORD_QUEUE_MAX	1024		/* lines waiting for the disk */
@@ -174,12 +175,14 @@ record_snapshot(struct record *r, int end, size_t *lenp)
 	json_object_set_new(o, "start", record_time(s->started_wall));
 	json_object_set_new(o, "end", end ? record_time(s->ended_wall) :
 	    json_null());
-	json_object_set_new(o, "end_reason", end ?
-	    json_string(session_reason_name(s->stop_reason)) : json_null());
-	json_object_set_new(o, "stop_category", end ?
-	    json_integer(s->stop_category) : json_null());
-	json_object_set_new(o, "stop_message", end ?
-	    json_string(s->stop_message) : json_null());
+	if (end)
+		status_stop_set(o, s, "end_reason", "stop_category",
+		    "stop_message");
+	else {
+		json_object_set_new(o, "end_reason", json_null());
+		json_object_set_new(o, "stop_category", json_null());
+		json_object_set_new(o, "stop_message", json_null());
+	}
 	json_object_set_new(o, "active_s", end ?
 	    json_real(round(s->active_s * 10) / 10) : json_null());
 

@@ -5,6 +5,7 @@
  * session_start() would) and routines.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 
 static json_t	*status_kpa(double);
 static json_t	*status_str_or_null(const char *);
+static void	 status_duration(double, char *, size_t);
 
 /* Pressures and times to a hundredth: what a person or a test can use. */
 static json_t *
@@ -176,12 +178,7 @@ status_json(struct control *c)
 	last = json_null();
 	if (s->stop_reason != STOP_NONE) {
 		last = json_object();
-		json_object_set_new(last, "reason",
-		    json_string(session_reason_name(s->stop_reason)));
-		json_object_set_new(last, "category",
-		    json_integer(s->stop_category));
-		json_object_set_new(last, "message",
-		    json_string(s->stop_message));
+		status_stop_set(last, s, "reason", "category", "message");
 	}
 	json_object_set_new(o, "last_stop", last);
 	return (o);
@@ -441,4 +438,119 @@ status_routines_json(struct control *c)
 		json_array_append_new(arr, o);
 	}
 	return (arr);
+}
+
+/* The last stop of s as three fields of o, named as the reader wants. */
+void
+status_stop_set(json_t *o, const struct session *s, const char *reason,
+    const char *category, const char *message)
+{
+	json_object_set_new(o, reason,
+	    json_string(session_reason_name(s->stop_reason)));
+	json_object_set_new(o, category, json_integer(s->stop_category));
+	json_object_set_new(o, message, json_string(s->stop_message));
+}
+
+json_t *
+status_event_json(struct control *c, enum session_event ev)
+{
+	const struct session	*s = &c->session;
+	json_t			*doc;
+
+	doc = json_object();
+	json_object_set_new(doc, "type", json_string(session_event_name(ev)));
+	json_object_set_new(doc, "state",
+	    json_string(session_state_name(s->state)));
+	json_object_set_new(doc, "session_id", s->id > 0 ?
+	    json_integer((json_int_t)s->id) : json_null());
+	if (session_active(s)) {
+		json_object_set_new(doc, "program", json_string(s->prog.id));
+		json_object_set_new(doc, "profile", json_string(s->prof.id));
+	}
+	if ((ev == SESSION_EV_STARTED || ev == SESSION_EV_STEP) &&
+	    session_active(s) && s->step < s->prog.nsteps) {
+		json_object_set_new(doc, "step", json_integer(s->step));
+		json_object_set_new(doc, "step_name",
+		    json_string(s->prog.steps[s->step].name));
+		json_object_set_new(doc, "routine",
+		    json_string(s->prog.steps[s->step].routine->name));
+	}
+	if ((ev == SESSION_EV_STOPPED || ev == SESSION_EV_STOPPING) &&
+	    s->stop_reason != STOP_NONE)
+		status_stop_set(doc, s, "reason", "category", "message");
+	if (ev == SESSION_EV_FAULT)
+		json_object_set_new(doc, "message",
+		    json_string(s->fault_message));
+	return (doc);
+}
+
+static void
+status_duration(double s, char *buf, size_t len)
+{
+	long	 t = (long)(s + 0.5);
+
+	if (t >= 3600)
+		snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60,
+		    t % 60);
+	else
+		snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
+}
+
+void
+status_text(struct control *c, const char *suffix, char *buf, size_t len)
+{
+	const struct session	*s = &c->session;
+	const struct table	*t = c->cfg->table;
+	struct bus_reading	 rd;
+	char			 left[32], down[128] = "";
+	int			 i, up = 0;
+	size_t			 dl = 0;
+
+	for (i = 0; i < t->nctls; i++) {
+		bus_get(c->bus, i, &rd);
+		if (rd.connected)
+			up++;
+		else if (dl < sizeof(down) - 1)
+			dl += (size_t)snprintf(down + dl, sizeof(down) - dl,
+			    "%s%s", dl == 0 ? "" : ", ", t->ctls[i].name);
+		if (dl >= sizeof(down))
+			dl = sizeof(down) - 1;
+	}
+	if (c->stopping) {
+		snprintf(buf, len, "stopping: venting every controller");
+		return;
+	}
+	if (!c->ready) {
+		snprintf(buf, len, "starting: connecting to %d controller%s%s",
+		    t->nctls, t->nctls == 1 ? "" : "s", suffix);
+		return;
+	}
+	switch (s->state) {
+	case SESSION_FAULT:
+		snprintf(buf, len, "FAULT: %.160s%s", s->fault_message, suffix);
+		break;
+	case SESSION_RUNNING:
+	case SESSION_PAUSED:
+		status_duration(session_remaining(s), left, sizeof(left));
+		snprintf(buf, len, "%s %s for %s, step %d/%d, %s left, "
+		    "%d/%d controllers connected%s",
+		    session_state_name(s->state), s->prog.id, s->prof.id,
+		    s->step + 1, s->prog.nsteps, left, up, t->nctls, suffix);
+		break;
+	case SESSION_STOPPING:
+		snprintf(buf, len, "stopping %s for %s (category %d, %s): "
+		    "ramping down%s", s->prog.id, s->prof.id,
+		    s->stop_category, session_reason_name(s->stop_reason),
+		    suffix);
+		break;
+	case SESSION_IDLE:
+	default:
+		if (up < t->nctls)
+			snprintf(buf, len, "idle, %d/%d controllers connected "
+			    "(down: %s)%s", up, t->nctls, down, suffix);
+		else
+			snprintf(buf, len, "idle, %d/%d controllers connected%s",
+			    up, t->nctls, suffix);
+		break;
+	}
 }

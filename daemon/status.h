@@ -1,13 +1,19 @@
 /*
- * status.h: the JSON documents of the control API: the live status (also
- * the event stream's snapshot) and the lists of programs, profiles and
- * routines. Built from struct control on the loop thread; the caller owns
- * (and json_decref()s) what it gets.
+ * status.h: the session and the table as every reader sees them: the JSON
+ * documents of the control API (the live status, also the event stream's
+ * snapshot; the event stream's events; the lists of programs, profiles and
+ * routines), the stop fields of session records and the line of
+ * `systemctl status`. Built from struct control on the loop thread; the
+ * caller owns (and json_decref()s) what it gets.
  */
 #ifndef STATUS_H
 #define STATUS_H
 
+#include <stddef.h>
+
 #include <jansson.h>
+
+#include "session.h"
 
 struct control;
 
@@ -22,5 +28,15 @@ json_t	*status_programs_json(struct control *c);
  * its conditions refuse, as session_start() would. */
 json_t	*status_profiles_json(struct control *c);
 json_t	*status_routines_json(struct control *c);
+/* The data of an event of the event stream (see docs/api.md). */
+json_t	*status_event_json(struct control *c, enum session_event ev);
+/* Sets the last stop's reason name, category and message as o's fields
+ * with these names. */
+void	 status_stop_set(json_t *o, const struct session *s,
+	    const char *reason, const char *category, const char *message);
+/* One line for a person (systemd's STATUS=): the state, the session and
+ * its time left, the controllers; suffix ends it unless stopping. */
+void	 status_text(struct control *c, const char *suffix, char *buf,
+	    size_t len);
 
 #endif
