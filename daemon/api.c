@@ -365,7 +365,7 @@ static void
 api_metrics(struct api *a, struct evhttp_request *req, json_t *body)
 {
 	metrics_render(a->c, evhttp_request_get_output_buffer(req));
-	api_headers(req, "text/plain; version=0.0.4; charset=utf-8");
+	api_headers(req, METRICS_CONTENT_TYPE);
 	evhttp_send_reply(req, 200, NULL, NULL);
 }
 

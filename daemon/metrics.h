@@ -4,9 +4,12 @@
 #ifndef METRICS_H
 #define METRICS_H
 
+#define METRICS_CONTENT_TYPE	"text/plain; version=0.0.4; charset=utf-8"
+
 struct control;
 struct evbuffer;
 
+/* Appends the metrics to out, to be sent as METRICS_CONTENT_TYPE. */
 void	metrics_render(struct control *c, struct evbuffer *out);
 
 #endif
