@@ -30,8 +30,6 @@
 
 static int	api_tokens_load(struct api *, const char *, char *, size_t);
 
-/* --- tokens ------------------------------------------------------------- */
-
 /*
  * Reads the bearer tokens: one a line, '#' comments, blank lines ignored.
  * The file must be a regular file that neither group nor others can read

@@ -43,8 +43,6 @@ static const struct {
 	{ ".txt",	"text/plain; charset=utf-8" },
 	{ ".webmanifest", "application/manifest+json" },
 };
-/* --- the panel ---------------------------------------------------------- */
-
 static const char *
 api_content_type(const char *path)
 {

@@ -20,7 +20,6 @@
 
 #define API_TOKENS_MAX		64
 #define API_TOKEN_MAX		256	/* bytes compared, whatever the length */
-#define API_ID_MAX		(NAME_LEN - 1)
 
 struct api_pending;
 struct api_stream;

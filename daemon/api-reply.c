@@ -19,6 +19,8 @@
 #include "control.h"
 #include "status.h"
 
+#define API_ID_MAX		(NAME_LEN - 1)
+
 static const struct {
 	int		 method;
 	const char	*name;

@@ -38,8 +38,6 @@ struct api_stream {
 
 static void	api_stream_status(struct api *, struct api_stream *);
 
-/* --- the event stream --------------------------------------------------- */
-
 static void
 api_stream_free(struct api *a, struct api_stream *s)
 {

@@ -1,8 +1,10 @@
 /*
- * status.c: the JSON documents of the control API (see docs/api.md): the
- * live status, which is also the event stream's snapshot, and the lists of
- * programs, profiles (with the refusals of each program, resolved as
- * session_start() would) and routines.
+ * status.c: the session and the table as every reader sees them. The JSON
+ * documents of the control API (see docs/api.md): the live status, which
+ * is also the event stream's snapshot, the event stream's events, and the
+ * lists of programs, profiles (with the refusals of each program, resolved
+ * as session_start() would) and routines; the stop fields of session
+ * records; the line of `systemctl status` that notify.c sends.
  */
 #include <math.h>
 #include <stdio.h>
