@@ -176,7 +176,7 @@ INSTALL		?= install
 MAN_PAGES	:= docs/man/massaged.8 docs/man/massagectl.1 docs/man/massaged.ini.5
 UNIT_FILES	:= systemd/massaged.service systemd/massaged@.service
 CONFIG_FILES	:= $(wildcard config/*.ini config/profiles/*.ini config/programs/*.ini)
-PANEL_FILES	:= $(shell find daemon/panel -type f ! -name '.*' 2>/dev/null)
+PANEL_FILES	:= $(shell find panel -type f ! -name '.*' 2>/dev/null)
 # The units name /usr/sbin/massaged and /etc/massaged, the paths of a
 # PREFIX=/usr install; other prefixes get theirs.
 UNIT_SED	:= -e 's|/usr/sbin/massaged|$(SBINDIR)/massaged|g' \
@@ -215,7 +215,7 @@ install: all
 	$(INSTALL) -m 0644 docs/man/massaged.ini.5 $(DESTDIR)$(MANDIR)/man5/
 	$(INSTALL) -m 0644 docs/man/massaged.8 $(DESTDIR)$(MANDIR)/man8/
 	@for f in $(PANEL_FILES); do \
-		d=$(DESTDIR)$(PANELDIR)/$${f#daemon/panel/}; \
+		d=$(DESTDIR)$(PANELDIR)/$${f#panel/}; \
 		$(INSTALL) -d $${d%/*} && $(INSTALL) -m 0644 $$f $$d || exit 1; \
 	done
 	@for f in $(CONFIG_FILES); do \

@@ -303,7 +303,7 @@ def run_in_netns(tmp_path, config, extra=()):
         "-o", "token_file=" + tokens,
         "-o", "plugin_dir=" + os.path.join(build_dir(), "plugins"),
         "-o", "state_dir=" + os.path.join(tdir, "state"),
-        "-o", "panel_dir=" + os.path.join(REPO, "daemon", "panel"),
+        "-o", "panel_dir=" + os.path.join(REPO, "panel"),
     ] + list(extra)
     log = os.path.join(tdir, "massaged.log")
     with open(log, "wb") as lf:
