@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "log.h"
+#include "parse.h"
 
 /* All errors of one load, one per line, in the order found. */
 struct cfg_errors {
@@ -55,12 +56,7 @@ void	cfg_err_at(struct cfg_errors *, const char *path, int line,
 	    const char *section, const char *key, const char *fmt, ...)
 	    LOG_PRINTF(6, 7);
 
-/* Strict parsers: whole string, no trailing junk, range checked. */
-int	parse_double(const char *s, double min, double max, double *out);
-int	parse_int(const char *s, long min, long max, long *out);
-int	parse_bool(const char *s, int *out);
-
-/* The same, reporting "expected ..." errors through cfg_err(). */
+/* The strict parsers of parse.h, reporting "expected ..." errors through cfg_err(). */
 int	cfg_double(struct cfg_file *, const char *key, const char *v,
 	    double min, double max, const char *unit, double *out);
 int	cfg_int(struct cfg_file *, const char *key, const char *v,

@@ -35,9 +35,11 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "clock.h"
 #include "control.h"
 #include "log.h"
 #include "notify.h"
+#include "strings.h"
 
 #ifdef HAVE_SYSTEMD
 
@@ -131,18 +133,6 @@ notify_send(const char *msg)
 		    "socket; notifications are dropped");
 }
 
-static void
-notify_duration(double s, char *buf, size_t len)
-{
-	long	 t = (long)(s + 0.5);
-
-	if (t >= 3600)
-		snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60,
-		    t % 60);
-	else
-		snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
-}
-
 /* The one line a person reads in `systemctl status`. */
 static void
 notify_status_text(struct notify *n, char *buf, size_t len)
@@ -151,20 +141,18 @@ notify_status_text(struct notify *n, char *buf, size_t len)
 	const struct session	*s = &c->session;
 	const struct table	*t = c->cfg->table;
 	struct bus_reading	 rd;
-	char			 left[32], down[128] = "";
+	char			 left[32], down[128];
 	const char		*suffix;
 	int			 i, up = 0;
-	size_t			 dl = 0;
+	struct str_list		 dl;
 
+	str_list_init(&dl, down, sizeof(down));
 	for (i = 0; i < t->nctls; i++) {
 		bus_get(c->bus, i, &rd);
 		if (rd.connected)
 			up++;
-		else if (dl < sizeof(down) - 1)
-			dl += (size_t)snprintf(down + dl, sizeof(down) - dl,
-			    "%s%s", dl == 0 ? "" : ", ", t->ctls[i].name);
-		if (dl >= sizeof(down))
-			dl = sizeof(down) - 1;
+		else
+			str_list_add(&dl, 0, "%s", t->ctls[i].name);
 	}
 	suffix = n->reload_refused ? "; last reload refused, see the journal" :
 	    "";
@@ -183,7 +171,7 @@ notify_status_text(struct notify *n, char *buf, size_t len)
 		break;
 	case SESSION_RUNNING:
 	case SESSION_PAUSED:
-		notify_duration(session_remaining(s), left, sizeof(left));
+		str_duration(session_remaining(s), left, sizeof(left));
 		snprintf(buf, len, "%s %s for %s, step %d/%d, %s left, "
 		    "%d/%d controllers connected%s",
 		    s->state == SESSION_RUNNING ? "running" : "paused",
@@ -216,7 +204,7 @@ static void
 notify_status(struct notify *n, int force)
 {
 	char		 text[sizeof(n->status)], msg[sizeof(n->status) + 8];
-	uint64_t	 now = control_now_ns();
+	uint64_t	 now = clock_mono_ns();
 
 	notify_status_text(n, text, sizeof(text));
 	if (strcmp(text, n->status) == 0)
@@ -240,7 +228,7 @@ static int
 notify_loop_ok(struct notify *n, char *why, size_t len)
 {
 	struct control	*c = n->c;
-	uint64_t	 now = control_now_ns(), age, missed, tolerated;
+	uint64_t	 now = clock_mono_ns(), age, missed, tolerated;
 
 	missed = c->missed_ticks - n->missed_seen;
 	n->missed_seen = c->missed_ticks;
@@ -360,7 +348,7 @@ notify_reloading(void)
 	char	 msg[64];
 
 	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
-	    (unsigned long long)(control_now_ns() / 1000));
+	    (unsigned long long)(clock_mono_ns() / 1000));
 	notify_send(msg);
 }
 

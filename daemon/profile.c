@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "profile.h"
+#include "strings.h"
 
 #define LIST_BUF	512
 
@@ -83,19 +84,6 @@ struct profile_parse {
 	int			 have_intensity;
 };
 
-static char *
-trim(char *s)
-{
-	char	*e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-		*--e = '\0';
-	return (s);
-}
-
 static int
 glob_ok(const char *s)
 {
@@ -125,7 +113,7 @@ list_parse(struct cfg_file *f, const char *key, const char *v,
 	for (s = buf; s != NULL; s = next) {
 		if ((next = strchr(s, ',')) != NULL)
 			*next++ = '\0';
-		item = trim(s);
+		item = str_trim(s);
 		if (*item == '\0') {
 			cfg_err(f, key, "empty item in the list (expected "
 			    "items separated by commas)");
@@ -324,21 +312,12 @@ profile_section(struct cfg_file *f, const char *section)
 static void
 rules_names(const struct rules *r, char *buf, size_t len)
 {
-	size_t	 off = 0;
-	int	 i, n;
+	struct str_list	 l;
+	int		 i;
 
-	buf[0] = '\0';
-	for (i = 0; i < r->n; i++) {
-		n = snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
-		    r->rules[i].name);
-		if (n < 0 || (size_t)n >= len - off) {
-			/* Truncated: end on a clear "...". */
-			if (len > 4)
-				memcpy(buf + len - 4, "...", 4);
-			return;
-		}
-		off += (size_t)n;
-	}
+	str_list_init(&l, buf, len);
+	for (i = 0; i < r->n; i++)
+		str_list_add(&l, 0, "%s", r->rules[i].name);
 }
 
 static void

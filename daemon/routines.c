@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "routines.h"
+#include "strings.h"
 
 #define ROUTINE_NAME_LEN	48	/* as NAME_LEN in table.h */
 #define ROUTINE_VERSION_LEN	32
@@ -579,7 +580,8 @@ routine_param_parse(const struct massaged_param *p, const char *s,
 {
 	const char	*unit = p->unit != NULL ? p->unit : "";
 	const char	*sp = *unit != '\0' ? " " : "";
-	char		 list[512], *w;
+	char		 list[512];
+	struct str_list	 sl;
 	const char	*c, *q;
 	double		 v;
 	long		 l;
@@ -633,16 +635,11 @@ routine_param_parse(const struct massaged_param *p, const char *s,
 			return (0);
 		}
 		/* "a, b or c" */
-		w = list;
-		*w = '\0';
+		str_list_init(&sl, list, sizeof(list));
 		for (c = p->choices, i = 0; i < n; i++, c = q + 1) {
 			if ((q = strchr(c, '|')) == NULL)
 				q = c + strlen(c);
-			w += snprintf(w, sizeof(list) - (size_t)(w - list),
-			    "%s%.*s", i == 0 ? "" : i == n - 1 ? " or " : ", ",
-			    (int)(q - c), c);
-			if (w >= list + sizeof(list) - 1)
-				break;
+			str_list_add(&sl, i == n - 1, "%.*s", (int)(q - c), c);
 		}
 		snprintf(why, whylen, "'%s' is not one of the choices "
 		    "(expected %s)", s, list);
