@@ -891,6 +891,10 @@ watch_stream(struct watch *w)
 	while (!watch_quit) {
 		if ((n = http_stream_read(hc, buf, sizeof(buf), err,
 		    sizeof(err))) <= 0) {
+			if (http_interrupted(hc)) {
+				watch_quit = 1;
+				break;
+			}
 			if (n == 0)
 				snprintf(err, sizeof(err), "the daemon ended "
 				    "the stream");
