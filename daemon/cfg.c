@@ -285,3 +285,40 @@ cfg_path(const char *base, const char *rel, char *dst, size_t dstlen)
 		    rel);
 	return (n < 0 || (size_t)n >= dstlen ? -1 : 0);
 }
+
+static int
+cfg_dir_cmp(const struct dirent **a, const struct dirent **b)
+{
+	return (strcmp((*a)->d_name, (*b)->d_name));
+}
+
+int
+cfg_dir_list(const char *dir, const char *suffix, struct dirent ***ents)
+{
+	struct dirent	**all;
+	size_t		  sl = strlen(suffix), len;
+	int		  n, i, k = 0;
+
+	if ((n = scandir(dir, &all, NULL, cfg_dir_cmp)) == -1)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		len = strlen(all[i]->d_name);
+		if (all[i]->d_name[0] != '.' && len > sl &&
+		    strcmp(all[i]->d_name + len - sl, suffix) == 0)
+			all[k++] = all[i];
+		else
+			free(all[i]);
+	}
+	*ents = all;
+	return (k);
+}
+
+void
+cfg_dir_free(struct dirent **ents, int n)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++)
+		free(ents[i]);
+	free(ents);
+}

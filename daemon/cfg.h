@@ -9,6 +9,7 @@
 #ifndef CFG_H
 #define CFG_H
 
+#include <dirent.h>
 #include <stddef.h>
 
 #include "log.h"
@@ -66,6 +67,15 @@ int	cfg_str(struct cfg_file *, const char *key, const char *v,
 	    char *dst, size_t dstlen);
 /* A name: [a-z0-9_]+, 1..maxlen-1 characters. */
 int	cfg_name_ok(const char *s, size_t maxlen);
+
+/*
+ * The files of dir named *suffix (no dot files), sorted by name, read with
+ * scandir(3): returns their count, the entries in *ents (free them with
+ * cfg_dir_free()), or -1 with errno set.
+ */
+int	cfg_dir_list(const char *dir, const char *suffix,
+	    struct dirent ***ents);
+void	cfg_dir_free(struct dirent **ents, int n);
 
 /* Resolves rel against the directory of base into dst. */
 int	cfg_path(const char *base, const char *rel, char *dst, size_t dstlen);

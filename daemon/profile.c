@@ -529,15 +529,6 @@ profile_load_one(struct profile *p, const char *path, const char *id,
 		profile_check(&pp, errs);
 }
 
-static int
-profile_file(const struct dirent *de)
-{
-	size_t	 n = strlen(de->d_name);
-
-	return (de->d_name[0] != '.' && n > 4 &&
-	    strcmp(de->d_name + n - 4, ".ini") == 0);
-}
-
 /* The profile id is the file name without ".ini". */
 static int
 profile_id(const char *fname, char *id, size_t idlen)
@@ -553,12 +544,6 @@ profile_id(const char *fname, char *id, size_t idlen)
 
 /* File name order is id order: ".ini" sorts before any id character.
  * strcmp, not alphasort's strcoll: the same order in every locale. */
-static int
-profile_cmp(const struct dirent **a, const struct dirent **b)
-{
-	return (strcmp((*a)->d_name, (*b)->d_name));
-}
-
 /* A typo in an exclusion glob would exclude nothing: say so. */
 static void
 rules_warn_unmatched(const struct rules *r, const struct table *t)
@@ -590,7 +575,7 @@ profiles_load(struct profile_set *set, const char *dir,
 	int		  before = errs->count, n, i;
 
 	memset(set, 0, sizeof(*set));
-	if ((n = scandir(dir, &names, profile_file, profile_cmp)) == -1) {
+	if ((n = cfg_dir_list(dir, ".ini", &names)) == -1) {
 		cfg_errors_add(errs, "%s: cannot read profiles: %s", dir,
 		    strerror(errno));
 		return (errs->count - before);
@@ -611,9 +596,7 @@ profiles_load(struct profile_set *set, const char *dir,
 			profile_load_one(&set->profiles[set->n++], path, id, t,
 			    r, errs);
 	}
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	cfg_dir_free(names, n);
 	if (errs->count == before && set->n == 0)
 		cfg_errors_add(errs, "%s: no profiles (expected one ID.ini "
 		    "file per client)", dir);

@@ -82,7 +82,6 @@ static int	program_load(struct program_set *, const char *dir,
 		    const char *file, const struct routine_set *,
 		    const struct table *, struct cfg_errors *);
 static int	program_cmp(const void *, const void *);
-static int	program_name_cmp(const void *, const void *);
 static int	program_id_cmp(const void *, const void *);
 
 static int
@@ -492,53 +491,24 @@ program_id_cmp(const void *key, const void *elem)
 	return (strcmp(key, ((const struct program *)elem)->id));
 }
 
-static int
-program_name_cmp(const void *a, const void *b)
-{
-	return (strcmp(*(char *const *)a, *(char *const *)b));
-}
-
 int
 programs_load(struct program_set *set, const char *dir,
     const struct routine_set *routines, const struct table *t,
     struct cfg_errors *errs)
 {
-	DIR		 *dp;
-	struct dirent	 *de;
-	char		**names = NULL, **nn;
-	size_t		  n = 0, i, len;
-	int		  nerr = 0;
+	struct dirent	**names;
+	int		  n, i, nerr = 0;
 
 	memset(set, 0, sizeof(*set));
-	if ((dp = opendir(dir)) == NULL) {
+	if ((n = cfg_dir_list(dir, ".ini", &names)) == -1) {
 		cfg_errors_add(errs, "%s: cannot open program directory: %s",
 		    dir, strerror(errno));
 		return (1);
 	}
-	while ((de = readdir(dp)) != NULL) {
-		len = strlen(de->d_name);
-		if (de->d_name[0] == '.' || len < 5 ||
-		    strcmp(de->d_name + len - 4, ".ini") != 0)
-			continue;
-		if ((nn = reallocarray(names, n + 1, sizeof(*names))) == NULL ||
-		    (nn[n] = strdup(de->d_name)) == NULL) {
-			if (nn != NULL)
-				names = nn;
-			cfg_errors_add(errs, "%s: out of memory", dir);
-			nerr++;
-			break;
-		}
-		names = nn;
-		n++;
-	}
-	closedir(dp);
-	if (n > 1)
-		qsort(names, n, sizeof(*names), program_name_cmp);
-	for (i = 0; i < n; i++) {
-		nerr += program_load(set, dir, names[i], routines, t, errs);
-		free(names[i]);
-	}
-	free(names);
+	for (i = 0; i < n; i++)
+		nerr += program_load(set, dir, names[i]->d_name, routines, t,
+		    errs);
+	cfg_dir_free(names, n);
 	if (set->n > 1)
 		qsort(set->programs, (size_t)set->n, sizeof(*set->programs),
 		    program_cmp);
