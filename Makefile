@@ -282,7 +282,7 @@ bench:
 		$(BENCH_BUILD)/massaged-bench
 	$(BENCH_BUILD)/massaged-bench -b $(BENCH_BUILD) -o docs/benchmarks.md
 
-$(BUILD)/massaged-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o)
+$(BUILD)/massaged-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libmodbus) -lpthread -lm
 
 # --- fuzzing ----------------------------------------------------------------
