@@ -29,6 +29,8 @@ PYTHON		?= /usr/bin/python3
 
 CC		?= cc
 PKG_CONFIG	?= pkg-config
+# massagectl links only CLIENT_PC: no libmodbus, no libsystemd.
+CLIENT_PC	:= libevent inih jansson
 LIBS_PC		:= libevent libevent_pthreads libmodbus inih jansson
 HAVE_SYSTEMD	?= $(shell $(PKG_CONFIG) --exists libsystemd 2>/dev/null && echo 1)
 ifeq ($(HAVE_SYSTEMD),1)
@@ -47,7 +49,9 @@ WERROR		:= -Werror
 endif
 PC_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) 2>/dev/null)
 PC_LIBS		:= $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)
-CPPFLAGS_ALL	:= -Iinclude -Idaemon -D_GNU_SOURCE -DMASSAGED_VERSION='"$(VERSION)"' \
+CLIENT_LIBS	:= $(shell $(PKG_CONFIG) --libs $(CLIENT_PC) 2>/dev/null)
+# common/ on the quote path only: its strings.h must not shadow <strings.h>.
+CPPFLAGS_ALL	:= -Iinclude -iquote common -Idaemon -D_GNU_SOURCE -DMASSAGED_VERSION='"$(VERSION)"' \
 		   -DPLUGINDIR='"$(PLUGINDIR)"' -DCONFDIR='"$(CONFDIR)"' \
 		   -DPANELDIR='"$(PANELDIR)"' \
 		   $(SYSTEMD_CFLAGS) $(CPPFLAGS)
@@ -58,7 +62,18 @@ LDLIBS_ALL	:= $(PC_LIBS) -ldl -lm
 
 # Sources: every file in these folders takes part, so a new subsystem or
 # test needs no Makefile edit.
-DAEMON_SRCS	:= $(filter-out daemon/massaged.c,$(wildcard daemon/*.c))
+#
+#   common/        linked by every program: log, parse, clock, strings
+#   CORE_SRCS      the daemon's pure parts, no I/O: configuration, profiles,
+#                  programs, routines, the limit pipeline, sessions; linked
+#                  by massagectl (preview) too
+#   DAEMON_SRCS    the rest of daemon/: Modbus, HTTP, systemd, records...
+COMMON_SRCS	:= $(wildcard common/*.c)
+COMMON_OBJS	:= $(COMMON_SRCS:%.c=$(BUILD)/%.o)
+CORE_SRCS	:= $(addprefix daemon/,cfg.c config.c profile.c program.c \
+		   routines.c safety.c session.c table.c)
+CORE_OBJS	:= $(CORE_SRCS:%.c=$(BUILD)/%.o)
+DAEMON_SRCS	:= $(filter-out daemon/massaged.c $(CORE_SRCS),$(wildcard daemon/*.c))
 DAEMON_OBJS	:= $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
 SIM_SRCS	:= $(wildcard tests/sim/*.c)
 CLIENT_SRCS	:= $(wildcard client/*.c)
@@ -68,7 +83,11 @@ UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
 UNIT_BINS	:= $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TESTPLUG_SRCS	:= $(wildcard tests/plugins/*.c)
 TESTPLUGS	:= $(TESTPLUG_SRCS:tests/plugins/%.c=$(BUILD)/tests/plugins/%.so)
+LIBCOMMON	:= $(BUILD)/libmassaged-common.a
+LIBCORE		:= $(BUILD)/libmassaged-core.a
 LIBMASSAGED	:= $(BUILD)/libmassaged.a
+# What the daemon, the unit tests and the simulator link, in link order.
+DAEMON_LIBS	:= $(LIBMASSAGED) $(LIBCORE) $(LIBCOMMON)
 
 # Objects depend on the flags they were built with, so switching SAN or OPT
 # in one build directory rebuilds instead of mixing.
@@ -100,18 +119,22 @@ $(BUILD)/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
+$(LIBCOMMON): $(COMMON_OBJS)
+$(LIBCORE): $(CORE_OBJS)
 $(LIBMASSAGED): $(DAEMON_OBJS)
+$(LIBCOMMON) $(LIBCORE) $(LIBMASSAGED):
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/massaged: $(BUILD)/daemon/massaged.o $(LIBMASSAGED)
+$(BUILD)/massaged: $(BUILD)/daemon/massaged.o $(DAEMON_LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/massaged-sim: $(SIM_SRCS:%.c=$(BUILD)/%.o) $(LIBMASSAGED)
+$(BUILD)/massaged-sim: $(SIM_SRCS:%.c=$(BUILD)/%.o) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/massagectl: $(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(LIBMASSAGED)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+# The client: common and the core, none of the daemon's I/O.
+$(BUILD)/massagectl: $(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(LIBCORE) $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS) -ldl -lm
 
 # Plugins: position-independent, only the entry point exported.
 $(BUILD)/plugins/%.so: plugins/%.c include/massaged/routine.h $(FLAGS_FILE)
@@ -125,8 +148,13 @@ $(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/massaged/routine.h \
 	$(CC) -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -fPIC -shared \
 		-fvisibility=hidden -o $@ $< -lm
 
-$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIBMASSAGED)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka)
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(DAEMON_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) \
+		$(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka)
+
+# The preview lives with its one user, the client.
+$(BUILD)/tests/test_preview: $(BUILD)/client/preview.o
+$(BUILD)/tests/unit/test_preview.o: ALL_CFLAGS += -iquote client
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
@@ -176,7 +204,7 @@ INSTALL		?= install
 MAN_PAGES	:= docs/man/massaged.8 docs/man/massagectl.1 docs/man/massaged.ini.5
 UNIT_FILES	:= systemd/massaged.service systemd/massaged@.service
 CONFIG_FILES	:= $(wildcard config/*.ini config/profiles/*.ini config/programs/*.ini)
-PANEL_FILES	:= $(shell find daemon/panel -type f ! -name '.*' 2>/dev/null)
+PANEL_FILES	:= $(shell find panel -type f ! -name '.*' 2>/dev/null)
 # The units name /usr/sbin/massaged and /etc/massaged, the paths of a
 # PREFIX=/usr install; other prefixes get theirs.
 UNIT_SED	:= -e 's|/usr/sbin/massaged|$(SBINDIR)/massaged|g' \
@@ -215,7 +243,7 @@ install: all
 	$(INSTALL) -m 0644 docs/man/massaged.ini.5 $(DESTDIR)$(MANDIR)/man5/
 	$(INSTALL) -m 0644 docs/man/massaged.8 $(DESTDIR)$(MANDIR)/man8/
 	@for f in $(PANEL_FILES); do \
-		d=$(DESTDIR)$(PANELDIR)/$${f#daemon/panel/}; \
+		d=$(DESTDIR)$(PANELDIR)/$${f#panel/}; \
 		$(INSTALL) -d $${d%/*} && $(INSTALL) -m 0644 $$f $$d || exit 1; \
 	done
 	@for f in $(CONFIG_FILES); do \
@@ -254,7 +282,7 @@ bench:
 		$(BENCH_BUILD)/massaged-bench
 	$(BENCH_BUILD)/massaged-bench -b $(BENCH_BUILD) -o docs/benchmarks.md
 
-$(BUILD)/massaged-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o)
+$(BUILD)/massaged-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libmodbus) -lpthread -lm
 
 # --- fuzzing ----------------------------------------------------------------
@@ -283,7 +311,9 @@ FUZZ_SAN	:= -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 		   -fno-omit-frame-pointer
 FUZZ_CFLAGS	:= -std=c11 $(WARN) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
 		   -pthread
-FUZZ_OBJS	:= $(DAEMON_SRCS:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_OBJS	:= $(COMMON_SRCS:%.c=$(FUZZ_BUILD)/%.o) \
+		   $(CORE_SRCS:%.c=$(FUZZ_BUILD)/%.o) \
+		   $(DAEMON_SRCS:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_PLUGINS	:= $(PLUGIN_SRCS:plugins/%.c=$(FUZZ_BUILD)/plugins/%.so)
 FUZZ_ALL	:= table profile program rules api
 FUZZ_BINS	:= $(FUZZ_ALL:%=$(FUZZ_BUILD)/fuzz_%)

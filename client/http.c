@@ -1,42 +1,47 @@
 /*
- * http.c: a small blocking HTTP/1.1 client for massagectl (see http.h).
- * One request a connection ("Connection: close"); timeouts on connect and
- * on every read, so a hung daemon never hangs a script.
+ * http.c: massagectl's HTTP client (see http.h), on libevent's evhttp.
+ *
+ * Each request gets its own event base and connection ("Connection:
+ * close"), and the calls block by running that base until the reply, or
+ * the next bytes of a stream, are there. Timeouts cover the connect and
+ * every read, so a hung daemon never hangs a script. SIGINT and SIGTERM
+ * end a stream read (http_interrupted()).
  */
-#include <sys/types.h>
-#include <sys/socket.h>
 #include <sys/time.h>
 
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "clock.h"
 #include "http.h"
+#include "parse.h"
 
-#define HTTP_BUF		16384
 #define HTTP_HEADERS_MAX	65536
 #define HTTP_BODY_MAX		(64 * 1024 * 1024)
 
 struct http_conn {
-	int	 fd;
-	int	 timeout_ms;
-	int	 chunked;
-	long long content_length;	/* -1: until the end */
-	long long chunk_left;		/* chunked: bytes left in this chunk */
-	int	 done;
-	size_t	 off, len;
-	char	 buf[HTTP_BUF];
+	struct event_base		*base;
+	struct evhttp_connection	*evcon;
+	struct event			*sigint, *sigterm;
+	struct evbuffer			*in;		/* body bytes not read yet */
+	const struct http_url		*url;
+	int				 timeout_ms;
+	uint64_t			 start_ns;
+	int				 status;	/* 0 until the headers */
+	int				 done;		/* the reply is complete */
+	int				 failed;
+	int				 interrupted;
+	char				 err[256];
 };
 
 int
@@ -96,387 +101,302 @@ bad:
 	return (-1);
 }
 
-static int
-http_wait(struct http_conn *hc, short ev, char *err, size_t errlen)
-{
-	struct pollfd	 pfd = { hc->fd, ev, 0 };
-	int		 rc;
 
-	do
-		rc = poll(&pfd, 1, hc->timeout_ms);
-	while (rc == -1 && errno == EINTR);
-	if (rc == 0) {
-		snprintf(err, errlen, "no answer from the daemon within %d ms",
-		    hc->timeout_ms);
-		return (-1);
-	}
-	if (rc == -1) {
-		snprintf(err, errlen, "poll: %s", strerror(errno));
-		return (-1);
-	}
-	return (0);
-}
+static void
+http_fail(struct http_conn *hc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
-static int
-http_connect(const struct http_url *u, int timeout_ms, char *err,
-    size_t errlen)
-{
-	struct addrinfo	 hints, *res, *ai;
-	struct http_conn tmp;
-	socklen_t	 sl;
-	int		 fd = -1, rc, soerr, one = 1;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	if ((rc = getaddrinfo(u->host, u->port, &hints, &res)) != 0) {
-		snprintf(err, errlen, "cannot resolve %s: %s", u->host,
-		    gai_strerror(rc));
-		return (-1);
-	}
-	snprintf(err, errlen, "cannot connect to %s port %s", u->host,
-	    u->port);
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
-		    SOCK_NONBLOCK, ai->ai_protocol);
-		if (fd == -1)
-			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno == EINPROGRESS) {
-			tmp.fd = fd;
-			tmp.timeout_ms = timeout_ms;
-			sl = sizeof(soerr);
-			if (http_wait(&tmp, POLLOUT, err, errlen) == 0 &&
-			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr,
-			    &sl) == 0 && soerr == 0)
-				break;
-			if (soerr != 0)
-				errno = soerr;
-		}
-		snprintf(err, errlen, "cannot connect to %s port %s: %s",
-		    u->host, u->port, strerror(errno));
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd != -1)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return (fd);
-}
-
-static int
-http_write_all(struct http_conn *hc, const char *p, size_t n, char *err,
-    size_t errlen)
-{
-	ssize_t	 w;
-
-	while (n > 0) {
-		w = send(hc->fd, p, n, MSG_NOSIGNAL);
-		if (w == -1 && (errno == EAGAIN || errno == EINTR)) {
-			if (http_wait(hc, POLLOUT, err, errlen) == -1)
-				return (-1);
-			continue;
-		}
-		if (w == -1) {
-			snprintf(err, errlen, "send: %s", strerror(errno));
-			return (-1);
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return (0);
-}
-
-/* More bytes into the buffer: > 0, 0 at EOF, -1 error. */
-static int
-http_fill(struct http_conn *hc, char *err, size_t errlen)
-{
-	ssize_t	 r;
-
-	if (hc->off > 0) {
-		memmove(hc->buf, hc->buf + hc->off, hc->len - hc->off);
-		hc->len -= hc->off;
-		hc->off = 0;
-	}
-	if (hc->len == sizeof(hc->buf)) {
-		snprintf(err, errlen, "reply line too long");
-		return (-1);
-	}
-	for (;;) {
-		r = recv(hc->fd, hc->buf + hc->len, sizeof(hc->buf) - hc->len,
-		    0);
-		if (r == -1 && (errno == EAGAIN || errno == EINTR)) {
-			if (http_wait(hc, POLLIN, err, errlen) == -1)
-				return (-1);
-			continue;
-		}
-		if (r == -1) {
-			snprintf(err, errlen, "recv: %s", strerror(errno));
-			return (-1);
-		}
-		hc->len += (size_t)r;
-		return ((int)r);
-	}
-}
-
-/* One CRLF-terminated line, without the CRLF, into line. */
-static int
-http_line(struct http_conn *hc, char *line, size_t linelen, char *err,
-    size_t errlen)
-{
-	char	*nl;
-	size_t	 n;
-	int	 r;
-
-	for (;;) {
-		nl = memchr(hc->buf + hc->off, '\n', hc->len - hc->off);
-		if (nl != NULL)
-			break;
-		if ((r = http_fill(hc, err, errlen)) <= 0) {
-			if (r == 0)
-				snprintf(err, errlen, "the daemon closed the "
-				    "connection");
-			return (-1);
-		}
-	}
-	n = (size_t)(nl - (hc->buf + hc->off));
-	if (n > 0 && nl[-1] == '\r')
-		n--;
-	if (n >= linelen) {
-		snprintf(err, errlen, "reply line too long");
-		return (-1);
-	}
-	memcpy(line, hc->buf + hc->off, n);
-	line[n] = '\0';
-	hc->off = (size_t)(nl - hc->buf) + 1;
-	return (0);
-}
-
-static int	http_append(char *, size_t, int, const char *, ...)
-		    __attribute__((format(printf, 4, 5)));
-
-/* Appends to buf at n; -1 once it does not fit (and from then on). */
-static int
-http_append(char *buf, size_t len, int n, const char *fmt, ...)
+static void
+http_fail(struct http_conn *hc, const char *fmt, ...)
 {
 	va_list	 ap;
-	int	 m;
 
-	if (n < 0)
-		return (-1);
+	if (hc->failed)
+		return;		/* the first reason is the one that counts */
+	hc->failed = 1;
 	va_start(ap, fmt);
-	m = vsnprintf(buf + n, len - (size_t)n, fmt, ap);
+	vsnprintf(hc->err, sizeof(hc->err), fmt, ap);
 	va_end(ap);
-	if (m < 0 || (size_t)m >= len - (size_t)n)
+}
+
+static int
+http_header_cb(struct evhttp_request *req, void *arg)
+{
+	struct http_conn	*hc = arg;
+
+	hc->status = evhttp_request_get_response_code(req);
+	if (hc->status < 100 || hc->status > 999) {
+		http_fail(hc, "not an HTTP reply (status %d)", hc->status);
 		return (-1);
-	return (n + m);
+	}
+	return (0);
+}
+
+/* Body bytes as they come (evhttp has removed any chunked encoding). */
+static void
+http_chunk_cb(struct evhttp_request *req, void *arg)
+{
+	struct http_conn	*hc = arg;
+
+	evbuffer_add_buffer(hc->in, evhttp_request_get_input_buffer(req));
+}
+
+static void
+http_error_cb(enum evhttp_request_error e, void *arg)
+{
+	struct http_conn	*hc = arg;
+
+	switch (e) {
+	case EVREQ_HTTP_TIMEOUT:
+		http_fail(hc, "no answer from the daemon within %d ms",
+		    hc->timeout_ms);
+		break;
+	case EVREQ_HTTP_EOF:
+		http_fail(hc, hc->status == 0 ? "the daemon closed the "
+		    "connection without a reply" : "the daemon closed the "
+		    "connection in the middle of a reply");
+		break;
+	case EVREQ_HTTP_INVALID_HEADER:
+		http_fail(hc, "not an HTTP reply, or malformed headers");
+		break;
+	case EVREQ_HTTP_DATA_TOO_LONG:
+		http_fail(hc, "reply too large");
+		break;
+	case EVREQ_HTTP_REQUEST_CANCEL:
+		http_fail(hc, "request cancelled");
+		break;
+	default:
+		http_fail(hc, "transport error");
+		break;
+	}
+}
+
+/* The request is over: complete, or failed (then req may be NULL). */
+static void
+http_done_cb(struct evhttp_request *req, void *arg)
+{
+	struct http_conn	*hc = arg;
+
+	hc->done = 1;
+	if (req != NULL && evhttp_request_get_response_code(req) != 0) {
+		evbuffer_add_buffer(hc->in,
+		    evhttp_request_get_input_buffer(req));
+		return;
+	}
+	/*
+	 * No reply at all: the connection failed. evhttp calls no error
+	 * callback then and keeps no errno, so only a timeout is told apart.
+	 */
+	if ((clock_mono_ns() - hc->start_ns) / 1000000 >=
+	    (uint64_t)hc->timeout_ms)
+		http_fail(hc, "cannot connect to %s port %s: no answer within "
+		    "%d ms", hc->url->host, hc->url->port, hc->timeout_ms);
+	else
+		http_fail(hc, "cannot connect to %s port %s (refused, or no "
+		    "route)", hc->url->host, hc->url->port);
+}
+
+static void
+http_signal_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	struct http_conn	*hc = arg;
+
+	hc->interrupted = 1;
+	event_base_loopbreak(hc->base);
+}
+
+static enum evhttp_cmd_type
+http_method(const char *m)
+{
+	if (strcmp(m, "POST") == 0)
+		return (EVHTTP_REQ_POST);
+	if (strcmp(m, "PUT") == 0)
+		return (EVHTTP_REQ_PUT);
+	if (strcmp(m, "DELETE") == 0)
+		return (EVHTTP_REQ_DELETE);
+	if (strcmp(m, "HEAD") == 0)
+		return (EVHTTP_REQ_HEAD);
+	if (strcmp(m, "PATCH") == 0)
+		return (EVHTTP_REQ_PATCH);
+	return (EVHTTP_REQ_GET);
+}
+
+/* Runs the base once, until something happened. */
+static void
+http_run(struct http_conn *hc)
+{
+	if (event_base_loop(hc->base, EVLOOP_ONCE) == -1)
+		http_fail(hc, "event loop failed");
 }
 
 static struct http_conn *
 http_send(const struct http_url *u, const char *method, const char *path,
-    const char *token, const char *body, int timeout_ms, int *status,
+    const char *token, const char *body, int timeout_ms, int stream,
     char *err, size_t errlen)
 {
 	struct http_conn	*hc;
-	char			 line[4096], *v;
-	char			 req[8192];
-	size_t			 total = 0;
-	int			 n, br;
+	struct evhttp_request	*req;
+	struct evkeyvalq	*h;
+	struct timeval		 tv;
+	char			 uri[1024], host[300], auth[600], len[32];
+	long			 port;
+	int			 br;
 
 	if ((hc = calloc(1, sizeof(*hc))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return (NULL);
 	}
+	hc->url = u;
 	hc->timeout_ms = timeout_ms;
-	hc->content_length = -1;
-	if ((hc->fd = http_connect(u, timeout_ms, err, errlen)) == -1) {
+	hc->start_ns = clock_mono_ns();
+	if (parse_int(u->port, 0, 65535, &port) == -1) {
+		snprintf(err, errlen, "port '%s' is not valid", u->port);
 		free(hc);
 		return (NULL);
 	}
-	br = strchr(u->host, ':') != NULL;
-	n = http_append(req, sizeof(req), 0, "%s %s%s HTTP/1.1\r\n"
-	    "Host: %s%s%s:%s\r\n"
-	    "User-Agent: massagectl/" MASSAGED_VERSION "\r\n"
-	    "Accept: application/json, text/event-stream\r\n"
-	    "Connection: close\r\n", method, u->prefix, path, br ? "[" : "",
-	    u->host, br ? "]" : "", u->port);
-	if (token != NULL)
-		n = http_append(req, sizeof(req), n, "Authorization: Bearer "
-		    "%s\r\n", token);
-	if (body != NULL)
-		n = http_append(req, sizeof(req), n, "Content-Type: "
-		    "application/json\r\nContent-Length: %zu\r\n",
-		    strlen(body));
-	n = http_append(req, sizeof(req), n, "\r\n");
-	if (n == -1) {
-		snprintf(err, errlen, "request too long");
-		goto fail;
+	if ((hc->base = event_base_new()) == NULL ||
+	    (hc->in = evbuffer_new()) == NULL ||
+	    (hc->evcon = evhttp_connection_base_new(hc->base, NULL, u->host,
+	    (unsigned short)port)) == NULL) {
+		snprintf(err, errlen, "cannot set up a connection to %s port "
+		    "%s", u->host, u->port);
+		http_conn_close(hc);
+		return (NULL);
 	}
-	if (http_write_all(hc, req, (size_t)n, err, errlen) == -1 ||
-	    (body != NULL && http_write_all(hc, body, strlen(body), err,
-	    errlen) == -1))
-		goto fail;
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	evhttp_connection_set_timeout_tv(hc->evcon, &tv);
+	evhttp_connection_set_retries(hc->evcon, 0);
+	evhttp_connection_set_max_headers_size(hc->evcon, HTTP_HEADERS_MAX);
+	if (!stream)
+		evhttp_connection_set_max_body_size(hc->evcon, HTTP_BODY_MAX);
+	if (stream) {
+		hc->sigint = evsignal_new(hc->base, SIGINT, http_signal_cb, hc);
+		hc->sigterm = evsignal_new(hc->base, SIGTERM, http_signal_cb,
+		    hc);
+		if (hc->sigint != NULL)
+			evsignal_add(hc->sigint, NULL);
+		if (hc->sigterm != NULL)
+			evsignal_add(hc->sigterm, NULL);
+	}
 
-	/* Status line, then headers. */
-	if (http_line(hc, line, sizeof(line), err, errlen) == -1)
-		goto fail;
-	if (strncmp(line, "HTTP/1.", 7) != 0 || strlen(line) < 12 ||
-	    !isdigit((unsigned char)line[9]) ||
-	    !isdigit((unsigned char)line[10]) ||
-	    !isdigit((unsigned char)line[11])) {
-		snprintf(err, errlen, "not an HTTP reply: %.60s", line);
-		goto fail;
+	if ((req = evhttp_request_new(http_done_cb, hc)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		http_conn_close(hc);
+		return (NULL);
 	}
-	*status = (line[9] - '0') * 100 + (line[10] - '0') * 10 +
-	    (line[11] - '0');
-	for (;;) {
-		if (http_line(hc, line, sizeof(line), err, errlen) == -1)
-			goto fail;
-		if (line[0] == '\0')
-			break;
-		if ((total += strlen(line)) > HTTP_HEADERS_MAX) {
-			snprintf(err, errlen, "reply headers too large");
-			goto fail;
-		}
-		if ((v = strchr(line, ':')) == NULL)
-			continue;
-		*v++ = '\0';
-		while (*v == ' ' || *v == '\t')
-			v++;
-		if (strcasecmp(line, "Content-Length") == 0)
-			hc->content_length = strtoll(v, NULL, 10);
-		else if (strcasecmp(line, "Transfer-Encoding") == 0 &&
-		    strcasestr(v, "chunked") != NULL)
-			hc->chunked = 1;
+	evhttp_request_set_header_cb(req, http_header_cb);
+	evhttp_request_set_chunked_cb(req, http_chunk_cb);
+	evhttp_request_set_error_cb(req, http_error_cb);
+	h = evhttp_request_get_output_headers(req);
+	br = strchr(u->host, ':') != NULL;
+	snprintf(host, sizeof(host), "%s%s%s:%s", br ? "[" : "", u->host,
+	    br ? "]" : "", u->port);
+	evhttp_add_header(h, "Host", host);
+	evhttp_add_header(h, "User-Agent", "massagectl/" MASSAGED_VERSION);
+	evhttp_add_header(h, "Accept", "application/json, text/event-stream");
+	evhttp_add_header(h, "Connection", "close");
+	if (token != NULL) {
+		snprintf(auth, sizeof(auth), "Bearer %s", token);
+		evhttp_add_header(h, "Authorization", auth);
 	}
-	if (hc->chunked)
-		hc->content_length = -1;
-	if (hc->content_length == 0 || strcmp(method, "HEAD") == 0 ||
-	    *status == 204 || *status == 304)
-		hc->done = 1;
+	if (body != NULL) {
+		evhttp_add_header(h, "Content-Type", "application/json");
+		snprintf(len, sizeof(len), "%zu", strlen(body));
+		evhttp_add_header(h, "Content-Length", len);
+		evbuffer_add(evhttp_request_get_output_buffer(req), body,
+		    strlen(body));
+	}
+	if ((size_t)snprintf(uri, sizeof(uri), "%s%s", u->prefix, path) >=
+	    sizeof(uri)) {
+		snprintf(err, errlen, "request too long");
+		evhttp_request_free(req);
+		http_conn_close(hc);
+		return (NULL);
+	}
+	if (evhttp_make_request(hc->evcon, req, http_method(method), uri) ==
+	    -1) {
+		/* evhttp has freed the request */
+		snprintf(err, errlen, "cannot connect to %s port %s", u->host,
+		    u->port);
+		http_conn_close(hc);
+		return (NULL);
+	}
+
+	/* Until the reply's headers, or its failure. */
+	while (hc->status == 0 && !hc->done && !hc->failed &&
+	    !hc->interrupted)
+		http_run(hc);
+	if (hc->failed || hc->interrupted || hc->status == 0) {
+		snprintf(err, errlen, "%s", hc->interrupted ? "interrupted" :
+		    hc->err[0] != '\0' ? hc->err : "no reply");
+		http_conn_close(hc);
+		return (NULL);
+	}
 	return (hc);
-fail:
-	http_conn_close(hc);
-	return (NULL);
 }
 
 struct http_conn *
 http_stream_open(const struct http_url *u, const char *path,
     const char *token, int timeout_ms, int *status, char *err, size_t errlen)
 {
-	return (http_send(u, "GET", path, token, NULL, timeout_ms, status, err,
-	    errlen));
-}
+	struct http_conn	*hc;
 
-/* Raw bytes from the buffer or the socket, up to len: > 0, 0 EOF, -1. */
-static int
-http_raw(struct http_conn *hc, char *buf, size_t len, char *err,
-    size_t errlen)
-{
-	size_t	 n;
-	int	 r;
-
-	if (hc->off == hc->len) {
-		hc->off = hc->len = 0;
-		if ((r = http_fill(hc, err, errlen)) <= 0)
-			return (r);
-	}
-	n = hc->len - hc->off;
-	if (n > len)
-		n = len;
-	memcpy(buf, hc->buf + hc->off, n);
-	hc->off += n;
-	return ((int)n);
+	if ((hc = http_send(u, "GET", path, token, NULL, timeout_ms, 1, err,
+	    errlen)) != NULL)
+		*status = hc->status;
+	return (hc);
 }
 
 int
 http_stream_read(struct http_conn *hc, char *buf, size_t len, char *err,
     size_t errlen)
 {
-	char	 line[128];
-	int	 r;
-
-	if (hc->done || len == 0)
-		return (0);
-	if (hc->chunked) {
-		if (hc->chunk_left == 0) {
-			if (http_line(hc, line, sizeof(line), err, errlen) ==
-			    -1)
-				return (-1);
-			if (line[0] == '\0' && http_line(hc, line,
-			    sizeof(line), err, errlen) == -1)
-				return (-1);	/* CRLF after a chunk */
-			hc->chunk_left = strtoll(line, NULL, 16);
-			if (hc->chunk_left < 0) {
-				snprintf(err, errlen, "bad chunk size");
-				return (-1);
-			}
-			if (hc->chunk_left == 0) {
-				hc->done = 1;
-				return (0);
-			}
-		}
-		if ((long long)len > hc->chunk_left)
-			len = (size_t)hc->chunk_left;
-		if ((r = http_raw(hc, buf, len, err, errlen)) == 0) {
-			snprintf(err, errlen, "the daemon closed the "
-			    "connection in the middle of a reply");
-			return (-1);
-		}
-		if (r > 0)
-			hc->chunk_left -= r;
-		return (r);
-	}
-	if (hc->content_length >= 0 && (long long)len > hc->content_length)
-		len = (size_t)hc->content_length;
-	if ((r = http_raw(hc, buf, len, err, errlen)) == 0 &&
-	    hc->content_length > 0) {
-		snprintf(err, errlen, "the daemon closed the connection in "
-		    "the middle of a reply");
+	while (evbuffer_get_length(hc->in) == 0 && !hc->done &&
+	    !hc->failed && !hc->interrupted)
+		http_run(hc);
+	if (evbuffer_get_length(hc->in) > 0 && !hc->interrupted)
+		return (evbuffer_remove(hc->in, buf, len));
+	if (hc->interrupted) {
+		snprintf(err, errlen, "interrupted");
 		return (-1);
 	}
-	if (r > 0 && hc->content_length >= 0 &&
-	    (hc->content_length -= r) == 0)
-		hc->done = 1;
-	return (r);
+	if (hc->failed) {
+		snprintf(err, errlen, "%s", hc->err);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+http_interrupted(const struct http_conn *hc)
+{
+	return (hc->interrupted);
 }
 
 int
 http_conn_read_all(struct http_conn *hc, struct http_response *res,
     char *err, size_t errlen)
 {
-	size_t	 cap = 4096;
-	char	*nb;
-	int	 r;
+	size_t	 n;
 
 	res->len = 0;
-	if ((res->body = malloc(cap)) == NULL) {
+	res->body = NULL;
+	while (!hc->done && !hc->failed && !hc->interrupted)
+		http_run(hc);
+	if (hc->failed || hc->interrupted) {
+		snprintf(err, errlen, "%s", hc->interrupted ? "interrupted" :
+		    hc->err);
+		return (-1);
+	}
+	n = evbuffer_get_length(hc->in);
+	if ((res->body = malloc(n + 1)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return (-1);
 	}
-	for (;;) {
-		if (res->len + 1 == cap) {
-			if (cap >= HTTP_BODY_MAX) {
-				snprintf(err, errlen, "reply too large");
-				return (-1);
-			}
-			if ((nb = realloc(res->body, cap * 2)) == NULL) {
-				snprintf(err, errlen, "out of memory");
-				return (-1);
-			}
-			res->body = nb;
-			cap *= 2;
-		}
-		r = http_stream_read(hc, res->body + res->len,
-		    cap - res->len - 1, err, errlen);
-		if (r == -1)
-			return (-1);
-		if (r == 0)
-			break;
-		res->len += (size_t)r;
-	}
-	res->body[res->len] = '\0';
+	evbuffer_remove(hc->in, res->body, n);
+	res->body[n] = '\0';
+	res->len = n;
 	return (0);
 }
 
@@ -489,9 +409,10 @@ http_request(const struct http_url *u, const char *method, const char *path,
 	int			 rc;
 
 	memset(res, 0, sizeof(*res));
-	if ((hc = http_send(u, method, path, token, body, timeout_ms,
-	    &res->status, err, errlen)) == NULL)
+	if ((hc = http_send(u, method, path, token, body, timeout_ms, 0, err,
+	    errlen)) == NULL)
 		return (-1);
+	res->status = hc->status;
 	rc = http_conn_read_all(hc, res, err, errlen);
 	http_conn_close(hc);
 	if (rc == -1) {
@@ -514,7 +435,16 @@ http_conn_close(struct http_conn *hc)
 {
 	if (hc == NULL)
 		return;
-	if (hc->fd != -1)
-		close(hc->fd);
+	if (hc->sigint != NULL)
+		event_free(hc->sigint);
+	if (hc->sigterm != NULL)
+		event_free(hc->sigterm);
+	/* Frees a request still under way, without its callbacks. */
+	if (hc->evcon != NULL)
+		evhttp_connection_free(hc->evcon);
+	if (hc->in != NULL)
+		evbuffer_free(hc->in);
+	if (hc->base != NULL)
+		event_base_free(hc->base);
 	free(hc);
 }

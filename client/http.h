@@ -1,7 +1,7 @@
 /*
- * http.h: the small blocking HTTP/1.1 client of massagectl: one request a
- * connection, bodies with Content-Length or chunked, and a streaming read
- * for the event stream. Plain http only: the daemon listens on loopback
+ * http.h: the blocking HTTP/1.1 client of massagectl, on libevent's evhttp:
+ * one request a connection, bodies with Content-Length or chunked, and a
+ * streaming read for the event stream. Plain http only: the daemon listens on loopback
  * (or a closed LAN) and TLS, if wanted, belongs to a proxy in front of it.
  */
 #ifndef HTTP_H
@@ -46,9 +46,13 @@ void	http_response_free(struct http_response *res);
 struct http_conn *http_stream_open(const struct http_url *u, const char *path,
 	    const char *token, int timeout_ms, int *status, char *err,
 	    size_t errlen);
-/* Body bytes (chunked encoding removed): > 0, 0 at the end, -1 error. */
+/*
+ * Body bytes (chunked encoding removed): > 0, 0 at the end, -1 error.
+ * SIGINT or SIGTERM while it waits end it with -1 and http_interrupted().
+ */
 int	http_stream_read(struct http_conn *hc, char *buf, size_t len,
 	    char *err, size_t errlen);
+int	http_interrupted(const struct http_conn *hc);
 int	http_conn_read_all(struct http_conn *hc, struct http_response *res,
 	    char *err, size_t errlen);
 void	http_conn_close(struct http_conn *hc);

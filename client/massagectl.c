@@ -19,9 +19,11 @@
 
 #include <jansson.h>
 
-#include "cfg.h"
+#include "clock.h"
 #include "http.h"
+#include "parse.h"
 #include "preview.h"
+#include "strings.h"
 
 #define EXIT_OK		0
 #define EXIT_REFUSED	1
@@ -351,19 +353,6 @@ num(json_t *o, const char *key)
 	return (json_number_value(json_object_get(o, key)));
 }
 
-static char *
-fmt_duration(double s, char *buf, size_t len)
-{
-	long	 t = lround(s > 0 ? s : 0);
-
-	if (t >= 3600)
-		snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60,
-		    t % 60);
-	else
-		snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
-	return (buf);
-}
-
 static void
 print_status(json_t *st, FILE *fp)
 {
@@ -390,13 +379,13 @@ print_status(json_t *st, FILE *fp)
 		    "%s)\n", (long long)json_integer_value(json_object_get(step,
 		    "index")) + 1, (long long)json_integer_value(
 		    json_object_get(step, "count")), str(step, "name"),
-		    str(step, "routine"), fmt_duration(num(step, "elapsed_s"),
-		    a, sizeof(a)), fmt_duration(num(step, "duration_s"), b,
+		    str(step, "routine"), str_duration(num(step, "elapsed_s"),
+		    a, sizeof(a)), str_duration(num(step, "duration_s"), b,
 		    sizeof(b)));
 	if (strcmp(state, "idle") != 0 && strcmp(state, "fault") != 0)
 		fprintf(fp, "Time        %s elapsed, %s remaining\n",
-		    fmt_duration(num(st, "elapsed_s"), a, sizeof(a)),
-		    fmt_duration(num(st, "remaining_s"), b, sizeof(b)));
+		    str_duration(num(st, "elapsed_s"), a, sizeof(a)),
+		    str_duration(num(st, "remaining_s"), b, sizeof(b)));
 	if (json_is_integer(json_object_get(st, "intensity")))
 		fprintf(fp, "Intensity   %lld%%\n", (long long)
 		    json_integer_value(json_object_get(st, "intensity")));
@@ -461,10 +450,11 @@ cmd_status(struct ctl *x, int argc, char **argv)
 static int
 cmd_programs(struct ctl *x, int argc, char **argv)
 {
-	json_t	*doc, *p, *s, *z;
-	size_t	 i, j, k;
-	char	 a[32], zones[512];
-	int	 rc;
+	json_t		*doc, *p, *s, *z;
+	size_t		 i, j, k;
+	char		 a[32], zones[512];
+	struct str_list	 zl;
+	int		 rc;
 
 	if ((rc = call(x, "GET", "/api/v1/programs", NULL, &doc)) != EXIT_OK)
 		return (rc);
@@ -472,21 +462,16 @@ cmd_programs(struct ctl *x, int argc, char **argv)
 		goto out;
 	json_array_foreach(json_object_get(doc, "programs"), i, p) {
 		fprintf(stdout, "%s%s  %s (%s)\n", i > 0 ? "\n" : "",
-		    str(p, "id"), str(p, "name"), fmt_duration(num(p,
+		    str(p, "id"), str(p, "name"), str_duration(num(p,
 		    "duration_s"), a, sizeof(a)));
 		json_array_foreach(json_object_get(p, "steps"), j, s) {
-			zones[0] = '\0';
-			json_array_foreach(json_object_get(s, "zones"), k, z) {
-				if (strlen(zones) + strlen(json_string_value(z))
-				    + 3 >= sizeof(zones))
-					break;
-				snprintf(zones + strlen(zones), sizeof(zones) -
-				    strlen(zones), "%s%s", k > 0 ? ", " : "",
+			str_list_init(&zl, zones, sizeof(zones));
+			json_array_foreach(json_object_get(s, "zones"), k, z)
+				str_list_add(&zl, 0, "%s",
 				    json_string_value(z));
-			}
 			fprintf(stdout, "  %2zu. %-16s %-14s %7s  %s\n", j + 1,
 			    str(s, "name"), str(s, "routine"),
-			    fmt_duration(num(s, "duration_s"), a, sizeof(a)),
+			    str_duration(num(s, "duration_s"), a, sizeof(a)),
 			    zones);
 		}
 	}
@@ -600,7 +585,7 @@ cmd_sessions(struct ctl *x, int argc, char **argv)
 		fprintf(stdout, "%-5lld %-24s %-20s %-16s %8s  %s%s%s\n",
 		    (long long)json_integer_value(json_object_get(s, "id")),
 		    str(s, "start"), str(s, "program"), str(s, "profile"),
-		    ended ? fmt_duration(num(s, "active_s"), a, sizeof(a)) :
+		    ended ? str_duration(num(s, "active_s"), a, sizeof(a)) :
 		    "-", ended ? str(s, "end_reason") : "(no end recorded)",
 		    ended ? ": " : "", ended ? str(s, "stop_message") : "");
 	}
@@ -719,7 +704,7 @@ struct watch {
 	long		 seen;
 	char		 events[WATCH_EVENTS][320];
 	int		 nevents;
-	struct timespec	 last_draw;
+	uint64_t	 last_draw_ns;
 	char		*line;		/* the SSE line being read */
 	size_t		 linelen, linecap;
 	char		 type[64];
@@ -733,16 +718,6 @@ static void
 watch_sigint(int sig)
 {
 	watch_quit = 1;
-}
-
-static double
-watch_ms_since(const struct timespec *t)
-{
-	struct timespec	 now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return ((now.tv_sec - t->tv_sec) * 1e3 +
-	    (now.tv_nsec - t->tv_nsec) / 1e6);
 }
 
 static void
@@ -792,9 +767,9 @@ watch_event(struct watch *w, const char *type, const char *data)
 	if ((doc = json_loads(data, 0, NULL)) == NULL)
 		return (0);
 	if (strcmp(type, "status") == 0) {
-		if (w->tty && watch_ms_since(&w->last_draw) >=
+		if (w->tty && (clock_mono_ns() - w->last_draw_ns) / 1e6 >=
 		    WATCH_REDRAW_MS) {
-			clock_gettime(CLOCK_MONOTONIC, &w->last_draw);
+			w->last_draw_ns = clock_mono_ns();
 			fputs("\033[H\033[J", stdout);
 			fprintf(stdout, "massagectl watch %s (Ctrl-C ends)\n\n",
 			    w->x->url_text);
@@ -916,6 +891,10 @@ watch_stream(struct watch *w)
 	while (!watch_quit) {
 		if ((n = http_stream_read(hc, buf, sizeof(buf), err,
 		    sizeof(err))) <= 0) {
+			if (http_interrupted(hc)) {
+				watch_quit = 1;
+				break;
+			}
 			if (n == 0)
 				snprintf(err, sizeof(err), "the daemon ended "
 				    "the stream");

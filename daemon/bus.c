@@ -26,6 +26,7 @@
 #include <modbus.h>
 
 #include "bus.h"
+#include "clock.h"
 #include "log.h"
 
 #define BACKOFF_MIN_MS	100
@@ -68,15 +69,6 @@ struct bus {
 	bus_cb			 cb;
 	void			*arg;
 };
-
-static uint64_t
-bus_now_ns(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
-}
 
 uint16_t
 bus_kpa_to_reg(double kpa)
@@ -234,9 +226,9 @@ bus_drain(struct bus_link *l)
 	if (l->mb == NULL || (pfd.fd = modbus_get_socket(l->mb)) < 0)
 		return;
 	pfd.events = POLLIN;
-	deadline = bus_now_ns() + (uint64_t)l->conf.response_timeout_ms *
+	deadline = clock_mono_ns() + (uint64_t)l->conf.response_timeout_ms *
 	    1000000ull;
-	while ((now = bus_now_ns()) < deadline) {
+	while ((now = clock_mono_ns()) < deadline) {
 		pthread_mutex_lock(&l->mtx);
 		vent = l->vent;
 		pthread_mutex_unlock(&l->mtx);
@@ -321,13 +313,13 @@ bus_do_tick(struct bus_link *l, const struct bus_req *req)
 	uint64_t	 t0, t1;
 	int		 i, n = req->nregs;
 
-	t0 = bus_now_ns();
+	t0 = clock_mono_ns();
 	if (modbus_write_registers(l->mb, REG_CONTROL, n, req->regs) != n) {
 		bus_fail(l, "write of CONTROL, HEARTBEAT and setpoints failed");
 		bus_notify(l);
 		return;
 	}
-	t1 = bus_now_ns();
+	t1 = clock_mono_ns();
 	if (modbus_read_input_registers(l->mb, IREG_STATUS, n, in) != n) {
 		bus_fail(l, "read of STATUS and pressures failed");
 		bus_notify(l);
@@ -336,10 +328,10 @@ bus_do_tick(struct bus_link *l, const struct bus_req *req)
 	pthread_mutex_lock(&l->mtx);
 	l->rd.transactions += 2;
 	bus_rtt(&l->rd, (t1 - t0) / 1e9);
-	bus_rtt(&l->rd, (bus_now_ns() - t1) / 1e9);
+	bus_rtt(&l->rd, (clock_mono_ns() - t1) / 1e9);
 	l->rd.failures = 0;
 	l->rd.seq++;
-	l->rd.t_ns = bus_now_ns();
+	l->rd.t_ns = clock_mono_ns();
 	l->rd.status = in[0];
 	l->rd.fault_code = in[1];
 	for (i = 0; i < n - 2; i++)

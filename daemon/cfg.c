@@ -20,6 +20,7 @@
 #include <ini.h>
 
 #include "cfg.h"
+#include "strings.h"
 
 #define CFG_LINE_MAX	512
 
@@ -93,19 +94,6 @@ cfg_err(struct cfg_file *f, const char *key, const char *fmt, ...)
 	cfg_err_at(f->errs, f->path, f->line, f->section, key, "%s", what);
 }
 
-static char *
-cfg_trim(char *s)
-{
-	char	*e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return (s);
-}
-
 /*
  * inih reader: hands inih one line at a time, after checking it. A line
  * that is not valid INI is reported here and replaced by a blank line, so
@@ -138,7 +126,7 @@ cfg_read(char *str, int num, void *stream)
 		return (str);
 	}
 	memcpy(copy, raw, n + 1);
-	t = cfg_trim(copy);
+	t = str_trim(copy);
 	if (f->line == 1 && strncmp(t, "\xef\xbb\xbf", 3) == 0)
 		t += 3;		/* UTF-8 byte order mark */
 	if (*t == '\0' || *t == ';' || *t == '#') {
@@ -152,7 +140,7 @@ cfg_read(char *str, int num, void *stream)
 			return (str);
 		}
 		*end = '\0';
-		snprintf(f->section, sizeof(f->section), "%s", cfg_trim(t + 1));
+		snprintf(f->section, sizeof(f->section), "%s", str_trim(t + 1));
 		f->section_line = f->line;
 		f->nkeys = 0;
 		if (f->on_section != NULL)
@@ -222,52 +210,6 @@ cfg_parse(const char *path, struct cfg_errors *errs,
 		cfg_errors_add(errs, "%s: read error", path);
 	fclose(r.fp);
 	return (errs->count - before);
-}
-
-int
-parse_double(const char *s, double min, double max, double *out)
-{
-	char	*end;
-	double	 v;
-
-	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
-		return (-1);
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || *end != '\0' || !isfinite(v) || v < min || v > max)
-		return (-1);
-	*out = v;
-	return (0);
-}
-
-int
-parse_int(const char *s, long min, long max, long *out)
-{
-	char	*end;
-	long	 v;
-
-	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
-		return (-1);
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return (-1);
-	*out = v;
-	return (0);
-}
-
-int
-parse_bool(const char *s, int *out)
-{
-	if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0 ||
-	    strcmp(s, "on") == 0 || strcmp(s, "1") == 0)
-		*out = 1;
-	else if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0 ||
-	    strcmp(s, "off") == 0 || strcmp(s, "0") == 0)
-		*out = 0;
-	else
-		return (-1);
-	return (0);
 }
 
 int
@@ -342,4 +284,41 @@ cfg_path(const char *base, const char *rel, char *dst, size_t dstlen)
 		n = snprintf(dst, dstlen, "%.*s/%s", (int)(slash - base), base,
 		    rel);
 	return (n < 0 || (size_t)n >= dstlen ? -1 : 0);
+}
+
+static int
+cfg_dir_cmp(const struct dirent **a, const struct dirent **b)
+{
+	return (strcmp((*a)->d_name, (*b)->d_name));
+}
+
+int
+cfg_dir_list(const char *dir, const char *suffix, struct dirent ***ents)
+{
+	struct dirent	**all;
+	size_t		  sl = strlen(suffix), len;
+	int		  n, i, k = 0;
+
+	if ((n = scandir(dir, &all, NULL, cfg_dir_cmp)) == -1)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		len = strlen(all[i]->d_name);
+		if (all[i]->d_name[0] != '.' && len > sl &&
+		    strcmp(all[i]->d_name + len - sl, suffix) == 0)
+			all[k++] = all[i];
+		else
+			free(all[i]);
+	}
+	*ents = all;
+	return (k);
+}
+
+void
+cfg_dir_free(struct dirent **ents, int n)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++)
+		free(ents[i]);
+	free(ents);
 }

@@ -9,9 +9,11 @@
 #ifndef CFG_H
 #define CFG_H
 
+#include <dirent.h>
 #include <stddef.h>
 
 #include "log.h"
+#include "parse.h"
 
 /* All errors of one load, one per line, in the order found. */
 struct cfg_errors {
@@ -55,12 +57,7 @@ void	cfg_err_at(struct cfg_errors *, const char *path, int line,
 	    const char *section, const char *key, const char *fmt, ...)
 	    LOG_PRINTF(6, 7);
 
-/* Strict parsers: whole string, no trailing junk, range checked. */
-int	parse_double(const char *s, double min, double max, double *out);
-int	parse_int(const char *s, long min, long max, long *out);
-int	parse_bool(const char *s, int *out);
-
-/* The same, reporting "expected ..." errors through cfg_err(). */
+/* The strict parsers of parse.h, reporting "expected ..." errors through cfg_err(). */
 int	cfg_double(struct cfg_file *, const char *key, const char *v,
 	    double min, double max, const char *unit, double *out);
 int	cfg_int(struct cfg_file *, const char *key, const char *v,
@@ -70,6 +67,15 @@ int	cfg_str(struct cfg_file *, const char *key, const char *v,
 	    char *dst, size_t dstlen);
 /* A name: [a-z0-9_]+, 1..maxlen-1 characters. */
 int	cfg_name_ok(const char *s, size_t maxlen);
+
+/*
+ * The files of dir named *suffix (no dot files), sorted by name, read with
+ * scandir(3): returns their count, the entries in *ents (free them with
+ * cfg_dir_free()), or -1 with errno set.
+ */
+int	cfg_dir_list(const char *dir, const char *suffix,
+	    struct dirent ***ents);
+void	cfg_dir_free(struct dirent **ents, int n);
 
 /* Resolves rel against the directory of base into dst. */
 int	cfg_path(const char *base, const char *rel, char *dst, size_t dstlen);

@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "control.h"
 #include "log.h"
 
@@ -29,15 +30,6 @@ const double control_lateness_bounds_s[LATENESS_BUCKETS] = {
 static void	control_tick(evutil_socket_t, short, void *);
 static void	control_schedule(struct control *);
 
-uint64_t
-control_now_ns(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
-}
-
 static void
 control_emit(void *arg, enum session_event ev)
 {
@@ -47,8 +39,8 @@ control_emit(void *arg, enum session_event ev)
 	/* A session started: tick at full rate from now, not from the next
 	 * idle tick. */
 	if (ev == SESSION_EV_STARTED && c->tick_ev != NULL &&
-	    c->next_ns > control_now_ns() + c->period_ns) {
-		c->next_ns = control_now_ns();
+	    c->next_ns > clock_mono_ns() + c->period_ns) {
+		c->next_ns = clock_mono_ns();
 		control_schedule(c);
 	}
 
@@ -109,7 +101,7 @@ control_input(struct control *c, struct session_input *in)
 	int			 i, z;
 
 	memset(in, 0, sizeof(*in));
-	in->now_s = control_now_ns() / 1e9;
+	in->now_s = clock_mono_ns() / 1e9;
 	in->nctls = t->nctls;
 	for (i = 0; i < t->nctls; i++) {
 		bus_get(c->bus, i, &rd);
@@ -172,7 +164,7 @@ static void
 control_schedule(struct control *c)
 {
 	struct timeval	 tv;
-	uint64_t	 now = control_now_ns(), wait;
+	uint64_t	 now = clock_mono_ns(), wait;
 
 	wait = c->next_ns > now ? c->next_ns - now : 0;
 	tv.tv_sec = (long)(wait / 1000000000ull);
@@ -192,7 +184,7 @@ control_tick(evutil_socket_t fd, short what, void *arg)
 	struct session_output	 out;
 	uint16_t		 sp[TABLE_MAX_CONTROLLERS][CHANNELS_MAX];
 	int			 nch[TABLE_MAX_CONTROLLERS];
-	uint64_t		 now = control_now_ns();
+	uint64_t		 now = clock_mono_ns();
 	double			 late;
 	int			 i;
 
@@ -247,11 +239,11 @@ control_start(struct control *c, struct event_base *base)
 	struct session_hooks	 hooks = { c, control_vent, control_emit };
 
 	c->base = base;
-	c->started_ns = control_now_ns();
+	c->started_ns = clock_mono_ns();
 	session_init(&c->session, c->cfg, &hooks);
 	c->bus = bus_start(base, c->cfg->table, control_bus_cb, c);
 	c->period_ns = (uint64_t)(1e9 / c->cfg->table->tick_hz);
-	c->next_ns = control_now_ns() + c->period_ns;
+	c->next_ns = clock_mono_ns() + c->period_ns;
 	if ((c->tick_ev = evtimer_new(base, control_tick, c)) == NULL)
 		fatalx("evtimer_new failed");
 	control_schedule(c);

@@ -92,6 +92,5 @@ void	control_shutdown(struct control *c);
 void	control_free(struct control *c);
 /* The facts of this moment, as the session sees them. */
 void	control_input(struct control *c, struct session_input *in);
-uint64_t control_now_ns(void);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include <event2/buffer.h>
 
+#include "clock.h"
 #include "control.h"
 #include "metrics.h"
 #include "record.h"
@@ -145,13 +146,10 @@ metrics_histogram(struct evbuffer *out, const char *name, const char *label,
 static void
 metrics_loop(struct control *c, struct evbuffer *out)
 {
-	struct timespec	 ts;
 	double		 started;
 
 	/* The start in wall time: now minus the monotonic time since. */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	started = ts.tv_sec + ts.tv_nsec / 1e9 -
-	    (control_now_ns() - c->started_ns) / 1e9;
+	started = clock_real_s() - (clock_mono_ns() - c->started_ns) / 1e9;
 
 	metrics_head(out, "massaged_build_info", "gauge", "Version of "
 	    "massaged, register map and routine ABI; always 1.");

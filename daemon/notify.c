@@ -35,6 +35,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "clock.h"
 #include "control.h"
 #include "log.h"
 #include "notify.h"
@@ -151,7 +152,7 @@ static void
 notify_status(struct notify *n, int force)
 {
 	char		 text[sizeof(n->status)], msg[sizeof(n->status) + 8];
-	uint64_t	 now = control_now_ns();
+	uint64_t	 now = clock_mono_ns();
 
 	notify_status_text(n, text, sizeof(text));
 	if (strcmp(text, n->status) == 0)
@@ -175,7 +176,7 @@ static int
 notify_loop_ok(struct notify *n, char *why, size_t len)
 {
 	struct control	*c = n->c;
-	uint64_t	 now = control_now_ns(), age, missed, tolerated;
+	uint64_t	 now = clock_mono_ns(), age, missed, tolerated;
 
 	missed = c->missed_ticks - n->missed_seen;
 	n->missed_seen = c->missed_ticks;
@@ -295,7 +296,7 @@ notify_reloading(void)
 	char	 msg[64];
 
 	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
-	    (unsigned long long)(control_now_ns() / 1000));
+	    (unsigned long long)(clock_mono_ns() / 1000));
 	notify_send(msg);
 }
 

@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "profile.h"
+#include "strings.h"
 
 #define LIST_BUF	512
 
@@ -83,19 +84,6 @@ struct profile_parse {
 	int			 have_intensity;
 };
 
-static char *
-trim(char *s)
-{
-	char	*e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-		*--e = '\0';
-	return (s);
-}
-
 static int
 glob_ok(const char *s)
 {
@@ -125,7 +113,7 @@ list_parse(struct cfg_file *f, const char *key, const char *v,
 	for (s = buf; s != NULL; s = next) {
 		if ((next = strchr(s, ',')) != NULL)
 			*next++ = '\0';
-		item = trim(s);
+		item = str_trim(s);
 		if (*item == '\0') {
 			cfg_err(f, key, "empty item in the list (expected "
 			    "items separated by commas)");
@@ -324,21 +312,12 @@ profile_section(struct cfg_file *f, const char *section)
 static void
 rules_names(const struct rules *r, char *buf, size_t len)
 {
-	size_t	 off = 0;
-	int	 i, n;
+	struct str_list	 l;
+	int		 i;
 
-	buf[0] = '\0';
-	for (i = 0; i < r->n; i++) {
-		n = snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
-		    r->rules[i].name);
-		if (n < 0 || (size_t)n >= len - off) {
-			/* Truncated: end on a clear "...". */
-			if (len > 4)
-				memcpy(buf + len - 4, "...", 4);
-			return;
-		}
-		off += (size_t)n;
-	}
+	str_list_init(&l, buf, len);
+	for (i = 0; i < r->n; i++)
+		str_list_add(&l, 0, "%s", r->rules[i].name);
 }
 
 static void
@@ -550,15 +529,6 @@ profile_load_one(struct profile *p, const char *path, const char *id,
 		profile_check(&pp, errs);
 }
 
-static int
-profile_file(const struct dirent *de)
-{
-	size_t	 n = strlen(de->d_name);
-
-	return (de->d_name[0] != '.' && n > 4 &&
-	    strcmp(de->d_name + n - 4, ".ini") == 0);
-}
-
 /* The profile id is the file name without ".ini". */
 static int
 profile_id(const char *fname, char *id, size_t idlen)
@@ -574,12 +544,6 @@ profile_id(const char *fname, char *id, size_t idlen)
 
 /* File name order is id order: ".ini" sorts before any id character.
  * strcmp, not alphasort's strcoll: the same order in every locale. */
-static int
-profile_cmp(const struct dirent **a, const struct dirent **b)
-{
-	return (strcmp((*a)->d_name, (*b)->d_name));
-}
-
 /* A typo in an exclusion glob would exclude nothing: say so. */
 static void
 rules_warn_unmatched(const struct rules *r, const struct table *t)
@@ -611,7 +575,7 @@ profiles_load(struct profile_set *set, const char *dir,
 	int		  before = errs->count, n, i;
 
 	memset(set, 0, sizeof(*set));
-	if ((n = scandir(dir, &names, profile_file, profile_cmp)) == -1) {
+	if ((n = cfg_dir_list(dir, ".ini", &names)) == -1) {
 		cfg_errors_add(errs, "%s: cannot read profiles: %s", dir,
 		    strerror(errno));
 		return (errs->count - before);
@@ -632,9 +596,7 @@ profiles_load(struct profile_set *set, const char *dir,
 			profile_load_one(&set->profiles[set->n++], path, id, t,
 			    r, errs);
 	}
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	cfg_dir_free(names, n);
 	if (errs->count == before && set->n == 0)
 		cfg_errors_add(errs, "%s: no profiles (expected one ID.ini "
 		    "file per client)", dir);

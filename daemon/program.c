@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse.h"
 #include "program.h"
+#include "strings.h"
 
 #define PROGRAM_STEP_KEYS	48	/* routine parameters and mistakes */
 #define PROGRAM_VALUE_LEN	128
@@ -66,7 +68,6 @@ static int	program_kv(struct cfg_file *, const char *, const char *,
 		    const char *);
 static void	program_kv_step(struct cfg_file *, struct program_parse *,
 		    const char *, const char *);
-static int	program_duration(const char *, double *);
 static void	program_zones(struct cfg_file *, const struct table *,
 		    struct program_step *, const char *, const char *);
 static void	program_zone_list(const struct table *, char *, size_t);
@@ -81,7 +82,6 @@ static int	program_load(struct program_set *, const char *dir,
 		    const char *file, const struct routine_set *,
 		    const struct table *, struct cfg_errors *);
 static int	program_cmp(const void *, const void *);
-static int	program_name_cmp(const void *, const void *);
 static int	program_id_cmp(const void *, const void *);
 
 static int
@@ -142,86 +142,39 @@ program_section(struct cfg_file *f, const char *section)
 	return (1);
 }
 
-/* "300", "300s", "90 s", "5min", "1.5 min", "1h": seconds. */
-static int
-program_duration(const char *v, double *out)
-{
-	char	*end;
-	double	 x, mult;
-
-	if (!isdigit((unsigned char)v[0]) && v[0] != '.')
-		return (-1);
-	errno = 0;
-	x = strtod(v, &end);
-	if (errno != 0 || end == v || !isfinite(x))
-		return (-1);
-	while (*end == ' ')
-		end++;
-	if (*end == '\0' || strcmp(end, "s") == 0 || strcmp(end, "sec") == 0)
-		mult = 1;
-	else if (strcmp(end, "min") == 0)
-		mult = 60;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600;
-	else
-		return (-1);
-	x *= mult;
-	if (x < PROGRAM_MIN_S || x > PROGRAM_MAX_S)
-		return (-1);
-	*out = x;
-	return (0);
-}
-
 /* "a, b, c ..." of the table's zones, cut short to fit. */
 static void
 program_zone_list(const struct table *t, char *buf, size_t len)
 {
-	size_t	 n = 0;
-	int	 i, w;
+	struct str_list	 l;
+	int		 i;
 
-	buf[0] = '\0';
-	for (i = 0; i < t->nzones; i++) {
-		w = snprintf(buf + n, len - n, "%s%s", i == 0 ? "" : ", ",
-		    t->zones[i].name);
-		if (w < 0 || (size_t)w >= len - n) {
-			if (n + 5 <= len)
-				snprintf(buf + n, len - n, ", ...");
-			return;
-		}
-		n += (size_t)w;
-	}
+	str_list_init(&l, buf, len);
+	for (i = 0; i < t->nzones; i++)
+		str_list_add(&l, 0, "%s", t->zones[i].name);
 }
 
 static void
 program_routine_list(const struct routine_set *rs, char *buf, size_t len)
 {
-	size_t	 n = 0;
-	int	 i, w;
+	struct str_list	 l;
+	int		 i;
 
-	buf[0] = '\0';
-	for (i = 0; i < rs->n; i++) {
-		w = snprintf(buf + n, len - n, "%s%s", i == 0 ? "" :
-		    i == rs->n - 1 ? " or " : ", ", rs->libs[i].desc->name);
-		if (w < 0 || (size_t)w >= len - n)
-			return;
-		n += (size_t)w;
-	}
+	str_list_init(&l, buf, len);
+	for (i = 0; i < rs->n; i++)
+		str_list_add(&l, i == rs->n - 1, "%s", rs->libs[i].desc->name);
 }
 
 static void
 program_param_list(const struct massaged_routine *d, char *buf, size_t len)
 {
-	size_t	 n = 0, i;
-	int	 w;
+	struct str_list	 l;
+	size_t		 i;
 
-	buf[0] = '\0';
-	for (i = 0; i < d->n_params; i++) {
-		w = snprintf(buf + n, len - n, "%s%s", i == 0 ? "" :
-		    i == d->n_params - 1 ? " or " : ", ", d->params[i].name);
-		if (w < 0 || (size_t)w >= len - n)
-			return;
-		n += (size_t)w;
-	}
+	str_list_init(&l, buf, len);
+	for (i = 0; i < d->n_params; i++)
+		str_list_add(&l, i == d->n_params - 1, "%s",
+		    d->params[i].name);
 }
 
 /* Names and globs, in order, each zone once. */
@@ -300,7 +253,8 @@ program_kv_step(struct cfg_file *f, struct program_parse *pp, const char *k,
 		if (strcmp(k, "duration_s") == 0)
 			cfg_double(f, k, v, PROGRAM_MIN_S, PROGRAM_MAX_S, "s",
 			    &st->duration_s);
-		else if (program_duration(v, &st->duration_s) == -1)
+		else if (parse_duration(v, PROGRAM_MIN_S, PROGRAM_MAX_S,
+		    &st->duration_s) == -1)
 			cfg_err(f, k, "'%s' is not valid (expected a time from "
 			    "1 s to 60 min, such as 90s, 300 or 5min)", v);
 	} else if (strcmp(k, "zones") == 0) {
@@ -371,6 +325,7 @@ program_check_step(struct program_parse *pp, int i, struct cfg_errors *errs)
 	const struct zone_conf		*z;
 	char				 sect[NAME_LEN + 8], list[512];
 	char				 why[512];
+	struct str_list			 sl;
 	size_t				 n;
 	int				 j, ne, idx, before = errs->count;
 
@@ -414,15 +369,12 @@ program_check_step(struct program_parse *pp, int i, struct cfg_errors *errs)
 	}
 
 	/* Focused work is never allowed on an endangerment site. */
-	list[0] = '\0';
-	for (j = 0, n = 0, ne = 0; j < st->nzones; j++) {
+	str_list_init(&sl, list, sizeof(list));
+	for (j = 0, ne = 0; j < st->nzones; j++) {
 		z = &pp->t->zones[st->zones[j]];
 		if (!z->endangerment || !(d->flags & MASSAGED_ROUTINE_FOCUSED))
 			continue;
-		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
-		    n == 0 ? "" : ", ", z->name);
-		if (n >= sizeof(list))
-			n = sizeof(list) - 1;
+		str_list_add(&sl, 0, "%s", z->name);
 		ne++;
 	}
 	if (ne > 0)
@@ -539,53 +491,24 @@ program_id_cmp(const void *key, const void *elem)
 	return (strcmp(key, ((const struct program *)elem)->id));
 }
 
-static int
-program_name_cmp(const void *a, const void *b)
-{
-	return (strcmp(*(char *const *)a, *(char *const *)b));
-}
-
 int
 programs_load(struct program_set *set, const char *dir,
     const struct routine_set *routines, const struct table *t,
     struct cfg_errors *errs)
 {
-	DIR		 *dp;
-	struct dirent	 *de;
-	char		**names = NULL, **nn;
-	size_t		  n = 0, i, len;
-	int		  nerr = 0;
+	struct dirent	**names;
+	int		  n, i, nerr = 0;
 
 	memset(set, 0, sizeof(*set));
-	if ((dp = opendir(dir)) == NULL) {
+	if ((n = cfg_dir_list(dir, ".ini", &names)) == -1) {
 		cfg_errors_add(errs, "%s: cannot open program directory: %s",
 		    dir, strerror(errno));
 		return (1);
 	}
-	while ((de = readdir(dp)) != NULL) {
-		len = strlen(de->d_name);
-		if (de->d_name[0] == '.' || len < 5 ||
-		    strcmp(de->d_name + len - 4, ".ini") != 0)
-			continue;
-		if ((nn = reallocarray(names, n + 1, sizeof(*names))) == NULL ||
-		    (nn[n] = strdup(de->d_name)) == NULL) {
-			if (nn != NULL)
-				names = nn;
-			cfg_errors_add(errs, "%s: out of memory", dir);
-			nerr++;
-			break;
-		}
-		names = nn;
-		n++;
-	}
-	closedir(dp);
-	if (n > 1)
-		qsort(names, n, sizeof(*names), program_name_cmp);
-	for (i = 0; i < n; i++) {
-		nerr += program_load(set, dir, names[i], routines, t, errs);
-		free(names[i]);
-	}
-	free(names);
+	for (i = 0; i < n; i++)
+		nerr += program_load(set, dir, names[i]->d_name, routines, t,
+		    errs);
+	cfg_dir_free(names, n);
 	if (set->n > 1)
 		qsort(set->programs, (size_t)set->n, sizeof(*set->programs),
 		    program_cmp);

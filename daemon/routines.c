@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "routines.h"
+#include "strings.h"
 
 #define ROUTINE_NAME_LEN	48	/* as NAME_LEN in table.h */
 #define ROUTINE_VERSION_LEN	32
@@ -44,7 +45,6 @@ static int	 routines_secure(const char *path, int isdir, char *why,
 		    size_t whylen);
 static int	 routines_load_one(struct routine_set *, const char *path,
 		    int check_dir, struct cfg_errors *);
-static int	 routines_cmp(const void *, const void *);
 static const char *routines_safe(const char *s, char *buf, size_t len);
 static int	 routine_version_ok(const char *s);
 static int	 routine_choices(const char *choices, const char *name,
@@ -471,23 +471,16 @@ refuse:
 	return (1);
 }
 
-static int
-routines_cmp(const void *a, const void *b)
-{
-	return (strcmp(*(char *const *)a, *(char *const *)b));
-}
-
 int
 routines_load_dir(struct routine_set *set, const char *dir,
     struct cfg_errors *errs)
 {
-	DIR		 *dp;
-	struct dirent	 *de;
-	char		**names = NULL, **nn, path[PATH_MAX], why[768];
-	size_t		  n = 0, i, len;
-	int		  nerr = 0;
+	struct dirent	**names;
+	char		  path[PATH_MAX], why[768];
+	int		  n, i, nerr = 0;
 
-	if ((dp = opendir(dir)) == NULL) {
+	/* In name order, so "already loaded from" always names the same. */
+	if ((n = cfg_dir_list(dir, ".so", &names)) == -1) {
 		cfg_errors_add(errs, "%s: cannot open routine directory: %s",
 		    dir, strerror(errno));
 		return (1);
@@ -495,40 +488,19 @@ routines_load_dir(struct routine_set *set, const char *dir,
 	if (routines_secure(dir, 1, why, sizeof(why)) == -1) {
 		cfg_errors_add(errs, "%s: refused: the routine directory %s",
 		    dir, why);
-		closedir(dp);
+		cfg_dir_free(names, n);
 		return (1);
 	}
-	while ((de = readdir(dp)) != NULL) {
-		len = strlen(de->d_name);
-		if (de->d_name[0] == '.' || len < 4 ||
-		    strcmp(de->d_name + len - 3, ".so") != 0)
-			continue;
-		if ((nn = reallocarray(names, n + 1, sizeof(*names))) == NULL ||
-		    (nn[n] = strdup(de->d_name)) == NULL) {
-			if (nn != NULL)
-				names = nn;
-			cfg_errors_add(errs, "%s: out of memory", dir);
-			nerr++;
-			break;
-		}
-		names = nn;
-		n++;
-	}
-	closedir(dp);
-	/* A fixed order, so "already loaded from" always names the same. */
-	if (n > 1)
-		qsort(names, n, sizeof(*names), routines_cmp);
 	for (i = 0; i < n; i++) {
-		if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >=
-		    (int)sizeof(path)) {
+		if (snprintf(path, sizeof(path), "%s/%s", dir,
+		    names[i]->d_name) >= (int)sizeof(path)) {
 			cfg_errors_add(errs, "%s/%s: path too long", dir,
-			    names[i]);
+			    names[i]->d_name);
 			nerr++;
 		} else
 			nerr += routines_load_one(set, path, 0, errs);
-		free(names[i]);
 	}
-	free(names);
+	cfg_dir_free(names, n);
 	return (nerr);
 }
 
@@ -579,7 +551,8 @@ routine_param_parse(const struct massaged_param *p, const char *s,
 {
 	const char	*unit = p->unit != NULL ? p->unit : "";
 	const char	*sp = *unit != '\0' ? " " : "";
-	char		 list[512], *w;
+	char		 list[512];
+	struct str_list	 sl;
 	const char	*c, *q;
 	double		 v;
 	long		 l;
@@ -633,16 +606,11 @@ routine_param_parse(const struct massaged_param *p, const char *s,
 			return (0);
 		}
 		/* "a, b or c" */
-		w = list;
-		*w = '\0';
+		str_list_init(&sl, list, sizeof(list));
 		for (c = p->choices, i = 0; i < n; i++, c = q + 1) {
 			if ((q = strchr(c, '|')) == NULL)
 				q = c + strlen(c);
-			w += snprintf(w, sizeof(list) - (size_t)(w - list),
-			    "%s%.*s", i == 0 ? "" : i == n - 1 ? " or " : ", ",
-			    (int)(q - c), c);
-			if (w >= list + sizeof(list) - 1)
-				break;
+			str_list_add(&sl, i == n - 1, "%.*s", (int)(q - c), c);
 		}
 		snprintf(why, whylen, "'%s' is not one of the choices "
 		    "(expected %s)", s, list);

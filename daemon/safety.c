@@ -48,6 +48,7 @@
 #include <string.h>
 
 #include "safety.h"
+#include "strings.h"
 
 static void	say(char *, size_t, const char *, ...) LOG_PRINTF(3, 4);
 static void	limit_lower(struct limits *, int, double, const char *, ...)
@@ -168,9 +169,9 @@ resolve_zone(const struct table *t, const struct profile *p, int ncond,
 {
 	const struct zone_conf	*zc = &t->zones[z];
 	double			 scale = 1.0;
-	char			 scaled[sizeof(l->why[0])] = "";
-	size_t			 off = 0;
-	int			 i, j, n;
+	char			 scaled[sizeof(l->why[0])];
+	struct str_list		 sl;
+	int			 i, j;
 
 	l->limit_kpa[z] = safe_kpa(zc->limit_kpa);
 	snprintf(l->why[z], sizeof(l->why[z]), "zone hardware limit");
@@ -184,17 +185,13 @@ resolve_zone(const struct table *t, const struct profile *p, int ncond,
 			    p->caps[i].glob);
 
 	/* Condition scales multiply the lowest cap so far. */
+	str_list_init(&sl, scaled, sizeof(scaled));
 	for (i = 0; i < ncond; i++) {
 		if (conds[i]->scale >= 1.0)	/* a NaN scale goes on: 0 */
 			continue;
 		scale *= conds[i]->scale;
-		n = snprintf(scaled + off, sizeof(scaled) - off,
-		    "%s%s scale %g", off ? ", " : "", conds[i]->name,
+		str_list_add(&sl, 0, "%s scale %g", conds[i]->name,
 		    conds[i]->scale);
-		if (n > 0)
-			off += (size_t)n;
-		if (off >= sizeof(scaled))
-			off = sizeof(scaled) - 1;
 	}
 	if (!(scale >= 1.0))
 		limit_lower(l, z, l->limit_kpa[z] * scale, "%s", scaled);

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "bus.h"
+#include "clock.h"
 #include "log.h"
 #include "session.h"
 
@@ -52,15 +53,6 @@ static const struct {
 static const char *session_states[] = {
 	"idle", "running", "paused", "stopping", "fault"
 };
-
-static double
-session_wall(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (ts.tv_sec + ts.tv_nsec / 1e9);
-}
 
 static void
 session_emit(struct session *s, enum session_event ev)
@@ -167,7 +159,7 @@ session_end(struct session *s, enum stop_reason r, const char *msg)
 	if (msg != s->stop_message)
 		snprintf(s->stop_message, sizeof(s->stop_message), "%s", msg);
 	s->stops[r]++;
-	s->ended_wall = session_wall();
+	s->ended_wall = clock_real_s();
 	session_drop_inst(s);
 	memset(s->commanded, 0, sizeof(s->commanded));
 	log_info("session %llu stopped (category %d, %s): %s",
@@ -398,7 +390,7 @@ session_start(struct session *s, const char *program, const char *profile,
 	s->active_s = 0;
 	s->paused_s = 0;
 	s->last_s = in->now_s;
-	s->started_wall = session_wall();
+	s->started_wall = clock_real_s();
 	s->ended_wall = 0;
 	s->stop_reason = STOP_NONE;
 	s->stop_category = -1;
@@ -517,7 +509,7 @@ session_routine(struct session *s, const struct session_input *in,
 {
 	const struct program_step	*st = &s->prog.steps[s->step];
 	struct massaged_step_in		 sin;
-	struct timespec			 t0, t1;
+	uint64_t			 t0;
 	double				 ms, t_step;
 	int				 i, rc;
 
@@ -536,10 +528,9 @@ session_routine(struct session *s, const struct session_input *in,
 	sin.intensity = s->intensity_pct / 100.0;
 	sin.feedback = s->feedback;
 	s->feedback = 0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = clock_mono_ns();
 	rc = routine_inst_step(&s->ri, &sin, s->routine_out);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	ms = (clock_mono_ns() - t0) / 1e6;
 	if (rc == MASSAGED_STEP_ERROR) {
 		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s) "
 		    "reported an error", st->routine->name, st->name);

@@ -17,10 +17,10 @@
 #include "control.h"
 #include "safety.h"
 #include "status.h"
+#include "strings.h"
 
 static json_t	*status_kpa(double);
 static json_t	*status_str_or_null(const char *);
-static void	 status_duration(double, char *, size_t);
 
 /* Pressures and times to a hundredth: what a person or a test can use. */
 static json_t *
@@ -486,37 +486,23 @@ status_event_json(struct control *c, enum session_event ev)
 	return (doc);
 }
 
-static void
-status_duration(double s, char *buf, size_t len)
-{
-	long	 t = (long)(s + 0.5);
-
-	if (t >= 3600)
-		snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60,
-		    t % 60);
-	else
-		snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
-}
-
 void
 status_text(struct control *c, const char *suffix, char *buf, size_t len)
 {
 	const struct session	*s = &c->session;
 	const struct table	*t = c->cfg->table;
 	struct bus_reading	 rd;
-	char			 left[32], down[128] = "";
+	char			 left[32], down[128];
 	int			 i, up = 0;
-	size_t			 dl = 0;
+	struct str_list		 dl;
 
+	str_list_init(&dl, down, sizeof(down));
 	for (i = 0; i < t->nctls; i++) {
 		bus_get(c->bus, i, &rd);
 		if (rd.connected)
 			up++;
-		else if (dl < sizeof(down) - 1)
-			dl += (size_t)snprintf(down + dl, sizeof(down) - dl,
-			    "%s%s", dl == 0 ? "" : ", ", t->ctls[i].name);
-		if (dl >= sizeof(down))
-			dl = sizeof(down) - 1;
+		else
+			str_list_add(&dl, 0, "%s", t->ctls[i].name);
 	}
 	if (c->stopping) {
 		snprintf(buf, len, "stopping: venting every controller");
@@ -533,7 +519,7 @@ status_text(struct control *c, const char *suffix, char *buf, size_t len)
 		break;
 	case SESSION_RUNNING:
 	case SESSION_PAUSED:
-		status_duration(session_remaining(s), left, sizeof(left));
+		str_duration(session_remaining(s), left, sizeof(left));
 		snprintf(buf, len, "%s %s for %s, step %d/%d, %s left, "
 		    "%d/%d controllers connected%s",
 		    session_state_name(s->state), s->prog.id, s->prof.id,

@@ -68,7 +68,7 @@ fi
     -o "plugin_dir=$BUILD/plugins" \
     -o "state_dir=$DIR/state" \
     -o "token_file=$DIR/token" \
-    -o "panel_dir=daemon/panel" &
+    -o "panel_dir=panel" &
 daemon_pid=$!
 sleep 1
 if ! kill -0 "$daemon_pid" 2>/dev/null; then

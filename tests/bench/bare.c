@@ -69,7 +69,7 @@ bare_main(void *arg)
 	}
 	for (i = 0; i < n; i++)
 		regs[i] = 0;
-	t0 = now_ns();
+	t0 = clock_mono_ns();
 	end = t0 + (uint64_t)(b->seconds * 1e9);
 	do {
 		regs[1]++;	/* HEARTBEAT */
@@ -81,8 +81,8 @@ bare_main(void *arg)
 			break;
 		}
 		b->ticks++;
-	} while ((now = now_ns()) < end);
-	b->elapsed_s = (now_ns() - t0) / 1e9;
+	} while ((now = clock_mono_ns()) < end);
+	b->elapsed_s = (clock_mono_ns() - t0) / 1e9;
 	modbus_close(mb);
 	modbus_free(mb);
 	return (NULL);
@@ -142,13 +142,13 @@ bare_rtt(int port, int n, double *samples)
 	if ((mb = bare_connect(port)) == NULL)
 		return (-1);
 	for (i = 0; i < n; i++) {
-		t0 = now_ns();
+		t0 = clock_mono_ns();
 		if (modbus_read_input_registers(mb, 100, 1, &v) != 1) {
 			warnx_("round trip: port %d: %s", port,
 			    modbus_strerror(errno));
 			break;
 		}
-		samples[i] = (now_ns() - t0) / 1e9;
+		samples[i] = (clock_mono_ns() - t0) / 1e9;
 	}
 	modbus_close(mb);
 	modbus_free(mb);

@@ -145,7 +145,7 @@ snap_take(int port, int nctl, struct snap *s)
 	if (http_req(port, "GET", "/metrics", NULL, text, sizeof(text),
 	    NULL) != 200)
 		return (-1);
-	s->ns = now_ns();
+	s->ns = clock_mono_ns();
 	if (metric_get(text, "massaged_ticks_total", &s->ticks) == -1) {
 		warnx_("/metrics has no massaged_ticks_total");
 		return (-1);
@@ -171,7 +171,7 @@ snap_take(int port, int nctl, struct snap *s)
 static int
 bench_session(int port)
 {
-	uint64_t	 deadline = now_ns() + WAIT_MS * 1000000ull;
+	uint64_t	 deadline = clock_mono_ns() + WAIT_MS * 1000000ull;
 	char		 body[4096];
 	int		 rc;
 
@@ -180,7 +180,7 @@ bench_session(int port)
 		    body, sizeof(body), NULL);
 		if (rc == 201)
 			return (0);
-		if (now_ns() >= deadline || rc == 404 || rc == 422 ||
+		if (clock_mono_ns() >= deadline || rc == 404 || rc == 422 ||
 		    rc == -1) {
 			warnx_("cannot start a session: HTTP %d %s", rc, body);
 			return (-1);
@@ -207,7 +207,7 @@ session_end(int port, char *out, size_t len)
 static int
 bench_reset(int port)
 {
-	uint64_t	 deadline = now_ns() + WAIT_MS * 1000000ull;
+	uint64_t	 deadline = clock_mono_ns() + WAIT_MS * 1000000ull;
 	char		 body[4096], state[32];
 	int		 rc;
 
@@ -218,7 +218,7 @@ bench_reset(int port)
 		    0) == 0 &&
 		    strcmp(state, "idle") == 0)
 			return (0);
-		if (now_ns() >= deadline) {
+		if (clock_mono_ns() >= deadline) {
 			warnx_("the table is not idle after a reset: HTTP %d "
 			    "%s", rc, body);
 			return (-1);
@@ -231,7 +231,7 @@ bench_reset(int port)
 static int
 wait_control(struct evtail *t, int nctl)
 {
-	uint64_t	 deadline = now_ns() + WAIT_MS * 1000000ull, now;
+	uint64_t	 deadline = clock_mono_ns() + WAIT_MS * 1000000ull, now;
 	struct ev	 ev;
 	int		 seen[BENCH_MAXCTL] = { 0 }, n = 0;
 
@@ -244,7 +244,7 @@ wait_control(struct evtail *t, int nctl)
 			}
 		if (n == nctl)
 			return (0);
-		if ((now = now_ns()) >= deadline) {
+		if ((now = clock_mono_ns()) >= deadline) {
 			warnx_("the session did not reach every controller "
 			    "within %d ms", WAIT_MS);
 			return (-1);
@@ -263,7 +263,7 @@ wait_control(struct evtail *t, int nctl)
 static int
 wait_vent(struct evtail *t, int nctl, int skip, uint64_t t0, uint64_t *last)
 {
-	uint64_t	 deadline = now_ns() + WAIT_MS * 1000000ull, now;
+	uint64_t	 deadline = clock_mono_ns() + WAIT_MS * 1000000ull, now;
 	struct ev	 ev;
 	int		 seen[BENCH_MAXCTL] = { 0 }, n = 0, want;
 
@@ -281,7 +281,7 @@ wait_vent(struct evtail *t, int nctl, int skip, uint64_t t0, uint64_t *last)
 			}
 		if (n == want)
 			return (0);
-		if ((now = now_ns()) >= deadline) {
+		if ((now = clock_mono_ns()) >= deadline) {
 			warnx_("CONTROL = 0 reached %d of %d controllers within "
 			    "%d ms", n, want, WAIT_MS);
 			return (-1);
@@ -295,13 +295,13 @@ static int
 wait_down(int port, int c)
 {
 	static char	 text[1 << 18];
-	uint64_t	 deadline = now_ns() + 3000 * 1000000ull;
+	uint64_t	 deadline = clock_mono_ns() + 3000 * 1000000ull;
 	char		 name[96];
 	double		 up = 1;
 
 	snprintf(name, sizeof(name), "massaged_controller_up{controller="
 	    "\"c%d\"}", c);
-	while (now_ns() < deadline) {
+	while (clock_mono_ns() < deadline) {
 		if (http_req(port, "GET", "/metrics", NULL, text, sizeof(text),
 		    NULL) == 200 && metric_get(text, name, &up) == 0 &&
 		    up == 0)
@@ -503,9 +503,9 @@ fig_cpu_idle(struct rig_daemon *d, const struct plan *pl, double *idle)
 	*idle = -1;
 	sleep_ms(500);
 	if (rig_cpu_ticks(d->pid, &c0) == 0) {
-		t0 = now_ns();
+		t0 = clock_mono_ns();
 		sleep_ms(pl->cpu_s * 1000);
-		t1 = now_ns();
+		t1 = clock_mono_ns();
 		if (rig_cpu_ticks(d->pid, &c1) == 0 && rig_alive(d->pid)) {
 			*idle = 100.0 * (c1 - c0) / sysconf(_SC_CLK_TCK) /
 			    ((t1 - t0) / 1e9);
@@ -709,14 +709,14 @@ fig_timing(struct rig_daemon *d, struct rig_sim *s, const struct plan *pl,
 		ok = 0;
 	if (ok) {
 		evtail_skip(&t);
-		t0 = now_ns();
+		t0 = clock_mono_ns();
 		rest = pl->timing_s - pl->cpu_s;
 		sleep_ms(rest / 2 * 1000);
 		if (rig_cpu_ticks(d->pid, &c0) == 0 &&
 		    rig_cpu_ticks(s->pid, &s0) == 0) {
-			w0 = now_ns();
+			w0 = clock_mono_ns();
 			sleep_ms(pl->cpu_s * 1000);
-			w1 = now_ns();
+			w1 = clock_mono_ns();
 			if (rig_cpu_ticks(d->pid, &c1) == 0 &&
 			    rig_cpu_ticks(s->pid, &s1) == 0) {
 				cpu = 100.0 * (c1 - c0) /
@@ -726,7 +726,7 @@ fig_timing(struct rig_daemon *d, struct rig_sim *s, const struct plan *pl,
 			}
 		}
 		sleep_ms(rest / 2 * 1000);
-		t1 = now_ns();
+		t1 = clock_mono_ns();
 		session_end(d->api_port, st, sizeof(st));
 		if (strcmp(st, "running") != 0) {
 			report_note("100 Hz run: the session was not running "
@@ -1068,7 +1068,7 @@ main(int argc, char *argv[])
 	struct plan	 pl = { 5, 30, 10, 200, 5, 5 };
 	const char	*build = NULL, *md = NULL, *parts = "free,table,rtu";
 	char		 self[PATH_MAX], flags[512], version[256];
-	uint64_t	 t0 = now_ns();
+	uint64_t	 t0 = clock_mono_ns();
 	int		 ch, keep = 0, quick = 0, missing;
 
 	while ((ch = getopt(argc, argv, "b:F:hko:q")) != -1) {
@@ -1106,7 +1106,7 @@ main(int argc, char *argv[])
 	}
 	if (quick)
 		pl = (struct plan){ 2, 8, 3, 30, 3, 2 };
-	rng_state = now_ns() | 1;
+	rng_state = clock_mono_ns() | 1;
 	report_start();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
@@ -1132,7 +1132,7 @@ main(int argc, char *argv[])
 	missing = report_missing();
 	if (md != NULL && report_markdown(md, flags, quick, version) == 0)
 		printf("wrote %s\n", md);
-	printf("massaged-bench: %.0f s%s\n", (now_ns() - t0) / 1e9,
+	printf("massaged-bench: %.0f s%s\n", (clock_mono_ns() - t0) / 1e9,
 	    missing ? "" : ", every figure measured");
 	if (missing) {
 		warnx_("%d figure%s could not be measured", missing,

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "clock.h"
+
 #define BENCH_MAXCTL		8
 #define BENCH_TOKEN		"bench-token-5f0c2a9e71d84b36"
 #define BENCH_PROGRAM		"bench"
@@ -82,7 +84,6 @@ struct evtail {
 };
 
 /* rig.c */
-uint64_t	 now_ns(void);
 void		 sleep_ms(double);
 void		 warnx_(const char *, ...) BENCH_PRINTF(1, 2);
 int		 rig_init(const char *, int);

@@ -66,7 +66,7 @@ http_req(int port, const char *method, const char *path, const char *body,
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (t_write_ns != NULL)
-		*t_write_ns = now_ns();
+		*t_write_ns = clock_mono_ns();
 	for (off = 0; off < (size_t)reqlen; off += n) {
 		if ((n = write(fd, req + off, reqlen - off)) <= 0) {
 			if (n == -1 && errno == EINTR) {
@@ -78,7 +78,7 @@ http_req(int port, const char *method, const char *path, const char *body,
 		}
 	}
 
-	deadline = now_ns() + HTTP_TIMEOUT_MS * 1000000ull;
+	deadline = clock_mono_ns() + HTTP_TIMEOUT_MS * 1000000ull;
 	pfd.fd = fd;
 	pfd.events = POLLIN;
 	for (;;) {
@@ -88,12 +88,12 @@ http_req(int port, const char *method, const char *path, const char *body,
 				goto done;
 			buf = nb;
 		}
-		if (now_ns() >= deadline) {
+		if (clock_mono_ns() >= deadline) {
 			warnx_("http %s %s: no complete answer in %d ms",
 			    method, path, HTTP_TIMEOUT_MS);
 			goto done;
 		}
-		if (poll(&pfd, 1, (int)((deadline - now_ns()) / 1000000) + 1)
+		if (poll(&pfd, 1, (int)((deadline - clock_mono_ns()) / 1000000) + 1)
 		    <= 0)
 			continue;
 		n = read(fd, buf + len, bcap - len - 1);

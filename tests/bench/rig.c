@@ -69,15 +69,6 @@ static volatile pid_t	 rig_pids[RIG_MAXPROCS];
 static int		 rig_seq;
 static int		 rig_keep;
 
-uint64_t
-now_ns(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
-}
-
 void
 sleep_ms(double ms)
 {
@@ -305,7 +296,7 @@ rig_notify_main(void *arg)
 		pfd.revents = 0;
 		(void)poll(&pfd, 1, 100);
 		while ((n = recv(rig_notify_fd, buf, sizeof(buf) - 1, 0)) > 0) {
-			now = now_ns();
+			now = clock_mono_ns();
 			buf[n] = '\0';
 			for (p = buf; p != NULL; p = strchr(p, '\n')) {
 				if (*p == '\n')
@@ -443,7 +434,7 @@ rig_spawn(char *const argv[], const char *out, const char *err, int notify)
 static int
 rig_reap(pid_t pid, int term)
 {
-	uint64_t	 deadline = now_ns() + RIG_STOP_MS * 1000000ull;
+	uint64_t	 deadline = clock_mono_ns() + RIG_STOP_MS * 1000000ull;
 	int		 status = 0;
 	pid_t		 r;
 
@@ -455,7 +446,7 @@ rig_reap(pid_t pid, int term)
 		r = waitpid(pid, &status, WNOHANG);
 		if (r == pid || (r == -1 && errno != EINTR))
 			break;
-		if (now_ns() >= deadline) {
+		if (clock_mono_ns() >= deadline) {
 			warnx_("pid %d did not exit %d ms after SIGTERM: "
 			    "SIGKILL", (int)pid, RIG_STOP_MS);
 			kill(pid, SIGKILL);
@@ -490,7 +481,7 @@ static int
 rig_file_wait(const char *path, const char *needle, pid_t pid, char *line,
     size_t linelen)
 {
-	uint64_t	 deadline = now_ns() + RIG_START_MS * 1000000ull;
+	uint64_t	 deadline = clock_mono_ns() + RIG_START_MS * 1000000ull;
 	char		 buf[1024];
 	size_t		 n;
 	FILE		*f;
@@ -516,7 +507,7 @@ rig_file_wait(const char *path, const char *needle, pid_t pid, char *line,
 			    path, needle);
 			return (-1);
 		}
-		if (now_ns() >= deadline) {
+		if (clock_mono_ns() >= deadline) {
 			warnx_("%s: no '%s' after %d ms", path, needle,
 			    RIG_START_MS);
 			return (-1);
@@ -637,7 +628,7 @@ rig_sim_cmd(struct rig_sim *s, const char *cmd, uint64_t *t_ns)
 
 	len = snprintf(line, sizeof(line), "%s\n", cmd);
 	if (t_ns != NULL)
-		*t_ns = now_ns();
+		*t_ns = clock_mono_ns();
 	if (write(s->ctl_fd, line, len) != len) {
 		warnx_("control socket: write: %s", strerror(errno));
 		return (-1);
@@ -667,7 +658,7 @@ rig_sim_cmd(struct rig_sim *s, const char *cmd, uint64_t *t_ns)
 static int
 rig_notify_wait(pid_t pid, uint64_t seq, uint64_t *t_ns)
 {
-	uint64_t	 deadline = now_ns() + RIG_START_MS * 1000000ull;
+	uint64_t	 deadline = clock_mono_ns() + RIG_START_MS * 1000000ull;
 	int		 got;
 
 	for (;;) {
@@ -677,7 +668,7 @@ rig_notify_wait(pid_t pid, uint64_t seq, uint64_t *t_ns)
 		pthread_mutex_unlock(&rig_notify_mtx);
 		if (got)
 			return (0);
-		if (now_ns() >= deadline || !rig_alive(pid))
+		if (clock_mono_ns() >= deadline || !rig_alive(pid))
 			return (-1);
 		sleep_ms(0.2);
 	}
@@ -761,7 +752,7 @@ rig_daemon_start(struct rig_daemon *d, const char *tag,
 	pthread_mutex_lock(&rig_notify_mtx);
 	seq = rig_ready_seq;
 	pthread_mutex_unlock(&rig_notify_mtx);
-	t0 = now_ns();
+	t0 = clock_mono_ns();
 	if ((d->pid = rig_spawn(argv, out, d->err, 1)) == -1)
 		return (-1);
 	if (rig_notify_wait(d->pid, seq, &t1) == -1) {

@@ -180,7 +180,7 @@ export class Daemon {
       'state_dir = ' + path.join(d, 'state'),
       'token_file = ' + tokenPath,
       'plugin_dir = ' + path.join(BUILD, 'plugins'),
-      'panel_dir = ' + path.join(REPO, 'daemon', 'panel')];
+      'panel_dir = ' + path.join(REPO, 'panel')];
     ctls.forEach((c, i) => {
       out.push('', '[' + c.name + ']');
       for (const [k, v] of Object.entries(c.kv)) if (k !== 'address') out.push(k + ' = ' + v);

@@ -190,7 +190,7 @@ class Daemon:
     rules: INI text replacing config/contraindications.ini.
     tokens: lines of the token file (default [TOKEN]); token_mode: its mode.
     listen: "HOST:PORT" (default 127.0.0.1:0, a port the kernel picks).
-    panel_dir: default daemon/panel of the repository.
+    panel_dir: default panel/ of the repository.
     args: extra command line arguments; start: False to start later.
     """
 
@@ -281,7 +281,7 @@ class Daemon:
             "token_file": self.token_path,
             "plugin_dir": os.path.abspath(os.path.join(self.build,
                                                        "plugins")),
-            "panel_dir": panel_dir or os.path.join(REPO, "daemon", "panel"),
+            "panel_dir": panel_dir or os.path.join(REPO, "panel"),
         }
         self.daemon_keys.update({k: str(v) for k, v in (daemon or {}).items()})
         self.safety_keys = {k: str(v) for k, v in (safety or {}).items()}

@@ -150,7 +150,7 @@ def start(d, body=START):
 def test_listens_on_a_free_port_and_logs_it(env):
     d = env.d
     assert d.port and d.port != 0
-    assert re.search(r"^<6>api: listening on http://127\.0\.0\.1:%d/$"
+    assert re.search(r"^<6>massaged: api: listening on http://127\.0\.0\.1:%d/$"
                      % d.port, d.logs(), re.M), d.logs()
     assert "not a loopback" not in d.logs()
 

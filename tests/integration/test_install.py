@@ -99,7 +99,7 @@ def test_files_in_place(inst):
     assert not os.path.exists(r("/etc/massaged/tokens"))
     assert not [p for p in _walk(inst["root"]) if p.endswith(".dist")]
     # The panel, when the tree has one.
-    panel = os.path.join(REPO, "daemon", "panel")
+    panel = os.path.join(REPO, "panel")
     if os.path.isdir(panel):
         for fn in os.listdir(panel):
             if not fn.startswith(".") and os.path.isfile(

@@ -303,7 +303,7 @@ def run_in_netns(tmp_path, config, extra=()):
         "-o", "token_file=" + tokens,
         "-o", "plugin_dir=" + os.path.join(build_dir(), "plugins"),
         "-o", "state_dir=" + os.path.join(tdir, "state"),
-        "-o", "panel_dir=" + os.path.join(REPO, "daemon", "panel"),
+        "-o", "panel_dir=" + os.path.join(REPO, "panel"),
     ] + list(extra)
     log = os.path.join(tdir, "massaged.log")
     with open(log, "wb") as lf:
@@ -375,7 +375,7 @@ def test_default_listen_is_loopback(tmp_path):
 def test_non_loopback_listen_warns(tmp_path, listen):
     with NetnsDaemon(tmp_path, NO_SIM, listen=listen) as d:
         log = d.logs()
-        assert re.search(r"<4>api: listening on http://\S+, which is not a "
+        assert re.search(r"<4>massaged: api: listening on http://\S+, which is not a "
                          r"loopback address: anyone on that network with a "
                          r"token controls the table", log), log
         socks = listening_sockets(d.pid)

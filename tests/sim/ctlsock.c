@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "sim.h"
-#include "cfg.h"
+#include "parse.h"
 
 #define CONTROL_LINE_MAX	512
 #define CONTROL_ARGS_MAX	8
@@ -380,7 +380,7 @@ ctlsock_event(struct sim_ctl *c, int argc, char **argv)
 	o = snprintf(buf, sizeof(buf), "%s", argv[0]);
 	for (i = 2; i < argc && o < sizeof(buf); i++)
 		o += snprintf(buf + o, sizeof(buf) - o, " %s", argv[i]);
-	evlog_emit(c, sim_now_ns(), "ctl %s", buf);
+	evlog_emit(c, clock_mono_ns(), "ctl %s", buf);
 }
 
 /*
@@ -401,9 +401,9 @@ ctlsock_set_input(struct ctlsock_client *cl, int argc, char **argv,
 	for (i = from; i < to; i++) {
 		c = sim_ctl_get(i);
 		ctlsock_event(c, argc, argv);
-		plant_step(c, sim_now_ns());
+		plant_step(c, clock_mono_ns());
 		*(int *)(void *)((char *)c + field) = on;
-		plant_step(c, sim_now_ns());
+		plant_step(c, clock_mono_ns());
 	}
 	ctlsock_reply(cl, "ok");
 	return (0);
@@ -475,7 +475,7 @@ ctlsock_cmd_hang(struct ctlsock_client *cl, int argc, char **argv)
 		ctlsock_event(c, argc, argv);
 		c->hang_forever = ms == -1;
 		c->hang_until_ns = ms > 0 ?
-		    sim_now_ns() + (uint64_t)ms * 1000000ULL : 0;
+		    clock_mono_ns() + (uint64_t)ms * 1000000ULL : 0;
 	}
 	ctlsock_reply(cl, "ok");
 	return (0);
@@ -562,7 +562,7 @@ ctlsock_cmd_stick(struct ctlsock_client *cl, int argc, char **argv)
 	for (i = from; i < to; i++) {
 		c = sim_ctl_get(i);
 		ctlsock_event(c, argc, argv);
-		plant_step(c, sim_now_ns());
+		plant_step(c, clock_mono_ns());
 		for (j = 0; j < c->p.channels; j++) {
 			if (ch == -1 || ch == j)
 				c->stuck[j] = on;
@@ -586,9 +586,9 @@ ctlsock_cmd_overpressure(struct ctlsock_client *cl, int argc, char **argv)
 	for (i = from; i < to; i++) {
 		c = sim_ctl_get(i);
 		ctlsock_event(c, argc, argv);
-		plant_step(c, sim_now_ns());
+		plant_step(c, clock_mono_ns());
 		plant_overpressure(c, (int)ch);
-		plant_step(c, sim_now_ns());
+		plant_step(c, clock_mono_ns());
 	}
 	ctlsock_reply(cl, "ok");
 	return (0);
@@ -624,7 +624,7 @@ ctlsock_json(struct ctlsock_buf *b, struct sim_ctl *c)
 	const uint16_t	*in = c->map->tab_input_registers;
 	int		 i;
 
-	plant_step(c, sim_now_ns());
+	plant_step(c, clock_mono_ns());
 	ctlsock_bprintf(b, "{\"controller\":%d,\"transport\":\"%s\","
 	    "\"address\":", c->idx, c->transport == SIM_TCP ? "tcp" : "rtu");
 	ctlsock_json_str(b, c->addr);
@@ -657,7 +657,7 @@ ctlsock_json(struct ctlsock_buf *b, struct sim_ctl *c)
 	    c->nclients, (unsigned long long)c->requests,
 	    (unsigned long long)c->writes,
 	    (unsigned long long)c->exceptions, c->refuse ? "true" : "false",
-	    c->hang_forever || c->hang_until_ns > sim_now_ns() ?
+	    c->hang_forever || c->hang_until_ns > clock_mono_ns() ?
 	    "true" : "false", c->delay_ms, c->exc_code);
 }
 

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "sim.h"
-#include "cfg.h"
+#include "parse.h"
 
 #ifndef MASSAGED_VERSION
 #define MASSAGED_VERSION	"unknown"
@@ -141,15 +141,6 @@ static void
 sim_badarg(const char *opt, const char *arg, const char *expected)
 {
 	fatalx("--%s: '%s' is not valid (expected %s)", opt, arg, expected);
-}
-
-uint64_t
-sim_now_ns(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec);
 }
 
 int
@@ -382,7 +373,7 @@ sim_loop(int sigfd)
 		for (i = 0; i < sim_nctls; i++)
 			wire_poll(sim_ctls[i], &sp);
 
-		now = sim_now_ns();
+		now = clock_mono_ns();
 		next = now + (uint64_t)sim_tick_ms * 1000000ULL;
 		for (i = 0; i < sim_nctls; i++) {
 			if ((t = wire_next_ns(sim_ctls[i], now)) < next)
@@ -396,11 +387,11 @@ sim_loop(int sigfd)
 			fatal("ppoll");
 		}
 
-		now = sim_now_ns();
+		now = clock_mono_ns();
 		for (i = 0; i < sim_nctls; i++)
 			plant_step(sim_ctls[i], now);
 		sim_dispatch(&sp, sigfd);
-		now = sim_now_ns();
+		now = clock_mono_ns();
 		for (i = 0; i < sim_nctls; i++)
 			wire_timers(sim_ctls[i], now);
 		for (i = 0; i < sim_nctls; i++)

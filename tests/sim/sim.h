@@ -17,6 +17,7 @@
 
 #include <modbus.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define SIM_MAXCHAN		32
@@ -175,7 +176,6 @@ struct sim_poll {
 };
 
 /* sim.c */
-uint64_t	 sim_now_ns(void);
 int		 sim_nctl(void);
 struct sim_ctl	*sim_ctl_get(int);
 void		 sim_quit(void);

@@ -73,7 +73,7 @@ wire_open(struct sim_ctl *c)
 		if (wire_serial_open(c, 0) == -1)
 			return (-1);
 	}
-	return (plant_init(c, sim_now_ns()));
+	return (plant_init(c, clock_mono_ns()));
 }
 
 /* Opens the serial device; quiet when retrying after a loss. */
@@ -98,7 +98,7 @@ wire_serial_open(struct sim_ctl *c, int quiet)
 static void
 wire_serial_lost(struct sim_ctl *c, const char *why)
 {
-	uint64_t	 now = sim_now_ns();
+	uint64_t	 now = clock_mono_ns();
 
 	log_warnx("controller %d: %s: %s, reopening in 1 s", c->idx, c->addr,
 	    why);
@@ -181,7 +181,7 @@ wire_accept(struct sim_ctl *c)
 			(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg,
 			    sizeof(lg));
 			close(fd);
-			evlog_emit(c, sim_now_ns(), "refused peer=%s reason=%s",
+			evlog_emit(c, clock_mono_ns(), "refused peer=%s reason=%s",
 			    peer, c->refuse ? "refuse" : "too_many");
 			continue;
 		}
@@ -198,7 +198,7 @@ wire_accept(struct sim_ctl *c)
 		snprintf(cl->peer, sizeof(cl->peer), "%s", peer);
 		TAILQ_INSERT_TAIL(&c->clients, cl, entry);
 		c->nclients++;
-		evlog_emit(c, sim_now_ns(), "connect cl=%d peer=%s", cl->id,
+		evlog_emit(c, clock_mono_ns(), "connect cl=%d peer=%s", cl->id,
 		    cl->peer);
 		log_debug("controller %d: client %d connected from %s", c->idx,
 		    cl->id, cl->peer);
@@ -216,7 +216,7 @@ wire_kill(struct sim_client *cl, const char *reason)
 	cl->dead = 1;
 	c->nclients--;
 	shutdown(cl->fd, SHUT_RDWR);
-	evlog_emit(c, sim_now_ns(), "disconnect cl=%d reason=%s", cl->id,
+	evlog_emit(c, clock_mono_ns(), "disconnect cl=%d reason=%s", cl->id,
 	    reason);
 	log_debug("controller %d: client %d closed (%s)", c->idx, cl->id,
 	    reason);
@@ -285,7 +285,7 @@ wire_read(struct sim_client *cl)
 			wire_kill(cl, "eof");
 			return;
 		}
-		ts = sim_now_ns();
+		ts = clock_mono_ns();
 		cl->len += n;
 		while (cl->len >= 7 && !cl->dead) {
 			proto = (cl->buf[2] << 8) | cl->buf[3];
@@ -329,7 +329,7 @@ wire_serial(struct sim_ctl *c, short revents)
 		wire_serial_lost(c, "end of file");
 		return;
 	}
-	ts = sim_now_ns();
+	ts = clock_mono_ns();
 	c->rxlen += n;
 	c->rx_last_ns = ts;
 	while (c->rxlen >= 4 && c->serial_fd != -1) {
@@ -505,7 +505,7 @@ wire_serve(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
 	uint16_t	*hr = c->map->tab_registers;
 	const uint8_t	*pdu;
 	uint16_t	 old_control, old_hb;
-	uint64_t	 now = sim_now_ns();
+	uint64_t	 now = clock_mono_ns();
 	char		 sfx[32];
 	int		 hl, pdu_len, fc, exc, rc = 0, bcast, write, addr, n, i;
 
@@ -538,7 +538,7 @@ wire_serve(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
 		if (bcast)
 			return;
 		rc = modbus_reply_exception(c->mb, adu, exc);
-		evlog_emit(c, sim_now_ns(), "exception code=%d fc=%d%s", exc,
+		evlog_emit(c, clock_mono_ns(), "exception code=%d fc=%d%s", exc,
 		    fc, sfx);
 	} else if (bcast) {
 		/* Broadcast: writes are applied, nothing is answered. */
@@ -567,7 +567,7 @@ wire_serve(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
 			plant_written(c, old_control, old_hb, now);
 		}
 		if (rc != -1)
-			evlog_emit(c, sim_now_ns(), "reply fc=%d%s", fc, sfx);
+			evlog_emit(c, clock_mono_ns(), "reply fc=%d%s", fc, sfx);
 	}
 	if (rc == -1) {
 		if (cl != NULL)

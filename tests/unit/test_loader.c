@@ -714,8 +714,8 @@ test_instances(void **state)
 	/* The host log service: into the log, the routine named. */
 	log = capture_stderr(inst_create, &c);
 	assert_int_equal(c.rc, 0);
-	assert_string_equal(log, "<6>routine loader_good: created with 2 zones "
-	    "for 90 s\n");
+	assert_string_equal(log, "<6>massaged: routine loader_good: created "
+	    "with 2 zones for 90 s\n");
 	free(log);
 	assert_ptr_equal(c.ri.desc, c.d);
 	assert_int_equal(c.ri.n_zones, 2);

@@ -1,9 +1,11 @@
 /*
  * log.c: one log API for the daemon, the simulator and the client.
  *
- * Lines go to stderr with a "<N>" syslog priority prefix, which journald
- * reads as the priority when the daemon runs under systemd. Writes are
- * single write(2) calls of a whole line, so threads do not interleave.
+ * Lines go to stderr as "<N>progname: message": the "<N>" syslog priority
+ * prefix is what journald reads as the priority when the daemon runs under
+ * systemd, and the program's name tells the daemon's lines from the
+ * simulator's when both write to one terminal. Writes are single write(2)
+ * calls of a whole line, so threads do not interleave.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -48,7 +50,7 @@ log_vemit(int prio, const char *fmt, va_list ap)
 		return;
 	if (log_verbose < 0 && prio > LOG_WARNING)
 		return;		/* quiet: warnings and errors only */
-	n = snprintf(line, sizeof(line), "<%d>", prio);
+	n = snprintf(line, sizeof(line), "<%d>%s: ", prio, log_progname);
 	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	if (m < 0)
 		return;
