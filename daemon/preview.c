@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "massaged/regmap.h"
 #include "preview.h"
 #include "session.h"
 
@@ -104,7 +105,7 @@ preview_run(struct preview *p, const struct config *cfg, const char *program,
 	in.nctls = t->nctls;
 	for (i = 0; i < t->nctls; i++) {
 		in.ctl[i].connected = 1;
-		in.ctl[i].status = 0x1;		/* READY */
+		in.ctl[i].status = REGMAP_STATUS_READY;
 		in.ctl[i].rating_kpa = 0;	/* not known offline */
 	}
 	in.now_s = 1.0;
