@@ -282,7 +282,8 @@ bus_do_vent(struct bus_link *l)
 {
 	int	 ok;
 
-	ok = l->mb != NULL && modbus_write_register(l->mb, REGMAP_HR_CONTROL, 0) == 1;
+	ok = l->mb != NULL &&
+	    modbus_write_register(l->mb, REGMAP_HR_CONTROL, 0) == 1;
 	if (!ok && l->mb != NULL)
 		bus_fail(l, "vent (CONTROL = 0) failed");
 	pthread_mutex_lock(&l->mtx);
@@ -305,7 +306,8 @@ bus_do_tick(struct bus_link *l, const struct bus_req *req)
 	int		 i, n = req->nregs;
 
 	t0 = bus_now_ns();
-	if (modbus_write_registers(l->mb, REGMAP_HR_CONTROL, n, req->regs) != n) {
+	if (modbus_write_registers(l->mb, REGMAP_HR_CONTROL, n,
+	    req->regs) != n) {
 		bus_fail(l, "write of CONTROL, HEARTBEAT and setpoints failed");
 		bus_notify(l);
 		return;
@@ -333,8 +335,10 @@ bus_do_tick(struct bus_link *l, const struct bus_req *req)
 	 * vents every link from here, without a trip through the loop: the
 	 * loop still runs the session's category 0 stop when told below.
 	 */
-	stop = in[0] & (REGMAP_STATUS_ESTOP | REGMAP_STATUS_CLIENT_STOP | REGMAP_STATUS_FAULT);
-	if ((stop & ~l->stopbits) != 0 && (req->regs[0] & REGMAP_CONTROL_ENABLE))
+	stop = in[0] & (REGMAP_STATUS_ESTOP | REGMAP_STATUS_CLIENT_STOP |
+	    REGMAP_STATUS_FAULT);
+	if ((stop & ~l->stopbits) != 0 &&
+	    (req->regs[0] & REGMAP_CONTROL_ENABLE))
 		bus_vent_all(l->bus);
 	l->stopbits = stop;
 	bus_notify(l);

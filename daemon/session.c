@@ -351,8 +351,8 @@ session_start(struct session *s, const char *program, const char *profile,
 			return (session_err(why, whylen, SESSION_ENOTREADY,
 			    "controller %s is not connected",
 			    t->ctls[i].name));
-		if (in->ctl[i].status & (REGMAP_STATUS_ESTOP | REGMAP_STATUS_CLIENT_STOP |
-		    REGMAP_STATUS_FAULT))
+		if (in->ctl[i].status & (REGMAP_STATUS_ESTOP |
+		    REGMAP_STATUS_CLIENT_STOP | REGMAP_STATUS_FAULT))
 			return (session_err(why, whylen, SESSION_ENOTREADY,
 			    "controller %s is stopped (%s)", t->ctls[i].name,
 			    in->ctl[i].status & REGMAP_STATUS_ESTOP ?

@@ -17,14 +17,14 @@
 #include <math.h>
 #include <stdint.h>
 
-#define REGMAP_VERSION			1	/* value of MAP_VERSION */
+#define REGMAP_VERSION			1	/* MAP_VERSION */
 
 /* Holding registers: what the daemon writes. */
 #define REGMAP_HR_CONTROL		0
 #define REGMAP_HR_HEARTBEAT		1
 #define REGMAP_HR_SETPOINT		2	/* SETPOINT[i] at 2 + i */
 #define REGMAP_HR_WATCHDOG_MS		100
-#define REGMAP_HR_COUNT			101	/* size of the holding block */
+#define REGMAP_HR_COUNT			101	/* holding block */
 
 /* Input registers: what the daemon reads. */
 #define REGMAP_IR_STATUS		0
@@ -33,7 +33,7 @@
 #define REGMAP_IR_MAP_VERSION		100
 #define REGMAP_IR_CHANNELS		101
 #define REGMAP_IR_MAX_PRESSURE		102
-#define REGMAP_IR_COUNT			103	/* size of the input block */
+#define REGMAP_IR_COUNT			103	/* input block */
 
 #define REGMAP_CHANNELS_MAX		32
 
@@ -41,13 +41,15 @@
 #define REGMAP_CONTROL_ENABLE		0x0001
 #define REGMAP_CONTROL_FAULT_RESET	0x0002
 
-/* STATUS bits. */
+/* STATUS bits: FAULT a fault is latched, ESTOP the e-stop circuit is open,
+ * CLIENT_STOP the client's switch is pressed, WATCHDOG the latched fault is
+ * a watchdog trip. */
 #define REGMAP_STATUS_READY		0x0001
 #define REGMAP_STATUS_ACTIVE		0x0002
-#define REGMAP_STATUS_FAULT		0x0004	/* a fault is latched */
-#define REGMAP_STATUS_ESTOP		0x0008	/* e-stop circuit open */
-#define REGMAP_STATUS_CLIENT_STOP	0x0010	/* client's switch pressed */
-#define REGMAP_STATUS_WATCHDOG		0x0020	/* the fault is a watchdog trip */
+#define REGMAP_STATUS_FAULT		0x0004
+#define REGMAP_STATUS_ESTOP		0x0008
+#define REGMAP_STATUS_CLIENT_STOP	0x0010
+#define REGMAP_STATUS_WATCHDOG		0x0020
 #define REGMAP_STATUS_NBITS		6
 
 /* FAULT_CODE values. */

@@ -344,7 +344,8 @@ test_register_encoding(void **state)
 	assert_int_equal(regmap_kpa_to_reg(0.0 / 0.0), 0);
 	assert_int_equal(regmap_kpa_to_reg(1e9), 65535);
 	assert_int_equal(regmap_kpa_to_reg(6553.5), 65535);
-	assert_int_equal(regmap_kpa_to_reg(0.3), 3);	/* 0.3*10 = 2.9999... */
+	/* 0.3 * 10 = 2.9999... */
+	assert_int_equal(regmap_kpa_to_reg(0.3), 3);
 	assert_true(regmap_reg_to_kpa(250) == 25.0);
 	assert_true(regmap_reg_to_kpa(0) == 0);
 	for (int r = 0; r < 65535; r += 7)
