@@ -60,7 +60,7 @@ LDLIBS_ALL	:= $(PC_LIBS) -ldl -lm
 # test needs no Makefile edit.
 DAEMON_SRCS	:= $(filter-out daemon/massaged.c,$(wildcard daemon/*.c))
 DAEMON_OBJS	:= $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
-SIM_SRCS	:= $(wildcard tests/sim/*.c)
+SIM_SRCS	:= $(wildcard sim/*.c)
 CLIENT_SRCS	:= $(wildcard client/*.c)
 PLUGIN_SRCS	:= $(wildcard plugins/*.c)
 PLUGINS		:= $(PLUGIN_SRCS:plugins/%.c=$(BUILD)/plugins/%.so)
