@@ -61,6 +61,14 @@ LDLIBS_ALL	:= $(PC_LIBS) -ldl -lm
 DAEMON_SRCS	:= $(filter-out daemon/massaged.c,$(wildcard daemon/*.c))
 DAEMON_OBJS	:= $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
 SIM_SRCS	:= $(wildcard sim/*.c)
+# The simulator shares the wire contract (include/massaged/regmap.h) and,
+# from the daemon, only the log API (log.c, which names libevent for its
+# log hook) and the strict number parsing of cfg.c (which needs inih): it
+# links those two objects, not the daemon's library.
+SIM_OBJS	:= $(SIM_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/daemon/log.o \
+		   $(BUILD)/daemon/cfg.o
+SIM_LIBS	:= $(shell $(PKG_CONFIG) --libs libmodbus inih libevent \
+		   2>/dev/null) -lm
 CLIENT_SRCS	:= $(wildcard client/*.c)
 PLUGIN_SRCS	:= $(wildcard plugins/*.c)
 PLUGINS		:= $(PLUGIN_SRCS:plugins/%.c=$(BUILD)/plugins/%.so)
@@ -107,8 +115,8 @@ $(LIBMASSAGED): $(DAEMON_OBJS)
 $(BUILD)/massaged: $(BUILD)/daemon/massaged.o $(LIBMASSAGED)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/massaged-sim: $(SIM_SRCS:%.c=$(BUILD)/%.o) $(LIBMASSAGED)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+$(BUILD)/massaged-sim: $(SIM_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SIM_LIBS)
 
 $(BUILD)/massagectl: $(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(LIBMASSAGED)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
