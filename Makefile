@@ -75,7 +75,11 @@ CORE_SRCS	:= $(addprefix daemon/,cfg.c config.c profile.c program.c \
 CORE_OBJS	:= $(CORE_SRCS:%.c=$(BUILD)/%.o)
 DAEMON_SRCS	:= $(filter-out daemon/massaged.c $(CORE_SRCS),$(wildcard daemon/*.c))
 DAEMON_OBJS	:= $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
-SIM_SRCS	:= $(wildcard tests/sim/*.c)
+SIM_SRCS	:= $(wildcard sim/*.c)
+# The simulator shares the wire contract (include/massaged/regmap.h) and
+# links common/ only (log.c names libevent for its log hook), not the
+# daemon's libraries.
+SIM_LIBS	:= $(shell $(PKG_CONFIG) --libs libmodbus libevent 2>/dev/null) -lm
 CLIENT_SRCS	:= $(wildcard client/*.c)
 PLUGIN_SRCS	:= $(wildcard plugins/*.c)
 PLUGINS		:= $(PLUGIN_SRCS:plugins/%.c=$(BUILD)/plugins/%.so)
@@ -130,7 +134,7 @@ $(BUILD)/massaged: $(BUILD)/daemon/massaged.o $(DAEMON_LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/massaged-sim: $(SIM_SRCS:%.c=$(BUILD)/%.o) $(LIBCOMMON)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SIM_LIBS)
 
 # The client: common and the core, none of the daemon's I/O.
 $(BUILD)/massagectl: $(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(LIBCORE) $(LIBCOMMON)

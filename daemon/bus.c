@@ -12,7 +12,6 @@
  * backoff from 100 ms doubling to 5 s, and repeat the connect-time checks.
  */
 #include <errno.h>
-#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -69,23 +68,6 @@ struct bus {
 	bus_cb			 cb;
 	void			*arg;
 };
-
-uint16_t
-bus_kpa_to_reg(double kpa)
-{
-	/* Round down: the wire never carries more than was allowed. */
-	if (!(kpa > 0))
-		return (0);
-	if (kpa >= 6553.5)
-		return (65535);
-	return ((uint16_t)floor(kpa * 10.0 + 1e-9));
-}
-
-double
-bus_reg_to_kpa(uint16_t reg)
-{
-	return (reg / 10.0);
-}
 
 /* Thread side: tell the loop there is news. */
 static void
@@ -168,15 +150,16 @@ bus_connect(struct bus_link *l)
 		return (-1);
 	}
 	bus_timeouts(l);
-	if (modbus_read_input_registers(l->mb, IREG_MAP_VERSION, 3, id) != 3) {
+	if (modbus_read_input_registers(l->mb, REGMAP_IR_MAP_VERSION, 3,
+	    id) != 3) {
 		bus_set_error(l, "cannot read MAP_VERSION, CHANNELS and "
 		    "MAX_PRESSURE: %s", modbus_strerror(errno));
 		bus_close(l);
 		return (-1);
 	}
-	if (id[0] != MAP_VERSION) {
+	if (id[0] != REGMAP_VERSION) {
 		bus_set_error(l, "refused: register map version %u, expected "
-		    "%d", id[0], MAP_VERSION);
+		    "%d", id[0], REGMAP_VERSION);
 		bus_close(l);
 		return (-1);
 	}
@@ -186,7 +169,7 @@ bus_connect(struct bus_link *l)
 		bus_close(l);
 		return (-1);
 	}
-	if (modbus_write_register(l->mb, REG_WATCHDOG_MS,
+	if (modbus_write_register(l->mb, REGMAP_HR_WATCHDOG_MS,
 	    (uint16_t)c->watchdog_ms) != 1) {
 		bus_set_error(l, "cannot write WATCHDOG_MS: %s",
 		    modbus_strerror(errno));
@@ -195,7 +178,7 @@ bus_connect(struct bus_link *l)
 	}
 	pthread_mutex_lock(&l->mtx);
 	l->rd.channels = id[1];
-	l->rd.rating_kpa = bus_reg_to_kpa(id[2]);
+	l->rd.rating_kpa = regmap_reg_to_kpa(id[2]);
 	l->rd.connected = 1;
 	l->rd.failures = 0;
 	l->rd.connects++;
@@ -203,7 +186,7 @@ bus_connect(struct bus_link *l)
 	pthread_mutex_unlock(&l->mtx);
 	log_info("controller %s: connected, map version %u, %u channels, "
 	    "rated %.1f kPa, watchdog %d ms", c->name, id[0], id[1],
-	    bus_reg_to_kpa(id[2]), c->watchdog_ms);
+	    regmap_reg_to_kpa(id[2]), c->watchdog_ms);
 	return (0);
 }
 
@@ -291,7 +274,8 @@ bus_do_vent(struct bus_link *l)
 {
 	int	 ok;
 
-	ok = l->mb != NULL && modbus_write_register(l->mb, REG_CONTROL, 0) == 1;
+	ok = l->mb != NULL &&
+	    modbus_write_register(l->mb, REGMAP_HR_CONTROL, 0) == 1;
 	if (!ok && l->mb != NULL)
 		bus_fail(l, "vent (CONTROL = 0) failed");
 	pthread_mutex_lock(&l->mtx);
@@ -314,13 +298,14 @@ bus_do_tick(struct bus_link *l, const struct bus_req *req)
 	int		 i, n = req->nregs;
 
 	t0 = clock_mono_ns();
-	if (modbus_write_registers(l->mb, REG_CONTROL, n, req->regs) != n) {
+	if (modbus_write_registers(l->mb, REGMAP_HR_CONTROL, n,
+	    req->regs) != n) {
 		bus_fail(l, "write of CONTROL, HEARTBEAT and setpoints failed");
 		bus_notify(l);
 		return;
 	}
 	t1 = clock_mono_ns();
-	if (modbus_read_input_registers(l->mb, IREG_STATUS, n, in) != n) {
+	if (modbus_read_input_registers(l->mb, REGMAP_IR_STATUS, n, in) != n) {
 		bus_fail(l, "read of STATUS and pressures failed");
 		bus_notify(l);
 		return;
@@ -335,15 +320,17 @@ bus_do_tick(struct bus_link *l, const struct bus_req *req)
 	l->rd.status = in[0];
 	l->rd.fault_code = in[1];
 	for (i = 0; i < n - 2; i++)
-		l->rd.pressure_kpa[i] = bus_reg_to_kpa(in[2 + i]);
+		l->rd.pressure_kpa[i] = regmap_reg_to_kpa(in[2 + i]);
 	pthread_mutex_unlock(&l->mtx);
 	/*
 	 * A stop bit newly set (e-stop circuit, client stop switch, fault)
 	 * vents every link from here, without a trip through the loop: the
 	 * loop still runs the session's category 0 stop when told below.
 	 */
-	stop = in[0] & (STATUS_ESTOP | STATUS_CLIENT_STOP | STATUS_FAULT);
-	if ((stop & ~l->stopbits) != 0 && (req->regs[0] & CONTROL_ENABLE))
+	stop = in[0] & (REGMAP_STATUS_ESTOP | REGMAP_STATUS_CLIENT_STOP |
+	    REGMAP_STATUS_FAULT);
+	if ((stop & ~l->stopbits) != 0 &&
+	    (req->regs[0] & REGMAP_CONTROL_ENABLE))
 		bus_vent_all(l->bus);
 	l->stopbits = stop;
 	bus_notify(l);

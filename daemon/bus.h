@@ -1,5 +1,6 @@
 /*
- * bus.h: Modbus I/O to the actuator controllers (register map v1).
+ * bus.h: Modbus I/O to the actuator controllers (register map v1, whose
+ * names and units are in massaged/regmap.h).
  *
  * One I/O thread and one modbus_t per controller link: libmodbus contexts
  * are not thread-safe and its calls block, so the event loop never calls
@@ -13,36 +14,8 @@
 
 #include <stdint.h>
 
+#include "massaged/regmap.h"
 #include "table.h"
-
-/* Register map v1. */
-#define MAP_VERSION		1
-#define REG_CONTROL		0
-#define REG_HEARTBEAT		1
-#define REG_SETPOINT		2
-#define REG_WATCHDOG_MS		100
-#define IREG_STATUS		0
-#define IREG_FAULT_CODE		1
-#define IREG_PRESSURE		2
-#define IREG_MAP_VERSION	100
-#define IREG_CHANNELS		101
-#define IREG_MAX_PRESSURE	102
-
-#define CONTROL_ENABLE		0x0001
-#define CONTROL_FAULT_RESET	0x0002
-
-#define STATUS_READY		0x0001
-#define STATUS_ACTIVE		0x0002
-#define STATUS_FAULT		0x0004
-#define STATUS_ESTOP		0x0008
-#define STATUS_CLIENT_STOP	0x0010
-#define STATUS_WATCHDOG		0x0020
-
-#define FAULT_NONE		0
-#define FAULT_WATCHDOG		1
-#define FAULT_OVERPRESSURE	2
-#define FAULT_ESTOP		3
-#define FAULT_SENSOR		4
 
 #define RTT_BUCKETS		12
 
@@ -92,9 +65,5 @@ int		 bus_venting(struct bus *b);
 void		 bus_get(struct bus *b, int ctl, struct bus_reading *out);
 int		 bus_count(struct bus *b);
 void		 bus_stop(struct bus *b);	/* ends and joins the threads */
-
-/* Register encoding: kPa <-> 0.1 kPa units, clamped to [0, 6553.5]. */
-uint16_t	 bus_kpa_to_reg(double kpa);
-double		 bus_reg_to_kpa(uint16_t reg);
 
 #endif

@@ -217,7 +217,7 @@ control_tick(evutil_socket_t fd, short what, void *arg)
 		nch[i] = table_ctl_channels(t, i);
 	for (i = 0; i < t->nzones; i++)
 		sp[t->zones[i].ctl][t->zones[i].channel] =
-		    bus_kpa_to_reg(out.setpoint_kpa[i]);
+		    regmap_kpa_to_reg(out.setpoint_kpa[i]);
 	for (i = 0; i < t->nctls; i++) {
 		struct bus_reading rd;
 

@@ -155,7 +155,7 @@ metrics_loop(struct control *c, struct evbuffer *out)
 	    "massaged, register map and routine ABI; always 1.");
 	evbuffer_add_printf(out, "massaged_build_info{version=\"%s\","
 	    "register_map=\"%d\",routine_abi=\"%d\"} 1\n", MASSAGED_VERSION,
-	    MAP_VERSION, MASSAGED_ROUTINE_ABI_VERSION);
+	    REGMAP_VERSION, MASSAGED_ROUTINE_ABI_VERSION);
 	metrics_gauge(out, "process_start_time_seconds", "Start time of the "
 	    "process since the Unix epoch in seconds.", floor(started));
 	metrics_gauge(out, "massaged_tick_period_seconds", "Period of the "

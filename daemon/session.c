@@ -14,9 +14,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "bus.h"
 #include "clock.h"
 #include "log.h"
+#include "massaged/regmap.h"
 #include "session.h"
 
 #define PAUSE_MAX_S		600.0	/* a pause longer than this ends */
@@ -261,28 +261,22 @@ session_observe(struct session *s, const struct session_input *in)
 				    "lost the link to controller %s", name);
 			continue;
 		}
-		if (c->status & STATUS_ESTOP) {
+		if (c->status & REGMAP_STATUS_ESTOP) {
 			if (active || !s->fault_latched)
 				session_cat0(s, STOP_ESTOP_CIRCUIT,
 				    "e-stop circuit open on controller %s",
 				    name);
-		} else if (c->status & STATUS_CLIENT_STOP) {
+		} else if (c->status & REGMAP_STATUS_CLIENT_STOP) {
 			if (active)
 				session_cat0(s, STOP_CLIENT_STOP,
 				    "client stop switch pressed "
 				    "(controller %s)", name);
-		} else if (c->status & STATUS_FAULT) {
+		} else if (c->status & REGMAP_STATUS_FAULT) {
 			if (active || !s->fault_latched)
 				session_cat0(s, STOP_CONTROLLER_FAULT,
 				    "controller %s reports fault %u (%s)", name,
 				    c->fault_code,
-				    c->fault_code == FAULT_WATCHDOG ? "watchdog" :
-				    c->fault_code == FAULT_OVERPRESSURE ?
-				    "over-pressure" :
-				    c->fault_code == FAULT_ESTOP ?
-				    "e-stop circuit" :
-				    c->fault_code == FAULT_SENSOR ?
-				    "sensor fault" : "unknown");
+				    regmap_fault_text(c->fault_code));
 		}
 		active = session_active(s);
 	}
@@ -367,13 +361,13 @@ session_start(struct session *s, const char *program, const char *profile,
 			return (session_err(why, whylen, SESSION_ENOTREADY,
 			    "controller %s is not connected",
 			    t->ctls[i].name));
-		if (in->ctl[i].status & (STATUS_ESTOP | STATUS_CLIENT_STOP |
-		    STATUS_FAULT))
+		if (in->ctl[i].status & (REGMAP_STATUS_ESTOP |
+		    REGMAP_STATUS_CLIENT_STOP | REGMAP_STATUS_FAULT))
 			return (session_err(why, whylen, SESSION_ENOTREADY,
 			    "controller %s is stopped (%s)", t->ctls[i].name,
-			    in->ctl[i].status & STATUS_ESTOP ?
+			    in->ctl[i].status & REGMAP_STATUS_ESTOP ?
 			    "e-stop circuit open" :
-			    in->ctl[i].status & STATUS_CLIENT_STOP ?
+			    in->ctl[i].status & REGMAP_STATUS_CLIENT_STOP ?
 			    "client stop switch pressed" : "fault"));
 	}
 	session_ratings(in, rating);
@@ -466,11 +460,11 @@ session_reset(struct session *s, const struct session_input *in, char *why,
 			return (session_err(why, whylen, SESSION_ENOTREADY,
 			    "cannot reset: controller %s is not connected",
 			    t->ctls[i].name));
-		if (in->ctl[i].status & STATUS_ESTOP)
+		if (in->ctl[i].status & REGMAP_STATUS_ESTOP)
 			return (session_err(why, whylen, SESSION_ENOTREADY,
 			    "cannot reset: the e-stop circuit is still open "
 			    "on controller %s", t->ctls[i].name));
-		if (in->ctl[i].status & STATUS_CLIENT_STOP)
+		if (in->ctl[i].status & REGMAP_STATUS_CLIENT_STOP)
 			return (session_err(why, whylen, SESSION_ENOTREADY,
 			    "cannot reset: the client stop switch is still "
 			    "pressed (controller %s)", t->ctls[i].name));
@@ -684,9 +678,9 @@ session_tick(struct session *s, const struct session_input *in,
 
 	enable = session_active(s);
 	for (i = 0; i < t->nctls; i++) {
-		out->control[i] = enable ? CONTROL_ENABLE : 0;
+		out->control[i] = enable ? REGMAP_CONTROL_ENABLE : 0;
 		if (s->reset_pulse == 2 && !enable)
-			out->control[i] = CONTROL_FAULT_RESET;
+			out->control[i] = REGMAP_CONTROL_FAULT_RESET;
 	}
 	if (s->reset_pulse > 0)
 		s->reset_pulse--;

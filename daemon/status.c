@@ -37,33 +37,15 @@ status_str_or_null(const char *s)
 	return (s != NULL && *s != '\0' ? json_string(s) : json_null());
 }
 
-static const char *
-status_fault_name(uint16_t code)
-{
-	switch (code) {
-	case FAULT_NONE:		return ("none");
-	case FAULT_WATCHDOG:		return ("watchdog");
-	case FAULT_OVERPRESSURE:	return ("overpressure");
-	case FAULT_ESTOP:		return ("estop");
-	case FAULT_SENSOR:		return ("sensor");
-	default:			return ("unknown");
-	}
-}
-
 static json_t *
 status_controller(const struct ctl_conf *cc, const struct bus_reading *rd)
 {
 	json_t	*o = json_object(), *st = json_object();
+	int	 i;
 
-	json_object_set_new(st, "ready", json_boolean(rd->status & STATUS_READY));
-	json_object_set_new(st, "active",
-	    json_boolean(rd->status & STATUS_ACTIVE));
-	json_object_set_new(st, "fault", json_boolean(rd->status & STATUS_FAULT));
-	json_object_set_new(st, "estop", json_boolean(rd->status & STATUS_ESTOP));
-	json_object_set_new(st, "client_stop",
-	    json_boolean(rd->status & STATUS_CLIENT_STOP));
-	json_object_set_new(st, "watchdog",
-	    json_boolean(rd->status & STATUS_WATCHDOG));
+	for (i = 0; i < REGMAP_STATUS_NBITS; i++)
+		json_object_set_new(st, regmap_status_name(i),
+		    json_boolean(rd->status & (1u << i)));
 
 	json_object_set_new(o, "name", json_string(cc->name));
 	json_object_set_new(o, "connected", json_boolean(rd->connected));
@@ -71,7 +53,7 @@ status_controller(const struct ctl_conf *cc, const struct bus_reading *rd)
 	json_object_set_new(o, "status_raw", json_integer(rd->status));
 	json_object_set_new(o, "fault_code", json_integer(rd->fault_code));
 	json_object_set_new(o, "fault_name",
-	    json_string(status_fault_name(rd->fault_code)));
+	    json_string(regmap_fault_name(rd->fault_code)));
 	json_object_set_new(o, "rating_kpa", rd->rating_kpa > 0 ?
 	    status_kpa(rd->rating_kpa) : json_null());
 	json_object_set_new(o, "channels", json_integer(rd->channels));

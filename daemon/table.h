@@ -8,11 +8,12 @@
 #include <limits.h>
 
 #include "cfg.h"
+#include "massaged/regmap.h"
 
 #define NAME_LEN		48
 #define TABLE_MAX_CONTROLLERS	16
 #define TABLE_MAX_ZONES		256
-#define CHANNELS_MAX		32
+#define CHANNELS_MAX		REGMAP_CHANNELS_MAX
 
 enum transport {
 	TRANSPORT_TCP,

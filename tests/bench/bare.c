@@ -15,6 +15,7 @@
 #include <modbus.h>
 
 #include "bench.h"
+#include "massaged/regmap.h"
 
 #define BARE_TIMEOUT_MS		1000
 
@@ -72,9 +73,11 @@ bare_main(void *arg)
 	t0 = clock_mono_ns();
 	end = t0 + (uint64_t)(b->seconds * 1e9);
 	do {
-		regs[1]++;	/* HEARTBEAT */
-		if (modbus_write_registers(mb, 0, n, regs) != n ||
-		    modbus_read_input_registers(mb, 0, n, in) != n) {
+		regs[REGMAP_HR_HEARTBEAT]++;
+		if (modbus_write_registers(mb, REGMAP_HR_CONTROL, n,
+		    regs) != n ||
+		    modbus_read_input_registers(mb, REGMAP_IR_STATUS, n,
+		    in) != n) {
 			warnx_("bare loop: port %d: %s", b->port,
 			    modbus_strerror(errno));
 			b->failed = 1;
@@ -143,7 +146,8 @@ bare_rtt(int port, int n, double *samples)
 		return (-1);
 	for (i = 0; i < n; i++) {
 		t0 = clock_mono_ns();
-		if (modbus_read_input_registers(mb, 100, 1, &v) != 1) {
+		if (modbus_read_input_registers(mb, REGMAP_IR_MAP_VERSION, 1,
+		    &v) != 1) {
 			warnx_("round trip: port %d: %s", port,
 			    modbus_strerror(errno));
 			break;

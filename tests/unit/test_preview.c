@@ -1,7 +1,7 @@
 /*
  * test_preview.c: every shipped program, for the shipped profiles, run
  * end to end through the real plugins, the real session logic and the
- * real limit pipeline (daemon/preview.c): the invariants hold, programs
+ * real limit pipeline (client/preview.c): the invariants hold, programs
  * end as planned, refusals say why, and the CSV and SVG are well formed.
  */
 #include <stdarg.h>

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "bus.h"
+#include "massaged/regmap.h"
 #include "session.h"
 
 /* --- test routines --------------------------------------------------- */
@@ -245,7 +245,7 @@ fx_setup(void **state)
 	f->in.nctls = 2;
 	for (int i = 0; i < 2; i++) {
 		f->in.ctl[i].connected = 1;
-		f->in.ctl[i].status = STATUS_READY;
+		f->in.ctl[i].status = REGMAP_STATUS_READY;
 		f->in.ctl[i].rating_kpa = 40;
 	}
 	f->in.now_s = 1000;
@@ -320,7 +320,7 @@ test_start_ramps_and_caps(void **state)
 	assert_true(fx_has_event(f, "started"));
 	for (int i = 0; i < 200; i++) {
 		tick(f);
-		assert_int_equal(f->out.control[0], CONTROL_ENABLE);
+		assert_int_equal(f->out.control[0], REGMAP_CONTROL_ENABLE);
 		/* 10 kPa/s at 50 Hz: at most 0.2 kPa a tick */
 		assert_true(f->out.setpoint_kpa[0] - prev <= 0.2 + 1e-9);
 		prev = f->out.setpoint_kpa[0];
@@ -362,7 +362,7 @@ test_pause_resume(void **state)
 	ticks(f, 200);
 	/* holds low pressure, still enabled, the clock stands */
 	assert_true(fabs(f->out.setpoint_kpa[0] - 2) < 1e-9);
-	assert_int_equal(f->out.control[0], CONTROL_ENABLE);
+	assert_int_equal(f->out.control[0], REGMAP_CONTROL_ENABLE);
 	assert_true(session_elapsed(&f->s) == t);
 	assert_int_equal(session_pause(&f->s, why, sizeof(why)),
 	    SESSION_ESTATE);
@@ -429,8 +429,8 @@ test_estop_latches_until_reset(void **state)
 	assert_int_equal(f->s.state, SESSION_IDLE);
 	/* FAULT_RESET edge on the next tick, then 0 */
 	tick(f);
-	assert_int_equal(f->out.control[0], CONTROL_FAULT_RESET);
-	assert_int_equal(f->out.control[1], CONTROL_FAULT_RESET);
+	assert_int_equal(f->out.control[0], REGMAP_CONTROL_FAULT_RESET);
+	assert_int_equal(f->out.control[1], REGMAP_CONTROL_FAULT_RESET);
 	tick(f);
 	assert_int_equal(f->out.control[0], 0);
 	start_ok(f, "flat", "standard");
@@ -445,8 +445,8 @@ status_stop(struct fx *f, uint16_t bit, enum stop_reason want, int clearable)
 	start_ok(f, "flat", "standard");
 	ticks(f, 50);
 	f->in.ctl[1].status |= bit;
-	if (bit == STATUS_FAULT)
-		f->in.ctl[1].fault_code = FAULT_OVERPRESSURE;
+	if (bit == REGMAP_STATUS_FAULT)
+		f->in.ctl[1].fault_code = REGMAP_FAULT_OVERPRESSURE;
 	session_observe(&f->s, &f->in);
 	assert_int_equal(f->vents, 1);
 	assert_int_equal(f->s.state, SESSION_FAULT);
@@ -469,7 +469,7 @@ test_client_stop(void **state)
 {
 	struct fx	*f = *state;
 
-	status_stop(f, STATUS_CLIENT_STOP, STOP_CLIENT_STOP, 1);
+	status_stop(f, REGMAP_STATUS_CLIENT_STOP, STOP_CLIENT_STOP, 1);
 	assert_non_null(strstr(f->s.stop_message, "client stop switch"));
 }
 
@@ -478,7 +478,7 @@ test_estop_circuit(void **state)
 {
 	struct fx	*f = *state;
 
-	status_stop(f, STATUS_ESTOP, STOP_ESTOP_CIRCUIT, 1);
+	status_stop(f, REGMAP_STATUS_ESTOP, STOP_ESTOP_CIRCUIT, 1);
 	assert_non_null(strstr(f->s.stop_message, "e-stop circuit open on "
 	    "controller b"));
 }
@@ -488,7 +488,7 @@ test_controller_fault(void **state)
 {
 	struct fx	*f = *state;
 
-	status_stop(f, STATUS_FAULT, STOP_CONTROLLER_FAULT, 0);
+	status_stop(f, REGMAP_STATUS_FAULT, STOP_CONTROLLER_FAULT, 0);
 	assert_non_null(strstr(f->s.stop_message, "over-pressure"));
 }
 
@@ -526,8 +526,8 @@ test_idle_controller_fault_latches(void **state)
 
 	/* A watchdog fault left by a daemon that died: seen on start-up,
 	 * the daemon comes up in fault and never resumes on its own. */
-	f->in.ctl[0].status = STATUS_FAULT | STATUS_WATCHDOG;
-	f->in.ctl[0].fault_code = FAULT_WATCHDOG;
+	f->in.ctl[0].status = REGMAP_STATUS_FAULT | REGMAP_STATUS_WATCHDOG;
+	f->in.ctl[0].fault_code = REGMAP_FAULT_WATCHDOG;
 	tick(f);
 	assert_int_equal(f->s.state, SESSION_FAULT);
 	assert_non_null(strstr(f->s.fault_message, "watchdog"));
@@ -703,10 +703,10 @@ test_refusals(void **state)
 	assert_string_equal(why, "no program 'nope'");
 	assert_int_equal(session_start(&f->s, "flat", "nope", &f->in, why,
 	    sizeof(why)), SESSION_ENOTFOUND);
-	f->in.ctl[1].status |= STATUS_CLIENT_STOP;
+	f->in.ctl[1].status |= REGMAP_STATUS_CLIENT_STOP;
 	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in, why,
 	    sizeof(why)), SESSION_ENOTREADY);
-	f->in.ctl[1].status = STATUS_READY;
+	f->in.ctl[1].status = REGMAP_STATUS_READY;
 	start_ok(f, "flat", "standard");
 	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in, why,
 	    sizeof(why)), SESSION_EBUSY);

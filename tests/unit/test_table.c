@@ -13,7 +13,6 @@
 
 #include <cmocka.h>
 
-#include "bus.h"
 #include "cfg.h"
 #include "table.h"
 
@@ -332,25 +331,6 @@ test_numbers(void **state)
 	assert_false(cfg_name_ok("a-b", NAME_LEN));
 }
 
-static void
-test_register_encoding(void **state)
-{
-	/* 0.1 kPa units, rounded down so the wire never exceeds a limit */
-	assert_int_equal(bus_kpa_to_reg(25.0), 250);
-	assert_int_equal(bus_kpa_to_reg(20.06), 200);
-	assert_int_equal(bus_kpa_to_reg(20.09999), 200);
-	assert_int_equal(bus_kpa_to_reg(0.05), 0);
-	assert_int_equal(bus_kpa_to_reg(-3), 0);
-	assert_int_equal(bus_kpa_to_reg(0.0 / 0.0), 0);
-	assert_int_equal(bus_kpa_to_reg(1e9), 65535);
-	assert_int_equal(bus_kpa_to_reg(6553.5), 65535);
-	assert_int_equal(bus_kpa_to_reg(0.3), 3);	/* 0.3*10 = 2.9999... */
-	assert_true(bus_reg_to_kpa(250) == 25.0);
-	assert_true(bus_reg_to_kpa(0) == 0);
-	for (int r = 0; r < 65535; r += 7)
-		assert_int_equal(bus_kpa_to_reg(bus_reg_to_kpa(r)), r);
-}
-
 static int
 setup(void **state)
 {
@@ -377,7 +357,6 @@ main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_override),
 		cmocka_unit_test(test_numbers),
-		cmocka_unit_test(test_register_encoding),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));

@@ -403,6 +403,7 @@ wire_describe(char *out, size_t outlen, const uint8_t *pdu, int len)
 {
 	int	 fc = pdu[0], addr = 0, n = 0, i, have, off;
 	size_t	 o;
+	uint16_t sp;
 
 	if (len >= 5) {
 		addr = (pdu[1] << 8) | pdu[2];
@@ -426,7 +427,7 @@ wire_describe(char *out, size_t outlen, const uint8_t *pdu, int len)
 	have = len > 6 ? (len - 6) / 2 : 0;
 	if (have > n)
 		have = n;
-	if (addr != REG_CONTROL || have == 0) {
+	if (addr != REGMAP_HR_CONTROL || have == 0) {
 		o = snprintf(out, outlen, "fc16 addr=%d n=%d values=", addr, n);
 		for (i = 0; i < have && o < outlen; i++)
 			o += snprintf(out + o, outlen - o, "%s%d", i ? "," : "",
@@ -440,8 +441,9 @@ wire_describe(char *out, size_t outlen, const uint8_t *pdu, int len)
 		    (pdu[8] << 8) | pdu[9]);
 	for (i = 2; i < have && o < outlen; i++) {
 		off = 6 + 2 * i;
+		sp = (uint16_t)((pdu[off] << 8) | pdu[off + 1]);
 		o += snprintf(out + o, outlen - o, "%s%.1f",
-		    i == 2 ? " sp=" : ",", ((pdu[off] << 8) | pdu[off + 1]) / 10.0);
+		    i == 2 ? " sp=" : ",", regmap_reg_to_kpa(sp));
 	}
 }
 
@@ -544,8 +546,8 @@ wire_serve(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
 		/* Broadcast: writes are applied, nothing is answered. */
 		if (!write)
 			return;
-		old_control = hr[REG_CONTROL];
-		old_hb = hr[REG_HEARTBEAT];
+		old_control = hr[REGMAP_HR_CONTROL];
+		old_hb = hr[REGMAP_HR_HEARTBEAT];
 		addr = (pdu[1] << 8) | pdu[2];
 		if (fc == MODBUS_FC_WRITE_SINGLE_REGISTER)
 			hr[addr] = (pdu[3] << 8) | pdu[4];
@@ -559,8 +561,8 @@ wire_serve(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
 		plant_written(c, old_control, old_hb, now);
 		return;
 	} else {
-		old_control = hr[REG_CONTROL];
-		old_hb = hr[REG_HEARTBEAT];
+		old_control = hr[REGMAP_HR_CONTROL];
+		old_hb = hr[REGMAP_HR_HEARTBEAT];
 		rc = modbus_reply(c->mb, adu, len, c->map);
 		if (write) {
 			c->writes++;

@@ -633,20 +633,23 @@ ctlsock_json(struct ctlsock_buf *b, struct sim_ctl *c)
 	    "\"watchdog_ms\":%u,\"status\":%u,\"fault_code\":%u,"
 	    "\"active\":%s,\"estop\":%s,\"client_stop\":%s,"
 	    "\"sensor_fault\":%s,\"setpoints\":[",
-	    c->p.unit_id, c->p.channels, c->max_p / 10.0,
-	    (unsigned)in[REG_MAP_VERSION], (unsigned)hr[REG_CONTROL],
-	    (unsigned)hr[REG_HEARTBEAT], (unsigned)hr[REG_WATCHDOG_MS],
-	    (unsigned)in[REG_STATUS], (unsigned)in[REG_FAULT_CODE],
+	    c->p.unit_id, c->p.channels, regmap_reg_to_kpa(c->max_p),
+	    (unsigned)in[REGMAP_IR_MAP_VERSION],
+	    (unsigned)hr[REGMAP_HR_CONTROL],
+	    (unsigned)hr[REGMAP_HR_HEARTBEAT],
+	    (unsigned)hr[REGMAP_HR_WATCHDOG_MS],
+	    (unsigned)in[REGMAP_IR_STATUS],
+	    (unsigned)in[REGMAP_IR_FAULT_CODE],
 	    c->active ? "true" : "false", c->estop ? "true" : "false",
 	    c->client_stop ? "true" : "false",
 	    c->sensor_fault ? "true" : "false");
 	for (i = 0; i < c->p.channels; i++)
 		ctlsock_bprintf(b, "%s%.1f", i ? "," : "",
-		    hr[REG_SETPOINT + i] / 10.0);
+		    regmap_reg_to_kpa(hr[REGMAP_HR_SETPOINT + i]));
 	ctlsock_bprintf(b, "],\"pressures\":[");
 	for (i = 0; i < c->p.channels; i++)
 		ctlsock_bprintf(b, "%s%.1f", i ? "," : "",
-		    in[REG_PRESSURE + i] / 10.0);
+		    regmap_reg_to_kpa(in[REGMAP_IR_PRESSURE + i]));
 	ctlsock_bprintf(b, "],\"stuck\":[");
 	for (i = 0; i < c->p.channels; i++)
 		ctlsock_bprintf(b, "%s%s", i ? "," : "",

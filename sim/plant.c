@@ -28,17 +28,18 @@ plant_init(struct sim_ctl *c, uint64_t now)
 {
 	uint16_t	*in;
 
-	c->map = modbus_mapping_new(0, 0, REG_NHOLDING, REG_NINPUT);
+	c->map = modbus_mapping_new(0, 0, REGMAP_HR_COUNT, REGMAP_IR_COUNT);
 	if (c->map == NULL) {
 		log_warnx("controller %d: %s", c->idx, modbus_strerror(errno));
 		return (-1);
 	}
 	c->max_p = (uint16_t)lround(c->p.max_kpa * 10.0);
-	c->map->tab_registers[REG_WATCHDOG_MS] = (uint16_t)c->p.watchdog_ms;
+	c->map->tab_registers[REGMAP_HR_WATCHDOG_MS] =
+	    (uint16_t)c->p.watchdog_ms;
 	in = c->map->tab_input_registers;
-	in[REG_MAP_VERSION] = (uint16_t)c->p.map_version;
-	in[REG_CHANNELS] = (uint16_t)c->p.channels;
-	in[REG_MAX_PRESSURE] = c->max_p;
+	in[REGMAP_IR_MAP_VERSION] = (uint16_t)c->p.map_version;
+	in[REGMAP_IR_CHANNELS] = (uint16_t)c->p.channels;
+	in[REGMAP_IR_MAX_PRESSURE] = c->max_p;
 	c->step_ns = now;
 	c->hb_ns = now;
 	plant_step(c, now);
@@ -51,19 +52,6 @@ plant_free(struct sim_ctl *c)
 	if (c->map != NULL)
 		modbus_mapping_free(c->map);
 	c->map = NULL;
-}
-
-const char *
-plant_fault_name(int code)
-{
-	switch (code) {
-	case FAULT_NONE:		return ("none");
-	case FAULT_WATCHDOG:		return ("watchdog");
-	case FAULT_OVERPRESSURE:	return ("overpressure");
-	case FAULT_ESTOP:		return ("estop");
-	case FAULT_SENSOR:		return ("sensor");
-	}
-	return ("unknown");
 }
 
 static uint16_t
@@ -82,19 +70,21 @@ plant_mapped(const struct sim_ctl *c, int input, int addr, int n)
 {
 	int	 end = addr + n;
 
-	if (addr >= 0 && end <= REG_SETPOINT + c->p.channels)
+	if (addr >= 0 && end <= REGMAP_HR_SETPOINT + c->p.channels)
 		return (1);
 	if (input)
-		return (addr >= REG_MAP_VERSION && end <= REG_NINPUT);
-	return (addr >= REG_WATCHDOG_MS && end <= REG_NHOLDING);
+		return (addr >= REGMAP_IR_MAP_VERSION &&
+		    end <= REGMAP_IR_COUNT);
+	return (addr >= REGMAP_HR_WATCHDOG_MS && end <= REGMAP_HR_COUNT);
 }
 
 static int
 plant_value_ok(const struct sim_ctl *c, int addr, uint16_t v)
 {
-	if (addr >= REG_SETPOINT && addr < REG_SETPOINT + c->p.channels)
+	if (addr >= REGMAP_HR_SETPOINT &&
+	    addr < REGMAP_HR_SETPOINT + c->p.channels)
 		return (v <= c->max_p);
-	if (addr == REG_WATCHDOG_MS)
+	if (addr == REGMAP_HR_WATCHDOG_MS)
 		return (v >= 50 && v <= 10000);
 	return (1);
 }
@@ -159,28 +149,28 @@ plant_cause(const struct sim_ctl *c)
 	int	 i;
 
 	if (c->estop)
-		return (FAULT_ESTOP);
+		return (REGMAP_FAULT_ESTOP);
 	if (c->sensor_fault)
-		return (FAULT_SENSOR);
+		return (REGMAP_FAULT_SENSOR);
 	for (i = 0; i < c->p.channels; i++) {
 		if (plant_reading(c->pressure[i]) > c->max_p)
-			return (FAULT_OVERPRESSURE);
+			return (REGMAP_FAULT_OVERPRESSURE);
 	}
-	return (FAULT_NONE);
+	return (REGMAP_FAULT_NONE);
 }
 
 static void
 plant_latch(struct sim_ctl *c, int code, uint64_t now)
 {
-	if (c->fault != FAULT_NONE)
+	if (c->fault != REGMAP_FAULT_NONE)
 		return;
 	c->fault = code;
-	if (code == FAULT_WATCHDOG)
+	if (code == REGMAP_FAULT_WATCHDOG)
 		evlog_emit(c, now, "watchdog");
 	evlog_emit(c, now, "fault code=%d name=%s", code,
-	    plant_fault_name(code));
+	    regmap_fault_name(code));
 	log_info("controller %d: fault %d (%s) latched", c->idx, code,
-	    plant_fault_name(code));
+	    regmap_fault_name(code));
 }
 
 /* FAULT_RESET edge: clears the latched fault if no cause is left. */
@@ -189,16 +179,16 @@ plant_reset(struct sim_ctl *c, uint64_t now)
 {
 	int	 cause;
 
-	if (c->fault == FAULT_NONE)
+	if (c->fault == REGMAP_FAULT_NONE)
 		return;
-	if ((cause = plant_cause(c)) != FAULT_NONE) {
+	if ((cause = plant_cause(c)) != REGMAP_FAULT_NONE) {
 		evlog_emit(c, now, "reset_refused code=%d cause=%d",
 		    c->fault, cause);
 		return;
 	}
 	evlog_emit(c, now, "reset code=%d", c->fault);
 	log_info("controller %d: fault %d reset", c->idx, c->fault);
-	c->fault = FAULT_NONE;
+	c->fault = REGMAP_FAULT_NONE;
 	c->hb_ns = now;
 }
 
@@ -212,13 +202,13 @@ plant_written(struct sim_ctl *c, uint16_t old_control, uint16_t old_hb,
 {
 	uint16_t	*hr = c->map->tab_registers;
 
-	if (hr[REG_HEARTBEAT] != old_hb)
+	if (hr[REGMAP_HR_HEARTBEAT] != old_hb)
 		c->hb_ns = now;
-	if ((hr[REG_CONTROL] & CONTROL_ENABLE) &&
-	    !(old_control & CONTROL_ENABLE))
+	if ((hr[REGMAP_HR_CONTROL] & REGMAP_CONTROL_ENABLE) &&
+	    !(old_control & REGMAP_CONTROL_ENABLE))
 		c->hb_ns = now;
-	if ((hr[REG_CONTROL] & CONTROL_FAULT_RESET) &&
-	    !(old_control & CONTROL_FAULT_RESET))
+	if ((hr[REGMAP_HR_CONTROL] & REGMAP_CONTROL_FAULT_RESET) &&
+	    !(old_control & REGMAP_CONTROL_FAULT_RESET))
 		plant_reset(c, now);
 	plant_step(c, now);
 }
@@ -254,29 +244,31 @@ plant_step(struct sim_ctl *c, uint64_t now)
 	for (i = 0; i < c->p.channels; i++) {
 		if (c->stuck[i])
 			continue;
-		target = c->active ? hr[REG_SETPOINT + i] : 0.0;
+		target = c->active ? hr[REGMAP_HR_SETPOINT + i] : 0.0;
 		tau = c->active ? k_follow : k_vent;
 		c->pressure[i] += (target - c->pressure[i]) * tau;
 		if (c->pressure[i] < 0.0)
 			c->pressure[i] = 0.0;
 	}
 
-	enabled = (hr[REG_CONTROL] & CONTROL_ENABLE) != 0;
-	if (c->fault == FAULT_NONE) {
-		if ((cause = plant_cause(c)) != FAULT_NONE)
+	enabled = (hr[REGMAP_HR_CONTROL] & REGMAP_CONTROL_ENABLE) != 0;
+	if (c->fault == REGMAP_FAULT_NONE) {
+		if ((cause = plant_cause(c)) != REGMAP_FAULT_NONE)
 			plant_latch(c, cause, now);
 		else if (enabled && now > c->hb_ns &&
-		    now - c->hb_ns >= (uint64_t)hr[REG_WATCHDOG_MS] * 1000000ULL)
-			plant_latch(c, FAULT_WATCHDOG, now);
+		    now - c->hb_ns >=
+		    (uint64_t)hr[REGMAP_HR_WATCHDOG_MS] * 1000000ULL)
+			plant_latch(c, REGMAP_FAULT_WATCHDOG, now);
 	}
 
 	was_active = c->active;
-	c->active = enabled && c->fault == FAULT_NONE && !c->estop;
+	c->active = enabled && c->fault == REGMAP_FAULT_NONE && !c->estop;
 	if (was_active && !c->active) {
 		c->vent_pending = 1;
 		c->vent_ns = now;
-		evlog_emit(c, now, "vent reason=%s", c->fault != FAULT_NONE ?
-		    "fault" : c->estop ? "estop" : "disable");
+		evlog_emit(c, now, "vent reason=%s",
+		    c->fault != REGMAP_FAULT_NONE ? "fault" :
+		    c->estop ? "estop" : "disable");
 	} else if (!was_active && c->active) {
 		c->vent_pending = 0;
 		evlog_emit(c, now, "active");
@@ -294,19 +286,19 @@ plant_step(struct sim_ctl *c, uint64_t now)
 		}
 	}
 
-	status = STATUS_READY;
+	status = REGMAP_STATUS_READY;
 	if (c->active)
-		status |= STATUS_ACTIVE;
-	if (c->fault != FAULT_NONE)
-		status |= STATUS_FAULT;
+		status |= REGMAP_STATUS_ACTIVE;
+	if (c->fault != REGMAP_FAULT_NONE)
+		status |= REGMAP_STATUS_FAULT;
 	if (c->estop)
-		status |= STATUS_ESTOP;
+		status |= REGMAP_STATUS_ESTOP;
 	if (c->client_stop)
-		status |= STATUS_CLIENT_STOP;
-	if (c->fault == FAULT_WATCHDOG)
-		status |= STATUS_WATCHDOG;
-	in[REG_STATUS] = status;
-	in[REG_FAULT_CODE] = (uint16_t)c->fault;
+		status |= REGMAP_STATUS_CLIENT_STOP;
+	if (c->fault == REGMAP_FAULT_WATCHDOG)
+		status |= REGMAP_STATUS_WATCHDOG;
+	in[REGMAP_IR_STATUS] = status;
+	in[REGMAP_IR_FAULT_CODE] = (uint16_t)c->fault;
 	for (i = 0; i < c->p.channels; i++)
-		in[REG_PRESSURE + i] = plant_reading(c->pressure[i]);
+		in[REGMAP_IR_PRESSURE + i] = plant_reading(c->pressure[i]);
 }

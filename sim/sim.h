@@ -1,6 +1,7 @@
 /*
  * sim.h: the table simulator massaged-sim, a Modbus server that behaves
- * like the actuator controllers of register-map-v1.md.
+ * like the actuator controllers of register map v1 (docs/register-map.md;
+ * its names and units are in massaged/regmap.h).
  *
  * One process simulates several controllers. sim.c owns the command line
  * and the poll loop, plant.c the register map and the physics of one
@@ -19,42 +20,13 @@
 
 #include "clock.h"
 #include "log.h"
+#include "massaged/regmap.h"
 
-#define SIM_MAXCHAN		32
+#define SIM_MAXCHAN		REGMAP_CHANNELS_MAX
 #define SIM_MAXCTL		64
 #define SIM_MAXCLIENTS		32	/* TCP connections per controller */
 #define SIM_ADU_MAX		260	/* MODBUS_TCP_MAX_ADU_LENGTH */
 #define SIM_PENDING_MAX		1024	/* delayed requests per controller */
-
-/* Register map v1. */
-#define REG_CONTROL		0
-#define REG_HEARTBEAT		1
-#define REG_SETPOINT		2
-#define REG_WATCHDOG_MS		100
-#define REG_STATUS		0
-#define REG_FAULT_CODE		1
-#define REG_PRESSURE		2
-#define REG_MAP_VERSION		100
-#define REG_CHANNELS		101
-#define REG_MAX_PRESSURE	102
-#define REG_NHOLDING		101
-#define REG_NINPUT		103
-
-#define CONTROL_ENABLE		0x0001
-#define CONTROL_FAULT_RESET	0x0002
-
-#define STATUS_READY		0x0001
-#define STATUS_ACTIVE		0x0002
-#define STATUS_FAULT		0x0004
-#define STATUS_ESTOP		0x0008
-#define STATUS_CLIENT_STOP	0x0010
-#define STATUS_WATCHDOG		0x0020
-
-#define FAULT_NONE		0
-#define FAULT_WATCHDOG		1
-#define FAULT_OVERPRESSURE	2
-#define FAULT_ESTOP		3
-#define FAULT_SENSOR		4
 
 #define VENTED_BELOW		5.0	/* 0.5 kPa, in register units */
 #define RTU_FRAME_TIMEOUT_NS	100000000ULL	/* partial RTU frame dropped */

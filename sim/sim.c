@@ -407,7 +407,8 @@ main(int argc, char *argv[])
 {
 	struct sim_params	 cur = {
 		.channels = 8, .max_kpa = 40.0, .tau_ms = 150.0,
-		.vent_tau_ms = 40.0, .unit_id = 1, .map_version = 1,
+		.vent_tau_ms = 40.0, .unit_id = 1,
+		.map_version = REGMAP_VERSION,
 		.watchdog_ms = 1000, .baud = 19200, .parity = 'N',
 		.data_bits = 8, .stop_bits = 1
 	};
