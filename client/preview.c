@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg.h"
+#include "inifile.h"
 #include "log.h"
 #include "preview.h"
 #include "session.h"
@@ -422,7 +422,7 @@ preview_main(int argc, char **argv)
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
-	struct cfg_errors	 errs = { 0 };
+	struct inifile_errors	 errs = { 0 };
 	struct routine_set	 routines = { 0 };
 	struct table		*t;
 	struct config		*cfg = NULL;
@@ -499,11 +499,11 @@ preview_main(int argc, char **argv)
 		fputs(errs.text != NULL ? errs.text : "", stderr);
 		fprintf(stderr, "massagectl: preview: %s: %d error%s\n", path,
 		    errs.count, errs.count == 1 ? "" : "s");
-		cfg_errors_free(&errs);
+		inifile_errors_free(&errs);
 		routines_free(&routines);
 		return (3);
 	}
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 
 	if (preview_run(&p, cfg, program, profile, (int)intensity, why,
 	    sizeof(why)) == -1) {

@@ -23,14 +23,14 @@
 
 struct api_pending;
 struct api_stream;
-struct control;
+struct tick;
 struct event;
 struct event_base;
 struct record;
 struct table;
 
 struct api {
-	struct control		*c;
+	struct tick		*c;
 	struct event_base	*base;
 	struct record		*rec;
 	struct evhttp		*http;

@@ -16,7 +16,7 @@
 #include <jansson.h>
 
 #include "api-private.h"
-#include "control.h"
+#include "tick.h"
 #include "status.h"
 
 #define API_ID_MAX		(NAME_LEN - 1)

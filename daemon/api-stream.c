@@ -19,7 +19,7 @@
 #include <jansson.h>
 
 #include "api-private.h"
-#include "control.h"
+#include "tick.h"
 #include "status.h"
 
 #define API_STREAMS_MAX		64

@@ -33,8 +33,8 @@
 
 #include "api.h"
 #include "api-private.h"
-#include "cfg.h"
-#include "control.h"
+#include "inifile.h"
+#include "tick.h"
 #include "log.h"
 #include "metrics.h"
 #include "record.h"
@@ -253,7 +253,7 @@ api_start_session(struct api *a, struct evhttp_request *req, json_t *body)
 	if ((prog = api_id_field(req, body, "program", "program")) == NULL ||
 	    (prof = api_id_field(req, body, "profile", "profile")) == NULL)
 		return;
-	control_input(a->c, &in);
+	tick_input(a->c, &in);
 	rc = session_start(&a->c->session, prog, prof, &in, why, sizeof(why));
 	api_peer(req, peer, sizeof(peer));
 	if (rc != SESSION_OK) {
@@ -353,7 +353,7 @@ api_reset(struct api *a, struct evhttp_request *req, json_t *body)
 	char			 why[256];
 	int			 rc;
 
-	control_input(a->c, &in);
+	tick_input(a->c, &in);
 	if ((rc = session_reset(&a->c->session, &in, why, sizeof(why))) !=
 	    SESSION_OK)
 		api_session_error(req, rc, why);
@@ -521,11 +521,11 @@ api_listen(struct api *a, char *err, size_t errlen)
 }
 
 struct api *
-api_start(struct control *c, struct event_base *base, struct record *rec,
+api_start(struct tick *c, struct event_base *base, struct record *rec,
     char *err, size_t errlen)
 {
 	const struct table		*t = c->cfg->table;
-	struct control_observer		 obs;
+	struct tick_observer		 obs;
 	struct api			*a;
 
 	if ((a = calloc(1, sizeof(*a))) == NULL) {
@@ -565,7 +565,7 @@ api_start(struct control *c, struct event_base *base, struct record *rec,
 	memset(&obs, 0, sizeof(obs));
 	obs.arg = a;
 	obs.event = api_stream_event;
-	control_observe(c, &obs);
+	tick_observe(c, &obs);
 	log_info("api: %d token%s from %s; panel %s", a->ntokens,
 	    a->ntokens == 1 ? "" : "s", a->token_path, a->panel_dir[0] != '\0' ?
 	    a->panel_dir : "not served");
@@ -587,7 +587,7 @@ api_free(struct api *a)
 	if (a == NULL)
 		return;
 	/* Stop observing: the control loop outlives the API. */
-	control_unobserve(a->c, a);
+	tick_unobserve(a->c, a);
 	api_stream_stop(a);
 	/*
 	 * Requests still waiting for record.c: the loop has stopped, so their

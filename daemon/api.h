@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 struct api;
-struct control;
+struct tick;
 struct event_base;
 struct record;
 
@@ -18,7 +18,7 @@ struct record;
  * starts serving. NULL with the reason in err (the daemon then refuses to
  * start): token file missing, empty or readable by others; address in use.
  */
-struct api	*api_start(struct control *c, struct event_base *base,
+struct api	*api_start(struct tick *c, struct event_base *base,
 		    struct record *rec, char *err, size_t errlen);
 void		 api_free(struct api *a);
 /* After a reload: reads the token file again; a broken one is logged and

@@ -11,13 +11,13 @@
 
 struct table *
 config_load_table(const char *path, char *const *overrides, int noverrides,
-    struct cfg_errors *errs)
+    struct inifile_errors *errs)
 {
 	struct table	*t;
 	int		 i, n;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		cfg_errors_add(errs, "%s: out of memory", path);
+		inifile_errors_add(errs, "%s: out of memory", path);
 		return (NULL);
 	}
 	n = table_load(t, path, errs);
@@ -33,7 +33,7 @@ config_load_table(const char *path, char *const *overrides, int noverrides,
 /* A misspelt routine name in forbid_routines would forbid nothing. */
 static void
 config_check_forbid(const struct rules *r, const struct routine_set *routines,
-    struct cfg_errors *errs)
+    struct inifile_errors *errs)
 {
 	int	 i, j;
 
@@ -42,7 +42,7 @@ config_check_forbid(const struct rules *r, const struct routine_set *routines,
 
 		for (j = 0; j < ru->nforbid; j++)
 			if (routines_find(routines, ru->forbid[j]) == NULL)
-				cfg_err_at(errs, r->path, ru->line, ru->name,
+				inifile_err_at(errs, r->path, ru->line, ru->name,
 				    "forbid_routines", "no routine named '%s' "
 				    "is loaded", ru->forbid[j]);
 	}
@@ -50,13 +50,13 @@ config_check_forbid(const struct rules *r, const struct routine_set *routines,
 
 struct config *
 config_load(const char *path, char *const *overrides, int noverrides,
-    const struct routine_set *routines, struct cfg_errors *errs)
+    const struct routine_set *routines, struct inifile_errors *errs)
 {
 	struct config	*c;
 	int		 before = errs->count;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		cfg_errors_add(errs, "%s: out of memory", path);
+		inifile_errors_add(errs, "%s: out of memory", path);
 		return (NULL);
 	}
 	if ((c->table = config_load_table(path, overrides, noverrides,

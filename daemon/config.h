@@ -26,10 +26,10 @@ struct config {
  */
 struct config	*config_load(const char *path, char *const *overrides,
 		    int noverrides, const struct routine_set *routines,
-		    struct cfg_errors *errs);
+		    struct inifile_errors *errs);
 /* Loads only the table (the plugin directory comes from it). */
 struct table	*config_load_table(const char *path, char *const *overrides,
-		    int noverrides, struct cfg_errors *errs);
+		    int noverrides, struct inifile_errors *errs);
 void		 config_free(struct config *c);
 
 #endif

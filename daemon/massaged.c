@@ -1,6 +1,6 @@
 /*
  * massaged.c: the daemon's entry point: options, configuration, signals,
- * and the event loop. The work happens in control.c (the tick), bus.c
+ * and the event loop. The work happens in tick.c (the tick), bus.c
  * (Modbus I/O threads), session.c (states and stops) and api.c (HTTP).
  */
 #include <sys/prctl.h>
@@ -18,7 +18,7 @@
 #include <event2/thread.h>
 
 #include "api.h"
-#include "control.h"
+#include "tick.h"
 #include "log.h"
 #include "notify.h"
 #include "record.h"
@@ -51,26 +51,26 @@ usage(FILE *fp)
 static void
 massaged_signal(evutil_socket_t sig, short what, void *arg)
 {
-	struct control	*c = arg;
+	struct tick	*c = arg;
 
 	switch (sig) {
 	case SIGTERM:
 	case SIGINT:
 		log_info("received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		notify_stopping();
-		control_shutdown(c);
+		tick_shutdown(c);
 		break;
 	case SIGHUP:
 		if (!c->reloading)
 			notify_reloading();
-		control_reload(c);	/* notify_reloaded() when done */
+		tick_reload(c);	/* notify_reloaded() when done */
 		break;
 	}
 }
 
 /* Reload done: the token file is read again with the configuration. */
 static void
-massaged_reloaded(struct control *c, int ok, void *arg)
+massaged_reloaded(struct tick *c, int ok, void *arg)
 {
 	if (ok)
 		api_reload_tokens(arg);
@@ -88,8 +88,8 @@ main(int argc, char *argv[])
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
-	static struct control	 ctl;
-	struct cfg_errors	 errs = { 0 };
+	static struct tick	 ctl;
+	struct inifile_errors	 errs = { 0 };
 	struct event_config	*ecfg;
 	struct event_base	*base;
 	struct event		*sigs[4];
@@ -140,16 +140,16 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 
 	errs.quiet = check;
-	if (control_load(&ctl, path, overrides, noverrides, &errs) == -1) {
+	if (tick_load(&ctl, path, overrides, noverrides, &errs) == -1) {
 		if (check)
 			fputs(errs.text != NULL ? errs.text : "", stderr);
 		fprintf(stderr, "%s: %d error%s\n", path, errs.count,
 		    errs.count == 1 ? "" : "s");
-		cfg_errors_free(&errs);
-		control_free(&ctl);
+		inifile_errors_free(&errs);
+		tick_free(&ctl);
 		return (1);
 	}
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 	/* The token file, before anything else starts: a daemon that is
 	 * going to refuse must not touch the controllers first. */
 	tokens = ctl.cfg->table->token_file[0] != '\0' ?
@@ -162,12 +162,12 @@ main(int argc, char *argv[])
 			fprintf(stderr, "%s\n", err);
 		else
 			log_emit(LOG_ERR, "cannot start the API: %s", err);
-		control_free(&ctl);
+		tick_free(&ctl);
 		return (1);
 	}
 	if (check) {
 		printf("configuration OK\n");
-		control_free(&ctl);
+		tick_free(&ctl);
 		return (0);
 	}
 	/* Whoever started us, no child of ours gains privileges. */
@@ -187,15 +187,15 @@ main(int argc, char *argv[])
 		fatalx("event_base_new failed");
 	event_config_free(ecfg);
 
-	control_start(&ctl, base);
+	tick_start(&ctl, base);
 	rec = record_open(base, &ctl);
 	ctl.session.id = record_last_id(rec);
 	if ((api = api_start(&ctl, base, rec, err, sizeof(err))) == NULL) {
 		log_emit(LOG_ERR, "cannot start the API: %s", err);
-		control_shutdown(&ctl);
+		tick_shutdown(&ctl);
 		event_base_dispatch(base);
 		record_close(rec);
-		control_free(&ctl);
+		tick_free(&ctl);
 		event_base_free(base);
 		return (1);
 	}
@@ -217,7 +217,7 @@ main(int argc, char *argv[])
 		event_free(sigs[i]);
 	api_free(api);
 	record_close(rec);
-	control_free(&ctl);
+	tick_free(&ctl);
 	event_base_free(base);
 	log_info("stopped");
 	return (0);

@@ -16,7 +16,7 @@
 #include <event2/buffer.h>
 
 #include "clock.h"
-#include "control.h"
+#include "tick.h"
 #include "metrics.h"
 #include "record.h"
 
@@ -144,7 +144,7 @@ metrics_histogram(struct evbuffer *out, const char *name, const char *label,
 }
 
 static void
-metrics_loop(struct control *c, struct evbuffer *out)
+metrics_loop(struct tick *c, struct evbuffer *out)
 {
 	double		 started;
 
@@ -168,7 +168,7 @@ metrics_loop(struct control *c, struct evbuffer *out)
 	metrics_head(out, "massaged_tick_lateness_seconds", "histogram",
 	    "How late each control tick ran after its scheduled time.");
 	metrics_histogram(out, "massaged_tick_lateness_seconds", NULL, NULL,
-	    control_lateness_bounds_s, c->lateness_bucket, LATENESS_BUCKETS,
+	    tick_lateness_bounds_s, c->lateness_bucket, LATENESS_BUCKETS,
 	    c->lateness_sum_s, c->ticks);
 	metrics_counter(out, "massaged_reloads_total", "Configuration "
 	    "reloads applied.", c->reloads);
@@ -181,7 +181,7 @@ metrics_loop(struct control *c, struct evbuffer *out)
 }
 
 static void
-metrics_bus(struct control *c, struct evbuffer *out,
+metrics_bus(struct tick *c, struct evbuffer *out,
     const struct bus_reading *rd)
 {
 	const struct table	*t = c->cfg->table;
@@ -230,7 +230,7 @@ metrics_bus(struct control *c, struct evbuffer *out,
 }
 
 static void
-metrics_zones(struct control *c, struct evbuffer *out,
+metrics_zones(struct tick *c, struct evbuffer *out,
     const struct bus_reading *rd)
 {
 	const struct table	*t = c->cfg->table;
@@ -239,7 +239,7 @@ metrics_zones(struct control *c, struct evbuffer *out,
 	int			 i, active = session_active(s);
 	double			 lim;
 
-	control_input(c, &in);
+	tick_input(c, &in);
 	metrics_head(out, "massaged_zone_pressure_pascals", "gauge",
 	    "Measured pressure of the zone (absent while its controller is "
 	    "down).");
@@ -271,7 +271,7 @@ metrics_zones(struct control *c, struct evbuffer *out,
 }
 
 static void
-metrics_session(struct control *c, struct evbuffer *out)
+metrics_session(struct tick *c, struct evbuffer *out)
 {
 	const struct session	*s = &c->session;
 	char			 cat[8];
@@ -300,7 +300,7 @@ metrics_session(struct control *c, struct evbuffer *out)
 }
 
 void
-metrics_render(struct control *c, struct evbuffer *out)
+metrics_render(struct tick *c, struct evbuffer *out)
 {
 	struct bus_reading	 rd[TABLE_MAX_CONTROLLERS];
 	int			 i;

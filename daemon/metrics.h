@@ -6,10 +6,10 @@
 
 #define METRICS_CONTENT_TYPE	"text/plain; version=0.0.4; charset=utf-8"
 
-struct control;
+struct tick;
 struct evbuffer;
 
 /* Appends the metrics to out, to be sent as METRICS_CONTENT_TYPE. */
-void	metrics_render(struct control *c, struct evbuffer *out);
+void	metrics_render(struct tick *c, struct evbuffer *out);
 
 #endif

@@ -36,7 +36,7 @@
 #endif
 
 #include "clock.h"
-#include "control.h"
+#include "tick.h"
 #include "log.h"
 #include "notify.h"
 #include "status.h"
@@ -49,7 +49,7 @@
 #define WATCHDOG_MISSED_MIN	2	/* missed ticks tolerated per ping */
 
 struct notify {
-	struct control	*c;
+	struct tick	*c;
 	struct event	*status_ev;	/* every second */
 	struct event	*watchdog_ev;
 	char		 status[256];	/* the last one sent */
@@ -175,7 +175,7 @@ notify_status_timer(evutil_socket_t fd, short what, void *arg)
 static int
 notify_loop_ok(struct notify *n, char *why, size_t len)
 {
-	struct control	*c = n->c;
+	struct tick	*c = n->c;
 	uint64_t	 now = clock_mono_ns(), age, missed, tolerated;
 
 	missed = c->missed_ticks - n->missed_seen;
@@ -244,10 +244,10 @@ notify_event(void *arg, enum session_event ev)
 }
 
 void
-notify_start(struct control *c, struct event_base *base)
+notify_start(struct tick *c, struct event_base *base)
 {
 	struct notify		*n = &notify;
-	struct control_observer	 o = { 0 };
+	struct tick_observer	 o = { 0 };
 	struct timeval		 tv;
 	uint64_t		 usec = 0;
 	int			 rc;
@@ -283,7 +283,7 @@ notify_start(struct control *c, struct event_base *base)
 	o.arg = n;
 	o.event = notify_event;
 	o.ready = notify_ready;
-	control_observe(c, &o);
+	tick_observe(c, &o);
 	if (c->ready)
 		notify_ready(n);
 	else
@@ -301,7 +301,7 @@ notify_reloading(void)
 }
 
 void
-notify_reloaded(struct control *c)
+notify_reloaded(struct tick *c)
 {
 	struct notify	*n = &notify;
 
@@ -332,7 +332,7 @@ notify_stopping(void)
 #else	/* !HAVE_SYSTEMD */
 
 void
-notify_start(struct control *c, struct event_base *base)
+notify_start(struct tick *c, struct event_base *base)
 {
 }
 
@@ -342,7 +342,7 @@ notify_reloading(void)
 }
 
 void
-notify_reloaded(struct control *c)
+notify_reloaded(struct tick *c)
 {
 }
 

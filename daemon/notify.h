@@ -10,12 +10,12 @@
 #ifndef NOTIFY_H
 #define NOTIFY_H
 
-struct control;
+struct tick;
 struct event_base;
 
-void	notify_start(struct control *c, struct event_base *base);
+void	notify_start(struct tick *c, struct event_base *base);
 void	notify_reloading(void);
-void	notify_reloaded(struct control *c);
+void	notify_reloaded(struct tick *c);
 void	notify_stopping(void);
 
 #endif

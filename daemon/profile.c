@@ -85,7 +85,7 @@ struct profile_parse {
 };
 
 static int
-glob_ok(const char *s)
+profile_glob_ok(const char *s)
 {
 	size_t	 n = 0;
 
@@ -102,33 +102,33 @@ glob_ok(const char *s)
  * item. Returns the number of items, or -1 after an error.
  */
 static int
-list_parse(struct cfg_file *f, const char *key, const char *v,
+profile_list_parse(struct inifile_file *f, const char *key, const char *v,
     char items[][NAME_LEN], int max, enum item_kind kind)
 {
 	char	 buf[LIST_BUF], *s, *next, *item;
 	int	 n = 0, bad = 0, i, dup;
 
-	if (cfg_str(f, key, v, buf, sizeof(buf)) == -1)
+	if (inifile_str(f, key, v, buf, sizeof(buf)) == -1)
 		return (-1);
 	for (s = buf; s != NULL; s = next) {
 		if ((next = strchr(s, ',')) != NULL)
 			*next++ = '\0';
 		item = str_trim(s);
 		if (*item == '\0') {
-			cfg_err(f, key, "empty item in the list (expected "
+			inifile_err(f, key, "empty item in the list (expected "
 			    "items separated by commas)");
 			bad = 1;
 			continue;
 		}
-		if (kind == ITEM_NAME && !cfg_name_ok(item, NAME_LEN)) {
-			cfg_err(f, key, "'%s' is not a valid name (expected "
+		if (kind == ITEM_NAME && !inifile_name_ok(item, NAME_LEN)) {
+			inifile_err(f, key, "'%s' is not a valid name (expected "
 			    "[a-z0-9_]+, at most %d characters)", item,
 			    NAME_LEN - 1);
 			bad = 1;
 			continue;
 		}
-		if (kind == ITEM_GLOB && !glob_ok(item)) {
-			cfg_err(f, key, "'%s' is not a valid zone glob "
+		if (kind == ITEM_GLOB && !profile_glob_ok(item)) {
+			inifile_err(f, key, "'%s' is not a valid zone glob "
 			    "(expected a-z, 0-9, _ and the wildcards * and ?, "
 			    "such as hamstring_*)", item);
 			bad = 1;
@@ -138,12 +138,12 @@ list_parse(struct cfg_file *f, const char *key, const char *v,
 			if (strcmp(items[i], item) == 0)
 				dup = 1;
 		if (dup) {
-			cfg_err(f, key, "'%s' is listed twice", item);
+			inifile_err(f, key, "'%s' is listed twice", item);
 			bad = 1;
 			continue;
 		}
 		if (n == max) {
-			cfg_err(f, key, "too many items (at most %d)", max);
+			inifile_err(f, key, "too many items (at most %d)", max);
 			return (-1);
 		}
 		memcpy(items[n++], item, strlen(item) + 1);	/* < NAME_LEN */
@@ -154,7 +154,7 @@ list_parse(struct cfg_file *f, const char *key, const char *v,
 /* --- contraindication rules --------------------------------------------- */
 
 static int
-rules_section(struct cfg_file *f, const char *section)
+rules_section(struct inifile_file *f, const char *section)
 {
 	struct rules_parse	*rp = f->user;
 	struct rules		*r = rp->r;
@@ -162,24 +162,24 @@ rules_section(struct cfg_file *f, const char *section)
 	struct rule		*nr;
 
 	rp->cur = -1;
-	if (!cfg_name_ok(section, NAME_LEN)) {
-		cfg_err(f, NULL, "'%s' is not a valid condition name (expected "
+	if (!inifile_name_ok(section, NAME_LEN)) {
+		inifile_err(f, NULL, "'%s' is not a valid condition name (expected "
 		    "[a-z0-9_]+, such as varicose_veins)", section);
 		return (1);
 	}
 	if (strcmp(section, "none") == 0) {
-		cfg_err(f, NULL, "'none' is reserved (profiles use it to say "
+		inifile_err(f, NULL, "'none' is reserved (profiles use it to say "
 		    "the client has no conditions)");
 		return (1);
 	}
 	if ((old = rules_find(r, section)) != NULL) {
-		cfg_err(f, NULL, "condition defined twice (first at line %d)",
+		inifile_err(f, NULL, "condition defined twice (first at line %d)",
 		    old->line);
 		return (1);
 	}
 	nr = reallocarray(r->rules, r->n + 1, sizeof(*r->rules));
 	if (nr == NULL) {
-		cfg_err(f, NULL, "out of memory");
+		inifile_err(f, NULL, "out of memory");
 		return (1);
 	}
 	r->rules = nr;
@@ -192,7 +192,7 @@ rules_section(struct cfg_file *f, const char *section)
 }
 
 static int
-rules_kv(struct cfg_file *f, const char *section, const char *k,
+rules_kv(struct inifile_file *f, const char *section, const char *k,
     const char *v)
 {
 	struct rules_parse	*rp = f->user;
@@ -203,33 +203,33 @@ rules_kv(struct cfg_file *f, const char *section, const char *k,
 		return (1);	/* the section itself was reported */
 	ru = &rp->r->rules[rp->cur];
 	if (strcmp(k, "reason") == 0)
-		cfg_str(f, k, v, ru->reason, sizeof(ru->reason));
+		inifile_str(f, k, v, ru->reason, sizeof(ru->reason));
 	else if (strcmp(k, "refuse") == 0)
-		cfg_bool(f, k, v, &ru->refuse);
+		inifile_bool(f, k, v, &ru->refuse);
 	else if (strcmp(k, "forbid_routines") == 0) {
-		if ((n = list_parse(f, k, v, ru->forbid, RULE_MAX_ITEMS,
+		if ((n = profile_list_parse(f, k, v, ru->forbid, RULE_MAX_ITEMS,
 		    ITEM_NAME)) != -1)
 			ru->nforbid = n;
 	} else if (strcmp(k, "exclude_zones") == 0) {
-		if ((n = list_parse(f, k, v, ru->exclude, RULE_MAX_ITEMS,
+		if ((n = profile_list_parse(f, k, v, ru->exclude, RULE_MAX_ITEMS,
 		    ITEM_GLOB)) != -1)
 			ru->nexclude = n;
 	} else if (strcmp(k, "scale") == 0) {
 		if (parse_double(v, 0, 1, &ru->scale) == -1 ||
 		    ru->scale <= 0) {
-			cfg_err(f, k, "'%s' is not valid (expected a number "
+			inifile_err(f, k, "'%s' is not valid (expected a number "
 			    "above 0 and at most 1)", v);
 			ru->scale = 1.0;
 		}
 	} else
-		cfg_err(f, k, "unknown key (expected reason, refuse, "
+		inifile_err(f, k, "unknown key (expected reason, refuse, "
 		    "forbid_routines, exclude_zones or scale)");
 	(void)section;
 	return (1);
 }
 
 int
-rules_load(struct rules *r, const char *path, struct cfg_errors *errs)
+rules_load(struct rules *r, const char *path, struct inifile_errors *errs)
 {
 	struct rules_parse	 rp;
 	const struct rule	*ru;
@@ -239,22 +239,22 @@ rules_load(struct rules *r, const char *path, struct cfg_errors *errs)
 	snprintf(r->path, sizeof(r->path), "%s", path);
 	rp.r = r;
 	rp.cur = -1;
-	if (cfg_parse(path, errs, rules_section, rules_kv, &rp) != -1) {
+	if (inifile_parse(path, errs, rules_section, rules_kv, &rp) != -1) {
 		for (i = 0; i < r->n; i++) {
 			ru = &r->rules[i];
 			if (ru->reason[0] == '\0')
-				cfg_err_at(errs, path, ru->line, ru->name,
+				inifile_err_at(errs, path, ru->line, ru->name,
 				    "reason", "missing (expected a sentence a "
 				    "person can read saying why)");
 			if (!ru->refuse && ru->nforbid == 0 &&
 			    ru->nexclude == 0 && ru->scale >= 1.0)
-				cfg_err_at(errs, path, ru->line, ru->name, NULL,
+				inifile_err_at(errs, path, ru->line, ru->name, NULL,
 				    "rule has no effect (expected refuse = "
 				    "yes, forbid_routines, exclude_zones or a "
 				    "scale below 1)");
 		}
 		if (r->n == 0)
-			cfg_err_at(errs, path, 1, NULL, NULL, "no rules "
+			inifile_err_at(errs, path, 1, NULL, NULL, "no rules "
 			    "(expected one [CONDITION] section per "
 			    "condition)");
 	}
@@ -285,7 +285,7 @@ rules_free(struct rules *r)
 /* --- client profiles ---------------------------------------------------- */
 
 static int
-profile_section(struct cfg_file *f, const char *section)
+profile_section(struct inifile_file *f, const char *section)
 {
 	struct profile_parse	*pp = f->user;
 	int			 i;
@@ -295,7 +295,7 @@ profile_section(struct cfg_file *f, const char *section)
 		if (strcmp(section, prof_sect_names[i]) != 0)
 			continue;
 		if (pp->sect_line[i] != 0) {
-			cfg_err(f, NULL, "section given twice (first at line "
+			inifile_err(f, NULL, "section given twice (first at line "
 			    "%d)", pp->sect_line[i]);
 			return (1);
 		}
@@ -303,7 +303,7 @@ profile_section(struct cfg_file *f, const char *section)
 		pp->sect = (enum prof_sect)i;
 		return (1);
 	}
-	cfg_err(f, NULL, "unknown section (expected [client], [limits] or "
+	inifile_err(f, NULL, "unknown section (expected [client], [limits] or "
 	    "[zone_caps])");
 	return (1);
 }
@@ -321,7 +321,7 @@ rules_names(const struct rules *r, char *buf, size_t len)
 }
 
 static void
-profile_conditions(struct cfg_file *f, struct profile_parse *pp,
+profile_conditions(struct inifile_file *f, struct profile_parse *pp,
     const char *k, const char *v)
 {
 	struct profile	*p = pp->p;
@@ -333,18 +333,18 @@ profile_conditions(struct cfg_file *f, struct profile_parse *pp,
 		p->nconditions = 0;
 		return;
 	}
-	n = list_parse(f, k, v, p->conditions, PROFILE_MAX_CONDITIONS,
+	n = profile_list_parse(f, k, v, p->conditions, PROFILE_MAX_CONDITIONS,
 	    ITEM_NAME);
 	if (n == -1)
 		return;
 	for (i = 0; i < n; i++) {
 		if (strcmp(p->conditions[i], "none") == 0) {
-			cfg_err(f, k, "'none' cannot be listed with other "
+			inifile_err(f, k, "'none' cannot be listed with other "
 			    "conditions");
 			bad = 1;
 		} else if (rules_find(pp->r, p->conditions[i]) == NULL) {
 			rules_names(pp->r, known, sizeof(known));
-			cfg_err(f, k, "unknown condition '%s' (known in %s: "
+			inifile_err(f, k, "unknown condition '%s' (known in %s: "
 			    "%s)", p->conditions[i], pp->r->path, known);
 			bad = 1;
 		}
@@ -354,41 +354,41 @@ profile_conditions(struct cfg_file *f, struct profile_parse *pp,
 }
 
 static void
-profile_kv_client(struct cfg_file *f, struct profile_parse *pp,
+profile_kv_client(struct inifile_file *f, struct profile_parse *pp,
     const char *k, const char *v)
 {
 	if (strcmp(k, "name") == 0) {
 		pp->have_name = 1;
-		cfg_str(f, k, v, pp->p->name, sizeof(pp->p->name));
+		inifile_str(f, k, v, pp->p->name, sizeof(pp->p->name));
 	} else if (strcmp(k, "conditions") == 0)
 		profile_conditions(f, pp, k, v);
 	else
-		cfg_err(f, k, "unknown key (expected name or conditions)");
+		inifile_err(f, k, "unknown key (expected name or conditions)");
 }
 
 /* cap_kpa applies to every zone: above the highest limit_kpa it is wrong. */
 static void
-profile_cap(struct cfg_file *f, struct profile_parse *pp, const char *k,
+profile_cap(struct inifile_file *f, struct profile_parse *pp, const char *k,
     const char *v)
 {
 	const struct table	*t = pp->t;
 	int			 i, hi = -1;
 
 	pp->have_cap = 1;
-	if (cfg_double(f, k, v, 1, 6553.5, "kPa", &pp->p->cap_kpa) == -1)
+	if (inifile_double(f, k, v, 1, 6553.5, "kPa", &pp->p->cap_kpa) == -1)
 		return;
 	for (i = 0; i < t->nzones; i++)
 		if (hi == -1 || t->zones[i].limit_kpa > t->zones[hi].limit_kpa)
 			hi = i;
 	if (hi != -1 && pp->p->cap_kpa > t->zones[hi].limit_kpa)
-		cfg_err(f, k, "%g kPa is above the hardware limit of every "
+		inifile_err(f, k, "%g kPa is above the hardware limit of every "
 		    "zone (the highest is %g kPa, zone %s in %s)",
 		    pp->p->cap_kpa, t->zones[hi].limit_kpa, t->zones[hi].name,
 		    t->path);
 }
 
 static void
-profile_kv_limits(struct cfg_file *f, struct profile_parse *pp,
+profile_kv_limits(struct inifile_file *f, struct profile_parse *pp,
     const char *k, const char *v)
 {
 	struct profile	*p = pp->p;
@@ -397,21 +397,21 @@ profile_kv_limits(struct cfg_file *f, struct profile_parse *pp,
 		profile_cap(f, pp, k, v);
 	else if (strcmp(k, "ramp_kpa_s") == 0) {
 		pp->have_ramp = 1;
-		cfg_double(f, k, v, 0.5, 50, "kPa/s", &p->ramp_kpa_s);
+		inifile_double(f, k, v, 0.5, 50, "kPa/s", &p->ramp_kpa_s);
 	} else if (strcmp(k, "max_session_min") == 0) {
 		pp->have_session = 1;
-		cfg_double(f, k, v, 1, 180, "minutes", &p->max_session_min);
+		inifile_double(f, k, v, 1, 180, "minutes", &p->max_session_min);
 	} else if (strcmp(k, "intensity") == 0) {
 		pp->have_intensity = 1;
-		cfg_int(f, k, v, 10, 100, &p->intensity_pct);
+		inifile_int(f, k, v, 10, 100, &p->intensity_pct);
 	} else
-		cfg_err(f, k, "unknown key (expected cap_kpa, ramp_kpa_s, "
+		inifile_err(f, k, "unknown key (expected cap_kpa, ramp_kpa_s, "
 		    "max_session_min or intensity)");
 }
 
 /* GLOB = kPa: must match a zone, and stay within each one's limit_kpa. */
 static void
-profile_kv_zone_cap(struct cfg_file *f, struct profile_parse *pp,
+profile_kv_zone_cap(struct inifile_file *f, struct profile_parse *pp,
     const char *k, const char *v)
 {
 	const struct table	*t = pp->t;
@@ -419,12 +419,12 @@ profile_kv_zone_cap(struct cfg_file *f, struct profile_parse *pp,
 	double			 cap;
 	int			 i, lo = -1;
 
-	if (!glob_ok(k)) {
-		cfg_err(f, k, "not a valid zone name or glob (expected a-z, "
+	if (!profile_glob_ok(k)) {
+		inifile_err(f, k, "not a valid zone name or glob (expected a-z, "
 		    "0-9, _ and the wildcards * and ?, such as piriformis_*)");
 		return;
 	}
-	if (cfg_double(f, k, v, 0, 6553.5, "kPa", &cap) == -1)
+	if (inifile_double(f, k, v, 0, 6553.5, "kPa", &cap) == -1)
 		return;
 	for (i = 0; i < t->nzones; i++) {
 		if (fnmatch(k, t->zones[i].name, 0) != 0)
@@ -433,16 +433,16 @@ profile_kv_zone_cap(struct cfg_file *f, struct profile_parse *pp,
 			lo = i;
 	}
 	if (lo == -1) {
-		cfg_err(f, k, "matches no zone of the table (%s)", t->path);
+		inifile_err(f, k, "matches no zone of the table (%s)", t->path);
 		return;
 	}
 	if (cap > t->zones[lo].limit_kpa) {
-		cfg_err(f, k, "%g kPa is above the hardware limit of zone %s "
+		inifile_err(f, k, "%g kPa is above the hardware limit of zone %s "
 		    "(%g kPa)", cap, t->zones[lo].name, t->zones[lo].limit_kpa);
 		return;
 	}
 	if (p->ncaps == PROFILE_MAX_CAPS) {
-		cfg_err(f, k, "too many zone caps (at most %d)",
+		inifile_err(f, k, "too many zone caps (at most %d)",
 		    PROFILE_MAX_CAPS);
 		return;
 	}
@@ -453,7 +453,7 @@ profile_kv_zone_cap(struct cfg_file *f, struct profile_parse *pp,
 }
 
 static int
-profile_kv(struct cfg_file *f, const char *section, const char *k,
+profile_kv(struct inifile_file *f, const char *section, const char *k,
     const char *v)
 {
 	struct profile_parse	*pp = f->user;
@@ -476,25 +476,25 @@ profile_kv(struct cfg_file *f, const char *section, const char *k,
 }
 
 static void
-profile_require(struct profile_parse *pp, struct cfg_errors *errs,
+profile_require(struct profile_parse *pp, struct inifile_errors *errs,
     enum prof_sect s, int have, const char *key, const char *what)
 {
 	if (pp->sect_line[s] != 0 && !have)
-		cfg_err_at(errs, pp->p->path, pp->sect_line[s],
+		inifile_err_at(errs, pp->p->path, pp->sect_line[s],
 		    prof_sect_names[s], key, "missing (expected %s)", what);
 }
 
 /* Required sections and keys: nothing about a client is assumed. */
 static void
-profile_check(struct profile_parse *pp, struct cfg_errors *errs)
+profile_check(struct profile_parse *pp, struct inifile_errors *errs)
 {
 	const char	*path = pp->p->path;
 
 	if (pp->sect_line[PSECT_CLIENT] == 0)
-		cfg_err_at(errs, path, 1, NULL, NULL, "no [client] section "
+		inifile_err_at(errs, path, 1, NULL, NULL, "no [client] section "
 		    "(expected name and conditions)");
 	if (pp->sect_line[PSECT_LIMITS] == 0)
-		cfg_err_at(errs, path, 1, NULL, NULL, "no [limits] section "
+		inifile_err_at(errs, path, 1, NULL, NULL, "no [limits] section "
 		    "(expected cap_kpa, ramp_kpa_s, max_session_min and "
 		    "intensity)");
 	profile_require(pp, errs, PSECT_CLIENT, pp->have_name, "name",
@@ -513,7 +513,7 @@ profile_check(struct profile_parse *pp, struct cfg_errors *errs)
 
 static void
 profile_load_one(struct profile *p, const char *path, const char *id,
-    const struct table *t, const struct rules *r, struct cfg_errors *errs)
+    const struct table *t, const struct rules *r, struct inifile_errors *errs)
 {
 	struct profile_parse	 pp;
 
@@ -525,7 +525,7 @@ profile_load_one(struct profile *p, const char *path, const char *id,
 	pp.t = t;
 	pp.r = r;
 	pp.sect = PSECT_BAD;
-	if (cfg_parse(path, errs, profile_section, profile_kv, &pp) != -1)
+	if (inifile_parse(path, errs, profile_section, profile_kv, &pp) != -1)
 		profile_check(&pp, errs);
 }
 
@@ -539,7 +539,7 @@ profile_id(const char *fname, char *id, size_t idlen)
 		return (-1);
 	memcpy(id, fname, n);
 	id[n] = '\0';
-	return (cfg_name_ok(id, idlen) ? 0 : -1);
+	return (inifile_name_ok(id, idlen) ? 0 : -1);
 }
 
 /* File name order is id order: ".ini" sorts before any id character.
@@ -568,37 +568,37 @@ rules_warn_unmatched(const struct rules *r, const struct table *t)
 
 int
 profiles_load(struct profile_set *set, const char *dir,
-    const struct table *t, const struct rules *r, struct cfg_errors *errs)
+    const struct table *t, const struct rules *r, struct inifile_errors *errs)
 {
 	struct dirent	**names;
 	char		  path[PATH_MAX], id[NAME_LEN];
 	int		  before = errs->count, n, i;
 
 	memset(set, 0, sizeof(*set));
-	if ((n = cfg_dir_list(dir, ".ini", &names)) == -1) {
-		cfg_errors_add(errs, "%s: cannot read profiles: %s", dir,
+	if ((n = inifile_dir_list(dir, ".ini", &names)) == -1) {
+		inifile_errors_add(errs, "%s: cannot read profiles: %s", dir,
 		    strerror(errno));
 		return (errs->count - before);
 	}
 	if (n > 0 && (set->profiles = calloc(n, sizeof(*set->profiles))) ==
 	    NULL)
-		cfg_errors_add(errs, "%s: out of memory", dir);
+		inifile_errors_add(errs, "%s: out of memory", dir);
 	for (i = 0; i < n && set->profiles != NULL; i++) {
 		if (snprintf(path, sizeof(path), "%s/%s", dir,
 		    names[i]->d_name) >= (int)sizeof(path))
-			cfg_errors_add(errs, "%s/%s: path too long", dir,
+			inifile_errors_add(errs, "%s/%s: path too long", dir,
 			    names[i]->d_name);
 		else if (profile_id(names[i]->d_name, id, sizeof(id)) == -1)
-			cfg_errors_add(errs, "%s: file name is not a valid "
+			inifile_errors_add(errs, "%s: file name is not a valid "
 			    "profile id (expected [a-z0-9_]+.ini, at most %d "
 			    "characters before .ini)", path, NAME_LEN - 1);
 		else
 			profile_load_one(&set->profiles[set->n++], path, id, t,
 			    r, errs);
 	}
-	cfg_dir_free(names, n);
+	inifile_dir_free(names, n);
 	if (errs->count == before && set->n == 0)
-		cfg_errors_add(errs, "%s: no profiles (expected one ID.ini "
+		inifile_errors_add(errs, "%s: no profiles (expected one ID.ini "
 		    "file per client)", dir);
 	if (errs->count > before) {
 		profiles_free(set);

@@ -56,14 +56,14 @@ struct profile_set {
 	struct profile	*profiles;	/* sorted by id */
 };
 
-int	rules_load(struct rules *r, const char *path, struct cfg_errors *errs);
+int	rules_load(struct rules *r, const char *path, struct inifile_errors *errs);
 const struct rule *rules_find(const struct rules *r, const char *name);
 void	rules_free(struct rules *r);
 
 /* Loads every *.ini in dir, checked against the table and the rules. */
 int	profiles_load(struct profile_set *set, const char *dir,
 	    const struct table *t, const struct rules *r,
-	    struct cfg_errors *errs);
+	    struct inifile_errors *errs);
 const struct profile *profiles_find(const struct profile_set *set,
 	    const char *id);
 void	profiles_free(struct profile_set *set);

@@ -63,29 +63,29 @@ struct program_parse {
 	struct program_stepq		 q[PROGRAM_MAX_STEPS];
 };
 
-static int	program_section(struct cfg_file *, const char *);
-static int	program_kv(struct cfg_file *, const char *, const char *,
+static int	program_section(struct inifile_file *, const char *);
+static int	program_kv(struct inifile_file *, const char *, const char *,
 		    const char *);
-static void	program_kv_step(struct cfg_file *, struct program_parse *,
+static void	program_kv_step(struct inifile_file *, struct program_parse *,
 		    const char *, const char *);
-static void	program_zones(struct cfg_file *, const struct table *,
+static void	program_zones(struct inifile_file *, const struct table *,
 		    struct program_step *, const char *, const char *);
 static void	program_zone_list(const struct table *, char *, size_t);
 static void	program_routine_list(const struct routine_set *, char *,
 		    size_t);
 static void	program_param_list(const struct massaged_routine *, char *,
 		    size_t);
-static void	program_check(struct program_parse *, struct cfg_errors *);
+static void	program_check(struct program_parse *, struct inifile_errors *);
 static void	program_check_step(struct program_parse *, int,
-		    struct cfg_errors *);
+		    struct inifile_errors *);
 static int	program_load(struct program_set *, const char *dir,
 		    const char *file, const struct routine_set *,
-		    const struct table *, struct cfg_errors *);
+		    const struct table *, struct inifile_errors *);
 static int	program_cmp(const void *, const void *);
 static int	program_id_cmp(const void *, const void *);
 
 static int
-program_section(struct cfg_file *f, const char *section)
+program_section(struct inifile_file *f, const char *section)
 {
 	struct program_parse	*pp = f->user;
 	struct program		*p = pp->p;
@@ -96,7 +96,7 @@ program_section(struct cfg_file *f, const char *section)
 	pp->sect = SECT_BAD;
 	if (strcmp(section, "program") == 0) {
 		if (pp->program_line != 0) {
-			cfg_err(f, NULL, "given twice (first at line %d)",
+			inifile_err(f, NULL, "given twice (first at line %d)",
 			    pp->program_line);
 			return (1);
 		}
@@ -105,33 +105,33 @@ program_section(struct cfg_file *f, const char *section)
 		return (1);
 	}
 	if (strcmp(section, "step") == 0) {
-		cfg_err(f, NULL, "a step needs a name (expected [step NAME], "
+		inifile_err(f, NULL, "a step needs a name (expected [step NAME], "
 		    "such as [step warmup])");
 		return (1);
 	}
 	if (strncmp(section, "step ", 5) != 0) {
-		cfg_err(f, NULL, "unknown section (expected [program] or "
+		inifile_err(f, NULL, "unknown section (expected [program] or "
 		    "[step NAME])");
 		return (1);
 	}
 	name = section + 5;
 	while (*name == ' ')
 		name++;
-	if (!cfg_name_ok(name, NAME_LEN)) {
-		cfg_err(f, NULL, "name '%s' is not valid (expected 1 to %d "
+	if (!inifile_name_ok(name, NAME_LEN)) {
+		inifile_err(f, NULL, "name '%s' is not valid (expected 1 to %d "
 		    "characters of [a-z0-9_], such as warmup)", name,
 		    NAME_LEN - 1);
 		return (1);
 	}
 	for (i = 0; i < p->nsteps; i++) {
 		if (strcmp(p->steps[i].name, name) == 0) {
-			cfg_err(f, NULL, "given twice (first at line %d)",
+			inifile_err(f, NULL, "given twice (first at line %d)",
 			    p->steps[i].line);
 			return (1);
 		}
 	}
 	if (p->nsteps == PROGRAM_MAX_STEPS) {
-		cfg_err(f, NULL, "too many steps (at most %d)",
+		inifile_err(f, NULL, "too many steps (at most %d)",
 		    PROGRAM_MAX_STEPS);
 		return (1);
 	}
@@ -179,7 +179,7 @@ program_param_list(const struct massaged_routine *d, char *buf, size_t len)
 
 /* Names and globs, in order, each zone once. */
 static void
-program_zones(struct cfg_file *f, const struct table *t,
+program_zones(struct inifile_file *f, const struct table *t,
     struct program_step *st, const char *k, const char *v)
 {
 	char	 list[512], zl[512];
@@ -187,7 +187,7 @@ program_zones(struct cfg_file *f, const struct table *t,
 	int	 i, j, matched, glob;
 
 	st->nzones = 0;
-	if (cfg_str(f, k, v, st->zones_spec, sizeof(st->zones_spec)) == -1)
+	if (inifile_str(f, k, v, st->zones_spec, sizeof(st->zones_spec)) == -1)
 		return;
 	snprintf(list, sizeof(list), "%s", v);
 	for (p = list; p != NULL; p = e) {
@@ -200,7 +200,7 @@ program_zones(struct cfg_file *f, const struct table *t,
 		    isspace((unsigned char)item[i - 1]); i--)
 			item[i - 1] = '\0';
 		if (item[0] == '\0') {
-			cfg_err(f, k, "empty entry in the list (expected zone "
+			inifile_err(f, k, "empty entry in the list (expected zone "
 			    "names or globs separated by commas)");
 			continue;
 		}
@@ -219,7 +219,7 @@ program_zones(struct cfg_file *f, const struct table *t,
 		}
 		if (matched == 0) {
 			program_zone_list(t, zl, 400);
-			cfg_err(f, k, "%s '%s' %s (expected one of: %s)",
+			inifile_err(f, k, "%s '%s' %s (expected one of: %s)",
 			    glob ? "glob" : "zone", item, glob ?
 			    "matches no zone of the table" :
 			    "is not a zone of the table", zl);
@@ -228,7 +228,7 @@ program_zones(struct cfg_file *f, const struct table *t,
 }
 
 static void
-program_kv_step(struct cfg_file *f, struct program_parse *pp, const char *k,
+program_kv_step(struct inifile_file *f, struct program_parse *pp, const char *k,
     const char *v)
 {
 	struct program		*p = pp->p;
@@ -237,12 +237,12 @@ program_kv_step(struct cfg_file *f, struct program_parse *pp, const char *k,
 	struct program_kv	*kv;
 
 	if (strcmp(k, "routine") == 0) {
-		if (cfg_str(f, k, v, q->routine, sizeof(q->routine)) == 0)
+		if (inifile_str(f, k, v, q->routine, sizeof(q->routine)) == 0)
 			q->routine_line = f->line;
 	} else if (strcmp(k, "duration_s") == 0 ||
 	    strcmp(k, "duration") == 0) {
 		if (q->duration_line != 0) {
-			cfg_err(f, k, "the step already has %s at line %d "
+			inifile_err(f, k, "the step already has %s at line %d "
 			    "(expected duration or duration_s, not both)",
 			    q->duration_key, q->duration_line);
 			return;
@@ -251,11 +251,11 @@ program_kv_step(struct cfg_file *f, struct program_parse *pp, const char *k,
 		q->duration_key = strcmp(k, "duration") == 0 ? "duration" :
 		    "duration_s";
 		if (strcmp(k, "duration_s") == 0)
-			cfg_double(f, k, v, PROGRAM_MIN_S, PROGRAM_MAX_S, "s",
+			inifile_double(f, k, v, PROGRAM_MIN_S, PROGRAM_MAX_S, "s",
 			    &st->duration_s);
 		else if (parse_duration(v, PROGRAM_MIN_S, PROGRAM_MAX_S,
 		    &st->duration_s) == -1)
-			cfg_err(f, k, "'%s' is not valid (expected a time from "
+			inifile_err(f, k, "'%s' is not valid (expected a time from "
 			    "1 s to 60 min, such as 90s, 300 or 5min)", v);
 	} else if (strcmp(k, "zones") == 0) {
 		q->zones_line = f->line;
@@ -263,16 +263,16 @@ program_kv_step(struct cfg_file *f, struct program_parse *pp, const char *k,
 	} else {
 		/* A routine parameter, or a mistake: checked later. */
 		if (q->nkv == PROGRAM_STEP_KEYS) {
-			cfg_err(f, k, "too many keys in one step (at most %d)",
+			inifile_err(f, k, "too many keys in one step (at most %d)",
 			    PROGRAM_STEP_KEYS);
 			return;
 		}
 		if (strlen(k) >= sizeof(kv->key)) {
-			cfg_err(f, k, "unknown key (too long to be a parameter)");
+			inifile_err(f, k, "unknown key (too long to be a parameter)");
 			return;
 		}
 		if (strlen(v) >= sizeof(kv->value)) {
-			cfg_err(f, k, "too long (at most %zu characters)",
+			inifile_err(f, k, "too long (at most %zu characters)",
 			    sizeof(kv->value) - 1);
 			return;
 		}
@@ -284,7 +284,7 @@ program_kv_step(struct cfg_file *f, struct program_parse *pp, const char *k,
 }
 
 static int
-program_kv(struct cfg_file *f, const char *section, const char *k,
+program_kv(struct inifile_file *f, const char *section, const char *k,
     const char *v)
 {
 	struct program_parse	*pp = f->user;
@@ -293,13 +293,13 @@ program_kv(struct cfg_file *f, const char *section, const char *k,
 	switch (pp->sect) {
 	case SECT_PROGRAM:
 		if (strcmp(k, "name") == 0) {
-			if (cfg_str(f, k, v, p->name, sizeof(p->name)) == 0)
+			if (inifile_str(f, k, v, p->name, sizeof(p->name)) == 0)
 				pp->have_name = 1;
 		} else if (strcmp(k, "description") == 0)
-			cfg_str(f, k, v, p->description,
+			inifile_str(f, k, v, p->description,
 			    sizeof(p->description));
 		else
-			cfg_err(f, k, "unknown key (expected name or "
+			inifile_err(f, k, "unknown key (expected name or "
 			    "description)");
 		break;
 	case SECT_STEP:
@@ -314,7 +314,7 @@ program_kv(struct cfg_file *f, const char *section, const char *k,
 
 /* One step, once the whole file is read. */
 static void
-program_check_step(struct program_parse *pp, int i, struct cfg_errors *errs)
+program_check_step(struct program_parse *pp, int i, struct inifile_errors *errs)
 {
 	struct program			*p = pp->p;
 	struct program_step		*st = &p->steps[i];
@@ -332,20 +332,20 @@ program_check_step(struct program_parse *pp, int i, struct cfg_errors *errs)
 	snprintf(sect, sizeof(sect), "step %s", st->name);
 	program_routine_list(pp->routines, list, sizeof(list));
 	if (q->routine_line == 0)
-		cfg_err_at(errs, p->path, st->line, sect, "routine", "missing "
+		inifile_err_at(errs, p->path, st->line, sect, "routine", "missing "
 		    "(expected %s%s)", pp->routines->n > 0 ? "one of: " :
 		    "a routine, but none is loaded", list);
 	else if ((d = routines_find(pp->routines, q->routine)) == NULL)
-		cfg_err_at(errs, p->path, q->routine_line, sect, "routine",
+		inifile_err_at(errs, p->path, q->routine_line, sect, "routine",
 		    "no routine named '%s' is loaded (%s%s)", q->routine,
 		    pp->routines->n > 0 ? "loaded: " : "none is loaded: check "
 		    "plugin_dir", list);
 	if (q->duration_line == 0)
-		cfg_err_at(errs, p->path, st->line, sect, "duration_s",
+		inifile_err_at(errs, p->path, st->line, sect, "duration_s",
 		    "missing (expected the step's length in seconds, or "
 		    "duration = 5min)");
 	if (q->zones_line == 0)
-		cfg_err_at(errs, p->path, st->line, sect, "zones", "missing "
+		inifile_err_at(errs, p->path, st->line, sect, "zones", "missing "
 		    "(expected zone names or globs, such as piriformis_*)");
 	st->routine = d;
 	if (d == NULL)
@@ -356,7 +356,7 @@ program_check_step(struct program_parse *pp, int i, struct cfg_errors *errs)
 	for (j = 0; j < q->nkv; j++) {
 		if ((idx = routine_param_find(d, q->kv[j].key)) == -1) {
 			program_param_list(d, list, sizeof(list));
-			cfg_err_at(errs, p->path, q->kv[j].line, sect,
+			inifile_err_at(errs, p->path, q->kv[j].line, sect,
 			    q->kv[j].key, "unknown key (expected routine, "
 			    "duration_s, zones or a parameter of %s: %s)",
 			    d->name, d->n_params > 0 ? list : "it has none");
@@ -364,7 +364,7 @@ program_check_step(struct program_parse *pp, int i, struct cfg_errors *errs)
 		}
 		if (routine_param_parse(&d->params[idx], q->kv[j].value,
 		    &st->params[idx], why, sizeof(why)) == -1)
-			cfg_err_at(errs, p->path, q->kv[j].line, sect,
+			inifile_err_at(errs, p->path, q->kv[j].line, sect,
 			    q->kv[j].key, "%s", why);
 	}
 
@@ -378,7 +378,7 @@ program_check_step(struct program_parse *pp, int i, struct cfg_errors *errs)
 		ne++;
 	}
 	if (ne > 0)
-		cfg_err_at(errs, p->path, q->zones_line, sect, "zones",
+		inifile_err_at(errs, p->path, q->zones_line, sect, "zones",
 		    "%s %s, where %s (focused: sustained or deep pressure) is "
 		    "never allowed (expected zones that are not endangerment "
 		    "sites)", list, ne == 1 ? "is an endangerment site" :
@@ -397,7 +397,7 @@ program_check_step(struct program_parse *pp, int i, struct cfg_errors *errs)
 	}
 	if (routine_inst_create(&ri, d, st->params, zs, (size_t)st->nzones,
 	    st->duration_s, why, sizeof(why)) == -1) {
-		cfg_err_at(errs, p->path, st->line, sect, NULL, "routine %s "
+		inifile_err_at(errs, p->path, st->line, sect, NULL, "routine %s "
 		    "refuses these settings: %s", d->name, why);
 		return;
 	}
@@ -406,20 +406,20 @@ program_check_step(struct program_parse *pp, int i, struct cfg_errors *errs)
 
 /* Checks that need the whole file. */
 static void
-program_check(struct program_parse *pp, struct cfg_errors *errs)
+program_check(struct program_parse *pp, struct inifile_errors *errs)
 {
 	struct program	*p = pp->p;
 	int		 i;
 
 	if (pp->program_line == 0)
-		cfg_err_at(errs, p->path, 1, NULL, NULL, "no [program] section "
+		inifile_err_at(errs, p->path, 1, NULL, NULL, "no [program] section "
 		    "(expected [program] with name = and description =)");
 	else if (!pp->have_name)
-		cfg_err_at(errs, p->path, pp->program_line, "program", "name",
+		inifile_err_at(errs, p->path, pp->program_line, "program", "name",
 		    "missing (expected a name for people, such as Piriformis "
 		    "syndrome relief)");
 	if (p->nsteps == 0)
-		cfg_err_at(errs, p->path, pp->program_line > 0 ?
+		inifile_err_at(errs, p->path, pp->program_line > 0 ?
 		    pp->program_line : 1, NULL, NULL, "no [step NAME] section "
 		    "(a program needs at least one step)");
 	p->total_s = 0;
@@ -432,7 +432,7 @@ program_check(struct program_parse *pp, struct cfg_errors *errs)
 static int
 program_load(struct program_set *set, const char *dir, const char *file,
     const struct routine_set *routines, const struct table *t,
-    struct cfg_errors *errs)
+    struct inifile_errors *errs)
 {
 	struct program_parse	*pp;
 	struct program		*p, *np;
@@ -442,7 +442,7 @@ program_load(struct program_set *set, const char *dir, const char *file,
 	if ((pp = calloc(1, sizeof(*pp))) == NULL ||
 	    (p = calloc(1, sizeof(*p))) == NULL) {
 		free(pp);
-		cfg_errors_add(errs, "%s/%s: out of memory", dir, file);
+		inifile_errors_add(errs, "%s/%s: out of memory", dir, file);
 		return (1);
 	}
 	pp->p = p;
@@ -450,23 +450,23 @@ program_load(struct program_set *set, const char *dir, const char *file,
 	pp->t = t;
 	if ((size_t)snprintf(p->path, sizeof(p->path), "%s/%s", dir, file) >=
 	    sizeof(p->path)) {
-		cfg_errors_add(errs, "%s/%s: path too long", dir, file);
+		inifile_errors_add(errs, "%s/%s: path too long", dir, file);
 		goto done;
 	}
 	snprintf(p->id, sizeof(p->id), "%.*s", (int)len, file);
-	if (len >= sizeof(p->id) || !cfg_name_ok(p->id, NAME_LEN)) {
-		cfg_errors_add(errs, "%s: the file name is not a valid program "
+	if (len >= sizeof(p->id) || !inifile_name_ok(p->id, NAME_LEN)) {
+		inifile_errors_add(errs, "%s: the file name is not a valid program "
 		    "id (expected 1 to %d characters of [a-z0-9_], then .ini)",
 		    p->path, NAME_LEN - 1);
 		goto done;
 	}
-	if (cfg_parse(p->path, errs, program_section, program_kv, pp) != -1)
+	if (inifile_parse(p->path, errs, program_section, program_kv, pp) != -1)
 		program_check(pp, errs);
 	if (errs->count == before) {
 		np = reallocarray(set->programs, set->n + 1,
 		    sizeof(*set->programs));
 		if (np == NULL)
-			cfg_errors_add(errs, "%s: out of memory", p->path);
+			inifile_errors_add(errs, "%s: out of memory", p->path);
 		else {
 			set->programs = np;
 			set->programs[set->n++] = *p;
@@ -494,21 +494,21 @@ program_id_cmp(const void *key, const void *elem)
 int
 programs_load(struct program_set *set, const char *dir,
     const struct routine_set *routines, const struct table *t,
-    struct cfg_errors *errs)
+    struct inifile_errors *errs)
 {
 	struct dirent	**names;
 	int		  n, i, nerr = 0;
 
 	memset(set, 0, sizeof(*set));
-	if ((n = cfg_dir_list(dir, ".ini", &names)) == -1) {
-		cfg_errors_add(errs, "%s: cannot open program directory: %s",
+	if ((n = inifile_dir_list(dir, ".ini", &names)) == -1) {
+		inifile_errors_add(errs, "%s: cannot open program directory: %s",
 		    dir, strerror(errno));
 		return (1);
 	}
 	for (i = 0; i < n; i++)
 		nerr += program_load(set, dir, names[i]->d_name, routines, t,
 		    errs);
-	cfg_dir_free(names, n);
+	inifile_dir_free(names, n);
 	if (set->n > 1)
 		qsort(set->programs, (size_t)set->n, sizeof(*set->programs),
 		    program_cmp);

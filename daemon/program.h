@@ -51,7 +51,7 @@ struct program_set {
 /* Loads every *.ini in dir; returns the number of errors. */
 int	programs_load(struct program_set *set, const char *dir,
 	    const struct routine_set *routines, const struct table *t,
-	    struct cfg_errors *errs);
+	    struct inifile_errors *errs);
 const struct program *programs_find(const struct program_set *set,
 	    const char *id);
 void	programs_free(struct program_set *set);

@@ -49,7 +49,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "control.h"
+#include "tick.h"
 #include "log.h"
 #include "record.h"
 #include "status.h"
@@ -89,7 +89,7 @@ TAILQ_HEAD(rec_queue, rec_item);
 
 struct record {
 	struct event_base	*base;
-	struct control		*c;
+	struct tick		*c;
 	char			 dir[PATH_MAX];
 	char			 path[PATH_MAX];
 	struct event		*done_ev;
@@ -279,9 +279,9 @@ record_event(void *arg, enum session_event ev)
 }
 
 struct record *
-record_open(struct event_base *base, struct control *c)
+record_open(struct event_base *base, struct tick *c)
 {
-	struct control_observer	 o = { 0 };
+	struct tick_observer	 o = { 0 };
 	struct record		*r;
 	const char		*dir = c->cfg->table->state_dir;
 
@@ -306,7 +306,7 @@ record_open(struct event_base *base, struct control *c)
 
 	o.arg = r;
 	o.event = record_event;
-	control_observe(c, &o);
+	tick_observe(c, &o);
 	return (r);
 }
 

@@ -10,14 +10,14 @@
 
 #include <jansson.h>
 
-struct control;
+struct tick;
 struct event_base;
 struct record;
 
 /* Opens the record file (creating the directory if it can) and registers
  * as an observer of the control loop's session events. Never fails: an
  * unwritable state directory is logged and records are then lost, loudly. */
-struct record	*record_open(struct event_base *base, struct control *c);
+struct record	*record_open(struct event_base *base, struct tick *c);
 void		 record_close(struct record *r);
 
 /* Calls cb on the loop thread once every line queued so far is on disk

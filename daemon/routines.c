@@ -44,7 +44,7 @@
 static int	 routines_secure(const char *path, int isdir, char *why,
 		    size_t whylen);
 static int	 routines_load_one(struct routine_set *, const char *path,
-		    int check_dir, struct cfg_errors *);
+		    int check_dir, struct inifile_errors *);
 static const char *routines_safe(const char *s, char *buf, size_t len);
 static int	 routine_version_ok(const char *s);
 static int	 routine_choices(const char *choices, const char *name,
@@ -177,7 +177,7 @@ routine_choices(const char *choices, const char *name, int *index, char *why,
 		}
 		memcpy(one, p, len);
 		one[len] = '\0';
-		if (!cfg_name_ok(one, sizeof(one))) {
+		if (!inifile_name_ok(one, sizeof(one))) {
 			snprintf(why, whylen, "choices '%s': '%s' is not a valid "
 			    "choice (expected [a-z0-9_]+)",
 			    routines_safe(choices, sb, sizeof(sb)),
@@ -211,7 +211,7 @@ routine_param_check(const struct massaged_param *p, char *why, size_t whylen)
 	char	 sb[64];
 	int	 i, n;
 
-	if (p->name == NULL || !cfg_name_ok(p->name, ROUTINE_NAME_LEN)) {
+	if (p->name == NULL || !inifile_name_ok(p->name, ROUTINE_NAME_LEN)) {
 		snprintf(why, whylen, "name '%s' is not valid (expected 1 to "
 		    "%d characters of [a-z0-9_])",
 		    routines_safe(p->name, sb, sizeof(sb)),
@@ -312,7 +312,7 @@ routine_desc_check(const struct massaged_routine *d, char *why, size_t whylen)
 		    sizeof(struct massaged_routine));
 		return (-1);
 	}
-	if (d->name == NULL || !cfg_name_ok(d->name, ROUTINE_NAME_LEN)) {
+	if (d->name == NULL || !inifile_name_ok(d->name, ROUTINE_NAME_LEN)) {
 		snprintf(why, whylen, "routine name '%s' is not valid (expected "
 		    "1 to %d characters of [a-z0-9_])",
 		    routines_safe(d->name, sb, sizeof(sb)),
@@ -373,7 +373,7 @@ routine_desc_check(const struct massaged_routine *d, char *why, size_t whylen)
 
 static int
 routines_load_one(struct routine_set *set, const char *path, int check_dir,
-    struct cfg_errors *errs)
+    struct inifile_errors *errs)
 {
 	const struct massaged_routine	*d;
 	massaged_routine_entry_fn	 entry;
@@ -385,7 +385,7 @@ routines_load_one(struct routine_set *set, const char *path, int check_dir,
 	size_t				 n;
 
 	if (realpath(path, real) == NULL) {
-		cfg_errors_add(errs, "%s: cannot load routine: %s", path,
+		inifile_errors_add(errs, "%s: cannot load routine: %s", path,
 		    strerror(errno));
 		return (1);
 	}
@@ -424,7 +424,7 @@ routines_load_one(struct routine_set *set, const char *path, int check_dir,
 		n = strlen(real);
 		if (strncmp(e, real, n) == 0 && strncmp(e + n, ": ", 2) == 0)
 			e += n + 2;
-		cfg_errors_add(errs, "%s: cannot load routine: %s", path, e);
+		inifile_errors_add(errs, "%s: cannot load routine: %s", path, e);
 		return (1);
 	}
 	(void)dlerror();
@@ -467,46 +467,46 @@ routines_load_one(struct routine_set *set, const char *path, int check_dir,
 close:
 	dlclose(dl);
 refuse:
-	cfg_errors_add(errs, "%s: %s", path, why);
+	inifile_errors_add(errs, "%s: %s", path, why);
 	return (1);
 }
 
 int
 routines_load_dir(struct routine_set *set, const char *dir,
-    struct cfg_errors *errs)
+    struct inifile_errors *errs)
 {
 	struct dirent	**names;
 	char		  path[PATH_MAX], why[768];
 	int		  n, i, nerr = 0;
 
 	/* In name order, so "already loaded from" always names the same. */
-	if ((n = cfg_dir_list(dir, ".so", &names)) == -1) {
-		cfg_errors_add(errs, "%s: cannot open routine directory: %s",
+	if ((n = inifile_dir_list(dir, ".so", &names)) == -1) {
+		inifile_errors_add(errs, "%s: cannot open routine directory: %s",
 		    dir, strerror(errno));
 		return (1);
 	}
 	if (routines_secure(dir, 1, why, sizeof(why)) == -1) {
-		cfg_errors_add(errs, "%s: refused: the routine directory %s",
+		inifile_errors_add(errs, "%s: refused: the routine directory %s",
 		    dir, why);
-		cfg_dir_free(names, n);
+		inifile_dir_free(names, n);
 		return (1);
 	}
 	for (i = 0; i < n; i++) {
 		if (snprintf(path, sizeof(path), "%s/%s", dir,
 		    names[i]->d_name) >= (int)sizeof(path)) {
-			cfg_errors_add(errs, "%s/%s: path too long", dir,
+			inifile_errors_add(errs, "%s/%s: path too long", dir,
 			    names[i]->d_name);
 			nerr++;
 		} else
 			nerr += routines_load_one(set, path, 0, errs);
 	}
-	cfg_dir_free(names, n);
+	inifile_dir_free(names, n);
 	return (nerr);
 }
 
 int
 routines_load_file(struct routine_set *set, const char *path,
-    struct cfg_errors *errs)
+    struct inifile_errors *errs)
 {
 	return (routines_load_one(set, path, 1, errs));
 }

@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #include "massaged/routine.h"
-#include "cfg.h"
+#include "inifile.h"
 
 #define ROUTINE_PARAMS_MAX	32
 
@@ -29,10 +29,10 @@ struct routine_set {
  * number of errors.
  */
 int	routines_load_dir(struct routine_set *set, const char *dir,
-	    struct cfg_errors *errs);
+	    struct inifile_errors *errs);
 /* Loads one file (also used by tests and massagectl preview). */
 int	routines_load_file(struct routine_set *set, const char *path,
-	    struct cfg_errors *errs);
+	    struct inifile_errors *errs);
 const struct massaged_routine *routines_find(const struct routine_set *set,
 	    const char *name);
 void	routines_free(struct routine_set *set);

@@ -50,27 +50,27 @@
 #include "safety.h"
 #include "strings.h"
 
-static void	say(char *, size_t, const char *, ...) LOG_PRINTF(3, 4);
-static void	limit_lower(struct limits *, int, double, const char *, ...)
+static void	safety_say(char *, size_t, const char *, ...) LOG_PRINTF(3, 4);
+static void	safety_lower(struct limits *, int, double, const char *, ...)
 		    LOG_PRINTF(4, 5);
 
 /* A pressure or rate that is not a number >= 0 is read as 0. */
 static double
-safe_kpa(double v)
+safety_kpa(double v)
 {
 	return (v >= 0 ? v : 0);
 }
 
 static double
-kpa_min(double a, double b)
+safety_kpa_min(double a, double b)
 {
-	a = safe_kpa(a);
-	b = safe_kpa(b);
+	a = safety_kpa(a);
+	b = safety_kpa(b);
 	return (a < b ? a : b);
 }
 
 static void
-say(char *buf, size_t len, const char *fmt, ...)
+safety_say(char *buf, size_t len, const char *fmt, ...)
 {
 	va_list	 ap;
 
@@ -83,11 +83,11 @@ say(char *buf, size_t len, const char *fmt, ...)
 
 /* Lowers zone z's limit to v if v is lower, and records why. */
 static void
-limit_lower(struct limits *l, int z, double v, const char *fmt, ...)
+safety_lower(struct limits *l, int z, double v, const char *fmt, ...)
 {
 	va_list	 ap;
 
-	v = safe_kpa(v);
+	v = safety_kpa(v);
 	if (v >= l->limit_kpa[z])
 		return;
 	l->limit_kpa[z] = v;
@@ -98,7 +98,7 @@ limit_lower(struct limits *l, int z, double v, const char *fmt, ...)
 
 /* Finds the rule of each of the client's conditions. */
 static int
-resolve_conditions(const struct profile *p, const struct rules *r,
+safety_resolve_conditions(const struct profile *p, const struct rules *r,
     const struct rule **conds, char *why, size_t whylen)
 {
 	int	 i;
@@ -106,7 +106,7 @@ resolve_conditions(const struct profile *p, const struct rules *r,
 	for (i = 0; i < p->nconditions; i++) {
 		conds[i] = rules_find(r, p->conditions[i]);
 		if (conds[i] == NULL) {
-			say(why, whylen, "profile %s: unknown condition '%s' "
+			safety_say(why, whylen, "profile %s: unknown condition '%s' "
 			    "(not in %s)", p->id, p->conditions[i], r->path);
 			return (-1);
 		}
@@ -115,14 +115,14 @@ resolve_conditions(const struct profile *p, const struct rules *r,
 }
 
 static int
-resolve_refuse(int ncond, const struct rule *const *conds, char *why,
+safety_resolve_refuse(int ncond, const struct rule *const *conds, char *why,
     size_t whylen)
 {
 	int	 i;
 
 	for (i = 0; i < ncond; i++) {
 		if (conds[i]->refuse) {
-			say(why, whylen, "contraindicated: %s: %s",
+			safety_say(why, whylen, "contraindicated: %s: %s",
 			    conds[i]->name, conds[i]->reason);
 			return (-1);
 		}
@@ -131,7 +131,7 @@ resolve_refuse(int ncond, const struct rule *const *conds, char *why,
 }
 
 static int
-resolve_forbidden(int ncond, const struct rule *const *conds,
+safety_resolve_forbidden(int ncond, const struct rule *const *conds,
     const struct program *prog, char *why, size_t whylen)
 {
 	const struct program_step	*st;
@@ -140,7 +140,7 @@ resolve_forbidden(int ncond, const struct rule *const *conds,
 	for (s = 0; s < prog->nsteps; s++) {
 		st = &prog->steps[s];
 		if (st->routine == NULL || st->routine->name == NULL) {
-			say(why, whylen, "program %s: step %s has no routine",
+			safety_say(why, whylen, "program %s: step %s has no routine",
 			    prog->id, st->name);
 			return (-1);
 		}
@@ -149,7 +149,7 @@ resolve_forbidden(int ncond, const struct rule *const *conds,
 				if (strcmp(st->routine->name,
 				    conds[i]->forbid[j]) != 0)
 					continue;
-				say(why, whylen, "contraindicated: %s: %s "
+				safety_say(why, whylen, "contraindicated: %s: %s "
 				    "(routine %s in step %s)", conds[i]->name,
 				    conds[i]->reason, st->routine->name,
 				    st->name);
@@ -163,7 +163,7 @@ resolve_forbidden(int ncond, const struct rule *const *conds,
 /* The effective limit of zone z: the lowest of every source, then the
  * exclusions. */
 static void
-resolve_zone(const struct table *t, const struct profile *p, int ncond,
+safety_resolve_zone(const struct table *t, const struct profile *p, int ncond,
     const struct rule *const *conds, const double *rating, struct limits *l,
     int z)
 {
@@ -173,15 +173,15 @@ resolve_zone(const struct table *t, const struct profile *p, int ncond,
 	struct str_list		 sl;
 	int			 i, j;
 
-	l->limit_kpa[z] = safe_kpa(zc->limit_kpa);
+	l->limit_kpa[z] = safety_kpa(zc->limit_kpa);
 	snprintf(l->why[z], sizeof(l->why[z]), "zone hardware limit");
 	if (rating != NULL && zc->ctl >= 0 && zc->ctl < t->nctls &&
 	    rating[zc->ctl] > 0)
-		limit_lower(l, z, rating[zc->ctl], "controller rating");
-	limit_lower(l, z, p->cap_kpa, "profile cap");
+		safety_lower(l, z, rating[zc->ctl], "controller rating");
+	safety_lower(l, z, p->cap_kpa, "profile cap");
 	for (i = 0; i < p->ncaps; i++)
 		if (fnmatch(p->caps[i].glob, zc->name, 0) == 0)
-			limit_lower(l, z, p->caps[i].cap_kpa, "zone_caps %s",
+			safety_lower(l, z, p->caps[i].cap_kpa, "zone_caps %s",
 			    p->caps[i].glob);
 
 	/* Condition scales multiply the lowest cap so far. */
@@ -194,11 +194,11 @@ resolve_zone(const struct table *t, const struct profile *p, int ncond,
 		    conds[i]->scale);
 	}
 	if (!(scale >= 1.0))
-		limit_lower(l, z, l->limit_kpa[z] * scale, "%s", scaled);
+		safety_lower(l, z, l->limit_kpa[z] * scale, "%s", scaled);
 
 	if (zc->endangerment) {
 		l->endangerment[z] = 1;
-		limit_lower(l, z, t->safety.endangerment_cap_kpa,
+		safety_lower(l, z, t->safety.endangerment_cap_kpa,
 		    "endangerment site");
 	}
 
@@ -226,22 +226,22 @@ safety_resolve(const struct table *t, const struct profile *p,
 
 	/* Zeroed first: on refusal every zone of out has limit 0. */
 	memset(out, 0, sizeof(*out));
-	say(why, whylen, "%s", "");
+	safety_say(why, whylen, "%s", "");
 	if (ncond < 0 || ncond > PROFILE_MAX_CONDITIONS) {
-		say(why, whylen, "profile %s: bad condition count", p->id);
+		safety_say(why, whylen, "profile %s: bad condition count", p->id);
 		return (-1);
 	}
-	if (resolve_conditions(p, r, conds, why, whylen) == -1 ||
-	    resolve_refuse(ncond, conds, why, whylen) == -1 ||
+	if (safety_resolve_conditions(p, r, conds, why, whylen) == -1 ||
+	    safety_resolve_refuse(ncond, conds, why, whylen) == -1 ||
 	    (prog != NULL &&
-	    resolve_forbidden(ncond, conds, prog, why, whylen) == -1))
+	    safety_resolve_forbidden(ncond, conds, prog, why, whylen) == -1))
 		return (-1);
 
 	out->nzones = t->nzones;
-	out->ramp_kpa_s = safe_kpa(p->ramp_kpa_s);
-	out->max_session_s = safe_kpa(p->max_session_min) * 60.0;
+	out->ramp_kpa_s = safety_kpa(p->ramp_kpa_s);
+	out->max_session_s = safety_kpa(p->max_session_min) * 60.0;
 	for (z = 0; z < t->nzones; z++)
-		resolve_zone(t, p, ncond, conds, ctl_rating_kpa, out, z);
+		safety_resolve_zone(t, p, ncond, conds, ctl_rating_kpa, out, z);
 	return (0);
 }
 
@@ -255,8 +255,8 @@ safety_stricter(const struct limits *a, const struct limits *b,
 
 	memset(&s, 0, sizeof(s));
 	s.nzones = a->nzones > b->nzones ? a->nzones : b->nzones;
-	s.ramp_kpa_s = kpa_min(a->ramp_kpa_s, b->ramp_kpa_s);
-	s.max_session_s = kpa_min(a->max_session_s, b->max_session_s);
+	s.ramp_kpa_s = safety_kpa_min(a->ramp_kpa_s, b->ramp_kpa_s);
+	s.max_session_s = safety_kpa_min(a->max_session_s, b->max_session_s);
 	for (z = 0; z < s.nzones; z++) {
 		/* A zone only one side knows is not known well enough. */
 		if (z >= a->nzones || z >= b->nzones) {
@@ -269,12 +269,12 @@ safety_stricter(const struct limits *a, const struct limits *b,
 		s.excluded[z] = a->excluded[z] || b->excluded[z];
 		s.endangerment[z] = a->endangerment[z] || b->endangerment[z];
 		s.limit_kpa[z] = s.excluded[z] ? 0 :
-		    kpa_min(a->limit_kpa[z], b->limit_kpa[z]);
+		    safety_kpa_min(a->limit_kpa[z], b->limit_kpa[z]);
 		if (a->excluded[z])
 			lo = a;
 		else if (b->excluded[z])
 			lo = b;
-		else if (safe_kpa(b->limit_kpa[z]) < safe_kpa(a->limit_kpa[z]))
+		else if (safety_kpa(b->limit_kpa[z]) < safety_kpa(a->limit_kpa[z]))
 			lo = b;
 		else
 			lo = a;
@@ -311,9 +311,9 @@ safety_apply(const struct limits *l, int zone, double requested,
 	v *= intensity;
 
 	/* 4. The effective limit. */
-	cap = safe_kpa(l->limit_kpa[zone]);
+	cap = safety_kpa(l->limit_kpa[zone]);
 	if (l->endangerment[zone])
-		cap = kpa_min(cap, endangerment_cap_kpa);
+		cap = safety_kpa_min(cap, endangerment_cap_kpa);
 	if (v > cap)
 		v = cap;
 
@@ -349,7 +349,7 @@ monitor_check(struct monitor *m, const struct safety_conf *sc,
 	if (nzones > TABLE_MAX_ZONES)
 		nzones = TABLE_MAX_ZONES;
 	for (z = 0; z < nzones; z++) {
-		lim = z < l->nzones ? safe_kpa(l->limit_kpa[z]) : 0;
+		lim = z < l->nzones ? safety_kpa(l->limit_kpa[z]) : 0;
 		/* A reading that is not a number counts as the worst one. */
 		if (!(measured[z] <= lim + sc->overpressure_tolerance_kpa))
 			m->over_ms[z] += dt_ms;

@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #include "bus.h"
-#include "control.h"
+#include "tick.h"
 #include "safety.h"
 #include "status.h"
 #include "strings.h"
@@ -62,7 +62,7 @@ status_controller(const struct ctl_conf *cc, const struct bus_reading *rd)
 }
 
 json_t *
-status_json(struct control *c)
+status_json(struct tick *c)
 {
 	const struct session	*s = &c->session;
 	const struct table	*t = c->cfg->table;
@@ -197,7 +197,7 @@ status_param(const struct massaged_param *p, double v)
 }
 
 json_t *
-status_programs_json(struct control *c)
+status_programs_json(struct tick *c)
 {
 	const struct table	*t = c->cfg->table;
 	json_t			*arr = json_array(), *o, *steps, *st, *zs, *ps;
@@ -275,7 +275,7 @@ status_condition(const struct rules *rules, const char *name)
 }
 
 json_t *
-status_profiles_json(struct control *c)
+status_profiles_json(struct tick *c)
 {
 	const struct config	*cfg = c->cfg;
 	const struct table	*t = cfg->table;
@@ -289,7 +289,7 @@ status_profiles_json(struct control *c)
 	/* struct limits is large: one on the heap, not on the loop's stack. */
 	if ((lim = calloc(1, sizeof(*lim))) == NULL)
 		return (arr);
-	control_input(c, &in);
+	tick_input(c, &in);
 	for (i = 0; i < TABLE_MAX_CONTROLLERS; i++)
 		rating[i] = i < in.nctls ? in.ctl[i].rating_kpa : 0;
 
@@ -359,7 +359,7 @@ status_profiles_json(struct control *c)
 }
 
 json_t *
-status_routines_json(struct control *c)
+status_routines_json(struct tick *c)
 {
 	json_t	*arr = json_array(), *o, *ps, *p, *ch, *flags;
 	int	 i;
@@ -436,7 +436,7 @@ status_stop_set(json_t *o, const struct session *s, const char *reason,
 }
 
 json_t *
-status_event_json(struct control *c, enum session_event ev)
+status_event_json(struct tick *c, enum session_event ev)
 {
 	const struct session	*s = &c->session;
 	json_t			*doc;
@@ -469,7 +469,7 @@ status_event_json(struct control *c, enum session_event ev)
 }
 
 void
-status_text(struct control *c, const char *suffix, char *buf, size_t len)
+status_text(struct tick *c, const char *suffix, char *buf, size_t len)
 {
 	const struct session	*s = &c->session;
 	const struct table	*t = c->cfg->table;

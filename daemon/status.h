@@ -3,7 +3,7 @@
  * documents of the control API (the live status, also the event stream's
  * snapshot; the event stream's events; the lists of programs, profiles and
  * routines), the stop fields of session records and the line of
- * `systemctl status`. Built from struct control on the loop thread; the
+ * `systemctl status`. Built from struct tick on the loop thread; the
  * caller owns (and json_decref()s) what it gets.
  */
 #ifndef STATUS_H
@@ -15,28 +15,28 @@
 
 #include "session.h"
 
-struct control;
+struct tick;
 
 /* Flags for json_dumps() of every API document: compact, stable order,
  * reals with no more digits than they carry. */
 #define STATUS_JSON_FLAGS	(JSON_COMPACT | JSON_PRESERVE_ORDER | \
 				    JSON_REAL_PRECISION(10))
 
-json_t	*status_json(struct control *c);
-json_t	*status_programs_json(struct control *c);
+json_t	*status_json(struct tick *c);
+json_t	*status_programs_json(struct tick *c);
 /* Each profile carries "refusals": {program_id: reason} for the programs
  * its conditions refuse, as session_start() would. */
-json_t	*status_profiles_json(struct control *c);
-json_t	*status_routines_json(struct control *c);
+json_t	*status_profiles_json(struct tick *c);
+json_t	*status_routines_json(struct tick *c);
 /* The data of an event of the event stream (see docs/api.md). */
-json_t	*status_event_json(struct control *c, enum session_event ev);
+json_t	*status_event_json(struct tick *c, enum session_event ev);
 /* Sets the last stop's reason name, category and message as o's fields
  * with these names. */
 void	 status_stop_set(json_t *o, const struct session *s,
 	    const char *reason, const char *category, const char *message);
 /* One line for a person (systemd's STATUS=): the state, the session and
  * its time left, the controllers; suffix ends it unless stopping. */
-void	 status_text(struct control *c, const char *suffix, char *buf,
+void	 status_text(struct tick *c, const char *suffix, char *buf,
 	    size_t len);
 
 #endif

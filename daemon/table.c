@@ -43,9 +43,9 @@ table_defaults(struct table *t, const char *path)
 	snprintf(t->path, sizeof(t->path), "%s", path);
 	t->tick_hz = 50;
 	snprintf(t->plugin_dir, sizeof(t->plugin_dir), "%s", PLUGINDIR);
-	cfg_path(path, "profiles", t->profile_dir, sizeof(t->profile_dir));
-	cfg_path(path, "programs", t->program_dir, sizeof(t->program_dir));
-	cfg_path(path, "contraindications.ini", t->rules_path,
+	inifile_path(path, "profiles", t->profile_dir, sizeof(t->profile_dir));
+	inifile_path(path, "programs", t->program_dir, sizeof(t->program_dir));
+	inifile_path(path, "contraindications.ini", t->rules_path,
 	    sizeof(t->rules_path));
 	snprintf(t->state_dir, sizeof(t->state_dir), "/var/lib/massaged");
 	snprintf(t->listen_host, sizeof(t->listen_host), "127.0.0.1");
@@ -60,7 +60,7 @@ table_defaults(struct table *t, const char *path)
 }
 
 static int
-table_section(struct cfg_file *f, const char *section)
+table_section(struct inifile_file *f, const char *section)
 {
 	struct table_parse	*p = f->user;
 	struct table		*t = p->t;
@@ -73,17 +73,17 @@ table_section(struct cfg_file *f, const char *section)
 		p->sect = SECT_SAFETY;
 	else if (strncmp(section, "controller ", 11) == 0) {
 		name = section + 11;
-		if (!cfg_name_ok(name, NAME_LEN)) {
-			cfg_err(f, NULL, "controller name '%s' is not valid "
+		if (!inifile_name_ok(name, NAME_LEN)) {
+			inifile_err(f, NULL, "controller name '%s' is not valid "
 			    "(expected [a-z0-9_]+)", name);
 			return (1);
 		}
 		if (table_ctl_find(t, name) != -1) {
-			cfg_err(f, NULL, "controller '%s' defined twice", name);
+			inifile_err(f, NULL, "controller '%s' defined twice", name);
 			return (1);
 		}
 		if (t->nctls == TABLE_MAX_CONTROLLERS) {
-			cfg_err(f, NULL, "too many controllers (at most %d)",
+			inifile_err(f, NULL, "too many controllers (at most %d)",
 			    TABLE_MAX_CONTROLLERS);
 			return (1);
 		}
@@ -103,18 +103,18 @@ table_section(struct cfg_file *f, const char *section)
 		p->sect = SECT_CONTROLLER;
 	} else if (strncmp(section, "zone ", 5) == 0) {
 		name = section + 5;
-		if (!cfg_name_ok(name, NAME_LEN)) {
-			cfg_err(f, NULL, "zone name '%s' is not valid "
+		if (!inifile_name_ok(name, NAME_LEN)) {
+			inifile_err(f, NULL, "zone name '%s' is not valid "
 			    "(expected [a-z0-9_]+, such as piriformis_left)",
 			    name);
 			return (1);
 		}
 		if (table_zone_find(t, name) != -1) {
-			cfg_err(f, NULL, "zone '%s' defined twice", name);
+			inifile_err(f, NULL, "zone '%s' defined twice", name);
 			return (1);
 		}
 		if (t->nzones == TABLE_MAX_ZONES) {
-			cfg_err(f, NULL, "too many zones (at most %d)",
+			inifile_err(f, NULL, "too many zones (at most %d)",
 			    TABLE_MAX_ZONES);
 			return (1);
 		}
@@ -127,22 +127,22 @@ table_section(struct cfg_file *f, const char *section)
 		z->length_cm = 12;
 		p->sect = SECT_ZONE;
 	} else
-		cfg_err(f, NULL, "unknown section (expected [daemon], [safety], "
+		inifile_err(f, NULL, "unknown section (expected [daemon], [safety], "
 		    "[controller NAME] or [zone NAME])");
 	return (1);
 }
 
 static void
-table_dir(struct cfg_file *f, const char *key, const char *v, char *dst,
+table_dir(struct inifile_file *f, const char *key, const char *v, char *dst,
     size_t len)
 {
 	/* Relative paths: to the file, or to the cwd on the command line. */
-	if (cfg_path(f->line == 0 ? "" : f->path, v, dst, len) == -1)
-		cfg_err(f, key, "path too long");
+	if (inifile_path(f->line == 0 ? "" : f->path, v, dst, len) == -1)
+		inifile_err(f, key, "path too long");
 }
 
 static void
-table_listen(struct cfg_file *f, const char *key, const char *v,
+table_listen(struct inifile_file *f, const char *key, const char *v,
     char *host, size_t hostlen, int *port)
 {
 	const char	*colon = strrchr(v, ':');
@@ -150,7 +150,7 @@ table_listen(struct cfg_file *f, const char *key, const char *v,
 
 	if (colon == NULL || colon == v || (size_t)(colon - v) >= hostlen ||
 	    parse_int(colon + 1, 0, 65535, &l) == -1) {
-		cfg_err(f, key, "'%s' is not valid (expected HOST:PORT, such "
+		inifile_err(f, key, "'%s' is not valid (expected HOST:PORT, such "
 		    "as 127.0.0.1:8080)", v);
 		return;
 	}
@@ -159,13 +159,13 @@ table_listen(struct cfg_file *f, const char *key, const char *v,
 }
 
 static void
-table_kv_daemon(struct cfg_file *f, struct table *t, const char *k,
+table_kv_daemon(struct inifile_file *f, struct table *t, const char *k,
     const char *v)
 {
 	if (strcmp(k, "tick_hz") == 0)
-		cfg_double(f, k, v, 1, 1000, "Hz", &t->tick_hz);
+		inifile_double(f, k, v, 1, 1000, "Hz", &t->tick_hz);
 	else if (strcmp(k, "free_run") == 0)
-		cfg_bool(f, k, v, &t->free_run);
+		inifile_bool(f, k, v, &t->free_run);
 	else if (strcmp(k, "plugin_dir") == 0)
 		table_dir(f, k, v, t->plugin_dir, sizeof(t->plugin_dir));
 	else if (strcmp(k, "profile_dir") == 0)
@@ -184,37 +184,37 @@ table_kv_daemon(struct cfg_file *f, struct table *t, const char *k,
 		table_listen(f, k, v, t->listen_host, sizeof(t->listen_host),
 		    &t->listen_port);
 	else
-		cfg_err(f, k, "unknown key (expected tick_hz, free_run, plugin_dir, "
+		inifile_err(f, k, "unknown key (expected tick_hz, free_run, plugin_dir, "
 		    "profile_dir, program_dir, rules, state_dir, token_file, "
 		    "panel_dir or listen)");
 }
 
 static void
-table_kv_safety(struct cfg_file *f, struct safety_conf *s, const char *k,
+table_kv_safety(struct inifile_file *f, struct safety_conf *s, const char *k,
     const char *v)
 {
 	if (strcmp(k, "overpressure_tolerance_kpa") == 0)
-		cfg_double(f, k, v, 0, 20, "kPa", &s->overpressure_tolerance_kpa);
+		inifile_double(f, k, v, 0, 20, "kPa", &s->overpressure_tolerance_kpa);
 	else if (strcmp(k, "overpressure_ms") == 0)
-		cfg_int(f, k, v, 0, 2000, &s->overpressure_ms);
+		inifile_int(f, k, v, 0, 2000, &s->overpressure_ms);
 	else if (strcmp(k, "tracking_error_kpa") == 0)
-		cfg_double(f, k, v, 0.5, 50, "kPa", &s->tracking_error_kpa);
+		inifile_double(f, k, v, 0.5, 50, "kPa", &s->tracking_error_kpa);
 	else if (strcmp(k, "tracking_ms") == 0)
-		cfg_int(f, k, v, 100, 60000, &s->tracking_ms);
+		inifile_int(f, k, v, 100, 60000, &s->tracking_ms);
 	else if (strcmp(k, "endangerment_cap_kpa") == 0)
-		cfg_double(f, k, v, 0, 20, "kPa", &s->endangerment_cap_kpa);
+		inifile_double(f, k, v, 0, 20, "kPa", &s->endangerment_cap_kpa);
 	else if (strcmp(k, "stop_ramp_kpa_s") == 0)
-		cfg_double(f, k, v, 0.5, 200, "kPa/s", &s->stop_ramp_kpa_s);
+		inifile_double(f, k, v, 0.5, 200, "kPa/s", &s->stop_ramp_kpa_s);
 	else if (strcmp(k, "pause_kpa") == 0)
-		cfg_double(f, k, v, 0, 10, "kPa", &s->pause_kpa);
+		inifile_double(f, k, v, 0, 10, "kPa", &s->pause_kpa);
 	else
-		cfg_err(f, k, "unknown key (expected overpressure_tolerance_kpa, "
+		inifile_err(f, k, "unknown key (expected overpressure_tolerance_kpa, "
 		    "overpressure_ms, tracking_error_kpa, tracking_ms, "
 		    "endangerment_cap_kpa, stop_ramp_kpa_s or pause_kpa)");
 }
 
 static void
-table_kv_controller(struct cfg_file *f, struct table_parse *p,
+table_kv_controller(struct inifile_file *f, struct table_parse *p,
     struct ctl_conf *c, const char *k, const char *v)
 {
 	int	 i = (int)(c - p->t->ctls);
@@ -226,81 +226,81 @@ table_kv_controller(struct cfg_file *f, struct table_parse *p,
 		else if (strcmp(v, "rtu") == 0)
 			c->transport = TRANSPORT_RTU;
 		else
-			cfg_err(f, k, "'%s' is not valid (expected tcp or rtu)",
+			inifile_err(f, k, "'%s' is not valid (expected tcp or rtu)",
 			    v);
 	} else if (strcmp(k, "address") == 0) {
 		p->have_addr[i] |= 1;
 		table_listen(f, k, v, c->host, sizeof(c->host), &c->port);
 		if (c->port == 0)
-			cfg_err(f, k, "port 0 is not valid");
+			inifile_err(f, k, "port 0 is not valid");
 	} else if (strcmp(k, "device") == 0) {
 		p->have_addr[i] |= 2;
 		if (v[0] != '/')
-			cfg_err(f, k, "'%s' is not valid (expected an absolute "
+			inifile_err(f, k, "'%s' is not valid (expected an absolute "
 			    "path such as /dev/ttyUSB0)", v);
 		else
-			cfg_str(f, k, v, c->device, sizeof(c->device));
+			inifile_str(f, k, v, c->device, sizeof(c->device));
 	} else if (strcmp(k, "baud") == 0)
-		cfg_int(f, k, v, 1200, 4000000, &c->baud);
+		inifile_int(f, k, v, 1200, 4000000, &c->baud);
 	else if (strcmp(k, "parity") == 0) {
 		if (strcmp(v, "N") == 0 || strcmp(v, "E") == 0 ||
 		    strcmp(v, "O") == 0)
 			c->parity = v[0];
 		else
-			cfg_err(f, k, "'%s' is not valid (expected N, E or O)",
+			inifile_err(f, k, "'%s' is not valid (expected N, E or O)",
 			    v);
 	} else if (strcmp(k, "data_bits") == 0)
-		cfg_int(f, k, v, 5, 8, &c->data_bits);
+		inifile_int(f, k, v, 5, 8, &c->data_bits);
 	else if (strcmp(k, "stop_bits") == 0)
-		cfg_int(f, k, v, 1, 2, &c->stop_bits);
+		inifile_int(f, k, v, 1, 2, &c->stop_bits);
 	else if (strcmp(k, "unit_id") == 0)
-		cfg_int(f, k, v, 1, 247, &c->unit_id);
+		inifile_int(f, k, v, 1, 247, &c->unit_id);
 	else if (strcmp(k, "response_timeout_ms") == 0)
-		cfg_int(f, k, v, 5, 5000, &c->response_timeout_ms);
+		inifile_int(f, k, v, 5, 5000, &c->response_timeout_ms);
 	else if (strcmp(k, "watchdog_ms") == 0)
-		cfg_int(f, k, v, 50, 10000, &c->watchdog_ms);
+		inifile_int(f, k, v, 50, 10000, &c->watchdog_ms);
 	else if (strcmp(k, "max_failures") == 0)
-		cfg_int(f, k, v, 1, 100, &c->max_failures);
+		inifile_int(f, k, v, 1, 100, &c->max_failures);
 	else
-		cfg_err(f, k, "unknown key (expected transport, address, device, "
+		inifile_err(f, k, "unknown key (expected transport, address, device, "
 		    "baud, parity, data_bits, stop_bits, unit_id, "
 		    "response_timeout_ms, watchdog_ms or max_failures)");
 }
 
 static void
-table_kv_zone(struct cfg_file *f, struct table_parse *p, struct zone_conf *z,
+table_kv_zone(struct inifile_file *f, struct table_parse *p, struct zone_conf *z,
     const char *k, const char *v)
 {
 	int	 i = (int)(z - p->t->zones);
 
 	if (strcmp(k, "controller") == 0) {
 		/* Resolved after parsing: controllers may come later. */
-		cfg_str(f, k, v, p->zone_ctl[i], sizeof(p->zone_ctl[i]));
+		inifile_str(f, k, v, p->zone_ctl[i], sizeof(p->zone_ctl[i]));
 		p->zone_ctl_line[i] = f->line;
 	} else if (strcmp(k, "channel") == 0) {
-		if (cfg_int(f, k, v, 0, CHANNELS_MAX - 1, &z->channel) == 0)
+		if (inifile_int(f, k, v, 0, CHANNELS_MAX - 1, &z->channel) == 0)
 			p->have_channel[i] = 1;
 	} else if (strcmp(k, "along_cm") == 0)
-		cfg_double(f, k, v, 0, 250, "cm", &z->along_cm);
+		inifile_double(f, k, v, 0, 250, "cm", &z->along_cm);
 	else if (strcmp(k, "across_cm") == 0)
-		cfg_double(f, k, v, -50, 50, "cm", &z->across_cm);
+		inifile_double(f, k, v, -50, 50, "cm", &z->across_cm);
 	else if (strcmp(k, "width_cm") == 0)
-		cfg_double(f, k, v, 1, 100, "cm", &z->width_cm);
+		inifile_double(f, k, v, 1, 100, "cm", &z->width_cm);
 	else if (strcmp(k, "length_cm") == 0)
-		cfg_double(f, k, v, 1, 100, "cm", &z->length_cm);
+		inifile_double(f, k, v, 1, 100, "cm", &z->length_cm);
 	else if (strcmp(k, "limit_kpa") == 0) {
-		if (cfg_double(f, k, v, 0, 6553.5, "kPa", &z->limit_kpa) == 0)
+		if (inifile_double(f, k, v, 0, 6553.5, "kPa", &z->limit_kpa) == 0)
 			p->have_limit[i] = 1;
 	} else if (strcmp(k, "endangerment") == 0)
-		cfg_bool(f, k, v, &z->endangerment);
+		inifile_bool(f, k, v, &z->endangerment);
 	else
-		cfg_err(f, k, "unknown key (expected controller, channel, "
+		inifile_err(f, k, "unknown key (expected controller, channel, "
 		    "along_cm, across_cm, width_cm, length_cm, limit_kpa or "
 		    "endangerment)");
 }
 
 static int
-table_kv(struct cfg_file *f, const char *section, const char *k,
+table_kv(struct inifile_file *f, const char *section, const char *k,
     const char *v)
 {
 	struct table_parse	*p = f->user;
@@ -328,7 +328,7 @@ table_kv(struct cfg_file *f, const char *section, const char *k,
 
 /* Checks that need the whole file: references, required keys, clashes. */
 static void
-table_check(struct table_parse *p, struct cfg_errors *errs)
+table_check(struct table_parse *p, struct inifile_errors *errs)
 {
 	struct table	*t = p->t;
 	int		 i, j;
@@ -339,22 +339,22 @@ table_check(struct table_parse *p, struct cfg_errors *errs)
 
 		snprintf(sect, sizeof(sect), "controller %s", c->name);
 		if (c->transport == TRANSPORT_TCP && !(p->have_addr[i] & 1))
-			cfg_err_at(errs, t->path, c->line, sect, "address",
+			inifile_err_at(errs, t->path, c->line, sect, "address",
 			    "missing (expected HOST:PORT for transport tcp)");
 		if (c->transport == TRANSPORT_RTU && !(p->have_addr[i] & 2))
-			cfg_err_at(errs, t->path, c->line, sect, "device",
+			inifile_err_at(errs, t->path, c->line, sect, "device",
 			    "missing (expected a serial device for transport "
 			    "rtu)");
 		if (c->response_timeout_ms == -1)
 			c->response_timeout_ms =
 			    c->transport == TRANSPORT_TCP ? 50 : 100;
 		if ((c->watchdog_ms < 3 * c->response_timeout_ms))
-			cfg_err_at(errs, t->path, c->line, sect, "watchdog_ms",
+			inifile_err_at(errs, t->path, c->line, sect, "watchdog_ms",
 			    "%d ms is shorter than three response timeouts "
 			    "(%d ms): a slow reply would trip the watchdog",
 			    c->watchdog_ms, 3 * c->response_timeout_ms);
 		if (c->watchdog_ms * t->tick_hz < 2000)
-			cfg_err_at(errs, t->path, c->line, sect, "watchdog_ms",
+			inifile_err_at(errs, t->path, c->line, sect, "watchdog_ms",
 			    "%d ms is shorter than two ticks at %g Hz",
 			    c->watchdog_ms, t->tick_hz);
 	}
@@ -363,59 +363,59 @@ table_check(struct table_parse *p, struct cfg_errors *errs)
 
 		snprintf(sect, sizeof(sect), "zone %s", z->name);
 		if (p->zone_ctl[i][0] == '\0')
-			cfg_err_at(errs, t->path, z->line, sect, "controller",
+			inifile_err_at(errs, t->path, z->line, sect, "controller",
 			    "missing");
 		else if ((z->ctl = table_ctl_find(t, p->zone_ctl[i])) == -1)
-			cfg_err_at(errs, t->path, p->zone_ctl_line[i], sect,
+			inifile_err_at(errs, t->path, p->zone_ctl_line[i], sect,
 			    "controller", "no controller named '%s'",
 			    p->zone_ctl[i]);
 		if (!p->have_channel[i])
-			cfg_err_at(errs, t->path, z->line, sect, "channel",
+			inifile_err_at(errs, t->path, z->line, sect, "channel",
 			    "missing");
 		if (!p->have_limit[i])
-			cfg_err_at(errs, t->path, z->line, sect, "limit_kpa",
+			inifile_err_at(errs, t->path, z->line, sect, "limit_kpa",
 			    "missing (the hardware limit of this zone in kPa)");
 		if (z->ctl == -1 || z->channel == -1)
 			continue;
 		for (j = 0; j < i; j++) {
 			if (t->zones[j].ctl == z->ctl &&
 			    t->zones[j].channel == z->channel)
-				cfg_err_at(errs, t->path, z->line, sect,
+				inifile_err_at(errs, t->path, z->line, sect,
 				    "channel", "channel %d of controller %s is "
 				    "already used by zone %s", z->channel,
 				    t->ctls[z->ctl].name, t->zones[j].name);
 		}
 	}
 	if (t->nctls == 0)
-		cfg_err_at(errs, t->path, 1, NULL, NULL,
+		inifile_err_at(errs, t->path, 1, NULL, NULL,
 		    "no [controller NAME] section");
 	if (t->nzones == 0)
-		cfg_err_at(errs, t->path, 1, NULL, NULL,
+		inifile_err_at(errs, t->path, 1, NULL, NULL,
 		    "no [zone NAME] section");
 }
 
 int
-table_load(struct table *t, const char *path, struct cfg_errors *errs)
+table_load(struct table *t, const char *path, struct inifile_errors *errs)
 {
 	struct table_parse	*p;
 	int			 before = errs->count;
 
 	table_defaults(t, path);
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
-		cfg_errors_add(errs, "%s: out of memory", path);
+		inifile_errors_add(errs, "%s: out of memory", path);
 		return (1);
 	}
 	p->t = t;
-	if (cfg_parse(path, errs, table_section, table_kv, p) != -1)
+	if (inifile_parse(path, errs, table_section, table_kv, p) != -1)
 		table_check(p, errs);
 	free(p);
 	return (errs->count - before);
 }
 
 int
-table_override(struct table *t, const char *kv, struct cfg_errors *errs)
+table_override(struct table *t, const char *kv, struct inifile_errors *errs)
 {
-	struct cfg_file	 f;
+	struct inifile_file	 f;
 	char		 key[64];
 	const char	*eq = strchr(kv, '=');
 	int		 before = errs->count;
@@ -425,7 +425,7 @@ table_override(struct table *t, const char *kv, struct cfg_errors *errs)
 	f.errs = errs;
 	snprintf(f.section, sizeof(f.section), "daemon");
 	if (eq == NULL || eq == kv || (size_t)(eq - kv) >= sizeof(key)) {
-		cfg_errors_add(errs, "command line: -o %s: expected KEY=VALUE "
+		inifile_errors_add(errs, "command line: -o %s: expected KEY=VALUE "
 		    "for a [daemon] key", kv);
 		return (1);
 	}

@@ -7,7 +7,7 @@
 
 #include <limits.h>
 
-#include "cfg.h"
+#include "inifile.h"
 #include "massaged/regmap.h"
 
 #define NAME_LEN		48
@@ -82,9 +82,9 @@ struct table {
 };
 
 /* Parses path into t (defaults first); returns the number of errors. */
-int	table_load(struct table *t, const char *path, struct cfg_errors *errs);
+int	table_load(struct table *t, const char *path, struct inifile_errors *errs);
 /* Applies "key=value" for a [daemon] key given on the command line. */
-int	table_override(struct table *t, const char *kv, struct cfg_errors *errs);
+int	table_override(struct table *t, const char *kv, struct inifile_errors *errs);
 int	table_zone_find(const struct table *t, const char *name);
 int	table_ctl_find(const struct table *t, const char *name);
 /* Number of channels controller c must have (highest used + 1). */

@@ -7,8 +7,8 @@
  * The input is the raw bytes a client sends on one connection (one or more
  * pipelined HTTP requests). api.c keeps its request checks in static
  * functions behind evhttp, so the target runs the real thing in-process:
- * the demo configuration with the real plugins (control_load), the control
- * loop (control_start) with its controllers pointed at a closed local port
+ * the demo configuration with the real plugins (tick_load), the control
+ * loop (tick_start) with its controllers pointed at a closed local port
  * (they never connect, so no session can start and nothing else is
  * disturbed), and api_start() listening on 127.0.0.1 on a port the kernel
  * picks. Each input is written to a fresh loopback connection, the write
@@ -37,7 +37,7 @@
 
 #include "fuzz_common.h"
 #include "api.h"
-#include "control.h"
+#include "tick.h"
 #include "log.h"
 
 #define FUZZ_API_TOKEN		"fuzz-token-0123456789abcdef"
@@ -46,7 +46,7 @@
 #define FUZZ_API_WAIT_MS	2000	/* per input, at most */
 #define FUZZ_API_QUIET_ROUNDS	40	/* idle loop rounds = done */
 
-static struct control		 fuzz_api_ctl;
+static struct tick		 fuzz_api_ctl;
 static struct event_base	*fuzz_api_base;
 static struct api		*fuzz_api;
 static struct sockaddr_in	 fuzz_api_addr;
@@ -158,7 +158,7 @@ fuzz_api_find_listener(void)
 static FUZZ_UNUSED void
 fuzz_api_init(void)
 {
-	struct cfg_errors	 errs = { .quiet = 1 };
+	struct inifile_errors	 errs = { .quiet = 1 };
 	char			 table[PATH_MAX], path[PATH_MAX];
 	char			 err[512];
 
@@ -201,13 +201,13 @@ fuzz_api_init(void)
 	fuzz_src_path(path, sizeof(path), "config/contraindications.ini");
 	fuzz_api_override("rules", path);
 
-	if (control_load(&fuzz_api_ctl, strdup(table), fuzz_api_overrides,
+	if (tick_load(&fuzz_api_ctl, strdup(table), fuzz_api_overrides,
 	    fuzz_api_noverrides, &errs) == -1)
 		fuzz_setup_failed(table, &errs);
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 	if ((fuzz_api_base = event_base_new()) == NULL)
 		abort();
-	control_start(&fuzz_api_ctl, fuzz_api_base);
+	tick_start(&fuzz_api_ctl, fuzz_api_base);
 	if ((fuzz_api = api_start(&fuzz_api_ctl, fuzz_api_base, NULL, err,
 	    sizeof(err))) == NULL) {
 		fprintf(stderr, "fuzz_api: api_start: %s\n", err);
@@ -228,7 +228,7 @@ fuzz_api_teardown(void)
 		return;
 	api_free(fuzz_api);
 	fuzz_api = NULL;
-	control_free(&fuzz_api_ctl);
+	tick_free(&fuzz_api_ctl);
 	free((void *)(uintptr_t)fuzz_api_ctl.config_path);
 	event_base_free(fuzz_api_base);
 	fuzz_api_base = NULL;

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cfg.h"
+#include "inifile.h"
 
 #define FUZZ_UNUSED	__attribute__((unused))
 
@@ -207,7 +207,7 @@ fuzz_src_path(char *dst, size_t len, const char *rel)
 
 /* Reports a setup error (not a finding) and exits. */
 static FUZZ_UNUSED void
-fuzz_setup_failed(const char *what, const struct cfg_errors *errs)
+fuzz_setup_failed(const char *what, const struct inifile_errors *errs)
 {
 	fprintf(stderr, "fuzz: cannot load %s:\n%s", what,
 	    errs->text != NULL ? errs->text : "");
@@ -221,7 +221,7 @@ fuzz_setup_failed(const char *what, const struct cfg_errors *errs)
  * style promises ("path:line: [section] key: what").
  */
 static FUZZ_UNUSED void
-fuzz_check_errors(const struct cfg_errors *errs, const char *prefix)
+fuzz_check_errors(const struct inifile_errors *errs, const char *prefix)
 {
 	const char	*line, *nl;
 	size_t		 plen = strlen(prefix);

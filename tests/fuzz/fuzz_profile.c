@@ -21,7 +21,7 @@ static char		 fuzz_profile_path[PATH_MAX];
 static FUZZ_UNUSED void
 fuzz_profile_init(void)
 {
-	struct cfg_errors	 errs = { .quiet = 1 };
+	struct inifile_errors	 errs = { .quiet = 1 };
 	char			 path[PATH_MAX];
 
 	fuzz_setup();
@@ -91,7 +91,7 @@ fuzz_profile_invariants(const struct profile *p, const struct table *t,
 static FUZZ_UNUSED int
 fuzz_profile_one(const uint8_t *data, size_t size)
 {
-	struct cfg_errors	 errs = { .quiet = 1 };
+	struct inifile_errors	 errs = { .quiet = 1 };
 	struct profile_set	 set;
 	int			 n;
 
@@ -113,7 +113,7 @@ fuzz_profile_one(const uint8_t *data, size_t size)
 		FUZZ_CHECK(set.n == 0 && set.profiles == NULL, "profiles left "
 		    "behind after %d errors", n);
 	profiles_free(&set);
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 	return (0);
 }
 

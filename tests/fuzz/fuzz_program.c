@@ -24,7 +24,7 @@ static char			 fuzz_program_path[PATH_MAX];
 static FUZZ_UNUSED void
 fuzz_program_init(void)
 {
-	struct cfg_errors	 errs = { .quiet = 1 };
+	struct inifile_errors	 errs = { .quiet = 1 };
 	char			 path[PATH_MAX];
 
 	fuzz_setup();
@@ -65,7 +65,7 @@ fuzz_program_invariants(const struct program *p, const struct table *t)
 		FUZZ_CHECK(d != NULL, "step %s without a routine", st->name);
 		FUZZ_CHECK(routines_find(&fuzz_program_routines, d->name) == d,
 		    "step %s routine not loaded", st->name);
-		FUZZ_CHECK(cfg_name_ok(st->name, NAME_LEN), "step name '%s'",
+		FUZZ_CHECK(inifile_name_ok(st->name, NAME_LEN), "step name '%s'",
 		    st->name);
 		FUZZ_CHECK(st->duration_s >= 1 && st->duration_s <= 3600,
 		    "step %s duration %g", st->name, st->duration_s);
@@ -101,7 +101,7 @@ fuzz_program_invariants(const struct program *p, const struct table *t)
 static FUZZ_UNUSED int
 fuzz_program_one(const uint8_t *data, size_t size)
 {
-	struct cfg_errors	 errs = { .quiet = 1 };
+	struct inifile_errors	 errs = { .quiet = 1 };
 	struct program_set	 set;
 	int			 n;
 
@@ -121,7 +121,7 @@ fuzz_program_one(const uint8_t *data, size_t size)
 	} else
 		FUZZ_CHECK(set.n == 0, "a program with %d errors was kept", n);
 	programs_free(&set);
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 	return (0);
 }
 

@@ -20,7 +20,7 @@ static char		 fuzz_rules_profiles[PATH_MAX];
 static FUZZ_UNUSED void
 fuzz_rules_init(void)
 {
-	struct cfg_errors	 errs = { .quiet = 1 };
+	struct inifile_errors	 errs = { .quiet = 1 };
 	char			 path[PATH_MAX];
 
 	fuzz_setup();
@@ -46,7 +46,7 @@ fuzz_rules_invariants(const struct rules *r)
 	FUZZ_CHECK(r->n >= 1, "no rules loaded without an error");
 	for (i = 0; i < r->n; i++) {
 		ru = &r->rules[i];
-		FUZZ_CHECK(cfg_name_ok(ru->name, NAME_LEN) &&
+		FUZZ_CHECK(inifile_name_ok(ru->name, NAME_LEN) &&
 		    strcmp(ru->name, "none") != 0, "rule name '%s'", ru->name);
 		FUZZ_CHECK(rules_find(r, ru->name) == ru, "rule %s twice",
 		    ru->name);
@@ -61,7 +61,7 @@ fuzz_rules_invariants(const struct rules *r)
 		    "rule %s: %d forbidden, %d excluded", ru->name,
 		    ru->nforbid, ru->nexclude);
 		for (j = 0; j < ru->nforbid; j++)
-			FUZZ_CHECK(cfg_name_ok(ru->forbid[j], NAME_LEN),
+			FUZZ_CHECK(inifile_name_ok(ru->forbid[j], NAME_LEN),
 			    "rule %s forbids '%s'", ru->name, ru->forbid[j]);
 		for (j = 0; j < ru->nexclude; j++) {
 			FUZZ_CHECK(ru->exclude[j][0] != '\0' &&
@@ -77,7 +77,7 @@ fuzz_rules_invariants(const struct rules *r)
 static FUZZ_UNUSED int
 fuzz_rules_one(const uint8_t *data, size_t size)
 {
-	struct cfg_errors	 errs = { .quiet = 1 };
+	struct inifile_errors	 errs = { .quiet = 1 };
 	struct profile_set	 set;
 	struct rules		 r;
 	int			 n, i, j;
@@ -92,11 +92,11 @@ fuzz_rules_one(const uint8_t *data, size_t size)
 	if (n != 0) {
 		FUZZ_CHECK(r.n == 0 && r.rules == NULL, "rules left behind "
 		    "after %d errors", n);
-		cfg_errors_free(&errs);
+		inifile_errors_free(&errs);
 		return (0);
 	}
 	fuzz_rules_invariants(&r);
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 
 	/* The shipped profiles against these rules. */
 	errs.quiet = 1;
@@ -115,7 +115,7 @@ fuzz_rules_one(const uint8_t *data, size_t size)
 		FUZZ_CHECK(set.n == 0 && set.profiles == NULL, "profiles left "
 		    "behind after %d errors", n);
 	profiles_free(&set);
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 	rules_free(&r);
 	return (0);
 }

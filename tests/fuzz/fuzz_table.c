@@ -1,6 +1,6 @@
 /*
  * fuzz_table.c: libFuzzer target for the table configuration parser
- * (table_load() in daemon/table.c over the INI layer of daemon/cfg.c).
+ * (table_load() in daemon/table.c over the INI layer of daemon/inifile.c).
  *
  * The input is a massaged.ini. Lines starting with ";o " (comments to the
  * INI parser) are also applied as command line overrides ("-o KEY=VALUE",
@@ -24,7 +24,7 @@ fuzz_table_init(void)
 	    "table/massaged.ini");
 }
 
-/* What a table without errors promises bus.c, control.c and safety.c. */
+/* What a table without errors promises bus.c, tick.c and safety.c. */
 static void
 fuzz_table_invariants(const struct table *t)
 {
@@ -41,7 +41,7 @@ fuzz_table_invariants(const struct table *t)
 	for (i = 0; i < t->nctls; i++) {
 		const struct ctl_conf *c = &t->ctls[i];
 
-		FUZZ_CHECK(cfg_name_ok(c->name, NAME_LEN), "controller name "
+		FUZZ_CHECK(inifile_name_ok(c->name, NAME_LEN), "controller name "
 		    "'%s'", c->name);
 		FUZZ_CHECK(table_ctl_find(t, c->name) == i, "controller %s "
 		    "twice", c->name);
@@ -67,7 +67,7 @@ fuzz_table_invariants(const struct table *t)
 	for (i = 0; i < t->nzones; i++) {
 		const struct zone_conf *z = &t->zones[i];
 
-		FUZZ_CHECK(cfg_name_ok(z->name, NAME_LEN), "zone name '%s'",
+		FUZZ_CHECK(inifile_name_ok(z->name, NAME_LEN), "zone name '%s'",
 		    z->name);
 		FUZZ_CHECK(table_zone_find(t, z->name) == i, "zone %s twice",
 		    z->name);
@@ -91,7 +91,7 @@ fuzz_table_invariants(const struct table *t)
 static void
 fuzz_table_overrides(struct table *t, const uint8_t *data, size_t size)
 {
-	struct cfg_errors	 errs = { .quiet = 1 };
+	struct inifile_errors	 errs = { .quiet = 1 };
 	char			 kv[600];
 	size_t			 i = 0, j, n;
 
@@ -109,13 +109,13 @@ fuzz_table_overrides(struct table *t, const uint8_t *data, size_t size)
 		i = j + 1;
 	}
 	fuzz_check_errors(&errs, "command line");
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 }
 
 static FUZZ_UNUSED int
 fuzz_table_one(const uint8_t *data, size_t size)
 {
-	struct cfg_errors	 errs = { .quiet = 1 };
+	struct inifile_errors	 errs = { .quiet = 1 };
 	int			 n;
 
 	if (fuzz_known_bug(data, size))
@@ -127,7 +127,7 @@ fuzz_table_one(const uint8_t *data, size_t size)
 	fuzz_check_errors(&errs, fuzz_table_path);
 	if (n == 0)
 		fuzz_table_invariants(fuzz_table_t);
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 	fuzz_table_overrides(fuzz_table_t, data, size);
 	return (0);
 }

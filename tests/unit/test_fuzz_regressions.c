@@ -62,7 +62,7 @@ name_cmp(const void *a, const void *b)
 
 /*
  * Fills the stack below this frame with newlines, so that a read of
- * uninitialised stack memory (such as the open cfg.c bug) shows the same
+ * uninitialised stack memory (such as the open inifile.c bug) shows the same
  * way every time instead of depending on what was there before.
  */
 static __attribute__((noinline)) void

@@ -22,7 +22,7 @@ static struct config		*cfg;
 static int
 setup(void **state)
 {
-	struct cfg_errors	 errs = { 0 };
+	struct inifile_errors	 errs = { 0 };
 	const char		*b = getenv("MASSAGED_BUILD");
 	char			 dir[1024];
 
@@ -30,7 +30,7 @@ setup(void **state)
 	if (routines_load_dir(&routines, dir, &errs) != 0)
 		return (-1);
 	cfg = config_load("config/massaged.ini", NULL, 0, &routines, &errs);
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 	return (cfg == NULL ? -1 : 0);
 }
 

@@ -72,10 +72,10 @@ write_profile(const char *id, const char *text)
 }
 
 /* Asserts the whole error text, one "...\n" per error, with formatting. */
-static void assert_errs(const struct cfg_errors *, const char *, ...)
+static void assert_errs(const struct inifile_errors *, const char *, ...)
     LOG_PRINTF(2, 3);
 static void
-assert_errs(const struct cfg_errors *e, const char *fmt, ...)
+assert_errs(const struct inifile_errors *e, const char *fmt, ...)
 {
 	char	 want[8192];
 	va_list	 ap;
@@ -153,7 +153,7 @@ teardown(void **state)
 
 /* Loads rules text; returns the error count. */
 static int
-load_rules(const char *text, struct rules *r, struct cfg_errors *e)
+load_rules(const char *text, struct rules *r, struct inifile_errors *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->quiet = 1;
@@ -164,7 +164,7 @@ load_rules(const char *text, struct rules *r, struct cfg_errors *e)
 /* Loads the good rules, then the profiles in pdir. */
 static int
 load_profiles(struct profile_set *set, struct rules *r, struct table *t,
-    struct cfg_errors *e)
+    struct inifile_errors *e)
 {
 	small_table(t);
 	assert_int_equal(load_rules(RULES_OK, r, e), 0);
@@ -177,7 +177,7 @@ static void
 test_rules_good(void **state)
 {
 	struct rules		 r;
-	struct cfg_errors	 e;
+	struct inifile_errors	 e;
 	const struct rule	*ru;
 
 	assert_int_equal(load_rules(RULES_OK, &r, &e), 0);
@@ -220,7 +220,7 @@ static void
 test_rules_errors(void **state)
 {
 	struct rules		 r;
-	struct cfg_errors	 e;
+	struct inifile_errors	 e;
 	int			 n;
 
 	n = load_rules(
@@ -290,7 +290,7 @@ test_rules_errors(void **state)
 	/* A load with errors leaves nothing to use. */
 	assert_int_equal(r.n, 0);
 	assert_null(r.rules);
-	cfg_errors_free(&e);
+	inifile_errors_free(&e);
 	(void)state;
 }
 
@@ -298,7 +298,7 @@ static void
 test_rules_lists(void **state)
 {
 	struct rules		 r;
-	struct cfg_errors	 e;
+	struct inifile_errors	 e;
 	char			 text[1024];
 
 	/* RULE_MAX_ITEMS items are fine, one more is not. */
@@ -318,7 +318,7 @@ test_rules_lists(void **state)
 	    "%1$s:3: [many] exclude_zones: too many items (at most 16)\n"
 	    "%1$s:1: [many] rule has no effect (expected refuse = yes, "
 	    "forbid_routines, exclude_zones or a scale below 1)\n", rpath);
-	cfg_errors_free(&e);
+	inifile_errors_free(&e);
 
 	/* Spaces around items do not matter; globs keep their wildcards. */
 	assert_int_equal(load_rules("[w]\nreason = x\nexclude_zones = "
@@ -333,12 +333,12 @@ static void
 test_rules_empty_and_missing(void **state)
 {
 	struct rules		 r;
-	struct cfg_errors	 e;
+	struct inifile_errors	 e;
 
 	assert_int_equal(load_rules("; nothing\n", &r, &e), 1);
 	assert_errs(&e, "%s:1: no rules (expected one [CONDITION] section per "
 	    "condition)\n", rpath);
-	cfg_errors_free(&e);
+	inifile_errors_free(&e);
 
 	memset(&e, 0, sizeof(e));
 	e.quiet = 1;
@@ -346,7 +346,7 @@ test_rules_empty_and_missing(void **state)
 	assert_errs(&e, "/nonexistent/rules.ini: cannot open: No such file or "
 	    "directory\n");
 	assert_int_equal(r.n, 0);
-	cfg_errors_free(&e);
+	inifile_errors_free(&e);
 	(void)state;
 }
 
@@ -358,7 +358,7 @@ test_profiles_good(void **state)
 	struct profile_set	 set;
 	struct rules		 r;
 	struct table		 t;
-	struct cfg_errors	 e;
+	struct inifile_errors	 e;
 	const struct profile	*p;
 
 	write_profile("zed.ini", PROFILE_OK);
@@ -413,7 +413,7 @@ test_profile_unknown_condition(void **state)
 	struct profile_set	 set;
 	struct rules		 r;
 	struct table		 t;
-	struct cfg_errors	 e;
+	struct inifile_errors	 e;
 
 	write_profile("a.ini", "[client]\nname = A\n"
 	    "conditions = anticoagulants, diabetes, none\n"
@@ -427,7 +427,7 @@ test_profile_unknown_condition(void **state)
 	    "other conditions\n", pdir, rpath);
 	assert_int_equal(set.n, 0);
 	assert_null(set.profiles);
-	cfg_errors_free(&e);
+	inifile_errors_free(&e);
 	rules_free(&r);
 	(void)state;
 }
@@ -438,7 +438,7 @@ test_profile_caps_vs_hardware(void **state)
 	struct profile_set	 set;
 	struct rules		 r;
 	struct table		 t;
-	struct cfg_errors	 e;
+	struct inifile_errors	 e;
 
 	write_profile("a.ini", "[client]\nname = A\nconditions = none\n"
 	    "[limits]\n"
@@ -471,7 +471,7 @@ test_profile_caps_vs_hardware(void **state)
 	    "%1$s/a.ini:16: [zone_caps] lumbar_left: '-1' is not valid "
 	    "(expected a number from 0 to 6553.5 kPa)\n", pdir);
 	assert_int_equal(set.n, 0);
-	cfg_errors_free(&e);
+	inifile_errors_free(&e);
 	rules_free(&r);
 	(void)state;
 }
@@ -482,7 +482,7 @@ test_profile_missing(void **state)
 	struct profile_set	 set;
 	struct rules		 r;
 	struct table		 t;
-	struct cfg_errors	 e;
+	struct inifile_errors	 e;
 
 	write_profile("a.ini", "[client]\n; nothing\n[limits]\n");
 	write_profile("b.ini", "; no sections at all\n");
@@ -512,7 +512,7 @@ test_profile_missing(void **state)
 	    "longest session in minutes)\n"
 	    "%1$s/c.ini:1: [limits] intensity: missing (expected the default "
 	    "intensity, percent 10..100)\n", pdir);
-	cfg_errors_free(&e);
+	inifile_errors_free(&e);
 	rules_free(&r);
 	(void)state;
 }
@@ -523,7 +523,7 @@ test_profile_bad_values(void **state)
 	struct profile_set	 set;
 	struct rules		 r;
 	struct table		 t;
-	struct cfg_errors	 e;
+	struct inifile_errors	 e;
 
 	write_profile("a.ini",
 	    "[client]\n"
@@ -569,7 +569,7 @@ test_profile_bad_values(void **state)
 	    "section\n"
 	    "%1$s/a.ini:19: [zone_caps] syntax error: expected 'key = value' "
 	    "or '[section]', found 'cap_kpa 20'\n", pdir);
-	cfg_errors_free(&e);
+	inifile_errors_free(&e);
 	rules_free(&r);
 	(void)state;
 }
@@ -580,14 +580,14 @@ test_profiles_dir(void **state)
 	struct profile_set	 set;
 	struct rules		 r;
 	struct table		 t;
-	struct cfg_errors	 e;
+	struct inifile_errors	 e;
 	char			 missing[512];
 
 	/* An empty directory: a daemon with no profile cannot start one. */
 	assert_int_equal(load_profiles(&set, &r, &t, &e), 1);
 	assert_errs(&e, "%s: no profiles (expected one ID.ini file per "
 	    "client)\n", pdir);
-	cfg_errors_free(&e);
+	inifile_errors_free(&e);
 	rules_free(&r);
 
 	/* A file name that is not a valid id; a good file is still read. */
@@ -598,7 +598,7 @@ test_profiles_dir(void **state)
 	    "(expected [a-z0-9_]+.ini, at most 47 characters before .ini)\n",
 	    pdir);
 	assert_int_equal(set.n, 0);	/* one bad file fails the load */
-	cfg_errors_free(&e);
+	inifile_errors_free(&e);
 	rules_free(&r);
 
 	snprintf(missing, sizeof(missing), "%s/nope", dir);
@@ -607,7 +607,7 @@ test_profiles_dir(void **state)
 	assert_int_equal(profiles_load(&set, missing, &t, &r, &e), 1);
 	assert_errs(&e, "%s: cannot read profiles: No such file or "
 	    "directory\n", missing);
-	cfg_errors_free(&e);
+	inifile_errors_free(&e);
 	rules_free(&r);
 	(void)state;
 }
@@ -628,7 +628,7 @@ test_shipped(void **state)
 	struct profile_set	 set;
 	struct rules		 r;
 	struct table		*t;
-	struct cfg_errors	 e;
+	struct inifile_errors	 e;
 	char			 path[PATH_MAX];
 	const struct profile	*p;
 	const struct rule	*ru;

@@ -60,7 +60,7 @@ write_file(const char *dir, const char *name, const char *text)
 static int
 group_setup(void **state)
 {
-	struct cfg_errors	 errs = { .quiet = 1 };
+	struct inifile_errors	 errs = { .quiet = 1 };
 	static const char *const names[] = { "swedish", "trigger_point",
 	    "deep_tissue", "myofascial" };
 	const char		*b = getenv("MASSAGED_BUILD");
@@ -104,7 +104,7 @@ group_setup(void **state)
 	table_load(&table, path, &errs);
 	if (errs.count != 0) {
 		fprintf(stderr, "%s", errs.text);
-		cfg_errors_free(&errs);
+		inifile_errors_free(&errs);
 		return (-1);
 	}
 	return (0);
@@ -134,7 +134,7 @@ setup_dir(void **state)
 static void
 load_expect(struct program_set *set, const char *want)
 {
-	struct cfg_errors	 errs = { .quiet = 1 };
+	struct inifile_errors	 errs = { .quiet = 1 };
 	int			 n;
 
 	n = programs_load(set, progdir, &routines, &table, &errs);
@@ -147,7 +147,7 @@ load_expect(struct program_set *set, const char *want)
 			fail_msg("got:\n%s\nwant:\n%s", errs.text ? errs.text :
 			    "(nothing)\n", want);
 	}
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 }
 
 /* Appends one expected line: "progdir/file:line: rest". */
@@ -506,7 +506,7 @@ test_no_routines(void **state)
 {
 	struct program_set	 set;
 	struct routine_set	 none = { 0 };
-	struct cfg_errors	 errs = { .quiet = 1 };
+	struct inifile_errors	 errs = { .quiet = 1 };
 	char			 want[8192] = "";
 
 	(void)state;
@@ -519,7 +519,7 @@ test_no_routines(void **state)
 	    "named 'swedish' is loaded (none is loaded: check plugin_dir)");
 	assert_int_equal(programs_load(&set, progdir, &none, &table, &errs), 2);
 	assert_string_equal(errs.text, want);
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 	programs_free(&set);
 
 	snprintf(want, sizeof(want), "%s/nope", tmpdir);
@@ -529,7 +529,7 @@ test_no_routines(void **state)
 	    "No such file or directory\n", tmpdir);
 	assert_string_equal(errs.text, want);
 	assert_int_equal(set.n, 0);
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 }
 
 /* The shipped programs, against the shipped demo table. */
@@ -539,7 +539,7 @@ test_shipped(void **state)
 	static const char *const ids[] = { "gluteal_trigger_points",
 	    "piriformis_relief", "relaxation", "sciatica_buttock" };
 	struct program_set		 set;
-	struct cfg_errors		 errs = { .quiet = 1 };
+	struct inifile_errors		 errs = { .quiet = 1 };
 	struct table			*demo;
 	const struct program		*p;
 	const struct program_step	*st;
@@ -579,7 +579,7 @@ test_shipped(void **state)
 		}
 	}
 	programs_free(&set);
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 	free(demo);
 }
 

@@ -181,7 +181,7 @@ static int
 fx_setup(void **state)
 {
 	struct fx		*f = calloc(1, sizeof(*f));
-	struct cfg_errors	 errs = { .quiet = 1 };
+	struct inifile_errors	 errs = { .quiet = 1 };
 	char			 path[128];
 	FILE			*fp;
 	static const int	 all[] = { 0, 1, 2, 3 };

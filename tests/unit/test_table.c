@@ -1,5 +1,5 @@
 /*
- * test_table.c: the INI layer (daemon/cfg.c) and the table configuration
+ * test_table.c: the INI layer (daemon/inifile.c) and the table configuration
  * (daemon/table.c): good files, every error message, strict numbers.
  */
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "cfg.h"
+#include "inifile.h"
 #include "table.h"
 
 static char	 tmpdir[256];
@@ -63,7 +63,7 @@ write_file(const char *text)
 
 /* Loads text; returns the error text (owned by errs). */
 static int
-load(const char *text, struct table *t, struct cfg_errors *errs)
+load(const char *text, struct table *t, struct inifile_errors *errs)
 {
 	memset(errs, 0, sizeof(*errs));
 	errs->quiet = 1;
@@ -75,7 +75,7 @@ static void
 expect_error(const char *text, const char *what)
 {
 	struct table		*t = calloc(1, sizeof(*t));
-	struct cfg_errors	 errs;
+	struct inifile_errors	 errs;
 	char			 want[1024];
 
 	assert_non_null(t);
@@ -84,7 +84,7 @@ expect_error(const char *text, const char *what)
 	if (errs.text == NULL || strstr(errs.text, want) == NULL)
 		fail_msg("expected error '%s' in:\n%s", want,
 		    errs.text ? errs.text : "(none)");
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 	free(t);
 }
 
@@ -92,7 +92,7 @@ static void
 test_good(void **state)
 {
 	struct table		*t = calloc(1, sizeof(*t));
-	struct cfg_errors	 errs;
+	struct inifile_errors	 errs;
 	char			 want[600];
 
 	assert_int_equal(load(GOOD, t, &errs), 0);
@@ -233,7 +233,7 @@ static void
 test_every_error_reported(void **state)
 {
 	struct table		*t = calloc(1, sizeof(*t));
-	struct cfg_errors	 errs;
+	struct inifile_errors	 errs;
 
 	/* Three mistakes on three lines: all three are reported. */
 	assert_int_equal(load("[daemon]\ntick_hz = x\nlisten = y\nfoo = 1\n"
@@ -243,7 +243,7 @@ test_every_error_reported(void **state)
 	assert_non_null(strstr(errs.text, ":2: [daemon] tick_hz"));
 	assert_non_null(strstr(errs.text, ":3: [daemon] listen"));
 	assert_non_null(strstr(errs.text, ":4: [daemon] foo"));
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 	free(t);
 }
 
@@ -265,12 +265,12 @@ static void
 test_missing_file(void **state)
 {
 	struct table		*t = calloc(1, sizeof(*t));
-	struct cfg_errors	 errs = { .quiet = 1 };
+	struct inifile_errors	 errs = { .quiet = 1 };
 
 	assert_int_equal(table_load(t, "/nonexistent/massaged.ini", &errs), 1);
 	assert_string_equal(errs.text, "/nonexistent/massaged.ini: cannot "
 	    "open: No such file or directory\n");
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 	free(t);
 }
 
@@ -278,7 +278,7 @@ static void
 test_override(void **state)
 {
 	struct table		*t = calloc(1, sizeof(*t));
-	struct cfg_errors	 errs;
+	struct inifile_errors	 errs;
 
 	assert_int_equal(load(GOOD, t, &errs), 0);
 	assert_int_equal(table_override(t, "listen=127.0.0.1:0", &errs), 0);
@@ -290,7 +290,7 @@ test_override(void **state)
 	    "'5000' is not valid"));
 	assert_int_equal(table_override(t, "nokey", &errs), 1);
 	assert_non_null(strstr(errs.text, "-o nokey: expected KEY=VALUE"));
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 	free(t);
 }
 
@@ -325,10 +325,10 @@ test_numbers(void **state)
 	assert_int_equal(parse_bool("off", &b), 0);
 	assert_int_equal(b, 0);
 	assert_int_equal(parse_bool("Yes", &b), -1);
-	assert_true(cfg_name_ok("piriformis_left", NAME_LEN));
-	assert_false(cfg_name_ok("Piriformis", NAME_LEN));
-	assert_false(cfg_name_ok("", NAME_LEN));
-	assert_false(cfg_name_ok("a-b", NAME_LEN));
+	assert_true(inifile_name_ok("piriformis_left", NAME_LEN));
+	assert_false(inifile_name_ok("Piriformis", NAME_LEN));
+	assert_false(inifile_name_ok("", NAME_LEN));
+	assert_false(inifile_name_ok("a-b", NAME_LEN));
 }
 
 static int

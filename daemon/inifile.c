@@ -1,5 +1,5 @@
 /*
- * cfg.c: INI reading with line numbers and strict values.
+ * inifile.c: INI reading with line numbers and strict values.
  *
  * Debian's inih does not pass line numbers to the handler, so the file is
  * fed through ini_parse_stream() by a reader that counts lines. The reader
@@ -19,18 +19,18 @@
 
 #include <ini.h>
 
-#include "cfg.h"
+#include "inifile.h"
 #include "strings.h"
 
-#define CFG_LINE_MAX	512
+#define INIFILE_LINE_MAX	512
 
-struct cfg_reader {
+struct inifile_reader {
 	FILE		*fp;
-	struct cfg_file	*f;
+	struct inifile_file	*f;
 };
 
 void
-cfg_errors_add(struct cfg_errors *e, const char *fmt, ...)
+inifile_errors_add(struct inifile_errors *e, const char *fmt, ...)
 {
 	va_list	 ap;
 	char	 buf[1024];
@@ -55,7 +55,7 @@ cfg_errors_add(struct cfg_errors *e, const char *fmt, ...)
 }
 
 void
-cfg_errors_free(struct cfg_errors *e)
+inifile_errors_free(struct inifile_errors *e)
 {
 	free(e->text);
 	e->text = NULL;
@@ -64,7 +64,7 @@ cfg_errors_free(struct cfg_errors *e)
 }
 
 void
-cfg_err_at(struct cfg_errors *e, const char *path, int line,
+inifile_err_at(struct inifile_errors *e, const char *path, int line,
     const char *section, const char *key, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -79,11 +79,11 @@ cfg_err_at(struct cfg_errors *e, const char *path, int line,
 		n += snprintf(where + n, sizeof(where) - n, " [%s]", section);
 	if (key != NULL && n > 0 && (size_t)n < sizeof(where))
 		snprintf(where + n, sizeof(where) - n, " %s:", key);
-	cfg_errors_add(e, "%s %s", where, what);
+	inifile_errors_add(e, "%s %s", where, what);
 }
 
 void
-cfg_err(struct cfg_file *f, const char *key, const char *fmt, ...)
+inifile_err(struct inifile_file *f, const char *key, const char *fmt, ...)
 {
 	va_list	 ap;
 	char	 what[768];
@@ -91,7 +91,7 @@ cfg_err(struct cfg_file *f, const char *key, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	cfg_err_at(f->errs, f->path, f->line, f->section, key, "%s", what);
+	inifile_err_at(f->errs, f->path, f->line, f->section, key, "%s", what);
 }
 
 /*
@@ -100,11 +100,11 @@ cfg_err(struct cfg_file *f, const char *key, const char *fmt, ...)
  * inih never stops early and every error is seen.
  */
 static char *
-cfg_read(char *str, int num, void *stream)
+inifile_read(char *str, int num, void *stream)
 {
-	struct cfg_reader	*r = stream;
-	struct cfg_file		*f = r->f;
-	char			 raw[CFG_LINE_MAX], copy[CFG_LINE_MAX], *t, *end;
+	struct inifile_reader	*r = stream;
+	struct inifile_file		*f = r->f;
+	char			 raw[INIFILE_LINE_MAX], copy[INIFILE_LINE_MAX], *t, *end;
 	size_t			 n;
 	int			 c;
 
@@ -115,13 +115,13 @@ cfg_read(char *str, int num, void *stream)
 	if (n > 0 && raw[n - 1] != '\n' && !feof(r->fp)) {
 		while ((c = fgetc(r->fp)) != EOF && c != '\n')
 			;
-		cfg_err(f, NULL, "line too long (at most %d characters)",
-		    CFG_LINE_MAX - 2);
+		inifile_err(f, NULL, "line too long (at most %d characters)",
+		    INIFILE_LINE_MAX - 2);
 		snprintf(str, num, "\n");
 		return (str);
 	}
 	if ((int)n >= num) {
-		cfg_err(f, NULL, "line too long");
+		inifile_err(f, NULL, "line too long");
 		snprintf(str, num, "\n");
 		return (str);
 	}
@@ -134,7 +134,7 @@ cfg_read(char *str, int num, void *stream)
 	} else if (*t == '[') {
 		end = strchr(t, ']');
 		if (end == NULL) {
-			cfg_err(f, NULL, "syntax error: section header "
+			inifile_err(f, NULL, "syntax error: section header "
 			    "without ']'");
 			snprintf(str, num, "\n");
 			return (str);
@@ -146,12 +146,12 @@ cfg_read(char *str, int num, void *stream)
 		if (f->on_section != NULL)
 			f->on_section(f, f->section);
 	} else if (strchr(t, '=') == NULL) {
-		cfg_err(f, NULL, "syntax error: expected 'key = value' or "
+		inifile_err(f, NULL, "syntax error: expected 'key = value' or "
 		    "'[section]', found '%.40s'", t);
 		snprintf(str, num, "\n");
 		return (str);
 	} else if (f->section[0] == '\0') {
-		cfg_err(f, NULL, "key outside of any section");
+		inifile_err(f, NULL, "key outside of any section");
 		snprintf(str, num, "\n");
 		return (str);
 	}
@@ -160,22 +160,22 @@ cfg_read(char *str, int num, void *stream)
 }
 
 static int
-cfg_handler(void *user, const char *section, const char *key,
+inifile_handler(void *user, const char *section, const char *key,
     const char *value)
 {
-	struct cfg_file	*f = user;
+	struct inifile_file	*f = user;
 	int		 i;
 
 	for (i = 0; i < f->nkeys; i++) {
 		if (strcmp(f->keys[i], key) == 0) {
-			cfg_err(f, key, "given twice in this section");
+			inifile_err(f, key, "given twice in this section");
 			return (1);
 		}
 	}
 	if (f->nkeys < (int)(sizeof(f->keys) / sizeof(f->keys[0])))
 		snprintf(f->keys[f->nkeys++], sizeof(f->keys[0]), "%s", key);
 	if (*value == '\0') {
-		cfg_err(f, key, "empty value");
+		inifile_err(f, key, "empty value");
 		return (1);
 	}
 	(void)section;
@@ -184,11 +184,11 @@ cfg_handler(void *user, const char *section, const char *key,
 }
 
 int
-cfg_parse(const char *path, struct cfg_errors *errs,
-    cfg_section_fn on_section, cfg_kv_fn on_kv, void *user)
+inifile_parse(const char *path, struct inifile_errors *errs,
+    inifile_section_fn on_section, inifile_kv_fn on_kv, void *user)
 {
-	struct cfg_file		 f;
-	struct cfg_reader	 r;
+	struct inifile_file		 f;
+	struct inifile_reader	 r;
 	int			 before = errs->count;
 
 	memset(&f, 0, sizeof(f));
@@ -198,33 +198,33 @@ cfg_parse(const char *path, struct cfg_errors *errs,
 	f.on_section = on_section;
 	f.on_kv = on_kv;
 	if ((r.fp = fopen(path, "r")) == NULL) {
-		cfg_errors_add(errs, "%s: cannot open: %s", path,
+		inifile_errors_add(errs, "%s: cannot open: %s", path,
 		    strerror(errno));
 		return (-1);
 	}
 	r.f = &f;
 	ini_allow_multiline = false;
-	ini_max_line = CFG_LINE_MAX;
-	ini_parse_stream(cfg_read, &r, cfg_handler, &f);
+	ini_max_line = INIFILE_LINE_MAX;
+	ini_parse_stream(inifile_read, &r, inifile_handler, &f);
 	if (ferror(r.fp))
-		cfg_errors_add(errs, "%s: read error", path);
+		inifile_errors_add(errs, "%s: read error", path);
 	fclose(r.fp);
 	return (errs->count - before);
 }
 
 int
-cfg_double(struct cfg_file *f, const char *key, const char *v,
+inifile_double(struct inifile_file *f, const char *key, const char *v,
     double min, double max, const char *unit, double *out)
 {
 	if (parse_double(v, min, max, out) == 0)
 		return (0);
-	cfg_err(f, key, "'%s' is not valid (expected a number from %g to %g%s%s)",
+	inifile_err(f, key, "'%s' is not valid (expected a number from %g to %g%s%s)",
 	    v, min, max, unit != NULL && *unit ? " " : "", unit ? unit : "");
 	return (-1);
 }
 
 int
-cfg_int(struct cfg_file *f, const char *key, const char *v, long min,
+inifile_int(struct inifile_file *f, const char *key, const char *v, long min,
     long max, int *out)
 {
 	long	 l;
@@ -233,26 +233,26 @@ cfg_int(struct cfg_file *f, const char *key, const char *v, long min,
 		*out = (int)l;
 		return (0);
 	}
-	cfg_err(f, key, "'%s' is not valid (expected a whole number from "
+	inifile_err(f, key, "'%s' is not valid (expected a whole number from "
 	    "%ld to %ld)", v, min, max);
 	return (-1);
 }
 
 int
-cfg_bool(struct cfg_file *f, const char *key, const char *v, int *out)
+inifile_bool(struct inifile_file *f, const char *key, const char *v, int *out)
 {
 	if (parse_bool(v, out) == 0)
 		return (0);
-	cfg_err(f, key, "'%s' is not valid (expected yes or no)", v);
+	inifile_err(f, key, "'%s' is not valid (expected yes or no)", v);
 	return (-1);
 }
 
 int
-cfg_str(struct cfg_file *f, const char *key, const char *v, char *dst,
+inifile_str(struct inifile_file *f, const char *key, const char *v, char *dst,
     size_t dstlen)
 {
 	if (strlen(v) >= dstlen) {
-		cfg_err(f, key, "too long (at most %zu characters)", dstlen - 1);
+		inifile_err(f, key, "too long (at most %zu characters)", dstlen - 1);
 		return (-1);
 	}
 	memcpy(dst, v, strlen(v) + 1);
@@ -260,7 +260,7 @@ cfg_str(struct cfg_file *f, const char *key, const char *v, char *dst,
 }
 
 int
-cfg_name_ok(const char *s, size_t maxlen)
+inifile_name_ok(const char *s, size_t maxlen)
 {
 	size_t	 n = 0;
 
@@ -273,7 +273,7 @@ cfg_name_ok(const char *s, size_t maxlen)
 }
 
 int
-cfg_path(const char *base, const char *rel, char *dst, size_t dstlen)
+inifile_path(const char *base, const char *rel, char *dst, size_t dstlen)
 {
 	const char	*slash;
 	int		 n;
@@ -287,19 +287,19 @@ cfg_path(const char *base, const char *rel, char *dst, size_t dstlen)
 }
 
 static int
-cfg_dir_cmp(const struct dirent **a, const struct dirent **b)
+inifile_dir_cmp(const struct dirent **a, const struct dirent **b)
 {
 	return (strcmp((*a)->d_name, (*b)->d_name));
 }
 
 int
-cfg_dir_list(const char *dir, const char *suffix, struct dirent ***ents)
+inifile_dir_list(const char *dir, const char *suffix, struct dirent ***ents)
 {
 	struct dirent	**all;
 	size_t		  sl = strlen(suffix), len;
 	int		  n, i, k = 0;
 
-	if ((n = scandir(dir, &all, NULL, cfg_dir_cmp)) == -1)
+	if ((n = scandir(dir, &all, NULL, inifile_dir_cmp)) == -1)
 		return (-1);
 	for (i = 0; i < n; i++) {
 		len = strlen(all[i]->d_name);
@@ -314,7 +314,7 @@ cfg_dir_list(const char *dir, const char *suffix, struct dirent ***ents)
 }
 
 void
-cfg_dir_free(struct dirent **ents, int n)
+inifile_dir_free(struct dirent **ents, int n)
 {
 	int	 i;
 

@@ -1,10 +1,10 @@
 /*
- * control.h: the control loop. It owns the configuration, the loaded
+ * tick.h: the control loop. It owns the configuration, the loaded
  * routines, the bus and the session, ticks at the configured rate and
  * glues them together: bus readings in, session decisions out.
  */
-#ifndef CONTROL_H
-#define CONTROL_H
+#ifndef TICK_H
+#define TICK_H
 
 #include <pthread.h>
 #include <stdint.h>
@@ -15,18 +15,18 @@
 #include "session.h"
 
 #define LATENESS_BUCKETS	10
-#define CONTROL_MAX_OBSERVERS	8
+#define TICK_MAX_OBSERVERS	8
 
-extern const double control_lateness_bounds_s[LATENESS_BUCKETS];
+extern const double tick_lateness_bounds_s[LATENESS_BUCKETS];
 
-struct control_observer {
+struct tick_observer {
 	void	*arg;
 	void	(*event)(void *arg, enum session_event ev);
 	void	(*tick)(void *arg);			/* after each tick */
 	void	(*ready)(void *arg);		/* every controller tried */
 };
 
-struct control {
+struct tick {
 	struct event_base	*base;
 	const char		*config_path;
 	char *const		*overrides;
@@ -63,34 +63,34 @@ struct control {
 	struct config		*reload_cfg;	/* its result, or NULL */
 	struct event		*reload_ev;
 	/* after each reload, ok = 1 if the new configuration is in use */
-	void			(*reload_done)(struct control *, int ok,
+	void			(*reload_done)(struct tick *, int ok,
 				    void *arg);
 	void			*reload_arg;
 
 	int			 nobservers;
-	struct control_observer	 observers[CONTROL_MAX_OBSERVERS];
+	struct tick_observer	 observers[TICK_MAX_OBSERVERS];
 };
 
 /* Loads plugins and configuration; -1 after reporting every error. */
-int	control_load(struct control *c, const char *path,
-	    char *const *overrides, int noverrides, struct cfg_errors *errs);
+int	tick_load(struct tick *c, const char *path,
+	    char *const *overrides, int noverrides, struct inifile_errors *errs);
 /* Starts the bus and the tick on base. */
-void	control_start(struct control *c, struct event_base *base);
+void	tick_start(struct tick *c, struct event_base *base);
 /* Registers an observer of session events and ticks; unobserve forgets
  * every one whose arg is arg. */
-void	control_observe(struct control *c, const struct control_observer *o);
-void	control_unobserve(struct control *c, void *arg);
+void	tick_observe(struct tick *c, const struct tick_observer *o);
+void	tick_unobserve(struct tick *c, void *arg);
 /*
  * SIGHUP: parses a new configuration on a thread of its own (files may be
  * slow to read; the loop must not wait for them), then, on the loop, swaps
  * it in only if it is valid and calls c->reload_done either way. A SIGHUP during a
  * reload starts another one after it.
  */
-void	control_reload(struct control *c);
+void	tick_reload(struct tick *c);
 /* SIGTERM: vent every controller, then leave the loop. */
-void	control_shutdown(struct control *c);
-void	control_free(struct control *c);
+void	tick_shutdown(struct tick *c);
+void	tick_free(struct tick *c);
 /* The facts of this moment, as the session sees them. */
-void	control_input(struct control *c, struct session_input *in);
+void	tick_input(struct tick *c, struct session_input *in);
 
 #endif

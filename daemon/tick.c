@@ -1,5 +1,5 @@
 /*
- * control.c: the control tick and the glue between bus and session.
+ * tick.c: the control tick and the glue between bus and session.
  *
  * Ticks are scheduled on an absolute monotonic timeline (next += period),
  * so lateness does not accumulate; a tick more than one period late counts
@@ -16,24 +16,24 @@
 #include <event2/event.h>
 
 #include "clock.h"
-#include "control.h"
+#include "tick.h"
 #include "log.h"
 
 #define SHUTDOWN_EXTRA_MS	200
 #define IDLE_HZ			10	/* poll rate with no session */
 
-const double control_lateness_bounds_s[LATENESS_BUCKETS] = {
+const double tick_lateness_bounds_s[LATENESS_BUCKETS] = {
 	0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 	INFINITY
 };
 
-static void	control_tick(evutil_socket_t, short, void *);
-static void	control_schedule(struct control *);
+static void	tick_fire(evutil_socket_t, short, void *);
+static void	tick_schedule(struct tick *);
 
 static void
-control_emit(void *arg, enum session_event ev)
+tick_emit(void *arg, enum session_event ev)
 {
-	struct control	*c = arg;
+	struct tick	*c = arg;
 	int		 i;
 
 	/* A session started: tick at full rate from now, not from the next
@@ -41,7 +41,7 @@ control_emit(void *arg, enum session_event ev)
 	if (ev == SESSION_EV_STARTED && c->tick_ev != NULL &&
 	    c->next_ns > clock_mono_ns() + c->period_ns) {
 		c->next_ns = clock_mono_ns();
-		control_schedule(c);
+		tick_schedule(c);
 	}
 
 	for (i = 0; i < c->nobservers; i++)
@@ -50,22 +50,22 @@ control_emit(void *arg, enum session_event ev)
 }
 
 static void
-control_vent(void *arg)
+tick_vent(void *arg)
 {
-	struct control	*c = arg;
+	struct tick	*c = arg;
 
 	bus_vent_all(c->bus);
 }
 
 void
-control_observe(struct control *c, const struct control_observer *o)
+tick_observe(struct tick *c, const struct tick_observer *o)
 {
-	if (c->nobservers < CONTROL_MAX_OBSERVERS)
+	if (c->nobservers < TICK_MAX_OBSERVERS)
 		c->observers[c->nobservers++] = *o;
 }
 
 void
-control_unobserve(struct control *c, void *arg)
+tick_unobserve(struct tick *c, void *arg)
 {
 	int	 i, j = 0;
 
@@ -76,8 +76,8 @@ control_unobserve(struct control *c, void *arg)
 }
 
 int
-control_load(struct control *c, const char *path, char *const *overrides,
-    int noverrides, struct cfg_errors *errs)
+tick_load(struct tick *c, const char *path, char *const *overrides,
+    int noverrides, struct inifile_errors *errs)
 {
 	struct table	*t;
 
@@ -94,7 +94,7 @@ control_load(struct control *c, const char *path, char *const *overrides,
 }
 
 void
-control_input(struct control *c, struct session_input *in)
+tick_input(struct tick *c, struct session_input *in)
 {
 	const struct table	*t = c->cfg->table;
 	struct bus_reading	 rd;
@@ -118,7 +118,7 @@ control_input(struct control *c, struct session_input *in)
 
 /* Free run: 1 once every link answered (or failed) since the last tick. */
 static int
-control_replied(struct control *c)
+tick_replied(struct tick *c)
 {
 	struct bus_reading	 rd;
 	int			 i;
@@ -133,9 +133,9 @@ control_replied(struct control *c)
 
 /* A link has news: check it at once, a stop must not wait for a tick. */
 static void
-control_bus_cb(struct bus *b, int ctl, void *arg)
+tick_bus_cb(struct bus *b, int ctl, void *arg)
 {
-	struct control		*c = arg;
+	struct tick		*c = arg;
 	struct session_input	 in;
 	int			 i;
 
@@ -144,9 +144,9 @@ control_bus_cb(struct bus *b, int ctl, void *arg)
 			event_base_loopexit(c->base, NULL);
 		return;
 	}
-	control_input(c, &in);
+	tick_input(c, &in);
 	session_observe(&c->session, &in);
-	if (c->cfg->table->free_run && control_replied(c))
+	if (c->cfg->table->free_run && tick_replied(c))
 		event_active(c->tick_ev, EV_TIMEOUT, 0);
 	if (!c->ready) {
 		c->tried[ctl] = 1;
@@ -161,7 +161,7 @@ control_bus_cb(struct bus *b, int ctl, void *arg)
 }
 
 static void
-control_schedule(struct control *c)
+tick_schedule(struct tick *c)
 {
 	struct timeval	 tv;
 	uint64_t	 now = clock_mono_ns(), wait;
@@ -176,9 +176,9 @@ control_schedule(struct control *c)
 }
 
 static void
-control_tick(evutil_socket_t fd, short what, void *arg)
+tick_fire(evutil_socket_t fd, short what, void *arg)
 {
-	struct control		*c = arg;
+	struct tick		*c = arg;
 	const struct table	*t = c->cfg->table;
 	struct session_input	 in;
 	struct session_output	 out;
@@ -190,7 +190,7 @@ control_tick(evutil_socket_t fd, short what, void *arg)
 
 	late = now > c->next_ns ? (now - c->next_ns) / 1e9 : 0;
 	for (i = 0; i < LATENESS_BUCKETS; i++)
-		if (late <= control_lateness_bounds_s[i])
+		if (late <= tick_lateness_bounds_s[i])
 			c->lateness_bucket[i]++;
 	c->lateness_sum_s += late;
 	c->ticks++;
@@ -204,7 +204,7 @@ control_tick(evutil_socket_t fd, short what, void *arg)
 		c->next_ns = now + c->period_ns;
 	}
 
-	control_input(c, &in);
+	tick_input(c, &in);
 	session_tick(&c->session, &in, &out);
 	/* With no session the controllers are disabled (their watchdogs are
 	 * off) and nothing needs the full rate: poll slowly, no busy polling. */
@@ -230,23 +230,23 @@ control_tick(evutil_socket_t fd, short what, void *arg)
 		if (c->observers[i].tick != NULL)
 			c->observers[i].tick(c->observers[i].arg);
 	/* Free run still ticks at tick_hz at least, should replies stop. */
-	control_schedule(c);
+	tick_schedule(c);
 }
 
 void
-control_start(struct control *c, struct event_base *base)
+tick_start(struct tick *c, struct event_base *base)
 {
-	struct session_hooks	 hooks = { c, control_vent, control_emit };
+	struct session_hooks	 hooks = { c, tick_vent, tick_emit };
 
 	c->base = base;
 	c->started_ns = clock_mono_ns();
 	session_init(&c->session, c->cfg, &hooks);
-	c->bus = bus_start(base, c->cfg->table, control_bus_cb, c);
+	c->bus = bus_start(base, c->cfg->table, tick_bus_cb, c);
 	c->period_ns = (uint64_t)(1e9 / c->cfg->table->tick_hz);
 	c->next_ns = clock_mono_ns() + c->period_ns;
-	if ((c->tick_ev = evtimer_new(base, control_tick, c)) == NULL)
+	if ((c->tick_ev = evtimer_new(base, tick_fire, c)) == NULL)
 		fatalx("evtimer_new failed");
-	control_schedule(c);
+	tick_schedule(c);
 	log_info("control loop at %g Hz, %d controllers, %d zones, "
 	    "%d routines, %d profiles, %d programs", c->cfg->table->tick_hz,
 	    c->cfg->table->nctls, c->cfg->table->nzones, c->routines.n,
@@ -257,7 +257,7 @@ control_start(struct control *c, struct event_base *base)
  * running bus. Returns 0 when only limits, positions and names of things
  * other than wiring differ. */
 static int
-control_same_wiring(const struct table *a, const struct table *b,
+tick_same_wiring(const struct table *a, const struct table *b,
     char *why, size_t whylen)
 {
 	int	 i;
@@ -303,10 +303,10 @@ control_same_wiring(const struct table *a, const struct table *b,
 /* The reload thread: reads and checks every file, touches nothing shared
  * (the routines are read-only once loaded). */
 static void *
-control_reload_thread(void *arg)
+tick_reload_thread(void *arg)
 {
-	struct control		*c = arg;
-	struct cfg_errors	 errs = { 0 };
+	struct tick		*c = arg;
+	struct inifile_errors	 errs = { 0 };
 
 	c->reload_cfg = config_load(c->config_path, c->overrides,
 	    c->noverrides, &c->routines, &errs);
@@ -314,16 +314,16 @@ control_reload_thread(void *arg)
 		log_warnx("reload refused: %d error%s above; the running "
 		    "configuration stays", errs.count, errs.count == 1 ? "" :
 		    "s");
-	cfg_errors_free(&errs);
+	inifile_errors_free(&errs);
 	event_active(c->reload_ev, EV_TIMEOUT, 0);
 	return (NULL);
 }
 
 /* On the loop: the thread is done; swap if the result is valid. */
 static void
-control_reload_finish(evutil_socket_t fd, short what, void *arg)
+tick_reload_finish(evutil_socket_t fd, short what, void *arg)
 {
-	struct control		*c = arg;
+	struct tick		*c = arg;
 	struct config		*fresh;
 	struct session_input	 in;
 	char			 why[256];
@@ -335,44 +335,44 @@ control_reload_finish(evutil_socket_t fd, short what, void *arg)
 	c->reload_cfg = NULL;
 	if (fresh == NULL)
 		c->reload_failures++;
-	else if (control_same_wiring(c->cfg->table, fresh->table, why,
+	else if (tick_same_wiring(c->cfg->table, fresh->table, why,
 	    sizeof(why)) == -1) {
 		log_warnx("reload refused: %s; restart massaged to apply "
 		    "wiring changes; the running configuration stays", why);
 		config_free(fresh);
 		c->reload_failures++;
 	} else {
-		control_input(c, &in);
+		tick_input(c, &in);
 		session_reload(&c->session, fresh, &in);
 		config_free(c->cfg);
 		c->cfg = fresh;
 		c->reloads++;
 		log_info("reloaded: %d profiles, %d programs",
 		    fresh->profiles.n, fresh->programs.n);
-		control_emit(c, SESSION_EV_RELOADED);
+		tick_emit(c, SESSION_EV_RELOADED);
 		ok = 1;
 	}
 	if (c->reload_done != NULL)
 		c->reload_done(c, ok, c->reload_arg);
 	if (c->reload_again && !c->stopping) {
 		c->reload_again = 0;
-		control_reload(c);
+		tick_reload(c);
 	}
 }
 
 void
-control_reload(struct control *c)
+tick_reload(struct tick *c)
 {
 	if (c->reloading) {
 		c->reload_again = 1;
 		return;
 	}
 	if (c->reload_ev == NULL &&
-	    (c->reload_ev = event_new(c->base, -1, 0, control_reload_finish,
+	    (c->reload_ev = event_new(c->base, -1, 0, tick_reload_finish,
 	    c)) == NULL)
 		fatalx("event_new failed");
 	log_info("reloading %s", c->config_path);
-	if (pthread_create(&c->reload_thread, NULL, control_reload_thread,
+	if (pthread_create(&c->reload_thread, NULL, tick_reload_thread,
 	    c) != 0) {
 		log_warn("reload: cannot start a thread");
 		c->reload_failures++;
@@ -384,16 +384,16 @@ control_reload(struct control *c)
 }
 
 static void
-control_exit_timeout(evutil_socket_t fd, short what, void *arg)
+tick_exit_timeout(evutil_socket_t fd, short what, void *arg)
 {
-	struct control	*c = arg;
+	struct tick	*c = arg;
 
 	log_warnx("shutdown: not every vent was acknowledged in time");
 	event_base_loopexit(c->base, NULL);
 }
 
 void
-control_shutdown(struct control *c)
+tick_shutdown(struct tick *c)
 {
 	struct timeval	 tv;
 	int		 i, ms = 0;
@@ -412,13 +412,13 @@ control_shutdown(struct control *c)
 	ms = 2 * ms + SHUTDOWN_EXTRA_MS;
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
-	c->exit_ev = evtimer_new(c->base, control_exit_timeout, c);
+	c->exit_ev = evtimer_new(c->base, tick_exit_timeout, c);
 	evtimer_add(c->exit_ev, &tv);
 	log_info("shutting down: venting every controller");
 }
 
 void
-control_free(struct control *c)
+tick_free(struct tick *c)
 {
 	if (c->reloading) {
 		pthread_join(c->reload_thread, NULL);

@@ -1,13 +1,13 @@
 /*
- * cfg.h: the INI reading layer shared by every configuration file (table,
+ * inifile.h: the INI reading layer shared by every configuration file (table,
  * profiles, programs, contraindication rules).
  *
  * inih does the tokenising; this layer counts lines, reports every error as
  * "file:line: [section] key: what is wrong", catches syntax errors,
  * duplicate keys and over-long lines, and offers strict number parsing.
  */
-#ifndef CFG_H
-#define CFG_H
+#ifndef INIFILE_H
+#define INIFILE_H
 
 #include <dirent.h>
 #include <stddef.h>
@@ -16,68 +16,68 @@
 #include "parse.h"
 
 /* All errors of one load, one per line, in the order found. */
-struct cfg_errors {
+struct inifile_errors {
 	char	*text;
 	size_t	 len;
 	int	 count;
 	int	 quiet;		/* 1: collect only, do not log */
 };
 
-struct cfg_file;
-typedef int	(*cfg_section_fn)(struct cfg_file *, const char *section);
-typedef int	(*cfg_kv_fn)(struct cfg_file *, const char *section,
+struct inifile_file;
+typedef int	(*inifile_section_fn)(struct inifile_file *, const char *section);
+typedef int	(*inifile_kv_fn)(struct inifile_file *, const char *section,
 		    const char *key, const char *value);
 
-struct cfg_file {
+struct inifile_file {
 	const char		*path;
 	int			 line;		/* line being handled */
 	int			 section_line;	/* line of the current section */
 	char			 section[128];
-	struct cfg_errors	*errs;
+	struct inifile_errors	*errs;
 	void			*user;
-	cfg_section_fn		 on_section;
-	cfg_kv_fn		 on_kv;
+	inifile_section_fn		 on_section;
+	inifile_kv_fn		 on_kv;
 	char			 keys[64][64];	/* keys seen in this section */
 	int			 nkeys;
 };
 
-void	cfg_errors_add(struct cfg_errors *, const char *fmt, ...) LOG_PRINTF(2, 3);
-void	cfg_errors_free(struct cfg_errors *);
+void	inifile_errors_add(struct inifile_errors *, const char *fmt, ...) LOG_PRINTF(2, 3);
+void	inifile_errors_free(struct inifile_errors *);
 
 /* Parses path; returns the number of errors it added, -1 if it could not
  * open the file (also reported). */
-int	cfg_parse(const char *path, struct cfg_errors *errs,
-	    cfg_section_fn on_section, cfg_kv_fn on_kv, void *user);
+int	inifile_parse(const char *path, struct inifile_errors *errs,
+	    inifile_section_fn on_section, inifile_kv_fn on_kv, void *user);
 
 /* Error at the current line, in the current section, for key (or NULL). */
-void	cfg_err(struct cfg_file *, const char *key, const char *fmt, ...)
+void	inifile_err(struct inifile_file *, const char *key, const char *fmt, ...)
 	    LOG_PRINTF(3, 4);
 /* Error at an explicit place (for checks made after parsing). */
-void	cfg_err_at(struct cfg_errors *, const char *path, int line,
+void	inifile_err_at(struct inifile_errors *, const char *path, int line,
 	    const char *section, const char *key, const char *fmt, ...)
 	    LOG_PRINTF(6, 7);
 
-/* The strict parsers of parse.h, reporting "expected ..." errors through cfg_err(). */
-int	cfg_double(struct cfg_file *, const char *key, const char *v,
+/* The strict parsers of parse.h, reporting "expected ..." errors through inifile_err(). */
+int	inifile_double(struct inifile_file *, const char *key, const char *v,
 	    double min, double max, const char *unit, double *out);
-int	cfg_int(struct cfg_file *, const char *key, const char *v,
+int	inifile_int(struct inifile_file *, const char *key, const char *v,
 	    long min, long max, int *out);
-int	cfg_bool(struct cfg_file *, const char *key, const char *v, int *out);
-int	cfg_str(struct cfg_file *, const char *key, const char *v,
+int	inifile_bool(struct inifile_file *, const char *key, const char *v, int *out);
+int	inifile_str(struct inifile_file *, const char *key, const char *v,
 	    char *dst, size_t dstlen);
 /* A name: [a-z0-9_]+, 1..maxlen-1 characters. */
-int	cfg_name_ok(const char *s, size_t maxlen);
+int	inifile_name_ok(const char *s, size_t maxlen);
 
 /*
  * The files of dir named *suffix (no dot files), sorted by name, read with
  * scandir(3): returns their count, the entries in *ents (free them with
- * cfg_dir_free()), or -1 with errno set.
+ * inifile_dir_free()), or -1 with errno set.
  */
-int	cfg_dir_list(const char *dir, const char *suffix,
+int	inifile_dir_list(const char *dir, const char *suffix,
 	    struct dirent ***ents);
-void	cfg_dir_free(struct dirent **ents, int n);
+void	inifile_dir_free(struct dirent **ents, int n);
 
 /* Resolves rel against the directory of base into dst. */
-int	cfg_path(const char *base, const char *rel, char *dst, size_t dstlen);
+int	inifile_path(const char *base, const char *rel, char *dst, size_t dstlen);
 
 #endif
