@@ -190,8 +190,16 @@ check-integration:
 	./tests/run.sh $(CHECK_BUILD) integration
 
 # --- running ----------------------------------------------------------------
+# make demo [DEMO_PORT=8080] [DEMO_SIM_PORT=1502] [DEMO_SIM_CONTROL_PORT=1600]
+# (or the same names in the environment): see scripts/demo.sh.
+DEMO_PORT		?= 8080
+DEMO_SIM_PORT		?= 1502
+DEMO_SIM_CONTROL_PORT	?= 1600
+
 demo: all
-	./scripts/demo.sh $(BUILD)
+	DEMO_PORT=$(DEMO_PORT) DEMO_SIM_PORT=$(DEMO_SIM_PORT) \
+	    DEMO_SIM_CONTROL_PORT=$(DEMO_SIM_CONTROL_PORT) \
+	    ./scripts/demo.sh $(BUILD)
 
 clean:
 	rm -rf build

@@ -1,15 +1,37 @@
 #!/bin/sh
 # make demo: the simulator and the daemon on the shipped demo table, in the
-# foreground. Ctrl-C stops both (the daemon vents every controller first).
+# foreground, supervised the way systemd runs the daemon.
 #   scripts/demo.sh BUILD
-# Environment: DEMO_PORT (panel/API, default 8080), DEMO_SIM_PORT (first
-# controller port, default 1502; the second uses the next one).
+#
+# Environment (or make variables: make demo DEMO_PORT=9090):
+#   DEMO_PORT              panel and API (default 8080)
+#   DEMO_SIM_PORT          first controller (default 1502; the second
+#                          controller uses the next port)
+#   DEMO_SIM_CONTROL_PORT  the simulator's control socket, for fault
+#                          injection (default 1600)
+#   DEMO_HOST              the address everything listens on (127.0.0.1)
+#   DEMO_DIR               token, state and logs (default BUILD/demo)
+#   DEMO_RESTART_SEC       first restart delay of a daemon that died (2)
+#
+# Ctrl-C (or SIGTERM) stops in the order a real shutdown takes: the daemon
+# gets SIGTERM and vents every controller (CONTROL = 0), and only once it
+# has exited is the simulator stopped. Both run in their own session
+# (setsid), so the terminal's Ctrl-C reaches this script alone.
+#
+# A daemon that dies on its own (a crash, kill -9) is started again after
+# DEMO_RESTART_SEC, like Restart=on-failure in systemd/massaged.service;
+# the delay doubles (up to 30 s) while it keeps dying within 10 s of its
+# start. A daemon that exits cleanly ends the demo.
 set -eu
 BUILD=${1:-build}
+HOST=${DEMO_HOST:-127.0.0.1}
 PORT=${DEMO_PORT:-8080}
 SIM1=${DEMO_SIM_PORT:-1502}
 SIM2=$((SIM1 + 1))
-DIR=$BUILD/demo
+SIMCTL=${DEMO_SIM_CONTROL_PORT:-1600}
+RESTART_SEC=${DEMO_RESTART_SEC:-2}
+RESTART_MAX=30
+DIR=${DEMO_DIR:-$BUILD/demo}
 mkdir -p "$DIR/state"
 chmod 700 "$DIR"
 
@@ -21,41 +43,63 @@ if [ ! -s "$DIR/token" ]; then
 	umask 022
 fi
 TOKEN=$(cat "$DIR/token")
+URL=http://$HOST:$PORT
 
 sim_pid=""
 daemon_pid=""
+sleep_pid=""
+stopping=""
+
+say() {
+	echo "demo: $*" >&2
+}
+
+# The daemon first (it vents every controller on SIGTERM, and needs the
+# simulator to hear it), then the simulator.
 stop() {
-	trap - INT TERM EXIT
-	[ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && \
-	    wait "$daemon_pid" 2>/dev/null
-	[ -n "$sim_pid" ] && kill -TERM "$sim_pid" 2>/dev/null && \
-	    wait "$sim_pid" 2>/dev/null
+	trap '' INT TERM
+	[ -n "$stopping" ] && return
+	stopping=1
+	[ -n "$sleep_pid" ] && kill "$sleep_pid" 2>/dev/null
+	if [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null; then
+		say "stopping the daemon (it vents every controller first)"
+		wait "$daemon_pid" 2>/dev/null || true
+	fi
+	daemon_pid=""
+	if [ -n "$sim_pid" ] && kill -TERM "$sim_pid" 2>/dev/null; then
+		wait "$sim_pid" 2>/dev/null || true
+	fi
+	sim_pid=""
 	echo "demo stopped"
 }
-trap stop INT TERM EXIT
+trap 'stop; exit 130' INT
+trap 'stop; exit 143' TERM
+trap 'stop' EXIT
 
 # The demo table: "pelvis" with 16 channels, "legs" with 10.
-"$BUILD/massaged-sim" --events "$DIR/sim-events.log" \
-    --channels 16 --tcp "127.0.0.1:$SIM1" \
-    --channels 10 --tcp "127.0.0.1:$SIM2" >"$DIR/sim.out" 2>"$DIR/sim.log" &
+setsid "$BUILD/massaged-sim" --events "$DIR/sim-events.log" \
+    --control "$HOST:$SIMCTL" \
+    --channels 16 --tcp "$HOST:$SIM1" \
+    --channels 10 --tcp "$HOST:$SIM2" >"$DIR/sim.out" 2>"$DIR/sim.log" &
 sim_pid=$!
-for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-	grep -q '^ready' "$DIR/sim.out" 2>/dev/null && break
+i=0
+while [ $i -lt 50 ] && ! grep -q '^ready' "$DIR/sim.out" 2>/dev/null &&
+    kill -0 "$sim_pid" 2>/dev/null; do
 	sleep 0.1
+	i=$((i + 1))
 done
 if ! grep -q '^ready' "$DIR/sim.out"; then
-	echo "demo: the simulator did not start:" >&2
+	say "the simulator did not start:"
 	cat "$DIR/sim.log" >&2
 	exit 1
 fi
-CONTROL=$(sed -n 's/^control //p' "$DIR/sim.out")
 
-# The shipped config expects the controllers on 1502 and 1503; other ports
-# are given through a copy of it.
+# The shipped config expects the controllers on 127.0.0.1:1502 and 1503;
+# other addresses are given through a copy of it.
 CONF=config/massaged.ini
-if [ "$SIM1" != 1502 ]; then
-	sed -e "s/127.0.0.1:1502/127.0.0.1:$SIM1/" \
-	    -e "s/127.0.0.1:1503/127.0.0.1:$SIM2/" \
+if [ "$SIM1" != 1502 ] || [ "$HOST" != 127.0.0.1 ]; then
+	sed -e "s/127.0.0.1:1502/$HOST:$SIM1/" \
+	    -e "s/127.0.0.1:1503/$HOST:$SIM2/" \
 	    -e "s|^profile_dir = .*|profile_dir = $(pwd)/config/profiles|" \
 	    -e "s|^program_dir = .*|program_dir = $(pwd)/config/programs|" \
 	    -e "s|^rules = .*|rules = $(pwd)/config/contraindications.ini|" \
@@ -63,17 +107,33 @@ if [ "$SIM1" != 1502 ]; then
 	CONF=$DIR/massaged.ini
 fi
 
-"$BUILD/massaged" -f "$CONF" \
-    -o "listen=127.0.0.1:$PORT" \
-    -o "plugin_dir=$BUILD/plugins" \
-    -o "state_dir=$DIR/state" \
-    -o "token_file=$DIR/token" \
-    -o "panel_dir=panel" &
-daemon_pid=$!
-sleep 1
-if ! kill -0 "$daemon_pid" 2>/dev/null; then
-	daemon_pid=""
-	echo "demo: the daemon did not start (see above)" >&2
+start_daemon() {
+	setsid "$BUILD/massaged" -f "$CONF" \
+	    -o "listen=$HOST:$PORT" \
+	    -o "plugin_dir=$BUILD/plugins" \
+	    -o "state_dir=$DIR/state" \
+	    -o "token_file=$DIR/token" \
+	    -o "panel_dir=panel" &
+	daemon_pid=$!
+	started=$(date +%s)
+}
+
+# Up when the API answers (massagectl exits 0); at most 10 s.
+wait_daemon() {
+	i=0
+	while [ $i -lt 100 ]; do
+		kill -0 "$daemon_pid" 2>/dev/null || return 1
+		"$BUILD/massagectl" --url "$URL" --token-file "$DIR/token" \
+		    status >/dev/null 2>&1 && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+start_daemon
+if ! wait_daemon; then
+	say "the daemon did not start (see above)"
 	exit 1
 fi
 
@@ -81,15 +141,48 @@ cat <<MSG
 
   massaged demo is running
   ------------------------
-  control panel:  http://127.0.0.1:$PORT/
+  control panel:  $URL/
   token:          $TOKEN
-  simulator:      controllers on 127.0.0.1:$SIM1 and :$SIM2 (16 + 10 channels)
-                  fault injection: echo "client_stop 0 on" | nc -q1 ${CONTROL%:*} ${CONTROL##*:}
-  command line:   MASSAGED_URL=http://127.0.0.1:$PORT MASSAGED_TOKEN_FILE=$DIR/token \\
+  simulator:      controllers on $HOST:$SIM1 and :$SIM2 (16 + 10 channels)
+  fault injection (press the client's stop switch, then release it):
+                  $BUILD/massaged-sim --control-cmd $HOST:$SIMCTL 'client_stop 0 on'
+                  $BUILD/massaged-sim --control-cmd $HOST:$SIMCTL 'client_stop 0 off'
+  command line:   MASSAGED_URL=$URL MASSAGED_TOKEN_FILE=$DIR/token \\
                     $BUILD/massagectl status
 
   Press Ctrl-C to stop (every controller is vented first).
 
 MSG
-wait "$daemon_pid" || true
-daemon_pid=""
+
+delay=$RESTART_SEC
+while :; do
+	rc=0
+	wait "$daemon_pid" || rc=$?
+	daemon_pid=""
+	[ -n "$stopping" ] && break
+	if [ "$rc" -eq 0 ]; then
+		say "the daemon exited cleanly; stopping the demo"
+		break
+	fi
+	if [ $(($(date +%s) - started)) -ge 10 ]; then
+		delay=$RESTART_SEC
+	fi
+	if [ "$rc" -gt 128 ]; then
+		why="was killed by signal $((rc - 128))"
+	else
+		why="exited with status $rc"
+	fi
+	say "the daemon $why; restarting it in $delay s" \
+	    "(as systemd's Restart=on-failure would)"
+	sleep "$delay" &
+	sleep_pid=$!
+	wait "$sleep_pid" || true
+	sleep_pid=""
+	[ -n "$stopping" ] && break
+	start_daemon
+	if wait_daemon; then
+		say "the daemon is back (pid $daemon_pid)"
+	fi
+	delay=$((delay * 2))
+	[ "$delay" -gt "$RESTART_MAX" ] && delay=$RESTART_MAX
+done

@@ -48,7 +48,8 @@ enum {
 	OPT_DATA_BITS,
 	OPT_STOP_BITS,
 	OPT_CONTROL,
-	OPT_TICK_MS
+	OPT_TICK_MS,
+	OPT_CONTROL_CMD
 };
 
 static const struct option sim_longopts[] = {
@@ -71,6 +72,7 @@ static const struct option sim_longopts[] = {
 	{ "stop-bits",		required_argument,	NULL, OPT_STOP_BITS },
 	{ "control",		required_argument,	NULL, OPT_CONTROL },
 	{ "tick-ms",		required_argument,	NULL, OPT_TICK_MS },
+	{ "control-cmd",	required_argument,	NULL, OPT_CONTROL_CMD },
 	{ NULL,			0,			NULL, 0 }
 };
 
@@ -95,6 +97,7 @@ sim_usage(FILE *f)
 	fprintf(f,
 "usage: massaged-sim [-hVv] [-e file] [--control host:port] [--tick-ms ms]\n"
 "                    [controller options] --tcp host:port | --rtu device ...\n"
+"       massaged-sim --control-cmd host:port [command ...]\n"
 "\n"
 "Simulates the actuator controllers of a massage table: a Modbus TCP or RTU\n"
 "server per controller implementing register map v1, with pressure physics,\n"
@@ -133,7 +136,13 @@ sim_usage(FILE *f)
 "  estop C on|off, client_stop C on|off, drop C, refuse C on|off,\n"
 "  hang C MS, delay C MS, exception C CODE|off, stick C CH|all on|off,\n"
 "  overpressure C CH|all, sensor_fault C on|off, get C, ping, help, quit\n"
-"  (C: controller index or all). See docs/simulator.md.\n",
+"  (C: controller index or all). See docs/simulator.md.\n"
+"\n"
+"--control-cmd HOST:PORT sends each command given (or, with none, each line\n"
+"of standard input) to a running simulator's control socket and prints each\n"
+"answer; it exits 0 if every answer was \"ok\", 1 if one was not, 2 if the\n"
+"socket could not be reached. For example:\n"
+"  massaged-sim --control-cmd 127.0.0.1:1600 'client_stop 0 on'\n",
 	    SIM_DEFAULT_TCP, SIM_DEFAULT_CONTROL);
 }
 
@@ -412,7 +421,7 @@ main(int argc, char *argv[])
 		.watchdog_ms = 1000, .baud = 19200, .parity = 'N',
 		.data_bits = 8, .stop_bits = 1
 	};
-	const char		*events = NULL, *name;
+	const char		*events = NULL, *name, *cmd_addr = NULL;
 	char			 chost[128];
 	int			 ch, verbose = 0, cport, sigfd, i;
 	long			 l;
@@ -518,10 +527,22 @@ main(int argc, char *argv[])
 				sim_badarg(name, optarg, "1 to 100 ms");
 			sim_tick_ms = l;
 			break;
+		case OPT_CONTROL_CMD:
+			if (sim_split(optarg, chost, sizeof(chost), &cport) ==
+			    -1 || cport == 0)
+				sim_badarg(name, optarg, "HOST:PORT");
+			cmd_addr = optarg;
+			break;
 		default:
 			sim_usage(stderr);
 			exit(1);
 		}
+	}
+	if (cmd_addr != NULL) {
+		if (sim_nctls > 0 || events != NULL)
+			fatalx("--control-cmd takes commands, not controllers");
+		return (ctlsock_command(chost, cport, argc - optind,
+		    argv + optind));
 	}
 	if (optind != argc) {
 		log_warnx("unexpected argument '%s'", argv[optind]);

@@ -185,6 +185,7 @@ void		 ctlsock_accept(void);
 void		 ctlsock_read(void *);
 void		 ctlsock_reap(void);
 void		 ctlsock_print(void);
+int		 ctlsock_command(const char *, int, int, char **);
 
 /* evlog.c */
 int		 evlog_open(const char *);

@@ -7,6 +7,7 @@ Every test starts its own simulator on kernel-chosen ports in its own temp
 directory and stops it by PID; nothing depends on fixed ports.
 """
 
+import json
 import math
 import os
 import shutil
@@ -679,3 +680,42 @@ def test_command_line(tmp_path):
         assert out.returncode == 1, bad
         assert "ready" not in out.stdout
         assert out.stderr.strip(), bad
+
+
+# -- the control client (massaged-sim --control-cmd) ---------------------------
+
+def control_cmd(sim, *cmds, stdin=None, port=None):
+    return subprocess.run(
+        [sim_binary(), "--control-cmd",
+         "127.0.0.1:%d" % (port or sim.control_port)] + list(cmds),
+        input=stdin, capture_output=True, text=True, timeout=30)
+
+
+def test_control_cmd_sends_commands_and_prints_answers(tmp_path):
+    with Sim(tmp_path) as sim:
+        r = control_cmd(sim, "estop 0 on", "get 0")
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[0] == "ok"
+        assert json.loads(lines[1][3:])["estop"] is True
+        assert sim.get(0)["estop"] is True
+        # With no command arguments, one command per line of stdin.
+        r = control_cmd(sim, stdin="estop 0 off\n\nping\n")
+        assert (r.returncode, r.stdout) == (0, "ok\nok pong\n"), r.stderr
+        assert sim.get(0)["estop"] is False
+
+
+def test_control_cmd_exit_status(tmp_path):
+    with Sim(tmp_path) as sim:
+        r = control_cmd(sim, "ping", "estop 7 on", "ping")
+        assert r.returncode == 1
+        assert r.stdout.splitlines()[0] == "ok pong"
+        assert r.stdout.splitlines()[1].startswith("err bad controller")
+        assert r.stdout.splitlines()[2] == "ok pong"
+        port = sim.control_port
+    r = control_cmd(None, "ping", port=port)
+    assert r.returncode == 2 and r.stdout == ""
+    assert "Connection refused" in r.stderr
+    r = subprocess.run([sim_binary(), "--control-cmd", "nowhere", "ping"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "--control-cmd" in r.stderr
