@@ -461,7 +461,7 @@ routines_load_one(struct routine_set *set, const char *path, int check_dir,
 	snprintf(lib->path, sizeof(lib->path), "%s", path);
 	lib->dl = dl;
 	lib->desc = d;
-	log_debug("routine %s %s loaded from %s", d->name, d->version, path);
+	log_info("routine %s %s loaded from %s", d->name, d->version, path);
 	return (0);
 
 close:

@@ -1,6 +1,6 @@
 /*
  * plant.c: one simulated actuator controller, the "plant" of the control
- * loop: its register map (register-map-v1.md), what it refuses, its
+ * loop: its register map (docs/register-map.md), what it refuses, its
  * latched faults, its watchdog and the pressure physics of its channels.
  *
  * Each channel's measured pressure follows a first-order response toward

@@ -20,6 +20,7 @@ listens, and which privileges it runs with.
 Every process is stopped by its PID. docs/security.md points here.
 """
 
+import glob
 import os
 import re
 import shutil
@@ -401,6 +402,30 @@ def caps(st, key):
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
                     reason="needs root and setpriv to drop to nobody")
+def copy_for_nobody(d, dest):
+    """The clone may sit where other users cannot enter (a home directory
+    is 0700 on Debian 12, so is a mktemp -d): copies the daemon, the
+    plugins and the panel to dest, readable by all, and points d at the
+    copies, as an installation would have them."""
+    plugins = os.path.join(dest, "plugins")
+    os.makedirs(plugins)
+    binary = os.path.join(dest, "massaged")
+    shutil.copy(d.binary, binary)
+    for so in glob.glob(os.path.join(d.build, "plugins", "*.so")):
+        shutil.copy(so, plugins)
+    shutil.copytree(d.daemon_keys["panel_dir"], os.path.join(dest, "panel"))
+    for root, dirs, files in os.walk(dest):
+        os.chmod(root, 0o755)
+        for n in files:
+            os.chmod(os.path.join(root, n),
+                     0o755 if n == "massaged" or n.endswith(".so")
+                     else 0o644)
+    d.binary = binary
+    d.daemon_keys["plugin_dir"] = plugins
+    d.daemon_keys["panel_dir"] = os.path.join(dest, "panel")
+    d.write_config()
+
+
 def test_daemon_needs_no_privileges(tmp_path):
     """As systemd/massaged.service runs it: another user, no capabilities
     at all (empty bounding set), no_new_privs. Everything still works: the
@@ -410,6 +435,7 @@ def test_daemon_needs_no_privileges(tmp_path):
         os.chmod(base, 0o755)
         with Sim(base, controllers=sim_controllers()) as sim:
             d = Daemon(base, sim, start=False)
+            copy_for_nobody(d, os.path.join(base, "install"))
             for root, dirs, files in os.walk(d.tmpdir):
                 for n in dirs + files:
                     os.chown(os.path.join(root, n), NOBODY, NOBODY)

@@ -24,7 +24,8 @@
 /* --- test routines --------------------------------------------------- */
 
 enum mode { FLAT, NAN_OUT, ERROR_OUT, DONE_AFTER_1S, HUGE_OUT, NEG_OUT,
-    SLOW_ONCE, SLOW_ALWAYS, SLOW_ALTERNATE, STALL };
+    SLOW_ONCE, SLOW_ALWAYS, SLOW_ALTERNATE, STALL, SLOW_EVERY_24,
+    SLOW_EVERY_25 };
 
 struct tinst {
 	double	 kpa;
@@ -37,7 +38,7 @@ static int last_feedback;
 
 static const struct massaged_param tparams[] = {
 	{ "pressure_kpa", MASSAGED_PARAM_REAL, "kPa", 10, 0, 100, NULL, "p" },
-	{ "mode", MASSAGED_PARAM_INT, "", 0, 0, 9, NULL, "m" },
+	{ "mode", MASSAGED_PARAM_INT, "", 0, 0, 11, NULL, "m" },
 };
 
 static void *
@@ -70,7 +71,11 @@ t_step(void *inst, const struct massaged_step_in *in, double *out)
 	if ((t->mode == SLOW_ALWAYS && in->t_s > 0.5) ||
 	    (t->mode == SLOW_ALTERNATE && in->t_s > 0.5 &&
 	    ((int)lround(in->t_s * 50)) % 2 == 0) ||
-	    (t->mode == SLOW_ONCE && in->t_s > 0.5 && in->t_s < 0.52)) {
+	    (t->mode == SLOW_ONCE && in->t_s > 0.5 && in->t_s < 0.52) ||
+	    (t->mode == SLOW_EVERY_24 && in->t_s > 0.5 &&
+	    ((int)lround(in->t_s * 50)) % 24 == 0) ||
+	    (t->mode == SLOW_EVERY_25 && in->t_s > 0.5 &&
+	    ((int)lround(in->t_s * 50)) % 25 == 0)) {
 		struct timespec ts = { 0, 8 * 1000000L };	/* budget: 5 ms */
 
 		nanosleep(&ts, NULL);
@@ -653,6 +658,39 @@ test_routine_slow_once_tolerated(void **state)
 	assert_int_equal(f->s.state, SESSION_RUNNING);
 }
 
+/*
+ * The rule docs/writing-routines.md states: a step over budget in 3 of the
+ * last 50 steps stops the session. A slow step every 25th never puts 3 in
+ * any 50 (the 3rd comes 50 steps after the 1st); every 24th does, at the
+ * 3rd slow step.
+ */
+static void
+test_routine_budget_2_of_50_tolerated(void **state)
+{
+	struct fx	*f = *state;
+
+	f->programs[1].steps[0].params[1] = SLOW_EVERY_25;
+	start_ok(f, "flat", "standard");
+	ticks(f, 140);		/* slow steps 50, 75, 100, 125 */
+	assert_int_equal(f->s.state, SESSION_RUNNING);
+}
+
+static void
+test_routine_budget_3_of_50_stops(void **state)
+{
+	struct fx	*f = *state;
+
+	f->programs[1].steps[0].params[1] = SLOW_EVERY_24;
+	start_ok(f, "flat", "standard");
+	ticks(f, 90);		/* slow steps 48 and 72 */
+	assert_int_equal(f->s.state, SESSION_RUNNING);
+	ticks(f, 10);		/* the 3rd, step 96 */
+	assert_int_equal(f->s.state, SESSION_FAULT);
+	assert_int_equal(f->s.stop_reason, STOP_ROUTINE_ERROR);
+	assert_non_null(strstr(f->s.stop_message,
+	    "over its budget of 5.0 ms 3 times in 50 steps"));
+}
+
 static void
 test_time_limit(void **state)
 {
@@ -853,6 +891,8 @@ main(void)
 		T(test_routine_slow_once_tolerated),
 		T(test_routine_slow_alternate),
 		T(test_routine_stall),
+		T(test_routine_budget_2_of_50_tolerated),
+		T(test_routine_budget_3_of_50_stops),
 		T(test_time_limit),
 		T(test_program_steps_and_end),
 		T(test_refusals),
