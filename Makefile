@@ -166,7 +166,7 @@ $(BUILD)/tests/unit/test_preview.o: ALL_CFLAGS += -iquote client
 BUILD_DEBS	:= build-essential pkg-config libevent-dev libmodbus-dev libinih-dev \
 		   libjansson-dev libsystemd-dev libcmocka-dev
 CHECK_DEBS	:= $(BUILD_DEBS) socat python3 python3-pytest chromium node:nodejs \
-		   npm:npm systemd
+		   npm:npm systemd curl openssl
 
 deps-check:
 	@./scripts/deps.sh $(BUILD_DEBS)

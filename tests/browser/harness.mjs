@@ -245,3 +245,37 @@ export class Daemon {
 export function tempDir(prefix) {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
+
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+/*
+ * The simulator, the daemon (every controller connected) and a headless
+ * Chromium, for a test file's before(); stopRig() in its after() stops
+ * them by PID and returns the daemon's sanitizer findings ('' if none).
+ */
+export async function startRig(prefix) {
+  const { chromium } = await import('playwright-core');
+  const rig = { dir: tempDir(prefix) };
+  rig.sim = new Sim(rig.dir);
+  await rig.sim.start();
+  rig.daemon = new Daemon(rig.dir, rig.sim);
+  await rig.daemon.start();
+  await rig.daemon.waitReady();
+  rig.browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    // launch() gives every run a fresh temporary --user-data-dir.
+  });
+  return rig;
+}
+
+export async function stopRig(rig) {
+  if (rig.browser) await rig.browser.close();
+  const report = rig.daemon ? rig.daemon.sanitizerReport() : '';
+  if (rig.daemon) await rig.daemon.stop();
+  if (rig.sim) await rig.sim.stop();
+  if (rig.dir) fs.rmSync(rig.dir, { recursive: true, force: true });
+  return report;
+}

@@ -11,11 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
+import { BUILD, CHROMIUM, REPO, TOKEN, sleep, startRig, stopRig, waitFor } from './harness.mjs';
 
-import { BUILD, Daemon, REPO, Sim, TOKEN, sleep, tempDir, waitFor } from './harness.mjs';
-
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(REPO, 'docs', 'screenshots') : null;
 const IDLE_FILL = 'rgb(238,242,246)';
 const have = fs.existsSync(path.join(BUILD, 'massaged')) && fs.existsSync(CHROMIUM);
@@ -27,33 +24,17 @@ async function shot(page, name, fullPage = false) {
 }
 
 describe('control panel', { skip: !have && 'massaged or chromium not found' }, () => {
-  let dir, sim, daemon, browser, context, page;
+  let rig, sim, daemon, browser, context, page;
 
   before(async () => {
-    dir = tempDir('massaged-panel-');
-    sim = new Sim(dir);
-    await sim.start();
-    daemon = new Daemon(dir, sim);
-    await daemon.start();
-    await daemon.waitReady();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      // launch() gives every run a fresh temporary --user-data-dir.
-    });
+    rig = await startRig('massaged-panel-');
+    ({ sim, daemon, browser } = rig);
     context = await browser.newContext({ viewport: { width: 1024, height: 600 } });
     page = await context.newPage();
   });
 
   after(async () => {
-    if (browser) await browser.close();
-    const report = daemon ? daemon.sanitizerReport() : '';
-    if (daemon) await daemon.stop();
-    if (sim) await sim.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-    assert.equal(report, '', 'sanitizer findings in the daemon log');
+    assert.equal(await stopRig(rig || {}), '', 'sanitizer findings in the daemon log');
   });
 
   const stateText = () => page.locator('#state').textContent();

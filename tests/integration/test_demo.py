@@ -11,6 +11,7 @@ under the demo comes back, as systemd would bring it back.
 import http.client
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -26,13 +27,16 @@ BUILD = os.path.dirname(daemon_binary())
 
 
 def free_ports(n):
-    """n consecutive TCP ports of 127.0.0.1 that were free a moment ago."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + n > 65535:
-            continue
+    """n consecutive TCP ports of 127.0.0.1 that were free a moment ago.
+
+    Taken below the kernel's ephemeral range, so that no outgoing
+    connection of another process takes one before the demo binds it.
+    """
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(max(1024, low - 12000), low - n)
         socks = []
         try:
             for p in range(base, base + n):
