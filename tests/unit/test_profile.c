@@ -567,8 +567,8 @@ test_profile_bad_values(void **state)
 	    "(expected a number from 0 to 6553.5 kPa)\n"
 	    "%1$s/a.ini:18: [zone_caps] calf_left: given twice in this "
 	    "section\n"
-	    "%1$s/a.ini:19: [zone_caps] syntax error: expected 'key = value' "
-	    "or '[section]', found 'cap_kpa 20'\n", pdir);
+	    "%1$s/a.ini:19: [zone_caps] syntax error: not a 'key = value' "
+	    "line or a '[section]' header\n", pdir);
 	inifile_errors_free(&e);
 	rules_free(&r);
 	(void)state;

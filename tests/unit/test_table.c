@@ -147,8 +147,8 @@ test_errors(void **state)
 	expect_error(buf, "1: [deamon] unknown section (expected [daemon], "
 	    "[safety], [controller NAME] or [zone NAME])");
 	snprintf(buf, sizeof(buf), "%sthis is not ini\n", MIN_CTL);
-	expect_error(buf, "7: [zone z] syntax error: expected 'key = value' "
-	    "or '[section]', found 'this is not ini'");
+	expect_error(buf, "7: [zone z] syntax error: not a 'key = value' "
+	    "line or a '[section]' header\n");
 	snprintf(buf, sizeof(buf), "tick_hz = 50\n%s", MIN_CTL);
 	expect_error(buf, "1: key outside of any section");
 	snprintf(buf, sizeof(buf), "[daemon\n%s", MIN_CTL);
