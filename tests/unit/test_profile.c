@@ -476,6 +476,136 @@ test_profile_caps_vs_hardware(void **state)
 	(void)state;
 }
 
+/* A zone cap above cap_kpa could never apply: an error at its line. */
+static void
+test_profile_zone_cap_above_cap(void **state)
+{
+	struct profile_set	 set;
+	struct rules		 r;
+	struct table		 t;
+	struct inifile_errors	 e;
+
+	write_profile("a.ini", "[client]\nname = A\nconditions = none\n"
+	    "[zone_caps]\n"
+	    "piriformis_* = 22\n"			/* 5 */
+	    "lumbar_left = 20\n"			/* 6: equal is fine */
+	    "[limits]\n"
+	    "cap_kpa = 20\n"
+	    "ramp_kpa_s = 5\nmax_session_min = 45\nintensity = 60\n");
+	assert_int_equal(load_profiles(&set, &r, &t, &e), 1);
+	assert_errs(&e,
+	    "%1$s/a.ini:5: [zone_caps] piriformis_*: 22 kPa is above the "
+	    "profile's cap_kpa (20 kPa), which applies to every zone "
+	    "(expected at most 20)\n", pdir);
+	assert_int_equal(set.n, 0);
+	inifile_errors_free(&e);
+	rules_free(&r);
+	(void)state;
+}
+
+/* Conditions and zone caps that leave no zone to press: no session could
+ * ever start, so the profile is an error, not a surprise at the table. */
+static void
+test_profile_no_zone_left(void **state)
+{
+	struct profile_set	 set;
+	struct rules		 r;
+	struct table		 t;
+	struct inifile_errors	 e;
+	static const char	*limits = "[limits]\ncap_kpa = 20\n"
+	    "ramp_kpa_s = 5\nmax_session_min = 45\nintensity = 60\n";
+	char			 text[1024];
+
+	/* varicose_veins excludes hamstring_* and calf_*; the caps close
+	 * the rest. */
+	snprintf(text, sizeof(text), "[client]\nname = A\n"
+	    "conditions = varicose_veins\n%s[zone_caps]\n"
+	    "lumbar_left = 0\npiriformis_* = 0\nsciatic_notch_left = 0\n",
+	    limits);
+	write_profile("a.ini", text);
+	assert_int_equal(load_profiles(&set, &r, &t, &e), 1);
+	assert_errs(&e,
+	    "%1$s/a.ini:3: [client] conditions: with these conditions and "
+	    "zone caps no zone of table.ini is left to press (every one is "
+	    "excluded or capped at 0 kPa): no session could start\n", pdir);
+	assert_int_equal(set.n, 0);
+	inifile_errors_free(&e);
+	rules_free(&r);
+
+	/* One zone left open is enough. */
+	snprintf(text, sizeof(text), "[client]\nname = A\n"
+	    "conditions = varicose_veins\n%s[zone_caps]\n"
+	    "lumbar_left = 0\npiriformis_* = 0\n", limits);
+	write_profile("a.ini", text);
+	assert_int_equal(load_profiles(&set, &r, &t, &e), 0);
+	assert_int_equal(set.n, 1);
+	profiles_free(&set);
+	rules_free(&r);
+	(void)state;
+}
+
+/*
+ * What the parsers used to let through: hex numbers and hex floats, inf
+ * and nan, a NUL byte, invalid UTF-8 in a name; and a line that is not
+ * INI is reported by number, never echoed (it may be a secret).
+ */
+static void
+test_profile_hostile_input(void **state)
+{
+	struct profile_set	 set;
+	struct rules		 r;
+	struct table		 t;
+	struct inifile_errors	 e;
+	static const char	 text[] =
+	    "[client]\n"
+	    "name = An\xffna\n"			/* 2 */
+	    "conditions = none\n"
+	    "[limits]\n"
+	    "cap_kpa = 0x19\n"				/* 5 */
+	    "ramp_kpa_s = 0x1p2\n"			/* 6 */
+	    "max_session_min = inf\n"			/* 7 */
+	    "intensity = 6\0\n"			/* 8 */
+	    "root:$6$saltsalt$secrethash:19000:0:99999:7:::\n" /* 9 */
+	    "[zone_caps]\n"
+	    "calf_left = \xc0\xaf\n"			/* 11: overlong '/' */
+	    "lumbar_left = 1e1\n";			/* 12: fine */
+
+	{
+		char	 path[1024];
+		FILE	*fp;
+
+		snprintf(path, sizeof(path), "%s/a.ini", pdir);
+		assert_non_null(fp = fopen(path, "w"));
+		assert_int_equal(fwrite(text, 1, sizeof(text) - 1, fp),
+		    sizeof(text) - 1);
+		assert_int_equal(fclose(fp), 0);
+	}
+	assert_int_equal(load_profiles(&set, &r, &t, &e), 9);
+	assert_errs(&e,
+	    "%1$s/a.ini:2: [client] not valid UTF-8 (at byte 10 of the line)\n"
+	    "%1$s/a.ini:5: [limits] cap_kpa: '0x19' is not valid (expected a "
+	    "number from 1 to 6553.5 kPa)\n"
+	    "%1$s/a.ini:6: [limits] ramp_kpa_s: '0x1p2' is not valid (expected "
+	    "a number from 0.5 to 50 kPa/s)\n"
+	    "%1$s/a.ini:7: [limits] max_session_min: 'inf' is not valid "
+	    "(expected a number from 1 to 180 minutes)\n"
+	    "%1$s/a.ini:8: [limits] contains a NUL byte (at column 14)\n"
+	    "%1$s/a.ini:9: [limits] syntax error: not a 'key = value' line or "
+	    "a '[section]' header\n"
+	    "%1$s/a.ini:11: [zone_caps] not valid UTF-8 (at byte 13 of the "
+	    "line)\n"
+	    "%1$s/a.ini:1: [client] name: missing (expected the client's "
+	    "name)\n"
+	    "%1$s/a.ini:4: [limits] intensity: missing (expected the default "
+	    "intensity, percent 10..100)\n", pdir);
+	assert_null(strstr(e.text, "secret"));
+	assert_null(strstr(e.text, "root"));
+	assert_int_equal(set.n, 0);
+	inifile_errors_free(&e);
+	rules_free(&r);
+	(void)state;
+}
+
 static void
 test_profile_missing(void **state)
 {
@@ -699,6 +829,12 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_profile_missing, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_profile_zone_cap_above_cap,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_profile_no_zone_left,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_profile_hostile_input,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_profile_bad_values, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_profiles_dir, setup,

@@ -227,6 +227,15 @@ test_errors(void **state)
 	expect_error("[daemon]\n", "1: no [zone NAME] section");
 	expect_error("[safety]\noverpressure_ms = -1\n", "2: [safety] "
 	    "overpressure_ms: '-1' is not valid");
+	/* Decimal only: strtod() alone reads 0x23 as 35. */
+	expect_error("[controller a]\naddress = 127.0.0.1:1502\n"
+	    "[zone z]\ncontroller = a\nchannel = 0\nlimit_kpa = 0x23\n",
+	    "6: [zone z] limit_kpa: '0x23' is not valid (expected a number "
+	    "from 0 to 6553.5 kPa)");
+	expect_error("[daemon]\ntick_hz = 0x1p4\n", "2: [daemon] tick_hz: "
+	    "'0x1p4' is not valid");
+	expect_error("[daemon]\ntick_hz = inf\n", "2: [daemon] tick_hz: "
+	    "'inf' is not valid");
 }
 
 static void
