@@ -281,8 +281,9 @@ inifile_double(struct inifile_file *f, const char *key, const char *v,
 {
 	if (parse_double(v, min, max, out) == 0)
 		return (0);
-	inifile_err(f, key, "'%s' is not valid (expected a number from %g to %g%s%s)",
-	    v, min, max, unit != NULL && *unit ? " " : "", unit ? unit : "");
+	inifile_err(f, key, "not valid (expected a decimal number from %g to "
+	    "%g%s%s)", min, max, unit != NULL && *unit ? " " : "",
+	    unit ? unit : "");
 	return (-1);
 }
 
@@ -296,8 +297,8 @@ inifile_int(struct inifile_file *f, const char *key, const char *v, long min,
 		*out = (int)l;
 		return (0);
 	}
-	inifile_err(f, key, "'%s' is not valid (expected a whole number from "
-	    "%ld to %ld)", v, min, max);
+	inifile_err(f, key, "not valid (expected a whole number from %ld to "
+	    "%ld)", min, max);
 	return (-1);
 }
 
@@ -306,7 +307,7 @@ inifile_bool(struct inifile_file *f, const char *key, const char *v, int *out)
 {
 	if (parse_bool(v, out) == 0)
 		return (0);
-	inifile_err(f, key, "'%s' is not valid (expected yes or no)", v);
+	inifile_err(f, key, "not valid (expected yes or no)");
 	return (-1);
 }
 

@@ -108,7 +108,7 @@ profile_list_parse(struct inifile_file *f, const char *key, const char *v,
     char items[][NAME_LEN], int max, enum item_kind kind)
 {
 	char	 buf[LIST_BUF], *s, *next, *item;
-	int	 n = 0, bad = 0, i, dup;
+	int	 n = 0, bad = 0, i, dup, pos = 0;
 
 	if (inifile_str(f, key, v, buf, sizeof(buf)) == -1)
 		return (-1);
@@ -116,6 +116,7 @@ profile_list_parse(struct inifile_file *f, const char *key, const char *v,
 		if ((next = strchr(s, ',')) != NULL)
 			*next++ = '\0';
 		item = str_trim(s);
+		pos++;
 		if (*item == '\0') {
 			inifile_err(f, key, "empty item in the list (expected "
 			    "items separated by commas)");
@@ -123,16 +124,16 @@ profile_list_parse(struct inifile_file *f, const char *key, const char *v,
 			continue;
 		}
 		if (kind == ITEM_NAME && !inifile_name_ok(item, NAME_LEN)) {
-			inifile_err(f, key, "'%s' is not a valid name (expected "
-			    "[a-z0-9_]+, at most %d characters)", item,
+			inifile_err(f, key, "item %d is not a valid name "
+			    "(expected [a-z0-9_]+, at most %d characters)", pos,
 			    NAME_LEN - 1);
 			bad = 1;
 			continue;
 		}
 		if (kind == ITEM_GLOB && !profile_glob_ok(item)) {
-			inifile_err(f, key, "'%s' is not a valid zone glob "
+			inifile_err(f, key, "item %d is not a valid zone glob "
 			    "(expected a-z, 0-9, _ and the wildcards * and ?, "
-			    "such as hamstring_*)", item);
+			    "such as hamstring_*)", pos);
 			bad = 1;
 			continue;
 		}
@@ -219,8 +220,8 @@ rules_kv(struct inifile_file *f, const char *section, const char *k,
 	} else if (strcmp(k, "scale") == 0) {
 		if (parse_double(v, 0, 1, &ru->scale) == -1 ||
 		    ru->scale <= 0) {
-			inifile_err(f, k, "'%s' is not valid (expected a number "
-			    "above 0 and at most 1)", v);
+			inifile_err(f, k, "not valid (expected a decimal number "
+			    "above 0 and at most 1)");
 			ru->scale = 1.0;
 		}
 	} else
