@@ -281,3 +281,30 @@ def test_a_file_that_never_ends_is_refused_at_once(daemon, sim, kind):
     t1 = time.monotonic()
     assert d.stop() == 0, d.logs()
     assert time.monotonic() - t1 < 10 * WRAPPER_SLOW
+
+
+def test_a_sighup_during_a_reload_is_not_lost(tmp_path, sim):
+    """A SIGHUP while a reload runs is said in the log and done after it:
+    two SIGHUPs, two reloads. (3000 profiles make the reload take long
+    enough for the second signal to find it running.)"""
+    d = Daemon(tmp_path, sim, start=False, **SLACK)
+    with open(os.path.join(d.profile_dir, "standard.ini")) as f:
+        text = f.read()
+    for i in range(3000):
+        d.write_profile("many_%04d" % i, text)
+    d.start()
+    try:
+        d.wait_ready()
+        before = metric(d, "massaged_reloads_total")
+        d.signal(signal.SIGHUP)
+        d.wait_for(lambda: "reloading" in d.logs(), interval=0.002,
+                   what="the first reload")
+        d.signal(signal.SIGHUP)
+        d.wait_for(lambda: metric(d, "massaged_reloads_total") == before + 2,
+                   timeout=30 * WRAPPER_SLOW, what="both reloads")
+        assert d.logs().count(
+            "reload already running; will reload again after it") == 1
+        assert d.logs().count("reloaded: 3008 profiles") == 2, d.logs()
+    finally:
+        assert d.stop() == 0, d.logs()
+    assert d.sanitizer_report() == ""
