@@ -69,8 +69,8 @@ files_check(const struct stat *st, const char *path, int isdir, int flags,
 	}
 	if ((flags & FILES_PRIVATE) && (st->st_mode & 077) != 0) {
 		snprintf(why, whylen, "is readable or writable by group or "
-		    "others (mode %04o), who could read or change it (chmod 600 "
-		    "%s)", (unsigned int)(st->st_mode & 07777), path);
+		    "others (mode %04o), who could read or change it (chmod "
+		    "600 %s)", (unsigned int)(st->st_mode & 07777), path);
 		return (-1);
 	}
 	if ((w = st->st_mode & (S_IWGRP | S_IWOTH)) != 0) {
@@ -80,9 +80,9 @@ files_check(const struct stat *st, const char *path, int isdir, int flags,
 			by = "its group";
 		else
 			by = "others";
-		snprintf(why, whylen, "is writable by %s (mode %04o), who could "
-		    "%s (chmod go-w %s)", by, (unsigned int)(st->st_mode & 07777),
-		    risk, path);
+		snprintf(why, whylen, "is writable by %s (mode %04o), who "
+		    "could %s (chmod go-w %s)", by,
+		    (unsigned int)(st->st_mode & 07777), risk, path);
 		return (-1);
 	}
 	return (0);
@@ -139,7 +139,8 @@ files_read(const char *path, size_t max, int flags, char **buf, size_t *len,
 	char		*b, sec[PATH_MAX + 256];
 	size_t		 got = 0;
 	ssize_t		 n;
-	int		 fd, oflags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+	int		 fd;
+	int		 oflags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
 
 	*buf = NULL;
 	*len = 0;
@@ -180,7 +181,8 @@ files_read(const char *path, size_t max, int flags, char **buf, size_t *len,
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			snprintf(why, whylen, "read error: %s", strerror(errno));
+			snprintf(why, whylen, "read error: %s",
+			    strerror(errno));
 			free(b);
 			goto fail;
 		}

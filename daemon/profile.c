@@ -220,8 +220,8 @@ rules_kv(struct inifile_file *f, const char *section, const char *k,
 	} else if (strcmp(k, "scale") == 0) {
 		if (parse_double(v, 0, 1, &ru->scale) == -1 ||
 		    ru->scale <= 0) {
-			inifile_err(f, k, "not valid (expected a decimal number "
-			    "above 0 and at most 1)");
+			inifile_err(f, k, "not valid (expected a decimal "
+			    "number above 0 and at most 1)");
 			ru->scale = 1.0;
 		}
 	} else

@@ -221,15 +221,15 @@ program_zones(struct inifile_file *f, const struct table *t,
 		}
 		if (matched == 0) {
 			program_zone_list(t, zl, 400);
-			/* Quoted only if it can be a name: never file content. */
+			/* Quoted only if it can be a name, never as text. */
 			if (strspn(item, PROGRAM_ZONE_CHARS) != strlen(item) ||
 			    strlen(item) >= NAME_LEN)
-				inifile_err(f, k, "entry %d is not a zone name or "
-				    "glob (expected one of: %s)", pos, zl);
+				inifile_err(f, k, "entry %d is not a zone name "
+				    "or glob (expected one of: %s)", pos, zl);
 			else
-				inifile_err(f, k, "%s '%s' %s (expected one of: "
-				    "%s)", glob ? "glob" : "zone", item, glob ?
-				    "matches no zone of the table" :
+				inifile_err(f, k, "%s '%s' %s (expected one "
+				    "of: %s)", glob ? "glob" : "zone", item,
+				    glob ? "matches no zone of the table" :
 				    "is not a zone of the table", zl);
 		}
 	}

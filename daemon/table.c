@@ -235,8 +235,8 @@ table_kv_controller(struct inifile_file *f, struct table_parse *p,
 	} else if (strcmp(k, "device") == 0) {
 		p->have_addr[i] |= 2;
 		if (v[0] != '/')
-			inifile_err(f, k, "not valid (expected an absolute path "
-			    "such as /dev/ttyUSB0)");
+			inifile_err(f, k, "not valid (expected an absolute "
+			    "path such as /dev/ttyUSB0)");
 		else
 			inifile_str(f, k, v, c->device, sizeof(c->device));
 	} else if (strcmp(k, "baud") == 0)
