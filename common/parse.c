@@ -10,13 +10,50 @@
 
 #include "parse.h"
 
+/*
+ * The length of the decimal number at the start of s: an optional sign,
+ * digits with at most one '.' (at least one digit), an optional exponent
+ * ("1e2"). strtod() alone would also take "0x23", the hex float "0x1p4",
+ * "inf" and "nan". 0 if there is none.
+ */
+static size_t
+parse_decimal_len(const char *s)
+{
+	size_t	 i = 0, digits = 0, e;
+	int	 dot = 0;
+
+	if (s[i] == '-' || s[i] == '+')
+		i++;
+	for (;; i++) {
+		if (isdigit((unsigned char)s[i]))
+			digits++;
+		else if (s[i] == '.' && !dot)
+			dot = 1;
+		else
+			break;
+	}
+	if (digits == 0)
+		return (0);
+	if (s[i] == 'e' || s[i] == 'E') {
+		e = i + 1;
+		if (s[e] == '-' || s[e] == '+')
+			e++;
+		if (isdigit((unsigned char)s[e])) {
+			while (isdigit((unsigned char)s[e]))
+				e++;
+			i = e;
+		}
+	}
+	return (i);
+}
+
 int
 parse_double(const char *s, double min, double max, double *out)
 {
 	char	*end;
 	double	 v;
 
-	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+	if (s == NULL || *s == '\0' || parse_decimal_len(s) != strlen(s))
 		return (-1);
 	errno = 0;
 	v = strtod(s, &end);
@@ -66,7 +103,8 @@ parse_duration(const char *s, double min, double max, double *out)
 		return (-1);
 	errno = 0;
 	x = strtod(s, &end);
-	if (errno != 0 || end == s || !isfinite(x))
+	if (errno != 0 || end == s || !isfinite(x) ||
+	    (size_t)(end - s) != parse_decimal_len(s))
 		return (-1);
 	while (*end == ' ')
 		end++;

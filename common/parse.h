@@ -2,6 +2,8 @@
  * parse.h: strict parsing of numbers and durations, for configuration
  * files and command lines alike: the whole string, no leading space, no
  * trailing junk, range checked. Each returns 0, or -1 leaving *out alone.
+ * Numbers are decimal: digits with an optional sign, '.' and exponent
+ * ("-2.5", "1e2"), never hex ("0x23", "0x1p4"), "inf" or "nan".
  */
 #ifndef PARSE_H
 #define PARSE_H

@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "api.h"
 #include "api-private.h"
 #include "config.h"
+#include "files.h"
 #include "table.h"
 #include "log.h"
 
@@ -32,62 +34,38 @@ static int	api_tokens_load(struct api *, const char *, char *, size_t);
 
 /*
  * Reads the bearer tokens: one a line, '#' comments, blank lines ignored.
- * The file must be a regular file that neither group nor others can read
- * or write. -1 with the reason in err.
+ * The file must be a regular file (not a symbolic link) owned by root or
+ * the daemon's user that neither group nor others can read or write, in a
+ * directory only they can write (files_read()). -1 with the reason in err.
  */
 static int
 api_tokens_load(struct api *a, const char *path, char *err, size_t errlen)
 {
-	struct stat	 st;
-	char		*buf, *line, *next, *p, *e;
-	ssize_t		 n;
-	size_t		 got = 0, len;
-	int		 fd, lineno = 0, ntokens = 0;
+	char		*buf, *line, *next, *p, *e, why[PATH_MAX + 512];
+	size_t		 got, len;
+	int		 lineno = 0, ntokens = 0;
 	char		 (*tokens)[API_TOKEN_MAX + 1];
 	size_t		 token_len[API_TOKENS_MAX];
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
-		snprintf(err, errlen, "token file %s: %s (create it with one "
-		    "token of at least %d characters a line, mode 0600)",
-		    path, strerror(errno), API_TOKEN_MIN);
+	if (files_read(path, API_TOKEN_FILE_MAX, FILES_NOFOLLOW |
+	    FILES_PRIVATE, &buf, &got, why, sizeof(why)) == -1) {
+		if (access(path, F_OK) == -1 && errno == ENOENT)
+			snprintf(err, errlen, "token file %s: %s (create it "
+			    "with one token of at least %d characters a line, "
+			    "mode 0600)", path, why, API_TOKEN_MIN);
+		else
+			snprintf(err, errlen, "token file %s: %s", path, why);
 		return (-1);
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "token file %s is not a regular file",
-		    path);
-		close(fd);
-		return (-1);
-	}
-	if (st.st_mode & 077) {
-		snprintf(err, errlen, "token file %s is readable or writable "
-		    "by group or others (mode %04o): run chmod 600 %s", path,
-		    (unsigned)(st.st_mode & 07777), path);
-		close(fd);
-		return (-1);
-	}
-	if (st.st_size > API_TOKEN_FILE_MAX) {
-		snprintf(err, errlen, "token file %s is too large (at most "
-		    "%d bytes)", path, API_TOKEN_FILE_MAX);
-		close(fd);
-		return (-1);
-	}
-	buf = calloc(1, API_TOKEN_FILE_MAX + 1);
-	tokens = calloc(API_TOKENS_MAX, sizeof(*tokens));
-	if (buf == NULL || tokens == NULL)
+	if ((tokens = calloc(API_TOKENS_MAX, sizeof(*tokens))) == NULL)
 		fatal("calloc");
-	while (got < API_TOKEN_FILE_MAX &&
-	    (n = read(fd, buf + got, API_TOKEN_FILE_MAX - got)) != 0) {
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			snprintf(err, errlen, "token file %s: %s", path,
-			    strerror(errno));
-			goto fail;
-		}
-		got += (size_t)n;
+	if ((p = memchr(buf, '\0', got)) != NULL) {
+		for (e = buf, lineno = 1; e < p; e++)
+			lineno += *e == '\n';
+		snprintf(err, errlen, "%s:%d: contains a NUL byte", path,
+		    lineno);
+		goto fail;
 	}
-	close(fd);
-	fd = -1;
 
 	for (line = buf; line != NULL && *line != '\0'; line = next) {
 		lineno++;
@@ -132,15 +110,13 @@ api_tokens_load(struct api *a, const char *path, char *err, size_t errlen)
 	memcpy(a->tokens, tokens, sizeof(a->tokens));
 	memcpy(a->token_len, token_len, sizeof(a->token_len));
 	a->ntokens = ntokens;
-	explicit_bzero(buf, API_TOKEN_FILE_MAX + 1);
+	explicit_bzero(buf, got);
 	explicit_bzero(tokens, sizeof(*tokens) * API_TOKENS_MAX);
 	free(buf);
 	free(tokens);
 	return (0);
 fail:
-	if (fd != -1)
-		close(fd);
-	explicit_bzero(buf, API_TOKEN_FILE_MAX + 1);
+	explicit_bzero(buf, got);
 	explicit_bzero(tokens, sizeof(*tokens) * API_TOKENS_MAX);
 	free(buf);
 	free(tokens);

@@ -19,13 +19,16 @@
 
 #include <ini.h>
 
+#include "files.h"
 #include "inifile.h"
 #include "strings.h"
 
 #define INIFILE_LINE_MAX	512
 
 struct inifile_reader {
-	FILE		*fp;
+	const char		*buf;	/* the whole file, read at once */
+	size_t			 len;
+	size_t			 off;
 	struct inifile_file	*f;
 };
 
@@ -95,37 +98,92 @@ inifile_err(struct inifile_file *f, const char *key, const char *fmt, ...)
 }
 
 /*
+ * The length of the valid UTF-8 at the start of s (n bytes): n when it all
+ * is. Overlong forms, surrogates and code points above U+10FFFF are not.
+ */
+static size_t
+inifile_utf8_len(const unsigned char *s, size_t n)
+{
+	size_t	 i = 0, k, need;
+	unsigned c, min;
+
+	while (i < n) {
+		c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			need = 1;
+			min = 0x80;
+			c &= 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			need = 2;
+			min = 0x800;
+			c &= 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3;
+			min = 0x10000;
+			c &= 0x07;
+		} else
+			return (i);
+		if (i + need >= n)
+			return (i);
+		for (k = 1; k <= need; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return (i);
+			c = (c << 6) | (s[i + k] & 0x3f);
+		}
+		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return (i);
+		i += need + 1;
+	}
+	return (n);
+}
+
+/*
  * inih reader: hands inih one line at a time, after checking it. A line
- * that is not valid INI is reported here and replaced by a blank line, so
- * inih never stops early and every error is seen.
+ * that is not valid INI, holds a NUL byte or is not UTF-8 is reported here
+ * (by its number, never its content) and replaced by a blank line, so inih
+ * never stops early and every error is seen.
  */
 static char *
 inifile_read(char *str, int num, void *stream)
 {
 	struct inifile_reader	*r = stream;
-	struct inifile_file		*f = r->f;
-	char			 raw[INIFILE_LINE_MAX], copy[INIFILE_LINE_MAX], *t, *end;
-	size_t			 n;
-	int			 c;
+	struct inifile_file	*f = r->f;
+	char			 copy[INIFILE_LINE_MAX], *t, *end;
+	const char		*raw, *nl;
+	size_t			 n, len, bad;
 
-	if (fgets(raw, sizeof(raw), r->fp) == NULL)
+	if (r->off >= r->len)
 		return (NULL);
+	raw = r->buf + r->off;
+	len = r->len - r->off;
+	nl = memchr(raw, '\n', len);
+	n = nl != NULL ? (size_t)(nl - raw) + 1 : len;	/* with the newline */
+	r->off += n;
 	f->line++;
-	n = strlen(raw);
-	if (n > 0 && raw[n - 1] != '\n' && !feof(r->fp)) {
-		while ((c = fgetc(r->fp)) != EOF && c != '\n')
-			;
+	if (n > INIFILE_LINE_MAX - 1 || (int)n >= num) {
 		inifile_err(f, NULL, "line too long (at most %d characters)",
 		    INIFILE_LINE_MAX - 2);
 		snprintf(str, num, "\n");
 		return (str);
 	}
-	if ((int)n >= num) {
-		inifile_err(f, NULL, "line too long");
+	if (memchr(raw, '\0', n) != NULL) {
+		inifile_err(f, NULL, "contains a NUL byte (at column %zu)",
+		    (size_t)((const char *)memchr(raw, '\0', n) - raw) + 1);
 		snprintf(str, num, "\n");
 		return (str);
 	}
-	memcpy(copy, raw, n + 1);
+	if ((bad = inifile_utf8_len((const unsigned char *)raw, n)) != n) {
+		inifile_err(f, NULL, "not valid UTF-8 (at byte %zu of the "
+		    "line)", bad + 1);
+		snprintf(str, num, "\n");
+		return (str);
+	}
+	memcpy(copy, raw, n);
+	copy[n] = '\0';
 	t = str_trim(copy);
 	if (f->line == 1 && strncmp(t, "\xef\xbb\xbf", 3) == 0)
 		t += 3;		/* UTF-8 byte order mark */
@@ -146,8 +204,9 @@ inifile_read(char *str, int num, void *stream)
 		if (f->on_section != NULL)
 			f->on_section(f, f->section);
 	} else if (strchr(t, '=') == NULL) {
-		inifile_err(f, NULL, "syntax error: expected 'key = value' or "
-		    "'[section]', found '%.40s'", t);
+		/* Never the content: the file may not be what it claims. */
+		inifile_err(f, NULL, "syntax error: not a 'key = value' line "
+		    "or a '[section]' header");
 		snprintf(str, num, "\n");
 		return (str);
 	} else if (f->section[0] == '\0') {
@@ -155,7 +214,8 @@ inifile_read(char *str, int num, void *stream)
 		snprintf(str, num, "\n");
 		return (str);
 	}
-	memcpy(str, raw, n + 1);
+	memcpy(str, raw, n);
+	str[n] = '\0';
 	return (str);
 }
 
@@ -187,8 +247,10 @@ int
 inifile_parse(const char *path, struct inifile_errors *errs,
     inifile_section_fn on_section, inifile_kv_fn on_kv, void *user)
 {
-	struct inifile_file		 f;
+	struct inifile_file	 f;
 	struct inifile_reader	 r;
+	char			*buf, why[PATH_MAX + 512];
+	size_t			 len;
 	int			 before = errs->count;
 
 	memset(&f, 0, sizeof(f));
@@ -197,18 +259,19 @@ inifile_parse(const char *path, struct inifile_errors *errs,
 	f.user = user;
 	f.on_section = on_section;
 	f.on_kv = on_kv;
-	if ((r.fp = fopen(path, "r")) == NULL) {
-		inifile_errors_add(errs, "%s: cannot open: %s", path,
-		    strerror(errno));
+	if (files_read(path, INIFILE_SIZE_MAX, 0, &buf, &len, why,
+	    sizeof(why)) == -1) {
+		inifile_errors_add(errs, "%s: %s", path, why);
 		return (-1);
 	}
+	memset(&r, 0, sizeof(r));
+	r.buf = buf;
+	r.len = len;
 	r.f = &f;
 	ini_allow_multiline = false;
 	ini_max_line = INIFILE_LINE_MAX;
 	ini_parse_stream(inifile_read, &r, inifile_handler, &f);
-	if (ferror(r.fp))
-		inifile_errors_add(errs, "%s: read error", path);
-	fclose(r.fp);
+	free(buf);
 	return (errs->count - before);
 }
 
@@ -218,8 +281,9 @@ inifile_double(struct inifile_file *f, const char *key, const char *v,
 {
 	if (parse_double(v, min, max, out) == 0)
 		return (0);
-	inifile_err(f, key, "'%s' is not valid (expected a number from %g to %g%s%s)",
-	    v, min, max, unit != NULL && *unit ? " " : "", unit ? unit : "");
+	inifile_err(f, key, "not valid (expected a decimal number from %g to "
+	    "%g%s%s)", min, max, unit != NULL && *unit ? " " : "",
+	    unit ? unit : "");
 	return (-1);
 }
 
@@ -233,8 +297,8 @@ inifile_int(struct inifile_file *f, const char *key, const char *v, long min,
 		*out = (int)l;
 		return (0);
 	}
-	inifile_err(f, key, "'%s' is not valid (expected a whole number from "
-	    "%ld to %ld)", v, min, max);
+	inifile_err(f, key, "not valid (expected a whole number from %ld to "
+	    "%ld)", min, max);
 	return (-1);
 }
 
@@ -243,7 +307,7 @@ inifile_bool(struct inifile_file *f, const char *key, const char *v, int *out)
 {
 	if (parse_bool(v, out) == 0)
 		return (0);
-	inifile_err(f, key, "'%s' is not valid (expected yes or no)", v);
+	inifile_err(f, key, "not valid (expected yes or no)");
 	return (-1);
 }
 

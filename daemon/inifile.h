@@ -15,6 +15,9 @@
 #include "log.h"
 #include "parse.h"
 
+/* The largest configuration file read, in bytes (a profile is about 500). */
+#define INIFILE_SIZE_MAX	(1024 * 1024)
+
 /* All errors of one load, one per line, in the order found. */
 struct inifile_errors {
 	char	*text;
@@ -44,8 +47,9 @@ struct inifile_file {
 void	inifile_errors_add(struct inifile_errors *, const char *fmt, ...) LOG_PRINTF(2, 3);
 void	inifile_errors_free(struct inifile_errors *);
 
-/* Parses path; returns the number of errors it added, -1 if it could not
- * open the file (also reported). */
+/* Parses path, read whole by files_read() (a trusted regular file of at
+ * most INIFILE_SIZE_MAX bytes); returns the number of errors it added, -1
+ * if it could not read the file (also reported). */
 int	inifile_parse(const char *path, struct inifile_errors *errs,
 	    inifile_section_fn on_section, inifile_kv_fn on_kv, void *user);
 

@@ -29,8 +29,9 @@
  *   piriformis_* = 20                       glob = kPa
  *
  * Profiles are checked against the table and the rules: an unknown
- * condition, a glob that matches no zone, or a cap above a zone's hardware
- * limit (limit_kpa) is an error, never a silent clamp. Globs use fnmatch(3)
+ * condition, a glob that matches no zone, a cap above a zone's hardware
+ * limit (limit_kpa), a zone cap above cap_kpa, or conditions and caps that
+ * leave no zone to press are errors, never a silent clamp. Globs use fnmatch(3)
  * with only a-z, 0-9, _, * and ?.
  *
  * As everywhere, every error is reported with file:line and parsing goes
@@ -82,6 +83,7 @@ struct profile_parse {
 	int			 have_ramp;
 	int			 have_session;
 	int			 have_intensity;
+	int			 conditions_line;
 };
 
 static int
@@ -106,7 +108,7 @@ profile_list_parse(struct inifile_file *f, const char *key, const char *v,
     char items[][NAME_LEN], int max, enum item_kind kind)
 {
 	char	 buf[LIST_BUF], *s, *next, *item;
-	int	 n = 0, bad = 0, i, dup;
+	int	 n = 0, bad = 0, i, dup, pos = 0;
 
 	if (inifile_str(f, key, v, buf, sizeof(buf)) == -1)
 		return (-1);
@@ -114,6 +116,7 @@ profile_list_parse(struct inifile_file *f, const char *key, const char *v,
 		if ((next = strchr(s, ',')) != NULL)
 			*next++ = '\0';
 		item = str_trim(s);
+		pos++;
 		if (*item == '\0') {
 			inifile_err(f, key, "empty item in the list (expected "
 			    "items separated by commas)");
@@ -121,16 +124,16 @@ profile_list_parse(struct inifile_file *f, const char *key, const char *v,
 			continue;
 		}
 		if (kind == ITEM_NAME && !inifile_name_ok(item, NAME_LEN)) {
-			inifile_err(f, key, "'%s' is not a valid name (expected "
-			    "[a-z0-9_]+, at most %d characters)", item,
+			inifile_err(f, key, "item %d is not a valid name "
+			    "(expected [a-z0-9_]+, at most %d characters)", pos,
 			    NAME_LEN - 1);
 			bad = 1;
 			continue;
 		}
 		if (kind == ITEM_GLOB && !profile_glob_ok(item)) {
-			inifile_err(f, key, "'%s' is not a valid zone glob "
+			inifile_err(f, key, "item %d is not a valid zone glob "
 			    "(expected a-z, 0-9, _ and the wildcards * and ?, "
-			    "such as hamstring_*)", item);
+			    "such as hamstring_*)", pos);
 			bad = 1;
 			continue;
 		}
@@ -217,8 +220,8 @@ rules_kv(struct inifile_file *f, const char *section, const char *k,
 	} else if (strcmp(k, "scale") == 0) {
 		if (parse_double(v, 0, 1, &ru->scale) == -1 ||
 		    ru->scale <= 0) {
-			inifile_err(f, k, "'%s' is not valid (expected a number "
-			    "above 0 and at most 1)", v);
+			inifile_err(f, k, "not valid (expected a decimal "
+			    "number above 0 and at most 1)");
 			ru->scale = 1.0;
 		}
 	} else
@@ -329,6 +332,7 @@ profile_conditions(struct inifile_file *f, struct profile_parse *pp,
 	int		 i, n, bad = 0;
 
 	pp->have_conditions = 1;
+	pp->conditions_line = f->line;
 	if (strcmp(v, "none") == 0) {
 		p->nconditions = 0;
 		return;
@@ -484,6 +488,68 @@ profile_require(struct profile_parse *pp, struct inifile_errors *errs,
 		    prof_sect_names[s], key, "missing (expected %s)", what);
 }
 
+/* A zone cap above cap_kpa could never apply: cap_kpa is every zone's. */
+static void
+profile_check_caps(struct profile_parse *pp, struct inifile_errors *errs)
+{
+	const struct profile	*p = pp->p;
+	int			 i;
+
+	if (!pp->have_cap || p->cap_kpa <= 0)
+		return;
+	for (i = 0; i < p->ncaps; i++)
+		if (p->caps[i].cap_kpa > p->cap_kpa)
+			inifile_err_at(errs, p->path, p->caps[i].line,
+			    prof_sect_names[PSECT_ZONE_CAPS], p->caps[i].glob,
+			    "%g kPa is above the profile's cap_kpa (%g kPa), "
+			    "which applies to every zone (expected at most %g)",
+			    p->caps[i].cap_kpa, p->cap_kpa, p->cap_kpa);
+}
+
+/* 1 if zone z is excluded by one of the profile's conditions or capped at
+ * 0 kPa by its zone caps. */
+static int
+profile_zone_closed(const struct profile *p, const struct rules *r,
+    const char *zone)
+{
+	const struct rule	*ru;
+	int			 i, j;
+
+	for (i = 0; i < p->ncaps; i++)
+		if (p->caps[i].cap_kpa <= 0 &&
+		    fnmatch(p->caps[i].glob, zone, 0) == 0)
+			return (1);
+	for (i = 0; i < p->nconditions; i++) {
+		if ((ru = rules_find(r, p->conditions[i])) == NULL)
+			continue;
+		for (j = 0; j < ru->nexclude; j++)
+			if (fnmatch(ru->exclude[j], zone, 0) == 0)
+				return (1);
+	}
+	return (0);
+}
+
+/* A profile that leaves no zone to press could never start a session. */
+static void
+profile_check_zones(struct profile_parse *pp, struct inifile_errors *errs)
+{
+	const struct profile	*p = pp->p;
+	const struct table	*t = pp->t;
+	int			 z;
+
+	if (t->nzones == 0 || !pp->have_conditions)
+		return;
+	for (z = 0; z < t->nzones; z++)
+		if (!profile_zone_closed(p, pp->r, t->zones[z].name))
+			return;
+	inifile_err_at(errs, p->path, pp->conditions_line != 0 ?
+	    pp->conditions_line : pp->sect_line[PSECT_CLIENT],
+	    prof_sect_names[PSECT_CLIENT], "conditions", "with these "
+	    "conditions and zone caps no zone of %s is left to press (every "
+	    "one is excluded or capped at 0 kPa): no session could start",
+	    t->path);
+}
+
 /* Required sections and keys: nothing about a client is assumed. */
 static void
 profile_check(struct profile_parse *pp, struct inifile_errors *errs)
@@ -525,8 +591,11 @@ profile_load_one(struct profile *p, const char *path, const char *id,
 	pp.t = t;
 	pp.r = r;
 	pp.sect = PSECT_BAD;
-	if (inifile_parse(path, errs, profile_section, profile_kv, &pp) != -1)
+	if (inifile_parse(path, errs, profile_section, profile_kv, &pp) != -1) {
 		profile_check(&pp, errs);
+		profile_check_caps(&pp, errs);
+		profile_check_zones(&pp, errs);
+	}
 }
 
 /* The profile id is the file name without ".ini". */

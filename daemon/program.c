@@ -28,6 +28,7 @@
 #define PROGRAM_VALUE_LEN	128
 #define PROGRAM_MIN_S		1.0
 #define PROGRAM_MAX_S		3600.0
+#define PROGRAM_ZONE_CHARS	"abcdefghijklmnopqrstuvwxyz0123456789_*?[]"
 
 enum program_sect {
 	SECT_NONE,
@@ -184,7 +185,7 @@ program_zones(struct inifile_file *f, const struct table *t,
 {
 	char	 list[512], zl[512];
 	char	*p, *e, *item;
-	int	 i, j, matched, glob;
+	int	 i, j, matched, glob, pos = 0;
 
 	st->nzones = 0;
 	if (inifile_str(f, k, v, st->zones_spec, sizeof(st->zones_spec)) == -1)
@@ -196,6 +197,7 @@ program_zones(struct inifile_file *f, const struct table *t,
 		while (isspace((unsigned char)*p))
 			p++;
 		item = p;
+		pos++;
 		for (i = (int)strlen(item); i > 0 &&
 		    isspace((unsigned char)item[i - 1]); i--)
 			item[i - 1] = '\0';
@@ -219,10 +221,16 @@ program_zones(struct inifile_file *f, const struct table *t,
 		}
 		if (matched == 0) {
 			program_zone_list(t, zl, 400);
-			inifile_err(f, k, "%s '%s' %s (expected one of: %s)",
-			    glob ? "glob" : "zone", item, glob ?
-			    "matches no zone of the table" :
-			    "is not a zone of the table", zl);
+			/* Quoted only if it can be a name, never as text. */
+			if (strspn(item, PROGRAM_ZONE_CHARS) != strlen(item) ||
+			    strlen(item) >= NAME_LEN)
+				inifile_err(f, k, "entry %d is not a zone name "
+				    "or glob (expected one of: %s)", pos, zl);
+			else
+				inifile_err(f, k, "%s '%s' %s (expected one "
+				    "of: %s)", glob ? "glob" : "zone", item,
+				    glob ? "matches no zone of the table" :
+				    "is not a zone of the table", zl);
 		}
 	}
 }
@@ -255,8 +263,8 @@ program_kv_step(struct inifile_file *f, struct program_parse *pp, const char *k,
 			    &st->duration_s);
 		else if (parse_duration(v, PROGRAM_MIN_S, PROGRAM_MAX_S,
 		    &st->duration_s) == -1)
-			inifile_err(f, k, "'%s' is not valid (expected a time from "
-			    "1 s to 60 min, such as 90s, 300 or 5min)", v);
+			inifile_err(f, k, "not valid (expected a time from 1 s "
+			    "to 60 min, such as 90s, 300 or 5min)");
 	} else if (strcmp(k, "zones") == 0) {
 		q->zones_line = f->line;
 		program_zones(f, pp->t, st, k, v);

@@ -25,6 +25,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "routines.h"
 #include "strings.h"
 
@@ -96,38 +97,8 @@ routines_safe(const char *s, char *buf, size_t len)
 static int
 routines_secure(const char *path, int isdir, char *why, size_t whylen)
 {
-	struct stat	 st;
-	mode_t		 w;
-	const char	*by;
-
-	if (stat(path, &st) == -1) {
-		snprintf(why, whylen, "cannot be checked: %s", strerror(errno));
-		return (-1);
-	}
-	if (isdir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
-		snprintf(why, whylen, "is not a %s", isdir ? "directory" :
-		    "regular file");
-		return (-1);
-	}
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		snprintf(why, whylen, "is owned by uid %lu, not by root or the "
-		    "daemon's user (uid %lu), who could replace code the daemon "
-		    "runs", (unsigned long)st.st_uid, (unsigned long)geteuid());
-		return (-1);
-	}
-	if ((w = st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-		if (w == (S_IWGRP | S_IWOTH))
-			by = "its group and others";
-		else if (w == S_IWGRP)
-			by = "its group";
-		else
-			by = "others";
-		snprintf(why, whylen, "is writable by %s (mode %04o), who could "
-		    "replace code the daemon runs (chmod go-w %s)", by,
-		    (unsigned int)(st.st_mode & 07777), path);
-		return (-1);
-	}
-	return (0);
+	return (files_trusted(path, isdir, "replace code the daemon runs", why,
+	    whylen));
 }
 
 static int

@@ -215,6 +215,25 @@ safety_resolve_zone(const struct table *t, const struct profile *p, int ncond,
 	}
 }
 
+/* A session whose conditions exclude every zone could press nothing at all:
+ * refused, with why. */
+static int
+safety_resolve_open(const struct table *t, const struct profile *p,
+    struct limits *l, char *why, size_t whylen)
+{
+	int	 z;
+
+	for (z = 0; z < t->nzones; z++)
+		if (!l->excluded[z])
+			return (0);
+	if (t->nzones == 0)
+		return (0);
+	safety_say(why, whylen, "profile %s leaves no zone to press: the "
+	    "client's conditions exclude every zone of the table", p->id);
+	memset(l, 0, sizeof(*l));
+	return (-1);
+}
+
 int
 safety_resolve(const struct table *t, const struct profile *p,
     const struct rules *r, const struct program *prog,
@@ -242,7 +261,7 @@ safety_resolve(const struct table *t, const struct profile *p,
 	out->max_session_s = safety_kpa(p->max_session_min) * 60.0;
 	for (z = 0; z < t->nzones; z++)
 		safety_resolve_zone(t, p, ncond, conds, ctl_rating_kpa, out, z);
-	return (0);
+	return (safety_resolve_open(t, p, out, why, whylen));
 }
 
 void

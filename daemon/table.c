@@ -150,8 +150,8 @@ table_listen(struct inifile_file *f, const char *key, const char *v,
 
 	if (colon == NULL || colon == v || (size_t)(colon - v) >= hostlen ||
 	    parse_int(colon + 1, 0, 65535, &l) == -1) {
-		inifile_err(f, key, "'%s' is not valid (expected HOST:PORT, such "
-		    "as 127.0.0.1:8080)", v);
+		inifile_err(f, key, "not valid (expected HOST:PORT, such as "
+		    "127.0.0.1:8080)");
 		return;
 	}
 	snprintf(host, hostlen, "%.*s", (int)(colon - v), v);
@@ -226,8 +226,7 @@ table_kv_controller(struct inifile_file *f, struct table_parse *p,
 		else if (strcmp(v, "rtu") == 0)
 			c->transport = TRANSPORT_RTU;
 		else
-			inifile_err(f, k, "'%s' is not valid (expected tcp or rtu)",
-			    v);
+			inifile_err(f, k, "not valid (expected tcp or rtu)");
 	} else if (strcmp(k, "address") == 0) {
 		p->have_addr[i] |= 1;
 		table_listen(f, k, v, c->host, sizeof(c->host), &c->port);
@@ -236,8 +235,8 @@ table_kv_controller(struct inifile_file *f, struct table_parse *p,
 	} else if (strcmp(k, "device") == 0) {
 		p->have_addr[i] |= 2;
 		if (v[0] != '/')
-			inifile_err(f, k, "'%s' is not valid (expected an absolute "
-			    "path such as /dev/ttyUSB0)", v);
+			inifile_err(f, k, "not valid (expected an absolute "
+			    "path such as /dev/ttyUSB0)");
 		else
 			inifile_str(f, k, v, c->device, sizeof(c->device));
 	} else if (strcmp(k, "baud") == 0)
@@ -247,8 +246,7 @@ table_kv_controller(struct inifile_file *f, struct table_parse *p,
 		    strcmp(v, "O") == 0)
 			c->parity = v[0];
 		else
-			inifile_err(f, k, "'%s' is not valid (expected N, E or O)",
-			    v);
+			inifile_err(f, k, "not valid (expected N, E or O)");
 	} else if (strcmp(k, "data_bits") == 0)
 		inifile_int(f, k, v, 5, 8, &c->data_bits);
 	else if (strcmp(k, "stop_bits") == 0)

@@ -20,6 +20,7 @@
 #include "log.h"
 
 #define SHUTDOWN_EXTRA_MS	200
+#define TICK_SHUTDOWN_RELOAD_S	1	/* wait for a reload at exit */
 #define IDLE_HZ			10	/* poll rate with no session */
 
 const double tick_lateness_bounds_s[LATENESS_BUCKETS] = {
@@ -131,6 +132,34 @@ tick_replied(struct tick *c)
 	return (1);
 }
 
+/*
+ * A controller's rating (MAX_PRESSURE) is known once it is connected: a
+ * zone limit above it is a number in the file the hardware cannot do.
+ * The rating applies (safety.c); this says so, once per rating seen.
+ */
+static void
+tick_check_rating(struct tick *c, int ctl)
+{
+	const struct table	*t = c->cfg->table;
+	struct bus_reading	 rd;
+	int			 z;
+
+	bus_get(c->bus, ctl, &rd);
+	if (!rd.connected || !(rd.rating_kpa > 0) ||
+	    rd.rating_kpa == c->rating_seen[ctl])
+		return;
+	c->rating_seen[ctl] = rd.rating_kpa;
+	for (z = 0; z < t->nzones; z++)
+		if (t->zones[z].ctl == ctl &&
+		    t->zones[z].limit_kpa > rd.rating_kpa)
+			log_warnx("%s:%d: [zone %s] limit_kpa: %g kPa is above "
+			    "the rating of controller %s (%g kPa, read from "
+			    "it); the rating applies (expected at most %g)",
+			    t->path, t->zones[z].line, t->zones[z].name,
+			    t->zones[z].limit_kpa,
+			    t->ctls[ctl].name, rd.rating_kpa, rd.rating_kpa);
+}
+
 /* A link has news: check it at once, a stop must not wait for a tick. */
 static void
 tick_bus_cb(struct bus *b, int ctl, void *arg)
@@ -144,6 +173,7 @@ tick_bus_cb(struct bus *b, int ctl, void *arg)
 			event_base_loopexit(c->base, NULL);
 		return;
 	}
+	tick_check_rating(c, ctl);
 	tick_input(c, &in);
 	session_observe(&c->session, &in);
 	if (c->cfg->table->free_run && tick_replied(c))
@@ -300,23 +330,116 @@ tick_same_wiring(const struct table *a, const struct table *b,
 	return (0);
 }
 
+/*
+ * One reload: the thread's own, so that the loop can walk away from it. The
+ * thread reads only the job, the paths and the routines (loaded once, freed
+ * only at exit, and not at all while a thread may still read them).
+ */
+struct tick_reload_job {
+	pthread_mutex_t		 mtx;
+	pthread_t		 thread;
+	struct tick		*c;		/* NULL once abandoned */
+	int			 done;		/* the thread has finished */
+	struct config		*cfg;		/* its result, or NULL */
+	const char		*path;
+	char *const		*overrides;
+	int			 noverrides;
+	const struct routine_set *routines;
+};
+
+/* Reload threads abandoned and still running: the routines must stay. */
+static int		tick_reload_orphans;
+static pthread_mutex_t	tick_reload_orphans_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+tick_reload_job_free(struct tick_reload_job *j)
+{
+	config_free(j->cfg);
+	pthread_mutex_destroy(&j->mtx);
+	free(j);
+}
+
 /* The reload thread: reads and checks every file, touches nothing shared
  * (the routines are read-only once loaded). */
 static void *
 tick_reload_thread(void *arg)
 {
-	struct tick		*c = arg;
+	struct tick_reload_job	*j = arg;
 	struct inifile_errors	 errs = { 0 };
+	struct config		*cfg;
+	int			 orphan;
 
-	c->reload_cfg = config_load(c->config_path, c->overrides,
-	    c->noverrides, &c->routines, &errs);
-	if (c->reload_cfg == NULL)
-		log_warnx("reload refused: %d error%s above; the running "
-		    "configuration stays", errs.count, errs.count == 1 ? "" :
-		    "s");
+	cfg = config_load(j->path, j->overrides, j->noverrides, j->routines,
+	    &errs);
+	pthread_mutex_lock(&j->mtx);
+	orphan = j->c == NULL;
+	j->cfg = cfg;
+	j->done = 1;
+	if (!orphan) {
+		if (cfg == NULL)
+			log_warnx("reload refused: %d error%s above; the "
+			    "running configuration stays", errs.count,
+			    errs.count == 1 ? "" : "s");
+		event_active(j->c->reload_ev, EV_TIMEOUT, 0);
+	}
+	pthread_mutex_unlock(&j->mtx);
 	inifile_errors_free(&errs);
-	event_active(c->reload_ev, EV_TIMEOUT, 0);
+	if (orphan) {
+		log_warnx("an abandoned reload has finished; its result is "
+		    "dropped");
+		tick_reload_job_free(j);
+		pthread_mutex_lock(&tick_reload_orphans_mtx);
+		tick_reload_orphans--;
+		pthread_mutex_unlock(&tick_reload_orphans_mtx);
+	}
 	return (NULL);
+}
+
+/*
+ * Gives up on the running reload: the thread finishes on its own, frees
+ * its job and drops its result. 1 if it was abandoned, 0 if it had
+ * finished after all (then the caller joins it).
+ */
+static int
+tick_reload_abandon(struct tick *c)
+{
+	struct tick_reload_job	*j = c->reload_job;
+	int			 done;
+
+	pthread_mutex_lock(&j->mtx);
+	if (!(done = j->done)) {
+		j->c = NULL;
+		pthread_mutex_lock(&tick_reload_orphans_mtx);
+		tick_reload_orphans++;
+		pthread_mutex_unlock(&tick_reload_orphans_mtx);
+	}
+	pthread_mutex_unlock(&j->mtx);
+	if (done)
+		return (0);
+	pthread_detach(j->thread);
+	c->reload_job = NULL;
+	c->reloading = 0;
+	return (1);
+}
+
+/* On the loop: the reload takes too long (a file that never ends on a
+ * file system that ignores O_NONBLOCK, a hung network mount...). */
+static void
+tick_reload_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct tick	*c = arg;
+
+	if (!c->reloading || !tick_reload_abandon(c))
+		return;		/* done meanwhile: reload_ev is pending */
+	log_warnx("reload abandoned: the files were not read within %d s; "
+	    "the running configuration stays", TICK_RELOAD_TIMEOUT_S);
+	c->reload_failures++;
+	if (c->reload_done != NULL)
+		c->reload_done(c, 0, c->reload_arg);
+	if (c->reload_again && !c->stopping) {
+		c->reload_again = 0;
+		tick_reload(c);
+	}
 }
 
 /* On the loop: the thread is done; swap if the result is valid. */
@@ -324,15 +447,21 @@ static void
 tick_reload_finish(evutil_socket_t fd, short what, void *arg)
 {
 	struct tick		*c = arg;
+	struct tick_reload_job	*j = c->reload_job;
 	struct config		*fresh;
 	struct session_input	 in;
 	char			 why[256];
-	int			 ok = 0;
+	int			 ok = 0, i;
 
-	pthread_join(c->reload_thread, NULL);
+	if (j == NULL)
+		return;		/* abandoned in the meantime */
+	evtimer_del(c->reload_watchdog);
+	pthread_join(j->thread, NULL);
+	c->reload_job = NULL;
 	c->reloading = 0;
-	fresh = c->reload_cfg;
-	c->reload_cfg = NULL;
+	fresh = j->cfg;
+	j->cfg = NULL;
+	tick_reload_job_free(j);
 	if (fresh == NULL)
 		c->reload_failures++;
 	else if (tick_same_wiring(c->cfg->table, fresh->table, why,
@@ -347,6 +476,9 @@ tick_reload_finish(evutil_socket_t fd, short what, void *arg)
 		config_free(c->cfg);
 		c->cfg = fresh;
 		c->reloads++;
+		memset(c->rating_seen, 0, sizeof(c->rating_seen));
+		for (i = 0; i < fresh->table->nctls; i++)
+			tick_check_rating(c, i);
 		log_info("reloaded: %d profiles, %d programs",
 		    fresh->profiles.n, fresh->programs.n);
 		tick_emit(c, SESSION_EV_RELOADED);
@@ -363,24 +495,45 @@ tick_reload_finish(evutil_socket_t fd, short what, void *arg)
 void
 tick_reload(struct tick *c)
 {
+	struct tick_reload_job	*j;
+	struct timeval		 tv = { TICK_RELOAD_TIMEOUT_S, 0 };
+
 	if (c->reloading) {
+		if (!c->reload_again)
+			log_info("reload already running; will reload again "
+			    "after it");
 		c->reload_again = 1;
 		return;
 	}
 	if (c->reload_ev == NULL &&
-	    (c->reload_ev = event_new(c->base, -1, 0, tick_reload_finish,
-	    c)) == NULL)
+	    ((c->reload_ev = event_new(c->base, -1, 0, tick_reload_finish,
+	    c)) == NULL || (c->reload_watchdog = evtimer_new(c->base,
+	    tick_reload_timeout, c)) == NULL))
 		fatalx("event_new failed");
 	log_info("reloading %s", c->config_path);
-	if (pthread_create(&c->reload_thread, NULL, tick_reload_thread,
-	    c) != 0) {
-		log_warn("reload: cannot start a thread");
-		c->reload_failures++;
-		if (c->reload_done != NULL)
-			c->reload_done(c, 0, c->reload_arg);
-		return;
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		log_warn("reload: calloc");
+		goto fail;
 	}
+	pthread_mutex_init(&j->mtx, NULL);
+	j->c = c;
+	j->path = c->config_path;
+	j->overrides = c->overrides;
+	j->noverrides = c->noverrides;
+	j->routines = &c->routines;
+	if (pthread_create(&j->thread, NULL, tick_reload_thread, j) != 0) {
+		log_warn("reload: cannot start a thread");
+		tick_reload_job_free(j);
+		goto fail;
+	}
+	c->reload_job = j;
 	c->reloading = 1;
+	evtimer_add(c->reload_watchdog, &tv);
+	return;
+fail:
+	c->reload_failures++;
+	if (c->reload_done != NULL)
+		c->reload_done(c, 0, c->reload_arg);
 }
 
 static void
@@ -417,15 +570,40 @@ tick_shutdown(struct tick *c)
 	log_info("shutting down: venting every controller");
 }
 
+/* At exit: a reload still running gets a moment, then is left behind. */
+static void
+tick_reload_drop(struct tick *c)
+{
+	struct tick_reload_job	*j = c->reload_job;
+	struct timespec		 until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += TICK_SHUTDOWN_RELOAD_S;
+	if (pthread_timedjoin_np(j->thread, NULL, &until) == 0) {
+		c->reload_job = NULL;
+		c->reloading = 0;
+		tick_reload_job_free(j);
+	} else if (tick_reload_abandon(c))
+		log_warnx("shutdown: a reload still runs after %d s; not "
+		    "waiting for it", TICK_SHUTDOWN_RELOAD_S);
+	else {
+		pthread_join(j->thread, NULL);
+		c->reload_job = NULL;
+		tick_reload_job_free(j);
+	}
+}
+
 void
 tick_free(struct tick *c)
 {
-	if (c->reloading) {
-		pthread_join(c->reload_thread, NULL);
-		config_free(c->reload_cfg);
-	}
+	int	 orphans;
+
+	if (c->reloading)
+		tick_reload_drop(c);
 	if (c->reload_ev != NULL)
 		event_free(c->reload_ev);
+	if (c->reload_watchdog != NULL)
+		event_free(c->reload_watchdog);
 	bus_stop(c->bus);
 	c->bus = NULL;
 	session_free(&c->session);
@@ -434,5 +612,9 @@ tick_free(struct tick *c)
 	if (c->exit_ev != NULL)
 		event_free(c->exit_ev);
 	config_free(c->cfg);
-	routines_free(&c->routines);
+	pthread_mutex_lock(&tick_reload_orphans_mtx);
+	orphans = tick_reload_orphans;
+	pthread_mutex_unlock(&tick_reload_orphans_mtx);
+	if (orphans == 0)	/* else a thread may still read them */
+		routines_free(&c->routines);
 }

@@ -43,6 +43,7 @@ struct tick {
 	uint64_t		 last_tick_ns;
 	uint64_t		 started_ns;
 	int			 tried[TABLE_MAX_CONTROLLERS];
+	double			 rating_seen[TABLE_MAX_CONTROLLERS]; /* kPa */
 	uint64_t		 await[TABLE_MAX_CONTROLLERS];	/* free run */
 	int			 ready;
 	int			 stopping;
@@ -57,11 +58,11 @@ struct tick {
 	uint64_t		 reload_failures;
 
 	/* a reload in progress: parsed off the loop, swapped on it */
-	pthread_t		 reload_thread;
+	struct tick_reload_job	*reload_job;	/* the thread's, tick.c */
 	int			 reloading;	/* the thread runs */
 	int			 reload_again;	/* SIGHUP while it ran */
-	struct config		*reload_cfg;	/* its result, or NULL */
-	struct event		*reload_ev;
+	struct event		*reload_ev;	/* the thread is done */
+	struct event		*reload_watchdog; /* or too slow */
 	/* after each reload, ok = 1 if the new configuration is in use */
 	void			(*reload_done)(struct tick *, int ok,
 				    void *arg);
@@ -83,9 +84,13 @@ void	tick_unobserve(struct tick *c, void *arg);
 /*
  * SIGHUP: parses a new configuration on a thread of its own (files may be
  * slow to read; the loop must not wait for them), then, on the loop, swaps
- * it in only if it is valid and calls c->reload_done either way. A SIGHUP during a
- * reload starts another one after it.
+ * it in only if it is valid and calls c->reload_done either way. A SIGHUP
+ * during a reload is logged and starts another one after it. A reload not
+ * done within TICK_RELOAD_TIMEOUT_S is abandoned (the thread is left to
+ * finish on its own and its result dropped), the running configuration
+ * stays, and the next SIGHUP starts afresh.
  */
+#define TICK_RELOAD_TIMEOUT_S	10
 void	tick_reload(struct tick *c);
 /* SIGTERM: vent every controller, then leave the loop. */
 void	tick_shutdown(struct tick *c);

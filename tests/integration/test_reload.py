@@ -241,39 +241,70 @@ def test_refusing_condition_ends_the_session(daemon):
     assert r.status == 422, r.text
 
 
-def test_a_slow_reload_does_not_hold_up_the_loop(daemon, sim):
-    """The new configuration is read off the loop: while a file of it
-    cannot be read (here a FIFO named like a profile, whose open() waits
-    for a writer, as a hung file system would), the loop still ticks,
-    answers and vents; the reload finishes when the file can be read."""
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero"])
+def test_a_file_that_never_ends_is_refused_at_once(daemon, sim, kind):
+    """A profile that never ends (a FIFO nobody writes to, whose open()
+    and read() would wait for a writer; a symlink to /dev/zero) is refused
+    at once by the reload, which never waits on it: the session ticks on,
+    the old configuration stays, the reload thread is free again, and a
+    later SIGHUP, the file gone, reloads. SIGTERM then exits at once."""
     d = daemon
-    fifo = os.path.join(d.profile_dir, "stalled.ini")
-    os.mkfifo(fifo)
+    bad = os.path.join(d.profile_dir, "stalled.ini")
+    if kind == "fifo":
+        os.mkfifo(bad)
+        what = "a FIFO"
+    else:
+        os.symlink("/dev/zero", bad)
+        what = "a character device"
+    r = d.request("POST", "/api/v1/session",
+                  {"program": "api_test", "profile": "standard"})
+    assert r.status == 201, r.text
+    d.wait_state("running")
+    t0 = monotonic_ns()
+    reload(d, "massaged_reload_failures_total")
+    assert ("%s: refused: the file is not a regular file (it is %s)"
+            % (bad, what)) in d.logs()
+    assert "reload refused" in d.logs()
+    time.sleep(0.5)
+    # the session ticked on at 50 Hz throughout
+    ticks = [e.ns for e in sim.events("fc16", c=0) if e.ns > t0]
+    assert len(ticks) >= 20, len(ticks)
+    assert max(b - a for a, b in zip(ticks, ticks[1:])) < 100e6
+    assert d.status()["state"] == "running"
+    # the next SIGHUP is not lost behind a stuck thread
+    os.unlink(bad)
+    write_profile(d, 25)
+    reload(d)
+    assert "reloaded" in d.logs()
+    assert "reload already running" not in d.logs()
+    # and SIGTERM does not wait on anything: vent, exit 0
+    t1 = time.monotonic()
+    assert d.stop() == 0, d.logs()
+    assert time.monotonic() - t1 < 10 * WRAPPER_SLOW
+
+
+def test_a_sighup_during_a_reload_is_not_lost(tmp_path, sim):
+    """A SIGHUP while a reload runs is said in the log and done after it:
+    two SIGHUPs, two reloads. (3000 profiles make the reload take long
+    enough for the second signal to find it running.)"""
+    d = Daemon(tmp_path, sim, start=False, **SLACK)
+    with open(os.path.join(d.profile_dir, "standard.ini")) as f:
+        text = f.read()
+    for i in range(3000):
+        d.write_profile("many_%04d" % i, text)
+    d.start()
     try:
-        r = d.request("POST", "/api/v1/session",
-                      {"program": "api_test", "profile": "standard"})
-        assert r.status == 201, r.text
+        d.wait_ready()
+        before = metric(d, "massaged_reloads_total")
         d.signal(signal.SIGHUP)
-        d.wait_for(lambda: "reloading" in d.logs(), what="the reload")
-        t0 = monotonic_ns()
-        time.sleep(1.0)
-        # the session ticks on at 50 Hz while the reload is stuck
-        ticks = [e.ns for e in sim.events("fc16", c=0) if e.ns > t0]
-        assert len(ticks) >= 40, len(ticks)
-        assert max(b - a for a, b in zip(ticks, ticks[1:])) < 100e6
-        assert d.status()["state"] == "running"
-        # and a stop is not held up by it
-        t1 = monotonic_ns()
-        assert d.request("POST", "/api/v1/estop").status == 200
-        sim.wait_event("fc6", c=1, after_ns=t1, timeout=2,
-                       where=lambda e: e["value"] == "0")
-        assert "reloaded" not in d.logs() and "reload refused" \
-            not in d.logs()
+        d.wait_for(lambda: "reloading" in d.logs(), interval=0.002,
+                   what="the first reload")
+        d.signal(signal.SIGHUP)
+        d.wait_for(lambda: metric(d, "massaged_reloads_total") == before + 2,
+                   timeout=30 * WRAPPER_SLOW, what="both reloads")
+        assert d.logs().count(
+            "reload already running; will reload again after it") == 1
+        assert d.logs().count("massaged: reloaded: ") == 2, d.logs()
     finally:
-        # a writer that closes at once: the reload reads an empty profile
-        fd = os.open(fifo, os.O_WRONLY)
-        os.close(fd)
-    d.wait_for(lambda: "reload refused" in d.logs(), timeout=10,
-               what="the reload to finish")
-    assert "stalled.ini" in d.logs()
-    assert d.status()["state"] == "fault"       # the e-stop above
+        assert d.stop() == 0, d.logs()
+    assert d.sanitizer_report() == ""

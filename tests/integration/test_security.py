@@ -132,8 +132,9 @@ class NetnsDaemon(Daemon):
 def test_token_file_readable_by_others_refused(tmp_path, mode):
     d = Daemon(tmp_path, NO_SIM, token_mode=mode, start=False)
     log = start_refused(d)
-    assert ("cannot start the API: token file %s is readable or writable "
-            "by group or others (mode %04o): run chmod 600 %s"
+    assert ("cannot start the API: token file %s: refused: the file is "
+            "readable or writable by group or others (mode %04o), who could "
+            "read or change it (chmod 600 %s)"
             % (d.token_path, mode, d.token_path)) in log
 
 
@@ -159,7 +160,8 @@ def test_token_file_not_regular_refused(tmp_path):
     os.unlink(d.token_path)
     os.mkdir(d.token_path, 0o700)
     log = start_refused(d)
-    assert "token file %s is not a regular file" % d.token_path in log
+    assert ("token file %s: refused: the file is not a regular file"
+            % d.token_path) in log
 
 
 def test_token_revoked_by_reload(tmp_path):

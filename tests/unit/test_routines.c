@@ -331,13 +331,14 @@ test_permissions(void **state)
 		assert_int_equal(chown(path, 4242, (gid_t)-1), 0);
 		snprintf(want, sizeof(want), "refused: the file is owned by uid "
 		    "4242, not by root or the daemon's user (uid 0), who could "
-		    "replace code the daemon runs");
+		    "replace code the daemon runs (chown root %s)", path);
 		expect_refused(path, want);
 		assert_int_equal(chown(path, 0, (gid_t)-1), 0);
 		assert_int_equal(chown(dir, 4242, (gid_t)-1), 0);
 		snprintf(want, sizeof(want), "refused: its directory %s is owned "
 		    "by uid 4242, not by root or the daemon's user (uid 0), who "
-		    "could replace code the daemon runs", dir);
+		    "could replace code the daemon runs (chown root %s)", dir,
+		    dir);
 		expect_refused(path, want);
 	}
 	inifile_errors_free(&errs);

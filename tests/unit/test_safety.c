@@ -278,6 +278,38 @@ test_resolve_scale(void **state)
 	(void)state;
 }
 
+/* Conditions that exclude every zone leave nothing to press: refused. */
+static void
+test_resolve_no_zone_left(void **state)
+{
+	struct rule	 both[2] = {
+		{ .name = "upper", .reason = "Upper.", .nexclude = 3,
+		  .exclude = { "lumbar_*", "piriformis_*", "sciatic_*" },
+		  .scale = 1 },
+		{ .name = "lower", .reason = "Lower.", .nexclude = 2,
+		  .exclude = { "hamstring_*", "calf_*" }, .scale = 1 },
+	};
+	const struct rules	 r = { .path = "rules.ini", .n = 2,
+				    .rules = both };
+	struct table	 t;
+	struct profile	 p;
+	struct limits	 l;
+	char		 why[256];
+
+	make_table(&t);
+	make_profile(&p);
+	add_cond(&p, "upper");
+	assert_int_equal(safety_resolve(&t, &p, &r, NULL, NULL, &l, why,
+	    sizeof(why)), 0);
+	add_cond(&p, "lower");
+	assert_int_equal(safety_resolve(&t, &p, &r, NULL, NULL, &l, why,
+	    sizeof(why)), -1);
+	assert_string_equal(why, "profile p leaves no zone to press: the "
+	    "client's conditions exclude every zone of the table");
+	assert_int_equal(l.nzones, 0);
+	(void)state;
+}
+
 static void
 test_resolve_exclude(void **state)
 {
@@ -1254,6 +1286,7 @@ main(void)
 		cmocka_unit_test(test_resolve_endangerment),
 		cmocka_unit_test(test_resolve_scale),
 		cmocka_unit_test(test_resolve_exclude),
+		cmocka_unit_test(test_resolve_no_zone_left),
 		cmocka_unit_test(test_resolve_refuse),
 		cmocka_unit_test(test_resolve_forbidden),
 		cmocka_unit_test(test_resolve_unknown_condition),

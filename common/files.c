@@ -1,0 +1,205 @@
+/*
+ * files.c: the trust rule for the files the daemon reads (see files.h) and
+ * the bounded, non-blocking read of a whole file under that rule.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "files.h"
+
+static int	files_check(const struct stat *, const char *, int, int,
+		    const char *, char *, size_t);
+static int	files_dir(const char *, char *, size_t);
+
+/* Says what kind of file st is, for "is a FIFO, not a regular file". */
+static const char *
+files_kind(const struct stat *st)
+{
+	if (S_ISDIR(st->st_mode))
+		return ("a directory");
+	if (S_ISFIFO(st->st_mode))
+		return ("a FIFO");
+	if (S_ISCHR(st->st_mode))
+		return ("a character device");
+	if (S_ISBLK(st->st_mode))
+		return ("a block device");
+	if (S_ISSOCK(st->st_mode))
+		return ("a socket");
+	if (S_ISLNK(st->st_mode))
+		return ("a symbolic link");
+	return ("a regular file");
+}
+
+/*
+ * The rule itself, on a stat result: why gets the predicate, "is writable
+ * by others (mode 0666), who could RISK (chmod go-w PATH)".
+ */
+static int
+files_check(const struct stat *st, const char *path, int isdir, int flags,
+    const char *risk, char *why, size_t whylen)
+{
+	mode_t		 w;
+	const char	*by;
+
+	if (isdir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode)) {
+		if (isdir)
+			snprintf(why, whylen, "is not a directory");
+		else if (S_ISDIR(st->st_mode) || S_ISLNK(st->st_mode) ||
+		    S_ISREG(st->st_mode))
+			snprintf(why, whylen, "is not a regular file");
+		else
+			snprintf(why, whylen, "is not a regular file (it is "
+			    "%s)", files_kind(st));
+		return (-1);
+	}
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		snprintf(why, whylen, "is owned by uid %lu, not by root or the "
+		    "daemon's user (uid %lu), who could %s (chown root %s)",
+		    (unsigned long)st->st_uid, (unsigned long)geteuid(), risk,
+		    path);
+		return (-1);
+	}
+	if ((flags & FILES_PRIVATE) && (st->st_mode & 077) != 0) {
+		snprintf(why, whylen, "is readable or writable by group or "
+		    "others (mode %04o), who could read or change it (chmod "
+		    "600 %s)", (unsigned int)(st->st_mode & 07777), path);
+		return (-1);
+	}
+	if ((w = st->st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		if (w == (S_IWGRP | S_IWOTH))
+			by = "its group and others";
+		else if (w == S_IWGRP)
+			by = "its group";
+		else
+			by = "others";
+		snprintf(why, whylen, "is writable by %s (mode %04o), who "
+		    "could %s (chmod go-w %s)", by,
+		    (unsigned int)(st->st_mode & 07777), risk, path);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+files_trusted(const char *path, int isdir, const char *risk, char *why,
+    size_t whylen)
+{
+	struct stat	 st;
+
+	if (stat(path, &st) == -1) {
+		snprintf(why, whylen, "cannot be checked: %s", strerror(errno));
+		return (-1);
+	}
+	return (files_check(&st, path, isdir, 0, risk, why, whylen));
+}
+
+/* The directory path is named in, then the one it really is in. */
+static int
+files_dir(const char *path, char *why, size_t whylen)
+{
+	char		 dir[PATH_MAX], real[PATH_MAX], sec[PATH_MAX + 256];
+	const char	*slash;
+	int		 pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 0)
+			snprintf(real, sizeof(real), "%s", path);
+		else if (realpath(path, real) == NULL) {
+			snprintf(why, whylen, "cannot be resolved: %s",
+			    strerror(errno));
+			return (-1);
+		}
+		if ((slash = strrchr(real, '/')) == NULL)
+			snprintf(dir, sizeof(dir), ".");
+		else
+			snprintf(dir, sizeof(dir), "%.*s", slash == real ? 1 :
+			    (int)(slash - real), real);
+		if (files_trusted(dir, 1, FILES_RISK, sec, sizeof(sec)) == -1) {
+			snprintf(why, whylen, "refused: its directory %s %s",
+			    dir, sec);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+int
+files_read(const char *path, size_t max, int flags, char **buf, size_t *len,
+    char *why, size_t whylen)
+{
+	struct stat	 st;
+	char		*b, sec[PATH_MAX + 256];
+	size_t		 got = 0;
+	ssize_t		 n;
+	int		 fd;
+	int		 oflags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+
+	*buf = NULL;
+	*len = 0;
+	if (flags & FILES_NOFOLLOW)
+		oflags |= O_NOFOLLOW;
+	if ((fd = open(path, oflags)) == -1) {
+		if (errno == ELOOP && (flags & FILES_NOFOLLOW))
+			snprintf(why, whylen, "refused: the file is a symbolic "
+			    "link (expected the file itself)");
+		else
+			snprintf(why, whylen, "cannot open: %s",
+			    strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &st) == -1) {
+		snprintf(why, whylen, "cannot be checked: %s", strerror(errno));
+		goto fail;
+	}
+	if (files_check(&st, path, 0, flags, FILES_RISK, sec,
+	    sizeof(sec)) == -1) {
+		snprintf(why, whylen, "refused: the file %s", sec);
+		goto fail;
+	}
+	if ((size_t)st.st_size > max) {
+		snprintf(why, whylen, "refused: the file is too large (%lld "
+		    "bytes, at most %zu)",
+		    (long long)st.st_size, max);
+		goto fail;
+	}
+	if (files_dir(path, why, whylen) == -1)
+		goto fail;
+	if ((b = malloc(max + 1)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		goto fail;
+	}
+	/* One byte more than allowed tells a file that grew meanwhile. */
+	while (got <= max && (n = read(fd, b + got, max + 1 - got)) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			snprintf(why, whylen, "read error: %s",
+			    strerror(errno));
+			free(b);
+			goto fail;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	if (got > max) {
+		snprintf(why, whylen, "refused: the file is too large (at "
+		    "most %zu bytes)", max);
+		free(b);
+		return (-1);
+	}
+	b[got] = '\0';
+	*buf = b;
+	*len = got;
+	return (0);
+fail:
+	close(fd);
+	return (-1);
+}
