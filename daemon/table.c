@@ -107,8 +107,8 @@ table_section(struct inifile_file *f, const char *section)
 
 	p->sect = SECT_BAD;
 	if (strcmp(section, "daemon") == 0 && p->in_layout)
-		inifile_err(f, NULL, "[daemon] does not belong in a layout "
-		    "file (expected [safety], [controller NAME] or [zone NAME])");
+		inifile_err(f, NULL, "not allowed in a layout file (expected "
+		    "[safety], [controller NAME] or [zone NAME])");
 	else if (strcmp(section, "daemon") == 0)
 		p->sect = SECT_DAEMON;
 	else if (strcmp(section, "safety") == 0)
