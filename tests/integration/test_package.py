@@ -238,3 +238,29 @@ def test_installed_check_and_run(debs, tmp_path):
         finally:
             rc = d.stop()
         assert rc == 0, d.logs()
+
+
+def test_check_build_under_dpkg_buildflags(tmp_path):
+    """make check's build (ASan+UBSan, warnings as errors) and the unit
+    suite under `dpkg-buildflags --export=make` with every hardening
+    feature: what the package's test step runs."""
+    env = clean_env()
+    env["DEB_BUILD_MAINT_OPTIONS"] = "hardening=+all"
+    flags = subprocess.run(["dpkg-buildflags", "--export=make"], env=env,
+                           capture_output=True, text=True, check=True).stdout
+    assert "_FORTIFY_SOURCE=2" in flags and "-z,now" in flags, flags
+    mk = tmp_path / "buildflags.mk"
+    mk.write_text(flags)
+    build = str(tmp_path / "build")
+    p = subprocess.run(["make", "-C", REPO, "--no-print-directory", "-j2",
+                        "-f", str(mk), "-f", "Makefile", "BUILD=" + build,
+                        "SAN=1", "tests"], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, env=env, timeout=1800)
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-6000:]
+    assert "-D_FORTIFY_SOURCE=2" in p.stdout and "-Werror " in p.stdout
+    env.pop("DEB_BUILD_OPTIONS")
+    p = subprocess.run([os.path.join(REPO, "tests/run.sh"), build, "unit"],
+                       cwd=REPO, capture_output=True, text=True, env=env,
+                       timeout=1800)
+    assert p.returncode == 0, p.stdout[-6000:] + p.stderr[-2000:]
+    assert re.search(r"^\d+ passed, 0 failed$", p.stdout, re.M), p.stdout
