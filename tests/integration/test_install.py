@@ -88,6 +88,17 @@ def test_files_in_place(inst):
         assert "ExecStart=/usr/sbin/massaged -f /etc/massaged/" in unit, u
         assert "ExecStartPre=/usr/sbin/massaged -n -f" in unit, u
         assert "Type=notify" in unit and "WatchdogSec=" in unit
+        # Any exit systemd did not ask for is restarted, a clean one too,
+        # within a start limit; the serial drivers load before the start
+        # resolves DeviceAllow=char-ttyUSB/char-ttyACM.
+        assert "\nRestart=always\n" in unit and "StartLimitBurst=" in unit
+        for drv in ("usbserial", "cdc_acm"):
+            assert re.search(r"^Wants=.*modprobe@%s\.service" % drv, unit,
+                             re.M), (u, drv)
+            assert re.search(r"^After=.*modprobe@%s\.service" % drv, unit,
+                             re.M), (u, drv)
+        for dev in ("ttyS", "ttyUSB", "ttyACM"):
+            assert "DeviceAllow=char-%s rw" % dev in unit
     for f in FLEET:
         with open(r("/usr/share/massaged/" + f)) as a, \
                 open(os.path.join(REPO, "contrib", f)) as b:

@@ -187,6 +187,42 @@ def test_sysusers_and_tmpfiles_of_the_package(debs, tmp_path):
     apply_sysusers_and_tmpfiles(debs["root"], tmp_path)
 
 
+def test_postinst_makes_a_token(debs, tmp_path):
+    """The postinst's token part, run on a scratch directory (chown
+    recorded by a stand-in): one token the daemon accepts, mode 0600,
+    given to the service user; an existing token file is left alone."""
+    post = control(debs["files"]["massaged"], "postinst")
+    block = post[post.index('if [ "$1" = "configure" ]; then\n\ttokens='):]
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    tokens = etc / "tokens"
+    block = block.replace("/etc/massaged/tokens", str(tokens))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "chown.log"
+    (bindir / "chown").write_text('#!/bin/sh\necho "$@" >>%s\n' % log)
+    os.chmod(bindir / "chown", 0o755)
+    env = dict(os.environ, PATH="%s:%s" % (bindir, os.environ["PATH"]))
+    script = tmp_path / "postinst"
+    script.write_text("#!/bin/sh\nset -e\n" + block)
+    p = subprocess.run(["sh", str(script), "configure"], env=env,
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "created %s" % tokens in p.stdout
+    assert os.stat(tokens).st_mode & 0o777 == 0o600
+    token = tokens.read_text()
+    assert re.fullmatch(r"[0-9a-f]{48}\n", token), token
+    assert log.read_text() == "massaged:massaged %s.new\n" % tokens
+    # The daemon accepts it.
+    p = installed_check(debs, "-o", "token_file=%s" % tokens)
+    assert p.returncode == 0, p.stderr
+    # A second configure (an upgrade) keeps it.
+    p = subprocess.run(["sh", str(script), "configure"], env=env,
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout == "", p.stdout + p.stderr
+    assert tokens.read_text() == token
+
+
 def installed_check(debs, *extra):
     r = lambda p: rooted(debs, p)
     return subprocess.run(
