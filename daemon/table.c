@@ -16,6 +16,8 @@
  * Every error is reported with file:line and parsing goes on, so a person
  * sees all of them at once. Unknown sections and keys are errors.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -218,6 +220,8 @@ static int	table_kv(struct inifile_file *, const char *, const char *,
 static void
 table_layout(struct inifile_file *f, struct table_parse *p, const char *v)
 {
+	struct stat	 st;
+
 	if (f->line == 0) {
 		inifile_err(f, "layout", "cannot be given on the command line "
 		    "(expected in the table file's [daemon] section)");
@@ -236,9 +240,13 @@ table_layout(struct inifile_file *f, struct table_parse *p, const char *v)
 		inifile_err(f, "layout", "path too long");
 		return;
 	}
-	if (access(p->layout, R_OK) == -1) {
+	if (stat(p->layout, &st) == -1 || access(p->layout, R_OK) == -1) {
 		inifile_err(f, "layout", "cannot read %s: %s", p->layout,
 		    strerror(errno));
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		inifile_err(f, "layout", "%s is not a regular file", p->layout);
 		return;
 	}
 	p->in_layout = 1;

@@ -455,6 +455,8 @@ test_layout_errors(void **state)
 	    "defined twice");
 	expect_error_in("[daemon]\nlayout = none.ini\n", path,
 	    "2: [daemon] layout: cannot read ");
+	expect_error_in("[daemon]\nlayout = /dev/zero\n", path,
+	    "2: [daemon] layout: /dev/zero is not a regular file");
 	expect_error_in("[controller a]\naddress = 1.2.3.4:5\n"
 	    "[daemon]\nlayout = model.ini\n", path,
 	    "4: [daemon] layout: must come before every [controller]");
