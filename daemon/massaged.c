@@ -178,7 +178,8 @@ main(int argc, char *argv[])
 	if (ctl.cfg != NULL || check) {
 		if (massaged_check_tokens(&ctl, path, overrides, noverrides,
 		    err, sizeof(err)) == -1) {
-			log_emit(LOG_ERR, "%s", err);
+			log_emit(LOG_ERR, "%s%s", check ? "" :
+			    "cannot start the API: ", err);
 			errs.count++;
 			rc = -1;
 		}
