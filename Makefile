@@ -316,12 +316,14 @@ uninstall:
 		fi; \
 	done
 	rm -f $(DESTDIR)$(EXAMPLES_LIST)
-	-rmdir $(addprefix $(DESTDIR),$(sort $(dir $(PANEL_FILES:panel/%=$(PANELDIR)/%)))) \
+	@for d in $(addprefix $(DESTDIR),$(sort $(dir $(PANEL_FILES:panel/%=$(PANELDIR)/%)))) \
 		$(DESTDIR)$(PANELDIR) $(DESTDIR)$(FLEETDIR)/prometheus \
 		$(DESTDIR)$(FLEETDIR)/grafana $(DESTDIR)$(FLEETDIR) \
 		$(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(LIBDIR)/massaged \
 		$(DESTDIR)$(INCLUDEDIR)/massaged $(DESTDIR)$(CONFDIR)/profiles \
-		$(DESTDIR)$(CONFDIR)/programs $(DESTDIR)$(CONFDIR) 2>/dev/null
+		$(DESTDIR)$(CONFDIR)/programs $(DESTDIR)$(CONFDIR); do \
+		[ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \
+	done
 
 # make deb: the Debian packages of debian/ (bookworm, debhelper 13), built
 # from a copy of the tree so that nothing lands in it; the .debs go to
