@@ -4,6 +4,8 @@
 #   make check      build with ASan+UBSan and run every test
 #   make demo       build, then run the simulator and the daemon on the demo table
 #   make install    install under $(DESTDIR)$(PREFIX)
+#   make uninstall  remove what make install put there
+#   make deb        build the Debian packages (dpkg-buildpackage -b) in ..
 #   make bench      benchmarks (optimised build), not part of check
 #   make deps       install missing Debian packages (as root), else print the line
 
@@ -15,6 +17,7 @@ LOCALSTATEDIR	?= /var
 BINDIR		?= $(PREFIX)/bin
 SBINDIR		?= $(PREFIX)/sbin
 LIBDIR		?= $(PREFIX)/lib
+LIBEXECDIR	?= $(PREFIX)/libexec
 PLUGINDIR	?= $(LIBDIR)/massaged/routines
 INCLUDEDIR	?= $(PREFIX)/include
 DATADIR		?= $(PREFIX)/share
@@ -25,6 +28,11 @@ SYSUSERSDIR	?= $(LIBDIR)/sysusers.d
 TMPFILESDIR	?= $(LIBDIR)/tmpfiles.d
 CONFDIR		?= $(SYSCONFDIR)/massaged
 PANELDIR	?= $(DATADIR)/massaged/panel
+# Prometheus alert rules and the Grafana dashboard (contrib/).
+FLEETDIR	?= $(DATADIR)/massaged
+# The examples of CONFDIR that install put there once, one a line: an
+# example an admin deleted is not brought back.
+EXAMPLES_LIST	?= $(CONFDIR)/.installed-examples
 PYTHON		?= /usr/bin/python3
 
 CC		?= cc
@@ -106,7 +114,7 @@ PROGS		:= $(BUILD)/massaged $(BUILD)/massaged-sim $(BUILD)/massagectl
 
 
 .PHONY: all build tests check check-unit check-integration check-browser demo deps \
-	deps-check install bench soak fuzz check-valgrind clean
+	deps-check install uninstall deb bench soak fuzz check-valgrind clean
 .DEFAULT_GOAL := all
 
 # The build runs in a second make so that pkg-config is asked only after the
@@ -143,14 +151,14 @@ $(BUILD)/massagectl: $(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(LIBCORE) $(LIBCOMMON)
 # Plugins: position-independent, only the entry point exported.
 $(BUILD)/plugins/%.so: plugins/%.c include/massaged/routine.h $(FLAGS_FILE)
 	@mkdir -p $(@D)
-	$(CC) -std=c11 $(WARN) $(WERROR) $(CFLAGS) $(SANFLAGS) -Iinclude -fPIC -shared \
-		-fvisibility=hidden -o $@ $< -lm
+	$(CC) -std=c11 $(WARN) $(WERROR) $(CFLAGS) $(SANFLAGS) $(CPPFLAGS) \
+		-Iinclude -fPIC -shared -fvisibility=hidden $(LDFLAGS) -o $@ $< -lm
 
 $(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/massaged/routine.h \
 		$(wildcard tests/plugins/*.h) $(FLAGS_FILE)
 	@mkdir -p $(@D)
-	$(CC) -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -fPIC -shared \
-		-fvisibility=hidden -o $@ $< -lm
+	$(CC) -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) $(CPPFLAGS) -Iinclude -fPIC \
+		-shared -fvisibility=hidden $(LDFLAGS) -o $@ $< -lm
 
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(DAEMON_LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) \
@@ -167,6 +175,8 @@ BUILD_DEBS	:= build-essential pkg-config libevent-dev libmodbus-dev libinih-dev 
 		   libjansson-dev libsystemd-dev libcmocka-dev
 CHECK_DEBS	:= $(BUILD_DEBS) socat python3 python3-pytest chromium node:nodejs \
 		   npm:npm systemd curl openssl
+# The package test (dpkg-buildpackage, lintian) and promtool for the alert rules.
+CHECK_DEBS	+= dpkg-dev debhelper lintian promtool:prometheus
 
 deps-check:
 	@./scripts/deps.sh $(BUILD_DEBS)
@@ -210,13 +220,19 @@ clean:
 # The binaries are built for the PREFIX given here (PLUGINDIR and CONFDIR
 # are compiled in), so pass the same PREFIX to the build and to install.
 # Configuration files are installed only where none exists: an edited file
-# is never overwritten, the new version goes next to it as FILE.dist. No
-# token file is installed: see docs/deploy.md.
+# is never overwritten, the new version goes next to it as FILE.dist, and
+# an example an admin deleted is not brought back (EXAMPLES_LIST names
+# what was installed once). No token file is installed: see docs/deploy.md.
+# make uninstall removes every file install put, but configuration an
+# admin edited (and the edited file's .dist).
 INSTALL		?= install
-MAN_PAGES	:= docs/man/massaged.8 docs/man/massagectl.1 docs/man/massaged.ini.5
+MAN_PAGES	:= docs/man/massaged.8 docs/man/massagectl.1 docs/man/massaged.ini.5 \
+		   docs/man/massaged-sim.1
 UNIT_FILES	:= systemd/massaged.service systemd/massaged@.service
 CONFIG_FILES	:= $(wildcard config/*.ini config/profiles/*.ini config/programs/*.ini)
 PANEL_FILES	:= $(shell find panel -type f ! -name '.*' 2>/dev/null)
+FLEET_FILES	:= contrib/prometheus/massaged-alerts.yml \
+		   contrib/grafana/massaged-dashboard.json
 # The units name /usr/sbin/massaged and /etc/massaged, the paths of a
 # PREFIX=/usr install; other prefixes get theirs.
 UNIT_SED	:= -e 's|/usr/sbin/massaged|$(SBINDIR)/massaged|g' \
@@ -224,6 +240,17 @@ UNIT_SED	:= -e 's|/usr/sbin/massaged|$(SBINDIR)/massaged|g' \
 PC_SED		:= -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
 		   -e 's|@PLUGINDIR@|$(PLUGINDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
 		   -e 's|@LIBDIR@|$(LIBDIR)|g'
+# Every installed file but the configuration, relative to DESTDIR.
+INSTALLED	:= $(SBINDIR)/massaged $(BINDIR)/massagectl $(BINDIR)/massaged-sim \
+		   $(PLUGIN_SRCS:plugins/%.c=$(PLUGINDIR)/%.so) \
+		   $(INCLUDEDIR)/massaged/routine.h \
+		   $(PKGCONFIGDIR)/massaged-routine.pc \
+		   $(UNIT_FILES:systemd/%=$(UNITDIR)/%) \
+		   $(SYSUSERSDIR)/massaged.conf $(TMPFILESDIR)/massaged.conf \
+		   $(MANDIR)/man1/massagectl.1 $(MANDIR)/man1/massaged-sim.1 \
+		   $(MANDIR)/man5/massaged.ini.5 $(MANDIR)/man8/massaged.8 \
+		   $(PANEL_FILES:panel/%=$(PANELDIR)/%) \
+		   $(FLEET_FILES:contrib/%=$(FLEETDIR)/%)
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
@@ -232,11 +259,12 @@ install: all
 		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(PANELDIR) \
+		$(DESTDIR)$(FLEETDIR)/prometheus $(DESTDIR)$(FLEETDIR)/grafana \
 		$(DESTDIR)$(CONFDIR)/profiles $(DESTDIR)$(CONFDIR)/programs
 	$(INSTALL) -m 0755 $(BUILD)/massaged $(DESTDIR)$(SBINDIR)/massaged
 	$(INSTALL) -m 0755 $(BUILD)/massagectl $(BUILD)/massaged-sim \
 		$(DESTDIR)$(BINDIR)/
-	$(if $(PLUGINS),$(INSTALL) -m 0755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/)
+	$(if $(PLUGINS),$(INSTALL) -m 0644 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/)
 	$(INSTALL) -m 0644 include/massaged/routine.h \
 		$(DESTDIR)$(INCLUDEDIR)/massaged/routine.h
 	sed $(PC_SED) include/massaged/massaged-routine.pc.in \
@@ -251,16 +279,26 @@ install: all
 	sed $(UNIT_SED) systemd/massaged.tmpfiles \
 		>$(DESTDIR)$(TMPFILESDIR)/massaged.conf
 	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/massaged.conf
-	$(INSTALL) -m 0644 docs/man/massagectl.1 $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 0644 docs/man/massagectl.1 docs/man/massaged-sim.1 \
+		$(DESTDIR)$(MANDIR)/man1/
 	$(INSTALL) -m 0644 docs/man/massaged.ini.5 $(DESTDIR)$(MANDIR)/man5/
 	$(INSTALL) -m 0644 docs/man/massaged.8 $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 0644 contrib/prometheus/massaged-alerts.yml \
+		$(DESTDIR)$(FLEETDIR)/prometheus/
+	$(INSTALL) -m 0644 contrib/grafana/massaged-dashboard.json \
+		$(DESTDIR)$(FLEETDIR)/grafana/
 	@for f in $(PANEL_FILES); do \
 		d=$(DESTDIR)$(PANELDIR)/$${f#panel/}; \
 		$(INSTALL) -d $${d%/*} && $(INSTALL) -m 0644 $$f $$d || exit 1; \
 	done
-	@for f in $(CONFIG_FILES); do \
-		d=$(DESTDIR)$(CONFDIR)/$${f#config/}; \
-		if [ ! -e $$d ]; then \
+	@list=$(DESTDIR)$(EXAMPLES_LIST); [ -e $$list ] || : >$$list || exit 1; \
+	for f in $(CONFIG_FILES); do \
+		e=$${f#config/}; d=$(DESTDIR)$(CONFDIR)/$$e; \
+		if [ ! -e $$d ] && grep -qxF "$$e" $$list; then \
+			echo "install: not bringing back $$d, which was" \
+			    "deleted (delete its line in $$list to get it" \
+			    "back)"; \
+		elif [ ! -e $$d ]; then \
 			$(INSTALL) -m 0644 $$f $$d || exit 1; \
 		elif cmp -s $$f $$d; then \
 			:; \
@@ -269,10 +307,43 @@ install: all
 			echo "install: kept the edited $$d; the new version is" \
 			    "$$d.dist"; \
 		fi; \
+		grep -qxF "$$e" $$list || echo "$$e" >>$$list || exit 1; \
 	done
 	@echo "install: done. Next: a token file and the units, see" \
 	    "docs/deploy.md (systemd-sysusers, systemd-tmpfiles --create," \
 	    "systemctl daemon-reload)."
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	@for f in $(CONFIG_FILES); do \
+		d=$(DESTDIR)$(CONFDIR)/$${f#config/}; \
+		if [ -e $$d ] && ! cmp -s $$f $$d; then \
+			echo "uninstall: kept the edited $$d"; \
+		else \
+			rm -f $$d $$d.dist; \
+		fi; \
+	done
+	rm -f $(DESTDIR)$(EXAMPLES_LIST)
+	@for d in $(addprefix $(DESTDIR),$(sort $(dir $(PANEL_FILES:panel/%=$(PANELDIR)/%)))) \
+		$(DESTDIR)$(PANELDIR) $(DESTDIR)$(FLEETDIR)/prometheus \
+		$(DESTDIR)$(FLEETDIR)/grafana $(DESTDIR)$(FLEETDIR) \
+		$(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(LIBDIR)/massaged \
+		$(DESTDIR)$(INCLUDEDIR)/massaged $(DESTDIR)$(CONFDIR)/profiles \
+		$(DESTDIR)$(CONFDIR)/programs $(DESTDIR)$(CONFDIR); do \
+		[ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \
+	done
+
+# make deb: the Debian packages of debian/ (bookworm, debhelper 13), built
+# from a copy of the tree so that nothing lands in it; the .debs go to
+# DEB_OUT. DEB_BUILD_OPTIONS=nocheck skips the test suite inside.
+DEB_OUT		?= build/deb
+deb:
+	@./scripts/deps.sh dpkg-dev debhelper $(BUILD_DEBS)
+	rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src
+	tar -cf - --exclude=./build --exclude=./.git \
+		--exclude=./tests/browser/node_modules . | tar -xf - -C $(DEB_OUT)/src
+	cd $(DEB_OUT)/src && dpkg-buildpackage -b -us -uc -j2
+	ls $(DEB_OUT)/*.deb
 
 # Man pages: a lint pass (make check-man), nothing to build.
 .PHONY: check-man

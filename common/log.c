@@ -58,7 +58,8 @@ log_vemit(int prio, const char *fmt, va_list ap)
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
-	(void)write(STDERR_FILENO, line, n);
+	if (write(STDERR_FILENO, line, n) == -1)
+		return;		/* nowhere left to say so */
 }
 
 void

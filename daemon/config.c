@@ -10,20 +10,31 @@
 #include "config.h"
 
 struct table *
-config_load_table(const char *path, char *const *overrides, int noverrides,
-    struct inifile_errors *errs)
+config_load_table_any(const char *path, char *const *overrides,
+    int noverrides, struct inifile_errors *errs)
 {
 	struct table	*t;
-	int		 i, n;
+	int		 i;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
 		inifile_errors_add(errs, "%s: out of memory", path);
 		return (NULL);
 	}
-	n = table_load(t, path, errs);
+	table_load(t, path, errs);
 	for (i = 0; i < noverrides; i++)
-		n += table_override(t, overrides[i], errs);
-	if (n != 0) {
+		table_override(t, overrides[i], errs);
+	return (t);
+}
+
+struct table *
+config_load_table(const char *path, char *const *overrides, int noverrides,
+    struct inifile_errors *errs)
+{
+	struct table	*t;
+	int		 before = errs->count;
+
+	t = config_load_table_any(path, overrides, noverrides, errs);
+	if (t != NULL && errs->count != before) {
 		free(t);
 		return (NULL);
 	}
@@ -52,18 +63,26 @@ struct config *
 config_load(const char *path, char *const *overrides, int noverrides,
     const struct routine_set *routines, struct inifile_errors *errs)
 {
-	struct config	*c;
-	int		 before = errs->count;
+	int	 before = errs->count;
 
+	return (config_load_rest(config_load_table_any(path, overrides,
+	    noverrides, errs), routines, errs, before));
+}
+
+struct config *
+config_load_rest(struct table *t, const struct routine_set *routines,
+    struct inifile_errors *errs, int before)
+{
+	struct config	*c;
+
+	if (t == NULL)
+		return (NULL);
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		inifile_errors_add(errs, "%s: out of memory", path);
+		inifile_errors_add(errs, "%s: out of memory", t->path);
+		free(t);
 		return (NULL);
 	}
-	if ((c->table = config_load_table(path, overrides, noverrides,
-	    errs)) == NULL) {
-		free(c);
-		return (NULL);
-	}
+	c->table = t;
 	rules_load(&c->rules, c->table->rules_path, errs);
 	config_check_forbid(&c->rules, routines, errs);
 	profiles_load(&c->profiles, c->table->profile_dir, c->table, &c->rules,

@@ -27,9 +27,20 @@ struct config {
 struct config	*config_load(const char *path, char *const *overrides,
 		    int noverrides, const struct routine_set *routines,
 		    struct inifile_errors *errs);
-/* Loads only the table (the plugin directory comes from it). */
+/* Loads only the table (the plugin directory comes from it); NULL on
+ * errors. */
 struct table	*config_load_table(const char *path, char *const *overrides,
 		    int noverrides, struct inifile_errors *errs);
+/* The same, but keeps a table that has errors (NULL only without memory),
+ * so that the rest can still be checked. */
+struct table	*config_load_table_any(const char *path,
+		    char *const *overrides, int noverrides,
+		    struct inifile_errors *errs);
+/* The rest of config_load() for a table of config_load_table_any(), which
+ * it takes over; NULL if errs has more errors than before. */
+struct config	*config_load_rest(struct table *t,
+		    const struct routine_set *routines,
+		    struct inifile_errors *errs, int before);
 void		 config_free(struct config *c);
 
 #endif

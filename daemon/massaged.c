@@ -77,6 +77,33 @@ massaged_reloaded(struct tick *c, int ok, void *arg)
 	notify_reloaded(c);
 }
 
+/*
+ * The token file of the configuration: -1 with the reason in err when the
+ * API would refuse it, missing included. A configuration with errors may
+ * have no table: its token file comes from the table file alone then.
+ */
+static int
+massaged_check_tokens(struct tick *c, const char *path,
+    char *const *overrides, int noverrides, char *err, size_t errlen)
+{
+	struct inifile_errors	 quiet = { .quiet = 1 };
+	struct table		*t;
+	int			 rc;
+
+	if (c->cfg != NULL)
+		return (api_check_tokens(c->cfg->table, err, errlen));
+	if ((t = config_load_table_any(path, overrides, noverrides,
+	    &quiet)) == NULL) {
+		inifile_errors_free(&quiet);
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	rc = api_check_tokens(t, err, errlen);
+	inifile_errors_free(&quiet);
+	free(t);
+	return (rc);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -96,9 +123,10 @@ main(int argc, char *argv[])
 	struct api		*api;
 	struct record		*rec;
 	char			*overrides[CONFIG_MAX_OVERRIDES];
-	const char		*path = CONFDIR "/massaged.ini", *tokens;
+	const char		*path = CONFDIR "/massaged.ini";
 	char			 err[512];
 	int			 ch, check = 0, verbose = 0, noverrides = 0, i;
+	int			 rc;
 
 	while ((ch = getopt_long(argc, argv, "f:hno:vV", longopts,
 	    NULL)) != -1) {
@@ -139,32 +167,32 @@ main(int argc, char *argv[])
 	log_init("massaged", verbose);
 	signal(SIGPIPE, SIG_IGN);
 
-	errs.quiet = check;
-	if (tick_load(&ctl, path, overrides, noverrides, &errs) == -1) {
-		if (check)
-			fputs(errs.text != NULL ? errs.text : "", stderr);
-		fprintf(stderr, "%s: %d error%s\n", path, errs.count,
-		    errs.count == 1 ? "" : "s");
+	/* Every error is logged as it is found, with its priority: under
+	 * ExecStartPre= the journal files the reason a start failed as an
+	 * error, not as info. */
+	rc = tick_load(&ctl, path, overrides, noverrides, &errs);
+	/* The token file, before anything else starts: a daemon that is
+	 * going to refuse must not touch the controllers first. A check
+	 * looks at it too, whatever else failed, and fails without it:
+	 * the daemon would. */
+	if (ctl.cfg != NULL || check) {
+		if (massaged_check_tokens(&ctl, path, overrides, noverrides,
+		    err, sizeof(err)) == -1) {
+			log_emit(LOG_ERR, "%s%s", check ? "" :
+			    "cannot start the API: ", err);
+			errs.count++;
+			rc = -1;
+		}
+	}
+	if (rc == -1) {
+		log_emit(LOG_ERR, "%s: %d error%s%s", path, errs.count,
+		    errs.count == 1 ? "" : "s", check ? "" :
+		    ": not started");
 		inifile_errors_free(&errs);
 		tick_free(&ctl);
 		return (1);
 	}
 	inifile_errors_free(&errs);
-	/* The token file, before anything else starts: a daemon that is
-	 * going to refuse must not touch the controllers first. */
-	tokens = ctl.cfg->table->token_file[0] != '\0' ?
-	    ctl.cfg->table->token_file : CONFDIR "/tokens";
-	if (check && access(tokens, F_OK) == -1 && errno == ENOENT)
-		fprintf(stderr, "warning: token file %s does not exist yet: "
-		    "the daemon will not start until it does\n", tokens);
-	else if (api_check_tokens(ctl.cfg->table, err, sizeof(err)) == -1) {
-		if (check)
-			fprintf(stderr, "%s\n", err);
-		else
-			log_emit(LOG_ERR, "cannot start the API: %s", err);
-		tick_free(&ctl);
-		return (1);
-	}
 	if (check) {
 		printf("configuration OK\n");
 		tick_free(&ctl);

@@ -6,13 +6,24 @@
  *   [controller NAME]     one actuator controller (tcp or rtu)
  *   [zone NAME]           one body zone on one controller channel
  *
+ * `layout = FILE` in [daemon] reads the [safety], [controller NAME] and
+ * [zone NAME] sections of a layout file shared by the tables of one model
+ * (relative to the table file's directory) before the table file's own; a
+ * section of the table file that names a controller or zone of the layout
+ * amends it (typically the controller's address), so tables of one model
+ * differ only in their [daemon] keys and endpoints.
+ *
  * Every error is reported with file:line and parsing goes on, so a person
  * sees all of them at once. Unknown sections and keys are errors.
  */
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "table.h"
 
@@ -28,6 +39,17 @@ enum table_sect {
 struct table_parse {
 	struct table	*t;
 	enum table_sect	 sect;
+	int		 cur;		/* the controller or zone being read */
+	int		 in_layout;	/* reading the layout file */
+	int		 own_parts;	/* the table file had [controller]/[zone] */
+	char		 layout[PATH_MAX];
+	/* The file each section (and each zone's controller key) came from,
+	 * so that checks after parsing name the right file. */
+	const char	*ctl_path[TABLE_MAX_CONTROLLERS];
+	const char	*zone_path[TABLE_MAX_ZONES];
+	const char	*zone_ctl_path[TABLE_MAX_ZONES];
+	char		 ctl_from[TABLE_MAX_CONTROLLERS];	/* 1 layout, 2 amended */
+	char		 zone_from[TABLE_MAX_ZONES];
 	int		 zone_ctl_line[TABLE_MAX_ZONES];
 	char		 zone_ctl[TABLE_MAX_ZONES][NAME_LEN];
 	int		 have_channel[TABLE_MAX_ZONES];
@@ -59,27 +81,52 @@ table_defaults(struct table *t, const char *path)
 	t->safety.pause_kpa = 2.0;
 }
 
+/*
+ * A section of the table file naming a controller or zone of the layout
+ * amends it; anything else defined twice is an error. Returns 1 when the
+ * section is the one at index i, read on.
+ */
+static int
+table_amend(struct inifile_file *f, struct table_parse *p, char *from, int i,
+    const char *what, const char *name)
+{
+	if (from[i] == 1 && !p->in_layout) {
+		from[i] = 2;
+		p->cur = i;
+		return (1);
+	}
+	inifile_err(f, NULL, "%s '%s' defined twice", what, name);
+	return (0);
+}
+
 static int
 table_section(struct inifile_file *f, const char *section)
 {
 	struct table_parse	*p = f->user;
 	struct table		*t = p->t;
 	const char		*name;
+	int			 i;
 
 	p->sect = SECT_BAD;
-	if (strcmp(section, "daemon") == 0)
+	if (strcmp(section, "daemon") == 0 && p->in_layout)
+		inifile_err(f, NULL, "not allowed in a layout file (expected "
+		    "[safety], [controller NAME] or [zone NAME])");
+	else if (strcmp(section, "daemon") == 0)
 		p->sect = SECT_DAEMON;
 	else if (strcmp(section, "safety") == 0)
 		p->sect = SECT_SAFETY;
 	else if (strncmp(section, "controller ", 11) == 0) {
 		name = section + 11;
+		p->own_parts |= !p->in_layout;
 		if (!inifile_name_ok(name, NAME_LEN)) {
 			inifile_err(f, NULL, "controller name '%s' is not valid "
 			    "(expected [a-z0-9_]+)", name);
 			return (1);
 		}
-		if (table_ctl_find(t, name) != -1) {
-			inifile_err(f, NULL, "controller '%s' defined twice", name);
+		if ((i = table_ctl_find(t, name)) != -1) {
+			if (table_amend(f, p, p->ctl_from, i, "controller",
+			    name))
+				p->sect = SECT_CONTROLLER;
 			return (1);
 		}
 		if (t->nctls == TABLE_MAX_CONTROLLERS) {
@@ -87,6 +134,9 @@ table_section(struct inifile_file *f, const char *section)
 			    TABLE_MAX_CONTROLLERS);
 			return (1);
 		}
+		p->cur = t->nctls;
+		p->ctl_path[p->cur] = f->path;
+		p->ctl_from[p->cur] = p->in_layout;
 		struct ctl_conf *c = &t->ctls[t->nctls++];
 		snprintf(c->name, sizeof(c->name), "%s", name);
 		c->line = f->line;
@@ -103,14 +153,16 @@ table_section(struct inifile_file *f, const char *section)
 		p->sect = SECT_CONTROLLER;
 	} else if (strncmp(section, "zone ", 5) == 0) {
 		name = section + 5;
+		p->own_parts |= !p->in_layout;
 		if (!inifile_name_ok(name, NAME_LEN)) {
 			inifile_err(f, NULL, "zone name '%s' is not valid "
 			    "(expected [a-z0-9_]+, such as piriformis_left)",
 			    name);
 			return (1);
 		}
-		if (table_zone_find(t, name) != -1) {
-			inifile_err(f, NULL, "zone '%s' defined twice", name);
+		if ((i = table_zone_find(t, name)) != -1) {
+			if (table_amend(f, p, p->zone_from, i, "zone", name))
+				p->sect = SECT_ZONE;
 			return (1);
 		}
 		if (t->nzones == TABLE_MAX_ZONES) {
@@ -118,6 +170,9 @@ table_section(struct inifile_file *f, const char *section)
 			    TABLE_MAX_ZONES);
 			return (1);
 		}
+		p->cur = t->nzones;
+		p->zone_path[p->cur] = f->path;
+		p->zone_from[p->cur] = p->in_layout;
 		struct zone_conf *z = &t->zones[t->nzones++];
 		snprintf(z->name, sizeof(z->name), "%s", name);
 		z->line = f->line;
@@ -158,11 +213,58 @@ table_listen(struct inifile_file *f, const char *key, const char *v,
 	*port = (int)l;
 }
 
+static int	table_kv(struct inifile_file *, const char *, const char *,
+		    const char *);
+
+/* layout = FILE: the layout's sections, read now, before the table's own. */
+static void
+table_layout(struct inifile_file *f, struct table_parse *p, const char *v)
+{
+	struct stat	 st;
+
+	if (f->line == 0) {
+		inifile_err(f, "layout", "cannot be given on the command line "
+		    "(expected in the table file's [daemon] section)");
+		return;
+	}
+	if (p->layout[0] != '\0') {
+		inifile_err(f, "layout", "a table has one layout file");
+		return;
+	}
+	if (p->own_parts) {
+		inifile_err(f, "layout", "must come before every [controller] "
+		    "and [zone] section (the table file amends the layout's)");
+		return;
+	}
+	if (inifile_path(f->path, v, p->layout, sizeof(p->layout)) == -1) {
+		inifile_err(f, "layout", "path too long");
+		return;
+	}
+	if (stat(p->layout, &st) == -1 || access(p->layout, R_OK) == -1) {
+		inifile_err(f, "layout", "cannot read %s: %s", p->layout,
+		    strerror(errno));
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		inifile_err(f, "layout", "%s is not a regular file", p->layout);
+		return;
+	}
+	p->in_layout = 1;
+	inifile_parse(p->layout, f->errs, table_section, table_kv, p);
+	p->in_layout = 0;
+	p->sect = SECT_DAEMON;
+}
+
 static void
 table_kv_daemon(struct inifile_file *f, struct table *t, const char *k,
     const char *v)
 {
-	if (strcmp(k, "tick_hz") == 0)
+	if (strcmp(k, "layout") == 0 && f->user != NULL)
+		table_layout(f, f->user, v);
+	else if (strcmp(k, "layout") == 0)
+		inifile_err(f, k, "cannot be given on the command line "
+		    "(expected in the table file's [daemon] section)");
+	else if (strcmp(k, "tick_hz") == 0)
 		inifile_double(f, k, v, 1, 1000, "Hz", &t->tick_hz);
 	else if (strcmp(k, "free_run") == 0)
 		inifile_bool(f, k, v, &t->free_run);
@@ -184,9 +286,9 @@ table_kv_daemon(struct inifile_file *f, struct table *t, const char *k,
 		table_listen(f, k, v, t->listen_host, sizeof(t->listen_host),
 		    &t->listen_port);
 	else
-		inifile_err(f, k, "unknown key (expected tick_hz, free_run, plugin_dir, "
-		    "profile_dir, program_dir, rules, state_dir, token_file, "
-		    "panel_dir or listen)");
+		inifile_err(f, k, "unknown key (expected layout, tick_hz, "
+		    "free_run, plugin_dir, profile_dir, program_dir, rules, "
+		    "state_dir, token_file, panel_dir or listen)");
 }
 
 static void
@@ -275,6 +377,7 @@ table_kv_zone(struct inifile_file *f, struct table_parse *p, struct zone_conf *z
 		/* Resolved after parsing: controllers may come later. */
 		inifile_str(f, k, v, p->zone_ctl[i], sizeof(p->zone_ctl[i]));
 		p->zone_ctl_line[i] = f->line;
+		p->zone_ctl_path[i] = f->path;
 	} else if (strcmp(k, "channel") == 0) {
 		if (inifile_int(f, k, v, 0, CHANNELS_MAX - 1, &z->channel) == 0)
 			p->have_channel[i] = 1;
@@ -312,10 +415,10 @@ table_kv(struct inifile_file *f, const char *section, const char *k,
 		table_kv_safety(f, &t->safety, k, v);
 		break;
 	case SECT_CONTROLLER:
-		table_kv_controller(f, p, &t->ctls[t->nctls - 1], k, v);
+		table_kv_controller(f, p, &t->ctls[p->cur], k, v);
 		break;
 	case SECT_ZONE:
-		table_kv_zone(f, p, &t->zones[t->nzones - 1], k, v);
+		table_kv_zone(f, p, &t->zones[p->cur], k, v);
 		break;
 	default:
 		break;	/* the section itself was reported */
@@ -334,51 +437,53 @@ table_check(struct table_parse *p, struct inifile_errors *errs)
 
 	for (i = 0; i < t->nctls; i++) {
 		struct ctl_conf *c = &t->ctls[i];
+		const char	*cp = p->ctl_path[i];
 
 		snprintf(sect, sizeof(sect), "controller %s", c->name);
 		if (c->transport == TRANSPORT_TCP && !(p->have_addr[i] & 1))
-			inifile_err_at(errs, t->path, c->line, sect, "address",
+			inifile_err_at(errs, cp, c->line, sect, "address",
 			    "missing (expected HOST:PORT for transport tcp)");
 		if (c->transport == TRANSPORT_RTU && !(p->have_addr[i] & 2))
-			inifile_err_at(errs, t->path, c->line, sect, "device",
+			inifile_err_at(errs, cp, c->line, sect, "device",
 			    "missing (expected a serial device for transport "
 			    "rtu)");
 		if (c->response_timeout_ms == -1)
 			c->response_timeout_ms =
 			    c->transport == TRANSPORT_TCP ? 50 : 100;
 		if ((c->watchdog_ms < 3 * c->response_timeout_ms))
-			inifile_err_at(errs, t->path, c->line, sect, "watchdog_ms",
+			inifile_err_at(errs, cp, c->line, sect, "watchdog_ms",
 			    "%d ms is shorter than three response timeouts "
 			    "(%d ms): a slow reply would trip the watchdog",
 			    c->watchdog_ms, 3 * c->response_timeout_ms);
 		if (c->watchdog_ms * t->tick_hz < 2000)
-			inifile_err_at(errs, t->path, c->line, sect, "watchdog_ms",
+			inifile_err_at(errs, cp, c->line, sect, "watchdog_ms",
 			    "%d ms is shorter than two ticks at %g Hz",
 			    c->watchdog_ms, t->tick_hz);
 	}
 	for (i = 0; i < t->nzones; i++) {
 		struct zone_conf *z = &t->zones[i];
+		const char	*zp = p->zone_path[i];
 
 		snprintf(sect, sizeof(sect), "zone %s", z->name);
 		if (p->zone_ctl[i][0] == '\0')
-			inifile_err_at(errs, t->path, z->line, sect, "controller",
+			inifile_err_at(errs, zp, z->line, sect, "controller",
 			    "missing");
 		else if ((z->ctl = table_ctl_find(t, p->zone_ctl[i])) == -1)
-			inifile_err_at(errs, t->path, p->zone_ctl_line[i], sect,
-			    "controller", "no controller named '%s'",
+			inifile_err_at(errs, p->zone_ctl_path[i],
+			    p->zone_ctl_line[i], sect, "controller", "no controller named '%s'",
 			    p->zone_ctl[i]);
 		if (!p->have_channel[i])
-			inifile_err_at(errs, t->path, z->line, sect, "channel",
+			inifile_err_at(errs, zp, z->line, sect, "channel",
 			    "missing");
 		if (!p->have_limit[i])
-			inifile_err_at(errs, t->path, z->line, sect, "limit_kpa",
+			inifile_err_at(errs, zp, z->line, sect, "limit_kpa",
 			    "missing (the hardware limit of this zone in kPa)");
 		if (z->ctl == -1 || z->channel == -1)
 			continue;
 		for (j = 0; j < i; j++) {
 			if (t->zones[j].ctl == z->ctl &&
 			    t->zones[j].channel == z->channel)
-				inifile_err_at(errs, t->path, z->line, sect,
+				inifile_err_at(errs, zp, z->line, sect,
 				    "channel", "channel %d of controller %s is "
 				    "already used by zone %s", z->channel,
 				    t->ctls[z->ctl].name, t->zones[j].name);

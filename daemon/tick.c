@@ -81,16 +81,18 @@ tick_load(struct tick *c, const char *path, char *const *overrides,
     int noverrides, struct inifile_errors *errs)
 {
 	struct table	*t;
+	int		 before = errs->count;
 
 	memset(c, 0, sizeof(*c));
 	c->config_path = path;
 	c->overrides = overrides;
 	c->noverrides = noverrides;
-	if ((t = config_load_table(path, overrides, noverrides, errs)) == NULL)
+	/* Everything is checked even when the table has errors. */
+	if ((t = config_load_table_any(path, overrides, noverrides,
+	    errs)) == NULL)
 		return (-1);
 	routines_load_dir(&c->routines, t->plugin_dir, errs);
-	free(t);
-	c->cfg = config_load(path, overrides, noverrides, &c->routines, errs);
+	c->cfg = config_load_rest(t, &c->routines, errs, before);
 	return (errs->count == 0 && c->cfg != NULL ? 0 : -1);
 }
 

@@ -202,7 +202,13 @@ fuzz_known_bug(const uint8_t *data, size_t size)
 static FUZZ_UNUSED void
 fuzz_src_path(char *dst, size_t len, const char *rel)
 {
-	snprintf(dst, len, "%s/%s", fuzz_srcdir, rel);
+	int	 n = snprintf(dst, len, "%s/%s", fuzz_srcdir, rel);
+
+	if (n < 0 || (size_t)n >= len) {
+		fprintf(stderr, "fuzz: path too long: %s/%s\n", fuzz_srcdir,
+		    rel);
+		abort();
+	}
 }
 
 /* Reports a setup error (not a finding) and exits. */

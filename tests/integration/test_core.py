@@ -6,6 +6,8 @@ controller next to a healthy one, RTU, and the -n/-V/--help front door.
 """
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
@@ -312,13 +314,69 @@ def run(*argv):
                           cwd=REPO)
 
 
-def test_check_shipped_config_ok():
-    plugins = os.path.join(os.environ.get("MASSAGED_BUILD", "build"),
-                           "plugins")
+def plugin_dir():
+    return os.path.abspath(os.path.join(
+        os.environ.get("MASSAGED_BUILD", "build"), "plugins"))
+
+
+def test_check_shipped_config_ok(tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("0123456789abcdef0123\n")
+    os.chmod(tokens, 0o600)
     r = run("-n", "-f", "config/massaged.ini", "-o",
-            "plugin_dir=" + os.path.abspath(plugins))
+            "plugin_dir=" + plugin_dir(), "-o", "token_file=%s" % tokens)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "configuration OK\n"
+    # The token file is part of the check: without it the daemon would
+    # exit at once (a restart loop under systemd), so the check fails.
+    tokens.unlink()
+    r = run("-n", "-f", "config/massaged.ini", "-o",
+            "plugin_dir=" + plugin_dir(), "-o", "token_file=%s" % tokens)
+    assert r.returncode == 1
+    assert r.stdout == ""
+    assert re.search(r"^<3>massaged: token file %s: No such file" %
+                     re.escape(str(tokens)), r.stderr, re.M), r.stderr
+    assert r.stderr.splitlines()[-1] == \
+        "<3>massaged: config/massaged.ini: 1 error", r.stderr
+
+
+def test_check_everything_in_one_run(tmp_path):
+    """One run of massaged -n reports the errors of the table, of every
+    profile, program and rule, and of the token file, each a line with
+    the journald priority of an error, then the count."""
+    conf = tmp_path / "conf"
+    shutil.copytree(os.path.join(REPO, "config"), conf)
+    table = conf / "massaged.ini"
+    text = table.read_text().replace("tick_hz = 50", "tick_hz = fast")
+    table.write_text(text)
+    gentle = conf / "profiles" / "gentle.ini"
+    gentle.write_text(gentle.read_text().replace("cap_kpa = 20",
+                                                 "cap_kpa = lots"))
+    with open(conf / "profiles" / "standard.ini", "a") as f:
+        f.write("\n[bogus]\nx = 1\n")
+    with open(conf / "programs" / "relaxation.ini", "a") as f:
+        f.write("\n[step extra]\nroutine = no_such_routine\n"
+                "duration = 1min\nzones = lumbar_*\n")
+    with open(conf / "contraindications.ini", "a") as f:
+        f.write("\n[bad_rule]\nreason = ours\nrefuse = perhaps\n")
+    r = run("-n", "-f", str(table), "-o", "plugin_dir=" + plugin_dir())
+    assert r.returncode == 1
+    assert "configuration OK" not in r.stdout
+    lines = r.stderr.splitlines()
+    assert lines and all(ln.startswith("<3>massaged: ") for ln in lines), \
+        r.stderr
+    wants = [(str(table), "tick_hz"),
+             (str(gentle), "cap_kpa"),
+             (str(conf / "profiles" / "standard.ini"), "bogus"),
+             (str(conf / "programs" / "relaxation.ini"), "no_such_routine"),
+             (str(conf / "contraindications.ini"), "refuse"),
+             (str(conf / "tokens"), "No such file")]
+    for path, what in wants:
+        assert [ln for ln in lines if path in ln and what in ln], \
+            (path, what, r.stderr)
+    n = int(re.match(r"<3>massaged: %s: (\d+) errors$" % re.escape(
+        str(table)), lines[-1]).group(1))
+    assert n == len(lines) - 1
 
 
 def test_check_reports_every_error(tmp_path):
@@ -369,3 +427,81 @@ def test_one_late_reply_does_not_take_the_link_down(tmp_path):
             assert st["controllers"][1]["connected"]
         assert "link down" not in d.logs()
         assert "failed" in d.logs()     # the late replies were failures
+
+
+def split_layout(d, layout_path):
+    """Rewrites d's table file as a table of a model: its controllers
+    (without their addresses) and zones go to layout_path, the table file
+    keeps [daemon], layout = and the addresses."""
+    out = ["[daemon]", "layout = %s" % os.path.relpath(
+        layout_path, os.path.dirname(d.config_path))]
+    out += ["%s = %s" % kv for kv in d.daemon_keys.items()]
+    lay = ["; the model's layout"]
+    for n, c in d.controllers:
+        lay += ["", "[controller %s]" % n]
+        lay += ["%s = %s" % kv for kv in c.items() if kv[0] != "address"]
+        out += ["", "[controller %s]" % n, "address = %s" % c["address"]]
+    for n, z in d.zones:
+        lay += ["", "[zone %s]" % n]
+        lay += ["%s = %s" % kv for kv in z.items()]
+    with open(layout_path, "w") as f:
+        f.write("\n".join(lay) + "\n")
+    with open(d.config_path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def test_tables_of_one_layout(tmp_path):
+    """Two tables of one model share a layout file and differ only in
+    their listen address and controller endpoints; each runs against its
+    own simulator, and a reload re-reads the shared layout."""
+    layout = tmp_path / "model.ini"
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+    with Sim(tmp_path / "a", controllers=sim_controllers()) as sim_a, \
+            Sim(tmp_path / "b", controllers=sim_controllers()) as sim_b:
+        tables = []
+        for name, sim in (("t1", sim_a), ("t2", sim_b)):
+            d = Daemon(tmp_path, sim, name=name, start=False,
+                       response_timeout_ms=200, watchdog_ms=1000)
+            split_layout(d, str(layout))
+            tables.append(d)
+        try:
+            for d in tables:
+                r = subprocess.run(d.argv() + ["-n"], capture_output=True,
+                                   text=True, timeout=60)
+                assert r.returncode == 0, r.stderr
+                with open(d.config_path) as f:
+                    assert "[zone" not in f.read()
+                d.start()
+                st = d.wait_ready()
+                assert len(st["zones"]) == len(d.zones)
+                d.wait_for(lambda: all(c["connected"] for c in
+                                       d.status()["controllers"]),
+                           timeout=20, what="controllers connected")
+            # Each table drives its own simulator.
+            for d, sim in ((tables[0], sim_a), (tables[1], sim_b)):
+                start_session(d)
+                sim.wait_for(lambda: max(max(c["pressures"]) for c in
+                                         sim.get("all")) > 1,
+                             timeout=20, what="pressure")
+                r = d.request("POST", "/api/v1/session/stop")
+                assert r.status in (200, 202), r.text
+            # One edit of the layout, one reload per table.
+            zone = tables[0].zones[0][0]
+            old = float(dict(tables[0].zones[0][1])["limit_kpa"])
+            text = layout.read_text()
+            head, sep, rest = text.partition("[zone %s]\n" % zone)
+            rest = rest.replace("limit_kpa = %s" % dict(
+                tables[0].zones[0][1])["limit_kpa"], "limit_kpa = %g" %
+                (old - 1), 1)
+            layout.write_text(head + sep + rest)
+            for d in tables:
+                d.wait_for(lambda: d.status()["state"] == "idle",
+                           timeout=30, what="idle")
+                d.signal(signal.SIGHUP)
+                d.wait_for(lambda: d.status()["zones"][0]["limit_kpa"] ==
+                           old - 1, timeout=20, what="the new limit")
+        finally:
+            for d in tables:
+                if d.proc is not None:
+                    assert d.stop() == 0, d.logs()

@@ -25,7 +25,9 @@ from simctl import Sim
 SLACK = dict(response_timeout_ms=200, watchdog_ms=1000)
 
 PLUGINS = ("swedish", "deep_tissue", "trigger_point", "myofascial")
-MAN = ("man1/massagectl.1", "man5/massaged.ini.5", "man8/massaged.8")
+MAN = ("man1/massagectl.1", "man1/massaged-sim.1", "man5/massaged.ini.5",
+       "man8/massaged.8")
+FLEET = ("prometheus/massaged-alerts.yml", "grafana/massaged-dashboard.json")
 
 
 def make(*args, timeout=600):
@@ -86,6 +88,21 @@ def test_files_in_place(inst):
         assert "ExecStart=/usr/sbin/massaged -f /etc/massaged/" in unit, u
         assert "ExecStartPre=/usr/sbin/massaged -n -f" in unit, u
         assert "Type=notify" in unit and "WatchdogSec=" in unit
+        # Any exit systemd did not ask for is restarted, a clean one too,
+        # within a start limit; the serial drivers load before the start
+        # resolves DeviceAllow=char-ttyUSB/char-ttyACM.
+        assert "\nRestart=always\n" in unit and "StartLimitBurst=" in unit
+        for drv in ("usbserial", "cdc_acm"):
+            assert re.search(r"^Wants=.*modprobe@%s\.service" % drv, unit,
+                             re.M), (u, drv)
+            assert re.search(r"^After=.*modprobe@%s\.service" % drv, unit,
+                             re.M), (u, drv)
+        for dev in ("ttyS", "ttyUSB", "ttyACM"):
+            assert "DeviceAllow=char-%s rw" % dev in unit
+    for f in FLEET:
+        with open(r("/usr/share/massaged/" + f)) as a, \
+                open(os.path.join(REPO, "contrib", f)) as b:
+            assert a.read() == b.read(), f
     assert os.path.isfile(r("/usr/lib/sysusers.d/massaged.conf"))
     assert os.path.isfile(r("/usr/lib/tmpfiles.d/massaged.conf"))
     # Configuration: every file of config/, and no token file.
@@ -98,6 +115,11 @@ def test_files_in_place(inst):
                     assert f.read() == g.read(), dst
     assert not os.path.exists(r("/etc/massaged/tokens"))
     assert not [p for p in _walk(inst["root"]) if p.endswith(".dist")]
+    with open(r("/etc/massaged/.installed-examples")) as f:
+        assert sorted(f.read().split()) == sorted(
+            os.path.relpath(p, os.path.join(REPO, "config"))
+            for p in _walk(os.path.join(REPO, "config"))
+            if p.endswith(".ini"))
     # The panel, when the tree has one.
     panel = os.path.join(REPO, "panel")
     if os.path.isdir(panel):
@@ -146,17 +168,53 @@ def test_reinstall_never_overwrites_an_edited_config(inst, tmp_path):
                 open(os.path.join(REPO, "config", fn)) as g:
             assert f.read() == g.read(), fn
         assert "kept the edited %s" % os.path.join(conf, fn) in out, out
-    # Unedited files get no .dist; a deleted one comes back.
+    # Unedited files get no .dist; an example the admin deleted stays
+    # deleted, and install says so.
     dists = sorted(os.path.relpath(p, conf) for p in _walk(conf)
                    if p.endswith(".dist"))
     assert dists == sorted(fn + ".dist" for fn in edited)
-    assert os.path.isfile(removed)
+    assert not os.path.exists(removed)
+    assert "not bringing back %s" % removed in out, out
     # A third install changes nothing that is already there.
     before = {p: os.stat(p).st_mtime_ns for p in _walk(conf)}
     make(*args)
     for p, mtime in before.items():
         if not p.endswith(".dist"):
             assert os.stat(p).st_mtime_ns == mtime, p
+
+
+def test_uninstall_removes_what_install_put(inst, tmp_path):
+    """make uninstall leaves nothing of make install behind but the
+    configuration an admin edited; make install into a fresh root after
+    uninstall installs every example again."""
+    root = str(tmp_path / "root")
+    args = ("BUILD=" + inst["build"], "PREFIX=/usr", "DESTDIR=" + root)
+    make(*(args + ("install",)))
+    conf = os.path.join(root, "etc/massaged")
+    with open(os.path.join(conf, "profiles/gentle.ini"), "a") as f:
+        f.write("\n; ours\n")
+    # An admin's own file in an installed directory stays, and so does
+    # its directory.
+    with open(os.path.join(conf, "profiles/ours.ini"), "w") as f:
+        f.write("; ours\n")
+    installed = set(_walk(root))
+    out = make(*(args + ("uninstall",)))
+    left = sorted(os.path.relpath(p, root) for p in _walk(root))
+    assert left == ["etc/massaged/profiles/gentle.ini",
+                    "etc/massaged/profiles/ours.ini"], left
+    assert "kept the edited %s" % os.path.join(
+        conf, "profiles/gentle.ini") in out, out
+    dirs = sorted(os.path.relpath(d, root) for d, _, _ in os.walk(root))
+    assert "usr/share/massaged" not in dirs
+    assert "usr/lib/massaged" not in dirs
+    assert "usr/include/massaged" not in dirs
+    # Nothing installed was left out of uninstall's list but those two.
+    assert installed - set(_walk(root)) and not [
+        p for p in _walk(root) if p not in installed]
+    # With its list gone, a new install brings every example back.
+    os.unlink(os.path.join(conf, "profiles/ours.ini"))
+    make(*(args + ("install",)))
+    assert os.path.isfile(os.path.join(conf, "profiles/standard.ini"))
 
 
 def test_installed_daemon_against_the_simulator(inst, tmp_path):
@@ -255,9 +313,13 @@ def test_plugin_sdk_through_pkg_config(inst, tmp_path):
                        ["-o", str(plugdir / "hello.so"), src, "-lm"],
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
+    tokens = tmp_path / "tokens"
+    tokens.write_text("0123456789abcdef0123\n")
+    os.chmod(tokens, 0o600)
     p = subprocess.run([r("/usr/sbin/massaged"), "-v", "-n", "-f",
                         r("/etc/massaged/massaged.ini"), "-o",
-                        "plugin_dir=%s" % plugdir], capture_output=True,
+                        "plugin_dir=%s" % plugdir, "-o",
+                        "token_file=%s" % tokens], capture_output=True,
                        text=True)
     assert p.returncode == 0, p.stderr
     assert re.search(r"routine \S+ .*loaded from %s" %
@@ -318,6 +380,12 @@ def test_units_verify(tmp_path):
 def test_sysusers_and_tmpfiles(inst, tmp_path):
     """The sysusers and tmpfiles entries applied to a scratch root: the
     user, the state directory and the token file's mode and owner."""
+    apply_sysusers_and_tmpfiles(inst["root"], tmp_path)
+
+
+def apply_sysusers_and_tmpfiles(root, tmp_path):
+    """Applies the entries installed under root (the package's, too) to a
+    scratch root and checks the result."""
     _systemd_tool("systemd-sysusers")
     _systemd_tool("systemd-tmpfiles")
     sysroot = tmp_path / "sysroot"
@@ -329,7 +397,7 @@ def test_sysusers_and_tmpfiles(inst, tmp_path):
     tokens.write_text("0123456789abcdef0123\n")
     os.chmod(tokens, 0o644)
     p = subprocess.run(["systemd-sysusers", "--root=%s" % sysroot,
-                        rooted(inst, "/usr/lib/sysusers.d/massaged.conf")],
+                        os.path.join(root, "usr/lib/sysusers.d/massaged.conf")],
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     users = {ln.split(":")[0]: ln.split(":") for ln in
@@ -340,7 +408,7 @@ def test_sysusers_and_tmpfiles(inst, tmp_path):
     assert users["massaged"][6].endswith("nologin")
     p = subprocess.run(["systemd-tmpfiles", "--root=%s" % sysroot,
                         "--create",
-                        rooted(inst, "/usr/lib/tmpfiles.d/massaged.conf")],
+                        os.path.join(root, "usr/lib/tmpfiles.d/massaged.conf")],
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     st = os.stat(sysroot / "var/lib/massaged")

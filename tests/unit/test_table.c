@@ -49,16 +49,23 @@ static const char *GOOD =
 	"limit_kpa = 15\n"
 	"endangerment = yes\n";
 
+/* Writes text to tmpdir/name; its path into dst. */
 static void
-write_file(const char *text)
+write_named(char *dst, size_t len, const char *name, const char *text)
 {
 	FILE	*fp;
 
-	snprintf(path, sizeof(path), "%s/table.ini", tmpdir);
-	fp = fopen(path, "w");
+	snprintf(dst, len, "%s/%s", tmpdir, name);
+	fp = fopen(dst, "w");
 	assert_non_null(fp);
 	fputs(text, fp);
 	fclose(fp);
+}
+
+static void
+write_file(const char *text)
+{
+	write_named(path, sizeof(path), "table.ini", text);
 }
 
 /* Loads text; returns the error text (owned by errs). */
@@ -71,8 +78,9 @@ load(const char *text, struct table *t, struct inifile_errors *errs)
 	return (table_load(t, path, errs));
 }
 
+/* Loads text, expects the error "file:what" among those reported. */
 static void
-expect_error(const char *text, const char *what)
+expect_error_in(const char *text, const char *file, const char *what)
 {
 	struct table		*t = calloc(1, sizeof(*t));
 	struct inifile_errors	 errs;
@@ -80,12 +88,18 @@ expect_error(const char *text, const char *what)
 
 	assert_non_null(t);
 	assert_true(load(text, t, &errs) > 0);
-	snprintf(want, sizeof(want), "%s:%s", path, what);
+	snprintf(want, sizeof(want), "%s:%s", file, what);
 	if (errs.text == NULL || strstr(errs.text, want) == NULL)
 		fail_msg("expected error '%s' in:\n%s", want,
 		    errs.text ? errs.text : "(none)");
 	inifile_errors_free(&errs);
 	free(t);
+}
+
+static void
+expect_error(const char *text, const char *what)
+{
+	expect_error_in(text, path, what);
 }
 
 static void
@@ -142,7 +156,8 @@ test_errors(void **state)
 	snprintf(buf, sizeof(buf), "[daemon]\ntick_hz = 50Hz\n%s", MIN_CTL);
 	expect_error(buf, "2: [daemon] tick_hz: not valid");
 	snprintf(buf, sizeof(buf), "[daemon]\ncolour = red\n%s", MIN_CTL);
-	expect_error(buf, "2: [daemon] colour: unknown key (expected tick_hz");
+	expect_error(buf, "2: [daemon] colour: unknown key (expected layout, "
+	    "tick_hz");
 	snprintf(buf, sizeof(buf), "[deamon]\n%s", MIN_CTL);
 	expect_error(buf, "1: [deamon] unknown section (expected [daemon], "
 	    "[safety], [controller NAME] or [zone NAME])");
@@ -340,6 +355,129 @@ test_numbers(void **state)
 	assert_false(inifile_name_ok("a-b", NAME_LEN));
 }
 
+/* The shared part of a table model: safety, controllers, zones. */
+static const char *LAYOUT =
+	"; a model's layout\n"
+	"[safety]\n"
+	"pause_kpa = 3\n"
+	"\n"
+	"[controller pelvis]\n"
+	"transport = tcp\n"
+	"watchdog_ms = 300\n"
+	"\n"
+	"[controller legs]\n"
+	"transport = rtu\n"
+	"baud = 19200\n"
+	"\n"
+	"[zone piriformis_left]\n"
+	"controller = pelvis\n"
+	"channel = 3\n"
+	"limit_kpa = 35\n"
+	"\n"
+	"[zone calf_left]\n"
+	"controller = legs\n"
+	"channel = 0\n"
+	"limit_kpa = 25\n";
+
+static char	 layout_path[600];
+
+static void
+write_layout(const char *text)
+{
+	write_named(layout_path, sizeof(layout_path), "model.ini", text);
+}
+
+/* The table file takes the layout and amends the endpoints. */
+static void
+test_layout(void **state)
+{
+	struct table		*t = calloc(1, sizeof(*t));
+	struct inifile_errors	 errs;
+
+	assert_non_null(t);
+	write_layout(LAYOUT);
+	assert_int_equal(load(
+	    "[daemon]\n"
+	    "layout = model.ini\n"
+	    "listen = 127.0.0.1:9001\n"
+	    "\n"
+	    "[controller pelvis]\n"
+	    "address = 10.0.0.7:502\n"
+	    "\n"
+	    "[controller legs]\n"
+	    "device = /dev/ttyUSB3\n"
+	    "\n"
+	    "[zone calf_left]\n"
+	    "limit_kpa = 20\n", t, &errs), 0);
+	assert_null(errs.text);
+	assert_int_equal(t->listen_port, 9001);
+	assert_true(t->safety.pause_kpa == 3);
+	assert_int_equal(t->nctls, 2);
+	assert_string_equal(t->ctls[0].host, "10.0.0.7");
+	assert_int_equal(t->ctls[0].watchdog_ms, 300);
+	assert_int_equal(t->ctls[1].transport, TRANSPORT_RTU);
+	assert_string_equal(t->ctls[1].device, "/dev/ttyUSB3");
+	assert_int_equal(t->ctls[1].baud, 19200);
+	assert_int_equal(t->nzones, 2);
+	assert_int_equal(t->zones[0].ctl, 0);
+	assert_int_equal(t->zones[0].channel, 3);
+	assert_int_equal(t->zones[1].ctl, 1);
+	assert_true(t->zones[1].limit_kpa == 20);
+	free(t);
+	unlink(layout_path);
+}
+
+static void
+test_layout_errors(void **state)
+{
+	static const char *uses =
+	    "[daemon]\nlayout = model.ini\n"
+	    "[controller pelvis]\naddress = 10.0.0.7:502\n"
+	    "[controller legs]\ndevice = /dev/ttyUSB3\n";
+	char	 buf[2048];
+
+	/* A layout error: the layout's file and line. */
+	write_layout("[controller pelvis]\nwatchdog_ms = soon\n"
+	    "[controller legs]\ntransport = rtu\n"
+	    "[zone calf_left]\ncontroller = legs\nchannel = 0\n"
+	    "limit_kpa = 25\n");
+	expect_error_in(uses, layout_path, "2: [controller pelvis] "
+	    "watchdog_ms: 'soon' is not valid");
+	/* A check after parsing: the file of the section. */
+	write_layout("[controller pelvis]\n"
+	    "[controller legs]\ntransport = rtu\n"
+	    "[zone calf_left]\ncontroller = nobody\nchannel = 0\n"
+	    "limit_kpa = 25\n");
+	expect_error_in(uses, layout_path, "5: [zone calf_left] "
+	    "controller: no controller named 'nobody'");
+	expect_error_in("[daemon]\nlayout = model.ini\n"
+	    "[controller legs]\ndevice = /dev/ttyUSB3\n", layout_path,
+	    "1: [controller pelvis] address: missing");
+	/* Table file errors stay the table file's. */
+	write_layout(LAYOUT);
+	snprintf(buf, sizeof(buf), "%s[zone calf_left]\nchannel = 99\n",
+	    uses);
+	expect_error_in(buf, path, "8: [zone calf_left] channel: '99'");
+	snprintf(buf, sizeof(buf), "%s[controller legs]\nbaud = 9600\n",
+	    uses);
+	expect_error_in(buf, path, "7: [controller legs] controller 'legs' "
+	    "defined twice");
+	expect_error_in("[daemon]\nlayout = none.ini\n", path,
+	    "2: [daemon] layout: cannot read ");
+	expect_error_in("[daemon]\nlayout = /dev/zero\n", path,
+	    "2: [daemon] layout: /dev/zero is not a regular file");
+	expect_error_in("[controller a]\naddress = 1.2.3.4:5\n"
+	    "[daemon]\nlayout = model.ini\n", path,
+	    "4: [daemon] layout: must come before every [controller]");
+	expect_error_in("[daemon]\nlayout = model.ini\n"
+	    "[daemon]\nlayout = model.ini\n", path,
+	    "4: [daemon] layout: a table has one layout file");
+	write_layout("[daemon]\ntick_hz = 10\n");
+	expect_error_in("[daemon]\nlayout = model.ini\n", layout_path,
+	    "1: [daemon] not allowed in a layout file");
+	unlink(layout_path);
+}
+
 static int
 setup(void **state)
 {
@@ -366,6 +504,8 @@ main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_override),
 		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_layout_errors),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));

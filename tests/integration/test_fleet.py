@@ -1,0 +1,144 @@
+"""The fleet files of contrib/ (installed under /usr/share/massaged):
+the Prometheus alert rules through promtool (check rules, and the rule
+unit tests beside them), and every metric the rules and the Grafana
+dashboard query found in a real daemon's /metrics, with every label they
+match on."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from daemon import REPO, Daemon, sim_controllers
+from simctl import Sim
+from test_metrics import scrape
+
+RULES = os.path.join(REPO, "contrib/prometheus/massaged-alerts.yml")
+RULE_TESTS = os.path.join(REPO, "contrib/prometheus/massaged-alerts.test.yml")
+DASHBOARD = os.path.join(REPO, "contrib/grafana/massaged-dashboard.json")
+
+# Series Prometheus makes itself for every target, and the labels its
+# scrape configuration adds (docs/deploy.md): not the daemon's to expose.
+PROMETHEUS_SERIES = {"up"}
+TARGET_LABELS = {"job", "instance", "table", "le"}
+KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right",
+            "bool", "and", "or", "unless", "offset", "inf", "nan"}
+
+
+def promtool():
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.skip("promtool is not installed (make check installs the "
+                    "prometheus package)")
+    return path
+
+
+def test_promtool_check_rules():
+    p = subprocess.run([promtool(), "check", "rules", RULES],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "SUCCESS: 8 rules found" in p.stdout, p.stdout
+
+
+def test_promtool_rule_unit_tests():
+    p = subprocess.run([promtool(), "test", "rules", RULE_TESTS],
+                       capture_output=True, text=True, timeout=120,
+                       cwd=os.path.dirname(RULE_TESTS))
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def rule_exprs():
+    """The expr: of every rule (the file is simple YAML: no parser needed,
+    and promtool has checked it)."""
+    out = []
+    lines = open(RULES).read().split("\n")
+    for i, ln in enumerate(lines):
+        m = re.match(r"^(\s*)expr:\s*(.*)$", ln)
+        if not m:
+            continue
+        expr = m.group(2)
+        if expr in (">", "|"):
+            ind = len(m.group(1))
+            expr = ""
+            for nxt in lines[i + 1:]:
+                if nxt.strip() and len(nxt) - len(nxt.lstrip()) <= ind:
+                    break
+                expr += " " + nxt.strip()
+        out.append(expr.strip())
+    return out
+
+
+def dashboard_exprs():
+    with open(DASHBOARD) as f:
+        dash = json.load(f)
+    out = []
+    for p in dash["panels"]:
+        for t in p.get("targets", []):
+            out.append(t["expr"])
+    for v in dash["templating"]["list"]:
+        q = v.get("query")
+        if isinstance(q, dict):
+            out.append(q["query"])
+    return out
+
+
+def selectors(expr):
+    """(metric, {label, ...}) of every series selector in a PromQL (or
+    Grafana templated) expression."""
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)        # strings
+    e = re.sub(r"\$\{?\w+\}?", "x", e)                     # $table, $__...
+    e = re.sub(r"\[[^\]]*\]", "", e)                       # ranges
+    e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*"
+               r"\([^)]*\)", " ", e)                       # grouping labels
+    e = re.sub(r"label_values\((.*),\s*\w+\s*\)", r"(\1)", e)
+    out = []
+    for m in re.finditer(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\})?(\s*\()?",
+                         e):
+        name, matchers, call = m.group(1), m.group(2), m.group(3)
+        if call or name in KEYWORDS:
+            continue
+        if re.match(r"^\d", name):
+            continue
+        labels = set(re.findall(r"([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)",
+                                matchers or ""))
+        out.append((name, labels))
+    return out
+
+
+def test_every_queried_metric_exists(tmp_path):
+    exprs = rule_exprs() + dashboard_exprs()
+    assert len(rule_exprs()) == 8 and len(dashboard_exprs()) >= 15
+    wanted = {}
+    for e in exprs:
+        sels = selectors(e)
+        assert sels, "no metric in %r" % e
+        for name, labels in sels:
+            wanted.setdefault(name, set()).update(labels)
+    with Sim(tmp_path, controllers=sim_controllers()) as sim, \
+            Daemon(tmp_path, sim, response_timeout_ms=200,
+                   watchdog_ms=1000) as d:
+        d.wait_ready()
+        d.wait_for(lambda: all(c["connected"] for c in
+                               d.status()["controllers"]),
+                   timeout=20, what="controllers connected")
+        m = scrape(d)
+    have = {}
+    for name, labels, _ in m.samples:
+        have.setdefault(name, set()).update(labels)
+    missing = []
+    for name, labels in sorted(wanted.items()):
+        if name in PROMETHEUS_SERIES:
+            continue
+        if name not in have:
+            missing.append(name)
+            continue
+        extra = labels - have[name] - TARGET_LABELS
+        assert not extra, (name, extra, have[name])
+    assert not missing, "queried, not exposed: %s" % missing
+    # Every family the daemon exposes is on the dashboard.
+    shown = {re.sub(r"_(bucket|sum|count)$", "", n) for n in wanted}
+    families = {re.sub(r"_(bucket|sum|count)$", "", n) for n in have}
+    assert families <= shown, families - shown
