@@ -442,7 +442,7 @@ test_layout_errors(void **state)
 	    "[zone calf_left]\ncontroller = legs\nchannel = 0\n"
 	    "limit_kpa = 25\n");
 	expect_error_in(uses, layout_path, "2: [controller pelvis] "
-	    "watchdog_ms: 'soon' is not valid");
+	    "watchdog_ms: not valid (expected a whole number");
 	/* A check after parsing: the file of the section. */
 	write_layout("[controller pelvis]\n"
 	    "[controller legs]\ntransport = rtu\n"
@@ -457,7 +457,7 @@ test_layout_errors(void **state)
 	write_layout(LAYOUT);
 	snprintf(buf, sizeof(buf), "%s[zone calf_left]\nchannel = 99\n",
 	    uses);
-	expect_error_in(buf, path, "8: [zone calf_left] channel: '99'");
+	expect_error_in(buf, path, "8: [zone calf_left] channel: not valid");
 	snprintf(buf, sizeof(buf), "%s[controller legs]\nbaud = 9600\n",
 	    uses);
 	expect_error_in(buf, path, "7: [controller legs] controller 'legs' "
