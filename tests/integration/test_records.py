@@ -69,6 +69,13 @@ def start_session(d, program="api_test", profile="standard"):
     return r
 
 
+def writer_failures(d, err):
+    """The writer's own log lines of a failure (the API quotes it too)."""
+    return len([ln for ln in d.logs().splitlines()
+                if "session records: " in ln and " failed" in ln
+                and err in ln])
+
+
 def check_clean(d):
     assert d.stop() == 0, d.logs()
     assert d.sanitizer_report() == ""
@@ -231,6 +238,11 @@ def test_crash_mid_session_is_recorded_at_next_start(tmp_path, sim):
 
 
 def test_full_disk_never_stops_the_loop(tmp_path, sim):
+    """sessions.jsonl -> /dev/full: the file opens, every write fails with
+    ENOSPC. The start's own line fails, so the session is stopped at once
+    and the start answered 503; later starts are refused before anything
+    starts; the loop ticks on; the lines wait and are written as soon as
+    the disk takes them again."""
     d = Daemon(tmp_path, sim, start=False, **SLACK)
     os.symlink("/dev/full", records_path(d))
     d.start()
@@ -239,45 +251,61 @@ def test_full_disk_never_stops_the_loop(tmp_path, sim):
         ticks0 = metric(d, "massaged_ticks_total")
         missed0 = metric(d, "massaged_missed_ticks_total")
         t = time.monotonic()
-        start_session(d)
+        r = d.request("POST", "/api/v1/session",
+                      {"program": "api_test", "profile": "standard"})
         assert WRAPPER or time.monotonic() - t < 2.0
-        d.wait_state("running")
-        r = d.request("POST", "/api/v1/estop")
-        assert r.status == 200, r.text
-        r = d.request("POST", "/api/v1/reset")
-        assert r.status == 200, r.text
-        d.wait_state("idle")
-        start_session(d)
-        d.wait_state("running")
-        time.sleep(1.0)
+        assert r.status == 503, r.text
+        assert r.json()["error"] == "records_failing"
+        assert "No space left on device" in r.json()["message"]
         st = d.status()
-        assert st["state"] == "running"
-        # Three lines lost, each counted; the error logged once.
-        assert metric(d, "massaged_record_write_errors_total") == 3
-        logs = d.logs()
-        assert logs.count("No space left on device") == 1, logs
-        assert "session records: writing" in logs
-        # The loop ticked all along, on time.
+        assert st["state"] == "idle", st
+        assert st["last_stop"]["reason"] == "record_failed", st
+        assert st["last_stop"]["category"] == 0
+        assert st["records"]["ok"] is False
+        assert "No space left on device" in st["records"]["error"]
+        sid = st["session_id"]
+        # Now refused before anything starts: no new session id.
+        for _ in range(2):
+            r = d.request("POST", "/api/v1/session",
+                          {"program": "api_test", "profile": "standard"})
+            assert r.status == 503, r.text
+            assert "No space left on device" in r.json()["message"]
+            assert d.status()["session_id"] == sid
+            assert d.status()["state"] == "idle"
+        time.sleep(1.0)
+        # start + end of the stopped session, two refused starts: waiting.
+        assert d.status()["records"]["pending"] == 4
+        assert metric(d, "massaged_record_pending_lines") == 4
+        assert metric(d, "massaged_records_failing") == 1
+        assert metric(d, "massaged_record_lost_total") == 0
+        assert writer_failures(d, "No space left on device") == 1, d.logs()
+        # The loop ticked all along, on time (idle: 10 Hz).
         ticks1 = metric(d, "massaged_ticks_total")
         elapsed = time.monotonic() - t
         assert ticks1 > ticks0
-        if not WRAPPER:         # valgrind cannot keep 50 Hz
-            assert ticks1 - ticks0 >= 50 * elapsed * 0.8, (ticks1 - ticks0,
+        if not WRAPPER:         # valgrind cannot keep time
+            assert ticks1 - ticks0 >= 10 * elapsed * 0.5, (ticks1 - ticks0,
                                                            elapsed)
             assert metric(d, "massaged_missed_ticks_total") - missed0 <= 2
-        # The API still answers, also for the records it cannot read.
         r = d.request("GET", "/api/v1/sessions")
         assert r.status == 200 and r.json()["sessions"] == []
 
-        # Room on the disk again: records are written again, and said so.
+        # Room on the disk again: the waiting lines are written, in order,
+        # without any request, and starts work again.
         os.unlink(records_path(d))
-        r = d.request("POST", "/api/v1/estop")
-        assert r.status == 200, r.text
+        d.wait_for(lambda: d.status()["records"]["ok"], timeout=10,
+                   what="records written again")
         lines = parsed(d)
-        assert [(x["phase"], x["end_reason"]) for x in lines] == \
-            [("end", "estop")]
+        assert [(x["phase"], x["id"]) for x in lines] == \
+            [("start", sid), ("end", sid), ("refused", None),
+             ("refused", None)]
+        assert lines[1]["end_reason"] == "record_failed"
+        assert lines[2]["error"] == "records_failing"
+        assert "No space left on device" in lines[2]["reason"]
         assert "writing %s again" % records_path(d) in d.logs()
-        assert metric(d, "massaged_record_write_errors_total") == 3
+        start_session(d)
+        assert d.status()["session_id"] == sid + 1
+        assert metric(d, "massaged_record_lost_total") == 0
     finally:
         d.stop()
     assert d.sanitizer_report() == ""
@@ -289,20 +317,22 @@ def test_each_kind_of_failure_is_logged_once(tmp_path, sim):
     d.start()
     try:
         d.wait_ready()
-        for _ in range(2):
-            start_session(d)
-            r = d.request("POST", "/api/v1/estop")
-            assert r.status == 200, r.text
-            assert d.request("POST", "/api/v1/reset").status == 200
-            d.wait_state("idle")
-        assert metric(d, "massaged_record_write_errors_total") == 4
+        for _ in range(3):
+            r = d.request("POST", "/api/v1/session",
+                          {"program": "api_test", "profile": "standard"})
+            assert r.status == 503, r.text
+            assert "Is a directory" in r.json()["message"]
+        # Nothing started: the file could not even be opened.
+        assert d.status()["session_id"] is None
         os.rmdir(records_path(d))
         os.symlink("/dev/full", records_path(d))
-        start_session(d)
-        assert metric(d, "massaged_record_write_errors_total") == 5
-        logs = d.logs()
-        assert logs.count("Is a directory") == 1, logs
-        assert logs.count("No space left on device") == 1, logs
+        d.wait_for(lambda: "No space left on device" in
+                   (d.status()["records"]["error"] or ""), timeout=10,
+                   what="the retry to meet the full disk")
+        time.sleep(2.5)         # more retries: not logged again
+        assert writer_failures(d, "Is a directory") == 1, d.logs()
+        assert writer_failures(d, "No space left on device") == 1, d.logs()
+        assert d.status()["records"]["pending"] == 3
     finally:
         d.stop()
     assert d.sanitizer_report() == ""
@@ -318,7 +348,7 @@ def test_query_reads_a_long_file_backwards(tmp_path, sim):
         for i in range(1, 801):
             rec = {"id": i, "phase": "end", "profile": "standard",
                    "program": "relaxation",
-                   "start": "2024-05-01T10:00:%02d.000Z" % (i % 60),
+                   "start": "2024-05-01T10:%02d:%02d.000Z" % divmod(i, 60),
                    "end": None, "end_reason": "operator",
                    "stop_category": 1,
                    "stop_message": "x" * (i * 7919 % 900),
