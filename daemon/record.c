@@ -132,6 +132,9 @@ struct record {
 	int			 fd;
 	int			 id_fd;
 	int			 need_nl;	/* the file ends in a torn line */
+	int			 room_failed;	/* no room for a session */
+	int			 max_bytes;	/* rotation, as last queued */
+	int			 keep;
 	uint64_t		 lost_seen;	/* record_nlost at the last
 						   barrier */
 	int			 nlogged;
@@ -487,6 +490,8 @@ record_open(struct event_base *base, struct tick *c)
 	r->c = c;
 	r->fd = -1;
 	r->id_fd = -1;
+	r->max_bytes = c->cfg->table->records_max_bytes;
+	r->keep = c->cfg->table->records_keep;
 	TAILQ_INIT(&r->todo);
 	TAILQ_INIT(&r->done);
 	TAILQ_INIT(&r->pending);
@@ -673,6 +678,8 @@ record_fail(struct record *r, int err, const char *what, const char *path,
 static void
 record_recovered(struct record *r)
 {
+	if (r->room_failed)
+		return;		/* lines fit, a session would not */
 	record_set_why("");
 	if (r->nlogged == 0)
 		return;
@@ -771,16 +778,15 @@ record_rotate(struct record *r, int keep)
 
 /* Rotates when len more bytes would take the file above max_bytes. */
 static int
-record_room(struct record *r, const struct rec_item *it, uint64_t session,
-    size_t len)
+record_room(struct record *r, uint64_t session, size_t len)
 {
 	struct stat	 st;
 
 	if (record_open_file(r, session) == -1)
 		return (-1);
-	if (!r->need_nl && it->max_bytes > 0 && fstat(r->fd, &st) == 0 &&
-	    st.st_size > 0 && st.st_size + (off_t)len > it->max_bytes) {
-		record_rotate(r, it->keep);
+	if (!r->need_nl && r->max_bytes > 0 && fstat(r->fd, &st) == 0 &&
+	    st.st_size > 0 && st.st_size + (off_t)len > r->max_bytes) {
+		record_rotate(r, r->keep);
 		if (record_open_file(r, session) == -1)
 			return (-1);
 	}
@@ -794,17 +800,22 @@ record_room(struct record *r, const struct rec_item *it, uint64_t session,
  * file system cannot allocate ahead, the start line's own write decides.
  */
 static int
-record_make_room(struct record *r, const struct rec_item *it)
+record_make_room(struct record *r)
 {
 	struct stat	 st;
 
-	if (record_room(r, it, 0, RECORD_ROOM) == -1)
+	if (record_room(r, 0, RECORD_ROOM) == -1)
 		return (-1);
-	if (fstat(r->fd, &st) == -1 || !S_ISREG(st.st_mode))
+	if (fstat(r->fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    fallocate(r->fd, FALLOC_FL_KEEP_SIZE, st.st_size,
+	    RECORD_ROOM) == 0 || errno == EOPNOTSUPP || errno == ENOSYS) {
+		if (r->room_failed) {
+			r->room_failed = 0;
+			record_recovered(r);
+		}
 		return (0);
-	if (fallocate(r->fd, FALLOC_FL_KEEP_SIZE, st.st_size,
-	    RECORD_ROOM) == 0 || errno == EOPNOTSUPP || errno == ENOSYS)
-		return (0);
+	}
+	r->room_failed = 1;
 	record_fail(r, errno, "allocating room in", r->path, 0);
 	record_close_file(r);
 	return (-1);
@@ -819,7 +830,7 @@ record_write(struct record *r, struct rec_item *it)
 	ssize_t		 n;
 	int		 nl = r->need_nl;
 
-	if (record_room(r, it, it->session, len) == -1)
+	if (record_room(r, it->session, len) == -1)
 		return (-1);
 	if (nl) {
 		/* The line before was torn: start on a fresh one. */
@@ -884,6 +895,8 @@ record_flush(struct record *r)
 static void
 record_add(struct record *r, struct rec_item *it)
 {
+	r->max_bytes = it->max_bytes;
+	r->keep = it->keep;
 	if (r->npending >= RECORD_QUEUE_MAX) {
 		log_warnx("session records: %d lines wait for %s; a line of "
 		    "session %llu is lost", RECORD_QUEUE_MAX, r->path,
@@ -1307,8 +1320,8 @@ record_recover(struct record *r)
 	}
 	it->type = REC_LINE;
 	it->session = (uint64_t)json_integer_value(json_object_get(o, "id"));
-	it->max_bytes = r->c->cfg->table->records_max_bytes;
-	it->keep = r->c->cfg->table->records_keep;
+	it->max_bytes = r->max_bytes;
+	it->keep = r->keep;
 	log_warnx("session records: session %llu has no end record; "
 	    "recording it as ended for an unknown reason",
 	    (unsigned long long)it->session);
@@ -1335,7 +1348,7 @@ record_thread(void *arg)
 	pthread_mutex_lock(&r->mtx);
 	for (;;) {
 		while (TAILQ_EMPTY(&r->todo) && !r->quit) {
-			if (TAILQ_EMPTY(&r->pending)) {
+			if (TAILQ_EMPTY(&r->pending) && !r->room_failed) {
 				pthread_cond_wait(&r->cond, &r->mtx);
 				continue;
 			}
@@ -1344,7 +1357,8 @@ record_thread(void *arg)
 			if (pthread_cond_timedwait(&r->cond, &r->mtx, &ts) ==
 			    ETIMEDOUT) {
 				pthread_mutex_unlock(&r->mtx);
-				(void)record_flush(r);
+				if (record_flush(r) == 0 && r->room_failed)
+					(void)record_make_room(r);
 				pthread_mutex_lock(&r->mtx);
 			}
 		}
@@ -1369,9 +1383,11 @@ record_thread(void *arg)
 			break;
 		}
 		case REC_RESERVE:
+			r->max_bytes = it->max_bytes;
+			r->keep = it->keep;
 			it->ok = record_flush(r) == 0 &&
 			    record_write_id(r, it->session) == 0 &&
-			    record_make_room(r, it) == 0;
+			    record_make_room(r) == 0;
 			notify = 1;
 			break;
 		case REC_REOPEN:
