@@ -24,6 +24,7 @@ UNITDIR		?= $(LIBDIR)/systemd/system
 SYSUSERSDIR	?= $(LIBDIR)/sysusers.d
 TMPFILESDIR	?= $(LIBDIR)/tmpfiles.d
 CONFDIR		?= $(SYSCONFDIR)/massaged
+LOGROTATEDIR	?= $(SYSCONFDIR)/logrotate.d
 PANELDIR	?= $(DATADIR)/massaged/panel
 PYTHON		?= /usr/bin/python3
 
@@ -166,7 +167,7 @@ $(BUILD)/tests/unit/test_preview.o: ALL_CFLAGS += -iquote client
 BUILD_DEBS	:= build-essential pkg-config libevent-dev libmodbus-dev libinih-dev \
 		   libjansson-dev libsystemd-dev libcmocka-dev
 CHECK_DEBS	:= $(BUILD_DEBS) socat python3 python3-pytest chromium node:nodejs \
-		   npm:npm systemd
+		   npm:npm systemd logrotate
 
 deps-check:
 	@./scripts/deps.sh $(BUILD_DEBS)
@@ -224,7 +225,8 @@ install: all
 		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(PANELDIR) \
-		$(DESTDIR)$(CONFDIR)/profiles $(DESTDIR)$(CONFDIR)/programs
+		$(DESTDIR)$(CONFDIR)/profiles $(DESTDIR)$(CONFDIR)/programs \
+		$(DESTDIR)$(LOGROTATEDIR)
 	$(INSTALL) -m 0755 $(BUILD)/massaged $(DESTDIR)$(SBINDIR)/massaged
 	$(INSTALL) -m 0755 $(BUILD)/massagectl $(BUILD)/massaged-sim \
 		$(DESTDIR)$(BINDIR)/
@@ -243,6 +245,11 @@ install: all
 	sed $(UNIT_SED) systemd/massaged.tmpfiles \
 		>$(DESTDIR)$(TMPFILESDIR)/massaged.conf
 	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/massaged.conf
+	@d=$(DESTDIR)$(LOGROTATEDIR)/massaged; \
+	$(INSTALL) -m 0644 systemd/massaged.logrotate $$d.new || exit 1; \
+	if [ ! -e $$d ] || cmp -s $$d.new $$d; then mv $$d.new $$d; \
+	else mv $$d.new $$d.dist; \
+	echo "install: kept the edited $$d; the new version is $$d.dist"; fi
 	$(INSTALL) -m 0644 docs/man/massagectl.1 $(DESTDIR)$(MANDIR)/man1/
 	$(INSTALL) -m 0644 docs/man/massaged.ini.5 $(DESTDIR)$(MANDIR)/man5/
 	$(INSTALL) -m 0644 docs/man/massaged.8 $(DESTDIR)$(MANDIR)/man8/

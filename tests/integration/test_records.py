@@ -11,9 +11,11 @@ once, counted in /metrics, and neither stops nor delays the control loop.
 import csv
 import datetime
 import errno
+import grp
 import io
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -22,7 +24,7 @@ import time
 
 import pytest
 
-from daemon import WRAPPER, Daemon, sim_controllers
+from daemon import REPO, WRAPPER, Daemon, sim_controllers
 from simctl import Sim
 
 # Generous Modbus timeouts: these tests are about other things, and a
@@ -861,3 +863,47 @@ def test_export_with_a_date_range_and_paging(tmp_path, sim):
     finally:
         d.stop()
     assert d.sanitizer_report() == ""
+
+
+def test_the_shipped_logrotate_file(tmp_path, sim):
+    """systemd/massaged.logrotate, pointed at a test's state directory and
+    its daemon's PID, run by logrotate itself: the old file becomes
+    sessions.jsonl.1, the daemon reopens and writes a new file 0640, and
+    queries read both."""
+    if shutil.which("logrotate") is None:
+        pytest.skip("logrotate is not installed (make deps installs it)")
+    d = Daemon(tmp_path, sim, **SLACK)
+    path = records_path(d)
+    try:
+        d.wait_ready()
+        first = start_session(d).json()["session_id"]
+        assert d.request("POST", "/api/v1/estop").status == 200
+        assert d.request("POST", "/api/v1/reset").status == 200
+        with open(path) as f:
+            old = f.read()
+        with open(os.path.join(REPO, "systemd", "massaged.logrotate")) as f:
+            conf = f.read()
+        assert "/var/lib/massaged/sessions.jsonl" in conf
+        user = pwd.getpwuid(os.getuid()).pw_name
+        group = grp.getgrgid(os.getgid()).gr_name
+        conf = conf.replace("/var/lib/massaged/sessions.jsonl "
+                            "/var/lib/massaged/*/sessions.jsonl", path)
+        conf = conf.replace("massaged massaged", "%s %s" % (user, group))
+        conf = re.sub(r"systemctl reload .*", "kill -HUP %d" % d.pid, conf)
+        cf = tmp_path / "logrotate.conf"
+        cf.write_text(conf)
+        os.chmod(str(tmp_path), 0o755)
+        out = subprocess.run(["logrotate", "-f", "-s",
+                              str(tmp_path / "logrotate.state"), str(cf)],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        with open(path + ".1") as f:
+            assert f.read() == old
+        d.wait_for(lambda: "reopened" in d.logs(), what="the reopen")
+        second = start_session(d).json()["session_id"]
+        assert [x["id"] for x in parsed(d)] == [second]
+        assert os.stat(path).st_mode & 0o777 == 0o640
+        got = d.request("GET", "/api/v1/sessions").json()["sessions"]
+        assert [x["id"] for x in got] == [second, first]
+    finally:
+        check_clean(d)
