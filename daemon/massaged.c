@@ -44,7 +44,8 @@ usage(FILE *fp)
 "  -h, --help          this text\n"
 "\n"
 "Signals: SIGTERM/SIGINT vent every controller and exit 0; SIGHUP reloads\n"
-"the configuration (kept only if valid). See massaged(8), massaged.ini(5).\n",
+"the configuration (kept only if valid) and reopens the session records.\n"
+"See massaged(8), massaged.ini(5).\n",
 	    CONFDIR);
 }
 
