@@ -132,7 +132,9 @@ struct record {
 	int			 fd;
 	int			 id_fd;
 	int			 need_nl;	/* the file ends in a torn line */
-	int			 room_failed;	/* no room for a session */
+	int			 blocked;	/* a session could not start */
+	uint64_t		 id_want;	/* the id it reserved */
+	int			 overflow_logged;
 	int			 max_bytes;	/* rotation, as last queued */
 	int			 keep;
 	uint64_t		 lost_seen;	/* record_nlost at the last
@@ -525,14 +527,15 @@ record_free_item(struct rec_item *it)
 }
 
 /*
- * Ends the writer after it has written every queued line (or tried to),
- * then calls the callbacks still pending (here, on the calling thread:
- * the loop is over), so their owners can free what they passed; queries
- * answer empty.
+ * Ends the writer after it has written every queued line (or tried to).
+ * Callbacks still pending are dropped, not called: the loop is over and
+ * their owners (api.c) have freed what they passed.
  */
 void
 record_close(struct record *r)
 {
+	struct rec_item	*it;
+
 	if (r == NULL)
 		return;
 	pthread_mutex_lock(&r->mtx);
@@ -541,7 +544,10 @@ record_close(struct record *r)
 	pthread_mutex_unlock(&r->mtx);
 	if (r->have_thread)
 		pthread_join(r->thread, NULL);
-	record_done(-1, 0, r);
+	while ((it = TAILQ_FIRST(&r->done)) != NULL) {
+		TAILQ_REMOVE(&r->done, it, entry);
+		record_free_item(it);
+	}
 	event_free(r->done_ev);
 	if (r->fd != -1)
 		close(r->fd);
@@ -678,7 +684,7 @@ record_fail(struct record *r, int err, const char *what, const char *path,
 static void
 record_recovered(struct record *r)
 {
-	if (r->room_failed)
+	if (r->blocked)
 		return;		/* lines fit, a session would not */
 	record_set_why("");
 	if (r->nlogged == 0)
@@ -809,13 +815,13 @@ record_make_room(struct record *r)
 	if (fstat(r->fd, &st) == -1 || !S_ISREG(st.st_mode) ||
 	    fallocate(r->fd, FALLOC_FL_KEEP_SIZE, st.st_size,
 	    RECORD_ROOM) == 0 || errno == EOPNOTSUPP || errno == ENOSYS) {
-		if (r->room_failed) {
-			r->room_failed = 0;
+		if (r->blocked) {
+			r->blocked = 0;
 			record_recovered(r);
 		}
 		return (0);
 	}
-	r->room_failed = 1;
+	r->blocked = 1;
 	record_fail(r, errno, "allocating room in", r->path, 0);
 	record_close_file(r);
 	return (-1);
@@ -887,6 +893,7 @@ record_flush(struct record *r)
 		atomic_store(&record_npending, (unsigned)r->npending);
 		record_free_item(it);
 	}
+	r->overflow_logged = 0;
 	record_recovered(r);
 	return (0);
 }
@@ -898,9 +905,12 @@ record_add(struct record *r, struct rec_item *it)
 	r->max_bytes = it->max_bytes;
 	r->keep = it->keep;
 	if (r->npending >= RECORD_QUEUE_MAX) {
-		log_warnx("session records: %d lines wait for %s; a line of "
-		    "session %llu is lost", RECORD_QUEUE_MAX, r->path,
-		    (unsigned long long)it->session);
+		if (!r->overflow_logged)
+			log_warnx("session records: %d lines wait for %s; new "
+			    "lines are lost until they are written (counted in "
+			    "massaged_record_lost_total)", RECORD_QUEUE_MAX,
+			    r->path);
+		r->overflow_logged = 1;
 		atomic_fetch_add(&record_nlost, 1);
 		atomic_fetch_add(&record_errors, 1);
 		record_free_item(it);
@@ -936,9 +946,18 @@ record_write_id(struct record *r, uint64_t id)
 	}
 	return (0);
 fail:
+	r->blocked = 1;
 	close(r->id_fd);
 	r->id_fd = -1;
 	return (-1);
+}
+
+/* What a start needs: its id on disk and room for its lines. */
+static int
+record_prepare(struct record *r)
+{
+	return (record_write_id(r, r->id_want) == 0 &&
+	    record_make_room(r) == 0 ? 0 : -1);
 }
 /*
  * Calls fn on each complete line of path from the last to the first, until
@@ -1348,7 +1367,7 @@ record_thread(void *arg)
 	pthread_mutex_lock(&r->mtx);
 	for (;;) {
 		while (TAILQ_EMPTY(&r->todo) && !r->quit) {
-			if (TAILQ_EMPTY(&r->pending) && !r->room_failed) {
+			if (TAILQ_EMPTY(&r->pending) && !r->blocked) {
 				pthread_cond_wait(&r->cond, &r->mtx);
 				continue;
 			}
@@ -1357,8 +1376,8 @@ record_thread(void *arg)
 			if (pthread_cond_timedwait(&r->cond, &r->mtx, &ts) ==
 			    ETIMEDOUT) {
 				pthread_mutex_unlock(&r->mtx);
-				if (record_flush(r) == 0 && r->room_failed)
-					(void)record_make_room(r);
+				if (record_flush(r) == 0 && r->blocked)
+					(void)record_prepare(r);
 				pthread_mutex_lock(&r->mtx);
 			}
 		}
@@ -1385,9 +1404,9 @@ record_thread(void *arg)
 		case REC_RESERVE:
 			r->max_bytes = it->max_bytes;
 			r->keep = it->keep;
+			r->id_want = it->session;
 			it->ok = record_flush(r) == 0 &&
-			    record_write_id(r, it->session) == 0 &&
-			    record_make_room(r) == 0;
+			    record_prepare(r) == 0;
 			notify = 1;
 			break;
 		case REC_REOPEN:
