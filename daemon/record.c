@@ -214,7 +214,7 @@ record_time(double wall)
 int
 record_time_parse(const char *s, int until, char *out)
 {
-	struct tm	 tm = { 0 };
+	struct tm	 tm = { 0 }, want;
 	const char	*p;
 	time_t		 t;
 	int		 ms = 0, date_only = 0, n;
@@ -249,8 +249,10 @@ record_time_parse(const char *s, int until, char *out)
 	if (tm.tm_sec > 59)
 		return (-1);
 	tm.tm_isdst = 0;
-	if ((t = timegm(&tm)) == (time_t)-1)
-		return (-1);
+	want = tm;
+	if ((t = timegm(&tm)) == (time_t)-1 || tm.tm_mday != want.tm_mday ||
+	    tm.tm_mon != want.tm_mon)
+		return (-1);		/* 2024-02-31 is not a day */
 	if (date_only && until)
 		t += 86400;
 	if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 > 9999 ||

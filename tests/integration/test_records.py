@@ -828,6 +828,7 @@ def test_export_with_a_date_range_and_paging(tmp_path, sim):
         assert [x["reason"] for x in got] == ["a session is paused",
                                              "a session is running"]
         for bad in ("since=yesterday", "until=2024-13-01", "cursor=x",
+                    "since=2024-02-30", "until=2024-05-01T12:00:00+02:00",
                     "since=2024-05-01T25:00:00Z", "limit=0", "order=asc"):
             r = d.request("GET", "/api/v1/sessions?" + bad)
             assert r.status == 400, (bad, r.text)
