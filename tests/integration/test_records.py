@@ -908,3 +908,40 @@ def test_the_shipped_logrotate_file(tmp_path, sim):
         assert [x["id"] for x in got] == [second, first]
     finally:
         check_clean(d)
+
+
+def test_an_end_written_at_restart_on_a_full_disk_is_retried(tmp_path, sim):
+    """The daemon died during session 5 (its start is the last line, here
+    in a rotated file); at start-up the end line it owes cannot be written
+    (sessions.jsonl -> /dev/full): it waits, is retried, starts are refused
+    meanwhile, and it is written once the disk takes it."""
+    d = Daemon(tmp_path, sim, start=False, **SLACK)
+    path = records_path(d)
+    with open(path + ".1", "w") as f:
+        f.write(json.dumps(_rec(5, "2024-05-02T09:00:00.000Z",
+                                phase="start")) + "\n")
+    os.symlink("/dev/full", path)
+    d.start()
+    try:
+        d.wait_ready()
+        d.wait_for(lambda: d.status()["records"]["pending"] == 1,
+                   what="the end line to wait")
+        assert "session 5 has no end record" in d.logs()
+        r = d.request("POST", "/api/v1/session",
+                      {"program": "api_test", "profile": "standard"})
+        assert r.status == 503, r.text
+        assert d.status()["session_id"] == 5
+        time.sleep(2.5)                 # retried, still failing
+        assert d.status()["records"]["pending"] == 2
+        assert writer_failures(d, "No space left on device") == 1, d.logs()
+        os.unlink(path)
+        d.wait_for(lambda: d.status()["records"]["ok"], timeout=10,
+                   what="the end line retried")
+        end, refused = parsed(d)
+        assert (end["id"], end["phase"], end["end_reason"]) == \
+            (5, "end", "unknown")
+        assert end["start"] == "2024-05-02T09:00:00.000Z"
+        assert refused["phase"] == "refused"
+        assert start_session(d).json()["session_id"] == 6
+    finally:
+        check_clean(d)
