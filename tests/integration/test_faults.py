@@ -319,9 +319,12 @@ def test_controller_refuses_connection_at_start(rig):
     assert rsp.status == 409, rsp
     assert "controller legs is not connected" in rsp.json()["message"]
     assert d.status()["state"] == "idle"
-    # record: nothing started, nothing recorded
+    # record: nothing started; the refused start with its reason
     rsp = d.request("GET", "/api/v1/sessions")
-    assert rsp.status == 200 and rsp.json()["sessions"] == []
+    assert rsp.status == 200
+    assert [(x["phase"], x["id"], x["error"], x["reason"])
+            for x in rsp.json()["sessions"]] == \
+        [("refused", None, "not_ready", "controller legs is not connected")]
     # client: no controller was ever enabled, no pressure anywhere
     assert r.check_quiet(0) > 0
     assert not r.fc16(c=1)
