@@ -247,7 +247,8 @@ install: all
 	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/massaged.conf
 	@d=$(DESTDIR)$(LOGROTATEDIR)/massaged; \
 	$(INSTALL) -m 0644 systemd/massaged.logrotate $$d.new || exit 1; \
-	if [ ! -e $$d ] || cmp -s $$d.new $$d; then mv $$d.new $$d; \
+	if [ ! -e $$d ]; then mv $$d.new $$d; \
+	elif cmp -s $$d.new $$d; then rm -f $$d.new; \
 	else mv $$d.new $$d.dist; \
 	echo "install: kept the edited $$d; the new version is $$d.dist"; fi
 	$(INSTALL) -m 0644 docs/man/massagectl.1 $(DESTDIR)$(MANDIR)/man1/

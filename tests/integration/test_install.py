@@ -88,6 +88,9 @@ def test_files_in_place(inst):
         assert "Type=notify" in unit and "WatchdogSec=" in unit
     assert os.path.isfile(r("/usr/lib/sysusers.d/massaged.conf"))
     assert os.path.isfile(r("/usr/lib/tmpfiles.d/massaged.conf"))
+    with open(r("/etc/logrotate.d/massaged")) as f, \
+            open(os.path.join(REPO, "systemd", "massaged.logrotate")) as g:
+        assert f.read() == g.read()
     # Configuration: every file of config/, and no token file.
     for sub in ("", "profiles", "programs"):
         src = os.path.join(REPO, "config", sub)
@@ -151,8 +154,18 @@ def test_reinstall_never_overwrites_an_edited_config(inst, tmp_path):
                    if p.endswith(".dist"))
     assert dists == sorted(fn + ".dist" for fn in edited)
     assert os.path.isfile(removed)
-    # A third install changes nothing that is already there.
-    before = {p: os.stat(p).st_mtime_ns for p in _walk(conf)}
+    # The logrotate file is configuration too.
+    lr = os.path.join(root, "etc/logrotate.d/massaged")
+    with open(lr, "a") as f:
+        f.write("# ours\n")
+    out = make(*args)
+    assert "kept the edited %s" % lr in out, out
+    with open(lr) as f:
+        assert f.read().endswith("# ours\n")
+    assert os.path.isfile(lr + ".dist")
+    # Another install changes nothing that is already there.
+    before = {p: os.stat(p).st_mtime_ns
+              for p in list(_walk(conf)) + [lr]}
     make(*args)
     for p, mtime in before.items():
         if not p.endswith(".dist"):
