@@ -216,6 +216,7 @@ record_time_parse(const char *s, int until, char *out)
 {
 	struct tm	 tm = { 0 }, want;
 	const char	*p;
+	char		 buf[96];
 	time_t		 t;
 	int		 ms = 0, date_only = 0, n;
 
@@ -258,9 +259,12 @@ record_time_parse(const char *s, int until, char *out)
 	if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 > 9999 ||
 	    tm.tm_year + 1900 < 1970)
 		return (-1);
-	snprintf(out, RECORD_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	n = snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, ms);
+	if (n < 0 || n >= RECORD_TIME_LEN)
+		return (-1);
+	memcpy(out, buf, (size_t)n + 1);
 	return (0);
 }
 
