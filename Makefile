@@ -27,6 +27,7 @@ UNITDIR		?= $(LIBDIR)/systemd/system
 SYSUSERSDIR	?= $(LIBDIR)/sysusers.d
 TMPFILESDIR	?= $(LIBDIR)/tmpfiles.d
 CONFDIR		?= $(SYSCONFDIR)/massaged
+LOGROTATEDIR	?= $(SYSCONFDIR)/logrotate.d
 PANELDIR	?= $(DATADIR)/massaged/panel
 # Prometheus alert rules and the Grafana dashboard (contrib/).
 FLEETDIR	?= $(DATADIR)/massaged
@@ -174,7 +175,7 @@ $(BUILD)/tests/unit/test_preview.o: ALL_CFLAGS += -iquote client
 BUILD_DEBS	:= build-essential pkg-config libevent-dev libmodbus-dev libinih-dev \
 		   libjansson-dev libsystemd-dev libcmocka-dev
 CHECK_DEBS	:= $(BUILD_DEBS) socat python3 python3-pytest chromium node:nodejs \
-		   npm:npm systemd curl openssl
+		   npm:npm systemd curl openssl logrotate
 # The package test (dpkg-buildpackage, lintian) and promtool for the alert rules.
 CHECK_DEBS	+= dpkg-dev debhelper lintian promtool:prometheus
 
@@ -260,7 +261,8 @@ install: all
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(PANELDIR) \
 		$(DESTDIR)$(FLEETDIR)/prometheus $(DESTDIR)$(FLEETDIR)/grafana \
-		$(DESTDIR)$(CONFDIR)/profiles $(DESTDIR)$(CONFDIR)/programs
+		$(DESTDIR)$(CONFDIR)/profiles $(DESTDIR)$(CONFDIR)/programs \
+		$(DESTDIR)$(LOGROTATEDIR)
 	$(INSTALL) -m 0755 $(BUILD)/massaged $(DESTDIR)$(SBINDIR)/massaged
 	$(INSTALL) -m 0755 $(BUILD)/massagectl $(BUILD)/massaged-sim \
 		$(DESTDIR)$(BINDIR)/
@@ -279,6 +281,12 @@ install: all
 	sed $(UNIT_SED) systemd/massaged.tmpfiles \
 		>$(DESTDIR)$(TMPFILESDIR)/massaged.conf
 	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/massaged.conf
+	@d=$(DESTDIR)$(LOGROTATEDIR)/massaged; \
+	$(INSTALL) -m 0644 systemd/massaged.logrotate $$d.new || exit 1; \
+	if [ ! -e $$d ]; then mv $$d.new $$d; \
+	elif cmp -s $$d.new $$d; then rm -f $$d.new; \
+	else mv $$d.new $$d.dist; \
+	echo "install: kept the edited $$d; the new version is $$d.dist"; fi
 	$(INSTALL) -m 0644 docs/man/massagectl.1 docs/man/massaged-sim.1 \
 		$(DESTDIR)$(MANDIR)/man1/
 	$(INSTALL) -m 0644 docs/man/massaged.ini.5 $(DESTDIR)$(MANDIR)/man5/
@@ -323,6 +331,12 @@ uninstall:
 			rm -f $$d $$d.dist; \
 		fi; \
 	done
+	@d=$(DESTDIR)$(LOGROTATEDIR)/massaged; \
+	if [ -e $$d ] && ! cmp -s systemd/massaged.logrotate $$d; then \
+		echo "uninstall: kept the edited $$d"; \
+	else \
+		rm -f $$d $$d.dist; \
+	fi
 	rm -f $(DESTDIR)$(EXAMPLES_LIST)
 	@for d in $(addprefix $(DESTDIR),$(sort $(dir $(PANEL_FILES:panel/%=$(PANELDIR)/%)))) \
 		$(DESTDIR)$(PANELDIR) $(DESTDIR)$(FLEETDIR)/prometheus \

@@ -7,7 +7,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -17,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/http.h>
 #include <jansson.h>
 
 #include "clock.h"
@@ -36,6 +39,8 @@
 #define TIMEOUT_MS	10000
 #define WATCH_REDRAW_MS	200
 #define WATCH_EVENTS	6
+#define PAGE_MAX	1000		/* records a page, the API's cap */
+#define TABLES_MAX	256		/* in a tables file */
 
 struct ctl {
 	struct http_url	 url;
@@ -46,8 +51,12 @@ struct ctl {
 	int		 json;
 	const char	*profile;
 	long		 limit;
+	int		 have_limit;
 	long		 count;
 	int		 color;
+	const char	*since;
+	const char	*until;
+	int		 csv;
 };
 
 struct command {
@@ -84,9 +93,17 @@ static const struct command commands[] = {
 	  "programs their contraindications refuse (and why)." },
 	{ "routines", cmd_routines, 0, 0, "routines",
 	  "Lists the loaded routine plugins and their parameters." },
-	{ "sessions", cmd_sessions, 0, 0, "sessions [--limit N]",
-	  "Lists the most recent session records, newest first.\n"
-	  "  --limit N   how many (1 to 1000, default 20)" },
+	{ "sessions", cmd_sessions, 0, 0,
+	  "sessions [--since DATE] [--until DATE] [--csv] [--limit N]",
+	  "Lists the session records, newest first: every session (its end,\n"
+	  "or its start when no end was recorded) and every refused start.\n"
+	  "With --since, --until or --csv, every record in the range, page by\n"
+	  "page; else the most recent 20.\n"
+	  "  --since DATE  from DATE (2024-05-01 or 2024-05-01T12:00:00Z, UTC)\n"
+	  "  --until DATE  before DATE; a date alone includes that whole day\n"
+	  "  --csv         comma-separated values with a header line, for an\n"
+	  "                export (RFC 4180)\n"
+	  "  --limit N     at most N records (default 20 without a range)" },
 	{ "start", cmd_start, 1, 1, "start PROGRAM --profile PROFILE",
 	  "Starts PROGRAM for the client PROFILE. Refused (exit 1) when a\n"
 	  "session runs, a fault is latched, a controller is not ready, or the\n"
@@ -129,6 +146,7 @@ usage(FILE *fp)
 
 	fprintf(fp,
 "usage: massagectl [--url URL] [--token-file FILE] [--json] COMMAND [ARGS]\n"
+"       massagectl --all [--tables FILE] status|stop|estop\n"
 "\n"
 "Command-line client of massaged, the massage table daemon.\n"
 "\n"
@@ -144,6 +162,10 @@ usage(FILE *fp)
 "                     else $MASSAGED_TOKEN, else the file\n"
 "                     $MASSAGED_TOKEN_FILE, else %s/tokens\n"
 "  --json             print the daemon's JSON instead of tables\n"
+"  --all              every table of the tables file, one line each:\n"
+"                     status, stop or estop (sent to all at once)\n"
+"  --tables FILE      the tables file for --all (default %s/tables):\n"
+"                     a line per table, NAME URL [TOKEN_FILE]\n"
 "  -h, --help         this text; COMMAND --help for one command\n"
 "\n"
 "Exit codes:\n"
@@ -153,8 +175,9 @@ usage(FILE *fp)
 "  2  usage error\n"
 "  3  cannot connect to the daemon, or a transport error\n"
 "  4  authentication failed (401: no or wrong token)\n"
-"  5  server error (5xx)\n",
-	    DEFAULT_URL, CONFDIR);
+"  5  server error (5xx)\n"
+"With --all, the highest exit code of any table.\n",
+	    DEFAULT_URL, CONFDIR, CONFDIR);
 }
 
 static const struct command *
@@ -561,36 +584,207 @@ out:
 	return (EXIT_OK);
 }
 
+/* One CSV field (RFC 4180): quoted when it holds , " or a line break. */
+static void
+csv_field(FILE *fp, const char *v, int last)
+{
+	if (v == NULL)
+		v = "";
+	if (strpbrk(v, ",\"\r\n") != NULL) {
+		fputc('"', fp);
+		for (; *v != '\0'; v++) {
+			if (*v == '"')
+				fputc('"', fp);
+			fputc(*v, fp);
+		}
+		fputc('"', fp);
+	} else
+		fputs(v, fp);
+	fputs(last ? "\r\n" : ",", fp);
+}
+
+/* A record's value as CSV text: strings as they are, numbers, "" for null. */
+static const char *
+csv_value(json_t *v, char *buf, size_t len)
+{
+	if (json_is_string(v))
+		return (json_string_value(v));
+	if (json_is_integer(v))
+		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(buf, len, "%.10g", json_real_value(v));
+	else
+		return ("");
+	return (buf);
+}
+
+static const char *const csv_columns[] = {
+	"id", "phase", "table", "start", "end", "program", "profile",
+	"started_by", "stopped_by", "end_reason", "stop_category",
+	"stop_message", "active_s", "step", "step_count", "step_name",
+	"intensity_pct", "intensity_changes", "peak_kpa_max", "conditions",
+	"error", "reason", NULL
+};
+
+static void
+csv_record(FILE *fp, json_t *s)
+{
+	json_t		*step = json_object_get(s, "step"), *v;
+	const char	*k, *val;
+	char		 buf[64], *list = NULL;
+	size_t		 i, listlen = 0;
+	double		 peak = -1;
+	FILE		*mem;
+	int		 c;
+
+	for (c = 0; csv_columns[c] != NULL; c++) {
+		k = csv_columns[c];
+		val = NULL;
+		mem = NULL;
+		if (strcmp(k, "step") == 0 || strcmp(k, "step_count") == 0 ||
+		    strcmp(k, "step_name") == 0) {
+			v = json_object_get(step, strcmp(k, "step") == 0 ?
+			    "index" : strcmp(k, "step_count") == 0 ? "count" :
+			    "name");
+			if (strcmp(k, "step") == 0 && json_is_integer(v)) {
+				/* Steps as people count them, from 1. */
+				snprintf(buf, sizeof(buf), "%lld",
+				    (long long)json_integer_value(v) + 1);
+				val = buf;
+			} else
+				val = csv_value(v, buf, sizeof(buf));
+		} else if (strcmp(k, "intensity_changes") == 0 ||
+		    strcmp(k, "conditions") == 0) {
+			/* A list in one field: "TIME=PCT;..." or "a;b". */
+			if ((mem = open_memstream(&list, &listlen)) == NULL)
+				break;
+			json_array_foreach(json_object_get(s, k), i, v) {
+				if (i > 0)
+					fputc(';', mem);
+				if (json_is_object(v))
+					fprintf(mem, "%s=%lld", str(v, "time"),
+					    (long long)json_integer_value(
+					    json_object_get(v, "pct")));
+				else
+					fputs(json_string_value(v) != NULL ?
+					    json_string_value(v) : "", mem);
+			}
+			fclose(mem);
+			val = list;
+		} else if (strcmp(k, "peak_kpa_max") == 0) {
+			json_object_foreach(json_object_get(s, "peak_kpa"), val,
+			    v)
+				if (json_number_value(v) > peak)
+					peak = json_number_value(v);
+			val = "";
+			if (peak >= 0) {
+				snprintf(buf, sizeof(buf), "%.1f", peak);
+				val = buf;
+			}
+		} else
+			val = csv_value(json_object_get(s, k), buf,
+			    sizeof(buf));
+		csv_field(fp, val, csv_columns[c + 1] == NULL);
+		free(list);
+		list = NULL;
+	}
+}
+
+static void
+print_session(json_t *s)
+{
+	char	 a[32];
+	int	 ended = strcmp(str(s, "phase"), "end") == 0;
+
+	if (strcmp(str(s, "phase"), "refused") == 0) {
+		fprintf(stdout, "%-5s %-24s %-20s %-16s %8s  refused: %s: %s\n",
+		    "-", str(s, "start"), str(s, "program"), str(s, "profile"),
+		    "-", str(s, "error"), str(s, "reason"));
+		return;
+	}
+	fprintf(stdout, "%-5lld %-24s %-20s %-16s %8s  %s%s%s\n",
+	    (long long)json_integer_value(json_object_get(s, "id")),
+	    str(s, "start"), str(s, "program"), str(s, "profile"),
+	    ended ? str_duration(num(s, "active_s"), a, sizeof(a)) :
+	    "-", ended ? str(s, "end_reason") : "(no end recorded)",
+	    ended ? ": " : "", ended ? str(s, "stop_message") : "");
+}
+
+/*
+ * The records page by page (next_cursor) until the range, or --limit, is
+ * done; printed as a table, as CSV or (--json) as one document.
+ */
 static int
 cmd_sessions(struct ctl *x, int argc, char **argv)
 {
-	json_t	*doc, *s;
-	size_t	 i;
-	char	 path[64], a[32];
-	int	 rc;
+	json_t		*doc, *all, *s;
+	const char	*cursor;
+	char		 path[512], *cur = NULL, *since = NULL, *until = NULL;
+	size_t		 i;
+	long		 want, n;
+	int		 rc = EXIT_OK, json = x->json, paged;
 
-	snprintf(path, sizeof(path), "/api/v1/sessions?limit=%ld", x->limit);
-	if ((rc = call(x, "GET", path, NULL, &doc)) != EXIT_OK)
+	paged = x->since != NULL || x->until != NULL || x->csv;
+	if ((x->since != NULL && (since = evhttp_encode_uri(x->since)) ==
+	    NULL) || (x->until != NULL && (until = evhttp_encode_uri(x->until))
+	    == NULL)) {
+		fprintf(stderr, "massagectl: out of memory\n");
+		free(since);
+		return (EXIT_TRANSPORT);
+	}
+	want = x->have_limit || !paged ? x->limit : -1;
+	all = json_array();
+	x->json = 0;		/* printed once, below */
+	for (;;) {
+		n = want < 0 || want - (long)json_array_size(all) > PAGE_MAX ?
+		    PAGE_MAX : want - (long)json_array_size(all);
+		snprintf(path, sizeof(path), "/api/v1/sessions?limit=%ld%s%s"
+		    "%s%s%s%s", n, since != NULL ? "&since=" : "",
+		    since != NULL ? since : "", until != NULL ?
+		    "&until=" : "", until != NULL ? until : "",
+		    cur != NULL ? "&cursor=" : "", cur != NULL ? cur : "");
+		if ((rc = call(x, "GET", path, NULL, &doc)) != EXIT_OK)
+			break;
+		json_array_extend(all, json_object_get(doc, "sessions"));
+		cursor = json_string_value(json_object_get(doc,
+		    "next_cursor"));
+		free(cur);
+		cur = cursor != NULL ? strdup(cursor) : NULL;
+		json_decref(doc);
+		if (cur == NULL || (want >= 0 &&
+		    (long)json_array_size(all) >= want))
+			break;
+	}
+	free(cur);
+	free(since);
+	free(until);
+	x->json = json;
+	if (rc != EXIT_OK) {
+		json_decref(all);
 		return (rc);
-	if (x->json)
-		goto out;
-	if (json_array_size(json_object_get(doc, "sessions")) == 0)
+	}
+	if (x->csv) {
+		for (i = 0; csv_columns[i] != NULL; i++)
+			csv_field(stdout, csv_columns[i],
+			    csv_columns[i + 1] == NULL);
+		json_array_foreach(all, i, s)
+			csv_record(stdout, s);
+	} else if (x->json) {
+		doc = json_object();
+		json_object_set_new(doc, "sessions", all);
+		json_dumpf(doc, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(doc);
+		return (EXIT_OK);
+	} else if (json_array_size(all) == 0)
 		fprintf(stdout, "no sessions recorded\n");
-	else
+	else {
 		fprintf(stdout, "%-5s %-24s %-20s %-16s %8s  %s\n", "ID",
 		    "START", "PROGRAM", "PROFILE", "ACTIVE", "END");
-	json_array_foreach(json_object_get(doc, "sessions"), i, s) {
-		int ended = strcmp(str(s, "phase"), "end") == 0;
-
-		fprintf(stdout, "%-5lld %-24s %-20s %-16s %8s  %s%s%s\n",
-		    (long long)json_integer_value(json_object_get(s, "id")),
-		    str(s, "start"), str(s, "program"), str(s, "profile"),
-		    ended ? str_duration(num(s, "active_s"), a, sizeof(a)) :
-		    "-", ended ? str(s, "end_reason") : "(no end recorded)",
-		    ended ? ": " : "", ended ? str(s, "stop_message") : "");
+		json_array_foreach(all, i, s)
+			print_session(s);
 	}
-out:
-	json_decref(doc);
+	json_decref(all);
 	return (EXIT_OK);
 }
 
@@ -694,6 +888,232 @@ cmd_intensity(struct ctl *x, int argc, char **argv)
 	snprintf(body, sizeof(body), "{\"percent\":%ld}", pct);
 	snprintf(done, sizeof(done), "intensity %ld%%", pct);
 	return (cmd_simple(x, "PUT", "/api/v1/session/intensity", body, done));
+}
+
+/* --- a fleet of tables (--all) ----------------------------------------- */
+
+struct fleet_table {
+	char		 name[64];
+	char		 url[512];
+	char		 token_file[PATH_MAX];
+	int		 lineno;
+	const struct ctl *x;		/* the options */
+	const char	*cmd;
+	pthread_t	 thread;
+	int		 rc;
+	json_t		*doc;		/* the reply, or NULL */
+	char		 err[PATH_MAX + 600];	/* else why not */
+};
+
+/* The tables file: "NAME URL [TOKEN_FILE]" a line, # comments. */
+static int
+fleet_read(const char *path, struct fleet_table *t, int *nt)
+{
+	FILE	*fp;
+	char	 line[2048], *w[4], *p, *save;
+	int	 n = 0, lineno = 0, nw;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "massagectl: tables file %s: %s\n", path,
+		    strerror(errno));
+		return (-1);
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		line[strcspn(line, "\r\n")] = '\0';
+		if ((p = strchr(line, '#')) != NULL)
+			*p = '\0';
+		nw = 0;
+		for (p = strtok_r(line, " \t", &save); p != NULL && nw < 4;
+		    p = strtok_r(NULL, " \t", &save))
+			w[nw++] = p;
+		if (nw == 0)
+			continue;
+		if (nw < 2 || nw > 3 || n == TABLES_MAX ||
+		    strlen(w[0]) >= sizeof(t[n].name) ||
+		    strlen(w[1]) >= sizeof(t[n].url) ||
+		    (nw == 3 && strlen(w[2]) >= sizeof(t[n].token_file))) {
+			fprintf(stderr, "massagectl: %s:%d: %s\n", path, lineno,
+			    n == TABLES_MAX ? "too many tables" : "expected "
+			    "NAME URL [TOKEN_FILE]");
+			fclose(fp);
+			return (-1);
+		}
+		memset(&t[n], 0, sizeof(t[n]));
+		snprintf(t[n].name, sizeof(t[n].name), "%s", w[0]);
+		snprintf(t[n].url, sizeof(t[n].url), "%s", w[1]);
+		if (nw == 3)
+			snprintf(t[n].token_file, sizeof(t[n].token_file),
+			    "%s", w[2]);
+		t[n].lineno = lineno;
+		n++;
+	}
+	fclose(fp);
+	if (n == 0) {
+		fprintf(stderr, "massagectl: tables file %s names no table\n",
+		    path);
+		return (-1);
+	}
+	*nt = n;
+	return (0);
+}
+
+/* One table, on its own thread: a dead table never delays the others. */
+static void *
+fleet_run(void *arg)
+{
+	struct fleet_table	*t = arg;
+	struct http_url		 u;
+	struct http_response	 res;
+	const char		*method = "POST", *path;
+	const char		*token = t->x->have_token ? t->x->token : NULL;
+	char			 tok[512];
+
+	if (strcmp(t->cmd, "status") == 0) {
+		method = "GET";
+		path = "/api/v1/status";
+	} else if (strcmp(t->cmd, "stop") == 0)
+		path = "/api/v1/session/stop";
+	else
+		path = "/api/v1/estop";
+	if (http_url_parse(t->url, &u, t->err, sizeof(t->err)) == -1) {
+		t->rc = EXIT_USAGE;
+		return (NULL);
+	}
+	if (t->token_file[0] != '\0') {
+		if (token_read(t->token_file, tok, sizeof(tok)) == -1) {
+			snprintf(t->err, sizeof(t->err), "token file %s: %s",
+			    t->token_file, errno == ENOENT ? "no token in it, "
+			    "or missing" : strerror(errno));
+			t->rc = EXIT_USAGE;
+			return (NULL);
+		}
+		token = tok;
+	}
+	if (http_request(&u, method, path, token, NULL, TIMEOUT_MS, &res,
+	    t->err, sizeof(t->err)) == -1) {
+		t->rc = EXIT_TRANSPORT;
+		explicit_bzero(tok, sizeof(tok));
+		return (NULL);
+	}
+	explicit_bzero(tok, sizeof(tok));
+	t->rc = exit_for_status(res.status);
+	t->doc = json_loads(res.body, 0, NULL);
+	if (t->rc != EXIT_OK)
+		snprintf(t->err, sizeof(t->err), "%s (%d %s): %s",
+		    res.status >= 500 ? "server error" : res.status == 401 ?
+		    "authentication failed" : "refused", res.status,
+		    str(t->doc, "error"), str(t->doc, "message"));
+	else if (t->doc == NULL) {
+		snprintf(t->err, sizeof(t->err), "the reply is not JSON");
+		t->rc = EXIT_TRANSPORT;
+	}
+	http_response_free(&res);
+	return (NULL);
+}
+
+/* One line of a table's status. */
+static void
+fleet_line(const struct fleet_table *t, int wname)
+{
+	json_t		*st = t->doc, *step;
+	char		 a[32], b[32];
+	const char	*note;
+
+	if (t->rc != EXIT_OK) {
+		fprintf(stdout, "%-*s  %-8s  %s\n", wname, t->name, "ERROR",
+		    t->err);
+		return;
+	}
+	if (strcmp(t->cmd, "estop") == 0 || strcmp(t->cmd, "stop") == 0) {
+		fprintf(stdout, "%-*s  %-8s  %s\n", wname, t->name,
+		    str(st, "state"), strcmp(t->cmd, "estop") == 0 ?
+		    "EMERGENCY STOP: every controller vented" :
+		    "stopping: ramping down, then vent");
+		return;
+	}
+	step = json_object_get(st, "step");
+	snprintf(a, sizeof(a), "-");
+	if (json_is_object(step))
+		snprintf(a, sizeof(a), "%lld/%lld",
+		    (long long)json_integer_value(json_object_get(step,
+		    "index")) + 1, (long long)json_integer_value(
+		    json_object_get(step, "count")));
+	note = json_is_string(json_object_get(st, "fault")) ?
+	    str(st, "fault") : !json_is_true(json_object_get(json_object_get(st,
+	    "records"), "ok")) && json_is_object(json_object_get(st,
+	    "records")) ? str(json_object_get(st, "records"), "error") :
+	    json_is_true(json_object_get(st, "ready")) ? "ready" : "not ready";
+	fprintf(stdout, "%-*s  %-8s  %-20s  %-5s  %8s  %s\n", wname, t->name,
+	    str(st, "state"), str(st, "program"), a,
+	    json_is_string(json_object_get(st, "program")) ?
+	    str_duration(num(st, "remaining_s"), b, sizeof(b)) : "-", note);
+}
+
+/*
+ * --all: the command on every table of the tables file at once (a thread
+ * each, so an e-stop reaches every table without waiting for a dead one),
+ * then one line per table in the file's order.
+ */
+static int
+fleet_main(struct ctl *x, const char *path, const char *cmd)
+{
+	struct fleet_table	*t;
+	json_t			*o;
+	int			 n, i, rc = EXIT_OK, wname = 5;
+
+	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "stop") != 0 &&
+	    strcmp(cmd, "estop") != 0) {
+		fprintf(stderr, "massagectl: --all works with status, stop "
+		    "and estop, not %s\n", cmd);
+		return (EXIT_USAGE);
+	}
+	if ((t = calloc(TABLES_MAX, sizeof(*t))) == NULL) {
+		fprintf(stderr, "massagectl: out of memory\n");
+		return (EXIT_TRANSPORT);
+	}
+	if (fleet_read(path, t, &n) == -1) {
+		free(t);
+		return (EXIT_USAGE);
+	}
+	for (i = 0; i < n; i++) {
+		t[i].x = x;
+		t[i].cmd = cmd;
+		if (pthread_create(&t[i].thread, NULL, fleet_run, &t[i]) != 0)
+			fleet_run(&t[i]);	/* no thread: do it here */
+		else
+			t[i].lineno = -t[i].lineno;	/* to join */
+	}
+	for (i = 0; i < n; i++) {
+		if (t[i].lineno < 0)
+			pthread_join(t[i].thread, NULL);
+		if ((int)strlen(t[i].name) > wname)
+			wname = (int)strlen(t[i].name);
+	}
+	if (!x->json && strcmp(cmd, "status") == 0)
+		fprintf(stdout, "%-*s  %-8s  %-20s  %-5s  %8s  %s\n", wname,
+		    "TABLE", "STATE", "PROGRAM", "STEP", "LEFT", "NOTE");
+	for (i = 0; i < n; i++) {
+		if (x->json) {
+			o = json_object();
+			json_object_set_new(o, "table", json_string(t[i].name));
+			json_object_set_new(o, "url", json_string(t[i].url));
+			json_object_set_new(o, "exit", json_integer(t[i].rc));
+			json_object_set_new(o, "reply", t[i].doc != NULL ?
+			    json_incref(t[i].doc) : json_null());
+			json_object_set_new(o, "error", t[i].rc != EXIT_OK ?
+			    json_string(t[i].err) : json_null());
+			json_dumpf(o, stdout, JSON_COMPACT);
+			fputc('\n', stdout);
+			json_decref(o);
+		} else
+			fleet_line(&t[i], wname);
+		if (t[i].rc > rc)
+			rc = t[i].rc;
+		json_decref(t[i].doc);
+	}
+	free(t);
+	return (rc);
 }
 
 /* --- watch -------------------------------------------------------------- */
@@ -963,6 +1383,9 @@ command_index(int argc, char **argv)
 		    strcmp(argv[i], "--token-file") == 0 ||
 		    strcmp(argv[i], "--profile") == 0 ||
 		    strcmp(argv[i], "--limit") == 0 ||
+		    strcmp(argv[i], "--since") == 0 ||
+		    strcmp(argv[i], "--until") == 0 ||
+		    strcmp(argv[i], "--tables") == 0 ||
 		    strcmp(argv[i], "--count") == 0) && i + 1 < argc)
 			i++;
 	}
@@ -973,7 +1396,8 @@ int
 main(int argc, char *argv[])
 {
 	enum { OPT_URL = 256, OPT_TOKEN_FILE, OPT_JSON, OPT_PROFILE,
-	    OPT_LIMIT, OPT_COUNT };
+	    OPT_LIMIT, OPT_COUNT, OPT_SINCE, OPT_UNTIL, OPT_CSV, OPT_ALL,
+	    OPT_TABLES };
 	static const struct option longopts[] = {
 		{ "url",	required_argument,	NULL, OPT_URL },
 		{ "token-file",	required_argument,	NULL, OPT_TOKEN_FILE },
@@ -981,14 +1405,20 @@ main(int argc, char *argv[])
 		{ "profile",	required_argument,	NULL, OPT_PROFILE },
 		{ "limit",	required_argument,	NULL, OPT_LIMIT },
 		{ "count",	required_argument,	NULL, OPT_COUNT },
+		{ "since",	required_argument,	NULL, OPT_SINCE },
+		{ "until",	required_argument,	NULL, OPT_UNTIL },
+		{ "csv",	no_argument,		NULL, OPT_CSV },
+		{ "all",	no_argument,		NULL, OPT_ALL },
+		{ "tables",	required_argument,	NULL, OPT_TABLES },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
 	const struct command	*cmd;
 	struct ctl		 x;
 	const char		*token_file = NULL, *env;
+	const char		*tables = NULL;
 	char			 err[512];
-	int			 ch, ci, help = 0, have_limit = 0, have_count = 0;
+	int			 ch, ci, help = 0, have_count = 0, all = 0;
 
 	memset(&x, 0, sizeof(x));
 	x.limit = 20;
@@ -1020,7 +1450,23 @@ main(int argc, char *argv[])
 				    "not valid (expected 1 to 1000)\n", optarg);
 				return (EXIT_USAGE);
 			}
-			have_limit = 1;
+			x.have_limit = 1;
+			break;
+		case OPT_SINCE:
+			x.since = optarg;
+			break;
+		case OPT_UNTIL:
+			x.until = optarg;
+			break;
+		case OPT_CSV:
+			x.csv = 1;
+			break;
+		case OPT_ALL:
+			all = 1;
+			break;
+		case OPT_TABLES:
+			tables = optarg;
+			all = 1;
 			break;
 		case OPT_COUNT:
 			if (parse_int(optarg, 1, 1000000000, &x.count) == -1) {
@@ -1066,6 +1512,21 @@ main(int argc, char *argv[])
 		command_help(stdout, cmd);
 		return (EXIT_OK);
 	}
+	if (all && !help) {
+		if (argc != 1 || x.url_text != NULL) {
+			fprintf(stderr, "massagectl: --all takes one command "
+			    "(status, stop or estop) and no --url\n");
+			return (EXIT_USAGE);
+		}
+		if (token_find(&x, token_file) == -1)
+			return (EXIT_USAGE);
+		signal(SIGPIPE, SIG_IGN);
+		ch = fleet_main(&x, tables != NULL ? tables : CONFDIR "/tables",
+		    argv[0]);
+		fflush(stdout);
+		explicit_bzero(x.token, sizeof(x.token));
+		return (ch);
+	}
 	if ((cmd = command_find(argv[0])) == NULL || cmd->fn == NULL) {
 		fprintf(stderr, "massagectl: unknown command '%s'\n\n",
 		    argv[0]);
@@ -1078,7 +1539,8 @@ main(int argc, char *argv[])
 	}
 	if (argc - 1 < cmd->min_args || argc - 1 > cmd->max_args ||
 	    (x.profile != NULL && cmd->fn != cmd_start) ||
-	    (have_limit && cmd->fn != cmd_sessions) ||
+	    ((x.have_limit || x.since != NULL || x.until != NULL || x.csv) &&
+	    cmd->fn != cmd_sessions) ||
 	    (have_count && cmd->fn != cmd_watch)) {
 		command_help(stderr, cmd);
 		return (EXIT_USAGE);

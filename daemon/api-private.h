@@ -63,7 +63,7 @@ int		 api_utf8(const char *);
 void		 api_error(struct evhttp_request *, int, const char *,
 		    const char *, ...) LOG_PRINTF(4, 5);
 void		 api_not_found(struct evhttp_request *);
-void		 api_session_error(struct evhttp_request *, int,
+const char	*api_session_error(struct evhttp_request *, int,
 		    const char *);
 int		 api_body(struct evhttp_request *, enum api_body, json_t **);
 const char	*api_unknown_field(json_t *, const char *const *);

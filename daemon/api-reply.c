@@ -190,32 +190,32 @@ api_reply_status(struct api *a, struct evhttp_request *req, int code)
 	api_reply_json(req, code, status_json(a->c));
 }
 
-/* A session_* refusal as the contract maps it. */
-void
+/* A session_* refusal as the contract maps it; returns its error code. */
+const char *
 api_session_error(struct evhttp_request *req, int err, const char *why)
 {
 	switch (err) {
 	case SESSION_EBUSY:
 		api_error(req, 409, "busy", "%s", why);
-		break;
+		return ("busy");
 	case SESSION_EFAULT:
 		api_error(req, 409, "fault_latched", "%s", why);
-		break;
+		return ("fault_latched");
 	case SESSION_ENOTREADY:
 		api_error(req, 409, "not_ready", "%s", why);
-		break;
+		return ("not_ready");
 	case SESSION_ESTATE:
 		api_error(req, 409, "invalid_state", "%s", why);
-		break;
+		return ("invalid_state");
 	case SESSION_ENOTFOUND:
 		api_error(req, 404, "not_found", "%s", why);
-		break;
+		return ("not_found");
 	case SESSION_ECONTRA:
 		api_error(req, 422, "contraindicated", "%s", why);
-		break;
+		return ("contraindicated");
 	default:
 		api_error(req, 500, "routine_error", "%s", why);
-		break;
+		return ("routine_error");
 	}
 }
 

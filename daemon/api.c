@@ -55,6 +55,9 @@ struct api_pending {
 	struct api		*a;
 	struct evhttp_request	*req;
 	int			 code;
+	uint64_t		 id;		/* a start: its session id */
+	char			 program[NAME_LEN];
+	char			 profile[NAME_LEN];
 };
 
 struct api_route {
@@ -148,17 +151,100 @@ api_reply_after_record(struct api *a, struct evhttp_request *req, int code)
 }
 
 static void
-api_sessions_cb(json_t *sessions, void *arg)
+api_sessions_cb(json_t *doc, void *arg)
 {
 	struct api_pending	*p = arg;
-	json_t			*doc;
 
 	api_pending_done(p);
-	doc = json_object();
-	json_object_set_new(doc, "sessions", sessions != NULL ? sessions :
-	    json_array());
 	api_reply_json(p->req, 200, doc);
 	free(p);
+}
+
+/* A refused start: answered, logged and recorded. */
+static void
+api_start_refused(struct api *a, struct evhttp_request *req,
+    const char *prog, const char *prof, int rc, const char *why)
+{
+	char		 peer[80], msg[512];
+	const char	*code;
+
+	api_peer(req, peer, sizeof(peer));
+	log_info("api: start of %s for %s refused (from %s): %s", prog, prof,
+	    peer, why);
+	if (rc == -1) {
+		snprintf(msg, sizeof(msg), "%s", why[0] != '\0' ? why :
+		    "session records cannot be written");
+		api_error(req, 503, "records_failing", "%s", msg);
+		code = "records_failing";
+		why = msg;
+	} else
+		code = api_session_error(req, rc, why);
+	record_refused(a->rec, prog, prof, code, why);
+}
+
+/* The start line is on disk, or the session must not go on. */
+static void
+api_start_recorded(int ok, void *arg)
+{
+	struct api_pending	*p = arg;
+	struct api		*a = api_pending_done(p);
+	struct session		*s = &a->c->session;
+	char			 why[320], msg[400];
+
+	if (ok) {
+		api_reply_status(a, p->req, 201);
+		free(p);
+		return;
+	}
+	if (record_failing(why, sizeof(why), NULL) == 0)
+		snprintf(why, sizeof(why), "session records cannot be "
+		    "written");
+	snprintf(msg, sizeof(msg), "%s; session %llu was stopped at once",
+	    why, (unsigned long long)p->id);
+	if (session_active(s) && s->id == p->id)
+		session_halt(s, STOP_RECORD_FAILED, msg);
+	log_warnx("api: %s", msg);
+	api_error(p->req, 503, "records_failing", "%s", msg);
+	free(p);
+}
+
+/* Its id is on disk: start the session, then wait for its start line. */
+static void
+api_start_reserved(int ok, void *arg)
+{
+	struct api_pending	*p = arg;
+	struct api		*a = api_pending_done(p);
+	struct session_input	 in;
+	char			 why[512], peer[80];
+	int			 rc;
+
+	why[0] = '\0';
+	if (!ok) {
+		(void)record_failing(why, sizeof(why), NULL);
+		api_start_refused(a, p->req, p->program, p->profile, -1, why);
+		free(p);
+		return;
+	}
+	tick_input(a->c, &in);
+	if (a->c->session.id >= p->id) {
+		/* Another start took this id while we waited. */
+		rc = session_active(&a->c->session) ? SESSION_EBUSY :
+		    SESSION_ESTATE;
+		snprintf(why, sizeof(why), "another session started first; "
+		    "try again");
+	} else
+		rc = session_start(&a->c->session, p->program, p->profile,
+		    &in, why, sizeof(why));
+	if (rc != SESSION_OK) {
+		api_start_refused(a, p->req, p->program, p->profile, rc, why);
+		free(p);
+		return;
+	}
+	api_peer(p->req, peer, sizeof(peer));
+	log_info("api: session started from %s", peer);
+	LIST_INSERT_HEAD(&a->pending, p, entry);
+	p->id = a->c->session.id;
+	record_barrier(a->rec, api_start_recorded, p);
 }
 
 /* --- routes ------------------------------------------------------------- */
@@ -196,6 +282,44 @@ api_routines(struct api *a, struct evhttp_request *req, json_t *body)
 	api_reply_json(req, 200, doc);
 }
 
+/* ?since=&until=&limit=&cursor= (docs/api.md). */
+static int
+api_sessions_param(struct evhttp_request *req, const char *k, const char *v,
+    struct record_range *rg)
+{
+	long	 limit;
+
+	if (strcmp(k, "limit") == 0) {
+		if (parse_int(v, 1, API_SESSIONS_MAX, &limit) == -1) {
+			api_error(req, 400, "bad_request", "parameter 'limit': "
+			    "expected an integer from 1 to %d",
+			    API_SESSIONS_MAX);
+			return (-1);
+		}
+		rg->limit = (int)limit;
+	} else if (strcmp(k, "since") == 0 || strcmp(k, "until") == 0) {
+		if (record_time_parse(v, k[0] == 'u', k[0] == 'u' ? rg->until :
+		    rg->since) == -1) {
+			api_error(req, 400, "bad_request", "parameter '%s': "
+			    "expected a date (2024-05-01) or a time in UTC "
+			    "(2024-05-01T12:00:00Z)", k);
+			return (-1);
+		}
+	} else if (strcmp(k, "cursor") == 0) {
+		if (record_cursor_parse(v, rg) == -1) {
+			api_error(req, 400, "bad_request", "parameter "
+			    "'cursor': expected the next_cursor of an earlier "
+			    "answer");
+			return (-1);
+		}
+	} else {
+		api_error(req, 400, "bad_request", "parameter '%s': unknown "
+		    "(expected since, until, limit or cursor)", k);
+		return (-1);
+	}
+	return (0);
+}
+
 static void
 api_sessions(struct api *a, struct evhttp_request *req, json_t *body)
 {
@@ -204,8 +328,11 @@ api_sessions(struct api *a, struct evhttp_request *req, json_t *body)
 				    NULL;
 	struct evkeyvalq	 params;
 	struct evkeyval		*kv;
-	long			 limit = API_SESSIONS_DEFAULT;
+	struct record_range	 rg;
+	json_t			*doc;
 
+	memset(&rg, 0, sizeof(rg));
+	rg.limit = API_SESSIONS_DEFAULT;
 	TAILQ_INIT(&params);
 	if (q != NULL && evhttp_parse_query_str(q, &params) == -1) {
 		api_error(req, 400, "bad_request", "the query string is not "
@@ -213,26 +340,20 @@ api_sessions(struct api *a, struct evhttp_request *req, json_t *body)
 		return;
 	}
 	TAILQ_FOREACH(kv, &params, next) {
-		if (strcmp(kv->key, "limit") != 0) {
-			api_error(req, 400, "bad_request", "parameter '%s': "
-			    "unknown (expected limit)", kv->key);
-			evhttp_clear_headers(&params);
-			return;
-		}
-		if (parse_int(kv->value, 1, API_SESSIONS_MAX, &limit) == -1) {
-			api_error(req, 400, "bad_request", "parameter 'limit': "
-			    "expected an integer from 1 to %d",
-			    API_SESSIONS_MAX);
+		if (api_sessions_param(req, kv->key, kv->value, &rg) == -1) {
 			evhttp_clear_headers(&params);
 			return;
 		}
 	}
 	evhttp_clear_headers(&params);
 	if (a->rec == NULL) {
-		api_sessions_cb(json_array(), api_pending_new(a, req, 200));
+		doc = json_object();
+		json_object_set_new(doc, "sessions", json_array());
+		json_object_set_new(doc, "next_cursor", json_null());
+		api_sessions_cb(doc, api_pending_new(a, req, 200));
 		return;
 	}
-	record_query(a->rec, (int)limit, api_sessions_cb,
+	record_query(a->rec, &rg, api_sessions_cb,
 	    api_pending_new(a, req, 200));
 }
 
@@ -241,8 +362,9 @@ api_start_session(struct api *a, struct evhttp_request *req, json_t *body)
 {
 	static const char *const known[] = { "program", "profile", NULL };
 	struct session_input	 in;
+	struct api_pending	*p;
 	const char		*prog, *prof, *k;
-	char			 why[512], peer[80];
+	char			 why[512];
 	int			 rc;
 
 	if ((k = api_unknown_field(body, known)) != NULL) {
@@ -253,17 +375,26 @@ api_start_session(struct api *a, struct evhttp_request *req, json_t *body)
 	if ((prog = api_id_field(req, body, "program", "program")) == NULL ||
 	    (prof = api_id_field(req, body, "profile", "profile")) == NULL)
 		return;
-	tick_input(a->c, &in);
-	rc = session_start(&a->c->session, prog, prof, &in, why, sizeof(why));
-	api_peer(req, peer, sizeof(peer));
-	if (rc != SESSION_OK) {
-		log_info("api: start of %s for %s refused (from %s): %s", prog,
-		    prof, peer, why);
-		api_session_error(req, rc, why);
+	if (a->rec == NULL) {
+		tick_input(a->c, &in);
+		rc = session_start(&a->c->session, prog, prof, &in, why,
+		    sizeof(why));
+		if (rc != SESSION_OK)
+			api_session_error(req, rc, why);
+		else
+			api_reply_status(a, req, 201);
 		return;
 	}
-	log_info("api: session started from %s", peer);
-	api_reply_after_record(a, req, 201);
+	/* Records that cannot be written refuse a start at once. */
+	if (record_failing(why, sizeof(why), NULL) == -1) {
+		api_start_refused(a, req, prog, prof, -1, why);
+		return;
+	}
+	p = api_pending_new(a, req, 201);
+	snprintf(p->program, sizeof(p->program), "%s", prog);
+	snprintf(p->profile, sizeof(p->profile), "%s", prof);
+	p->id = a->c->session.id + 1;
+	record_reserve(a->rec, p->id, api_start_reserved, p);
 }
 
 static void

@@ -44,9 +44,12 @@ usage(FILE *fp)
 "  -h, --help          this text\n"
 "\n"
 "Signals: SIGTERM/SIGINT vent every controller and exit 0; SIGHUP reloads\n"
-"the configuration (kept only if valid). See massaged(8), massaged.ini(5).\n",
+"the configuration (kept only if valid) and reopens the session records.\n"
+"See massaged(8), massaged.ini(5).\n",
 	    CONFDIR);
 }
+
+static struct record	*massaged_rec;
 
 static void
 massaged_signal(evutil_socket_t sig, short what, void *arg)
@@ -61,6 +64,7 @@ massaged_signal(evutil_socket_t sig, short what, void *arg)
 		tick_shutdown(c);
 		break;
 	case SIGHUP:
+		record_reopen(massaged_rec);	/* after an outside rotation */
 		if (!c->reloading)
 			notify_reloading();
 		tick_reload(c);	/* notify_reloaded() when done */
@@ -218,6 +222,7 @@ main(int argc, char *argv[])
 	tick_start(&ctl, base);
 	rec = record_open(base, &ctl);
 	ctl.session.id = record_last_id(rec);
+	massaged_rec = rec;
 	if ((api = api_start(&ctl, base, rec, err, sizeof(err))) == NULL) {
 		log_emit(LOG_ERR, "cannot start the API: %s", err);
 		tick_shutdown(&ctl);

@@ -95,6 +95,23 @@ metrics_gauge(struct evbuffer *out, const char *name, const char *help,
 	metrics_sample(out, name, NULL, NULL, NULL, NULL, v);
 }
 
+/* Session records (record.c): lost, waiting, failing. */
+static void
+metrics_records(struct evbuffer *out)
+{
+	unsigned	 pending;
+	int		 failing = record_failing(NULL, 0, &pending);
+
+	metrics_counter(out, "massaged_record_lost_total", "Session record "
+	    "lines lost for good (too many waiting, or waiting when the "
+	    "daemon stopped).", record_lost());
+	metrics_gauge(out, "massaged_record_pending_lines", "Session record "
+	    "lines waiting to be written (retried every second).", pending);
+	metrics_gauge(out, "massaged_records_failing", "1 while session "
+	    "records cannot be written and new sessions are refused.",
+	    failing ? 1 : 0);
+}
+
 /* One histogram series; buckets are cumulative already, the last +Inf. */
 static void
 metrics_histogram(struct evbuffer *out, const char *name, const char *label,
@@ -178,6 +195,7 @@ metrics_loop(struct tick *c, struct evbuffer *out)
 	metrics_counter(out, "massaged_record_write_errors_total", "Session "
 	    "record lines that could not be written to the state directory.",
 	    record_write_errors());
+	metrics_records(out);
 }
 
 static void

@@ -43,6 +43,7 @@ static const struct {
 	[STOP_STUCK] =			{ "stuck", 0, 1 },
 	[STOP_ROUTINE_ERROR] =		{ "routine_error", 0, 1 },
 	[STOP_SHUTDOWN] =		{ "shutdown", 0, 0 },
+	[STOP_RECORD_FAILED] =		{ "record_failed", 0, 0 },
 	[STOP_OPERATOR] =		{ "operator", 1, 0 },
 	[STOP_TIME_LIMIT] =		{ "time_limit", 1, 0 },
 	[STOP_PROGRAM_END] =		{ "program_end", 1, 0 },
@@ -379,6 +380,7 @@ session_start(struct session *s, const char *program, const char *profile,
 	s->prof = *prof;
 	s->id++;
 	s->intensity_pct = prof->intensity_pct;
+	s->nchanges = 0;
 	s->feedback = 0;
 	s->overrun_hist = 0;
 	s->active_s = 0;
@@ -492,6 +494,10 @@ session_intensity(struct session *s, int pct, char *why, size_t whylen)
 		s->feedback = MASSAGED_FEEDBACK_LESS;
 	else if (pct > s->intensity_pct)
 		s->feedback = MASSAGED_FEEDBACK_MORE;
+	if (pct != s->intensity_pct && s->nchanges++ < SESSION_CHANGES_MAX) {
+		s->changes[s->nchanges - 1].wall = clock_real_s();
+		s->changes[s->nchanges - 1].pct = pct;
+	}
 	s->intensity_pct = pct;
 	return (SESSION_OK);
 }

@@ -41,6 +41,7 @@ enum stop_reason {
 	STOP_STUCK,		/* measured not following setpoint	0 */
 	STOP_ROUTINE_ERROR,	/* a routine failed or misbehaved	0 */
 	STOP_SHUTDOWN,		/* the daemon is stopping		0 */
+	STOP_RECORD_FAILED,	/* its start could not be recorded	0 */
 	STOP_OPERATOR,		/* operator stop			1 */
 	STOP_TIME_LIMIT,	/* the profile's session length		1 */
 	STOP_PROGRAM_END,	/* the program finished			1 */
@@ -102,6 +103,14 @@ struct session_hooks {
 	void	(*event)(void *arg, enum session_event ev);
 };
 
+/* Intensity changes of one session, for its record. */
+#define SESSION_CHANGES_MAX	64
+
+struct session_change {
+	double		 wall;		/* unix time */
+	int		 pct;
+};
+
 struct session {
 	enum session_state	 state;
 	const struct config	*cfg;
@@ -115,6 +124,8 @@ struct session {
 	struct profile		 prof;
 	struct limits		 lim;
 	int			 intensity_pct;
+	struct session_change	 changes[SESSION_CHANGES_MAX];
+	int			 nchanges;	/* may exceed the array */
 	int			 feedback;
 	int			 step;
 	struct routine_inst	 ri;

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "bus.h"
+#include "record.h"
 #include "tick.h"
 #include "safety.h"
 #include "status.h"
@@ -58,6 +59,23 @@ status_controller(const struct ctl_conf *cc, const struct bus_reading *rd)
 	    status_kpa(rd->rating_kpa) : json_null());
 	json_object_set_new(o, "channels", json_integer(rd->channels));
 	json_object_set_new(o, "error", status_str_or_null(rd->error));
+	return (o);
+}
+
+/* Whether session records are written; while not, starts are refused. */
+static json_t *
+status_records(void)
+{
+	json_t		*o = json_object();
+	char		 why[320];
+	unsigned	 pending;
+	int		 failing = record_failing(why, sizeof(why), &pending);
+
+	json_object_set_new(o, "ok", json_boolean(!failing));
+	json_object_set_new(o, "error", failing ? json_string(why) :
+	    json_null());
+	json_object_set_new(o, "pending", json_integer(pending));
+	json_object_set_new(o, "lost", json_integer((json_int_t)record_lost()));
 	return (o);
 }
 
@@ -165,6 +183,7 @@ status_json(struct tick *c)
 		status_stop_set(last, s, "reason", "category", "message");
 	}
 	json_object_set_new(o, "last_stop", last);
+	json_object_set_new(o, "records", status_records());
 	return (o);
 }
 

@@ -70,6 +70,8 @@ table_defaults(struct table *t, const char *path)
 	inifile_path(path, "contraindications.ini", t->rules_path,
 	    sizeof(t->rules_path));
 	snprintf(t->state_dir, sizeof(t->state_dir), "/var/lib/massaged");
+	t->records_max_bytes = 16 * 1024 * 1024;
+	t->records_keep = 10;
 	snprintf(t->listen_host, sizeof(t->listen_host), "127.0.0.1");
 	t->listen_port = 8080;
 	t->safety.overpressure_tolerance_kpa = 2.0;
@@ -282,13 +284,18 @@ table_kv_daemon(struct inifile_file *f, struct table *t, const char *k,
 		table_dir(f, k, v, t->token_file, sizeof(t->token_file));
 	else if (strcmp(k, "panel_dir") == 0)
 		table_dir(f, k, v, t->panel_dir, sizeof(t->panel_dir));
+	else if (strcmp(k, "records_max_bytes") == 0)
+		inifile_int(f, k, v, 0, INT_MAX, &t->records_max_bytes);
+	else if (strcmp(k, "records_keep") == 0)
+		inifile_int(f, k, v, 1, 1000, &t->records_keep);
 	else if (strcmp(k, "listen") == 0)
 		table_listen(f, k, v, t->listen_host, sizeof(t->listen_host),
 		    &t->listen_port);
 	else
 		inifile_err(f, k, "unknown key (expected layout, tick_hz, "
 		    "free_run, plugin_dir, profile_dir, program_dir, rules, "
-		    "state_dir, token_file, panel_dir or listen)");
+		    "state_dir, token_file, panel_dir, records_max_bytes, "
+		    "records_keep or listen)");
 }
 
 static void

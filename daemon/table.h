@@ -71,6 +71,8 @@ struct table {
 	char		 rules_path[PATH_MAX];
 	char		 state_dir[PATH_MAX];
 	char		 token_file[PATH_MAX];
+	int		 records_max_bytes;	/* rotate sessions.jsonl above, 0 never */
+	int		 records_keep;		/* rotated files kept */
 	char		 panel_dir[PATH_MAX];
 	char		 listen_host[64];
 	int		 listen_port;

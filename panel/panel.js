@@ -237,12 +237,13 @@
       const li = h('li');
       const l1 = h('div', 's1');
       l1.appendChild(h('span', '', s.program || '?'));
-      l1.appendChild(h('span', '', s.phase === 'end' ? mmss(s.active_s) : 'running'));
+      l1.appendChild(h('span', '', s.phase === 'end' ? mmss(s.active_s) : s.phase === 'refused' ? 'refused' : 'running'));
       const when = s.start ? new Date(s.start) : null;
       const l2 = h('div', 's2', (when ? when.toLocaleString([], { dateStyle: 'short', timeStyle: 'short' }) + ' · ' : '') +
         (s.profile || '') + (s.phase === 'end' ? ' · ' + pretty(s.end_reason) : ''));
       li.appendChild(l1); li.appendChild(l2);
       if (s.phase === 'end' && s.stop_message) li.appendChild(h('div', 's2', s.stop_message));
+      if (s.phase === 'refused' && s.reason) li.appendChild(h('div', 's2', s.reason));
       el.sessions.appendChild(li);
     }
   }

@@ -88,6 +88,21 @@ describe('control panel', { skip: !have && 'massaged or chromium not found' }, (
     assert.doesNotMatch(await page.locator('#map rect[data-zone="gluteus_maximus_left"]').getAttribute('class'), /excluded/);
   });
 
+  test('says why a start is refused when its record cannot be written', async () => {
+    const records = path.join(dir, 'state', 'sessions.jsonl');
+    fs.rmSync(records, { force: true });
+    fs.mkdirSync(records); // opening it fails: EISDIR
+    await page.selectOption('#profile', 'standard');
+    await page.selectOption('#program', 'browser_test');
+    await page.click('#start');
+    const err = page.locator('#start-error');
+    await err.waitFor({ state: 'visible' });
+    assert.match(await err.textContent(), /session records cannot be written: .*sessions\.jsonl: Is a directory/);
+    assert.equal((await daemon.api('GET', 'api/v1/status')).doc.state, 'idle');
+    fs.rmdirSync(records);
+    await waitFor(async () => (await daemon.api('GET', 'api/v1/status')).doc.records.ok, 10000, 'records written again');
+  });
+
   test('starts a program and the body map follows the pressure', async () => {
     await page.selectOption('#profile', 'standard');
     await page.selectOption('#program', 'browser_test');

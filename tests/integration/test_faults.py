@@ -319,9 +319,12 @@ def test_controller_refuses_connection_at_start(rig):
     assert rsp.status == 409, rsp
     assert "controller legs is not connected" in rsp.json()["message"]
     assert d.status()["state"] == "idle"
-    # record: nothing started, nothing recorded
+    # record: nothing started; the refused start with its reason
     rsp = d.request("GET", "/api/v1/sessions")
-    assert rsp.status == 200 and rsp.json()["sessions"] == []
+    assert rsp.status == 200
+    assert [(x["phase"], x["id"], x["error"], x["reason"])
+            for x in rsp.json()["sessions"]] == \
+        [("refused", None, "not_ready", "controller legs is not connected")]
     # client: no controller was ever enabled, no pressure anywhere
     assert r.check_quiet(0) > 0
     assert not r.fc16(c=1)
@@ -1033,9 +1036,10 @@ OLD_RECORD = {"id": 41, "phase": "end", "profile": "standard",
 def test_records_cannot_be_written(rig, kind):
     """sessions.jsonl on a full disk (-> /dev/full, ENOSPC) or in a
     read-only state directory (a read-only bind mount, EROFS: root ignores
-    file modes): the daemon says so in its log, keeps ticking (the
-    heartbeat never pauses long enough for a watchdog), the API answers,
-    and a session runs and stops normally."""
+    file modes): a start is refused with the reason (503), no pressure is
+    ever commanded, the status says why; the daemon keeps ticking (the
+    heartbeat never pauses long enough for a watchdog) and the API
+    answers."""
     r = rig(start=False)
     d, sim = r.d, r.sim
     path = os.path.join(d.state_dir, "sessions.jsonl")
@@ -1054,23 +1058,34 @@ def test_records_cannot_be_written(rig, kind):
         d.start()
         d.wait_ready()
         t0 = monotonic_ns()
-        r.start_session()
-        r.wait_pressure(3.0)
+        for _ in range(2):
+            rsp = d.request("POST", "/api/v1/session",
+                            {"program": "api_test", "profile": "standard"})
+            assert rsp.status == 503, rsp.text
+            assert rsp.json()["error"] == "records_failing"
+            assert errtext in rsp.json()["message"]
+            assert "sessions.jsonl" in rsp.json()["message"]
         time.sleep(1.0)
         st = d.status()
-        assert st["state"] == "running"
+        assert st["state"] == "idle"
+        assert st["records"]["ok"] is False
+        assert errtext in st["records"]["error"]
         assert errtext in d.logs() and "sessions.jsonl" in d.logs()
         rsp = d.request("GET", "/api/v1/sessions")
         assert rsp.status == 200, rsp
         if kind == "readonly":      # what is there can still be read
             assert [x["id"] for x in rsp.json()["sessions"]] == [41]
-        t1 = monotonic_ns()
-        assert d.request("POST", "/api/v1/session/stop").status == 200
-        st = r.wait_stopped("idle", timeout=60)
-        r.check_operator(st, "idle", "operator", 1)
-        for c in (PELVIS, LEGS):
-            r.wait_vent(c, t1, timeout=SLACK_S)
-        r.wait_vented(timeout=SLACK_S)
+            # the file could not even be opened: nothing ever started
+            assert st["session_id"] == 41 and st["last_stop"] is None
+        else:
+            # the start line failed after the start: stopped at once
+            assert st["last_stop"]["reason"] == "record_failed"
+            assert st["last_stop"]["category"] == 0
+        # no pressure; with the full disk at most the first ticks of the
+        # ramp (6 kPa/s) before the failed start line stopped it
+        top = max([float(x) for e in r.fc16(after_ns=t0)
+                   for x in e["sp"].split(",")] + [0.0])
+        assert top <= (0.5 if kind == "full" else 0.0), top
         # the loop never waited for the disk: a heartbeat every tick,
         # no watchdog anywhere
         for c in (PELVIS, LEGS):
@@ -1083,10 +1098,13 @@ def test_records_cannot_be_written(rig, kind):
             assert gap < WD_MS, gap
         assert not sim.events("watchdog")
         note(kind=kind, ticks=len(r.fc16(c=PELVIS, after_ns=t0)),
-             max_tick_gap_ms=round(gap, 1),
-             errors_logged=d.logs().count(errtext))
-        assert d.logs().count(errtext) == 1     # logged once, then counted
-        r.check_setpoints()
+             max_tick_gap_ms=round(gap, 1), max_setpoint_kpa=top,
+             errors_logged=len([x for x in d.logs().splitlines()
+                                if "session records:" in x and
+                                errtext in x]))
+        # logged once by the writer, then counted
+        assert len([x for x in d.logs().splitlines()
+                    if "session records:" in x and errtext in x]) == 1
         r.finish()
     finally:
         d.stop()

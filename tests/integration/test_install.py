@@ -105,6 +105,9 @@ def test_files_in_place(inst):
             assert a.read() == b.read(), f
     assert os.path.isfile(r("/usr/lib/sysusers.d/massaged.conf"))
     assert os.path.isfile(r("/usr/lib/tmpfiles.d/massaged.conf"))
+    with open(r("/etc/logrotate.d/massaged")) as f, \
+            open(os.path.join(REPO, "systemd", "massaged.logrotate")) as g:
+        assert f.read() == g.read()
     # Configuration: every file of config/, and no token file.
     for sub in ("", "profiles", "programs"):
         src = os.path.join(REPO, "config", sub)
@@ -175,8 +178,18 @@ def test_reinstall_never_overwrites_an_edited_config(inst, tmp_path):
     assert dists == sorted(fn + ".dist" for fn in edited)
     assert not os.path.exists(removed)
     assert "not bringing back %s" % removed in out, out
+    # The logrotate file is configuration too.
+    lr = os.path.join(root, "etc/logrotate.d/massaged")
+    with open(lr, "a") as f:
+        f.write("# ours\n")
+    out = make(*args)
+    assert "kept the edited %s" % lr in out, out
+    with open(lr) as f:
+        assert f.read().endswith("# ours\n")
+    assert os.path.isfile(lr + ".dist")
     # A third install changes nothing that is already there.
-    before = {p: os.stat(p).st_mtime_ns for p in _walk(conf)}
+    before = {p: os.stat(p).st_mtime_ns
+              for p in list(_walk(conf)) + [lr]}
     make(*args)
     for p, mtime in before.items():
         if not p.endswith(".dist"):

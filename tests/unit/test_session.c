@@ -774,6 +774,28 @@ test_intensity_and_feedback(void **state)
 	    SESSION_OK);
 	tick(f);
 	assert_int_equal(last_feedback, MASSAGED_FEEDBACK_MORE);
+	/* every change kept for the record, in order; no change, no entry */
+	assert_int_equal(session_intensity(&f->s, 100, why, sizeof(why)),
+	    SESSION_OK);
+	assert_int_equal(f->s.nchanges, 2);
+	assert_int_equal(f->s.changes[0].pct, 50);
+	assert_int_equal(f->s.changes[1].pct, 100);
+	assert_true(f->s.changes[0].wall > 0 &&
+	    f->s.changes[0].wall <= f->s.changes[1].wall);
+	/* beyond the array: counted, the first ones kept */
+	for (int i = 0; i < SESSION_CHANGES_MAX; i++)
+		assert_int_equal(session_intensity(&f->s, i % 2 ? 60 : 70, why,
+		    sizeof(why)), SESSION_OK);
+	assert_int_equal(f->s.nchanges, SESSION_CHANGES_MAX + 2);
+	assert_int_equal(f->s.changes[0].pct, 50);
+	assert_int_equal(f->s.changes[SESSION_CHANGES_MAX - 1].pct, 60);
+	/* a new session starts with none */
+	session_estop(&f->s, "test");
+	f->in.ctl[0].status = 0;
+	assert_int_equal(session_reset(&f->s, &f->in, why, sizeof(why)),
+	    SESSION_OK);
+	start_ok(f, "flat", "standard");
+	assert_int_equal(f->s.nchanges, 0);
 }
 
 static void

@@ -112,6 +112,8 @@ test_good(void **state)
 	assert_int_equal(load(GOOD, t, &errs), 0);
 	assert_null(errs.text);
 	assert_true(t->tick_hz == 100);
+	assert_int_equal(t->records_max_bytes, 16 * 1024 * 1024);
+	assert_int_equal(t->records_keep, 10);
 	assert_string_equal(t->listen_host, "127.0.0.1");
 	assert_int_equal(t->listen_port, 9000);
 	snprintf(want, sizeof(want), "%s/p", tmpdir);
@@ -155,6 +157,12 @@ test_errors(void **state)
 	    "decimal number from 1 to 1000 Hz)");
 	snprintf(buf, sizeof(buf), "[daemon]\ntick_hz = 50Hz\n%s", MIN_CTL);
 	expect_error(buf, "2: [daemon] tick_hz: not valid");
+	snprintf(buf, sizeof(buf), "[daemon]\nrecords_max_bytes = -1\n%s",
+	    MIN_CTL);
+	expect_error(buf, "2: [daemon] records_max_bytes: not valid");
+	snprintf(buf, sizeof(buf), "[daemon]\nrecords_keep = 0\n%s", MIN_CTL);
+	expect_error(buf, "2: [daemon] records_keep: not valid "
+	    "(expected a whole number from 1 to 1000)");
 	snprintf(buf, sizeof(buf), "[daemon]\ncolour = red\n%s", MIN_CTL);
 	expect_error(buf, "2: [daemon] colour: unknown key (expected layout, "
 	    "tick_hz");
