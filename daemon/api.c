@@ -77,6 +77,7 @@ static void	api_resume(struct api *, struct evhttp_request *, json_t *);
 static void	api_stop(struct api *, struct evhttp_request *, json_t *);
 static void	api_intensity(struct api *, struct evhttp_request *, json_t *);
 static void	api_estop(struct api *, struct evhttp_request *, json_t *);
+static void	api_whoami(struct api *, struct evhttp_request *, json_t *);
 static void	api_reset(struct api *, struct evhttp_request *, json_t *);
 static void	api_metrics(struct api *, struct evhttp_request *, json_t *);
 
@@ -91,6 +92,7 @@ static const struct api_route api_routes[] = {
 	{ "/api/v1/session/resume",	EVHTTP_REQ_POST, api_resume,	1, BODY_NONE },
 	{ "/api/v1/session/stop",	EVHTTP_REQ_POST, api_stop,	1, BODY_NONE },
 	{ "/api/v1/session/intensity",	EVHTTP_REQ_PUT,	 api_intensity,	1, BODY_JSON },
+	{ "/api/v1/whoami",		EVHTTP_REQ_GET,	 api_whoami,	1, BODY_NONE },
 	{ "/api/v1/estop",		EVHTTP_REQ_POST, api_estop,	1, BODY_IGNORED },
 	{ "/api/v1/reset",		EVHTTP_REQ_POST, api_reset,	1, BODY_NONE },
 	{ "/api/v1/events",		EVHTTP_REQ_GET,	 api_events,	1, BODY_NONE },
@@ -254,15 +256,16 @@ api_start_session(struct api *a, struct evhttp_request *req, json_t *body)
 	    (prof = api_id_field(req, body, "profile", "profile")) == NULL)
 		return;
 	tick_input(a->c, &in);
-	rc = session_start(&a->c->session, prog, prof, &in, why, sizeof(why));
+	rc = session_start(&a->c->session, prog, prof, &in, a->actor, why,
+	    sizeof(why));
 	api_peer(req, peer, sizeof(peer));
 	if (rc != SESSION_OK) {
-		log_info("api: start of %s for %s refused (from %s): %s", prog,
-		    prof, peer, why);
+		log_info("api: start of %s for %s by %s refused (from %s): %s",
+		    prog, prof, a->actor, peer, why);
 		api_session_error(req, rc, why);
 		return;
 	}
-	log_info("api: session started from %s", peer);
+	log_info("api: session started by %s from %s", a->actor, peer);
 	api_reply_after_record(a, req, 201);
 }
 
@@ -272,8 +275,8 @@ api_pause(struct api *a, struct evhttp_request *req, json_t *body)
 	char	 why[256];
 	int	 rc;
 
-	if ((rc = session_pause(&a->c->session, why, sizeof(why))) !=
-	    SESSION_OK)
+	if ((rc = session_pause(&a->c->session, a->actor, why,
+	    sizeof(why))) != SESSION_OK)
 		api_session_error(req, rc, why);
 	else
 		api_reply_status(a, req, 200);
@@ -285,8 +288,8 @@ api_resume(struct api *a, struct evhttp_request *req, json_t *body)
 	char	 why[256];
 	int	 rc;
 
-	if ((rc = session_resume(&a->c->session, why, sizeof(why))) !=
-	    SESSION_OK)
+	if ((rc = session_resume(&a->c->session, a->actor, why,
+	    sizeof(why))) != SESSION_OK)
 		api_session_error(req, rc, why);
 	else
 		api_reply_status(a, req, 200);
@@ -298,8 +301,8 @@ api_stop(struct api *a, struct evhttp_request *req, json_t *body)
 	char	 why[256];
 	int	 rc;
 
-	if ((rc = session_stop(&a->c->session, why, sizeof(why))) !=
-	    SESSION_OK)
+	if ((rc = session_stop(&a->c->session, a->actor, why,
+	    sizeof(why))) != SESSION_OK)
 		api_session_error(req, rc, why);
 	else
 		api_reply_after_record(a, req, 200);
@@ -328,10 +331,27 @@ api_intensity(struct api *a, struct evhttp_request *req, json_t *body)
 		return;
 	}
 	if ((rc = session_intensity(&a->c->session,
-	    (int)json_integer_value(v), why, sizeof(why))) != SESSION_OK)
+	    (int)json_integer_value(v), a->actor, why, sizeof(why))) !=
+	    SESSION_OK)
 		api_session_error(req, rc, why);
 	else
 		api_reply_status(a, req, 200);
+}
+
+/* The name and role of the request's token, for the panel. */
+static void
+api_whoami(struct api *a, struct evhttp_request *req, json_t *body)
+{
+	json_t	*doc = json_object();
+	int	 i;
+
+	for (i = 0; i < a->ntokens; i++)
+		if (a->actor == a->token_name[i])
+			break;
+	json_object_set_new(doc, "name", json_string(a->actor));
+	json_object_set_new(doc, "role", json_string(i < a->ntokens ?
+	    api_role_name(a->token_role[i]) : "viewer"));
+	api_reply_json(req, 200, doc);
 }
 
 static void
@@ -340,25 +360,60 @@ api_estop(struct api *a, struct evhttp_request *req, json_t *body)
 	char	 peer[80];
 
 	/* The vent first; everything else can wait. */
-	session_estop(&a->c->session, "the operator (API)");
+	session_estop(&a->c->session, a->actor);
 	api_peer(req, peer, sizeof(peer));
-	log_warnx("api: emergency stop from %s", peer);
+	log_warnx("api: emergency stop by %s from %s", a->actor, peer);
 	api_reply_after_record(a, req, 200);
 }
 
 static void
 api_reset(struct api *a, struct evhttp_request *req, json_t *body)
 {
+	struct api_pending	*p;
 	struct session_input	 in;
 	char			 why[256];
 	int			 rc;
 
 	tick_input(a->c, &in);
-	if ((rc = session_reset(&a->c->session, &in, why, sizeof(why))) !=
-	    SESSION_OK)
+	rc = session_reset(&a->c->session, &in, a->actor, why, sizeof(why));
+	if (rc == SESSION_EPENDING) {
+		/* Answered when the controllers have cleared their faults,
+		 * or refused the reset (api_reset_done()). */
+		p = api_pending_new(a, req, 200);
+		LIST_REMOVE(p, entry);
+		LIST_INSERT_HEAD(&a->resets, p, entry);
+	} else if (rc != SESSION_OK)
 		api_session_error(req, rc, why);
 	else
 		api_reply_status(a, req, 200);
+}
+
+/* A session event: answers the resets waiting for the controllers. */
+static void
+api_reset_done(void *arg, enum session_event ev)
+{
+	struct api		*a = arg;
+	struct api_pending	*p;
+
+	if (ev != SESSION_EV_RESET && ev != SESSION_EV_RESET_REFUSED)
+		return;
+	while ((p = LIST_FIRST(&a->resets)) != NULL) {
+		LIST_REMOVE(p, entry);
+		if (ev == SESSION_EV_RESET)
+			api_reply_status(a, p->req, 200);
+		else
+			api_error(p->req, 409, "fault_persists", "%s",
+			    a->c->session.reset_refusal);
+		free(p);
+	}
+}
+
+/* Every observer of the API: the event stream, then pending resets. */
+static void
+api_observe(void *arg, enum session_event ev)
+{
+	api_stream_event(arg, ev);
+	api_reset_done(arg, ev);
 }
 
 static void
@@ -396,6 +451,7 @@ api_dispatch(struct evhttp_request *req, void *arg)
 	const char		*path;
 	char			 allow[128] = "", peer[80];
 	int			 cmd = evhttp_request_get_command(req);
+	int			 tok = 0;
 	size_t			 i;
 	json_t			*body;
 
@@ -440,7 +496,7 @@ api_dispatch(struct evhttp_request *req, void *arg)
 			api_panel(a, req);
 		return;
 	}
-	if (r->auth && !api_authorized(a, req)) {
+	if (r->auth && (tok = api_authorized(a, req)) == 0) {
 		api_peer(req, peer, sizeof(peer));
 		log_info("api: %s %s from %s: no valid bearer token",
 		    api_method_name(cmd), path, peer);
@@ -454,10 +510,20 @@ api_dispatch(struct evhttp_request *req, void *arg)
 		    "file)");
 		return;
 	}
+	a->actor = r->auth ? a->token_name[tok - 1] : NULL;
+	if (r->auth && a->token_role[tok - 1] == API_ROLE_VIEWER &&
+	    r->method != EVHTTP_REQ_GET && r->fn != api_estop) {
+		log_info("api: %s %s by %s refused: a viewer may watch and "
+		    "press STOP only", api_method_name(cmd), path, a->actor);
+		api_error(req, 403, "forbidden", "the token %s is a viewer: "
+		    "it may watch and press STOP only", a->actor);
+		return;
+	}
 	if (api_body(req, r->body, &body) == -1)
 		return;
 	r->fn(a, req, body);
 	json_decref(body);
+	a->actor = NULL;
 }
 
 /* --- start and stop ----------------------------------------------------- */
@@ -537,6 +603,7 @@ api_start(struct tick *c, struct event_base *base, struct record *rec,
 	a->rec = rec;
 	TAILQ_INIT(&a->streams);
 	LIST_INIT(&a->pending);
+	LIST_INIT(&a->resets);
 	if (api_tokens_start(a, t, err, errlen) == -1)
 		goto fail;
 	api_panel_start(a, t);
@@ -564,7 +631,7 @@ api_start(struct tick *c, struct event_base *base, struct record *rec,
 
 	memset(&obs, 0, sizeof(obs));
 	obs.arg = a;
-	obs.event = api_stream_event;
+	obs.event = api_observe;
 	tick_observe(c, &obs);
 	log_info("api: %d token%s from %s; panel %s", a->ntokens,
 	    a->ntokens == 1 ? "" : "s", a->token_path, a->panel_dir[0] != '\0' ?
@@ -595,6 +662,10 @@ api_free(struct api *a)
 	 * frees the requests with their connections below.
 	 */
 	while ((p = LIST_FIRST(&a->pending)) != NULL) {
+		LIST_REMOVE(p, entry);
+		free(p);
+	}
+	while ((p = LIST_FIRST(&a->resets)) != NULL) {
 		LIST_REMOVE(p, entry);
 		free(p);
 	}

@@ -173,6 +173,11 @@ record_snapshot(struct record *r, int end, size_t *lenp)
 	json_object_set_new(o, "profile", json_string(s->prof.id));
 	json_object_set_new(o, "program", json_string(s->prog.id));
 	json_object_set_new(o, "start", record_time(s->started_wall));
+	json_object_set_new(o, "started_by", status_actor(s->started_by));
+	json_object_set_new(o, "stopped_by", end ? status_actor(s->stopped_by) :
+	    json_null());
+	json_object_set_new(o, "reset_by",
+	    status_actor(s->after_reset_by));
 	json_object_set_new(o, "end", end ? record_time(s->ended_wall) :
 	    json_null());
 	if (end)

@@ -939,6 +939,100 @@ def test_daemon_refuses_a_bad_token_file(make_daemon, case, expect):
         assert "chmod 600" in log and "0644" in log
 
 
+# --- named tokens, roles and actors ------------------------------------------
+
+TABLET = "tablet-2-token-0123456789"
+VIEWER = "viewer-token-0123456789ab"
+
+
+def test_named_tokens_roles_and_actors(make_daemon):
+    """`name token [role]` lines: the name travels with every command into
+    the log, the event stream ("by"), the status and the session record; a
+    viewer watches and presses STOP, nothing else; a bare token line is the
+    admin, named admin."""
+    d, sim = make_daemon(tokens=[TOKEN, "tablet-2 " + TABLET,
+                                 "hall viewer-token-0123456789ab viewer"])
+    d.wait_ready()
+    who = d.request("GET", "/api/v1/whoami", token=TABLET).json()
+    assert who == {"name": "tablet-2", "role": "operator"}
+    assert d.request("GET", "/api/v1/whoami").json() == {
+        "name": "admin", "role": "admin"}
+    assert d.request("GET", "/api/v1/whoami", token=VIEWER).json() == {
+        "name": "hall", "role": "viewer"}
+    # A viewer watches: reads pass, commands are 403 and change nothing.
+    assert d.request("GET", "/api/v1/status", token=VIEWER).status == 200
+    for method, path, body in [("POST", "/api/v1/session", START),
+                               ("POST", "/api/v1/reset", None),
+                               ("PUT", "/api/v1/session/intensity",
+                                {"percent": 50})]:
+        doc = error_of(d.request(method, path, body, token=VIEWER), 403,
+                       "forbidden")
+        assert "viewer" in doc["message"] and "hall" in doc["message"]
+    assert d.status()["state"] == "idle"
+    s = Stream(d).start()
+    try:
+        s.wait("status")
+        r = d.request("POST", "/api/v1/session", START, token=TABLET)
+        assert r.status == 201, r
+        assert r.json()["started_by"] == "tablet-2"
+        ev = s.wait("started")
+        assert ev["by"] == "tablet-2"
+        d.request("POST", "/api/v1/session/pause")
+        assert s.wait("paused")["by"] == "admin"
+        # ... but STOP, the viewer may press.
+        assert d.request("POST", "/api/v1/estop", token=VIEWER).status == 200
+        ev = s.wait("stopped", lambda ev: ev["reason"] == "estop")
+        assert ev["by"] == "hall"
+        assert "emergency stop by hall" in ev["message"]
+        st = d.status()
+        assert st["state"] == "fault" and st["fault_reason"] == "estop"
+        assert st["last_stop"]["by"] == "hall"
+        assert st["started_by"] == "tablet-2"
+        r = d.request("POST", "/api/v1/reset", token=TABLET)
+        assert r.status == 200, r
+        assert s.wait("reset")["by"] == "tablet-2"
+        assert d.status()["reset_by"] == "tablet-2"
+        # A fault the table raises itself names nobody.
+        sim.ok("estop 0 on")
+        ev = s.wait("fault", lambda ev: "e-stop circuit" in ev["message"])
+        assert ev["by"] is None and ev["reason"] == "estop_circuit"
+        sim.ok("estop 0 off")
+        d.wait_for(lambda: d.request("POST", "/api/v1/reset",
+                                     token=TABLET).status == 200, 5,
+                   what="a reset once the circuit is closed")
+        start(d)
+        d.request("POST", "/api/v1/session/stop", token=TABLET)
+        d.wait_state("idle", timeout=30)
+    finally:
+        s.close()
+    recs = d.request("GET", "/api/v1/sessions?limit=5").json()["sessions"]
+    last, first = recs[0], recs[-1]
+    assert first["started_by"] == "tablet-2" and first["stopped_by"] == "hall"
+    assert last["started_by"] == "admin" and last["stopped_by"] == "tablet-2"
+    assert last["reset_by"] == "tablet-2"    # the reset it followed
+    log = d.logs()
+    assert "session started by tablet-2" in log
+    assert "emergency stop by hall" in log
+    assert "fault reset by tablet-2" in log
+    assert "by hall refused: a viewer may watch and press STOP only" in log
+
+
+@pytest.mark.parametrize("lines,expect", [
+    (["a b c d"], "expected TOKEN, NAME TOKEN or NAME TOKEN ROLE"),
+    (["t@b " + TABLET], "a name has 1 to 32"),
+    (["x " + TABLET, "x " + VIEWER], "the name x is already taken"),
+    (["x " + TABLET + " boss"], "role 'boss': expected admin, operator or "
+     "viewer"),
+    (["x short"], "a token must have 16"),
+])
+def test_daemon_refuses_a_bad_named_token_line(make_daemon, lines, expect):
+    d, _ = make_daemon(sim=False, start=False)
+    d.write_tokens(lines)
+    d.spawn()
+    assert d.wait_exit(30) != 0
+    assert expect in d.logs(), d.logs()
+
+
 def test_non_loopback_listen_is_warned_about(make_daemon):
     d, _ = make_daemon(sim=False, listen="0.0.0.0:0")
     assert "not a loopback address" in d.logs()
