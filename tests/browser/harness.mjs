@@ -149,10 +149,13 @@ export class Sim {
 }
 
 export class Daemon {
-  constructor(dir, sim, { listen = '127.0.0.1:0' } = {}) {
+  /* tokens: the lines of the token file (default: the bare TOKEN, the
+   * admin). */
+  constructor(dir, sim, { listen = '127.0.0.1:0', tokens = [TOKEN] } = {}) {
     this.dir = dir;
     this.sim = sim;
     this.listen = listen;
+    this.tokens = tokens;
     this.child = null;
     this.port = null;
     this.logPath = path.join(dir, 'massaged.log');
@@ -169,7 +172,7 @@ export class Daemon {
     }
     for (const [id, text] of Object.entries(TEST_PROGRAMS)) fs.writeFileSync(path.join(progDir, id + '.ini'), text);
     const tokenPath = path.join(d, 'tokens');
-    fs.writeFileSync(tokenPath, TOKEN + '\n', { mode: 0o600 });
+    fs.writeFileSync(tokenPath, this.tokens.join('\n') + '\n', { mode: 0o600 });
     fs.chmodSync(tokenPath, 0o600);
     fs.mkdirSync(path.join(d, 'state'), { recursive: true });
     const { ctls, zones } = demoTable();
@@ -214,10 +217,10 @@ export class Daemon {
     return this;
   }
 
-  async api(method, p, body) {
+  async api(method, p, body, token = TOKEN) {
     const res = await fetch(this.url + p.replace(/^\//, ''), {
       method,
-      headers: Object.assign({ Authorization: 'Bearer ' + TOKEN }, body ? { 'Content-Type': 'application/json' } : {}),
+      headers: Object.assign({ Authorization: 'Bearer ' + token }, body ? { 'Content-Type': 'application/json' } : {}),
       body: body ? JSON.stringify(body) : undefined,
     });
     return { status: res.status, doc: await res.json().catch(() => null) };
@@ -231,6 +234,20 @@ export class Daemon {
   }
 
   stop() { return stopChild(this.child); }
+
+  /* Freezes (SIGSTOP) or thaws (SIGCONT) the daemon: it answers nothing. */
+  freeze() { process.kill(this.child.pid, 'SIGSTOP'); }
+  thaw() { process.kill(this.child.pid, 'SIGCONT'); }
+
+  /* Kills the daemon outright (SIGKILL): no vent, no goodbye. */
+  kill() {
+    const child = this.child;
+    return new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) { resolve(); return; }
+      child.once('exit', () => resolve());
+      process.kill(child.pid, 'SIGKILL');
+    });
+  }
 
   sanitizerReport() {
     const log = this.log();
