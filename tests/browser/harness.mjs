@@ -259,6 +259,29 @@ export class Daemon {
   }
 }
 
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+/* The simulator, then the daemon on it (opts: Daemon's), ready. */
+export async function startTable(dir, opts) {
+  const sim = new Sim(dir);
+  await sim.start();
+  const daemon = new Daemon(dir, sim, opts);
+  await daemon.start();
+  await daemon.waitReady();
+  return { sim, daemon };
+}
+
+/* Debian's Chromium, headless; launch() gives every run a fresh
+ * temporary --user-data-dir. */
+export function launchBrowser(chromium, extraArgs = []) {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
+  });
+}
+
 export function tempDir(prefix) {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }

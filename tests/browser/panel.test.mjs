@@ -13,9 +13,8 @@ import { after, before, describe, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
-import { BUILD, Daemon, REPO, Sim, TOKEN, sleep, tempDir, waitFor } from './harness.mjs';
+import { BUILD, CHROMIUM, REPO, TOKEN, launchBrowser, sleep, startTable, tempDir, waitFor } from './harness.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(REPO, 'docs', 'screenshots') : null;
 const IDLE_FILL = 'rgb(238,242,246)';
 const have = fs.existsSync(path.join(BUILD, 'massaged')) && fs.existsSync(CHROMIUM);
@@ -31,18 +30,8 @@ describe('control panel', { skip: !have && 'massaged or chromium not found' }, (
 
   before(async () => {
     dir = tempDir('massaged-panel-');
-    sim = new Sim(dir);
-    await sim.start();
-    daemon = new Daemon(dir, sim);
-    await daemon.start();
-    await daemon.waitReady();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      // launch() gives every run a fresh temporary --user-data-dir.
-    });
+    ({ sim, daemon } = await startTable(dir));
+    browser = await launchBrowser(chromium);
     context = await browser.newContext({ viewport: { width: 1024, height: 600 } });
     page = await context.newPage();
   });

@@ -17,11 +17,10 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
-import { BUILD, Daemon, REPO, Sim, TOKEN, sleep, tempDir, waitFor } from './harness.mjs';
+import { BUILD, CHROMIUM, REPO, TOKEN, launchBrowser, sleep, startTable, tempDir, waitFor } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const AXE = require.resolve('axe-core/axe.min.js');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(REPO, 'docs', 'screenshots') : null;
 const have = fs.existsSync(path.join(BUILD, 'massaged')) && fs.existsSync(CHROMIUM);
 
@@ -117,20 +116,10 @@ describe('the panel in a treatment room', { skip: !have && 'massaged or chromium
 
   before(async () => {
     dir = tempDir('massaged-room-');
-    sim = new Sim(dir);
-    await sim.start();
-    daemon = new Daemon(dir, sim, {
+    ({ sim, daemon } = await startTable(dir, {
       tokens: [TOKEN, 'tablet-1 ' + TABLET1, 'tablet-2 ' + TABLET2 + ' operator', 'hall ' + VIEWER + ' viewer'],
-    });
-    await daemon.start();
-    await daemon.waitReady();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        '--autoplay-policy=no-user-gesture-required'],
-    });
+    }));
+    browser = await launchBrowser(chromium, ['--autoplay-policy=no-user-gesture-required']);
   });
 
   beforeEach(async () => { if (daemon && daemon.child && daemon.child.exitCode === null) await idle(); });
