@@ -468,7 +468,8 @@ def test_session_lifecycle(e):
     assert r.json()["state"] in ("stopping", "idle")
     st = d.wait_state("idle", 20)
     assert st["last_stop"] == {"reason": "operator", "category": 1,
-                               "message": "stopped by the operator"}
+                               "message": "stopped by the operator",
+                               "by": "admin"}
     assert st["program"] is None and st["intensity"] is None
 
     def recorded():
@@ -1211,3 +1212,53 @@ def test_massagectl_watch(e):
     assert p.returncode == 0, err
     assert "started: api_test for standard" in out, out
     assert "FAULT: emergency stop" in out, out
+    assert "(by admin)" in out, out
+
+
+def test_massagectl_watch_counts_what_it_prints(e):
+    """Off a terminal the status snapshots are not printed: --count N
+    ends after N printed event lines, however many snapshots came."""
+    d = e.d
+    p = subprocess.Popen([d.ctl, "--url", "http://127.0.0.1:%d" % d.port,
+                          "watch", "--count", "2"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, MASSAGED_TOKEN=TOKEN))
+    try:
+        time.sleep(1.5)            # some 15 snapshots, none printed
+        assert p.poll() is None, p.communicate()
+        start(d)                   # started: one line
+        d.request("POST", "/api/v1/session/pause")    # paused: the second
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 2, out
+    assert "started:" in lines[0] and "paused:" in lines[1], out
+
+
+def test_massagectl_version_and_short_usage_errors(e, tmp_path):
+    d = e.d
+    for flag in ("--version", "-V"):
+        r = d.run_ctl(flag, url=False, token=False)
+        assert r.returncode == 0 and re.fullmatch(
+            r"massagectl \d+\.\d+\.\d+\n", r.stdout), r.stdout
+    # One line that says what is wrong, and where help is.
+    for args, what in [((), "no command"),
+                       (("frobnicate",), "unknown command 'frobnicate'"),
+                       (("--bogus", "status"), "unknown option --bogus"),
+                       (("--limit",), "--limit needs a value"),
+                       (("start", "api_test"), "start needs --profile"),
+                       (("status", "extra"), "massagectl [options] status")]:
+        r = d.run_ctl(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.count("\n") == 1, (args, r.stderr)
+        assert what in r.stderr and "massagectl --help" in r.stderr, r.stderr
+        assert r.stdout == "", (args, r.stdout)
+    # A named token line: the token is its second word.
+    tf = tmp_path / "named"
+    tf.write_text("# mine\ndesk-1 %s operator\n" % TOKEN)
+    r = d.run_ctl("--token-file", str(tf), "status", token=False)
+    assert r.returncode == 0, r.stderr
