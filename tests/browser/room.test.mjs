@@ -299,7 +299,7 @@ describe('the panel in a treatment room', { skip: !have && 'massaged or chromium
       assert.ok(!seen.has(todo), f.name + ': the same advice as another fault');
       seen.add(todo);
       await check(p, 'fault ' + f.name);
-      if (f.name === 'sensor') await shot(p, 'fault');
+      if (f.name === 'sensor') await shot(p, 'fault-sensor');
       if (f.refused) {
         // Reset while the sensor is still faulty: refused, with why.
         await p.click('#reset');
