@@ -27,6 +27,16 @@ stroke = kneading
 pressure_kpa = 16
 contact_kpa = 6
 `,
+  browser_short: `[program]
+name = Browser test: a short one
+description = Two seconds of Swedish, for the end of a program.
+
+[step knead]
+routine = swedish
+duration_s = 2
+zones = gluteus_maximus_*
+pressure_kpa = 8
+`,
   browser_deep: `[program]
 name = Browser test: deep tissue
 description = Deep tissue work: refused for clients on blood thinners.

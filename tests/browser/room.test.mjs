@@ -405,6 +405,13 @@ describe('the panel in a treatment room', { skip: !have && 'massaged or chromium
     await startSession(TABLET1);
     await p.locator('#state', { hasText: 'running' }).waitFor();
     await sleep(1500);
+    // The step's own progress and time left, and when the session ends.
+    assert.match(await p.locator('#s-step').textContent(), /Step 1 of 1: knead/);
+    assert.match(await p.locator('#s-routine').textContent(), /Swedish massage/);
+    assert.match(await p.locator('#s-step-left').textContent(), /0:5\d left in this step/);
+    const w = await p.evaluate(() => parseFloat(document.getElementById('s-progress').style.width));
+    assert.ok(w > 0 && w < 10, 'step progress ' + w + '%');
+    assert.match(await p.locator('#s-finish').textContent(), /\d{1,2}:\d\d/);
     await check(p, 'dark running');
     await shot(p, 'dark');
     await p.click('#settings-btn');
@@ -452,6 +459,13 @@ describe('the panel in a treatment room', { skip: !have && 'massaged or chromium
     await waitFor(async () => (await count())[0] > 0, 5000, 'a beep on the fault');
     assert.ok((await count())[1] > 0, 'a vibration on the fault');
     await idle();
+    // At the program's end.
+    const atEnd = await count();
+    const r = await daemon.api('POST', 'api/v1/session', { program: 'browser_short', profile: 'standard' });
+    assert.equal(r.status, 201);
+    await p.locator('#events', { hasText: 'program finished' }).waitFor({ timeout: 20000 });
+    await waitFor(async () => (await count())[0] > atEnd[0], 3000, 'a beep at the program end');
+    assert.ok((await count())[1] > atEnd[1], 'a vibration at the program end');
     await p.click('#settings-btn');
     await p.uncheck('#sound');
     await p.click('#settings-close');
@@ -475,6 +489,12 @@ describe('the panel in a treatment room', { skip: !have && 'massaged or chromium
     await sim.cmd('drop 1');
     await p.locator('#banner-title', { hasText: 'Controller not connected: legs' }).waitFor({ timeout: 10000 });
     assert.equal(await top(), t0);
+    // A controller that does not answer shows no stale flags.
+    await p.click('#tab-btn-ctls');
+    const legs = p.locator('#ctls li', { hasText: 'legs' });
+    await legs.locator('.hint', { hasText: 'NOT CONNECTED' }).waitFor();
+    assert.equal(await legs.locator('.flag').count(), 0);
+    await p.click('#tab-btn-zones');
     await sim.cmd('refuse 1 off');
     await idle();
     await startSession(TABLET1);
@@ -488,6 +508,20 @@ describe('the panel in a treatment room', { skip: !have && 'massaged or chromium
       .map((n) => [n.id || n.textContent.trim().slice(0, 20), n.getBoundingClientRect().height])
       .filter(([, hgt]) => hgt < 44));
     assert.deepEqual(small, [], 'targets under 44 px');
+    // Keyboard: STOP first, then a few stops to the session's controls.
+    await startSession(TABLET1);
+    await p.locator('#state', { hasText: 'running' }).waitFor();
+    await p.reload();
+    await p.locator('#state', { hasText: 'running' }).waitFor();
+    let tabs = 0;
+    while ((await p.evaluate(() => document.activeElement && document.activeElement.id)) !== 'pause' && tabs < 40) {
+      await p.keyboard.press('Tab');
+      tabs++;
+      if (tabs === 1) assert.equal(await p.evaluate(() => document.activeElement.id), 'estop', 'STOP is the first stop');
+    }
+    assert.ok(tabs <= 8, tabs + ' Tabs to Pause');
+    await idle();
+    assert.equal(await p.locator('#map text.zlabel').count(), 26, 'a label on every zone of the map');
     const zoneRows = await p.locator('#zones button').evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect().height));
     assert.equal(zoneRows.length, 26);
     assert.ok(zoneRows.every((x) => x >= 44), 'zone rows ' + zoneRows);
