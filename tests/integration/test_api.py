@@ -52,6 +52,7 @@ ROUTES = [
     ("POST", "/api/v1/estop", None),
     ("POST", "/api/v1/reset", None),
     ("GET", "/api/v1/events", None),
+    ("GET", "/api/v1/whoami", None),
 ]
 
 
