@@ -14,7 +14,7 @@
   const TOKEN_KEY = 'massaged.token';
   const SILENT_MS = 1000;         // no event for this long: state UNKNOWN
   const STOP_TIMEOUT_MS = 1000;   // STOP without an answer: the red warning
-  const STOP_RETRY_MS = 1000;
+  const STOP_RETRY_MS = 1000;     // ... and sends it again every second
   const CMD_TIMEOUT_MS = 3000;    // any other command
   const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -404,6 +404,7 @@
 
   function sendStop() {
     const s = stopping;
+    const t0 = Date.now();
     s.attempt++;
     const ctrl = new AbortController();
     const timer = setTimeout(() => ctrl.abort(), STOP_TIMEOUT_MS);
@@ -423,7 +424,9 @@
       el.nostop.hidden = false;
       text(el.nostopRetry, t('stop.noanswer.retry', { n: s.attempt + 1 }));
       alarm('fault');
-      setTimeout(sendStop, Math.max(0, STOP_RETRY_MS - STOP_TIMEOUT_MS));
+      // Once a second: a refused connection fails at once, a frozen
+      // daemon only at the timeout.
+      setTimeout(sendStop, Math.max(0, STOP_RETRY_MS - (Date.now() - t0)));
     });
   }
   el.estop.addEventListener('pointerdown', estop);
