@@ -203,7 +203,7 @@ describe('the panel in a treatment room', { skip: !have && 'massaged or chromium
     }
   });
 
-  test('STOP with a frozen daemon: the full-screen warning within 1.5 s, then retries until it is through', async () => {
+  test('STOP with a frozen daemon: the full-screen warning within 1.5 s, then retries until it is through', async (t) => {
     const p = await panel(TABLET1);
     await startSession(TABLET1);
     await p.locator('#state', { hasText: 'running' }).waitFor();
@@ -215,6 +215,11 @@ describe('the panel in a treatment room', { skip: !have && 'massaged or chromium
       await p.locator('#nostop').waitFor({ state: 'visible', timeout: 1500 });
       const shown = Date.now() - t0;
       assert.ok(shown < 1500, 'warning after ' + shown + ' ms');
+      t.diagnostic('STOP warning after ' + shown + ' ms');
+      // The stream is silent too: UNKNOWN within 1.5 s of the freeze.
+      await p.locator('#unknown').waitFor({ state: 'attached' });
+      await waitFor(() => p.locator('#unknown').isVisible(), 1500 - (Date.now() - t0), 'UNKNOWN', 20);
+      t.diagnostic('UNKNOWN after ' + (Date.now() - t0) + ' ms of a frozen daemon');
       assert.match(await p.locator('#nostop').textContent(), /The table did not answer.*Use the table's emergency stop now/s);
       await stopOnTop(p, 'warning');
       await sleep(1200);
@@ -233,7 +238,7 @@ describe('the panel in a treatment room', { skip: !have && 'massaged or chromium
     await p.context().close();
   });
 
-  test('a killed daemon: UNKNOWN within 1.5 s, controls off, STOP on; after the restart it says so and why the fault', async () => {
+  test('a killed daemon: UNKNOWN within 1.5 s, controls off, STOP on; after the restart it says so and why the fault', async (t) => {
     const p = await panel(TABLET1);
     await startSession(TABLET1);
     await p.locator('#state', { hasText: 'running' }).waitFor();
@@ -241,6 +246,7 @@ describe('the panel in a treatment room', { skip: !have && 'massaged or chromium
     await daemon.kill();
     await p.locator('#unknown').waitFor({ state: 'visible', timeout: 1500 });
     assert.ok(Date.now() - t0 < 1500, 'UNKNOWN after ' + (Date.now() - t0) + ' ms');
+    t.diagnostic('UNKNOWN after ' + (Date.now() - t0) + ' ms');
     assert.equal(await p.locator('#state').textContent(), 'UNKNOWN');
     assert.equal(await p.locator('#pause').isDisabled(), true);
     assert.equal(await p.locator('#end').isDisabled(), true);
@@ -479,7 +485,7 @@ describe('the panel in a treatment room', { skip: !have && 'massaged or chromium
     await p.context().close();
   });
 
-  test('no layout shift when a banner appears; 44 px touch targets', async () => {
+  test('no layout shift when a banner appears; 44 px touch targets', async (t) => {
     const p = await panel(TABLET1);
     const top = () => p.evaluate(() => document.getElementById('main').getBoundingClientRect().top);
     const t0 = await top();
@@ -520,6 +526,7 @@ describe('the panel in a treatment room', { skip: !have && 'massaged or chromium
       if (tabs === 1) assert.equal(await p.evaluate(() => document.activeElement.id), 'estop', 'STOP is the first stop');
     }
     assert.ok(tabs <= 8, tabs + ' Tabs to Pause');
+    t.diagnostic(tabs + ' Tabs to Pause');
     await idle();
     assert.equal(await p.locator('#map text.zlabel').count(), 26, 'a label on every zone of the map');
     const zoneRows = await p.locator('#zones button').evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect().height));
