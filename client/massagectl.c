@@ -139,6 +139,23 @@ static const struct command commands[] = {
 };
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
 
+/* A usage error: one line saying what is wrong, and where help is. */
+static int
+usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fputs("massagectl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (massagectl --help for usage)\n", stderr);
+	return (EXIT_USAGE);
+}
+
 static void
 usage(FILE *fp)
 {
@@ -167,6 +184,7 @@ usage(FILE *fp)
 "  --tables FILE      the tables file for --all (default %s/tables):\n"
 "                     a line per table, NAME URL [TOKEN_FILE]\n"
 "  -h, --help         this text; COMMAND --help for one command\n"
+"  -V, --version      print the version and exit\n"
 "\n"
 "Exit codes:\n"
 "  0  ok\n"
@@ -202,12 +220,15 @@ command_help(FILE *fp, const struct command *c)
 
 /* --- the token ---------------------------------------------------------- */
 
-/* The first token of a token file (the daemon's own format). */
+/*
+ * The first token of a token file, in the daemon's own format: a line is
+ * TOKEN, NAME TOKEN or NAME TOKEN ROLE.
+ */
 static int
 token_read(const char *path, char *out, size_t outlen)
 {
 	FILE	*fp;
-	char	 line[1024], *p, *e;
+	char	 line[1024], *p, *e, *w;
 
 	if ((fp = fopen(path, "r")) == NULL)
 		return (-1);
@@ -221,6 +242,13 @@ token_read(const char *path, char *out, size_t outlen)
 		if (*p == '\0' || *p == '#')
 			continue;
 		fclose(fp);
+		if (p[strcspn(p, " \t")] != '\0') {	/* NAME TOKEN [ROLE] */
+			for (w = p + strcspn(p, " \t"); *w == ' ' ||
+			    *w == '\t'; w++)
+				;
+			p = w;
+			p[strcspn(p, " \t")] = '\0';
+		}
 		if (strlen(p) >= outlen) {
 			errno = ENAMETOOLONG;
 			return (-1);
@@ -818,11 +846,8 @@ cmd_start(struct ctl *x, int argc, char **argv)
 	char	*s;
 	int	 rc;
 
-	if (x->profile == NULL) {
-		fprintf(stderr, "massagectl: start needs --profile PROFILE\n");
-		command_help(stderr, command_find("start"));
-		return (EXIT_USAGE);
-	}
+	if (x->profile == NULL)
+		return (usage_error("start needs --profile PROFILE"));
 	body = json_object();
 	json_object_set_new(body, "program", json_string(argv[0]));
 	json_object_set_new(body, "profile", json_string(x->profile));
@@ -1128,6 +1153,7 @@ struct watch {
 	char		*line;		/* the SSE line being read */
 	size_t		 linelen, linecap;
 	char		 type[64];
+	const char	*by;		/* who caused the event being noted */
 	char		*data;
 	size_t		 datalen, datacap;
 };
@@ -1155,6 +1181,10 @@ watch_note(struct watch *w, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (w->by != NULL)
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
+		    " (by %s)", w->by);
+	w->seen++;		/* a line printed, now or at the next redraw */
 	localtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%H:%M:%S", &tm);
 	if (!w->tty) {
@@ -1178,17 +1208,20 @@ watch_event(struct watch *w, const char *type, const char *data)
 	json_t	*doc;
 	int	 i;
 
-	w->seen++;
 	if (w->x->json) {
 		fprintf(stdout, "{\"event\":\"%s\",\"data\":%s}\n", type, data);
 		fflush(stdout);
+		w->seen++;
 		return (w->x->count > 0 && w->seen >= w->x->count);
 	}
 	if ((doc = json_loads(data, 0, NULL)) == NULL)
 		return (0);
+	w->by = json_string_value(json_object_get(doc, "by"));
 	if (strcmp(type, "status") == 0) {
+		/* Off a terminal a status is not printed, so not counted. */
 		if (w->tty && (clock_mono_ns() - w->last_draw_ns) / 1e6 >=
 		    WATCH_REDRAW_MS) {
+			w->seen++;
 			w->last_draw_ns = clock_mono_ns();
 			fputs("\033[H\033[J", stdout);
 			fprintf(stdout, "massagectl watch %s (Ctrl-C ends)\n\n",
@@ -1207,6 +1240,8 @@ watch_event(struct watch *w, const char *type, const char *data)
 		    json_object_get(doc, "category")), str(doc, "message"));
 	else if (strcmp(type, "fault") == 0)
 		watch_note(w, "FAULT: %s", str(doc, "message"));
+	else if (strcmp(type, "reset_refused") == 0)
+		watch_note(w, "reset refused: %s", str(doc, "message"));
 	else if (strcmp(type, "started") == 0 || strcmp(type, "step") == 0)
 		watch_note(w, "%s: %s for %s, step %lld %s (%s)", type,
 		    str(doc, "program"), str(doc, "profile"),
@@ -1214,6 +1249,7 @@ watch_event(struct watch *w, const char *type, const char *data)
 		    "step")) + 1, str(doc, "step_name"), str(doc, "routine"));
 	else
 		watch_note(w, "%s: the session is %s", type, str(doc, "state"));
+	w->by = NULL;
 	json_decref(doc);
 	return (w->x->count > 0 && w->seen >= w->x->count);
 }
@@ -1411,6 +1447,7 @@ main(int argc, char *argv[])
 		{ "all",	no_argument,		NULL, OPT_ALL },
 		{ "tables",	required_argument,	NULL, OPT_TABLES },
 		{ "help",	no_argument,		NULL, 'h' },
+		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL,		0,			NULL, 0 }
 	};
 	const struct command	*cmd;
@@ -1419,6 +1456,7 @@ main(int argc, char *argv[])
 	const char		*tables = NULL;
 	char			 err[512];
 	int			 ch, ci, help = 0, have_count = 0, all = 0;
+	int			 version = 0;
 
 	memset(&x, 0, sizeof(x));
 	x.limit = 20;
@@ -1430,7 +1468,8 @@ main(int argc, char *argv[])
 		return (preview_main(argc - ci, argv + ci));
 	}
 
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	opterr = 0;	/* our own one-line messages */
+	while ((ch = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_URL:
 			x.url_text = optarg;
@@ -1445,11 +1484,9 @@ main(int argc, char *argv[])
 			x.profile = optarg;
 			break;
 		case OPT_LIMIT:
-			if (parse_int(optarg, 1, 1000, &x.limit) == -1) {
-				fprintf(stderr, "massagectl: --limit '%s' is "
-				    "not valid (expected 1 to 1000)\n", optarg);
-				return (EXIT_USAGE);
-			}
+			if (parse_int(optarg, 1, 1000, &x.limit) == -1)
+				return (usage_error("--limit '%s' is not valid "
+				    "(expected 1 to 1000)", optarg));
 			x.have_limit = 1;
 			break;
 		case OPT_SINCE:
@@ -1469,39 +1506,52 @@ main(int argc, char *argv[])
 			all = 1;
 			break;
 		case OPT_COUNT:
-			if (parse_int(optarg, 1, 1000000000, &x.count) == -1) {
-				fprintf(stderr, "massagectl: --count '%s' is "
-				    "not valid (expected a positive whole "
-				    "number)\n", optarg);
-				return (EXIT_USAGE);
-			}
+			if (parse_int(optarg, 1, 1000000000, &x.count) == -1)
+				return (usage_error("--count '%s' is not valid "
+				    "(expected a positive whole number)",
+				    optarg));
 			have_count = 1;
 			break;
 		case 'h':
 			help = 1;
 			break;
+		case 'V':
+			version = 1;
+			break;
+		case ':':
+			return (usage_error("%s needs a value",
+			    argv[optind - 1]));
 		default:
-			usage(stderr);
-			return (EXIT_USAGE);
+			if (optopt != 0)
+				return (usage_error("unknown option -%c",
+				    optopt));
+			return (usage_error("unknown option %s",
+			    argv[optind - 1]));
 		}
 	}
 	argc -= optind;
 	argv += optind;
 
+	if (version) {
+		printf("massagectl %s\n", MASSAGED_VERSION);
+		return (EXIT_OK);
+	}
 	if (argc == 0) {
-		usage(help ? stdout : stderr);
-		return (help ? EXIT_OK : EXIT_USAGE);
+		if (help) {
+			usage(stdout);
+			return (EXIT_OK);
+		}
+		return (usage_error("usage: massagectl [options] COMMAND "
+		    "[ARGS]: no command"));
 	}
 	if (strcmp(argv[0], "help") == 0) {
 		if (argc == 1) {
 			usage(stdout);
 			return (EXIT_OK);
 		}
-		if (argc > 2 || (cmd = command_find(argv[1])) == NULL) {
-			fprintf(stderr, "massagectl: help: no command '%s'\n",
-			    argv[1]);
-			return (EXIT_USAGE);
-		}
+		if (argc > 2 || (cmd = command_find(argv[1])) == NULL)
+			return (usage_error("help: no command '%s'",
+			    argv[1]));
 		if (cmd->fn == NULL) {
 			char *pv[] = { (char *)(uintptr_t)"preview",
 			    (char *)(uintptr_t)"--help", NULL };
@@ -1513,11 +1563,9 @@ main(int argc, char *argv[])
 		return (EXIT_OK);
 	}
 	if (all && !help) {
-		if (argc != 1 || x.url_text != NULL) {
-			fprintf(stderr, "massagectl: --all takes one command "
-			    "(status, stop or estop) and no --url\n");
-			return (EXIT_USAGE);
-		}
+		if (argc != 1 || x.url_text != NULL)
+			return (usage_error("--all takes one command (status, "
+			    "stop or estop) and no --url"));
 		if (token_find(&x, token_file) == -1)
 			return (EXIT_USAGE);
 		signal(SIGPIPE, SIG_IGN);
@@ -1527,12 +1575,8 @@ main(int argc, char *argv[])
 		explicit_bzero(x.token, sizeof(x.token));
 		return (ch);
 	}
-	if ((cmd = command_find(argv[0])) == NULL || cmd->fn == NULL) {
-		fprintf(stderr, "massagectl: unknown command '%s'\n\n",
-		    argv[0]);
-		usage(stderr);
-		return (EXIT_USAGE);
-	}
+	if ((cmd = command_find(argv[0])) == NULL || cmd->fn == NULL)
+		return (usage_error("unknown command '%s'", argv[0]));
 	if (help) {
 		command_help(stdout, cmd);
 		return (EXIT_OK);
@@ -1541,18 +1585,15 @@ main(int argc, char *argv[])
 	    (x.profile != NULL && cmd->fn != cmd_start) ||
 	    ((x.have_limit || x.since != NULL || x.until != NULL || x.csv) &&
 	    cmd->fn != cmd_sessions) ||
-	    (have_count && cmd->fn != cmd_watch)) {
-		command_help(stderr, cmd);
-		return (EXIT_USAGE);
-	}
+	    (have_count && cmd->fn != cmd_watch))
+		return (usage_error("usage: massagectl [options] %s",
+		    cmd->synopsis));
 
 	if (x.url_text == NULL)
 		x.url_text = (env = getenv("MASSAGED_URL")) != NULL &&
 		    *env != '\0' ? env : DEFAULT_URL;
-	if (http_url_parse(x.url_text, &x.url, err, sizeof(err)) == -1) {
-		fprintf(stderr, "massagectl: %s\n", err);
-		return (EXIT_USAGE);
-	}
+	if (http_url_parse(x.url_text, &x.url, err, sizeof(err)) == -1)
+		return (usage_error("%s", err));
 	if (token_find(&x, token_file) == -1)
 		return (EXIT_USAGE);
 	signal(SIGPIPE, SIG_IGN);

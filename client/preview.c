@@ -116,12 +116,14 @@ preview_run(struct preview *p, const struct config *cfg, const char *program,
 		in.ctl[i].rating_kpa = 0;	/* not known offline */
 	}
 	in.now_s = 1.0;
-	if (session_start(s, program, profile, &in, why, whylen) != 0) {
+	if (session_start(s, program, profile, &in, "preview", why,
+	    whylen) != 0) {
 		session_free(s);
 		free(s);
 		return (-1);
 	}
-	if (intensity_pct != 0 && session_intensity(s, intensity_pct, why,
+	if (intensity_pct != 0 && session_intensity(s, intensity_pct,
+	    "preview", why,
 	    whylen) != 0) {
 		session_free(s);
 		free(s);

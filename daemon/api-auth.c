@@ -1,7 +1,8 @@
 /*
  * api-auth.c: the bearer tokens of the control API: reading the token
  * file (at start, for -n, and again after each reload) and checking a
- * request's token in constant time.
+ * request's token in constant time. A token has a name, the actor the
+ * log, the events and the session records name, and a role.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -32,18 +33,64 @@
 
 static int	api_tokens_load(struct api *, const char *, char *, size_t);
 
+static const char *const api_roles[] = {
+	[API_ROLE_ADMIN] = "admin",
+	[API_ROLE_OPERATOR] = "operator",
+	[API_ROLE_VIEWER] = "viewer",
+};
+
+const char *
+api_role_name(enum api_role r)
+{
+	return (api_roles[r]);
+}
+
+/* Splits off the next word of *p (spaces and tabs between words). */
+static char *
+api_word(char **p)
+{
+	char	*w = *p, *e;
+
+	if (*w == '\0')
+		return (NULL);
+	for (e = w; *e != '\0' && *e != ' ' && *e != '\t'; e++)
+		;
+	if (*e != '\0')
+		*e++ = '\0';
+	while (*e == ' ' || *e == '\t')
+		e++;
+	*p = e;
+	return (w);
+}
+
+/* 1 if name is 1 to 32 of A-Z a-z 0-9 . _ - */
+static int
+api_name_valid(const char *name)
+{
+	size_t	 len = strlen(name);
+
+	if (len == 0 || len >= SESSION_ACTOR_LEN)
+		return (0);
+	return (strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw"
+	    "xyz0123456789._-") == len);
+}
+
 /*
- * Reads the bearer tokens: one a line, '#' comments, blank lines ignored.
- * The file must be a regular file (not a symbolic link) owned by root or
- * the daemon's user that neither group nor others can read or write, in a
- * directory only they can write (files_read()). -1 with the reason in err.
+ * Reads the bearer tokens, one a line: "TOKEN" (the admin, named admin),
+ * "NAME TOKEN" (an operator) or "NAME TOKEN ROLE" (admin, operator or
+ * viewer); '#' comments, blank lines ignored. The file must be a regular
+ * file (not a symbolic link) owned by root or the daemon's user that
+ * neither group nor others can read or write, in a directory only they
+ * can write (files_read()). -1 with the reason in err.
  */
 static int
 api_tokens_load(struct api *a, const char *path, char *err, size_t errlen)
 {
-	char		*buf, *line, *next, *p, *e, why[PATH_MAX + 512];
+	char		*buf, *line, *next, *p, *e, *w[4], why[PATH_MAX + 512];
 	size_t		 got, len;
-	int		 lineno = 0, ntokens = 0;
+	int		 lineno = 0, ntokens = 0, nw, i;
+	char		 names[API_TOKENS_MAX][SESSION_ACTOR_LEN] = { { 0 } };
+	enum api_role	 roles[API_TOKENS_MAX] = { 0 };
 	char		 (*tokens)[API_TOKEN_MAX + 1];
 	size_t		 token_len[API_TOKENS_MAX];
 
@@ -79,6 +126,46 @@ api_tokens_load(struct api *a, const char *path, char *err, size_t errlen)
 			*--e = '\0';
 		if (*p == '\0' || *p == '#')
 			continue;
+		for (nw = 0; nw < 4 && (w[nw] = api_word(&p)) != NULL; nw++)
+			;
+		if (nw == 4) {
+			snprintf(err, errlen, "%s:%d: expected TOKEN, NAME TOKEN "
+			    "or NAME TOKEN ROLE", path, lineno);
+			goto fail;
+		}
+		if (ntokens == API_TOKENS_MAX) {
+			snprintf(err, errlen, "%s:%d: too many tokens (at "
+			    "most %d)", path, lineno, API_TOKENS_MAX);
+			goto fail;
+		}
+		roles[ntokens] = nw == 1 ? API_ROLE_ADMIN : API_ROLE_OPERATOR;
+		snprintf(names[ntokens], sizeof(names[0]), "%s", nw == 1 ?
+		    API_ACTOR_ADMIN : w[0]);
+		if (nw > 1 && !api_name_valid(w[0])) {
+			snprintf(err, errlen, "%s:%d: a name has 1 to %d of "
+			    "A-Z a-z 0-9 . _ -", path, lineno,
+			    SESSION_ACTOR_LEN - 1);
+			goto fail;
+		}
+		for (i = 0; nw > 1 && i < ntokens; i++)
+			if (strcmp(names[i], w[0]) == 0) {
+				snprintf(err, errlen, "%s:%d: the name %s is "
+				    "already taken", path, lineno, w[0]);
+				goto fail;
+			}
+		if (nw == 3) {
+			for (i = 0; i < 3; i++)
+				if (strcmp(w[2], api_roles[i]) == 0)
+					break;
+			if (i == 3) {
+				snprintf(err, errlen, "%s:%d: unknown role "
+				    "(expected admin, operator or viewer)",
+				    path, lineno);
+				goto fail;
+			}
+			roles[ntokens] = (enum api_role)i;
+		}
+		p = nw == 1 ? w[0] : w[1];
 		len = strlen(p);
 		if (len < API_TOKEN_MIN || len > API_TOKEN_MAX) {
 			snprintf(err, errlen, "%s:%d: a token must have %d to "
@@ -93,11 +180,6 @@ api_tokens_load(struct api *a, const char *path, char *err, size_t errlen)
 				    lineno);
 				goto fail;
 			}
-		if (ntokens == API_TOKENS_MAX) {
-			snprintf(err, errlen, "%s:%d: too many tokens (at "
-			    "most %d)", path, lineno, API_TOKENS_MAX);
-			goto fail;
-		}
 		memcpy(tokens[ntokens], p, len + 1);
 		token_len[ntokens++] = len;
 	}
@@ -109,6 +191,8 @@ api_tokens_load(struct api *a, const char *path, char *err, size_t errlen)
 	explicit_bzero(a->tokens, sizeof(a->tokens));
 	memcpy(a->tokens, tokens, sizeof(a->tokens));
 	memcpy(a->token_len, token_len, sizeof(a->token_len));
+	memcpy(a->token_name, names, sizeof(a->token_name));
+	memcpy(a->token_role, roles, sizeof(a->token_role));
 	a->ntokens = ntokens;
 	explicit_bzero(buf, got);
 	explicit_bzero(tokens, sizeof(*tokens) * API_TOKENS_MAX);
@@ -124,9 +208,9 @@ fail:
 }
 
 /*
- * 1 if the request carries a known bearer token. Every token is compared,
- * every byte of each, so the time taken says nothing about how much of a
- * guess was right.
+ * The index of the request's bearer token plus 1, 0 for none. Every token
+ * is compared, every byte of each, so the time taken says nothing about
+ * how much of a guess was right.
  */
 int
 api_authorized(struct api *a, struct evhttp_request *req)
@@ -154,7 +238,8 @@ api_authorized(struct api *a, struct evhttp_request *req)
 			y = (unsigned char)a->tokens[t][i];
 			diff |= x ^ y;
 		}
-		ok |= diff == 0;
+		/* the first match, without a branch on it */
+		ok |= (diff == 0) * (ok == 0) * (t + 1);
 	}
 	return (ok);
 }

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <ctype.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -22,6 +23,9 @@
 #include "api-private.h"
 #include "config.h"
 #include "table.h"
+
+#define API_LANGS_MAX		64
+#define API_LANG_INDEX		"i18n/index.json"
 
 #ifndef PANELDIR
 #define PANELDIR		"/usr/local/share/massaged/panel"
@@ -57,6 +61,39 @@ api_content_type(const char *path)
 }
 
 /*
+ * i18n/index.json: the message catalogues of the panel, the names of the
+ * i18n/LANG.json files, so that a language is added by adding its file.
+ */
+static void
+api_panel_langs(struct api *a, struct evhttp_request *req)
+{
+	char		 dir[PATH_MAX], lang[16];
+	DIR		*d;
+	struct dirent	*de;
+	json_t		*langs = json_array();
+	size_t		 n;
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/i18n", a->panel_dir) <
+	    sizeof(dir) && (d = opendir(dir)) != NULL) {
+		while ((de = readdir(d)) != NULL &&
+		    json_array_size(langs) < API_LANGS_MAX) {
+			n = strlen(de->d_name);
+			if (n < 6 || n - 5 >= sizeof(lang) ||
+			    strcmp(de->d_name + n - 5, ".json") != 0 ||
+			    strcmp(de->d_name, "index.json") == 0 ||
+			    strspn(de->d_name, "abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ-") != n - 5)
+				continue;
+			snprintf(lang, sizeof(lang), "%.*s", (int)(n - 5),
+			    de->d_name);
+			json_array_append_new(langs, json_string(lang));
+		}
+		closedir(d);
+	}
+	api_reply_json(req, 200, langs);
+}
+
+/*
  * Serves a file of the panel directory: only a regular file that really
  * is inside it (after every symlink), never a "..", an encoded one or a
  * NUL. Small files only: reading them is the only file I/O on the loop.
@@ -89,6 +126,11 @@ api_panel(struct api *a, struct evhttp_request *req)
 	p = dec + 1;
 	if (*p == '\0')
 		p = "index.html";
+	if (strcmp(p, API_LANG_INDEX) == 0 && cmd == EVHTTP_REQ_GET) {
+		free(dec);
+		api_panel_langs(a, req);
+		return;
+	}
 	for (n = 0; p[n] != '\0'; n++)
 		if (!isalnum((unsigned char)p[n]) && p[n] != '.' &&
 		    p[n] != '_' && p[n] != '-' && p[n] != '/')

@@ -20,6 +20,14 @@
 
 #define API_TOKENS_MAX		64
 #define API_TOKEN_MAX		256	/* bytes compared, whatever the length */
+#define API_ACTOR_ADMIN		"admin"	/* the name of a bare token line */
+
+/* What a token may do: a viewer watches and presses STOP, nothing else. */
+enum api_role {
+	API_ROLE_ADMIN,
+	API_ROLE_OPERATOR,
+	API_ROLE_VIEWER
+};
 
 struct api_pending;
 struct api_stream;
@@ -39,11 +47,15 @@ struct api {
 	int			 ntokens;
 	char			 tokens[API_TOKENS_MAX][API_TOKEN_MAX + 1];
 	size_t			 token_len[API_TOKENS_MAX];
+	char			 token_name[API_TOKENS_MAX][SESSION_ACTOR_LEN];
+	enum api_role		 token_role[API_TOKENS_MAX];
+	const char		*actor;	/* of the request being handled */
 	char			 panel_dir[PATH_MAX];	/* realpath, or "" */
 	struct event		*stream_ev;
 	int			 nstreams;
 	TAILQ_HEAD(, api_stream) streams;
 	LIST_HEAD(, api_pending) pending;
+	LIST_HEAD(, api_pending) resets;	/* waiting for the controllers */
 };
 
 /* Body expectations of a route. */
@@ -75,6 +87,7 @@ int		 api_tokens_start(struct api *, const struct table *, char *,
 		    size_t);
 void		 api_tokens_clear(struct api *);
 int		 api_authorized(struct api *, struct evhttp_request *);
+const char	*api_role_name(enum api_role);
 
 /* api-stream.c */
 int		 api_stream_start(struct api *);

@@ -58,6 +58,7 @@ struct api_pending {
 	uint64_t		 id;		/* a start: its session id */
 	char			 program[NAME_LEN];
 	char			 profile[NAME_LEN];
+	char			 actor[SESSION_ACTOR_LEN];	/* who started it */
 };
 
 struct api_route {
@@ -80,6 +81,7 @@ static void	api_resume(struct api *, struct evhttp_request *, json_t *);
 static void	api_stop(struct api *, struct evhttp_request *, json_t *);
 static void	api_intensity(struct api *, struct evhttp_request *, json_t *);
 static void	api_estop(struct api *, struct evhttp_request *, json_t *);
+static void	api_whoami(struct api *, struct evhttp_request *, json_t *);
 static void	api_reset(struct api *, struct evhttp_request *, json_t *);
 static void	api_metrics(struct api *, struct evhttp_request *, json_t *);
 
@@ -94,6 +96,7 @@ static const struct api_route api_routes[] = {
 	{ "/api/v1/session/resume",	EVHTTP_REQ_POST, api_resume,	1, BODY_NONE },
 	{ "/api/v1/session/stop",	EVHTTP_REQ_POST, api_stop,	1, BODY_NONE },
 	{ "/api/v1/session/intensity",	EVHTTP_REQ_PUT,	 api_intensity,	1, BODY_JSON },
+	{ "/api/v1/whoami",		EVHTTP_REQ_GET,	 api_whoami,	1, BODY_NONE },
 	{ "/api/v1/estop",		EVHTTP_REQ_POST, api_estop,	1, BODY_IGNORED },
 	{ "/api/v1/reset",		EVHTTP_REQ_POST, api_reset,	1, BODY_NONE },
 	{ "/api/v1/events",		EVHTTP_REQ_GET,	 api_events,	1, BODY_NONE },
@@ -163,14 +166,15 @@ api_sessions_cb(json_t *doc, void *arg)
 /* A refused start: answered, logged and recorded. */
 static void
 api_start_refused(struct api *a, struct evhttp_request *req,
-    const char *prog, const char *prof, int rc, const char *why)
+    const char *prog, const char *prof, const char *actor, int rc,
+    const char *why)
 {
 	char		 peer[80], msg[512];
 	const char	*code;
 
 	api_peer(req, peer, sizeof(peer));
-	log_info("api: start of %s for %s refused (from %s): %s", prog, prof,
-	    peer, why);
+	log_info("api: start of %s for %s by %s refused (from %s): %s", prog,
+	    prof, actor, peer, why);
 	if (rc == -1) {
 		snprintf(msg, sizeof(msg), "%s", why[0] != '\0' ? why :
 		    "session records cannot be written");
@@ -221,7 +225,8 @@ api_start_reserved(int ok, void *arg)
 	why[0] = '\0';
 	if (!ok) {
 		(void)record_failing(why, sizeof(why), NULL);
-		api_start_refused(a, p->req, p->program, p->profile, -1, why);
+		api_start_refused(a, p->req, p->program, p->profile, p->actor, -1,
+		    why);
 		free(p);
 		return;
 	}
@@ -234,14 +239,15 @@ api_start_reserved(int ok, void *arg)
 		    "try again");
 	} else
 		rc = session_start(&a->c->session, p->program, p->profile,
-		    &in, why, sizeof(why));
+		    &in, p->actor, why, sizeof(why));
 	if (rc != SESSION_OK) {
-		api_start_refused(a, p->req, p->program, p->profile, rc, why);
+		api_start_refused(a, p->req, p->program, p->profile, p->actor, rc,
+		    why);
 		free(p);
 		return;
 	}
 	api_peer(p->req, peer, sizeof(peer));
-	log_info("api: session started from %s", peer);
+	log_info("api: session started by %s from %s", p->actor, peer);
 	LIST_INSERT_HEAD(&a->pending, p, entry);
 	p->id = a->c->session.id;
 	record_barrier(a->rec, api_start_recorded, p);
@@ -377,8 +383,8 @@ api_start_session(struct api *a, struct evhttp_request *req, json_t *body)
 		return;
 	if (a->rec == NULL) {
 		tick_input(a->c, &in);
-		rc = session_start(&a->c->session, prog, prof, &in, why,
-		    sizeof(why));
+		rc = session_start(&a->c->session, prog, prof, &in, a->actor,
+		    why, sizeof(why));
 		if (rc != SESSION_OK)
 			api_session_error(req, rc, why);
 		else
@@ -387,12 +393,13 @@ api_start_session(struct api *a, struct evhttp_request *req, json_t *body)
 	}
 	/* Records that cannot be written refuse a start at once. */
 	if (record_failing(why, sizeof(why), NULL) == -1) {
-		api_start_refused(a, req, prog, prof, -1, why);
+		api_start_refused(a, req, prog, prof, a->actor, -1, why);
 		return;
 	}
 	p = api_pending_new(a, req, 201);
 	snprintf(p->program, sizeof(p->program), "%s", prog);
 	snprintf(p->profile, sizeof(p->profile), "%s", prof);
+	snprintf(p->actor, sizeof(p->actor), "%s", a->actor);
 	p->id = a->c->session.id + 1;
 	record_reserve(a->rec, p->id, api_start_reserved, p);
 }
@@ -403,8 +410,8 @@ api_pause(struct api *a, struct evhttp_request *req, json_t *body)
 	char	 why[256];
 	int	 rc;
 
-	if ((rc = session_pause(&a->c->session, why, sizeof(why))) !=
-	    SESSION_OK)
+	if ((rc = session_pause(&a->c->session, a->actor, why,
+	    sizeof(why))) != SESSION_OK)
 		api_session_error(req, rc, why);
 	else
 		api_reply_status(a, req, 200);
@@ -416,8 +423,8 @@ api_resume(struct api *a, struct evhttp_request *req, json_t *body)
 	char	 why[256];
 	int	 rc;
 
-	if ((rc = session_resume(&a->c->session, why, sizeof(why))) !=
-	    SESSION_OK)
+	if ((rc = session_resume(&a->c->session, a->actor, why,
+	    sizeof(why))) != SESSION_OK)
 		api_session_error(req, rc, why);
 	else
 		api_reply_status(a, req, 200);
@@ -429,8 +436,8 @@ api_stop(struct api *a, struct evhttp_request *req, json_t *body)
 	char	 why[256];
 	int	 rc;
 
-	if ((rc = session_stop(&a->c->session, why, sizeof(why))) !=
-	    SESSION_OK)
+	if ((rc = session_stop(&a->c->session, a->actor, why,
+	    sizeof(why))) != SESSION_OK)
 		api_session_error(req, rc, why);
 	else
 		api_reply_after_record(a, req, 200);
@@ -459,10 +466,27 @@ api_intensity(struct api *a, struct evhttp_request *req, json_t *body)
 		return;
 	}
 	if ((rc = session_intensity(&a->c->session,
-	    (int)json_integer_value(v), why, sizeof(why))) != SESSION_OK)
+	    (int)json_integer_value(v), a->actor, why, sizeof(why))) !=
+	    SESSION_OK)
 		api_session_error(req, rc, why);
 	else
 		api_reply_status(a, req, 200);
+}
+
+/* The name and role of the request's token, for the panel. */
+static void
+api_whoami(struct api *a, struct evhttp_request *req, json_t *body)
+{
+	json_t	*doc = json_object();
+	int	 i;
+
+	for (i = 0; i < a->ntokens; i++)
+		if (a->actor == a->token_name[i])
+			break;
+	json_object_set_new(doc, "name", json_string(a->actor));
+	json_object_set_new(doc, "role", json_string(i < a->ntokens ?
+	    api_role_name(a->token_role[i]) : "viewer"));
+	api_reply_json(req, 200, doc);
 }
 
 static void
@@ -471,25 +495,60 @@ api_estop(struct api *a, struct evhttp_request *req, json_t *body)
 	char	 peer[80];
 
 	/* The vent first; everything else can wait. */
-	session_estop(&a->c->session, "the operator (API)");
+	session_estop(&a->c->session, a->actor);
 	api_peer(req, peer, sizeof(peer));
-	log_warnx("api: emergency stop from %s", peer);
+	log_warnx("api: emergency stop by %s from %s", a->actor, peer);
 	api_reply_after_record(a, req, 200);
 }
 
 static void
 api_reset(struct api *a, struct evhttp_request *req, json_t *body)
 {
+	struct api_pending	*p;
 	struct session_input	 in;
 	char			 why[256];
 	int			 rc;
 
 	tick_input(a->c, &in);
-	if ((rc = session_reset(&a->c->session, &in, why, sizeof(why))) !=
-	    SESSION_OK)
+	rc = session_reset(&a->c->session, &in, a->actor, why, sizeof(why));
+	if (rc == SESSION_EPENDING) {
+		/* Answered when the controllers have cleared their faults,
+		 * or refused the reset (api_reset_done()). */
+		p = api_pending_new(a, req, 200);
+		LIST_REMOVE(p, entry);
+		LIST_INSERT_HEAD(&a->resets, p, entry);
+	} else if (rc != SESSION_OK)
 		api_session_error(req, rc, why);
 	else
 		api_reply_status(a, req, 200);
+}
+
+/* A session event: answers the resets waiting for the controllers. */
+static void
+api_reset_done(void *arg, enum session_event ev)
+{
+	struct api		*a = arg;
+	struct api_pending	*p;
+
+	if (ev != SESSION_EV_RESET && ev != SESSION_EV_RESET_REFUSED)
+		return;
+	while ((p = LIST_FIRST(&a->resets)) != NULL) {
+		LIST_REMOVE(p, entry);
+		if (ev == SESSION_EV_RESET)
+			api_reply_status(a, p->req, 200);
+		else
+			api_error(p->req, 409, "fault_persists", "%s",
+			    a->c->session.reset_refusal);
+		free(p);
+	}
+}
+
+/* Every observer of the API: the event stream, then pending resets. */
+static void
+api_observe(void *arg, enum session_event ev)
+{
+	api_stream_event(arg, ev);
+	api_reset_done(arg, ev);
 }
 
 static void
@@ -527,6 +586,7 @@ api_dispatch(struct evhttp_request *req, void *arg)
 	const char		*path;
 	char			 allow[128] = "", peer[80];
 	int			 cmd = evhttp_request_get_command(req);
+	int			 tok = 0;
 	size_t			 i;
 	json_t			*body;
 
@@ -571,7 +631,7 @@ api_dispatch(struct evhttp_request *req, void *arg)
 			api_panel(a, req);
 		return;
 	}
-	if (r->auth && !api_authorized(a, req)) {
+	if (r->auth && (tok = api_authorized(a, req)) == 0) {
 		api_peer(req, peer, sizeof(peer));
 		log_info("api: %s %s from %s: no valid bearer token",
 		    api_method_name(cmd), path, peer);
@@ -585,10 +645,20 @@ api_dispatch(struct evhttp_request *req, void *arg)
 		    "file)");
 		return;
 	}
+	a->actor = r->auth ? a->token_name[tok - 1] : NULL;
+	if (r->auth && a->token_role[tok - 1] == API_ROLE_VIEWER &&
+	    r->method != EVHTTP_REQ_GET && r->fn != api_estop) {
+		log_info("api: %s %s by %s refused: a viewer may watch and "
+		    "press STOP only", api_method_name(cmd), path, a->actor);
+		api_error(req, 403, "forbidden", "the token %s is a viewer: "
+		    "it may watch and press STOP only", a->actor);
+		return;
+	}
 	if (api_body(req, r->body, &body) == -1)
 		return;
 	r->fn(a, req, body);
 	json_decref(body);
+	a->actor = NULL;
 }
 
 /* --- start and stop ----------------------------------------------------- */
@@ -668,6 +738,7 @@ api_start(struct tick *c, struct event_base *base, struct record *rec,
 	a->rec = rec;
 	TAILQ_INIT(&a->streams);
 	LIST_INIT(&a->pending);
+	LIST_INIT(&a->resets);
 	if (api_tokens_start(a, t, err, errlen) == -1)
 		goto fail;
 	api_panel_start(a, t);
@@ -695,7 +766,7 @@ api_start(struct tick *c, struct event_base *base, struct record *rec,
 
 	memset(&obs, 0, sizeof(obs));
 	obs.arg = a;
-	obs.event = api_stream_event;
+	obs.event = api_observe;
 	tick_observe(c, &obs);
 	log_info("api: %d token%s from %s; panel %s", a->ntokens,
 	    a->ntokens == 1 ? "" : "s", a->token_path, a->panel_dir[0] != '\0' ?
@@ -726,6 +797,10 @@ api_free(struct api *a)
 	 * frees the requests with their connections below.
 	 */
 	while ((p = LIST_FIRST(&a->pending)) != NULL) {
+		LIST_REMOVE(p, entry);
+		free(p);
+	}
+	while ((p = LIST_FIRST(&a->resets)) != NULL) {
 		LIST_REMOVE(p, entry);
 		free(p);
 	}

@@ -37,7 +37,7 @@
  *    "step": {"index": 2, "count": 5, "name": "..."} | null,
  *    "limits": {"zone": kPa}, "excluded": ["zone", ...],
  *    "ramp_kpa_s": 6.0, "max_session_s": 3600.0, "intensity_pct": 75,
- *    "intensity_changes": [{"time": "...", "pct": 60}],
+ *    "intensity_changes": [{"time": "...", "pct": 60, "by": "tablet-2"}],
  *    "conditions": ["varicose_veins"]}
  * and a refused start:
  *   {"id": null, "phase": "refused", "start": "...", "program": "...",
@@ -355,6 +355,11 @@ record_snapshot(struct record *r, int end, size_t *lenp)
 	json_object_set_new(o, "profile", json_string(s->prof.id));
 	json_object_set_new(o, "program", json_string(s->prog.id));
 	json_object_set_new(o, "start", record_time(s->started_wall));
+	json_object_set_new(o, "started_by", status_actor(s->started_by));
+	json_object_set_new(o, "stopped_by", end ? status_actor(s->stopped_by) :
+	    json_null());
+	json_object_set_new(o, "reset_by",
+	    status_actor(s->after_reset_by));
 	json_object_set_new(o, "end", end ? record_time(s->ended_wall) :
 	    json_null());
 	if (end)
@@ -395,6 +400,9 @@ record_snapshot(struct record *r, int end, size_t *lenp)
 		x = json_object();
 		json_object_set_new(x, "time", record_time(s->changes[i].wall));
 		json_object_set_new(x, "pct", json_integer(s->changes[i].pct));
+		if (s->changes[i].by[0] != '\0')
+			json_object_set_new(x, "by",
+			    json_string(s->changes[i].by));
 		json_array_append_new(chg, x);
 	}
 	json_object_set_new(o, "intensity_changes", chg);

@@ -77,6 +77,19 @@ session_err(char *why, size_t whylen, int err, const char *fmt, ...)
 	return (err);
 }
 
+/* The actor of the command being carried out; NULL or "" the table. */
+static void
+session_by(struct session *s, const char *who)
+{
+	snprintf(s->by, sizeof(s->by), "%s", who != NULL ? who : "");
+}
+
+static const char *
+session_who(const struct session *s)
+{
+	return (s->by[0] != '\0' ? s->by : "the table");
+}
+
 const char *
 session_state_name(enum session_state st)
 {
@@ -102,6 +115,7 @@ session_event_name(enum session_event ev)
 		[SESSION_EV_FAULT] =	"fault",
 		[SESSION_EV_RESET] =	"reset",
 		[SESSION_EV_RELOADED] =	"reloaded",
+		[SESSION_EV_RESET_REFUSED] = "reset_refused",
 	};
 
 	return ((unsigned)ev < SESSION_NEVENTS ? names[ev] : "?");
@@ -190,6 +204,8 @@ session_cat0(struct session *s, enum stop_reason r, const char *fmt, ...)
 	if (s->hooks.vent != NULL)
 		s->hooks.vent(s->hooks.arg);
 	memset(s->commanded, 0, sizeof(s->commanded));
+	if (was_active || r != STOP_SHUTDOWN)
+		snprintf(s->stopped_by, sizeof(s->stopped_by), "%s", s->by);
 	if (was_active)
 		session_end(s, r, msg);
 	else if (r != STOP_SHUTDOWN) {
@@ -223,6 +239,7 @@ session_cat1(struct session *s, enum stop_reason r, const char *msg)
 	s->stop_reason = r;
 	s->stop_category = 1;
 	snprintf(s->stop_message, sizeof(s->stop_message), "%s", msg);
+	snprintf(s->stopped_by, sizeof(s->stopped_by), "%s", s->by);
 	s->paused_s = 0;
 	s->step_start_s = s->active_s;	/* the stop's own clock */
 	session_drop_inst(s);
@@ -240,7 +257,9 @@ session_halt(struct session *s, enum stop_reason r, const char *msg)
 void
 session_estop(struct session *s, const char *who)
 {
-	session_cat0(s, STOP_ESTOP, "emergency stop by %s", who);
+	session_by(s, who);
+	session_cat0(s, STOP_ESTOP, "emergency stop by %s", session_who(s));
+	session_by(s, NULL);
 }
 
 /* Controller facts that stop a session, or latch a fault when idle. */
@@ -337,7 +356,8 @@ session_ratings(const struct session_input *in, double *rating)
 
 int
 session_start(struct session *s, const char *program, const char *profile,
-    const struct session_input *in, char *why, size_t whylen)
+    const struct session_input *in, const char *who, char *why,
+    size_t whylen)
 {
 	const struct program	*prog;
 	const struct profile	*prof;
@@ -391,6 +411,12 @@ session_start(struct session *s, const char *program, const char *profile,
 	s->stop_reason = STOP_NONE;
 	s->stop_category = -1;
 	s->stop_message[0] = '\0';
+	session_by(s, who);
+	snprintf(s->started_by, sizeof(s->started_by), "%s", s->by);
+	snprintf(s->after_reset_by, sizeof(s->after_reset_by), "%s",
+	    s->reset_by);
+	s->reset_by[0] = '\0';
+	s->stopped_by[0] = '\0';
 	memset(s->commanded, 0, sizeof(s->commanded));
 	memset(s->peak_kpa, 0, sizeof(s->peak_kpa));
 	monitor_reset(&s->mon);
@@ -399,16 +425,18 @@ session_start(struct session *s, const char *program, const char *profile,
 	s->state = SESSION_RUNNING;
 	if (session_step_begin(s, 0) == -1) {
 		snprintf(why, whylen, "%s", s->stop_message);
+		session_by(s, NULL);
 		return (SESSION_EROUTINE);
 	}
-	log_info("session %llu started: program %s, profile %s",
-	    (unsigned long long)s->id, prog->id, prof->id);
+	log_info("session %llu started by %s: program %s, profile %s",
+	    (unsigned long long)s->id, session_who(s), prog->id, prof->id);
 	session_emit(s, SESSION_EV_STARTED);
+	session_by(s, NULL);
 	return (SESSION_OK);
 }
 
 int
-session_pause(struct session *s, char *why, size_t whylen)
+session_pause(struct session *s, const char *who, char *why, size_t whylen)
 {
 	if (s->state != SESSION_RUNNING)
 		return (session_err(why, whylen, SESSION_ESTATE,
@@ -416,27 +444,32 @@ session_pause(struct session *s, char *why, size_t whylen)
 		    session_states[s->state]));
 	s->state = SESSION_PAUSED;
 	s->paused_s = 0;
-	log_info("session %llu paused (category 2)",
-	    (unsigned long long)s->id);
+	session_by(s, who);
+	log_info("session %llu paused by %s (category 2)",
+	    (unsigned long long)s->id, session_who(s));
 	session_emit(s, SESSION_EV_PAUSED);
+	session_by(s, NULL);
 	return (SESSION_OK);
 }
 
 int
-session_resume(struct session *s, char *why, size_t whylen)
+session_resume(struct session *s, const char *who, char *why, size_t whylen)
 {
 	if (s->state != SESSION_PAUSED)
 		return (session_err(why, whylen, SESSION_ESTATE,
 		    "nothing to resume: the session is %s",
 		    session_states[s->state]));
 	s->state = SESSION_RUNNING;
-	log_info("session %llu resumed", (unsigned long long)s->id);
+	session_by(s, who);
+	log_info("session %llu resumed by %s", (unsigned long long)s->id,
+	    session_who(s));
 	session_emit(s, SESSION_EV_RESUMED);
+	session_by(s, NULL);
 	return (SESSION_OK);
 }
 
 int
-session_stop(struct session *s, char *why, size_t whylen)
+session_stop(struct session *s, const char *who, char *why, size_t whylen)
 {
 	if (s->state == SESSION_STOPPING)
 		return (SESSION_OK);
@@ -444,19 +477,82 @@ session_stop(struct session *s, char *why, size_t whylen)
 		return (session_err(why, whylen, SESSION_ESTATE,
 		    "nothing to stop: the session is %s",
 		    session_states[s->state]));
+	session_by(s, who);
 	session_cat1(s, STOP_OPERATOR, "stopped by the operator");
+	session_by(s, NULL);
 	return (SESSION_OK);
 }
 
+/* The first controller that reports a latched fault, -1 if none. */
+static int
+session_ctl_faulted(const struct session_input *in)
+{
+	int	 i;
+
+	for (i = 0; i < in->nctls; i++)
+		if (in->ctl[i].connected &&
+		    (in->ctl[i].status & REGMAP_STATUS_FAULT))
+			return (i);
+	return (-1);
+}
+
+static void
+session_reset_done(struct session *s)
+{
+	s->fault_latched = 0;
+	s->fault_message[0] = '\0';
+	s->state = SESSION_IDLE;
+	s->reset_until_s = 0;
+	s->grace_ticks = RESET_GRACE_TICKS;
+	log_info("fault reset by %s", s->reset_by[0] != '\0' ? s->reset_by :
+	    "the table");
+	session_emit(s, SESSION_EV_RESET);
+}
+
+/* A pending reset: done once no controller reports a fault after the
+ * pulse, refused when one still does at the deadline. */
+static void
+session_reset_check(struct session *s, const struct session_input *in)
+{
+	const struct table	*t = s->cfg->table;
+	int			 i;
+
+	if (s->reset_until_s == 0 || s->state != SESSION_FAULT ||
+	    s->reset_pulse > 0)
+		return;
+	session_by(s, s->reset_by);
+	if ((i = session_ctl_faulted(in)) == -1) {
+		session_reset_done(s);
+		session_by(s, NULL);
+		return;
+	}
+	if (in->now_s < s->reset_until_s) {
+		session_by(s, NULL);
+		return;
+	}
+	s->reset_until_s = 0;
+	snprintf(s->reset_refusal, sizeof(s->reset_refusal), "cannot reset: "
+	    "controller %s still reports fault %u (%s): its cause is still "
+	    "there", t->ctls[i].name, in->ctl[i].fault_code,
+	    regmap_fault_text(in->ctl[i].fault_code));
+	log_warnx("reset by %s refused: %s", s->reset_by[0] != '\0' ?
+	    s->reset_by : "the table", s->reset_refusal);
+	session_emit(s, SESSION_EV_RESET_REFUSED);
+	session_by(s, NULL);
+}
+
 int
-session_reset(struct session *s, const struct session_input *in, char *why,
-    size_t whylen)
+session_reset(struct session *s, const struct session_input *in,
+    const char *who, char *why, size_t whylen)
 {
 	const struct table	*t = s->cfg->table;
 	int			 i;
 
 	if (s->state != SESSION_FAULT)
 		return (SESSION_OK);
+	if (s->reset_until_s != 0)
+		return (session_err(why, whylen, SESSION_EPENDING,
+		    "a reset is under way"));
 	for (i = 0; i < in->nctls; i++) {
 		if (!in->ctl[i].connected)
 			return (session_err(why, whylen, SESSION_ENOTREADY,
@@ -471,18 +567,26 @@ session_reset(struct session *s, const struct session_input *in, char *why,
 			    "cannot reset: the client stop switch is still "
 			    "pressed (controller %s)", t->ctls[i].name));
 	}
-	s->fault_latched = 0;
-	s->fault_message[0] = '\0';
-	s->state = SESSION_IDLE;
+	snprintf(s->reset_by, sizeof(s->reset_by), "%s", who != NULL ? who :
+	    "");
+	s->reset_refusal[0] = '\0';
 	s->reset_pulse = 2;	/* CONTROL: FAULT_RESET edge, then 0 */
-	s->grace_ticks = RESET_GRACE_TICKS;
-	log_info("fault reset");
-	session_emit(s, SESSION_EV_RESET);
+	if (session_ctl_faulted(in) != -1) {
+		/* The controllers clear their own latch on the pulse, unless
+		 * its cause is still there: wait and see. */
+		s->reset_until_s = in->now_s + SESSION_RESET_WAIT_S;
+		return (session_err(why, whylen, SESSION_EPENDING,
+		    "a reset is under way"));
+	}
+	session_by(s, who);
+	session_reset_done(s);
+	session_by(s, NULL);
 	return (SESSION_OK);
 }
 
 int
-session_intensity(struct session *s, int pct, char *why, size_t whylen)
+session_intensity(struct session *s, int pct, const char *who, char *why,
+    size_t whylen)
 {
 	if (pct < 10 || pct > 100)
 		return (session_err(why, whylen, SESSION_ESTATE,
@@ -497,7 +601,13 @@ session_intensity(struct session *s, int pct, char *why, size_t whylen)
 	if (pct != s->intensity_pct && s->nchanges++ < SESSION_CHANGES_MAX) {
 		s->changes[s->nchanges - 1].wall = clock_real_s();
 		s->changes[s->nchanges - 1].pct = pct;
+		snprintf(s->changes[s->nchanges - 1].by,
+		    sizeof(s->changes[0].by), "%s", who != NULL ? who : "");
 	}
+	if (pct != s->intensity_pct)
+		log_info("session %llu: intensity %d%% by %s",
+		    (unsigned long long)s->id, pct, who != NULL && *who != '\0' ?
+		    who : "the table");
 	s->intensity_pct = pct;
 	return (SESSION_OK);
 }
@@ -690,6 +800,7 @@ session_tick(struct session *s, const struct session_input *in,
 	}
 	if (s->reset_pulse > 0)
 		s->reset_pulse--;
+	session_reset_check(s, in);
 	for (i = 0; i < t->nzones; i++)
 		out->setpoint_kpa[i] = enable ? s->commanded[i] : 0;
 }

@@ -62,6 +62,7 @@ enum session_event {
 	SESSION_EV_FAULT,	/* a fault latched */
 	SESSION_EV_RESET,
 	SESSION_EV_RELOADED,	/* the configuration was reloaded */
+	SESSION_EV_RESET_REFUSED, /* a controller kept its fault after a reset */
 	SESSION_NEVENTS
 };
 
@@ -74,8 +75,14 @@ enum session_err {
 	SESSION_ECONTRA,	/* contraindicated (422) */
 	SESSION_ENOTREADY,	/* a controller is down or stopped (409) */
 	SESSION_ESTATE,		/* not possible in this state (409) */
-	SESSION_EROUTINE	/* the routine refused to start (500) */
+	SESSION_EROUTINE,	/* the routine refused to start (500) */
+	SESSION_EPENDING	/* a reset waits for the controllers */
 };
+
+/* Who sent a command: a token's name (api-auth.c), "" for the table
+ * itself (a fault, the program's end). */
+#define SESSION_ACTOR_LEN	33
+#define SESSION_RESET_WAIT_S	1.0
 
 /* Per-controller facts of one tick. */
 struct session_ctl_in {
@@ -109,6 +116,7 @@ struct session_hooks {
 struct session_change {
 	double		 wall;		/* unix time */
 	int		 pct;
+	char		 by[SESSION_ACTOR_LEN];	/* who changed it */
 };
 
 struct session {
@@ -151,6 +159,17 @@ struct session {
 	int			 fault_latched;
 	char			 fault_message[256];
 	int			 reset_pulse;	/* ticks of FAULT_RESET left */
+	double			 reset_until_s;	/* a pending reset's deadline */
+	char			 reset_refusal[256];
+
+	/* who: of the command being carried out (events name it), of the
+	 * session's start and stop, of the last fault reset */
+	char			 by[SESSION_ACTOR_LEN];
+	char			 started_by[SESSION_ACTOR_LEN];
+	char			 stopped_by[SESSION_ACTOR_LEN];
+	char			 reset_by[SESSION_ACTOR_LEN];
+	char			 after_reset_by[SESSION_ACTOR_LEN]; /* this
+				    session followed a reset by */
 	int			 grace_ticks;	/* ignore controller faults */
 	uint64_t		 stops[STOP_NREASONS];
 };
@@ -159,17 +178,25 @@ void	session_init(struct session *s, const struct config *cfg,
 	    const struct session_hooks *hooks);
 void	session_free(struct session *s);
 
+/* Commands: who is the actor's name (SESSION_ACTOR_LEN), logged and
+ * named in the events they cause. */
 int	session_start(struct session *s, const char *program,
 	    const char *profile, const struct session_input *in,
-	    char *why, size_t whylen);
-int	session_pause(struct session *s, char *why, size_t whylen);
-int	session_resume(struct session *s, char *why, size_t whylen);
-int	session_stop(struct session *s, char *why, size_t whylen);
-void	session_estop(struct session *s, const char *who);
-int	session_reset(struct session *s, const struct session_input *in,
-	    char *why, size_t whylen);
-int	session_intensity(struct session *s, int pct, char *why,
+	    const char *who, char *why, size_t whylen);
+int	session_pause(struct session *s, const char *who, char *why,
 	    size_t whylen);
+int	session_resume(struct session *s, const char *who, char *why,
+	    size_t whylen);
+int	session_stop(struct session *s, const char *who, char *why,
+	    size_t whylen);
+void	session_estop(struct session *s, const char *who);
+/* SESSION_EPENDING while a controller still reports a latched fault: the
+ * FAULT_RESET pulse goes out and, within SESSION_RESET_WAIT_S, either
+ * SESSION_EV_RESET or SESSION_EV_RESET_REFUSED (why: reset_refusal). */
+int	session_reset(struct session *s, const struct session_input *in,
+	    const char *who, char *why, size_t whylen);
+int	session_intensity(struct session *s, int pct, const char *who,
+	    char *why, size_t whylen);
 
 /* Checks controller facts at once (called on every reading, not only per
  * tick, so a stop never waits for the next tick). */

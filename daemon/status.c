@@ -15,6 +15,7 @@
 
 #include "bus.h"
 #include "record.h"
+#include "clock.h"
 #include "tick.h"
 #include "safety.h"
 #include "status.h"
@@ -30,6 +31,13 @@ status_kpa(double v)
 	if (!isfinite(v))
 		v = 0;
 	return (json_real(round(v * 100) / 100));
+}
+
+/* An actor's name, null for the table itself. */
+json_t *
+status_actor(const char *who)
+{
+	return (who[0] != '\0' ? json_string(who) : json_null());
 }
 
 static json_t *
@@ -177,10 +185,22 @@ status_json(struct tick *c)
 	json_object_set_new(o, "ready", json_boolean(c->ready));
 	json_object_set_new(o, "fault", s->fault_latched ?
 	    json_string(s->fault_message) : json_null());
+	json_object_set_new(o, "fault_reason", s->fault_latched &&
+	    s->stop_reason != STOP_NONE ?
+	    json_string(session_reason_name(s->stop_reason)) : json_null());
+	/* Which run of the daemon: a panel that reconnects sees a restart. */
+	json_object_set_new(o, "daemon_run", json_integer((json_int_t)
+	    c->started_ns));
+	json_object_set_new(o, "daemon_started", json_integer((json_int_t)
+	    (clock_real_s() - (clock_mono_ns() - c->started_ns) / 1e9)));
+	json_object_set_new(o, "started_by", s->id > 0 ?
+	    status_actor(s->started_by) : json_null());
+	json_object_set_new(o, "reset_by", status_actor(s->reset_by));
 	last = json_null();
 	if (s->stop_reason != STOP_NONE) {
 		last = json_object();
 		status_stop_set(last, s, "reason", "category", "message");
+		json_object_set_new(last, "by", status_actor(s->stopped_by));
 	}
 	json_object_set_new(o, "last_stop", last);
 	json_object_set_new(o, "records", status_records());
@@ -466,6 +486,7 @@ status_event_json(struct tick *c, enum session_event ev)
 	    json_string(session_state_name(s->state)));
 	json_object_set_new(doc, "session_id", s->id > 0 ?
 	    json_integer((json_int_t)s->id) : json_null());
+	json_object_set_new(doc, "by", status_actor(s->by));
 	if (session_active(s)) {
 		json_object_set_new(doc, "program", json_string(s->prog.id));
 		json_object_set_new(doc, "profile", json_string(s->prof.id));
@@ -481,9 +502,15 @@ status_event_json(struct tick *c, enum session_event ev)
 	if ((ev == SESSION_EV_STOPPED || ev == SESSION_EV_STOPPING) &&
 	    s->stop_reason != STOP_NONE)
 		status_stop_set(doc, s, "reason", "category", "message");
-	if (ev == SESSION_EV_FAULT)
+	if (ev == SESSION_EV_FAULT) {
 		json_object_set_new(doc, "message",
 		    json_string(s->fault_message));
+		json_object_set_new(doc, "reason",
+		    json_string(session_reason_name(s->stop_reason)));
+	}
+	if (ev == SESSION_EV_RESET_REFUSED)
+		json_object_set_new(doc, "message",
+		    json_string(s->reset_refusal));
 	return (doc);
 }
 

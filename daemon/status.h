@@ -30,6 +30,8 @@ json_t	*status_profiles_json(struct tick *c);
 json_t	*status_routines_json(struct tick *c);
 /* The data of an event of the event stream (see docs/api.md). */
 json_t	*status_event_json(struct tick *c, enum session_event ev);
+/* An actor's name (session.h), JSON null for the table itself. */
+json_t	*status_actor(const char *who);
 /* Sets the last stop's reason name, category and message as o's fields
  * with these names. */
 void	 status_stop_set(json_t *o, const struct session *s,

@@ -4,37 +4,51 @@
  * fetch() and the bearer token kept in localStorage; the live status comes
  * from GET /api/v1/events read as a stream with fetch(), so the token
  * travels in a header and never in a URL.
+ *
+ * Every text comes from a message catalogue, i18n/LANG.json (the daemon
+ * lists them at i18n/index.json): adding a language is adding its file.
  */
 'use strict';
 
 (function () {
   const TOKEN_KEY = 'massaged.token';
-  const STALE_MS = 2500;          // no event for this long: reconnect
+  const SILENT_MS = 1000;         // no event for this long: state UNKNOWN
+  const STOP_TIMEOUT_MS = 1000;   // STOP without an answer: the red warning
+  const STOP_RETRY_MS = 1000;     // ... and sends it again every second
+  const CMD_TIMEOUT_MS = 3000;    // any other command
   const SVG_NS = 'http://www.w3.org/2000/svg';
 
   const $ = (id) => document.getElementById(id);
   const el = {
     conn: $('conn'), connText: $('conn-text'), state: $('state'),
-    estop: $('estop'), logout: $('logout'),
+    estop: $('estop'), settingsBtn: $('settings-btn'),
     banner: $('banner'), bannerTitle: $('banner-title'),
     bannerMsg: $('banner-msg'), bannerHelp: $('banner-help'), reset: $('reset'),
     main: $('main'), map: $('map'), zoneDetail: $('zone-detail'),
-    setup: $('setup'), profile: $('profile'), program: $('program'),
+    notice: $('notice'), setup: $('setup'), profile: $('profile'), program: $('program'),
     conditions: $('conditions'), programInfo: $('program-info'),
     refusal: $('refusal'), refusalText: $('refusal-text'),
-    startError: $('start-error'), start: $('start'),
+    startError: $('start-error'), start: $('start'), viewerNote: $('viewer-note'),
     session: $('session'), sProgram: $('s-program'), sId: $('s-id'),
-    sProfile: $('s-profile'), sStep: $('s-step'), sRoutine: $('s-routine'),
-    sProgress: $('s-progress'), sElapsed: $('s-elapsed'),
-    sRemaining: $('s-remaining'), sIntensity: $('s-intensity'),
+    sProfile: $('s-profile'), sBy: $('s-by'), sStep: $('s-step'), sRoutine: $('s-routine'),
+    sProgress: $('s-progress'), sStepLeft: $('s-step-left'), sTotal: $('s-total'),
+    sElapsed: $('s-elapsed'), sRemaining: $('s-remaining'), sFinish: $('s-finish'),
+    sIntensity: $('s-intensity'),
     intDown: $('int-down'), intUp: $('int-up'), sessionError: $('session-error'),
     pause: $('pause'), end: $('end'), lastStop: $('last-stop'),
     events: $('events'), zones: $('zones'), ctls: $('ctls'),
     sessions: $('sessions'), login: $('login'), loginForm: $('login-form'),
     token: $('token'), loginError: $('login-error'), toast: $('toast'),
+    unknown: $('unknown'), unknownMsg: $('unknown-msg'),
+    nostop: $('nostop'), nostopRetry: $('nostop-retry'),
+    settings: $('settings'), who: $('who'), lang: $('lang'), theme: $('theme'),
+    sound: $('sound'), testSound: $('test-sound'), tokenChange: $('token-change'),
+    tokenLocked: $('token-locked'), tokenConfirm: $('token-confirm'),
+    tokenYes: $('token-yes'), tokenNo: $('token-no'), settingsClose: $('settings-close'),
   };
 
   let token = localStorage.getItem(TOKEN_KEY) || '';
+  let me = null;                 // { name, role } of this panel's token
   let profiles = [];
   let programs = [];
   let status = null;
@@ -43,9 +57,132 @@
   let listEls = {};
   let selectedZone = null;
   let live = false;
+  let lastEvent = 0;
+  let daemonRun = null;
   let loginWaiters = [];
   let toastTimer = null;
   let busy = false;
+  let resetting = false;
+  let resetError = '';
+
+  /* --- the message catalogue ----------------------------------------------- */
+
+  let lang = 'en';
+  let msgs = {};
+  let fallback = {};
+  let langs = ['en'];
+  const names = {};              // lang -> its own name
+
+  function t(key, args) {
+    let s = msgs[key];
+    if (s === undefined) s = fallback[key];
+    if (s === undefined) return key;
+    if (args) s = s.replace(/\{(\w+)\}/g, (m, k) => (args[k] !== undefined ? String(args[k]) : m));
+    return s;
+  }
+
+  function plural(key, n) {
+    const form = new Intl.PluralRules(lang).select(n);
+    const k = key + '.' + form;
+    return t(msgs[k] !== undefined || fallback[k] !== undefined ? k : key + '.other', { n: num(n, 0) });
+  }
+
+  function num(v, digits) {
+    return new Intl.NumberFormat(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(v || 0);
+  }
+
+  async function fetchJson(path) {
+    const r = await fetch(path, { cache: 'no-store' });
+    if (!r.ok) throw new Error(path + ': ' + r.status);
+    return r.json();
+  }
+
+  /* The catalogue for the wanted language: the setting, else the first
+   * of the browser's languages we have, else English. */
+  function pickLang() {
+    const want = localStorage.getItem('massaged.lang');
+    if (want && langs.includes(want)) return want;
+    for (const l of navigator.languages || [navigator.language || 'en']) {
+      const base = String(l).toLowerCase().split('-')[0];
+      if (langs.includes(l)) return l;
+      if (langs.includes(base)) return base;
+    }
+    return 'en';
+  }
+
+  async function loadLang(l) {
+    try { fallback = await fetchJson('i18n/en.json'); } catch (e) { fallback = {}; }
+    try { msgs = l === 'en' ? fallback : await fetchJson('i18n/' + l + '.json'); } catch (e) { msgs = fallback; l = 'en'; }
+    lang = l;
+    document.documentElement.lang = l;
+    translateStatic();
+  }
+
+  function translateStatic() {
+    for (const n of document.querySelectorAll('[data-i18n]')) n.textContent = t(n.dataset.i18n);
+    for (const n of document.querySelectorAll('[data-i18n-aria]')) n.setAttribute('aria-label', t(n.dataset.i18nAria));
+    document.title = t('title');
+    el.token.placeholder = t('login.placeholder');
+    el.lang.textContent = '';
+    for (const l of langs) {
+      const o = document.createElement('option');
+      o.value = l;
+      o.textContent = names[l] || l;
+      el.lang.appendChild(o);
+    }
+    el.lang.value = lang;
+    mapKey = '';
+    if (status) render(status);
+    renderSetup();
+    renderWho();
+    setConn(live ? 'live' : el.conn.dataset.state || 'connecting');
+  }
+
+  async function initLangs() {
+    try {
+      const list = await fetchJson('i18n/index.json');
+      if (Array.isArray(list) && list.length) langs = list.slice().sort();
+    } catch (e) { /* English only */ }
+    if (!langs.includes('en')) langs.unshift('en');
+    await Promise.all(langs.map(async (l) => {
+      try { names[l] = (await fetchJson('i18n/' + l + '.json'))['language.name'] || l; } catch (e) { names[l] = l; }
+    }));
+    await loadLang(pickLang());
+  }
+
+  /* --- theme and sound ----------------------------------------------------- */
+
+  const darkQuery = window.matchMedia ? window.matchMedia('(prefers-color-scheme: dark)') : null;
+  function applyTheme() {
+    const want = localStorage.getItem('massaged.theme') || 'auto';
+    const dark = want === 'dark' || (want === 'auto' && darkQuery && darkQuery.matches);
+    document.documentElement.dataset.theme = dark ? 'dark' : 'light';
+    el.theme.value = want;
+    if (status) renderZones(status);
+  }
+  if (darkQuery && darkQuery.addEventListener) darkQuery.addEventListener('change', applyTheme);
+
+  function soundOn() { return localStorage.getItem('massaged.sound') !== 'off'; }
+  let audio = null;
+  /* A beep (Web Audio) and a vibration where the device has one. */
+  function alarm(kind) {
+    if (!soundOn()) return;
+    const pattern = kind === 'fault' ? [880, 660, 880] : [660, 880];
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      let at = audio.currentTime + 0.02;
+      for (const f of pattern) {
+        const o = audio.createOscillator();
+        const g = audio.createGain();
+        o.frequency.value = f;
+        g.gain.value = 0.2;
+        o.connect(g); g.connect(audio.destination);
+        o.start(at); o.stop(at + 0.18);
+        at += 0.25;
+      }
+    } catch (e) { /* no audio on this device */ }
+    if (navigator.vibrate) navigator.vibrate(kind === 'fault' ? [300, 100, 300, 100, 300] : [200, 100, 200]);
+  }
 
   /* --- small helpers --------------------------------------------------- */
 
@@ -72,20 +209,34 @@
   }
 
   function clock(d) {
-    return (d || new Date()).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+    return new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(d || new Date());
+  }
+  function hhmm(d) {
+    return new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' }).format(d);
   }
 
-  /* "piriformis_left" -> "Piriformis (L)" */
+  /* "piriformis_left" -> "Piriformis (L)", from the catalogue when it
+   * names the zone, else from the zone's own name. */
   function zoneLabel(name) {
     let side = '';
     let n = name;
-    if (/_left$/.test(n)) { side = ' (L)'; n = n.slice(0, -5); }
-    else if (/_right$/.test(n)) { side = ' (R)'; n = n.slice(0, -6); }
-    n = n.replace(/_/g, ' ');
-    return n.charAt(0).toUpperCase() + n.slice(1) + side;
+    if (/_left$/.test(n)) { side = 'left'; n = n.slice(0, -5); } else if (/_right$/.test(n)) { side = 'right'; n = n.slice(0, -6); }
+    let base = t('zone.' + n);
+    if (base === 'zone.' + n) { base = n.replace(/_/g, ' '); base = base.charAt(0).toUpperCase() + base.slice(1); }
+    return side ? t('zone.side.' + side, { name: base }) : base;
   }
 
-  function pretty(s) { return (s || '').replace(/_/g, ' '); }
+  function routineLabel(r) {
+    const s = t('routine.' + r);
+    return s === 'routine.' + r ? (r || '').replace(/_/g, ' ') : s;
+  }
+
+  function reasonLabel(r) {
+    const s = t('reason.' + r);
+    return s === 'reason.' + r ? t('reason.unknown') : s;
+  }
+
+  function byText(who) { return who ? t('ev.by', { who }) : ''; }
 
   function toast(msg, bad) {
     el.toast.textContent = msg;
@@ -95,18 +246,23 @@
     toastTimer = setTimeout(() => { el.toast.hidden = true; }, bad ? 8000 : 4000);
   }
 
-  /* Pressure against limit, as a colour: pale, teal, amber, red. */
-  const STOPS = [
-    [0.00, [238, 242, 246]], [0.12, [166, 219, 226]], [0.45, [42, 157, 177]],
-    [0.80, [242, 163, 58]], [1.00, [217, 48, 37]],
-  ];
+  /* Pressure against limit, as a colour: the idle colour of the theme,
+   * then teal, amber, red: a zone under light pressure is clearly tinted. */
+  function stops() {
+    const dark = document.documentElement.dataset.theme === 'dark';
+    return [
+      [0.00, dark ? [52, 68, 79] : [238, 242, 246]], [0.06, [126, 203, 214]], [0.40, [26, 140, 162]],
+      [0.80, [242, 163, 58]], [1.00, [217, 48, 37]],
+    ];
+  }
   function heat(ratio) {
     const r = Math.max(0, Math.min(1, ratio || 0));
-    for (let i = 1; i < STOPS.length; i++) {
-      if (r <= STOPS[i][0]) {
-        const [a, ca] = STOPS[i - 1], [b, cb] = STOPS[i];
-        const t = (r - a) / (b - a);
-        const c = ca.map((v, k) => Math.round(v + (cb[k] - v) * t));
+    const st = stops();
+    for (let i = 1; i < st.length; i++) {
+      if (r <= st[i][0]) {
+        const [a, ca] = st[i - 1], [b, cb] = st[i];
+        const f = (r - a) / (b - a);
+        const c = ca.map((v, k) => Math.round(v + (cb[k] - v) * f));
         return 'rgb(' + c.join(',') + ')';
       }
     }
@@ -117,35 +273,49 @@
 
   class AuthError extends Error {}
 
-  async function api(method, path, body) {
-    const opt = { method, cache: 'no-store', headers: { Authorization: 'Bearer ' + token } };
+  /* One request with a timeout; { ok, status, doc } or throws (TimeoutError
+   * as e.name === 'TimeoutError'). */
+  async function api(method, path, body, timeoutMs) {
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), timeoutMs || CMD_TIMEOUT_MS);
+    const opt = { method, cache: 'no-store', headers: { Authorization: 'Bearer ' + token }, signal: ctrl.signal };
     if (body !== undefined) {
       opt.headers['Content-Type'] = 'application/json';
       opt.body = JSON.stringify(body);
     }
-    const res = await fetch(path, opt);
-    let doc = null;
-    try { doc = await res.json(); } catch (e) { doc = null; }
-    if (res.status === 401) {
-      needLogin('The token was not accepted. Enter a token from the token file.');
-      throw new AuthError('unauthorized');
+    try {
+      const res = await fetch(path, opt);
+      let doc = null;
+      try { doc = await res.json(); } catch (e) { doc = null; }
+      if (res.status === 401) {
+        needLogin(t('login.rejected'));
+        throw new AuthError('unauthorized');
+      }
+      return { ok: res.ok, status: res.status, doc };
+    } catch (e) {
+      if (e.name === 'AbortError') { const x = new Error('timeout'); x.name = 'TimeoutError'; throw x; }
+      throw e;
+    } finally {
+      clearTimeout(timer);
     }
-    return { ok: res.ok, status: res.status, doc };
   }
 
   function errorText(r) {
+    if (r.status === 403) return t('cmd.forbidden');
     if (r.doc && r.doc.message) return r.doc.message;
-    return 'The daemon answered ' + r.status + '.';
+    return t('cmd.status', { status: r.status });
   }
 
-  /* --- login ------------------------------------------------------------- */
+  /* --- login and settings ------------------------------------------------ */
 
   function needLogin(msg) {
     token = '';
+    me = null;
     localStorage.removeItem(TOKEN_KEY);
     el.login.hidden = false;
     el.loginError.hidden = !msg;
     el.loginError.textContent = msg || '';
+    renderWho();
     setTimeout(() => el.token.focus(), 0);
   }
 
@@ -156,14 +326,14 @@
 
   el.loginForm.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const t = el.token.value.trim();
-    if (t.length < 16) {
+    const v = el.token.value.trim();
+    if (v.length < 16) {
       el.loginError.hidden = false;
-      el.loginError.textContent = 'A token has at least 16 characters.';
+      el.loginError.textContent = t('login.short');
       return;
     }
-    token = t;
-    localStorage.setItem(TOKEN_KEY, t);
+    token = v;
+    localStorage.setItem(TOKEN_KEY, v);
     el.token.value = '';
     el.login.hidden = true;
     const w = loginWaiters; loginWaiters = [];
@@ -171,27 +341,92 @@
     loadLists();
   });
 
-  el.logout.addEventListener('click', () => needLogin(''));
+  async function loadWho() {
+    if (!token) return;
+    try {
+      const r = await api('GET', 'api/v1/whoami');
+      if (r.ok) me = r.doc;
+    } catch (e) { /* shown by the connection state */ }
+    renderWho();
+    renderControls();
+  }
 
-  /* --- emergency stop: one touch, first thing ------------------------------ */
+  function renderWho() {
+    text(el.who, me ? t('settings.who', { name: me.name, role: t('role.' + me.role) }) : t('settings.who_unknown'));
+  }
 
+  function sessionActive() {
+    return !!status && (status.state === 'running' || status.state === 'paused' || status.state === 'stopping');
+  }
+
+  function renderSettings() {
+    const locked = sessionActive() || !live;
+    el.tokenChange.disabled = locked;
+    el.tokenLocked.hidden = !locked;
+    if (locked) el.tokenConfirm.hidden = true;
+    el.sound.checked = soundOn();
+  }
+
+  el.settingsBtn.addEventListener('click', () => {
+    el.tokenConfirm.hidden = true;
+    renderSettings();
+    el.settings.hidden = false;
+    el.settingsClose.focus();
+  });
+  el.settingsClose.addEventListener('click', () => { el.settings.hidden = true; el.settingsBtn.focus(); });
+  el.lang.addEventListener('change', () => { localStorage.setItem('massaged.lang', el.lang.value); loadLang(el.lang.value); });
+  el.theme.addEventListener('change', () => { localStorage.setItem('massaged.theme', el.theme.value); applyTheme(); });
+  el.sound.addEventListener('change', () => localStorage.setItem('massaged.sound', el.sound.checked ? 'on' : 'off'));
+  el.testSound.addEventListener('click', () => alarm('end'));
+  el.tokenChange.addEventListener('click', () => { if (!sessionActive()) el.tokenConfirm.hidden = false; });
+  el.tokenNo.addEventListener('click', () => { el.tokenConfirm.hidden = true; });
+  el.tokenYes.addEventListener('click', () => {
+    if (sessionActive()) return;      // never during a session
+    el.tokenConfirm.hidden = true;
+    el.settings.hidden = true;
+    needLogin('');
+  });
+
+  /* --- emergency stop: one touch, first thing, retried until answered ------ */
+
+  let stopping = null;              // the STOP being sent: { attempt }
   let lastStop = 0;
   function estop(ev) {
     if (ev) ev.preventDefault();
-    const now = Date.now();
-    if (now - lastStop < 600) return;
-    lastStop = now;
     el.estop.classList.add('fired');
     setTimeout(() => el.estop.classList.remove('fired'), 400);
+    const now = Date.now();
+    if (stopping || now - lastStop < 600) return;   // already sending, and retrying
+    lastStop = now;
+    stopping = { attempt: 0 };
+    sendStop();
+  }
+
+  function sendStop() {
+    const s = stopping;
+    const t0 = Date.now();
+    s.attempt++;
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), STOP_TIMEOUT_MS);
     fetch('api/v1/estop', {
-      method: 'POST', cache: 'no-store', keepalive: true,
+      method: 'POST', cache: 'no-store', signal: ctrl.signal,
       headers: { Authorization: 'Bearer ' + token },
     }).then((res) => {
-      if (res.ok) toast('EMERGENCY STOP: every zone vented.');
-      else if (res.status === 401) toast('STOP NOT SENT: this panel has no valid token. Use the e-stop button on the table!', true);
-      else toast('STOP answered ' + res.status + '. Use the e-stop button on the table!', true);
+      clearTimeout(timer);
+      stopping = null;
+      el.nostop.hidden = true;
+      if (res.ok) toast(s.attempt > 1 ? t('stop.confirmed', { n: s.attempt }) : t('stop.sent'));
+      else if (res.status === 401) toast(t('stop.notoken'), true);
+      else toast(t('stop.refused', { status: res.status }), true);
     }).catch(() => {
-      toast('STOP NOT CONFIRMED: no connection to the daemon. Use the e-stop button on the table!', true);
+      clearTimeout(timer);
+      // No answer within the second: say so, full screen, and retry.
+      el.nostop.hidden = false;
+      text(el.nostopRetry, t('stop.noanswer.retry', { n: s.attempt + 1 }));
+      alarm('fault');
+      // Once a second: a refused connection fails at once, a frozen
+      // daemon only at the timeout.
+      setTimeout(sendStop, Math.max(0, STOP_RETRY_MS - (Date.now() - t0)));
     });
   }
   el.estop.addEventListener('pointerdown', estop);
@@ -201,6 +436,7 @@
 
   async function loadLists() {
     if (!token) return;
+    loadWho();
     try {
       const [pr, pg] = await Promise.all([api('GET', 'api/v1/profiles'), api('GET', 'api/v1/programs')]);
       if (pr.ok) profiles = pr.doc.profiles || [];
@@ -232,17 +468,20 @@
     if (!r.ok) return;
     const list = r.doc.sessions || [];
     el.sessions.textContent = '';
-    if (list.length === 0) el.sessions.appendChild(h('li', 'empty', 'No sessions recorded yet.'));
+    if (list.length === 0) el.sessions.appendChild(h('li', 'empty', t('history.empty')));
     for (const s of list) {
       const li = h('li');
       const l1 = h('div', 's1');
       l1.appendChild(h('span', '', s.program || '?'));
-      l1.appendChild(h('span', '', s.phase === 'end' ? mmss(s.active_s) : s.phase === 'refused' ? 'refused' : 'running'));
+      l1.appendChild(h('span', '', s.phase === 'end' ? mmss(s.active_s) : s.phase === 'refused' ? t('history.refused') : t('history.running')));
       const when = s.start ? new Date(s.start) : null;
-      const l2 = h('div', 's2', (when ? when.toLocaleString([], { dateStyle: 'short', timeStyle: 'short' }) + ' · ' : '') +
-        (s.profile || '') + (s.phase === 'end' ? ' · ' + pretty(s.end_reason) : ''));
-      li.appendChild(l1); li.appendChild(l2);
-      if (s.phase === 'end' && s.stop_message) li.appendChild(h('div', 's2', s.stop_message));
+      const parts = [];
+      if (when) parts.push(new Intl.DateTimeFormat(lang, { dateStyle: 'short', timeStyle: 'short' }).format(when));
+      if (s.profile) parts.push(s.profile);
+      if (s.started_by) parts.push(t('history.by', { who: s.started_by }));
+      if (s.phase === 'end') parts.push(reasonLabel(s.end_reason) + byText(s.stopped_by));
+      li.appendChild(l1);
+      li.appendChild(h('div', 's2', parts.join(' · ')));
       if (s.phase === 'refused' && s.reason) li.appendChild(h('div', 's2', s.reason));
       el.sessions.appendChild(li);
     }
@@ -252,6 +491,7 @@
 
   function currentProfile() { return profiles.find((p) => p.id === el.profile.value); }
   function currentProgram() { return programs.find((p) => p.id === el.program.value); }
+  function viewer() { return !!me && me.role === 'viewer'; }
 
   function renderSetup() {
     const prof = currentProfile();
@@ -259,10 +499,10 @@
     el.conditions.textContent = '';
     if (prof) {
       if (!prof.conditions || prof.conditions.length === 0) {
-        el.conditions.appendChild(h('span', 'cond cond-none', 'No conditions'));
+        el.conditions.appendChild(h('span', 'cond cond-none', t('setup.no_conditions')));
       }
       for (const c of prof.conditions || []) {
-        const chip = h('span', 'cond', pretty(c.name));
+        const chip = h('span', 'cond', (c.name || '').replace(/_/g, ' '));
         chip.title = c.reason || '';
         el.conditions.appendChild(chip);
       }
@@ -271,16 +511,15 @@
     for (const o of el.program.options) {
       const p = programs.find((x) => x.id === o.value);
       const refused = prof && prof.refusals && prof.refusals[o.value];
-      o.textContent = (p ? p.name : o.value) + (refused ? ' — refused' : '');
+      o.textContent = (p ? p.name : o.value) + (refused ? ' — ' + t('setup.refused_mark') : '');
     }
     el.programInfo.textContent = '';
     if (prog) {
-      const head = h('div', '', prog.id + ' · ' + mmss(prog.duration_s) + ' · ' + prog.steps.length + ' step' + (prog.steps.length === 1 ? '' : 's'));
-      el.programInfo.appendChild(head);
+      el.programInfo.appendChild(h('div', '', mmss(prog.duration_s) + ' · ' + plural('setup.steps', prog.steps.length)));
       if (prog.description) el.programInfo.appendChild(h('div', '', prog.description));
       const ol = h('ol');
       for (const s of prog.steps) {
-        const li = h('li', '', s.name + ' · ' + s.routine + ' ');
+        const li = h('li', '', s.name + ' · ' + routineLabel(s.routine) + ' ');
         li.appendChild(h('span', 'dur', mmss(s.duration_s)));
         ol.appendChild(li);
       }
@@ -290,8 +529,9 @@
     el.refusal.hidden = !why;
     el.refusalText.textContent = why || '';
     const idle = status && status.state === 'idle';
-    el.start.disabled = !prof || !prog || !!why || !idle || busy;
-    el.start.textContent = status && status.state === 'fault' ? 'Reset the fault first' : 'Start session';
+    el.viewerNote.hidden = !viewer();
+    el.start.disabled = !prof || !prog || !!why || !idle || busy || !live || viewer();
+    text(el.start, status && status.state === 'fault' ? t('setup.reset_first') : t('setup.start'));
   }
 
   el.profile.addEventListener('change', () => {
@@ -306,24 +546,22 @@
     renderSetup();
   });
 
+  function showError(box, msg) {
+    if (box) { box.textContent = msg; box.hidden = false; } else toast(msg, true);
+  }
+
   async function command(method, path, body, errBox) {
     if (errBox) errBox.hidden = true;
+    el.notice.hidden = true;
     busy = true;
     renderControls();
     try {
       const r = await api(method, path, body);
-      if (!r.ok) {
-        if (errBox) { errBox.textContent = errorText(r); errBox.hidden = false; }
-        else toast(errorText(r), true);
-      } else if (r.doc && r.doc.state) {
-        render(r.doc);
-      }
+      if (!r.ok) showError(errBox, errorText(r));
+      else if (r.doc && r.doc.state) render(r.doc);
       return r;
     } catch (e) {
-      if (!(e instanceof AuthError)) {
-        const msg = 'No connection to the daemon.';
-        if (errBox) { errBox.textContent = msg; errBox.hidden = false; } else toast(msg, true);
-      }
+      if (!(e instanceof AuthError)) showError(errBox, e.name === 'TimeoutError' ? t('cmd.timeout') : t('cmd.noconn'));
       return null;
     } finally {
       busy = false;
@@ -331,8 +569,16 @@
     }
   }
 
-  el.start.addEventListener('click', () => {
-    command('POST', 'api/v1/session', { program: el.program.value, profile: el.profile.value }, el.startError);
+  el.start.addEventListener('click', async () => {
+    const r = await command('POST', 'api/v1/session', { program: el.program.value, profile: el.profile.value }, el.startError);
+    if (r && r.status === 409 && r.doc && r.doc.error === 'busy') {
+      // Lost a race with another panel: say who won, where it stays seen.
+      el.startError.hidden = true;
+      let who = null;
+      try { const s = await api('GET', 'api/v1/status'); if (s.ok) who = s.doc.started_by; } catch (e) { /* below */ }
+      el.notice.textContent = who ? t('start.lost_race', { who }) : t('start.lost_race_table');
+      el.notice.hidden = false;
+    }
   });
   el.pause.addEventListener('click', () => {
     const paused = status && status.state === 'paused';
@@ -346,7 +592,29 @@
   }
   el.intDown.addEventListener('click', () => nudge(-10));
   el.intUp.addEventListener('click', () => nudge(10));
-  el.reset.addEventListener('click', () => command('POST', 'api/v1/reset'));
+  el.reset.addEventListener('click', async () => {
+    resetting = true;
+    resetError = '';
+    if (status) renderBanner(status);
+    let r = null;
+    try { r = await api('POST', 'api/v1/reset'); } catch (e) {
+      if (!(e instanceof AuthError)) resetError = e.name === 'TimeoutError' ? t('cmd.timeout') : t('cmd.noconn');
+    }
+    resetting = false;
+    if (r && !r.ok) resetError = t('reset.refused', { why: resetWhy(r) });
+    if (r && r.ok && r.doc && r.doc.state) render(r.doc);
+    else if (status) renderBanner(status);
+  });
+
+  /* Why the daemon refused a reset, in the panel's words when it can. */
+  function resetWhy(r) {
+    if (r.status === 403) return t('cmd.forbidden');
+    if (r.doc && r.doc.error === 'fault_persists' && status) {
+      const c = status.controllers.find((x) => x.connected && x.status && x.status.fault);
+      if (c) return t('reset.persists', { ctl: c.name }) + ' ' + faultCtlText(c).what;
+    }
+    return errorText(r);
+  }
 
   /* --- the body map ------------------------------------------------------ */
 
@@ -371,7 +639,7 @@
     const defs = svg('defs', {});
     const pat = svg('pattern', { id: 'hatch', width: 3, height: 3, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' });
     pat.appendChild(svg('rect', { width: 3, height: 3, fill: '#f3f5f7' }));
-    pat.appendChild(svg('line', { x1: 0, y1: 0, x2: 0, y2: 3, stroke: '#a9b5bd', 'stroke-width': 1.3 }));
+    pat.appendChild(svg('line', { x1: 0, y1: 0, x2: 0, y2: 3, stroke: '#8d9aa3', 'stroke-width': 1.3 }));
     defs.appendChild(pat);
     m.appendChild(defs);
 
@@ -390,72 +658,77 @@
     m.appendChild(body);
     m.appendChild(svg('path', { class: 'arrow', d: 'M-3,' + (y0 - 4) + ' L0,' + (y0 - 8) + ' L3,' + (y0 - 4) + ' Z' }));
     const t1 = svg('text', { class: 'axis', x: 5, y: y0 - 4, 'text-anchor': 'start' });
-    t1.textContent = 'HEAD';
+    t1.textContent = t('map.head');
     m.appendChild(t1);
     const t2 = svg('text', { class: 'axis', x: 0, y: y1 + 7, 'text-anchor': 'middle' });
-    t2.textContent = 'FEET';
+    t2.textContent = t('map.feet');
     m.appendChild(t2);
     // Seen from above, a prone client's left is on the viewer's left.
     const ym = (y0 + y1) / 2;
     const l = svg('text', { class: 'side', x: -half - 4.5, y: ym, 'text-anchor': 'middle' });
-    l.textContent = 'L';
+    l.textContent = t('map.left');
     m.appendChild(l);
     const r = svg('text', { class: 'side', x: half + 4.5, y: ym, 'text-anchor': 'middle' });
-    r.textContent = 'R';
+    r.textContent = t('map.right');
     m.appendChild(r);
 
-    for (const z of zones) {
+    // The map is a picture (role img) for assistive technology: its zones
+    // are pointer targets, and the zone list below is the one for keys
+    // and for fingers (44 px rows). Each zone carries a short label.
+    zones.forEach((z, i) => {
       const rect = svg('rect', {
         class: 'zone' + (z.endangerment ? ' endangered' : ''),
         x: z.across_cm - z.width_cm / 2, y: z.along_cm - z.length_cm / 2,
         width: z.width_cm, height: z.length_cm, rx: 1.8,
-        'data-zone': z.name, tabindex: 0, role: 'button',
-        'aria-label': zoneLabel(z.name),
+        'data-zone': z.name,
       });
-      const title = svg('title', {});
-      title.textContent = zoneLabel(z.name);
-      rect.appendChild(title);
       rect.addEventListener('click', () => selectZone(z.name));
-      rect.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === ' ') selectZone(z.name); });
       m.appendChild(rect);
+      const lab = svg('text', { class: 'zlabel', x: z.across_cm, y: z.along_cm + 1.1, 'text-anchor': 'middle' });
+      lab.textContent = String(i + 1);
+      m.appendChild(lab);
       zoneEls[z.name] = rect;
-    }
+    });
 
     el.zones.textContent = '';
     listEls = {};
-    for (const z of zones) {
+    zones.forEach((z, i) => {
       const li = h('li');
       li.dataset.zone = z.name;
-      const name = h('span', 'zn', zoneLabel(z.name));
+      const b = h('button');
+      b.type = 'button';
+      const name = h('span', 'zn', (i + 1) + '  ' + zoneLabel(z.name));
       const val = h('span', 'zv', '');
       const bar = h('span', 'zb');
       const fill = h('span');
       bar.appendChild(fill);
-      li.appendChild(name); li.appendChild(val); li.appendChild(bar);
-      li.addEventListener('click', () => selectZone(z.name));
+      b.appendChild(name); b.appendChild(val); b.appendChild(bar);
+      b.addEventListener('click', () => selectZone(z.name));
+      li.appendChild(b);
       el.zones.appendChild(li);
-      listEls[z.name] = { li, val, fill };
-    }
+      listEls[z.name] = { li, val, fill, b };
+    });
   }
 
   function selectZone(name) {
     selectedZone = selectedZone === name ? null : name;
     for (const n in zoneEls) zoneEls[n].classList.toggle('selected', n === selectedZone);
-    for (const n in listEls) listEls[n].li.classList.toggle('sel', n === selectedZone);
+    for (const n in listEls) {
+      listEls[n].li.classList.toggle('sel', n === selectedZone);
+      listEls[n].b.setAttribute('aria-pressed', n === selectedZone ? 'true' : 'false');
+    }
     renderZoneDetail();
   }
 
   function renderZoneDetail() {
     const z = status && selectedZone ? previewed(status.zones, status).find((x) => x.name === selectedZone) : null;
     el.zoneDetail.textContent = '';
-    if (!z) { el.zoneDetail.textContent = 'Tap a zone for its pressure and limit.'; return; }
-    const b = h('b', '', zoneLabel(z.name));
-    el.zoneDetail.appendChild(b);
-    el.zoneDetail.appendChild(document.createTextNode(
-      z.excluded ? ' · excluded: never pressed (' + z.limit_reason + ')'
-        : ' · ' + z.pressure_kpa.toFixed(1) + ' kPa (set ' + z.setpoint_kpa.toFixed(1) + ') of ' +
-          z.limit_kpa.toFixed(1) + ' kPa · limit: ' + z.limit_reason +
-          (z.endangerment ? ' · endangerment site: light pressure only' : '')));
+    if (!z) { el.zoneDetail.textContent = t('map.tap'); return; }
+    el.zoneDetail.appendChild(h('b', '', zoneLabel(z.name)));
+    el.zoneDetail.appendChild(document.createTextNode(' · ' + (z.excluded
+      ? t('zone.detail_excluded', { reason: z.limit_reason })
+      : t('zone.detail', { p: num(z.pressure_kpa, 1), sp: num(z.setpoint_kpa, 1), lim: num(z.limit_kpa, 1), reason: z.limit_reason }) +
+        (z.endangerment ? ' · ' + t('zone.endangerment') : ''))));
   }
 
   /* Without a session, the map previews the selected profile's limits:
@@ -473,7 +746,7 @@
   }
 
   function renderZones(st) {
-    const key = st.zones.map((z) => [z.name, z.along_cm, z.across_cm, z.width_cm, z.length_cm].join(',')).join(';');
+    const key = lang + ';' + st.zones.map((z) => [z.name, z.along_cm, z.across_cm, z.width_cm, z.length_cm].join(',')).join(';');
     if (key !== mapKey) { buildMap(st.zones); mapKey = key; }
     for (const z of previewed(st.zones, st)) {
       const rect = zoneEls[z.name];
@@ -484,7 +757,7 @@
       rect.classList.toggle('over', !z.excluded && z.limit_kpa > 0 && z.pressure_kpa > z.limit_kpa);
       rect.dataset.pressure = z.pressure_kpa;
       const le = listEls[z.name];
-      text(le.val, z.excluded ? 'excluded' : z.pressure_kpa.toFixed(1) + ' / ' + z.limit_kpa.toFixed(0) + ' kPa');
+      text(le.val, z.excluded ? t('map.excluded') : t('zone.value', { p: num(z.pressure_kpa, 1), lim: num(z.limit_kpa, 0) }));
       le.li.classList.toggle('excl', !!z.excluded);
       le.fill.style.width = (z.excluded ? 0 : Math.min(100, ratio * 100)) + '%';
       le.fill.style.background = colour;
@@ -501,92 +774,134 @@
       const head = h('div', 'ctl-head');
       head.appendChild(h('span', 'dot' + (c.connected ? '' : ' down')));
       head.appendChild(h('span', '', c.name));
-      head.appendChild(h('span', 'hint', c.connected ? 'connected' : 'NOT CONNECTED'));
+      head.appendChild(h('span', 'hint', c.connected ? t('ctl.connected') : t('ctl.down')));
       li.appendChild(head);
-      const flags = h('div', 'flags');
-      const names = { ready: 'ready', active: 'active', fault: 'fault', estop: 'e-stop open', client_stop: 'client stop', watchdog: 'watchdog' };
-      for (const k in names) {
-        if (c.status && c.status[k]) {
-          const bad = k === 'fault' || k === 'estop' || k === 'client_stop' || k === 'watchdog';
-          flags.appendChild(h('span', 'flag' + (bad ? ' flag-bad' : ''), names[k]));
+      // A controller that does not answer has no flags: the last ones it
+      // sent are history. Its link error shows only while it is down.
+      if (c.connected) {
+        const flags = h('div', 'flags');
+        for (const k of ['ready', 'active', 'fault', 'estop', 'client_stop', 'watchdog']) {
+          if (c.status && c.status[k]) {
+            const bad = k === 'fault' || k === 'estop' || k === 'client_stop' || k === 'watchdog';
+            flags.appendChild(h('span', 'flag' + (bad ? ' flag-bad' : ''), t('ctl.flag.' + k)));
+          }
         }
+        if (c.fault_code) flags.appendChild(h('span', 'flag flag-bad', t('ctl.fault', { text: faultCtlText(c).what })));
+        if (c.rating_kpa) flags.appendChild(h('span', 'flag', t('ctl.rated', { kpa: num(c.rating_kpa, 0) })));
+        li.appendChild(flags);
+      } else if (c.error) {
+        li.appendChild(h('div', 'ctl-err', c.error));
       }
-      if (c.fault_code) flags.appendChild(h('span', 'flag flag-bad', 'fault ' + c.fault_code + ': ' + c.fault_name));
-      if (c.rating_kpa) flags.appendChild(h('span', 'flag', 'rated ' + c.rating_kpa + ' kPa'));
-      li.appendChild(flags);
-      if (c.error) li.appendChild(h('div', 'ctl-err', c.error));
       el.ctls.appendChild(li);
     }
   }
 
+  /* A controller's own fault, in plain words. */
+  function faultCtlText(c) {
+    const k = ['sensor', 'overpressure', 'watchdog', 'estop'].includes(c.fault_name) ? c.fault_name : 'unknown';
+    return { what: t('fault.ctl.' + k, { ctl: c.name }), todo: t('fault.ctl.' + k + '.do', { ctl: c.name }) };
+  }
+
+  /* What happened and what to do, for the latched fault of st. */
+  function faultText(st) {
+    const reason = st.fault_reason || (st.last_stop && st.last_stop.reason) || 'other';
+    const by = st.last_stop && st.last_stop.by;
+    if (reason === 'controller_fault') {
+      const c = st.controllers.find((x) => x.connected && x.fault_code);
+      if (c) return faultCtlText(c);
+    }
+    const k = ['estop', 'client_stop', 'estop_circuit', 'controller_fault', 'link_lost', 'overpressure', 'stuck',
+      'routine_error', 'shutdown'].includes(reason) ? reason : 'other';
+    return { what: t('fault.' + k, { by: by ? ' ' + t('banner.by', { who: by }) : '' }), todo: t('fault.' + k + '.do') };
+  }
+
+  let restartNote = '';
+
   function renderBanner(st) {
     const down = st.controllers.filter((c) => !c.connected).map((c) => c.name);
-    el.banner.classList.remove('banner-info', 'banner-warn');
+    el.banner.classList.remove('banner-info', 'banner-warn', 'banner-ok');
     el.reset.hidden = true;
     if (st.state === 'fault') {
-      text(el.bannerTitle, 'FAULT — every zone vented');
-      text(el.bannerMsg, st.fault || 'a fault is latched');
-      text(el.bannerHelp, 'Check the client, release the e-stop, then press Reset.');
-      el.reset.hidden = false;
-      el.banner.hidden = false;
+      const f = faultText(st);
+      text(el.bannerTitle, (restartNote ? restartNote + ' · ' : '') + t('banner.fault'));
+      text(el.bannerMsg, f.what);
+      text(el.bannerHelp, resetError || f.todo);
+      el.reset.hidden = viewer();
+      el.reset.disabled = resetting || !live;
+      text(el.reset, resetting ? t('banner.resetting') : t('banner.reset'));
+      el.banner.title = st.fault ? t('fault.detail', { msg: st.fault }) : '';
     } else if (st.state === 'stopping') {
       el.banner.classList.add('banner-info');
-      text(el.bannerTitle, 'Ending the session');
-      text(el.bannerMsg, 'Pressure ramps down gently, then every zone vents.');
+      text(el.bannerTitle, t('banner.stopping'));
+      text(el.bannerMsg, t('banner.stopping_msg'));
       text(el.bannerHelp, '');
-      el.banner.hidden = false;
     } else if (down.length > 0) {
       el.banner.classList.add('banner-warn');
-      text(el.bannerTitle, 'Controller not connected: ' + down.join(', '));
-      text(el.bannerMsg, 'Sessions cannot start until every controller answers.');
-      text(el.bannerHelp, 'Check its power and cable; the daemon keeps retrying.');
-      el.banner.hidden = false;
+      text(el.bannerTitle, t('banner.down', { names: down.join(', ') }));
+      text(el.bannerMsg, t('banner.down_msg'));
+      text(el.bannerHelp, t('banner.down_help'));
     } else {
-      el.banner.hidden = true;
+      el.banner.classList.add(restartNote ? 'banner-info' : 'banner-ok');
+      text(el.bannerTitle, restartNote || t('banner.ok'));
+      text(el.bannerMsg, t('banner.ok_msg'));
+      text(el.bannerHelp, '');
     }
   }
 
   function renderControls() {
     const st = status;
+    const ok = live && !busy && !viewer();
     const active = st && (st.state === 'running' || st.state === 'paused' || st.state === 'stopping');
-    el.pause.textContent = st && st.state === 'paused' ? 'Resume' : 'Pause';
+    text(el.pause, st && st.state === 'paused' ? t('session.resume') : t('session.pause'));
     el.pause.classList.toggle('btn-primary', !!(st && st.state === 'paused'));
     el.pause.classList.toggle('btn-amber', !(st && st.state === 'paused'));
-    el.pause.disabled = busy || !st || (st.state !== 'running' && st.state !== 'paused');
-    el.end.disabled = busy || !st || (st.state !== 'running' && st.state !== 'paused');
-    el.intDown.disabled = busy || !active || st.intensity == null || st.intensity <= 10 || st.state === 'stopping';
-    el.intUp.disabled = busy || !active || st.intensity == null || st.intensity >= 100 || st.state === 'stopping';
+    el.pause.disabled = !ok || !st || (st.state !== 'running' && st.state !== 'paused');
+    el.end.disabled = !ok || !st || (st.state !== 'running' && st.state !== 'paused');
+    el.intDown.disabled = !ok || !active || st.intensity == null || st.intensity <= 10 || st.state === 'stopping';
+    el.intUp.disabled = !ok || !active || st.intensity == null || st.intensity >= 100 || st.state === 'stopping';
+    el.profile.disabled = !live;
+    el.program.disabled = !live;
     renderSetup();
+    renderSettings();
   }
 
   function render(st) {
     status = st;
-    el.state.className = 'state state-' + st.state;
-    text(el.state, st.state);
+    el.state.className = 'state state-' + (live ? st.state : 'unknown');
+    text(el.state, live ? t('state.' + st.state) : t('state.unknown'));
     const active = st.state === 'running' || st.state === 'paused' || st.state === 'stopping';
     el.setup.hidden = active;
     el.session.hidden = !active;
+    if (st.state !== 'fault') resetError = '';
     if (active) {
       text(el.sProgram, st.program_name || st.program || '—');
-      text(el.sId, st.session_id ? 'session ' + st.session_id : '');
-      text(el.sProfile, 'for ' + (st.profile_name || st.profile || '—'));
+      text(el.sId, st.session_id ? t('session.id', { id: st.session_id }) : '');
+      text(el.sProfile, t('session.for', { profile: st.profile_name || st.profile || '—' }));
+      text(el.sBy, st.started_by ? t('session.started_by', { who: st.started_by }) : t('session.started_by_table'));
       if (st.step) {
-        text(el.sStep, 'Step ' + (st.step.index + 1) + ' of ' + st.step.count + ': ' + st.step.name);
-        text(el.sRoutine, st.step.routine);
+        text(el.sStep, t('session.step', { i: st.step.index + 1, n: st.step.count, name: st.step.name }));
+        text(el.sRoutine, routineLabel(st.step.routine));
         el.sRoutine.hidden = false;
+        const dur = st.step.duration_s || 0;
+        const done = Math.min(dur, st.step.elapsed_s || 0);
+        el.sProgress.style.width = (dur > 0 ? 100 * done / dur : 0) + '%';
+        text(el.sStepLeft, t('session.step_left', { t: mmss(dur - done) }));
       } else {
-        text(el.sStep, st.state === 'stopping' ? 'Ramping down' : '—');
+        text(el.sStep, st.state === 'stopping' ? t('session.ramping') : '—');
         el.sRoutine.hidden = true;
+        el.sProgress.style.width = '0%';
+        text(el.sStepLeft, '');
       }
       const total = (st.elapsed_s || 0) + (st.remaining_s || 0);
-      el.sProgress.style.width = (total > 0 ? Math.min(100, 100 * st.elapsed_s / total) : 0) + '%';
+      el.sTotal.style.width = (total > 0 ? Math.min(100, 100 * st.elapsed_s / total) : 0) + '%';
       text(el.sElapsed, mmss(st.elapsed_s));
       text(el.sRemaining, mmss(st.remaining_s));
-      text(el.sIntensity, st.intensity != null ? st.intensity + '%' : '—');
+      text(el.sFinish, st.state === 'running' ? hhmm(new Date(Date.now() + 1000 * (st.remaining_s || 0))) : '—');
+      text(el.sIntensity, st.intensity != null ? num(st.intensity, 0) + ' %' : '—');
     }
     const ls = st.last_stop;
     el.lastStop.hidden = active || !ls;
-    if (ls && !active) text(el.lastStop, 'Last stop: ' + pretty(ls.reason) + ' (category ' + ls.category + ') — ' + ls.message);
+    if (ls && !active) text(el.lastStop, t('last_stop', { reason: reasonLabel(ls.reason), by: byText(ls.by) }));
     renderBanner(st);
     renderZones(st);
     renderControllers(st);
@@ -606,49 +921,77 @@
   function onEvent(type, data) {
     let d;
     try { d = JSON.parse(data); } catch (e) { return; }
+    const who = d.by || t('ev.table');
     switch (type) {
       case 'status': render(d); return;
-      case 'started': logEvent('Started ' + d.program + ' for ' + d.profile + ' (session ' + d.session_id + ')'); break;
-      case 'step': logEvent('Step ' + (d.step + 1) + ': ' + d.step_name + ' (' + d.routine + ')'); break;
-      case 'paused': logEvent('Paused'); break;
-      case 'resumed': logEvent('Resumed'); break;
-      case 'stopping': logEvent('Ending: ' + (d.message || pretty(d.reason))); break;
+      case 'started':
+        logEvent(t('ev.started', { who, program: d.program, profile: d.profile }));
+        el.notice.hidden = true;
+        break;
+      case 'step': logEvent(t('ev.step', { i: d.step + 1, name: d.step_name, routine: routineLabel(d.routine) })); break;
+      case 'paused': logEvent(t('ev.paused', { who })); break;
+      case 'resumed': logEvent(t('ev.resumed', { who })); break;
+      case 'stopping': logEvent(t('ev.stopping', { reason: reasonLabel(d.reason), by: byText(d.by) })); break;
       case 'stopped':
-        logEvent('Stopped: ' + pretty(d.reason) + ' — ' + (d.message || ''), d.category === 0 ? 'ev-fault' : '');
+        logEvent(t('ev.stopped', { reason: reasonLabel(d.reason), by: byText(d.by) }), d.category === 0 ? 'ev-fault' : '');
+        if (d.reason === 'program_end') alarm('end');
         loadSessions();
         break;
-      case 'fault': logEvent('FAULT: ' + (d.message || ''), 'ev-fault'); break;
-      case 'reset': logEvent('Fault reset'); break;
-      case 'reloaded': logEvent('Configuration reloaded'); loadLists(); break;
+      case 'fault': {
+        const f = status ? faultText(Object.assign({}, status, { fault_reason: d.reason })) : { what: d.message };
+        logEvent(t('ev.fault', { text: f.what }), 'ev-fault');
+        alarm('fault');
+        break;
+      }
+      case 'reset': logEvent(t('ev.reset', { who })); restartNote = ''; break;
+      case 'reset_refused': logEvent(t('ev.reset_refused', { text: d.message || '' }), 'ev-fault'); break;
+      case 'reloaded': logEvent(t('ev.reloaded')); loadLists(); break;
       default: break;
     }
   }
 
   function setConn(state) {
+    el.conn.dataset.state = state;
     el.conn.className = 'conn conn-' + state;
-    text(el.connText, state === 'live' ? 'Live' : state === 'reconnecting' ? 'Reconnecting…' : 'Connecting…');
-    el.main.classList.toggle('stale', state !== 'live');
+    text(el.connText, state === 'live' ? t('conn.live') : state === 'lost' ? t('conn.lost') : t('conn.connecting'));
     live = state === 'live';
+    // Lost contact: UNKNOWN over the whole panel (STOP stays above it).
+    el.unknown.hidden = live || !everLive;
+    if (!live && everLive) text(el.unknownMsg, t('unknown.msg', { s: num(Math.max(1, (Date.now() - lastEvent) / 1000), 0) }));
+    if (!live && status) {
+      el.state.className = 'state state-unknown';
+      text(el.state, t('state.unknown'));
+    }
+    renderControls();
   }
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  let everLive = false;
 
-  /* The event stream, read with fetch() so the token stays in a header. */
+  /* The event stream, read with fetch() so the token stays in a header.
+   * The daemon sends a status ten times a second: a second of silence
+   * means the state of the table is unknown. */
   async function streamLoop() {
     let attempt = 0;
-    let everLive = false;
     for (;;) {
       await waitForLogin();
       const ctrl = new AbortController();
-      let last = Date.now();
-      const watchdog = setInterval(() => { if (Date.now() - last > STALE_MS) ctrl.abort(); }, 500);
+      const attemptStart = Date.now();
+      if (!everLive) lastEvent = attemptStart;
+      const watchdog = setInterval(() => {
+        if (Date.now() - Math.max(lastEvent, attemptStart) > SILENT_MS) {
+          ctrl.abort();
+          if (live) { logEvent(t('ev.lost'), 'ev-fault'); setConn('lost'); }
+          if (everLive) text(el.unknownMsg, t('unknown.msg', { s: num((Date.now() - lastEvent) / 1000, 0) }));
+        }
+      }, 100);
       try {
         const res = await fetch('api/v1/events', {
           headers: { Authorization: 'Bearer ' + token, Accept: 'text/event-stream' },
           cache: 'no-store', signal: ctrl.signal,
         });
         if (res.status === 401) {
-          needLogin('The token was not accepted. Enter a token from the token file.');
+          needLogin(t('login.rejected'));
           continue;
         }
         if (!res.ok || !res.body) throw new Error('HTTP ' + res.status);
@@ -658,7 +1001,6 @@
         for (;;) {
           const { value, done } = await reader.read();
           if (done) break;
-          last = Date.now();
           buf += dec.decode(value, { stream: true }).replace(/\r/g, '');
           let i;
           while ((i = buf.indexOf('\n\n')) >= 0) {
@@ -671,12 +1013,9 @@
               else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
             }
             if (data.length === 0) continue;
-            if (!live && type === 'status') {
-              setConn('live');
-              attempt = 0;
-              if (everLive) { logEvent('Connection restored'); loadLists(); }
-              everLive = true;
-            }
+            lastEvent = Date.now();
+            if (!live && type === 'status') onContact(JSON.parse(data.join('\n')));
+            attempt = 0;
             onEvent(type, data.join('\n'));
           }
         }
@@ -685,22 +1024,38 @@
       } finally {
         clearInterval(watchdog);
       }
-      if (live) logEvent('Connection lost: reconnecting', 'ev-fault');
-      setConn(everLive ? 'reconnecting' : 'connecting');
+      if (live) { logEvent(t('ev.lost'), 'ev-fault'); setConn('lost'); }
       attempt++;
-      await sleep(Math.min(3000, 500 * attempt));
+      await sleep(Math.min(1000, 200 * attempt));
     }
+  }
+
+  /* Contact (again): a different run of the daemon is a restart, said so
+   * with the time and, in the banner, why the table is in fault. */
+  function onContact(st) {
+    const wasLive = everLive;
+    const restarted = daemonRun !== null && st.daemon_run !== daemonRun;
+    daemonRun = st.daemon_run;
+    everLive = true;
+    setConn('live');
+    if (restarted) {
+      restartNote = t('restart.title');
+      logEvent(t('ev.restarted') + ': ' + t('restart.msg', { time: clock(new Date(1000 * st.daemon_started)) }), 'ev-fault');
+    } else if (wasLive) {
+      logEvent(t('ev.restored'));
+    }
+    if (wasLive) loadLists();
   }
 
   /* --- tabs ---------------------------------------------------------------- */
 
   for (const tab of document.querySelectorAll('.tab')) {
     tab.addEventListener('click', () => {
-      for (const t of document.querySelectorAll('.tab')) {
-        const on = t === tab;
-        t.classList.toggle('tab-on', on);
-        t.setAttribute('aria-selected', on ? 'true' : 'false');
-        $('tab-' + t.dataset.tab).hidden = !on;
+      for (const x of document.querySelectorAll('.tab')) {
+        const on = x === tab;
+        x.classList.toggle('tab-on', on);
+        x.setAttribute('aria-selected', on ? 'true' : 'false');
+        $('tab-' + x.dataset.tab).hidden = !on;
       }
       if (tab.dataset.tab === 'sessions') loadSessions();
     });
@@ -708,8 +1063,11 @@
 
   /* --- start --------------------------------------------------------------- */
 
+  applyTheme();
   setConn('connecting');
-  if (!token) needLogin('');
-  else loadLists();
-  streamLoop();
+  initLangs().then(() => {
+    if (!token) needLogin('');
+    else loadLists();
+    streamLoop();
+  });
 })();

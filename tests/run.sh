@@ -72,7 +72,7 @@ for suite in $SUITES; do
 			count 0 1
 			continue
 		fi
-		(cd tests/browser && node --test --test-reporter=tap) >"$log" 2>&1
+		(cd tests/browser && node --test --test-concurrency=1 --test-reporter=tap) >"$log" 2>&1
 		rc=$?
 		cat "$log"
 		p=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$log" | tail -1)

@@ -27,6 +27,16 @@ stroke = kneading
 pressure_kpa = 16
 contact_kpa = 6
 `,
+  browser_short: `[program]
+name = Browser test: a short one
+description = Two seconds of Swedish, for the end of a program.
+
+[step knead]
+routine = swedish
+duration_s = 2
+zones = gluteus_maximus_*
+pressure_kpa = 8
+`,
   browser_deep: `[program]
 name = Browser test: deep tissue
 description = Deep tissue work: refused for clients on blood thinners.
@@ -149,10 +159,13 @@ export class Sim {
 }
 
 export class Daemon {
-  constructor(dir, sim, { listen = '127.0.0.1:0' } = {}) {
+  /* tokens: the lines of the token file (default: the bare TOKEN, the
+   * admin). */
+  constructor(dir, sim, { listen = '127.0.0.1:0', tokens = [TOKEN] } = {}) {
     this.dir = dir;
     this.sim = sim;
     this.listen = listen;
+    this.tokens = tokens;
     this.child = null;
     this.port = null;
     this.logPath = path.join(dir, 'massaged.log');
@@ -169,7 +182,7 @@ export class Daemon {
     }
     for (const [id, text] of Object.entries(TEST_PROGRAMS)) fs.writeFileSync(path.join(progDir, id + '.ini'), text);
     const tokenPath = path.join(d, 'tokens');
-    fs.writeFileSync(tokenPath, TOKEN + '\n', { mode: 0o600 });
+    fs.writeFileSync(tokenPath, this.tokens.join('\n') + '\n', { mode: 0o600 });
     fs.chmodSync(tokenPath, 0o600);
     fs.mkdirSync(path.join(d, 'state'), { recursive: true });
     const { ctls, zones } = demoTable();
@@ -214,10 +227,10 @@ export class Daemon {
     return this;
   }
 
-  async api(method, p, body) {
+  async api(method, p, body, token = TOKEN) {
     const res = await fetch(this.url + p.replace(/^\//, ''), {
       method,
-      headers: Object.assign({ Authorization: 'Bearer ' + TOKEN }, body ? { 'Content-Type': 'application/json' } : {}),
+      headers: Object.assign({ Authorization: 'Bearer ' + token }, body ? { 'Content-Type': 'application/json' } : {}),
       body: body ? JSON.stringify(body) : undefined,
     });
     return { status: res.status, doc: await res.json().catch(() => null) };
@@ -232,6 +245,20 @@ export class Daemon {
 
   stop() { return stopChild(this.child); }
 
+  /* Freezes (SIGSTOP) or thaws (SIGCONT) the daemon: it answers nothing. */
+  freeze() { process.kill(this.child.pid, 'SIGSTOP'); }
+  thaw() { process.kill(this.child.pid, 'SIGCONT'); }
+
+  /* Kills the daemon outright (SIGKILL): no vent, no goodbye. */
+  kill() {
+    const child = this.child;
+    return new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) { resolve(); return; }
+      child.once('exit', () => resolve());
+      process.kill(child.pid, 'SIGKILL');
+    });
+  }
+
   sanitizerReport() {
     const log = this.log();
     for (const marker of ['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:']) {
@@ -242,11 +269,32 @@ export class Daemon {
   }
 }
 
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+/* The simulator, then the daemon on it (opts: Daemon's), ready. */
+export async function startTable(dir, opts) {
+  const sim = new Sim(dir);
+  await sim.start();
+  const daemon = new Daemon(dir, sim, opts);
+  await daemon.start();
+  await daemon.waitReady();
+  return { sim, daemon };
+}
+
+/* Debian's Chromium, headless; launch() gives every run a fresh
+ * temporary --user-data-dir. */
+export function launchBrowser(chromium, extraArgs = []) {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
+  });
+}
+
 export function tempDir(prefix) {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
-
-export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
 /*
  * The simulator, the daemon (every controller connected) and a headless
@@ -256,18 +304,8 @@ export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export async function startRig(prefix) {
   const { chromium } = await import('playwright-core');
   const rig = { dir: tempDir(prefix) };
-  rig.sim = new Sim(rig.dir);
-  await rig.sim.start();
-  rig.daemon = new Daemon(rig.dir, rig.sim);
-  await rig.daemon.start();
-  await rig.daemon.waitReady();
-  rig.browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    // launch() gives every run a fresh temporary --user-data-dir.
-  });
+  Object.assign(rig, await startTable(rig.dir));
+  rig.browser = await launchBrowser(chromium);
   return rig;
 }
 

@@ -11,7 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { BUILD, CHROMIUM, REPO, TOKEN, sleep, startRig, stopRig, waitFor } from './harness.mjs';
+import { chromium } from 'playwright-core';
+
+import { BUILD, CHROMIUM, REPO, TOKEN, launchBrowser, sleep, startTable, tempDir, waitFor } from './harness.mjs';
 
 const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(REPO, 'docs', 'screenshots') : null;
 const IDLE_FILL = 'rgb(238,242,246)';
@@ -24,17 +26,23 @@ async function shot(page, name, fullPage = false) {
 }
 
 describe('control panel', { skip: !have && 'massaged or chromium not found' }, () => {
-  let rig, sim, daemon, browser, context, page;
+  let dir, sim, daemon, browser, context, page;
 
   before(async () => {
-    rig = await startRig('massaged-panel-');
-    ({ sim, daemon, browser } = rig);
+    dir = tempDir('massaged-panel-');
+    ({ sim, daemon } = await startTable(dir));
+    browser = await launchBrowser(chromium);
     context = await browser.newContext({ viewport: { width: 1024, height: 600 } });
     page = await context.newPage();
   });
 
   after(async () => {
-    assert.equal(await stopRig(rig || {}), '', 'sanitizer findings in the daemon log');
+    if (browser) await browser.close();
+    const report = daemon ? daemon.sanitizerReport() : '';
+    if (daemon) await daemon.stop();
+    if (sim) await sim.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    assert.equal(report, '', 'sanitizer findings in the daemon log');
   });
 
   const stateText = () => page.locator('#state').textContent();
@@ -88,21 +96,6 @@ describe('control panel', { skip: !have && 'massaged or chromium not found' }, (
     assert.doesNotMatch(await page.locator('#map rect[data-zone="gluteus_maximus_left"]').getAttribute('class'), /excluded/);
   });
 
-  test('says why a start is refused when its record cannot be written', async () => {
-    const records = path.join(dir, 'state', 'sessions.jsonl');
-    fs.rmSync(records, { force: true });
-    fs.mkdirSync(records); // opening it fails: EISDIR
-    await page.selectOption('#profile', 'standard');
-    await page.selectOption('#program', 'browser_test');
-    await page.click('#start');
-    const err = page.locator('#start-error');
-    await err.waitFor({ state: 'visible' });
-    assert.match(await err.textContent(), /session records cannot be written: .*sessions\.jsonl: Is a directory/);
-    assert.equal((await daemon.api('GET', 'api/v1/status')).doc.state, 'idle');
-    fs.rmdirSync(records);
-    await waitFor(async () => (await daemon.api('GET', 'api/v1/status')).doc.records.ok, 10000, 'records written again');
-  });
-
   test('starts a program and the body map follows the pressure', async () => {
     await page.selectOption('#profile', 'standard');
     await page.selectOption('#program', 'browser_test');
@@ -136,24 +129,25 @@ describe('control panel', { skip: !have && 'massaged or chromium not found' }, (
     }, 3000, 'every zone of the simulator below 0.5 kPa');
     const banner = page.locator('#banner');
     await banner.waitFor({ state: 'visible' });
-    assert.match(await banner.textContent(), /Check the client, release the e-stop, then press Reset/);
-    assert.match(await banner.textContent(), /emergency stop/);
+    assert.match(await banner.textContent(), /STOP was pressed by admin\./);
+    assert.match(await banner.textContent(), /Check the client\. When it is safe, press Reset\./);
     await waitFor(async () => (await page.locator('#map rect[data-zone]').evaluateAll(
       (rects) => rects.every((r) => r.getAttribute('fill') === 'rgb(238,242,246)'))), 3000, 'the map to show every zone vented');
     await shot(page, 'fault');
     await page.click('#reset');
     await page.locator('#state', { hasText: 'idle' }).waitFor();
-    await page.locator('#banner').waitFor({ state: 'hidden' });
+    await page.locator('#banner-title', { hasText: 'Table ready' }).waitFor();
   });
 
-  test('survives a daemon restart: reconnecting, then live again', async () => {
+  test('survives a daemon restart: UNKNOWN, then live again and says so', async () => {
     await daemon.stop();
-    await page.locator('#conn-text', { hasText: 'Reconnecting' }).waitFor({ timeout: 6000 });
-    assert.match(await page.locator('#main').getAttribute('class'), /stale/);
+    await page.locator('#unknown').waitFor({ state: 'visible', timeout: 6000 });
+    assert.equal(await stateText(), 'UNKNOWN');
     await daemon.start();
     await page.locator('#conn-text', { hasText: 'Live' }).waitFor({ timeout: 15000 });
-    assert.doesNotMatch(await page.locator('#main').getAttribute('class'), /stale/);
+    await page.locator('#unknown').waitFor({ state: 'hidden' });
     assert.equal(await stateText(), 'idle');
+    assert.match(await page.locator('#events').textContent(), /The daemon restarted/);
   });
 
   test('works on a phone: one column, STOP always on screen', async () => {

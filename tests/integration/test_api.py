@@ -52,6 +52,7 @@ ROUTES = [
     ("POST", "/api/v1/estop", None),
     ("POST", "/api/v1/reset", None),
     ("GET", "/api/v1/events", None),
+    ("GET", "/api/v1/whoami", None),
 ]
 
 
@@ -468,7 +469,8 @@ def test_session_lifecycle(e):
     assert r.json()["state"] in ("stopping", "idle")
     st = d.wait_state("idle", 20)
     assert st["last_stop"] == {"reason": "operator", "category": 1,
-                               "message": "stopped by the operator"}
+                               "message": "stopped by the operator",
+                               "by": "admin"}
     assert st["program"] is None and st["intensity"] is None
 
     def recorded():
@@ -939,6 +941,100 @@ def test_daemon_refuses_a_bad_token_file(make_daemon, case, expect):
         assert "chmod 600" in log and "0644" in log
 
 
+# --- named tokens, roles and actors ------------------------------------------
+
+TABLET = "tablet-2-token-0123456789"
+VIEWER = "viewer-token-0123456789ab"
+
+
+def test_named_tokens_roles_and_actors(make_daemon):
+    """`name token [role]` lines: the name travels with every command into
+    the log, the event stream ("by"), the status and the session record; a
+    viewer watches and presses STOP, nothing else; a bare token line is the
+    admin, named admin."""
+    d, sim = make_daemon(tokens=[TOKEN, "tablet-2 " + TABLET,
+                                 "hall viewer-token-0123456789ab viewer"])
+    d.wait_ready()
+    who = d.request("GET", "/api/v1/whoami", token=TABLET).json()
+    assert who == {"name": "tablet-2", "role": "operator"}
+    assert d.request("GET", "/api/v1/whoami").json() == {
+        "name": "admin", "role": "admin"}
+    assert d.request("GET", "/api/v1/whoami", token=VIEWER).json() == {
+        "name": "hall", "role": "viewer"}
+    # A viewer watches: reads pass, commands are 403 and change nothing.
+    assert d.request("GET", "/api/v1/status", token=VIEWER).status == 200
+    for method, path, body in [("POST", "/api/v1/session", START),
+                               ("POST", "/api/v1/reset", None),
+                               ("PUT", "/api/v1/session/intensity",
+                                {"percent": 50})]:
+        doc = error_of(d.request(method, path, body, token=VIEWER), 403,
+                       "forbidden")
+        assert "viewer" in doc["message"] and "hall" in doc["message"]
+    assert d.status()["state"] == "idle"
+    s = Stream(d).start()
+    try:
+        s.wait("status")
+        r = d.request("POST", "/api/v1/session", START, token=TABLET)
+        assert r.status == 201, r
+        assert r.json()["started_by"] == "tablet-2"
+        ev = s.wait("started")
+        assert ev["by"] == "tablet-2"
+        d.request("POST", "/api/v1/session/pause")
+        assert s.wait("paused")["by"] == "admin"
+        # ... but STOP, the viewer may press.
+        assert d.request("POST", "/api/v1/estop", token=VIEWER).status == 200
+        ev = s.wait("stopped", lambda ev: ev["reason"] == "estop")
+        assert ev["by"] == "hall"
+        assert "emergency stop by hall" in ev["message"]
+        st = d.status()
+        assert st["state"] == "fault" and st["fault_reason"] == "estop"
+        assert st["last_stop"]["by"] == "hall"
+        assert st["started_by"] == "tablet-2"
+        r = d.request("POST", "/api/v1/reset", token=TABLET)
+        assert r.status == 200, r
+        assert s.wait("reset")["by"] == "tablet-2"
+        assert d.status()["reset_by"] == "tablet-2"
+        # A fault the table raises itself names nobody.
+        sim.ok("estop 0 on")
+        ev = s.wait("fault", lambda ev: "e-stop circuit" in ev["message"])
+        assert ev["by"] is None and ev["reason"] == "estop_circuit"
+        sim.ok("estop 0 off")
+        d.wait_for(lambda: d.request("POST", "/api/v1/reset",
+                                     token=TABLET).status == 200, 5,
+                   what="a reset once the circuit is closed")
+        start(d)
+        d.request("POST", "/api/v1/session/stop", token=TABLET)
+        d.wait_state("idle", timeout=30)
+    finally:
+        s.close()
+    recs = d.request("GET", "/api/v1/sessions?limit=5").json()["sessions"]
+    last, first = recs[0], recs[-1]
+    assert first["started_by"] == "tablet-2" and first["stopped_by"] == "hall"
+    assert last["started_by"] == "admin" and last["stopped_by"] == "tablet-2"
+    assert last["reset_by"] == "tablet-2"    # the reset it followed
+    log = d.logs()
+    assert "session started by tablet-2" in log
+    assert "emergency stop by hall" in log
+    assert "fault reset by tablet-2" in log
+    assert "by hall refused: a viewer may watch and press STOP only" in log
+
+
+@pytest.mark.parametrize("lines,expect", [
+    (["a b c d"], "expected TOKEN, NAME TOKEN or NAME TOKEN ROLE"),
+    (["t@b " + TABLET], "a name has 1 to 32"),
+    (["x " + TABLET, "x " + VIEWER], "the name x is already taken"),
+    (["x " + TABLET + " boss"], "unknown role (expected admin, operator or "
+     "viewer)"),
+    (["x short"], "a token must have 16"),
+])
+def test_daemon_refuses_a_bad_named_token_line(make_daemon, lines, expect):
+    d, _ = make_daemon(sim=False, start=False)
+    d.write_tokens(lines)
+    d.spawn()
+    assert d.wait_exit(30) != 0
+    assert expect in d.logs(), d.logs()
+
+
 def test_non_loopback_listen_is_warned_about(make_daemon):
     d, _ = make_daemon(sim=False, listen="0.0.0.0:0")
     assert "not a loopback address" in d.logs()
@@ -1117,3 +1213,53 @@ def test_massagectl_watch(e):
     assert p.returncode == 0, err
     assert "started: api_test for standard" in out, out
     assert "FAULT: emergency stop" in out, out
+    assert "(by admin)" in out, out
+
+
+def test_massagectl_watch_counts_what_it_prints(e):
+    """Off a terminal the status snapshots are not printed: --count N
+    ends after N printed event lines, however many snapshots came."""
+    d = e.d
+    p = subprocess.Popen([d.ctl, "--url", "http://127.0.0.1:%d" % d.port,
+                          "watch", "--count", "2"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, MASSAGED_TOKEN=TOKEN))
+    try:
+        time.sleep(1.5)            # some 15 snapshots, none printed
+        assert p.poll() is None, p.communicate()
+        start(d)                   # started: one line
+        d.request("POST", "/api/v1/session/pause")    # paused: the second
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 2, out
+    assert "started:" in lines[0] and "paused:" in lines[1], out
+
+
+def test_massagectl_version_and_short_usage_errors(e, tmp_path):
+    d = e.d
+    for flag in ("--version", "-V"):
+        r = d.run_ctl(flag, url=False, token=False)
+        assert r.returncode == 0 and re.fullmatch(
+            r"massagectl \d+\.\d+\.\d+\n", r.stdout), r.stdout
+    # One line that says what is wrong, and where help is.
+    for args, what in [((), "no command"),
+                       (("frobnicate",), "unknown command 'frobnicate'"),
+                       (("--bogus", "status"), "unknown option --bogus"),
+                       (("--limit",), "--limit needs a value"),
+                       (("start", "api_test"), "start needs --profile"),
+                       (("status", "extra"), "massagectl [options] status")]:
+        r = d.run_ctl(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.count("\n") == 1, (args, r.stderr)
+        assert what in r.stderr and "massagectl --help" in r.stderr, r.stderr
+        assert r.stdout == "", (args, r.stdout)
+    # A named token line: the token is its second word.
+    tf = tmp_path / "named"
+    tf.write_text("# mine\ndesk-1 %s operator\n" % TOKEN)
+    r = d.run_ctl("--token-file", str(tf), "status", token=False)
+    assert r.returncode == 0, r.stderr

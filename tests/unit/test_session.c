@@ -294,7 +294,7 @@ start_ok(struct fx *f, const char *prog, const char *prof)
 	char	 why[256] = "";
 	int	 rc;
 
-	rc = session_start(&f->s, prog, prof, &f->in, why, sizeof(why));
+	rc = session_start(&f->s, prog, prof, &f->in, "op", why, sizeof(why));
 	if (rc != SESSION_OK)
 		fail_msg("start %s/%s: %d %s", prog, prof, rc, why);
 	assert_int_equal(f->s.state, SESSION_RUNNING);
@@ -361,7 +361,8 @@ test_pause_resume(void **state)
 
 	start_ok(f, "flat", "standard");
 	ticks(f, 150);
-	assert_int_equal(session_pause(&f->s, why, sizeof(why)), SESSION_OK);
+	assert_int_equal(session_pause(&f->s,
+	    "op", why, sizeof(why)), SESSION_OK);
 	assert_int_equal(f->s.state, SESSION_PAUSED);
 	t = session_elapsed(&f->s);
 	ticks(f, 200);
@@ -369,12 +370,13 @@ test_pause_resume(void **state)
 	assert_true(fabs(f->out.setpoint_kpa[0] - 2) < 1e-9);
 	assert_int_equal(f->out.control[0], REGMAP_CONTROL_ENABLE);
 	assert_true(session_elapsed(&f->s) == t);
-	assert_int_equal(session_pause(&f->s, why, sizeof(why)),
+	assert_int_equal(session_pause(&f->s, "op", why, sizeof(why)),
 	    SESSION_ESTATE);
-	assert_int_equal(session_resume(&f->s, why, sizeof(why)), SESSION_OK);
+	assert_int_equal(session_resume(&f->s,
+	    "op", why, sizeof(why)), SESSION_OK);
 	ticks(f, 200);
 	assert_true(fabs(f->out.setpoint_kpa[0] - 20) < 1e-9);
-	assert_int_equal(session_resume(&f->s, why, sizeof(why)),
+	assert_int_equal(session_resume(&f->s, "op", why, sizeof(why)),
 	    SESSION_ESTATE);
 }
 
@@ -389,7 +391,8 @@ test_operator_stop_ramps_then_vents(void **state)
 	start_ok(f, "flat", "standard");
 	ticks(f, 200);
 	prev = f->out.setpoint_kpa[0];
-	assert_int_equal(session_stop(&f->s, why, sizeof(why)), SESSION_OK);
+	assert_int_equal(session_stop(&f->s,
+	    "op", why, sizeof(why)), SESSION_OK);
 	assert_int_equal(f->s.state, SESSION_STOPPING);
 	assert_int_equal(f->vents, 0);
 	while (f->s.state == SESSION_STOPPING && n++ < 1000) {
@@ -406,7 +409,8 @@ test_operator_stop_ramps_then_vents(void **state)
 	assert_string_equal(f->s.stop_message, "stopped by the operator");
 	assert_int_equal(f->out.control[0], 0);
 	assert_true(fx_has_event(f, "stopped"));
-	assert_int_equal(session_stop(&f->s, why, sizeof(why)), SESSION_ESTATE);
+	assert_int_equal(session_stop(&f->s,
+	    "op", why, sizeof(why)), SESSION_ESTATE);
 }
 
 static void
@@ -426,10 +430,11 @@ test_estop_latches_until_reset(void **state)
 	tick(f);
 	assert_int_equal(f->out.control[0], 0);
 	assert_true(f->out.setpoint_kpa[0] == 0);
-	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in, why,
+	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in,
+	    "op", why,
 	    sizeof(why)), SESSION_EFAULT);
 	assert_non_null(strstr(why, "reset first"));
-	assert_int_equal(session_reset(&f->s, &f->in, why, sizeof(why)),
+	assert_int_equal(session_reset(&f->s, &f->in, "op", why, sizeof(why)),
 	    SESSION_OK);
 	assert_int_equal(f->s.state, SESSION_IDLE);
 	/* FAULT_RESET edge on the next tick, then 0 */
@@ -459,14 +464,71 @@ status_stop(struct fx *f, uint16_t bit, enum stop_reason want, int clearable)
 	assert_int_equal(f->s.stop_category, 0);
 	assert_true(fx_has_event(f, "fault"));
 	if (clearable) {
-		assert_int_equal(session_reset(&f->s, &f->in, why, sizeof(why)),
+		assert_int_equal(session_reset(&f->s, &f->in,
+		    "op", why, sizeof(why)),
 		    SESSION_ENOTREADY);
 		assert_non_null(strstr(why, "controller b"));
 	}
 	f->in.ctl[1].status &= ~bit;
-	assert_int_equal(session_reset(&f->s, &f->in, why, sizeof(why)),
+	assert_int_equal(session_reset(&f->s, &f->in, "op", why, sizeof(why)),
 	    SESSION_OK);
 	assert_int_equal(f->s.state, SESSION_IDLE);
+}
+
+/* A controller that keeps its latched fault after the reset pulse (its
+ * cause is still there): the reset waits, then is refused with why; one
+ * that clears it: the reset completes. Commands name their actor. */
+static void
+test_reset_waits_for_controllers(void **state)
+{
+	struct fx	*f = *state;
+	char		 why[256];
+	int		 i, pulsed = 0;
+
+	start_ok(f, "flat", "standard");
+	assert_string_equal(f->s.started_by, "op");
+	ticks(f, 20);
+	f->in.ctl[1].status |= REGMAP_STATUS_FAULT;
+	f->in.ctl[1].fault_code = REGMAP_FAULT_SENSOR;
+	session_observe(&f->s, &f->in);
+	assert_int_equal(f->s.state, SESSION_FAULT);
+	assert_string_equal(f->s.stopped_by, "");	/* the table itself */
+	assert_int_equal(session_reset(&f->s, &f->in, "tablet-2", why,
+	    sizeof(why)), SESSION_EPENDING);
+	assert_int_equal(f->s.state, SESSION_FAULT);
+	/* the pulse goes out; the fault stays for a whole second */
+	for (i = 0; i < 60; i++) {
+		tick(f);
+		if (f->out.control[1] == REGMAP_CONTROL_FAULT_RESET)
+			pulsed++;
+	}
+	assert_int_equal(pulsed, 1);
+	assert_int_equal(f->s.state, SESSION_FAULT);
+	assert_true(fx_has_event(f, "reset_refused"));
+	assert_false(fx_has_event(f, "reset"));
+	assert_non_null(strstr(f->s.reset_refusal, "controller b still "
+	    "reports fault 4 (sensor fault)"));
+	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in,
+	    "op", why, sizeof(why)), SESSION_EFAULT);
+
+	/* Once the controller clears on the pulse, the reset completes. */
+	assert_int_equal(session_reset(&f->s, &f->in, "tablet-2", why,
+	    sizeof(why)), SESSION_EPENDING);
+	ticks(f, 2);
+	f->in.ctl[1].status &= ~REGMAP_STATUS_FAULT;
+	f->in.ctl[1].fault_code = 0;
+	tick(f);
+	assert_int_equal(f->s.state, SESSION_IDLE);
+	assert_true(fx_has_event(f, "reset"));
+	assert_string_equal(f->s.reset_by, "tablet-2");
+	start_ok(f, "flat", "standard");
+	assert_string_equal(f->s.after_reset_by, "tablet-2");
+	assert_int_equal(session_stop(&f->s, "tablet-3", why, sizeof(why)),
+	    SESSION_OK);
+	assert_string_equal(f->s.stopped_by, "tablet-3");
+	session_estop(&f->s, "viewer-1");
+	assert_string_equal(f->s.stopped_by, "viewer-1");
+	assert_non_null(strstr(f->s.stop_message, "by viewer-1"));
 }
 
 static void
@@ -510,16 +572,17 @@ test_link_lost(void **state)
 	assert_int_equal(f->vents, 1);
 	assert_int_equal(f->s.stop_reason, STOP_LINK_LOST);
 	assert_non_null(strstr(f->s.stop_message, "controller a"));
-	assert_int_equal(session_reset(&f->s, &f->in, why, sizeof(why)),
+	assert_int_equal(session_reset(&f->s, &f->in, "op", why, sizeof(why)),
 	    SESSION_ENOTREADY);
 	/* idle with a link down is no new fault, but nothing starts */
 	f->in.ctl[0].connected = 1;
-	assert_int_equal(session_reset(&f->s, &f->in, why, sizeof(why)),
+	assert_int_equal(session_reset(&f->s, &f->in, "op", why, sizeof(why)),
 	    SESSION_OK);
 	f->in.ctl[0].connected = 0;
 	ticks(f, 20);
 	assert_int_equal(f->s.state, SESSION_IDLE);
-	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in, why,
+	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in,
+	    "op", why,
 	    sizeof(why)), SESSION_ENOTREADY);
 	assert_string_equal(why, "controller a is not connected");
 }
@@ -731,22 +794,25 @@ test_refusals(void **state)
 	struct fx	*f = *state;
 	char		 why[256];
 
-	assert_int_equal(session_start(&f->s, "flat", "clot", &f->in, why,
+	assert_int_equal(session_start(&f->s, "flat", "clot", &f->in, "op", why,
 	    sizeof(why)), SESSION_ECONTRA);
 	assert_non_null(strstr(why, "contraindicated: dvt"));
 	assert_non_null(strstr(why, "a clot may travel"));
 	assert_int_equal(f->s.state, SESSION_IDLE);
-	assert_int_equal(session_start(&f->s, "nope", "standard", &f->in, why,
+	assert_int_equal(session_start(&f->s, "nope", "standard", &f->in,
+	    "op", why,
 	    sizeof(why)), SESSION_ENOTFOUND);
 	assert_string_equal(why, "no program 'nope'");
-	assert_int_equal(session_start(&f->s, "flat", "nope", &f->in, why,
+	assert_int_equal(session_start(&f->s, "flat", "nope", &f->in, "op", why,
 	    sizeof(why)), SESSION_ENOTFOUND);
 	f->in.ctl[1].status |= REGMAP_STATUS_CLIENT_STOP;
-	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in, why,
+	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in,
+	    "op", why,
 	    sizeof(why)), SESSION_ENOTREADY);
 	f->in.ctl[1].status = REGMAP_STATUS_READY;
 	start_ok(f, "flat", "standard");
-	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in, why,
+	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in,
+	    "op", why,
 	    sizeof(why)), SESSION_EBUSY);
 }
 
@@ -756,44 +822,45 @@ test_intensity_and_feedback(void **state)
 	struct fx	*f = *state;
 	char		 why[256];
 
-	assert_int_equal(session_intensity(&f->s, 50, why, sizeof(why)),
+	assert_int_equal(session_intensity(&f->s, 50, "op", why, sizeof(why)),
 	    SESSION_ESTATE);
 	start_ok(f, "flat", "standard");
 	ticks(f, 200);
-	assert_int_equal(session_intensity(&f->s, 5, why, sizeof(why)),
+	assert_int_equal(session_intensity(&f->s, 5, "op", why, sizeof(why)),
 	    SESSION_ESTATE);
-	assert_int_equal(session_intensity(&f->s, 101, why, sizeof(why)),
+	assert_int_equal(session_intensity(&f->s, 101, "op", why, sizeof(why)),
 	    SESSION_ESTATE);
-	assert_int_equal(session_intensity(&f->s, 50, why, sizeof(why)),
+	assert_int_equal(session_intensity(&f->s, 50, "op", why, sizeof(why)),
 	    SESSION_OK);
 	tick(f);
 	assert_int_equal(last_feedback, MASSAGED_FEEDBACK_LESS);
 	ticks(f, 100);
 	assert_true(fabs(f->out.setpoint_kpa[0] - 10) < 1e-9);
-	assert_int_equal(session_intensity(&f->s, 100, why, sizeof(why)),
+	assert_int_equal(session_intensity(&f->s, 100, "op", why, sizeof(why)),
 	    SESSION_OK);
 	tick(f);
 	assert_int_equal(last_feedback, MASSAGED_FEEDBACK_MORE);
 	/* every change kept for the record, in order; no change, no entry */
-	assert_int_equal(session_intensity(&f->s, 100, why, sizeof(why)),
-	    SESSION_OK);
+	assert_int_equal(session_intensity(&f->s, 100, "op", why,
+	    sizeof(why)), SESSION_OK);
 	assert_int_equal(f->s.nchanges, 2);
+	assert_string_equal(f->s.changes[1].by, "op");
 	assert_int_equal(f->s.changes[0].pct, 50);
 	assert_int_equal(f->s.changes[1].pct, 100);
 	assert_true(f->s.changes[0].wall > 0 &&
 	    f->s.changes[0].wall <= f->s.changes[1].wall);
 	/* beyond the array: counted, the first ones kept */
 	for (int i = 0; i < SESSION_CHANGES_MAX; i++)
-		assert_int_equal(session_intensity(&f->s, i % 2 ? 60 : 70, why,
-		    sizeof(why)), SESSION_OK);
+		assert_int_equal(session_intensity(&f->s, i % 2 ? 60 : 70,
+		    "op", why, sizeof(why)), SESSION_OK);
 	assert_int_equal(f->s.nchanges, SESSION_CHANGES_MAX + 2);
 	assert_int_equal(f->s.changes[0].pct, 50);
 	assert_int_equal(f->s.changes[SESSION_CHANGES_MAX - 1].pct, 60);
 	/* a new session starts with none */
 	session_estop(&f->s, "test");
 	f->in.ctl[0].status = 0;
-	assert_int_equal(session_reset(&f->s, &f->in, why, sizeof(why)),
-	    SESSION_OK);
+	assert_int_equal(session_reset(&f->s, &f->in, "op", why,
+	    sizeof(why)), SESSION_OK);
 	start_ok(f, "flat", "standard");
 	assert_int_equal(f->s.nchanges, 0);
 }
@@ -901,6 +968,7 @@ main(void)
 		T(test_client_stop),
 		T(test_estop_circuit),
 		T(test_controller_fault),
+		T(test_reset_waits_for_controllers),
 		T(test_link_lost),
 		T(test_idle_controller_fault_latches),
 		T(test_overpressure),
