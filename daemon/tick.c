@@ -106,6 +106,9 @@ tick_input(struct tick *c, struct session_input *in)
 	for (i = 0; i < t->nctls; i++) {
 		bus_get(c->bus, i, &rd);
 		in->ctl[i].connected = rd.connected;
+		if (!rd.connected)
+			snprintf(in->ctl[i].why, sizeof(in->ctl[i].why), "%s",
+			    rd.error);
 		in->ctl[i].status = rd.status;
 		in->ctl[i].fault_code = rd.fault_code;
 		in->ctl[i].rating_kpa = rd.rating_kpa;
@@ -113,6 +116,28 @@ tick_input(struct tick *c, struct session_input *in)
 			if (t->zones[z].ctl == i)
 				in->measured_kpa[z] = rd.connected ?
 				    rd.pressure_kpa[t->zones[z].channel] : 0;
+	}
+}
+
+/*
+ * A controller that went down since the session last looked is down for
+ * this look, even if it is back already (a reset controller reconnects
+ * quickly): every loss is a stop, with its reason.
+ */
+static void
+tick_downs(struct tick *c, struct session_input *in)
+{
+	struct bus_reading	 rd;
+	int			 i;
+
+	for (i = 0; i < in->nctls; i++) {
+		bus_get(c->bus, i, &rd);
+		if (rd.downs == c->downs_seen[i])
+			continue;
+		c->downs_seen[i] = rd.downs;
+		in->ctl[i].connected = 0;
+		snprintf(in->ctl[i].why, sizeof(in->ctl[i].why), "%s",
+		    rd.down_why);
 	}
 }
 
@@ -145,6 +170,7 @@ tick_bus_cb(struct bus *b, int ctl, void *arg)
 		return;
 	}
 	tick_input(c, &in);
+	tick_downs(c, &in);
 	session_observe(&c->session, &in);
 	if (c->cfg->table->free_run && tick_replied(c))
 		event_active(c->tick_ev, EV_TIMEOUT, 0);
@@ -173,6 +199,25 @@ tick_schedule(struct tick *c)
 	 * loop woke: refresh it, or the tick fires early by our run time. */
 	event_base_update_cache_time(c->base);
 	evtimer_add(c->tick_ev, &tv);
+}
+
+/*
+ * The idle period: IDLE_HZ, but at least three writes per shortest
+ * watchdog, which is also how long a map v2 owner claim lives without
+ * one.
+ */
+static uint64_t
+tick_idle_ns(const struct table *t)
+{
+	uint64_t	 ns = (uint64_t)(1e9 / IDLE_HZ), w;
+	int		 i;
+
+	for (i = 0; i < t->nctls; i++) {
+		w = (uint64_t)t->ctls[i].watchdog_ms * 1000000ull / 3;
+		if (w < ns)
+			ns = w;
+	}
+	return (ns);
 }
 
 static void
@@ -205,12 +250,13 @@ tick_fire(evutil_socket_t fd, short what, void *arg)
 	}
 
 	tick_input(c, &in);
+	tick_downs(c, &in);
 	session_tick(&c->session, &in, &out);
 	/* With no session the controllers are disabled (their watchdogs are
 	 * off) and nothing needs the full rate: poll slowly, no busy polling. */
 	if (!session_active(&c->session) && c->session.reset_pulse == 0 &&
-	    !t->free_run && 1e9 / IDLE_HZ > c->period_ns)
-		c->next_ns += (uint64_t)(1e9 / IDLE_HZ) - c->period_ns;
+	    !t->free_run && tick_idle_ns(t) > c->period_ns)
+		c->next_ns += tick_idle_ns(t) - c->period_ns;
 	c->heartbeat++;
 	memset(sp, 0, sizeof(sp));
 	for (i = 0; i < t->nctls; i++)

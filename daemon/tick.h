@@ -44,6 +44,7 @@ struct tick {
 	uint64_t		 started_ns;
 	int			 tried[TABLE_MAX_CONTROLLERS];
 	uint64_t		 await[TABLE_MAX_CONTROLLERS];	/* free run */
+	uint64_t		 downs_seen[TABLE_MAX_CONTROLLERS];
 	int			 ready;
 	int			 stopping;
 	double			 routine_budget_ms;

@@ -64,6 +64,7 @@ static int	ctlsock_cmd_estop(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_client_stop(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_drop(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_refuse(struct ctlsock_client *, int, char **);
+static int	ctlsock_cmd_powercycle(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_hang(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_delay(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_exception(struct ctlsock_client *, int, char **);
@@ -88,6 +89,7 @@ static const struct ctlsock_cmd ctlsock_cmds[] = {
 	    ctlsock_cmd_overpressure },
 	{ "sensor_fault", 2, "sensor_fault C on|off",
 	    ctlsock_cmd_sensor_fault },
+	{ "powercycle", 1, "powercycle C", ctlsock_cmd_powercycle },
 	{ "get", 1, "get C", ctlsock_cmd_get },
 	{ "quit", 0, "quit", ctlsock_cmd_quit },
 	{ "ping", 0, "ping", ctlsock_cmd_ping },
@@ -440,6 +442,31 @@ ctlsock_cmd_drop(struct ctlsock_client *cl, int argc, char **argv)
 	return (0);
 }
 
+/* Power lost and back at once, behind a live link: the connections stay
+ * (as behind a gateway), the registers are at their power-up values. */
+static int
+ctlsock_cmd_powercycle(struct ctlsock_client *cl, int argc, char **argv)
+{
+	struct sim_pending	*pe;
+	struct sim_ctl		*c;
+	int			 from, to, i;
+
+	if (ctlsock_which(cl, argv[1], &from, &to) == -1)
+		return (-1);
+	for (i = from; i < to; i++) {
+		c = sim_ctl_get(i);
+		ctlsock_event(c, argc, argv);
+		while ((pe = TAILQ_FIRST(&c->pending)) != NULL) {
+			TAILQ_REMOVE(&c->pending, pe, entry);
+			c->npending--;
+			free(pe);
+		}
+		plant_powercycle(c, clock_mono_ns());
+	}
+	ctlsock_reply(cl, "ok");
+	return (0);
+}
+
 static int
 ctlsock_cmd_refuse(struct ctlsock_client *cl, int argc, char **argv)
 {
@@ -656,12 +683,12 @@ ctlsock_json(struct ctlsock_buf *b, struct sim_ctl *c)
 		    c->stuck[i] ? "true" : "false");
 	ctlsock_bprintf(b, "],\"clients\":%d,\"requests\":%llu,"
 	    "\"writes\":%llu,\"exceptions\":%llu,\"refuse\":%s,"
-	    "\"hang\":%s,\"delay_ms\":%d,\"exception\":%d}",
+	    "\"hang\":%s,\"delay_ms\":%d,\"exception\":%d,\"owner\":%u}",
 	    c->nclients, (unsigned long long)c->requests,
 	    (unsigned long long)c->writes,
 	    (unsigned long long)c->exceptions, c->refuse ? "true" : "false",
 	    c->hang_forever || c->hang_until_ns > clock_mono_ns() ?
-	    "true" : "false", c->delay_ms, c->exc_code);
+	    "true" : "false", c->delay_ms, c->exc_code, c->owner);
 }
 
 static int

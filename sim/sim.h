@@ -77,6 +77,9 @@ struct sim_pending {
 
 struct sim_ctl {
 	int			 idx;
+	struct sim_ctl		*ep;		/* owner of the endpoint: self,
+						 * or the first controller on
+						 * the same port or line */
 	enum sim_transport	 transport;
 	struct sim_params	 p;
 	char			 addr[256];	/* host:port or device */
@@ -111,6 +114,8 @@ struct sim_ctl {
 	uint64_t		 step_ns;	/* physics last advanced */
 	int			 vent_pending;
 	uint64_t		 vent_ns;
+	unsigned		 owner;		/* map v2 claim, 0 none */
+	uint64_t		 claim_ns;	/* last write bearing it */
 
 	/* injected faults */
 	int			 refuse;
@@ -163,6 +168,8 @@ void		 plant_step(struct sim_ctl *, uint64_t);
 int		 plant_check(struct sim_ctl *, const uint8_t *, int);
 void		 plant_written(struct sim_ctl *, uint16_t, uint16_t, uint64_t);
 void		 plant_overpressure(struct sim_ctl *, int);
+void		 plant_claimed(struct sim_ctl *, unsigned, uint64_t);
+void		 plant_powercycle(struct sim_ctl *, uint64_t);
 const char	*plant_fault_name(int);
 
 /* wire.c */
