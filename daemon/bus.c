@@ -15,8 +15,8 @@
  * backoff from 100 ms doubling to 5 s, and repeat the connect-time checks.
  *
  * What a controller says of itself is not trusted once: the identity, the
- * WATCHDOG_MS and CONTROL read back at least every VERIFY_MS and at every
- * enable; a controller that changed (reset, power cycle, another master)
+ * WATCHDOG_MS and CONTROL read back in a cycle begun every VERIFY_MS (one
+ * step a tick) and all at once at every enable; a controller that changed (reset, power cycle, another master)
  * is declared lost with the reason, which stops a session, and goes
  * through a fresh connect sequence.
  */
@@ -79,7 +79,8 @@ struct bus_ctl {
 	uint16_t		 id[3];		/* identity at connect */
 	uint16_t		 stopbits;	/* last seen */
 	uint16_t		 control;	/* last CONTROL written */
-	uint64_t		 verify_ns;	/* last verification */
+	uint64_t		 verify_ns;	/* last verification began */
+	int			 verify_step;	/* next step, 0 none due */
 	int			 backoff;
 	uint64_t		 retry_ns;
 	int			 lockfd;	/* endpoint lock, -1 none */
@@ -439,6 +440,7 @@ bus_ctl_connect(struct bus_ctl *c)
 	c->control = 0;
 	c->stopbits = 0;
 	c->verify_ns = clock_mono_ns();
+	c->verify_step = 0;
 	pthread_mutex_lock(&c->link->mtx);
 	c->rd.channels = id[1];
 	c->rd.rating_kpa = regmap_reg_to_kpa(id[2]);
@@ -591,55 +593,91 @@ bus_rtt(struct bus_reading *rd, double s)
 }
 
 /*
- * Re-reads the identity and reads back WATCHDOG_MS and CONTROL. 0, or -1
- * when c was lost (the reason is in the reading).
+ * One step of the verification, one transaction: 1 re-reads the
+ * identity, 2 reads back WATCHDOG_MS, 3 reads back CONTROL (the last one
+ * counts a verification). 0, or -1 when c was lost (the reason is in the
+ * reading).
  */
 static int
-bus_verify(struct bus_ctl *c)
+bus_verify_step(struct bus_ctl *c, int step)
 {
 	modbus_t	*mb = c->link->mb;
-	uint16_t	 id[3], wd, ctl;
+	uint16_t	 v[3];
 	char		 why[160];
 
-	c->verify_ns = clock_mono_ns();
-	if (modbus_read_input_registers(mb, REGMAP_IR_MAP_VERSION, 3,
-	    id) != 3) {
-		bus_fail(c, "verification: read of the identity failed");
-		return (-1);
-	}
-	if (modbus_read_registers(mb, REGMAP_HR_WATCHDOG_MS, 1, &wd) != 1) {
-		bus_fail(c, "verification: read of WATCHDOG_MS failed");
-		return (-1);
-	}
-	if (modbus_read_registers(mb, REGMAP_HR_CONTROL, 1, &ctl) != 1) {
-		bus_fail(c, "verification: read of CONTROL failed");
-		return (-1);
-	}
-	pthread_mutex_lock(&c->link->mtx);
-	c->rd.verifications++;
-	pthread_mutex_unlock(&c->link->mtx);
-	if (memcmp(id, c->id, sizeof(id)) != 0) {
-		if (bus_identity_ok(c, id, why, sizeof(why)) == -1)
+	switch (step) {
+	case 1:
+		if (modbus_read_input_registers(mb, REGMAP_IR_MAP_VERSION, 3,
+		    v) != 3) {
+			bus_fail(c, "verification: read of the identity failed");
+			return (-1);
+		}
+		if (memcmp(v, c->id, sizeof(c->id)) == 0)
+			return (0);
+		if (bus_identity_ok(c, v, why, sizeof(why)) == -1)
 			bus_lost(c, "controller changed: %s", why);
 		else
 			bus_lost(c, "controller changed: map version %u, %u "
 			    "channels, rated %.1f kPa (at connect %u, %u, "
-			    "%.1f kPa)", id[0], id[1], regmap_reg_to_kpa(id[2]),
+			    "%.1f kPa)", v[0], v[1], regmap_reg_to_kpa(v[2]),
 			    c->id[0], c->id[1], regmap_reg_to_kpa(c->id[2]));
 		return (-1);
-	}
-	if (wd != c->conf.watchdog_ms) {
+	case 2:
+		if (modbus_read_registers(mb, REGMAP_HR_WATCHDOG_MS, 1,
+		    v) != 1) {
+			bus_fail(c, "verification: read of WATCHDOG_MS failed");
+			return (-1);
+		}
+		if (v[0] == c->conf.watchdog_ms)
+			return (0);
 		bus_lost(c, "controller lost its configuration: WATCHDOG_MS "
-		    "reads %u, %d written (reset or power cycle?)", wd,
+		    "reads %u, %d written (reset or power cycle?)", v[0],
 		    c->conf.watchdog_ms);
 		return (-1);
-	}
-	if (ctl != c->control) {
+	default:
+		if (modbus_read_registers(mb, REGMAP_HR_CONTROL, 1, v) != 1) {
+			bus_fail(c, "verification: read of CONTROL failed");
+			return (-1);
+		}
+		pthread_mutex_lock(&c->link->mtx);
+		c->rd.verifications++;
+		pthread_mutex_unlock(&c->link->mtx);
+		if (v[0] == c->control)
+			return (0);
 		bus_lost(c, "controller lost its configuration: CONTROL reads "
-		    "%u, %u written (reset or power cycle?)", ctl, c->control);
+		    "%u, %u written (reset or power cycle?)", v[0], c->control);
 		return (-1);
 	}
-	return (0);
+}
+
+/*
+ * The verification: all of it at an enable, before the controller is
+ * trusted with pressure; otherwise one step a tick, a cycle every
+ * VERIFY_MS, so it never costs a tick more than one transaction.
+ */
+static void
+bus_verify(struct bus_ctl *c, int enable)
+{
+	uint64_t	 now = clock_mono_ns();
+	int		 step;
+
+	if (enable) {
+		c->verify_ns = now;
+		for (step = 1; step <= 3; step++)
+			if (bus_verify_step(c, step) == -1)
+				break;
+		c->verify_step = 0;
+		return;
+	}
+	if (c->verify_step == 0) {
+		if (now - c->verify_ns < (uint64_t)VERIFY_MS * MS)
+			return;
+		c->verify_ns = now;
+		c->verify_step = 1;
+	}
+	step = c->verify_step;
+	c->verify_step = bus_verify_step(c, step) == -1 || step == 3 ? 0 :
+	    step + 1;
 }
 
 /*
@@ -764,9 +802,8 @@ bus_do_tick(struct bus_ctl *c, const struct bus_req *req)
 	c->stopbits = stop;
 	if (v2 && in[2 + nch] != owner)
 		bus_not_owner(c, in[2 + nch]);
-	else if (enable || clock_mono_ns() - c->verify_ns >=
-	    (uint64_t)VERIFY_MS * MS)
-		bus_verify(c);
+	else
+		bus_verify(c, enable);
 	bus_notify(c);
 }
 

@@ -435,28 +435,32 @@ table_check_wires(struct table *t, struct inifile_errors *errs)
  * The time one tick takes on an RTU line: per controller an FC16 write
  * (9 + 2n bytes, answered in 8) and an FC04 read (8 bytes, answered in
  * 5 + 2n), n = 3 + the channels its zones use (map v2: CONTROL, HEARTBEAT,
- * setpoints, OWNER), each frame followed by the 3.5 character silence
- * that ends it; a character is a start bit, the data bits, the parity bit
- * and the stop bits.
+ * setpoints, OWNER), each frame followed by the silence that ends it: 3.5
+ * characters, or 1.75 ms above 19200 baud (the Modbus serial line
+ * specification). A character is a start bit, the data bits, the parity
+ * bit and the stop bits.
  */
 double
 table_line_s(const struct table *t, int first)
 {
 	const struct ctl_conf	*l = &t->ctls[first];
-	double			 chars = 0, bits;
-	int			 i, n;
+	double			 bits, chars = 0, gap;
+	int			 i, n, frames = 0;
 
 	bits = 1 + l->data_bits + (l->parity != 'N') + l->stop_bits;
+	gap = l->baud > 19200 ? 0.00175 : 3.5 * bits / l->baud;
 	for (i = 0; i < t->nctls; i++) {
 		if (!table_same_wire(&t->ctls[i], l))
 			continue;
 		n = 3 + table_ctl_channels(t, i);
-		chars += (9 + 2 * n) + 8 + 8 + (5 + 2 * n) + 4 * 3.5;
+		chars += (9 + 2 * n) + 8 + 8 + (5 + 2 * n);
+		frames += 4;
 	}
-	return (chars * bits / l->baud);
+	return (chars * bits / l->baud + frames * gap);
 }
 
-/* Each RTU line must carry a tick within the tick's period. */
+/* Each RTU line must carry a tick within the tick's period (free run, a
+ * benchmark mode, ticks as fast as the line goes). */
 static void
 table_check_lines(struct table *t, struct inifile_errors *errs)
 {
@@ -465,7 +469,7 @@ table_check_lines(struct table *t, struct inifile_errors *errs)
 	int			 i, j, n;
 	char			 sect[NAME_LEN + 16];
 
-	for (i = 0; i < t->nctls; i++) {
+	for (i = 0; i < t->nctls && !t->free_run; i++) {
 		c = &t->ctls[i];
 		for (j = 0; j < i; j++)
 			if (table_same_wire(&t->ctls[j], c))

@@ -560,6 +560,12 @@
 
   function render(st) {
     status = st;
+    /* Which table: a STOP pressed in the wrong tab must be visible as the
+     * wrong table. */
+    if (st.table) {
+      text(document.querySelector('.brand-sub'), st.table);
+      document.title = st.table + ' · massaged';
+    }
     el.state.className = 'state state-' + st.state;
     text(el.state, st.state);
     const active = st.state === 'running' || st.state === 'paused' || st.state === 'stopping';

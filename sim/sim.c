@@ -48,7 +48,8 @@ enum {
 	OPT_DATA_BITS,
 	OPT_STOP_BITS,
 	OPT_CONTROL,
-	OPT_TICK_MS
+	OPT_TICK_MS,
+	OPT_FAST
 };
 
 static const struct option sim_longopts[] = {
@@ -71,6 +72,7 @@ static const struct option sim_longopts[] = {
 	{ "stop-bits",		required_argument,	NULL, OPT_STOP_BITS },
 	{ "control",		required_argument,	NULL, OPT_CONTROL },
 	{ "tick-ms",		required_argument,	NULL, OPT_TICK_MS },
+	{ "fast",		no_argument,		NULL, OPT_FAST },
 	{ NULL,			0,			NULL, 0 }
 };
 
@@ -88,6 +90,7 @@ static struct sim_ctl	*sim_ctls[SIM_MAXCTL];
 static int		 sim_nctls;
 static int		 sim_quitting;
 static long		 sim_tick_ms = 5;
+static int		 sim_fast_mode;
 
 static void
 sim_usage(FILE *f)
@@ -128,6 +131,8 @@ sim_usage(FILE *f)
 "  -e, --events FILE    event log, one line per frame and state change\n"
 "                       (CLOCK_MONOTONIC ns first; - for stdout)\n"
 "  --tick-ms MS         longest sleep of the loop, 1..100 (5)\n"
+"  --fast               no physics (a pressure is its setpoint at once, no\n"
+"                       time steps): the bare server of benchmarks\n"
 "  -v, --verbose        log every event to stderr as well\n"
 "  -V, --version        print the version and exit\n"
 "  -h, --help           print this help and exit\n"
@@ -147,6 +152,13 @@ static void
 sim_badarg(const char *opt, const char *arg, const char *expected)
 {
 	fatalx("--%s: '%s' is not valid (expected %s)", opt, arg, expected);
+}
+
+/* --fast: no physics, the bare server benchmarks are measured against. */
+int
+sim_fast(void)
+{
+	return (sim_fast_mode);
 }
 
 int
@@ -431,7 +443,7 @@ sim_loop(int sigfd)
 		}
 
 		now = clock_mono_ns();
-		for (i = 0; i < sim_nctls; i++)
+		for (i = 0; i < sim_nctls && !sim_fast_mode; i++)
 			plant_step(sim_ctls[i], now);
 		sim_dispatch(&sp, sigfd);
 		now = clock_mono_ns();
@@ -555,6 +567,9 @@ main(int argc, char *argv[])
 			if (sim_split(optarg, chost, sizeof(chost), &cport) ==
 			    -1)
 				sim_badarg(name, optarg, "HOST:PORT");
+			break;
+		case OPT_FAST:
+			sim_fast_mode = 1;
 			break;
 		case OPT_TICK_MS:
 			if (parse_int(optarg, 1, 100, &l) == -1)

@@ -154,6 +154,7 @@ struct sim_poll {
 
 /* sim.c */
 int		 sim_nctl(void);
+int		 sim_fast(void);
 struct sim_ctl	*sim_ctl_get(int);
 void		 sim_quit(void);
 void		 sim_poll_add(struct sim_poll *, int, short, enum sim_pollkind,

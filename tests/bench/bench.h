@@ -45,7 +45,8 @@ struct rig_conf {
 	int		 zones;			/* per controller */
 	double		 tick_hz;
 	int		 free_run;
-	const char	*device;		/* RTU: one controller here */
+	const char	*device;		/* RTU: every controller here,
+						 * unit ids 1, 2, ... */
 	int		 baud;
 };
 
@@ -83,7 +84,10 @@ struct evtail {
 	size_t		 len;
 };
 
-/* rig.c */
+/* rig.c; rig_sim_start() flags */
+#define RIG_EVENTS	1	/* an event log */
+#define RIG_FAST	2	/* --fast: no physics, the bare server */
+
 void		 sleep_ms(double);
 void		 warnx_(const char *, ...) BENCH_PRINTF(1, 2);
 int		 rig_init(const char *, int);

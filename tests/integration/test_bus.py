@@ -191,7 +191,7 @@ def test_four_controllers_on_one_pty(tmp_path):
             ctls = [("u%d" % u, dict(transport="rtu", device=pty.b,
                                       baud="115200", unit_id=str(u)))
                     for u in (1, 2, 3, 4)]
-            with bus_daemon(tmp_path, ctls, tick_hz=25,
+            with bus_daemon(tmp_path, ctls, tick_hz=20,
                             response_timeout_ms=100, watchdog_ms=1000) as d:
                 d.wait_ready(timeout=20)
                 assert "4 controllers on 1 links" in d.logs()
@@ -432,11 +432,11 @@ def test_check_rtu_line_time(tmp_path):
     d = bus_daemon(tmp_path, ctls, start=False)
     r = check("-f", d.config_path)
     assert r.returncode == 1
-    # 4 x (19+8+8+15 bytes + 4 x 3.5 silences) x 10 bits / 115200 baud
+    # 4 x ((19+8+8+15 bytes) x 10 bits / 115200 baud + 4 x 1.75 ms)
     assert "/dev/ttyS7 cannot carry tick_hz = 50: 4 controllers need " \
-        "22.2 ms of line time per tick at 115200 baud, a tick is 20.0 ms; " \
-        "lower tick_hz to 45 or raise the baud rate" in r.stderr, r.stderr
-    d.daemon_keys["tick_hz"] = "40"
+        "45.4 ms of line time per tick at 115200 baud, a tick is 20.0 ms; " \
+        "lower tick_hz to 22 or raise the baud rate" in r.stderr, r.stderr
+    d.daemon_keys["tick_hz"] = "20"
     d.write_config()
     r = check("-f", d.config_path)
     assert "cannot carry" not in r.stderr, r.stderr

@@ -359,8 +359,11 @@ def test_one_late_reply_does_not_take_the_link_down(tmp_path):
         d.wait_ready()
         for delay in (70, 80, 90, 80):
             # one reply late (response timeout 50 ms), then on time
+            t0 = monotonic_ns()
             sim.ok("delay 1 %d" % delay)
-            time.sleep(0.12)
+            sim.wait_for(lambda: [e for e in sim.events(c=1) if e.ns > t0
+                                  and e.kind in ("fc16", "fc4", "fc3")],
+                         interval=0.001, what="one request delayed")
             sim.ok("delay 1 0")
             time.sleep(0.5)
             st = d.status()
