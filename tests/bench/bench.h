@@ -23,6 +23,7 @@
 #define BENCH_TOKEN		"bench-token-5f0c2a9e71d84b36"
 #define BENCH_PROGRAM		"bench"
 #define BENCH_PROFILE		"bench"
+#define BENCH_OWNER		4242	/* map v2 owner id, daemon and bare */
 
 #define BENCH_PRINTF(a, b)	__attribute__((format(printf, a, b)))
 

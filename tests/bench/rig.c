@@ -719,10 +719,10 @@ rig_daemon_start(struct rig_daemon *d, const char *tag,
 	    "zones\n[daemon]\ntick_hz = %g\nfree_run = %s\n"
 	    "listen = 127.0.0.1:0\ntoken_file = %s/tokens\n"
 	    "profile_dir = %s/profiles\nprogram_dir = %s/programs\n"
-	    "rules = %s/rules.ini\nrun_dir = %s\n\n", rc->nctl,
+	    "rules = %s/rules.ini\nrun_dir = %s\nowner_id = %d\n\n", rc->nctl,
 	    rc->nctl == 1 ? "" : "s", rc->zones, rc->tick_hz,
 	    rc->free_run ? "yes" : "no", rig_dir, rig_dir, rig_dir, rig_dir,
-	    rig_dir);
+	    rig_dir, BENCH_OWNER);
 	for (c = 0; c < rc->nctl; c++) {
 		if (rc->device != NULL)
 			fprintf(f, "[controller c%d]\ntransport = rtu\n"
