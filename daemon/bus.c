@@ -21,6 +21,7 @@
  * through a fresh connect sequence.
  */
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -97,6 +98,7 @@ struct bus_link {
 	modbus_t		*mb;		/* thread only */
 	int			 backoff;	/* thread only */
 	uint64_t		 retry_ns;	/* thread only */
+	uint16_t		 tid;		/* thread only: TCP */
 
 	pthread_mutex_t		 mtx;
 	pthread_cond_t		 cond;
@@ -281,6 +283,142 @@ bus_wire_open(struct bus_link *l)
 }
 
 /*
+ * Transactions: libmodbus frames the request and reads the reply (with
+ * its timeouts), we check it. libmodbus 3.1 takes a Modbus TCP reply with
+ * any unit id or protocol id for the answer; a reply for another unit or
+ * another protocol is an error on the link here (EMBBADSLAVE, EPROTO), as
+ * is a transaction id that is not the request's (EMBBADDATA: a late
+ * reply). Each returns what libmodbus's own call would, -1 with errno.
+ */
+static int
+bus_xfer(struct bus_link *l, int unit, const uint8_t *pdu, int len,
+    uint8_t *rpdu, int rmax)
+{
+	uint8_t		 adu[MODBUS_TCP_MAX_ADU_LENGTH];
+	uint8_t		 rsp[MODBUS_TCP_MAX_ADU_LENGTH];
+	int		 rtu, hl, n;
+	uint16_t	 tid = 0;
+
+	rtu = bus_wire_conf(l)->transport == TRANSPORT_RTU;
+	if (rtu) {
+		adu[0] = (uint8_t)unit;
+		memcpy(adu + 1, pdu, len);
+		if (modbus_send_raw_request(l->mb, adu, len + 1) == -1)
+			return (-1);
+		hl = 1;
+	} else {
+		tid = ++l->tid;
+		adu[0] = tid >> 8;
+		adu[1] = tid & 0xff;
+		adu[2] = adu[3] = 0;
+		adu[4] = (len + 1) >> 8;
+		adu[5] = (len + 1) & 0xff;
+		adu[6] = (uint8_t)unit;
+		memcpy(adu + 7, pdu, len);
+		if (send(modbus_get_socket(l->mb), adu, len + 7,
+		    MSG_NOSIGNAL) != len + 7) {
+			if (errno == 0 || errno == EAGAIN)
+				errno = EPIPE;
+			return (-1);
+		}
+		hl = 7;
+	}
+	if ((n = modbus_receive_confirmation(l->mb, rsp)) == -1)
+		return (-1);
+	if (n == 0) {			/* RTU: libmodbus dropped another unit's */
+		errno = EMBBADSLAVE;
+		return (-1);
+	}
+	n -= hl + (rtu ? 2 : 0);	/* the PDU */
+	if (n < 2 || n > rmax) {
+		errno = EMBBADDATA;
+		return (-1);
+	}
+	if (!rtu && ((rsp[0] << 8) | rsp[1]) != tid) {
+		errno = EMBBADDATA;
+		return (-1);
+	}
+	if (!rtu && (rsp[2] != 0 || rsp[3] != 0)) {
+		errno = EPROTO;
+		return (-1);
+	}
+	if (rsp[hl - 1] != unit) {
+		errno = EMBBADSLAVE;
+		return (-1);
+	}
+	if (rsp[hl] == (pdu[0] | 0x80)) {
+		errno = MODBUS_ENOBASE + rsp[hl + 1];
+		return (-1);
+	}
+	if (rsp[hl] != pdu[0]) {
+		errno = EMBBADDATA;
+		return (-1);
+	}
+	memcpy(rpdu, rsp + hl, n);
+	return (n);
+}
+
+/* FC03 (input 0) or FC04 (input 1) of n registers at addr into v. */
+static int
+bus_read(struct bus_link *l, int unit, int input, int addr, int n,
+    uint16_t *v)
+{
+	uint8_t	 pdu[5], r[MODBUS_TCP_MAX_ADU_LENGTH];
+	int	 i;
+
+	pdu[0] = input ? MODBUS_FC_READ_INPUT_REGISTERS :
+	    MODBUS_FC_READ_HOLDING_REGISTERS;
+	pdu[1] = addr >> 8;
+	pdu[2] = addr & 0xff;
+	pdu[3] = n >> 8;
+	pdu[4] = n & 0xff;
+	if (bus_xfer(l, unit, pdu, 5, r, sizeof(r)) != 2 + 2 * n ||
+	    r[1] != 2 * n) {
+		if (errno == 0)
+			errno = EMBBADDATA;
+		return (-1);
+	}
+	for (i = 0; i < n; i++)
+		v[i] = (r[2 + 2 * i] << 8) | r[3 + 2 * i];
+	return (n);
+}
+
+/* FC06 for one register, FC16 for more. */
+static int
+bus_write(struct bus_link *l, int unit, int addr, int n, const uint16_t *v)
+{
+	uint8_t	 pdu[6 + 2 * (3 + CHANNELS_MAX)], r[16];
+	int	 i, len;
+
+	pdu[1] = addr >> 8;
+	pdu[2] = addr & 0xff;
+	if (n == 1) {
+		pdu[0] = MODBUS_FC_WRITE_SINGLE_REGISTER;
+		pdu[3] = v[0] >> 8;
+		pdu[4] = v[0] & 0xff;
+		len = 5;
+	} else {
+		pdu[0] = MODBUS_FC_WRITE_MULTIPLE_REGISTERS;
+		pdu[3] = n >> 8;
+		pdu[4] = n & 0xff;
+		pdu[5] = 2 * n;
+		for (i = 0; i < n; i++) {
+			pdu[6 + 2 * i] = v[i] >> 8;
+			pdu[7 + 2 * i] = v[i] & 0xff;
+		}
+		len = 6 + 2 * n;
+	}
+	errno = 0;
+	if (bus_xfer(l, unit, pdu, len, r, sizeof(r)) != 5 ||
+	    memcmp(r + 1, pdu + 1, 4) != 0) {
+		if (errno == 0)
+			errno = EMBBADDATA;
+		return (-1);
+	}
+	return (n);
+}
+
+/*
  * The local guard: one lock file per controller endpoint under the run
  * directory, so two daemons on one machine cannot drive one controller.
  * A run directory that cannot be used costs the guard, with a warning.
@@ -378,10 +516,12 @@ static int
 bus_ctl_connect(struct bus_ctl *c)
 {
 	struct ctl_conf	*cc = &c->conf;
-	modbus_t	*mb = c->link->mb;
-	unsigned	 owner = c->link->bus->owner;
+	struct bus_link	*l = c->link;
+	modbus_t	*mb = l->mb;
+	unsigned	 owner = l->bus->owner;
 	uint16_t	 id[3], v;
 	char		 why[160];
+	int		 u = cc->unit_id;
 
 	c->wire_err = 0;
 	if (bus_lock_endpoint(c) == -1)
@@ -392,8 +532,7 @@ bus_ctl_connect(struct bus_ctl *c)
 		    cc->response_timeout_ms, modbus_strerror(errno));
 		return (-1);
 	}
-	if (modbus_read_input_registers(mb, REGMAP_IR_MAP_VERSION, 3,
-	    id) != 3) {
+	if (bus_read(l, u, 1, REGMAP_IR_MAP_VERSION, 3, id) != 3) {
 		c->wire_err = bus_wire_errno(errno);
 		bus_set_error(c, "cannot read MAP_VERSION, CHANNELS and "
 		    "MAX_PRESSURE: %s", modbus_strerror(errno));
@@ -404,9 +543,10 @@ bus_ctl_connect(struct bus_ctl *c)
 		bus_set_error(c, "%s", why);
 		return (-1);
 	}
-	if (id[0] >= 2 && modbus_write_register(mb, REGMAP_HR_OWNER(id[1]),
-	    (uint16_t)owner) != 1) {
-		if (errno == EMBXSBUSY && modbus_read_input_registers(mb,
+	v = (uint16_t)owner;
+	if (id[0] >= 2 && bus_write(l, u, REGMAP_HR_OWNER(id[1]), 1,
+	    &v) != 1) {
+		if (errno == EMBXSBUSY && bus_read(l, u, 1,
 		    REGMAP_IR_OWNER(id[1]), 1, &v) == 1) {
 			c->owned = 0;
 			bus_set_error(c, "refused: controller claimed by another "
@@ -420,9 +560,9 @@ bus_ctl_connect(struct bus_ctl *c)
 		return (-1);
 	}
 	c->owned = 1;
-	if (modbus_write_register(mb, REGMAP_HR_WATCHDOG_MS,
-	    (uint16_t)cc->watchdog_ms) != 1 ||
-	    modbus_read_registers(mb, REGMAP_HR_WATCHDOG_MS, 1, &v) != 1) {
+	v = (uint16_t)cc->watchdog_ms;
+	if (bus_write(l, u, REGMAP_HR_WATCHDOG_MS, 1, &v) != 1 ||
+	    bus_read(l, u, 0, REGMAP_HR_WATCHDOG_MS, 1, &v) != 1) {
 		c->wire_err = bus_wire_errno(errno);
 		bus_set_error(c, "cannot write WATCHDOG_MS: %s",
 		    modbus_strerror(errno));
@@ -437,6 +577,7 @@ bus_ctl_connect(struct bus_ctl *c)
 	memcpy(c->id, id, sizeof(c->id));
 	c->up = 1;
 	c->backoff = 0;
+	l->backoff = 0;		/* the wire works: back-off starts again */
 	c->control = 0;
 	c->stopbits = 0;
 	c->verify_ns = clock_mono_ns();
@@ -601,14 +742,14 @@ bus_rtt(struct bus_reading *rd, double s)
 static int
 bus_verify_step(struct bus_ctl *c, int step)
 {
-	modbus_t	*mb = c->link->mb;
+	struct bus_link	*l = c->link;
 	uint16_t	 v[3];
 	char		 why[160];
+	int		 u = c->conf.unit_id;
 
 	switch (step) {
 	case 1:
-		if (modbus_read_input_registers(mb, REGMAP_IR_MAP_VERSION, 3,
-		    v) != 3) {
+		if (bus_read(l, u, 1, REGMAP_IR_MAP_VERSION, 3, v) != 3) {
 			bus_fail(c, "verification: read of the identity failed");
 			return (-1);
 		}
@@ -623,8 +764,7 @@ bus_verify_step(struct bus_ctl *c, int step)
 			    c->id[0], c->id[1], regmap_reg_to_kpa(c->id[2]));
 		return (-1);
 	case 2:
-		if (modbus_read_registers(mb, REGMAP_HR_WATCHDOG_MS, 1,
-		    v) != 1) {
+		if (bus_read(l, u, 0, REGMAP_HR_WATCHDOG_MS, 1, v) != 1) {
 			bus_fail(c, "verification: read of WATCHDOG_MS failed");
 			return (-1);
 		}
@@ -635,7 +775,7 @@ bus_verify_step(struct bus_ctl *c, int step)
 		    c->conf.watchdog_ms);
 		return (-1);
 	default:
-		if (modbus_read_registers(mb, REGMAP_HR_CONTROL, 1, v) != 1) {
+		if (bus_read(l, u, 0, REGMAP_HR_CONTROL, 1, v) != 1) {
 			bus_fail(c, "verification: read of CONTROL failed");
 			return (-1);
 		}
@@ -693,6 +833,7 @@ bus_do_vent(struct bus_link *l, const int *vent)
 	static const uint8_t bcast[] = { REGMAP_BROADCAST,
 	    MODBUS_FC_WRITE_SINGLE_REGISTER, 0, REGMAP_HR_CONTROL, 0, 0 };
 	struct bus_ctl	*c;
+	uint16_t	 zero = 0;
 	int		 pass, i, ok, sent = 0;
 
 	if (l->mb != NULL && l->n > 1 &&
@@ -708,8 +849,8 @@ bus_do_vent(struct bus_link *l, const int *vent)
 			if (l->mb != NULL && c->owned) {
 				modbus_set_slave(l->mb, c->conf.unit_id);
 				bus_timeouts(l->mb, &c->conf);
-				ok = modbus_write_register(l->mb,
-				    REGMAP_HR_CONTROL, 0) == 1;
+				ok = bus_write(l, c->conf.unit_id,
+				    REGMAP_HR_CONTROL, 1, &zero) == 1;
 				if (ok)
 					c->control = 0;
 				else
@@ -738,12 +879,13 @@ bus_do_vent(struct bus_link *l, const int *vent)
 static void
 bus_do_tick(struct bus_ctl *c, const struct bus_req *req)
 {
-	modbus_t	*mb = c->link->mb;
+	struct bus_link	*l = c->link;
+	modbus_t	*mb = l->mb;
 	uint16_t	 out[3 + CHANNELS_MAX], in[3 + CHANNELS_MAX], stop;
 	uint16_t	 owner = (uint16_t)c->link->bus->owner;
 	uint64_t	 t0, t1;
 	int		 i, n = req->nregs, nin, v2 = c->id[0] >= 2, enable;
-	int		 nch = req->nregs - 2;
+	int		 nch = req->nregs - 2, u = c->conf.unit_id;
 
 	memcpy(out, req->regs, n * sizeof(*out));
 	if (v2) {
@@ -760,8 +902,8 @@ bus_do_tick(struct bus_ctl *c, const struct bus_req *req)
 	modbus_set_slave(mb, c->conf.unit_id);
 	bus_timeouts(mb, &c->conf);
 	t0 = clock_mono_ns();
-	if (modbus_write_registers(mb, REGMAP_HR_CONTROL, n, out) != n) {
-		if (v2 && errno == EMBXSBUSY && modbus_read_input_registers(mb,
+	if (bus_write(l, u, REGMAP_HR_CONTROL, n, out) != n) {
+		if (v2 && errno == EMBXSBUSY && bus_read(l, u, 1,
 		    REGMAP_IR_OWNER(nch), 1, in) == 1 && in[0] != owner)
 			bus_not_owner(c, in[0]);
 		else
@@ -772,8 +914,7 @@ bus_do_tick(struct bus_ctl *c, const struct bus_req *req)
 	}
 	c->control = out[0];
 	t1 = clock_mono_ns();
-	if (modbus_read_input_registers(mb, REGMAP_IR_STATUS, nin, in) !=
-	    nin) {
+	if (bus_read(l, u, 1, REGMAP_IR_STATUS, nin, in) != nin) {
 		bus_fail(c, "read of STATUS and pressures failed");
 		bus_notify(c);
 		return;
@@ -908,7 +1049,6 @@ bus_thread(void *arg)
 					bus_notify(l->ctls[i]);
 				continue;
 			}
-			l->backoff = 0;
 			for (i = 0; i < l->n; i++)
 				l->ctls[i]->retry_ns = 0;
 		}
@@ -929,16 +1069,15 @@ bus_thread(void *arg)
 			if (!c->up) {
 				if (clock_mono_ns() < c->retry_ns)
 					continue;
-				if (bus_ctl_connect(c) == -1) {
+				if (bus_ctl_connect(c) == -1 &&
+				    (l->n == 1 || c->wire_err)) {
+					/* A wire of its own, or a broken one:
+					 * a fresh connection next time. */
+					bus_wire_close(l);
+					bus_backoff(&l->backoff, &l->retry_ns);
+					c->retry_ns = 0;
+				} else if (!c->up)
 					bus_backoff(&c->backoff, &c->retry_ns);
-					/* A wire of its own: a fresh one next
-					 * time (late replies, a reset link). */
-					if (l->n == 1 || c->wire_err) {
-						bus_wire_close(l);
-						l->backoff = c->backoff;
-						l->retry_ns = c->retry_ns;
-					}
-				}
 				bus_notify(c);
 			} else if (have)
 				bus_do_tick(c, &req);

@@ -68,6 +68,7 @@ static int	ctlsock_cmd_powercycle(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_hang(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_delay(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_exception(struct ctlsock_client *, int, char **);
+static int	ctlsock_cmd_badreply(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_stick(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_overpressure(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_sensor_fault(struct ctlsock_client *, int, char **);
@@ -90,6 +91,7 @@ static const struct ctlsock_cmd ctlsock_cmds[] = {
 	{ "sensor_fault", 2, "sensor_fault C on|off",
 	    ctlsock_cmd_sensor_fault },
 	{ "powercycle", 1, "powercycle C", ctlsock_cmd_powercycle },
+	{ "badreply", 2, "badreply C unit|proto|off", ctlsock_cmd_badreply },
 	{ "get", 1, "get C", ctlsock_cmd_get },
 	{ "quit", 0, "quit", ctlsock_cmd_quit },
 	{ "ping", 0, "ping", ctlsock_cmd_ping },
@@ -546,6 +548,33 @@ ctlsock_cmd_exception(struct ctlsock_client *cl, int argc, char **argv)
 	for (i = from; i < to; i++) {
 		ctlsock_event(sim_ctl_get(i), argc, argv);
 		sim_ctl_get(i)->exc_code = (int)code;
+	}
+	ctlsock_reply(cl, "ok");
+	return (0);
+}
+
+/* TCP replies with another unit id or protocol id than the request's. */
+static int
+ctlsock_cmd_badreply(struct ctlsock_client *cl, int argc, char **argv)
+{
+	int	 from, to, i, mode;
+
+	if (ctlsock_which(cl, argv[1], &from, &to) == -1)
+		return (-1);
+	if (strcmp(argv[2], "unit") == 0)
+		mode = SIM_BAD_UNIT;
+	else if (strcmp(argv[2], "proto") == 0)
+		mode = SIM_BAD_PROTO;
+	else if (strcmp(argv[2], "off") == 0)
+		mode = 0;
+	else {
+		ctlsock_reply(cl, "err bad mode '%s' (expected unit, proto or "
+		    "off)", argv[2]);
+		return (-1);
+	}
+	for (i = from; i < to; i++) {
+		ctlsock_event(sim_ctl_get(i), argc, argv);
+		sim_ctl_get(i)->bad_reply = mode;
 	}
 	ctlsock_reply(cl, "ok");
 	return (0);

@@ -28,6 +28,9 @@
 #define SIM_ADU_MAX		260	/* MODBUS_TCP_MAX_ADU_LENGTH */
 #define SIM_PENDING_MAX		1024	/* delayed requests per controller */
 
+#define SIM_BAD_UNIT		1	/* replies carry another unit id */
+#define SIM_BAD_PROTO		2	/* replies carry protocol id 1 */
+
 #define VENTED_BELOW		5.0	/* 0.5 kPa, in register units */
 #define RTU_FRAME_TIMEOUT_NS	100000000ULL	/* partial RTU frame dropped */
 
@@ -123,6 +126,7 @@ struct sim_ctl {
 	uint64_t		 hang_until_ns;
 	int			 delay_ms;
 	int			 exc_code;
+	int			 bad_reply;	/* TCP: SIM_BAD_UNIT, _PROTO */
 
 	/* counters */
 	uint64_t		 requests;

@@ -30,6 +30,8 @@
 
 static void	wire_kill(struct sim_client *, const char *);
 static void	wire_owner(struct sim_ctl *, const uint8_t *, uint64_t);
+static int	wire_bad_reply(struct sim_ctl *, modbus_t *, const uint8_t *,
+		    int);
 static void	wire_frame(struct sim_ctl *, struct sim_client *,
 		    const uint8_t *, int, uint64_t);
 static void	wire_serve(struct sim_ctl *, struct sim_client *,
@@ -582,6 +584,46 @@ wire_frame_unit(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
 	wire_serve(c, cl, adu, len);
 }
 
+/*
+ * Injected: the reply carries another unit id (the request's plus one) or
+ * protocol id 1, as a confused gateway might. Writes are applied as usual.
+ */
+static int
+wire_bad_reply(struct sim_ctl *c, modbus_t *mb, const uint8_t *adu, int len)
+{
+	uint8_t		 req[SIM_ADU_MAX], rsp[SIM_ADU_MAX];
+	const uint8_t	*pdu = adu + 7;
+	int		 fc = pdu[0], addr, n, i, bytes;
+	uint16_t	*regs;
+
+	memcpy(req, adu, len);
+	if (c->bad_reply == SIM_BAD_UNIT) {
+		req[6]++;
+		return (modbus_reply(mb, req, len, c->map));
+	}
+	if (fc != MODBUS_FC_READ_HOLDING_REGISTERS &&
+	    fc != MODBUS_FC_READ_INPUT_REGISTERS)
+		return (modbus_reply(mb, adu, len, c->map));
+	addr = (pdu[1] << 8) | pdu[2];
+	n = (pdu[3] << 8) | pdu[4];
+	regs = fc == MODBUS_FC_READ_INPUT_REGISTERS ?
+	    c->map->tab_input_registers : c->map->tab_registers;
+	bytes = 2 * n;
+	memcpy(rsp, adu, 7);
+	rsp[2] = 0;
+	rsp[3] = 1;			/* not Modbus */
+	rsp[4] = (3 + bytes) >> 8;
+	rsp[5] = (3 + bytes) & 0xff;
+	rsp[7] = (uint8_t)fc;
+	rsp[8] = (uint8_t)bytes;
+	for (i = 0; i < n; i++) {
+		rsp[9 + 2 * i] = regs[addr + i] >> 8;
+		rsp[10 + 2 * i] = regs[addr + i] & 0xff;
+	}
+	return (send(modbus_get_socket(mb), rsp, 9 + bytes, MSG_NOSIGNAL) ==
+	    9 + bytes ? 9 + bytes : -1);
+}
+
 /* Map v2: a served write that covered OWNER claims or renews. */
 static void
 wire_owner(struct sim_ctl *c, const uint8_t *pdu, uint64_t now)
@@ -664,7 +706,10 @@ wire_serve(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
 	} else {
 		old_control = hr[REGMAP_HR_CONTROL];
 		old_hb = hr[REGMAP_HR_HEARTBEAT];
-		rc = modbus_reply(mb, adu, len, c->map);
+		if (c->transport == SIM_TCP && c->bad_reply != 0)
+			rc = wire_bad_reply(c, mb, adu, len);
+		else
+			rc = modbus_reply(mb, adu, len, c->map);
 		if (write) {
 			c->writes++;
 			wire_owner(c, pdu, now);

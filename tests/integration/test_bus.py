@@ -7,6 +7,7 @@ Every test runs the real daemon against the real simulator.
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -440,3 +441,24 @@ def test_check_rtu_line_time(tmp_path):
     d.write_config()
     r = check("-f", d.config_path)
     assert "cannot carry" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("mode,text", [
+    ("unit", "Response not from requested slave"),
+    ("proto", "Protocol error")])
+def test_reply_with_wrong_unit_or_protocol_is_an_error(tmp_path, mode, text):
+    """libmodbus takes a Modbus TCP reply with any unit id or protocol id;
+    the daemon counts it as an error on the link: the controller goes down
+    (idle: after max_failures), and comes back once replies are right."""
+    with Sim(tmp_path, controllers=[dict(channels=4)]) as sim:
+        with bus_daemon(tmp_path, tcp_ctls(sim, 1)) as d:
+            d.wait_ready()
+            sim.ok("badreply 0 %s" % mode)
+            d.wait_for(lambda: not d.status()["controllers"][0]["connected"],
+                       timeout=5, what="controller down")
+            assert re.search(r"controller c0: (read|write) of .* failed: "
+                             + text, d.logs())
+            assert text in d.status()["controllers"][0]["error"]
+            sim.ok("badreply 0 off")
+            d.wait_for(lambda: d.status()["controllers"][0]["connected"],
+                       timeout=10, what="reconnected")
