@@ -69,6 +69,7 @@ static int	ctlsock_cmd_hang(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_delay(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_exception(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_badreply(struct ctlsock_client *, int, char **);
+static int	ctlsock_cmd_identity(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_stick(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_overpressure(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_sensor_fault(struct ctlsock_client *, int, char **);
@@ -92,6 +93,7 @@ static const struct ctlsock_cmd ctlsock_cmds[] = {
 	    ctlsock_cmd_sensor_fault },
 	{ "powercycle", 1, "powercycle C", ctlsock_cmd_powercycle },
 	{ "badreply", 2, "badreply C unit|proto|off", ctlsock_cmd_badreply },
+	{ "identity", 3, "identity C VERSION MAX_KPA", ctlsock_cmd_identity },
 	{ "get", 1, "get C", ctlsock_cmd_get },
 	{ "quit", 0, "quit", ctlsock_cmd_quit },
 	{ "ping", 0, "ping", ctlsock_cmd_ping },
@@ -548,6 +550,34 @@ ctlsock_cmd_exception(struct ctlsock_client *cl, int argc, char **argv)
 	for (i = from; i < to; i++) {
 		ctlsock_event(sim_ctl_get(i), argc, argv);
 		sim_ctl_get(i)->exc_code = (int)code;
+	}
+	ctlsock_reply(cl, "ok");
+	return (0);
+}
+
+/* MAP_VERSION and MAX_PRESSURE as a swapped board would report them (the
+ * behaviour stays that of the original). */
+static int
+ctlsock_cmd_identity(struct ctlsock_client *cl, int argc, char **argv)
+{
+	double	 kpa;
+	long	 v;
+	int	 from, to, i;
+	uint16_t *in;
+
+	if (ctlsock_which(cl, argv[1], &from, &to) == -1)
+		return (-1);
+	if (parse_int(argv[2], 0, 65535, &v) == -1 ||
+	    parse_double(argv[3], 0.1, 5000.0, &kpa) == -1) {
+		ctlsock_reply(cl, "err expected VERSION 0..65535 and MAX_KPA "
+		    "0.1..5000");
+		return (-1);
+	}
+	for (i = from; i < to; i++) {
+		ctlsock_event(sim_ctl_get(i), argc, argv);
+		in = sim_ctl_get(i)->map->tab_input_registers;
+		in[REGMAP_IR_MAP_VERSION] = (uint16_t)v;
+		in[REGMAP_IR_MAX_PRESSURE] = regmap_kpa_to_reg(kpa);
 	}
 	ctlsock_reply(cl, "ok");
 	return (0);

@@ -142,8 +142,9 @@ sim_usage(FILE *f)
 "Control commands (one per line, answered \"ok ...\" or \"err reason\"):\n"
 "  estop C on|off, client_stop C on|off, drop C, refuse C on|off,\n"
 "  hang C MS, delay C MS, exception C CODE|off, stick C CH|all on|off,\n"
-"  overpressure C CH|all, sensor_fault C on|off, powercycle C, get C,\n"
-"  ping, help, quit\n"
+"  overpressure C CH|all, sensor_fault C on|off, powercycle C,\n"
+"  identity C VERSION MAX_KPA, badreply C unit|proto|off, get C, ping,\n"
+"  help, quit\n"
 "  (C: controller index or all). See docs/simulator.md.\n",
 	    SIM_DEFAULT_TCP, SIM_DEFAULT_CONTROL);
 }

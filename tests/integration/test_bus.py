@@ -314,13 +314,30 @@ def test_power_cycle_detected_within_one_second(tmp_path, version):
 
 
 def test_identity_change_detected(tmp_path):
-    """The identity is read again while connected: a changed controller
-    is lost with the reason."""
+    """The identity is read again while connected: a controller that now
+    reports another MAX_PRESSURE (a swapped board) stops the session with
+    the reason."""
+    with Sim(tmp_path, controllers=[dict(channels=4, map_version=2)]) as sim:
+        with bus_daemon(tmp_path, tcp_ctls(sim, 1)) as d:
+            d.wait_ready()
+            start(d)
+            sim.wait_for(lambda: sim.get(0)["active"], timeout=10)
+            sim.ok("identity 0 2 25")
+            st = d.wait_for(lambda: (lambda s: s if s["last_stop"] else None)(
+                d.status()), timeout=2, what="the stop")
+            assert st["last_stop"]["category"] == 0
+            assert "controller changed: map version 2, 4 channels, rated " \
+                "25.0 kPa (at connect 2, 4, 40.0 kPa)" in \
+                st["last_stop"]["message"], st["last_stop"]
+
+
+def test_watchdog_written_behind_the_daemon_detected(tmp_path):
+    """WATCHDOG_MS is read back while connected: a value written behind the
+    daemon's back (v1: no claim) is a lost configuration."""
     with Sim(tmp_path, controllers=[dict(channels=4, map_version=1)]) as sim:
         with bus_daemon(tmp_path, tcp_ctls(sim, 1)) as d:
             d.wait_ready()
             m = sim.client(0)
-            # a watchdog written behind the daemon's back (v1: no claim)
             m.write_register(100, 2000)
             d.wait_for(lambda: "WATCHDOG_MS reads 2000, 500 written" in
                        d.logs(), timeout=3, what="read-back mismatch")
@@ -462,3 +479,30 @@ def test_reply_with_wrong_unit_or_protocol_is_an_error(tmp_path, mode, text):
             sim.ok("badreply 0 off")
             d.wait_for(lambda: d.status()["controllers"][0]["connected"],
                        timeout=10, what="reconnected")
+
+
+def test_serial_line_locked_and_rs485_mode(tmp_path):
+    """A serial line is locked while open: a second daemon (its own run
+    directory, so the endpoint lock does not answer first) gets an error
+    naming the device."""
+    with PtyPair(tmp_path) as pty:
+        sims = [dict(channels=4, rtu=pty.a, baud=115200)]
+        with Sim(tmp_path, controllers=sims):
+            ctl = [("u1", dict(transport="rtu", device=pty.b,
+                               baud="115200", unit_id="1"))]
+            with bus_daemon(tmp_path, ctl, name="a",
+                            response_timeout_ms=100) as a:
+                a.wait_ready(timeout=15)
+                with bus_daemon(tmp_path, ctl, name="b",
+                                response_timeout_ms=100) as b:
+                    b.wait_for(lambda: "cannot lock %s: another process has "
+                               "it open" % pty.b in b.logs(), timeout=10,
+                               what="lock refusal")
+                    assert not b.status()["controllers"][0]["connected"]
+                assert a.status()["controllers"][0]["connected"]
+            # the RS-485 options are applied at open (a pty takes them)
+            ctl[0][1].update(serial_mode="rs485", rts="up",
+                             rts_delay_us="100")
+            with bus_daemon(tmp_path, ctl, name="c",
+                            response_timeout_ms=100) as c:
+                c.wait_ready(timeout=15)
