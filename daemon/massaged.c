@@ -171,6 +171,7 @@ main(int argc, char *argv[])
 		return (1);
 	}
 	if (check) {
+		tables_print_lines(ctl.cfg->table);
 		printf("configuration OK\n");
 		tick_free(&ctl);
 		return (0);

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,30 @@ static int
 tables_cmp(const void *a, const void *b)
 {
 	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+void
+tables_print_lines(const struct table *t)
+{
+	const struct ctl_conf	*c;
+	double			 s;
+	int			 i, j, n;
+
+	for (i = 0; i < t->nctls; i++) {
+		c = &t->ctls[i];
+		for (j = 0; j < i; j++)
+			if (table_same_wire(&t->ctls[j], c))
+				break;
+		if (c->transport != TRANSPORT_RTU || j < i)
+			continue;
+		for (n = 0, j = i; j < t->nctls; j++)
+			n += table_same_wire(&t->ctls[j], c);
+		s = table_line_s(t, i);
+		printf("line %s: %d controller%s, %.1f ms of line time per tick "
+		    "at %d baud, a tick is %.1f ms (the line carries at most "
+		    "%d Hz)\n", c->device, n, n == 1 ? "" : "s", s * 1e3,
+		    c->baud, 1e3 / t->tick_hz, (int)floor(1 / s));
+	}
 }
 
 int
@@ -109,6 +134,7 @@ tables_check_dir(const char *dir, char *const *overrides, int noverrides)
 			if ((tabs[i] = malloc(sizeof(*tabs[i]))) == NULL)
 				fatal("malloc");
 			*tabs[i] = *ctl.cfg->table;
+			tables_print_lines(tabs[i]);
 			printf("%s: OK\n", paths[i]);
 		}
 		inifile_errors_free(&errs);
