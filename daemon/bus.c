@@ -1239,6 +1239,18 @@ bus_get(struct bus *b, int ctl, struct bus_reading *out)
 	pthread_mutex_unlock(&c->link->mtx);
 }
 
+uint64_t
+bus_downs(struct bus *b, int ctl)
+{
+	struct bus_ctl	*c = &b->ctls[ctl];
+	uint64_t	 n;
+
+	pthread_mutex_lock(&c->link->mtx);
+	n = c->rd.downs;
+	pthread_mutex_unlock(&c->link->mtx);
+	return (n);
+}
+
 int
 bus_count(struct bus *b)
 {

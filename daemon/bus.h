@@ -75,6 +75,8 @@ void		 bus_vent_all(struct bus *b);
 /* 1 while any link still has a vent to send or to see acknowledged. */
 int		 bus_venting(struct bus *b);
 void		 bus_get(struct bus *b, int ctl, struct bus_reading *out);
+/* rd.downs alone, cheaply: the loop checks it on every reading. */
+uint64_t	 bus_downs(struct bus *b, int ctl);
 int		 bus_count(struct bus *b);
 void		 bus_stop(struct bus *b);	/* ends and joins the threads */
 

@@ -131,9 +131,9 @@ tick_downs(struct tick *c, struct session_input *in)
 	int			 i;
 
 	for (i = 0; i < in->nctls; i++) {
-		bus_get(c->bus, i, &rd);
-		if (rd.downs == c->downs_seen[i])
+		if (bus_downs(c->bus, i) == c->downs_seen[i])
 			continue;
+		bus_get(c->bus, i, &rd);
 		c->downs_seen[i] = rd.downs;
 		in->ctl[i].connected = 0;
 		snprintf(in->ctl[i].why, sizeof(in->ctl[i].why), "%s",
