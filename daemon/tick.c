@@ -323,7 +323,9 @@ tick_same_wiring(const struct table *a, const struct table *b,
 		    x->stop_bits != y->stop_bits || x->unit_id != y->unit_id ||
 		    x->response_timeout_ms != y->response_timeout_ms ||
 		    x->watchdog_ms != y->watchdog_ms ||
-		    x->max_failures != y->max_failures) {
+		    x->max_failures != y->max_failures ||
+		    x->rs485 != y->rs485 || x->rts != y->rts ||
+		    x->rts_delay_us != y->rts_delay_us) {
 			snprintf(why, whylen, "controller %s changed", x->name);
 			return (-1);
 		}
@@ -341,6 +343,10 @@ tick_same_wiring(const struct table *a, const struct table *b,
 	if (a->tick_hz != b->tick_hz || strcmp(a->listen_host, b->listen_host) ||
 	    a->listen_port != b->listen_port) {
 		snprintf(why, whylen, "tick_hz or listen changed");
+		return (-1);
+	}
+	if (a->owner_id != b->owner_id || strcmp(a->run_dir, b->run_dir)) {
+		snprintf(why, whylen, "owner_id or run_dir changed");
 		return (-1);
 	}
 	return (0);

@@ -8,6 +8,7 @@ Every test runs the real daemon against the real simulator.
 import json
 import os
 import re
+import signal
 import subprocess
 
 import pytest
@@ -509,3 +510,22 @@ def test_serial_line_locked_and_rs485_mode(tmp_path):
             with bus_daemon(tmp_path, ctl, name="c",
                             response_timeout_ms=100) as c:
                 c.wait_ready(timeout=15)
+
+
+def test_reload_renames_the_table(tmp_path):
+    """A new name applies on reload; a new owner_id needs a restart."""
+    with Sim(tmp_path, controllers=[dict(channels=4, map_version=2)]) as sim:
+        with bus_daemon(tmp_path, tcp_ctls(sim, 1),
+                        daemon={"name": "Old name"}) as d:
+            d.wait_ready()
+            d.daemon_keys["name"] = "New name"
+            d.write_config()
+            d.signal(signal.SIGHUP)
+            d.wait_for(lambda: d.status()["table"] == "New name",
+                       timeout=10, what="renamed")
+            d.daemon_keys["owner_id"] = "77"
+            d.write_config()
+            d.signal(signal.SIGHUP)
+            d.wait_for(lambda: "reload refused: owner_id or run_dir "
+                       "changed" in d.logs(), timeout=10, what="refusal")
+            assert d.status()["controllers"][0]["owner"] != 77
