@@ -529,3 +529,28 @@ def test_reload_renames_the_table(tmp_path):
             d.wait_for(lambda: "reload refused: owner_id or run_dir "
                        "changed" in d.logs(), timeout=10, what="refusal")
             assert d.status()["controllers"][0]["owner"] != 77
+
+
+def test_claim_lapses_when_the_owner_dies(tmp_path):
+    """The claim lives as long as the owner writes: killed, its claim
+    lapses (watchdog), and the refused second daemon takes over."""
+    sims = [dict(channels=4, map_version=2)]
+    with Sim(tmp_path, controllers=sims) as sim:
+        ctls = tcp_ctls(sim, 1)
+        a = bus_daemon(tmp_path, ctls, name="a", daemon={"owner_id": 11})
+        try:
+            a.wait_ready()
+            with bus_daemon(tmp_path, ctls, name="b",
+                            daemon={"owner_id": 12}) as b:
+                b.wait_for(lambda: "claimed by another master: owner 11"
+                           in b.logs(), what="refusal")
+                t0 = monotonic_ns()
+                a.signal(signal.SIGKILL)
+                a.wait_exit()
+                sim.wait_event("claim_lapsed", c=0, after_ns=t0, timeout=3)
+                b.wait_for(lambda: b.status()["controllers"][0]["connected"],
+                           timeout=10, what="b took over")
+                assert sim.get(0)["owner"] == 12
+                assert b.status()["controllers"][0]["owner"] == 12
+        finally:
+            a.stop()
