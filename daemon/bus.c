@@ -1257,18 +1257,6 @@ bus_count(struct bus *b)
 	return (b->n);
 }
 
-int
-bus_links(struct bus *b)
-{
-	return (b->nlinks);
-}
-
-int
-bus_link_of(struct bus *b, int ctl)
-{
-	return (b->ctls[ctl].link->idx);
-}
-
 void
 bus_stop(struct bus *b)
 {

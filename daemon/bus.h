@@ -63,9 +63,6 @@ typedef void	(*bus_cb)(struct bus *, int ctl, void *arg);
 
 struct bus	*bus_start(struct event_base *base, const struct table *t,
 		    bus_cb cb, void *arg);
-/* The number of links (wires) and which link controller ctl is on. */
-int		 bus_links(struct bus *b);
-int		 bus_link_of(struct bus *b, int ctl);
 /* Queues this tick's request for ctl, replacing one not yet sent. */
 void		 bus_submit(struct bus *b, int ctl, uint16_t control,
 		    uint16_t heartbeat, const uint16_t *setpoints, int n);
