@@ -1,13 +1,16 @@
 /*
- * bus.h: Modbus I/O to the actuator controllers (register map v1, whose
- * names and units are in massaged/regmap.h).
+ * bus.h: Modbus I/O to the actuator controllers (register map v2 and v1,
+ * whose names and units are in massaged/regmap.h).
  *
- * One I/O thread and one modbus_t per controller link: libmodbus contexts
- * are not thread-safe and its calls block, so the event loop never calls
- * libmodbus. The loop hands each link a request (CONTROL, HEARTBEAT and
- * all setpoints) per tick; the thread performs one FC16 write and one FC04
- * read and hands the reading back through an event. A vent (CONTROL = 0)
- * jumps the queue on every link at once.
+ * One I/O thread and one modbus_t per wire: the controllers that share a
+ * serial device, or a TCP host:port (a gateway, different unit ids), share
+ * one link and take their turns on it. libmodbus contexts are not
+ * thread-safe and its calls block, so the event loop never calls libmodbus.
+ * The loop hands each controller a request (CONTROL, HEARTBEAT and all
+ * setpoints) per tick; the thread performs one FC16 write and one FC04
+ * read per controller and hands the reading back through an event. A vent
+ * (CONTROL = 0) jumps the queue on every link at once; on a shared RS-485
+ * line it goes out first as one broadcast.
  */
 #ifndef BUS_H
 #define BUS_H
@@ -29,7 +32,11 @@ struct bus_reading {
 	int		 channels;	/* CHANNELS reported by the controller */
 	double		 rating_kpa;	/* MAX_PRESSURE */
 	double		 pressure_kpa[CHANNELS_MAX];
+	int		 map_version;	/* MAP_VERSION at connect */
+	unsigned	 owner;		/* v2: OWNER last read */
 	int		 failures;	/* consecutive */
+	uint64_t	 downs;		/* times it went down (never missed) */
+	char		 down_why[192];	/* the error when it last went down */
 	int		 vent_pending;
 	uint64_t	 vents_acked;	/* CONTROL = 0 writes acknowledged */
 	uint64_t	 vents_failed;
@@ -38,6 +45,8 @@ struct bus_reading {
 	uint64_t	 transactions;
 	uint64_t	 errors;
 	uint64_t	 connects;
+	uint64_t	 verifications;	/* identity and read-backs checked */
+	uint64_t	 verify_failures;
 	uint64_t	 rtt_count;
 	double		 rtt_sum_s;
 	uint64_t	 rtt_bucket[RTT_BUCKETS];
@@ -63,6 +72,8 @@ void		 bus_vent_all(struct bus *b);
 /* 1 while any link still has a vent to send or to see acknowledged. */
 int		 bus_venting(struct bus *b);
 void		 bus_get(struct bus *b, int ctl, struct bus_reading *out);
+/* rd.downs alone, cheaply: the loop checks it on every reading. */
+uint64_t	 bus_downs(struct bus *b, int ctl);
 int		 bus_count(struct bus *b);
 void		 bus_stop(struct bus *b);	/* ends and joins the threads */
 

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "notify.h"
 #include "record.h"
+#include "tables.h"
 
 static void
 usage(FILE *fp)
@@ -30,13 +31,15 @@ usage(FILE *fp)
 "usage: massaged [-nvV] [-f file] [-o key=value ...]\n"
 "\n"
 "Controller daemon for motorised and pneumatic massage tables. Talks Modbus\n"
-"TCP/RTU (register map v1) to the actuator controllers, runs programs of\n"
+"TCP/RTU (register map v2 or v1) to the actuator controllers, runs programs of\n"
 "routine plugins for client profiles through one limit pipeline, and serves\n"
 "the control API and panel.\n"
 "\n"
 "  -f, --config FILE   table configuration (default %s/massaged.ini)\n"
 "  -n, --check         check the configuration, profiles, programs, rules and\n"
-"                      plugins, print \"configuration OK\" or every error, exit\n"
+"                      plugins, print \"configuration OK\" or every error, exit;\n"
+"                      with -f DIR, every table file in DIR, and that no two\n"
+"                      name one controller or one listen address\n"
 "  -o KEY=VALUE        override a [daemon] key, e.g. -o listen=127.0.0.1:9000\n"
 "                      (repeatable; relative paths are relative to the cwd)\n"
 "  -v, --verbose       log debug messages\n"
@@ -152,8 +155,8 @@ main(int argc, char *argv[])
 			verbose++;
 			break;
 		case 'V':
-			printf("massaged %s (register map v1, routine ABI "
-			    "v%d)\n", MASSAGED_VERSION,
+			printf("massaged %s (register map v%d, routine ABI "
+			    "v%d)\n", MASSAGED_VERSION, REGMAP_VERSION,
 			    MASSAGED_ROUTINE_ABI_VERSION);
 			return (0);
 		case 'h':
@@ -171,6 +174,8 @@ main(int argc, char *argv[])
 	log_init("massaged", verbose);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (check && tables_is_dir(path))
+		return (tables_check_dir(path, overrides, noverrides));
 	/* Every error is logged as it is found, with its priority: under
 	 * ExecStartPre= the journal files the reason a start failed as an
 	 * error, not as info. */
@@ -198,6 +203,7 @@ main(int argc, char *argv[])
 	}
 	inifile_errors_free(&errs);
 	if (check) {
+		tables_print_lines(ctl.cfg->table);
 		printf("configuration OK\n");
 		tick_free(&ctl);
 		return (0);

@@ -173,6 +173,10 @@ metrics_loop(struct tick *c, struct evbuffer *out)
 	evbuffer_add_printf(out, "massaged_build_info{version=\"%s\","
 	    "register_map=\"%d\",routine_abi=\"%d\"} 1\n", MASSAGED_VERSION,
 	    REGMAP_VERSION, MASSAGED_ROUTINE_ABI_VERSION);
+	metrics_head(out, "massaged_table_info", "gauge", "The table this "
+	    "daemon drives ([daemon] name); always 1.");
+	evbuffer_add_printf(out, "massaged_table_info{table=\"%s\"} 1\n",
+	    c->cfg->table->name);
 	metrics_gauge(out, "process_start_time_seconds", "Start time of the "
 	    "process since the Unix epoch in seconds.", floor(started));
 	metrics_gauge(out, "massaged_tick_period_seconds", "Period of the "
@@ -238,6 +242,13 @@ metrics_bus(struct tick *c, struct evbuffer *out,
 		metrics_sample(out, "massaged_modbus_connects_total",
 		    "controller", t->ctls[i].name, NULL, NULL,
 		    (double)rd[i].connects);
+	metrics_head(out, "massaged_controller_verify_failures_total",
+	    "counter", "Controllers found changed behind a live link (identity, "
+	    "WATCHDOG_MS or CONTROL read back, or the owner claim lost).");
+	for (i = 0; i < t->nctls; i++)
+		metrics_sample(out, "massaged_controller_verify_failures_total",
+		    "controller", t->ctls[i].name, NULL, NULL,
+		    (double)rd[i].verify_failures);
 	metrics_head(out, "massaged_modbus_roundtrip_seconds", "histogram",
 	    "Round-trip time of successful Modbus transactions.");
 	for (i = 0; i < t->nctls; i++)

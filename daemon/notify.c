@@ -137,11 +137,16 @@ notify_send(const char *msg)
 static void
 notify_status_text(struct notify *n, char *buf, size_t len)
 {
+	char	 text[256];
+
 	if (n->stopping)
-		snprintf(buf, len, "stopping: venting every controller");
+		snprintf(text, sizeof(text), "stopping: venting every "
+		    "controller");
 	else
 		status_text(n->c, n->reload_refused ? "; last reload refused, "
-		    "see the journal" : "", buf, len);
+		    "see the journal" : "", text, sizeof(text));
+	/* Which table: several run on one machine. */
+	snprintf(buf, len, "%s: %.200s", n->c->cfg->table->name, text);
 }
 
 /*

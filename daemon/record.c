@@ -351,6 +351,7 @@ record_snapshot(struct record *r, int end, size_t *lenp)
 
 	o = json_object();
 	json_object_set_new(o, "id", json_integer((json_int_t)s->id));
+	json_object_set_new(o, "table", json_string(t->name));
 	json_object_set_new(o, "phase", json_string(end ? "end" : "start"));
 	json_object_set_new(o, "profile", json_string(s->prof.id));
 	json_object_set_new(o, "program", json_string(s->prog.id));

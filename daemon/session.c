@@ -278,7 +278,8 @@ session_observe(struct session *s, const struct session_input *in)
 		if (!c->connected) {
 			if (active)
 				session_cat0(s, STOP_LINK_LOST,
-				    "lost the link to controller %s", name);
+				    "lost the link to controller %s%s%s", name,
+				    c->why[0] ? ": " : "", c->why);
 			continue;
 		}
 		if (c->status & REGMAP_STATUS_ESTOP) {

@@ -87,6 +87,7 @@ enum session_err {
 /* Per-controller facts of one tick. */
 struct session_ctl_in {
 	int		 connected;
+	char		 why[192];	/* when not connected: the link's reason */
 	uint16_t	 status;
 	uint16_t	 fault_code;
 	double		 rating_kpa;

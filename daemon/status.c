@@ -66,6 +66,10 @@ status_controller(const struct ctl_conf *cc, const struct bus_reading *rd)
 	json_object_set_new(o, "rating_kpa", rd->rating_kpa > 0 ?
 	    status_kpa(rd->rating_kpa) : json_null());
 	json_object_set_new(o, "channels", json_integer(rd->channels));
+	json_object_set_new(o, "map_version", rd->map_version > 0 ?
+	    json_integer(rd->map_version) : json_null());
+	json_object_set_new(o, "owner", rd->map_version >= 2 ?
+	    json_integer(rd->owner) : json_null());
 	json_object_set_new(o, "error", status_str_or_null(rd->error));
 	return (o);
 }
@@ -100,6 +104,7 @@ status_json(struct tick *c)
 		bus_get(c->bus, i, &rd[i]);
 
 	o = json_object();
+	json_object_set_new(o, "table", json_string(t->name));
 	json_object_set_new(o, "state",
 	    json_string(session_state_name(s->state)));
 	json_object_set_new(o, "session_id", s->id > 0 ?

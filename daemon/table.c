@@ -27,6 +27,8 @@
 
 #include "table.h"
 
+#define RUN_DIR_DEFAULT	"/run/massaged"
+
 enum table_sect {
 	SECT_NONE,
 	SECT_DAEMON,
@@ -58,6 +60,19 @@ struct table_parse {
 	int		 have_addr[TABLE_MAX_CONTROLLERS];
 };
 
+/* systemd's RUNTIME_DIRECTORY (its first entry) or /run/massaged. */
+static void
+table_run_dir_default(struct table *t)
+{
+	const char	*rd = getenv("RUNTIME_DIRECTORY");
+
+	if (rd != NULL && rd[0] == '/')
+		snprintf(t->run_dir, sizeof(t->run_dir), "%.*s",
+		    (int)strcspn(rd, ":"), rd);
+	else
+		snprintf(t->run_dir, sizeof(t->run_dir), "%s", RUN_DIR_DEFAULT);
+}
+
 static void
 table_defaults(struct table *t, const char *path)
 {
@@ -72,6 +87,8 @@ table_defaults(struct table *t, const char *path)
 	snprintf(t->state_dir, sizeof(t->state_dir), "/var/lib/massaged");
 	t->records_max_bytes = 16 * 1024 * 1024;
 	t->records_keep = 10;
+	snprintf(t->name, sizeof(t->name), "massaged");
+	table_run_dir_default(t);
 	snprintf(t->listen_host, sizeof(t->listen_host), "127.0.0.1");
 	t->listen_port = 8080;
 	t->safety.overpressure_tolerance_kpa = 2.0;
@@ -152,6 +169,7 @@ table_section(struct inifile_file *f, const char *section)
 		c->response_timeout_ms = -1;	/* per transport default */
 		c->watchdog_ms = 500;
 		c->max_failures = 3;
+		c->rts_delay_us = -1;
 		p->sect = SECT_CONTROLLER;
 	} else if (strncmp(section, "zone ", 5) == 0) {
 		name = section + 5;
@@ -215,6 +233,22 @@ table_listen(struct inifile_file *f, const char *key, const char *v,
 	*port = (int)l;
 }
 
+/* A table name: printable ASCII, no quotes or backslashes (it goes into
+ * JSON, metrics labels and log lines as it is). */
+static int
+table_name_ok(const char *v)
+{
+	size_t	 n = strlen(v), i;
+
+	if (n == 0 || n >= NAME_LEN)
+		return (0);
+	for (i = 0; i < n; i++)
+		if (v[i] < 0x20 || v[i] > 0x7e || v[i] == '"' ||
+		    v[i] == '\\')
+			return (0);
+	return (1);
+}
+
 static int	table_kv(struct inifile_file *, const char *, const char *,
 		    const char *);
 
@@ -268,6 +302,18 @@ table_kv_daemon(struct inifile_file *f, struct table *t, const char *k,
 		    "(expected in the table file's [daemon] section)");
 	else if (strcmp(k, "tick_hz") == 0)
 		inifile_double(f, k, v, 1, 1000, "Hz", &t->tick_hz);
+	else if (strcmp(k, "name") == 0) {
+		if (!table_name_ok(v))
+			inifile_err(f, k, "not valid (expected 1 to %d "
+			    "printable characters without quotes or "
+			    "backslashes, such as Table 2 (room 4))",
+			    NAME_LEN - 1);
+		else
+			inifile_str(f, k, v, t->name, sizeof(t->name));
+	} else if (strcmp(k, "owner_id") == 0)
+		inifile_int(f, k, v, 1, 65535, &t->owner_id);
+	else if (strcmp(k, "run_dir") == 0)
+		table_dir(f, k, v, t->run_dir, sizeof(t->run_dir));
 	else if (strcmp(k, "free_run") == 0)
 		inifile_bool(f, k, v, &t->free_run);
 	else if (strcmp(k, "plugin_dir") == 0)
@@ -292,10 +338,10 @@ table_kv_daemon(struct inifile_file *f, struct table *t, const char *k,
 		table_listen(f, k, v, t->listen_host, sizeof(t->listen_host),
 		    &t->listen_port);
 	else
-		inifile_err(f, k, "unknown key (expected layout, tick_hz, "
-		    "free_run, plugin_dir, profile_dir, program_dir, rules, "
-		    "state_dir, token_file, panel_dir, records_max_bytes, "
-		    "records_keep or listen)");
+		inifile_err(f, k, "unknown key (expected name, layout, "
+		    "tick_hz, free_run, plugin_dir, profile_dir, program_dir, "
+		    "rules, state_dir, run_dir, token_file, panel_dir, "
+		    "records_max_bytes, records_keep, listen or owner_id)");
 }
 
 static void
@@ -368,10 +414,29 @@ table_kv_controller(struct inifile_file *f, struct table_parse *p,
 		inifile_int(f, k, v, 50, 10000, &c->watchdog_ms);
 	else if (strcmp(k, "max_failures") == 0)
 		inifile_int(f, k, v, 1, 100, &c->max_failures);
+	else if (strcmp(k, "serial_mode") == 0) {
+		if (strcmp(v, "rs232") == 0 || strcmp(v, "rs485") == 0)
+			c->rs485 = v[4] == '8';
+		else
+			inifile_err(f, k, "not valid (expected rs232 or "
+			    "rs485)");
+	} else if (strcmp(k, "rts") == 0) {
+		if (strcmp(v, "none") == 0)
+			c->rts = TABLE_RTS_NONE;
+		else if (strcmp(v, "up") == 0)
+			c->rts = TABLE_RTS_UP;
+		else if (strcmp(v, "down") == 0)
+			c->rts = TABLE_RTS_DOWN;
+		else
+			inifile_err(f, k, "not valid (expected none, up "
+			    "or down: the RTS level while sending)");
+	} else if (strcmp(k, "rts_delay_us") == 0)
+		inifile_int(f, k, v, 0, 100000, &c->rts_delay_us);
 	else
 		inifile_err(f, k, "unknown key (expected transport, address, device, "
 		    "baud, parity, data_bits, stop_bits, unit_id, "
-		    "response_timeout_ms, watchdog_ms or max_failures)");
+		    "response_timeout_ms, watchdog_ms, max_failures, "
+		    "serial_mode, rts or rts_delay_us)");
 }
 
 static void
@@ -434,6 +499,106 @@ table_kv(struct inifile_file *f, const char *section, const char *k,
 	return (1);
 }
 
+/*
+ * Controllers on one wire (one serial device, or one TCP host:port) share
+ * a link: their unit ids must differ and, on a serial line, the line
+ * settings must agree.
+ */
+static void
+table_check_wires(struct table *t, struct inifile_errors *errs)
+{
+	int	 i, j;
+	char	 sect[NAME_LEN + 16];
+
+	for (i = 0; i < t->nctls; i++) {
+		const struct ctl_conf *c = &t->ctls[i], *o;
+
+		snprintf(sect, sizeof(sect), "controller %s", c->name);
+		for (j = 0; j < i; j++) {
+			o = &t->ctls[j];
+			if (!table_same_wire(c, o))
+				continue;
+			if (c->unit_id == o->unit_id)
+				inifile_err_at(errs, t->path, c->line, sect,
+				    "unit_id", "unit %d on %s is already "
+				    "controller %s", c->unit_id,
+				    table_wire_name(c), o->name);
+			else if (c->transport == TRANSPORT_RTU &&
+			    (c->baud != o->baud || c->parity != o->parity ||
+			    c->data_bits != o->data_bits ||
+			    c->stop_bits != o->stop_bits ||
+			    c->rs485 != o->rs485 || c->rts != o->rts ||
+			    c->rts_delay_us != o->rts_delay_us))
+				inifile_err_at(errs, t->path, c->line, sect,
+				    "device", "%s is shared with controller %s "
+				    "but the line settings differ (baud, "
+				    "parity, data_bits, stop_bits, serial_mode, "
+				    "rts, rts_delay_us must agree)", c->device,
+				    o->name);
+			break;
+		}
+	}
+}
+
+/*
+ * The time one tick takes on an RTU line: per controller an FC16 write
+ * (9 + 2n bytes, answered in 8) and an FC04 read (8 bytes, answered in
+ * 5 + 2n), n = 3 + the channels its zones use (map v2: CONTROL, HEARTBEAT,
+ * setpoints, OWNER), each frame followed by the silence that ends it: 3.5
+ * characters, or 1.75 ms above 19200 baud (the Modbus serial line
+ * specification). A character is a start bit, the data bits, the parity
+ * bit and the stop bits.
+ */
+double
+table_line_s(const struct table *t, int first)
+{
+	const struct ctl_conf	*l = &t->ctls[first];
+	double			 bits, chars = 0, gap;
+	int			 i, n, frames = 0;
+
+	bits = 1 + l->data_bits + (l->parity != 'N') + l->stop_bits;
+	gap = l->baud > 19200 ? 0.00175 : 3.5 * bits / l->baud;
+	for (i = 0; i < t->nctls; i++) {
+		if (!table_same_wire(&t->ctls[i], l))
+			continue;
+		n = 3 + table_ctl_channels(t, i);
+		chars += (9 + 2 * n) + 8 + 8 + (5 + 2 * n);
+		frames += 4;
+	}
+	return (chars * bits / l->baud + frames * gap);
+}
+
+/* Each RTU line must carry a tick within the tick's period (free run, a
+ * benchmark mode, ticks as fast as the line goes). */
+static void
+table_check_lines(struct table *t, struct inifile_errors *errs)
+{
+	const struct ctl_conf	*c;
+	double			 s, period = 1 / t->tick_hz;
+	int			 i, j, n;
+	char			 sect[NAME_LEN + 16];
+
+	for (i = 0; i < t->nctls && !t->free_run; i++) {
+		c = &t->ctls[i];
+		for (j = 0; j < i; j++)
+			if (table_same_wire(&t->ctls[j], c))
+				break;
+		if (c->transport != TRANSPORT_RTU || j < i)
+			continue;	/* one report per line */
+		for (n = 0, j = i; j < t->nctls; j++)
+			n += table_same_wire(&t->ctls[j], c);
+		if ((s = table_line_s(t, i)) <= period)
+			continue;
+		snprintf(sect, sizeof(sect), "controller %s", c->name);
+		inifile_err_at(errs, t->path, c->line, sect, "baud",
+		    "%s cannot carry tick_hz = %g: %d controller%s need %.1f ms "
+		    "of line time per tick at %d baud, a tick is %.1f ms; "
+		    "lower tick_hz to %d or raise the baud rate", c->device,
+		    t->tick_hz, n, n == 1 ? "" : "s", s * 1e3, c->baud,
+		    period * 1e3, (int)floor(1 / s));
+	}
+}
+
 /* Checks that need the whole file: references, required keys, clashes. */
 static void
 table_check(struct table_parse *p, struct inifile_errors *errs)
@@ -467,6 +632,7 @@ table_check(struct table_parse *p, struct inifile_errors *errs)
 			    "%d ms is shorter than two ticks at %g Hz",
 			    c->watchdog_ms, t->tick_hz);
 	}
+	table_check_wires(t, errs);
 	for (i = 0; i < t->nzones; i++) {
 		struct zone_conf *z = &t->zones[i];
 		const char	*zp = p->zone_path[i];
@@ -496,6 +662,7 @@ table_check(struct table_parse *p, struct inifile_errors *errs)
 				    t->ctls[z->ctl].name, t->zones[j].name);
 		}
 	}
+	table_check_lines(t, errs);
 	if (t->nctls == 0)
 		inifile_err_at(errs, t->path, 1, NULL, NULL,
 		    "no [controller NAME] section");
@@ -542,6 +709,30 @@ table_override(struct table *t, const char *kv, struct inifile_errors *errs)
 	snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
 	table_kv_daemon(&f, t, key, eq + 1);
 	return (errs->count - before);
+}
+
+int
+table_same_wire(const struct ctl_conf *a, const struct ctl_conf *b)
+{
+	if (a->transport != b->transport)
+		return (0);
+	if (a->transport == TRANSPORT_RTU)
+		return (strcmp(a->device, b->device) == 0);
+	return (strcmp(a->host, b->host) == 0 && a->port == b->port);
+}
+
+const char *
+table_wire_name(const struct ctl_conf *c)
+{
+	static __thread char	 buf[PATH_MAX + 16];
+
+	if (c->transport == TRANSPORT_RTU)
+		snprintf(buf, sizeof(buf), "%s", c->device);
+	else if (strchr(c->host, ':') != NULL)
+		snprintf(buf, sizeof(buf), "[%s]:%d", c->host, c->port);
+	else
+		snprintf(buf, sizeof(buf), "%s:%d", c->host, c->port);
+	return (buf);
 }
 
 int

@@ -20,6 +20,13 @@ enum transport {
 	TRANSPORT_RTU
 };
 
+/* RTS while sending (rts = none, up, down: libmodbus's order). */
+enum table_rts {
+	TABLE_RTS_NONE,
+	TABLE_RTS_UP,
+	TABLE_RTS_DOWN
+};
+
 struct ctl_conf {
 	char		 name[NAME_LEN];
 	int		 line;
@@ -35,6 +42,9 @@ struct ctl_conf {
 	int		 response_timeout_ms;
 	int		 watchdog_ms;
 	int		 max_failures;		/* consecutive, then down */
+	int		 rs485;			/* rtu: serial_mode = rs485 */
+	int		 rts;			/* rtu: enum table_rts */
+	int		 rts_delay_us;		/* rtu: -1 libmodbus default */
 };
 
 struct zone_conf {
@@ -63,6 +73,9 @@ struct safety_conf {
 
 struct table {
 	char		 path[PATH_MAX];
+	char		 name[NAME_LEN];	/* the table's name, for people */
+	int		 owner_id;		/* map v2 claim; 0: derived */
+	char		 run_dir[PATH_MAX];	/* endpoint locks */
 	double		 tick_hz;
 	int		 free_run;		/* benchmarks: tick on replies */
 	char		 plugin_dir[PATH_MAX];
@@ -88,6 +101,12 @@ int	table_load(struct table *t, const char *path, struct inifile_errors *errs);
 /* Applies "key=value" for a [daemon] key given on the command line. */
 int	table_override(struct table *t, const char *kv, struct inifile_errors *errs);
 int	table_zone_find(const struct table *t, const char *name);
+/* Whether two controllers share a wire (serial device or TCP host:port);
+ * the wire as people write it (a static buffer per thread). */
+int	table_same_wire(const struct ctl_conf *a, const struct ctl_conf *b);
+const char *table_wire_name(const struct ctl_conf *c);
+/* Line time of one tick on the RTU line of controller first, in s. */
+double	table_line_s(const struct table *t, int first);
 int	table_ctl_find(const struct table *t, const char *name);
 /* Number of channels controller c must have (highest used + 1). */
 int	table_ctl_channels(const struct table *t, int c);

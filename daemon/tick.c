@@ -109,6 +109,9 @@ tick_input(struct tick *c, struct session_input *in)
 	for (i = 0; i < t->nctls; i++) {
 		bus_get(c->bus, i, &rd);
 		in->ctl[i].connected = rd.connected;
+		if (!rd.connected)
+			snprintf(in->ctl[i].why, sizeof(in->ctl[i].why), "%s",
+			    rd.error);
 		in->ctl[i].status = rd.status;
 		in->ctl[i].fault_code = rd.fault_code;
 		in->ctl[i].rating_kpa = rd.rating_kpa;
@@ -116,6 +119,28 @@ tick_input(struct tick *c, struct session_input *in)
 			if (t->zones[z].ctl == i)
 				in->measured_kpa[z] = rd.connected ?
 				    rd.pressure_kpa[t->zones[z].channel] : 0;
+	}
+}
+
+/*
+ * A controller that went down since the session last looked is down for
+ * this look, even if it is back already (a reset controller reconnects
+ * quickly): every loss is a stop, with its reason.
+ */
+static void
+tick_downs(struct tick *c, struct session_input *in)
+{
+	struct bus_reading	 rd;
+	int			 i;
+
+	for (i = 0; i < in->nctls; i++) {
+		if (bus_downs(c->bus, i) == c->downs_seen[i])
+			continue;
+		bus_get(c->bus, i, &rd);
+		c->downs_seen[i] = rd.downs;
+		in->ctl[i].connected = 0;
+		snprintf(in->ctl[i].why, sizeof(in->ctl[i].why), "%s",
+		    rd.down_why);
 	}
 }
 
@@ -177,6 +202,7 @@ tick_bus_cb(struct bus *b, int ctl, void *arg)
 	}
 	tick_check_rating(c, ctl);
 	tick_input(c, &in);
+	tick_downs(c, &in);
 	session_observe(&c->session, &in);
 	if (c->cfg->table->free_run && tick_replied(c))
 		event_active(c->tick_ev, EV_TIMEOUT, 0);
@@ -205,6 +231,25 @@ tick_schedule(struct tick *c)
 	 * loop woke: refresh it, or the tick fires early by our run time. */
 	event_base_update_cache_time(c->base);
 	evtimer_add(c->tick_ev, &tv);
+}
+
+/*
+ * The idle period: IDLE_HZ, but at least three writes per shortest
+ * watchdog, which is also how long a map v2 owner claim lives without
+ * one.
+ */
+static uint64_t
+tick_idle_ns(const struct table *t)
+{
+	uint64_t	 ns = (uint64_t)(1e9 / IDLE_HZ), w;
+	int		 i;
+
+	for (i = 0; i < t->nctls; i++) {
+		w = (uint64_t)t->ctls[i].watchdog_ms * 1000000ull / 3;
+		if (w < ns)
+			ns = w;
+	}
+	return (ns);
 }
 
 static void
@@ -237,12 +282,13 @@ tick_fire(evutil_socket_t fd, short what, void *arg)
 	}
 
 	tick_input(c, &in);
+	tick_downs(c, &in);
 	session_tick(&c->session, &in, &out);
 	/* With no session the controllers are disabled (their watchdogs are
 	 * off) and nothing needs the full rate: poll slowly, no busy polling. */
 	if (!session_active(&c->session) && c->session.reset_pulse == 0 &&
-	    !t->free_run && 1e9 / IDLE_HZ > c->period_ns)
-		c->next_ns += (uint64_t)(1e9 / IDLE_HZ) - c->period_ns;
+	    !t->free_run && tick_idle_ns(t) > c->period_ns)
+		c->next_ns += tick_idle_ns(t) - c->period_ns;
 	c->heartbeat++;
 	memset(sp, 0, sizeof(sp));
 	for (i = 0; i < t->nctls; i++)
@@ -309,7 +355,9 @@ tick_same_wiring(const struct table *a, const struct table *b,
 		    x->stop_bits != y->stop_bits || x->unit_id != y->unit_id ||
 		    x->response_timeout_ms != y->response_timeout_ms ||
 		    x->watchdog_ms != y->watchdog_ms ||
-		    x->max_failures != y->max_failures) {
+		    x->max_failures != y->max_failures ||
+		    x->rs485 != y->rs485 || x->rts != y->rts ||
+		    x->rts_delay_us != y->rts_delay_us) {
 			snprintf(why, whylen, "controller %s changed", x->name);
 			return (-1);
 		}
@@ -327,6 +375,10 @@ tick_same_wiring(const struct table *a, const struct table *b,
 	if (a->tick_hz != b->tick_hz || strcmp(a->listen_host, b->listen_host) ||
 	    a->listen_port != b->listen_port) {
 		snprintf(why, whylen, "tick_hz or listen changed");
+		return (-1);
+	}
+	if (a->owner_id != b->owner_id || strcmp(a->run_dir, b->run_dir)) {
+		snprintf(why, whylen, "owner_id or run_dir changed");
 		return (-1);
 	}
 	return (0);

@@ -45,6 +45,7 @@ struct tick {
 	int			 tried[TABLE_MAX_CONTROLLERS];
 	double			 rating_seen[TABLE_MAX_CONTROLLERS]; /* kPa */
 	uint64_t		 await[TABLE_MAX_CONTROLLERS];	/* free run */
+	uint64_t		 downs_seen[TABLE_MAX_CONTROLLERS];
 	int			 ready;
 	int			 stopping;
 	double			 routine_budget_ms;

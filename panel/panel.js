@@ -867,6 +867,14 @@
 
   function render(st) {
     status = st;
+    /* Which table: a STOP pressed in the wrong tab must be visible as the
+     * wrong table. */
+    if (st.table) {
+      const sub = document.querySelector('.brand-sub');
+      sub.removeAttribute('data-i18n');  /* a name, not a catalogue text */
+      text(sub, st.table);
+      document.title = st.table + ' · massaged';
+    }
     el.state.className = 'state state-' + (live ? st.state : 'unknown');
     text(el.state, live ? t('state.' + st.state) : t('state.unknown'));
     const active = st.state === 'running' || st.state === 'paused' || st.state === 'stopping';

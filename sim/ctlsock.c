@@ -67,9 +67,12 @@ static int	ctlsock_cmd_estop(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_client_stop(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_drop(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_refuse(struct ctlsock_client *, int, char **);
+static int	ctlsock_cmd_powercycle(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_hang(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_delay(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_exception(struct ctlsock_client *, int, char **);
+static int	ctlsock_cmd_badreply(struct ctlsock_client *, int, char **);
+static int	ctlsock_cmd_identity(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_stick(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_overpressure(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_sensor_fault(struct ctlsock_client *, int, char **);
@@ -91,6 +94,9 @@ static const struct ctlsock_cmd ctlsock_cmds[] = {
 	    ctlsock_cmd_overpressure },
 	{ "sensor_fault", 2, "sensor_fault C on|off",
 	    ctlsock_cmd_sensor_fault },
+	{ "powercycle", 1, "powercycle C", ctlsock_cmd_powercycle },
+	{ "badreply", 2, "badreply C unit|proto|off", ctlsock_cmd_badreply },
+	{ "identity", 3, "identity C VERSION MAX_KPA", ctlsock_cmd_identity },
 	{ "get", 1, "get C", ctlsock_cmd_get },
 	{ "quit", 0, "quit", ctlsock_cmd_quit },
 	{ "ping", 0, "ping", ctlsock_cmd_ping },
@@ -443,6 +449,31 @@ ctlsock_cmd_drop(struct ctlsock_client *cl, int argc, char **argv)
 	return (0);
 }
 
+/* Power lost and back at once, behind a live link: the connections stay
+ * (as behind a gateway), the registers are at their power-up values. */
+static int
+ctlsock_cmd_powercycle(struct ctlsock_client *cl, int argc, char **argv)
+{
+	struct sim_pending	*pe;
+	struct sim_ctl		*c;
+	int			 from, to, i;
+
+	if (ctlsock_which(cl, argv[1], &from, &to) == -1)
+		return (-1);
+	for (i = from; i < to; i++) {
+		c = sim_ctl_get(i);
+		ctlsock_event(c, argc, argv);
+		while ((pe = TAILQ_FIRST(&c->pending)) != NULL) {
+			TAILQ_REMOVE(&c->pending, pe, entry);
+			c->npending--;
+			free(pe);
+		}
+		plant_powercycle(c, clock_mono_ns());
+	}
+	ctlsock_reply(cl, "ok");
+	return (0);
+}
+
 static int
 ctlsock_cmd_refuse(struct ctlsock_client *cl, int argc, char **argv)
 {
@@ -522,6 +553,61 @@ ctlsock_cmd_exception(struct ctlsock_client *cl, int argc, char **argv)
 	for (i = from; i < to; i++) {
 		ctlsock_event(sim_ctl_get(i), argc, argv);
 		sim_ctl_get(i)->exc_code = (int)code;
+	}
+	ctlsock_reply(cl, "ok");
+	return (0);
+}
+
+/* MAP_VERSION and MAX_PRESSURE as a swapped board would report them (the
+ * behaviour stays that of the original). */
+static int
+ctlsock_cmd_identity(struct ctlsock_client *cl, int argc, char **argv)
+{
+	double	 kpa;
+	long	 v;
+	int	 from, to, i;
+	uint16_t *in;
+
+	if (ctlsock_which(cl, argv[1], &from, &to) == -1)
+		return (-1);
+	if (parse_int(argv[2], 0, 65535, &v) == -1 ||
+	    parse_double(argv[3], 0.1, 5000.0, &kpa) == -1) {
+		ctlsock_reply(cl, "err expected VERSION 0..65535 and MAX_KPA "
+		    "0.1..5000");
+		return (-1);
+	}
+	for (i = from; i < to; i++) {
+		ctlsock_event(sim_ctl_get(i), argc, argv);
+		in = sim_ctl_get(i)->map->tab_input_registers;
+		in[REGMAP_IR_MAP_VERSION] = (uint16_t)v;
+		in[REGMAP_IR_MAX_PRESSURE] = regmap_kpa_to_reg(kpa);
+	}
+	ctlsock_reply(cl, "ok");
+	return (0);
+}
+
+/* TCP replies with another unit id or protocol id than the request's. */
+static int
+ctlsock_cmd_badreply(struct ctlsock_client *cl, int argc, char **argv)
+{
+	int	 from, to, i, mode;
+
+	if (ctlsock_which(cl, argv[1], &from, &to) == -1)
+		return (-1);
+	if (strcmp(argv[2], "unit") == 0)
+		mode = SIM_BAD_UNIT;
+	else if (strcmp(argv[2], "proto") == 0)
+		mode = SIM_BAD_PROTO;
+	else if (strcmp(argv[2], "off") == 0)
+		mode = 0;
+	else {
+		ctlsock_reply(cl, "err bad mode '%s' (expected unit, proto or "
+		    "off)", argv[2]);
+		return (-1);
+	}
+	for (i = from; i < to; i++) {
+		ctlsock_event(sim_ctl_get(i), argc, argv);
+		sim_ctl_get(i)->bad_reply = mode;
 	}
 	ctlsock_reply(cl, "ok");
 	return (0);
@@ -659,12 +745,12 @@ ctlsock_json(struct ctlsock_buf *b, struct sim_ctl *c)
 		    c->stuck[i] ? "true" : "false");
 	ctlsock_bprintf(b, "],\"clients\":%d,\"requests\":%llu,"
 	    "\"writes\":%llu,\"exceptions\":%llu,\"refuse\":%s,"
-	    "\"hang\":%s,\"delay_ms\":%d,\"exception\":%d}",
+	    "\"hang\":%s,\"delay_ms\":%d,\"exception\":%d,\"owner\":%u}",
 	    c->nclients, (unsigned long long)c->requests,
 	    (unsigned long long)c->writes,
 	    (unsigned long long)c->exceptions, c->refuse ? "true" : "false",
 	    c->hang_forever || c->hang_until_ns > clock_mono_ns() ?
-	    "true" : "false", c->delay_ms, c->exc_code);
+	    "true" : "false", c->delay_ms, c->exc_code, c->owner);
 }
 
 static int

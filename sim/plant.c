@@ -1,7 +1,8 @@
 /*
  * plant.c: one simulated actuator controller, the "plant" of the control
- * loop: its register map (docs/register-map.md), what it refuses, its
- * latched faults, its watchdog and the pressure physics of its channels.
+ * loop: its register map (docs/register-map.md, v2 or v1), what it
+ * refuses, the owner claim (v2), its latched faults, its watchdog and the
+ * pressure physics of its channels.
  *
  * Each channel's measured pressure follows a first-order response toward
  * its target, advanced by elapsed monotonic time (exact exponential step,
@@ -19,6 +20,8 @@
 static int	plant_mapped(const struct sim_ctl *, int, int, int);
 static int	plant_value_ok(const struct sim_ctl *, int, uint16_t);
 static int	plant_cause(const struct sim_ctl *);
+static int	plant_claim_live(const struct sim_ctl *, uint64_t);
+static int	plant_claim_check(struct sim_ctl *, int, int, const uint8_t *);
 static void	plant_latch(struct sim_ctl *, int, uint64_t);
 static void	plant_reset(struct sim_ctl *, uint64_t);
 static uint16_t	plant_reading(double);
@@ -64,13 +67,15 @@ plant_reading(double p)
 	return ((uint16_t)lround(p));
 }
 
-/* Whether [addr, addr+n) lies inside one block of the map. */
+/* Whether [addr, addr+n) lies inside one block of the map (v2: OWNER
+ * follows the last setpoint and the last pressure). */
 static int
 plant_mapped(const struct sim_ctl *c, int input, int addr, int n)
 {
 	int	 end = addr + n;
 
-	if (addr >= 0 && end <= REGMAP_HR_SETPOINT + c->p.channels)
+	if (addr >= 0 && end <= REGMAP_HR_SETPOINT + c->p.channels +
+	    (c->p.map_version >= 2))
 		return (1);
 	if (input)
 		return (addr >= REGMAP_IR_MAP_VERSION &&
@@ -87,6 +92,94 @@ plant_value_ok(const struct sim_ctl *c, int addr, uint16_t v)
 	if (addr == REGMAP_HR_WATCHDOG_MS)
 		return (v >= 50 && v <= 10000);
 	return (1);
+}
+
+/* Whether the v2 claim is held and alive. */
+static int
+plant_claim_live(const struct sim_ctl *c, uint64_t now)
+{
+	return (c->owner != 0 && now - c->claim_ns <
+	    (uint64_t)c->map->tab_registers[REGMAP_HR_WATCHDOG_MS] * 1000000ULL);
+}
+
+/*
+ * Map v2, the owner claim, for a write of n registers at addr with the
+ * values at v (big-endian): a write of OWNER alone claims (refused while
+ * another owner's claim lives); CONTROL, HEARTBEAT and SETPOINTs are
+ * written only in a frame that also writes the live owner's id to OWNER;
+ * FC06 CONTROL = 0 (a vent) is always obeyed.
+ */
+static int
+plant_claim_check(struct sim_ctl *c, int addr, int n, const uint8_t *v)
+{
+	int		 own = REGMAP_HR_OWNER(c->p.channels), end = addr + n;
+	unsigned	 id;
+	uint64_t	 now = clock_mono_ns();
+
+	if (c->p.map_version < 2)
+		return (0);
+	if (n == 1 && addr == REGMAP_HR_CONTROL && v[0] == 0 && v[1] == 0)
+		return (0);
+	if (addr > own || end <= REGMAP_HR_CONTROL)
+		return (0);		/* WATCHDOG_MS: not claimed */
+	if (own >= end) {
+		evlog_emit(c, now, "claim_refused reason=no_owner owner=%u",
+		    c->owner);
+		return (REGMAP_EXC_CLAIMED);
+	}
+	id = (v[2 * (own - addr)] << 8) | v[2 * (own - addr) + 1];
+	if (id == 0)
+		return (MODBUS_EXCEPTION_ILLEGAL_DATA_VALUE);
+	if (addr == own) {
+		/* The claim itself. */
+		if (plant_claim_live(c, now) && id != c->owner) {
+			evlog_emit(c, now, "claim_refused reason=claimed "
+			    "owner=%u by=%u", c->owner, id);
+			return (REGMAP_EXC_CLAIMED);
+		}
+		return (0);
+	}
+	if (!plant_claim_live(c, now) || id != c->owner) {
+		evlog_emit(c, now, "claim_refused reason=%s owner=%u by=%u",
+		    plant_claim_live(c, now) ? "claimed" : "unclaimed",
+		    c->owner, id);
+		return (REGMAP_EXC_CLAIMED);
+	}
+	return (0);
+}
+
+/* A write bearing OWNER = id was served: the claim is id's, renewed. */
+void
+plant_claimed(struct sim_ctl *c, unsigned id, uint64_t now)
+{
+	if (c->owner != id)
+		evlog_emit(c, now, "claim owner=%u was=%u", id, c->owner);
+	c->owner = id;
+	c->claim_ns = now;
+	c->map->tab_input_registers[REGMAP_IR_OWNER(c->p.channels)] =
+	    (uint16_t)id;
+}
+
+/*
+ * Power lost and back: every holding register to its power-up value,
+ * the latched fault and the claim gone, the valves open. What is wired
+ * (e-stop circuit, client switch, a stuck valve) stays.
+ */
+void
+plant_powercycle(struct sim_ctl *c, uint64_t now)
+{
+	uint16_t	*hr = c->map->tab_registers;
+
+	plant_step(c, now);
+	evlog_emit(c, now, "powercycle owner=%u", c->owner);
+	log_info("controller %d: power cycle", c->idx);
+	memset(hr, 0, REGMAP_HR_COUNT * sizeof(*hr));
+	hr[REGMAP_HR_WATCHDOG_MS] = (uint16_t)c->p.watchdog_ms;
+	c->fault = REGMAP_FAULT_NONE;
+	c->owner = 0;
+	c->map->tab_input_registers[REGMAP_IR_OWNER(c->p.channels)] = 0;
+	c->hb_ns = now;
+	plant_step(c, now);
 }
 
 /*
@@ -126,7 +219,7 @@ plant_check(struct sim_ctl *c, const uint8_t *pdu, int len)
 			return (MODBUS_EXCEPTION_ILLEGAL_DATA_ADDRESS);
 		if (!plant_value_ok(c, addr, (uint16_t)n))
 			return (MODBUS_EXCEPTION_ILLEGAL_DATA_VALUE);
-		return (0);
+		return (plant_claim_check(c, addr, 1, pdu + 3));
 	default:	/* MODBUS_FC_WRITE_MULTIPLE_REGISTERS */
 		if (len < 6 || n < 1 || n > MODBUS_MAX_WRITE_REGISTERS ||
 		    pdu[5] != 2 * n || len != 6 + 2 * n)
@@ -138,7 +231,7 @@ plant_check(struct sim_ctl *c, const uint8_t *pdu, int len)
 			    ((pdu[6 + 2 * i] << 8) | pdu[7 + 2 * i])))
 				return (MODBUS_EXCEPTION_ILLEGAL_DATA_VALUE);
 		}
-		return (0);
+		return (plant_claim_check(c, addr, n, pdu + 6));
 	}
 }
 
@@ -167,6 +260,10 @@ plant_latch(struct sim_ctl *c, int code, uint64_t now)
 	c->fault = code;
 	if (code == REGMAP_FAULT_WATCHDOG)
 		evlog_emit(c, now, "watchdog");
+	if (code == REGMAP_FAULT_WATCHDOG && c->owner != 0) {
+		evlog_emit(c, now, "claim_lapsed owner=%u", c->owner);
+		c->owner = 0;
+	}
 	evlog_emit(c, now, "fault code=%d name=%s", code,
 	    regmap_fault_name(code));
 	log_info("controller %d: fault %d (%s) latched", c->idx, code,
@@ -239,8 +336,8 @@ plant_step(struct sim_ctl *c, uint64_t now)
 
 	dt_ms = now > c->step_ns ? (now - c->step_ns) / 1e6 : 0.0;
 	c->step_ns = now > c->step_ns ? now : c->step_ns;
-	k_follow = 1.0 - exp(-dt_ms / c->p.tau_ms);
-	k_vent = 1.0 - exp(-dt_ms / c->p.vent_tau_ms);
+	k_follow = sim_fast() ? 1.0 : 1.0 - exp(-dt_ms / c->p.tau_ms);
+	k_vent = sim_fast() ? 1.0 : 1.0 - exp(-dt_ms / c->p.vent_tau_ms);
 	for (i = 0; i < c->p.channels; i++) {
 		if (c->stuck[i])
 			continue;
@@ -260,6 +357,13 @@ plant_step(struct sim_ctl *c, uint64_t now)
 		    (uint64_t)hr[REGMAP_HR_WATCHDOG_MS] * 1000000ULL)
 			plant_latch(c, REGMAP_FAULT_WATCHDOG, now);
 	}
+
+	if (c->owner != 0 && !plant_claim_live(c, now)) {
+		evlog_emit(c, now, "claim_lapsed owner=%u", c->owner);
+		c->owner = 0;
+	}
+	if (c->p.map_version >= 2)
+		in[REGMAP_IR_OWNER(c->p.channels)] = (uint16_t)c->owner;
 
 	was_active = c->active;
 	c->active = enabled && c->fault == REGMAP_FAULT_NONE && !c->estop;

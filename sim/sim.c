@@ -49,7 +49,8 @@ enum {
 	OPT_STOP_BITS,
 	OPT_CONTROL,
 	OPT_TICK_MS,
-	OPT_CONTROL_CMD
+	OPT_CONTROL_CMD,
+	OPT_FAST
 };
 
 static const struct option sim_longopts[] = {
@@ -73,6 +74,7 @@ static const struct option sim_longopts[] = {
 	{ "control",		required_argument,	NULL, OPT_CONTROL },
 	{ "tick-ms",		required_argument,	NULL, OPT_TICK_MS },
 	{ "control-cmd",	required_argument,	NULL, OPT_CONTROL_CMD },
+	{ "fast",		no_argument,		NULL, OPT_FAST },
 	{ NULL,			0,			NULL, 0 }
 };
 
@@ -90,6 +92,7 @@ static struct sim_ctl	*sim_ctls[SIM_MAXCTL];
 static int		 sim_nctls;
 static int		 sim_quitting;
 static long		 sim_tick_ms = 5;
+static int		 sim_fast_mode;
 
 static void
 sim_usage(FILE *f)
@@ -100,12 +103,16 @@ sim_usage(FILE *f)
 "       massaged-sim --control-cmd host:port [command ...]\n"
 "\n"
 "Simulates the actuator controllers of a massage table: a Modbus TCP or RTU\n"
-"server per controller implementing register map v1, with pressure physics,\n"
-"watchdog, latched faults and a control socket for fault injection.\n"
+"server per controller implementing register map v2 (or v1), with pressure\n"
+"physics, watchdog, owner claim, latched faults and a control socket for\n"
+"fault injection.\n"
 "\n"
 "Controllers (repeatable, mixable; numbered from 0 in command line order):\n"
 "  --tcp HOST:PORT      a controller on Modbus TCP (PORT 0: any free port)\n"
 "  --rtu DEVICE         a controller on Modbus RTU on a serial device\n"
+"  The same device or fixed port again, or =N (controller N's port or\n"
+"  line), puts another unit on it (a shared RS-485 line, a TCP gateway):\n"
+"  give each its own --unit-id.\n"
 "  With neither, one TCP controller on %s.\n"
 "\n"
 "Controller options apply to every --tcp/--rtu that follows them:\n"
@@ -114,7 +121,8 @@ sim_usage(FILE *f)
 "  --tau-ms MS          time constant following a setpoint (150)\n"
 "  --vent-tau-ms MS     time constant venting (40)\n"
 "  --unit-id ID         Modbus unit id; RTU answers only this one (1)\n"
-"  --map-version V      value of MAP_VERSION, to test refusal (1)\n"
+"  --map-version V      MAP_VERSION: 2, 1 (no owner claim), or another\n"
+"                       value to test refusal (2)\n"
 "  --watchdog-ms MS     WATCHDOG_MS at power-up, 50..10000 (1000)\n"
 "  --baud N             RTU: baud rate (19200)\n"
 "  --parity N|E|O       RTU: parity (N)\n"
@@ -126,6 +134,8 @@ sim_usage(FILE *f)
 "  -e, --events FILE    event log, one line per frame and state change\n"
 "                       (CLOCK_MONOTONIC ns first; - for stdout)\n"
 "  --tick-ms MS         longest sleep of the loop, 1..100 (5)\n"
+"  --fast               no physics (a pressure is its setpoint at once, no\n"
+"                       time steps): the bare server of benchmarks\n"
 "  -v, --verbose        log every event to stderr as well\n"
 "  -V, --version        print the version and exit\n"
 "  -h, --help           print this help and exit\n"
@@ -135,7 +145,9 @@ sim_usage(FILE *f)
 "Control commands (one per line, answered \"ok ...\" or \"err reason\"):\n"
 "  estop C on|off, client_stop C on|off, drop C, refuse C on|off,\n"
 "  hang C MS, delay C MS, exception C CODE|off, stick C CH|all on|off,\n"
-"  overpressure C CH|all, sensor_fault C on|off, get C, ping, help, quit\n"
+"  overpressure C CH|all, sensor_fault C on|off, powercycle C,\n"
+"  identity C VERSION MAX_KPA, badreply C unit|proto|off, get C, ping,\n"
+"  help, quit\n"
 "  (C: controller index or all). See docs/simulator.md.\n"
 "\n"
 "--control-cmd HOST:PORT sends each command given (or, with none, each line\n"
@@ -150,6 +162,13 @@ static void
 sim_badarg(const char *opt, const char *arg, const char *expected)
 {
 	fatalx("--%s: '%s' is not valid (expected %s)", opt, arg, expected);
+}
+
+/* --fast: no physics, the bare server benchmarks are measured against. */
+int
+sim_fast(void)
+{
+	return (sim_fast_mode);
 }
 
 int
@@ -287,10 +306,17 @@ sim_split(const char *s, char *host, size_t hostlen, int *port)
 	return (0);
 }
 
+/*
+ * Adds a controller. One on the same line (the same device) or the same
+ * TCP port (a fixed one, or "=N": controller N's) as an earlier one is
+ * another unit on that endpoint, told apart by its unit id.
+ */
 static void
 sim_add(enum sim_transport t, const char *addr, const struct sim_params *p)
 {
-	struct sim_ctl	*c;
+	struct sim_ctl	*c, *o;
+	long		 n;
+	int		 i;
 
 	if (sim_nctls == SIM_MAXCTL)
 		fatalx("too many controllers (at most %d)", SIM_MAXCTL);
@@ -299,7 +325,16 @@ sim_add(enum sim_transport t, const char *addr, const struct sim_params *p)
 	c->idx = sim_nctls;
 	c->transport = t;
 	c->p = *p;
-	if (t == SIM_TCP) {
+	c->ep = c;
+	if (addr[0] == '=') {
+		if (parse_int(addr + 1, 0, sim_nctls - 1, &n) == -1 ||
+		    sim_ctls[n]->transport != t)
+			sim_badarg(t == SIM_TCP ? "tcp" : "rtu", addr,
+			    "=N, N an earlier controller of this transport");
+		c->ep = sim_ctls[n]->ep;
+		snprintf(c->host, sizeof(c->host), "%s", c->ep->host);
+		snprintf(c->addr, sizeof(c->addr), "%s", c->ep->addr);
+	} else if (t == SIM_TCP) {
 		if (sim_split(addr, c->host, sizeof(c->host), &c->port) == -1)
 			sim_badarg("tcp", addr, "HOST:PORT, port 0..65535");
 	} else {
@@ -307,6 +342,27 @@ sim_add(enum sim_transport t, const char *addr, const struct sim_params *p)
 			sim_badarg("rtu", addr, "a serial device path");
 		snprintf(c->addr, sizeof(c->addr), "%s", addr);
 	}
+	for (i = 0; i < sim_nctls && c->ep == c; i++) {
+		o = sim_ctls[i];
+		if (o->ep == o && o->transport == t && (t == SIM_RTU ?
+		    strcmp(o->addr, c->addr) == 0 : (c->port != 0 &&
+		    o->port == c->port && strcmp(o->host, c->host) == 0)))
+			c->ep = o;
+	}
+	for (i = 0; i < sim_nctls; i++) {
+		o = sim_ctls[i];
+		if (o->ep == c->ep && o->p.unit_id == c->p.unit_id &&
+		    c->ep != c)
+			fatalx("controller %d: unit id %d is already "
+			    "controller %d on %s", c->idx, c->p.unit_id, i,
+			    c->addr);
+	}
+	if (c->ep != c && t == SIM_RTU && (c->p.baud != c->ep->p.baud ||
+	    c->p.parity != c->ep->p.parity ||
+	    c->p.data_bits != c->ep->p.data_bits ||
+	    c->p.stop_bits != c->ep->p.stop_bits))
+		fatalx("controller %d: %s is shared with controller %d but "
+		    "the line settings differ", c->idx, c->addr, c->ep->idx);
 	sim_ctls[sim_nctls++] = c;
 }
 
@@ -397,7 +453,7 @@ sim_loop(int sigfd)
 		}
 
 		now = clock_mono_ns();
-		for (i = 0; i < sim_nctls; i++)
+		for (i = 0; i < sim_nctls && !sim_fast_mode; i++)
 			plant_step(sim_ctls[i], now);
 		sim_dispatch(&sp, sigfd);
 		now = clock_mono_ns();
@@ -446,8 +502,8 @@ main(int argc, char *argv[])
 			sim_usage(stdout);
 			exit(0);
 		case 'V':
-			printf("massaged-sim %s (register map v1)\n",
-			    MASSAGED_VERSION);
+			printf("massaged-sim %s (register map v%d)\n",
+			    MASSAGED_VERSION, REGMAP_VERSION);
 			exit(0);
 		case 'v':
 			log_setverbose(++verbose);
@@ -521,6 +577,9 @@ main(int argc, char *argv[])
 			if (sim_split(optarg, chost, sizeof(chost), &cport) ==
 			    -1)
 				sim_badarg(name, optarg, "HOST:PORT");
+			break;
+		case OPT_FAST:
+			sim_fast_mode = 1;
 			break;
 		case OPT_TICK_MS:
 			if (parse_int(optarg, 1, 100, &l) == -1)

@@ -28,6 +28,9 @@
 #define SIM_ADU_MAX		260	/* MODBUS_TCP_MAX_ADU_LENGTH */
 #define SIM_PENDING_MAX		1024	/* delayed requests per controller */
 
+#define SIM_BAD_UNIT		1	/* replies carry another unit id */
+#define SIM_BAD_PROTO		2	/* replies carry protocol id 1 */
+
 #define VENTED_BELOW		5.0	/* 0.5 kPa, in register units */
 #define RTU_FRAME_TIMEOUT_NS	100000000ULL	/* partial RTU frame dropped */
 
@@ -77,6 +80,9 @@ struct sim_pending {
 
 struct sim_ctl {
 	int			 idx;
+	struct sim_ctl		*ep;		/* owner of the endpoint: self,
+						 * or the first controller on
+						 * the same port or line */
 	enum sim_transport	 transport;
 	struct sim_params	 p;
 	char			 addr[256];	/* host:port or device */
@@ -111,6 +117,8 @@ struct sim_ctl {
 	uint64_t		 step_ns;	/* physics last advanced */
 	int			 vent_pending;
 	uint64_t		 vent_ns;
+	unsigned		 owner;		/* map v2 claim, 0 none */
+	uint64_t		 claim_ns;	/* last write bearing it */
 
 	/* injected faults */
 	int			 refuse;
@@ -118,6 +126,7 @@ struct sim_ctl {
 	uint64_t		 hang_until_ns;
 	int			 delay_ms;
 	int			 exc_code;
+	int			 bad_reply;	/* TCP: SIM_BAD_UNIT, _PROTO */
 
 	/* counters */
 	uint64_t		 requests;
@@ -149,6 +158,7 @@ struct sim_poll {
 
 /* sim.c */
 int		 sim_nctl(void);
+int		 sim_fast(void);
 struct sim_ctl	*sim_ctl_get(int);
 void		 sim_quit(void);
 void		 sim_poll_add(struct sim_poll *, int, short, enum sim_pollkind,
@@ -163,6 +173,8 @@ void		 plant_step(struct sim_ctl *, uint64_t);
 int		 plant_check(struct sim_ctl *, const uint8_t *, int);
 void		 plant_written(struct sim_ctl *, uint16_t, uint16_t, uint64_t);
 void		 plant_overpressure(struct sim_ctl *, int);
+void		 plant_claimed(struct sim_ctl *, unsigned, uint64_t);
+void		 plant_powercycle(struct sim_ctl *, uint64_t);
 const char	*plant_fault_name(int);
 
 /* wire.c */

@@ -29,11 +29,19 @@
 #include "sim.h"
 
 static void	wire_kill(struct sim_client *, const char *);
+static void	wire_owner(struct sim_ctl *, const uint8_t *, uint64_t);
+static int	wire_bad_reply(struct sim_ctl *, modbus_t *, const uint8_t *,
+		    int);
 static void	wire_frame(struct sim_ctl *, struct sim_client *,
 		    const uint8_t *, int, uint64_t);
 static void	wire_serve(struct sim_ctl *, struct sim_client *,
 		    const uint8_t *, int);
-static void	wire_describe(char *, size_t, const uint8_t *, int);
+static void	wire_describe(char *, size_t, const uint8_t *, int, int);
+static void	wire_frame_unit(struct sim_ctl *, struct sim_client *,
+		    const uint8_t *, int, uint64_t);
+static struct sim_ctl *wire_unit(struct sim_ctl *, int);
+static void	wire_sfx_tcp(char *, size_t, const struct sim_ctl *,
+		    const struct sim_client *, const uint8_t *);
 static int	wire_rtu_len(const uint8_t *, size_t);
 static uint16_t	wire_crc16(const uint8_t *, size_t);
 static void	wire_serial_lost(struct sim_ctl *, const char *);
@@ -46,7 +54,11 @@ wire_open(struct sim_ctl *c)
 	TAILQ_INIT(&c->pending);
 	c->listen_fd = -1;
 	c->serial_fd = -1;
-	if (c->transport == SIM_TCP) {
+	if (c->ep != c) {
+		/* Another unit on an open port or line: its fds serve. */
+		c->port = c->ep->port;
+		snprintf(c->addr, sizeof(c->addr), "%s", c->ep->addr);
+	} else if (c->transport == SIM_TCP) {
 		c->mb = modbus_new_tcp(NULL, c->port > 0 ? c->port : 502);
 		if (c->mb == NULL) {
 			log_warnx("controller %d: modbus_new_tcp: %s", c->idx,
@@ -126,7 +138,7 @@ wire_close(struct sim_ctl *c)
 	if (c->listen_fd != -1)
 		close(c->listen_fd);
 	c->listen_fd = -1;
-	if (c->mb != NULL) {
+	if (c->mb != NULL && c->ep == c) {
 		if (c->transport == SIM_RTU && c->serial_fd != -1)
 			modbus_close(c->mb);
 		modbus_free(c->mb);
@@ -228,6 +240,7 @@ wire_drop(struct sim_ctl *c, const char *reason)
 	struct sim_client	*cl;
 	int			 n = 0;
 
+	c = c->ep;	/* the connections are the endpoint's */
 	TAILQ_FOREACH(cl, &c->clients, entry) {
 		if (!cl->dead) {
 			wire_kill(cl, reason);
@@ -243,17 +256,24 @@ wire_reap(struct sim_ctl *c)
 {
 	struct sim_client	*cl, *next;
 	struct sim_pending	*pe, *pnext;
+	struct sim_ctl		*u;
+	int			 i;
 
 	for (cl = TAILQ_FIRST(&c->clients); cl != NULL; cl = next) {
 		next = TAILQ_NEXT(cl, entry);
 		if (!cl->dead)
 			continue;
-		for (pe = TAILQ_FIRST(&c->pending); pe != NULL; pe = pnext) {
-			pnext = TAILQ_NEXT(pe, entry);
-			if (pe->client == cl) {
-				TAILQ_REMOVE(&c->pending, pe, entry);
-				c->npending--;
-				free(pe);
+		for (i = 0; i < sim_nctl(); i++) {
+			if ((u = sim_ctl_get(i))->ep != c)
+				continue;
+			for (pe = TAILQ_FIRST(&u->pending); pe != NULL;
+			    pe = pnext) {
+				pnext = TAILQ_NEXT(pe, entry);
+				if (pe->client == cl) {
+					TAILQ_REMOVE(&u->pending, pe, entry);
+					u->npending--;
+					free(pe);
+				}
 			}
 		}
 		TAILQ_REMOVE(&c->clients, cl, entry);
@@ -397,9 +417,11 @@ wire_crc16(const uint8_t *b, size_t len)
 	return (crc);
 }
 
-/* Request as an event line: "fc16 control=1 heartbeat=42 sp=12.0,...". */
+/* Request as an event line: "fc16 control=1 heartbeat=42 sp=12.0,...
+ * owner=N" (owner: the register at owner_at, map v2, else -1). */
 static void
-wire_describe(char *out, size_t outlen, const uint8_t *pdu, int len)
+wire_describe(char *out, size_t outlen, const uint8_t *pdu, int len,
+    int owner_at)
 {
 	int	 fc = pdu[0], addr = 0, n = 0, i, have, off;
 	size_t	 o;
@@ -442,14 +464,81 @@ wire_describe(char *out, size_t outlen, const uint8_t *pdu, int len)
 	for (i = 2; i < have && o < outlen; i++) {
 		off = 6 + 2 * i;
 		sp = (uint16_t)((pdu[off] << 8) | pdu[off + 1]);
-		o += snprintf(out + o, outlen - o, "%s%.1f",
-		    i == 2 ? " sp=" : ",", regmap_reg_to_kpa(sp));
+		if (i == owner_at)
+			o += snprintf(out + o, outlen - o, " owner=%u", sp);
+		else
+			o += snprintf(out + o, outlen - o, "%s%.1f",
+			    i == 2 ? " sp=" : ",", regmap_reg_to_kpa(sp));
 	}
 }
 
-/* A complete frame arrived at ts: log it, then serve, delay or drop it. */
+/*
+ * The unit of the endpoint ep that answers to unit id: on RTU and on a
+ * TCP port shared by several units (a gateway) the one with that id; a
+ * TCP port of one controller answers any unit id, as most do.
+ */
+static struct sim_ctl *
+wire_unit(struct sim_ctl *ep, int unit)
+{
+	struct sim_ctl	*u, *only = NULL;
+	int		 i, n = 0;
+
+	for (i = 0; i < sim_nctl(); i++) {
+		if ((u = sim_ctl_get(i))->ep != ep)
+			continue;
+		n++;
+		only = u;
+		if (u->p.unit_id == unit)
+			return (u);
+	}
+	return (ep->transport == SIM_TCP && n == 1 ? only : NULL);
+}
+
+/* " cl=N", and " unit=U" on a port shared by several units (a gateway). */
 static void
-wire_frame(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
+wire_sfx_tcp(char *sfx, size_t len, const struct sim_ctl *c,
+    const struct sim_client *cl, const uint8_t *adu)
+{
+	int	 i, shared = 0;
+
+	for (i = 0; i < sim_nctl(); i++)
+		if (sim_ctl_get(i)->ep == c->ep && sim_ctl_get(i) != c)
+			shared = 1;
+	if (shared)
+		snprintf(sfx, len, " cl=%d unit=%d", cl->id, adu[6]);
+	else
+		snprintf(sfx, len, " cl=%d", cl->id);
+}
+
+/*
+ * A complete frame arrived at ts on the endpoint ep: find its unit (every
+ * unit, for an RTU broadcast) and hand it over.
+ */
+static void
+wire_frame(struct sim_ctl *ep, struct sim_client *cl, const uint8_t *adu,
+    int len, uint64_t ts)
+{
+	struct sim_ctl	*u;
+	int		 unit, i;
+
+	unit = ep->transport == SIM_TCP ? adu[6] : adu[0];
+	if (ep->transport == SIM_RTU && unit == REGMAP_BROADCAST) {
+		for (i = 0; i < sim_nctl(); i++)
+			if ((u = sim_ctl_get(i))->ep == ep)
+				wire_frame_unit(u, cl, adu, len, ts);
+		return;
+	}
+	if ((u = wire_unit(ep, unit)) == NULL) {
+		evlog_emit(ep, ts, "ignore unit=%d fc=%d", unit,
+		    adu[ep->transport == SIM_TCP ? 7 : 1]);
+		return;
+	}
+	wire_frame_unit(u, cl, adu, len, ts);
+}
+
+/* A frame for unit c: log it, then serve, delay or drop it. */
+static void
+wire_frame_unit(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
     int len, uint64_t ts)
 {
 	struct sim_pending	*pe;
@@ -459,19 +548,15 @@ wire_frame(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
 	if (c->transport == SIM_TCP) {
 		hl = 7;
 		pdu_len = len - hl;
-		snprintf(sfx, sizeof(sfx), " cl=%d", cl->id);
+		wire_sfx_tcp(sfx, sizeof(sfx), c, cl, adu);
 	} else {
 		hl = 1;
 		pdu_len = len - hl - 2;
-		if (adu[0] != c->p.unit_id && adu[0] != 0) {
-			evlog_emit(c, ts, "ignore unit=%d fc=%d", adu[0],
-			    adu[1]);
-			return;
-		}
 		snprintf(sfx, sizeof(sfx), " unit=%d", adu[0]);
 	}
 	c->requests++;
-	wire_describe(what, sizeof(what), adu + hl, pdu_len);
+	wire_describe(what, sizeof(what), adu + hl, pdu_len,
+	    c->p.map_version >= 2 ? REGMAP_HR_OWNER(c->p.channels) : -1);
 	evlog_emit(c, ts, "%s%s", what, sfx);
 
 	if (c->hang_forever || ts < c->hang_until_ns) {
@@ -499,6 +584,61 @@ wire_frame(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
 	wire_serve(c, cl, adu, len);
 }
 
+/*
+ * Injected: the reply carries another unit id (the request's plus one) or
+ * protocol id 1, as a confused gateway might. Writes are applied as usual.
+ */
+static int
+wire_bad_reply(struct sim_ctl *c, modbus_t *mb, const uint8_t *adu, int len)
+{
+	uint8_t		 req[SIM_ADU_MAX], rsp[SIM_ADU_MAX];
+	const uint8_t	*pdu = adu + 7;
+	int		 fc = pdu[0], addr, n, i, bytes;
+	uint16_t	*regs;
+
+	memcpy(req, adu, len);
+	if (c->bad_reply == SIM_BAD_UNIT) {
+		req[6]++;
+		return (modbus_reply(mb, req, len, c->map));
+	}
+	if (fc != MODBUS_FC_READ_HOLDING_REGISTERS &&
+	    fc != MODBUS_FC_READ_INPUT_REGISTERS)
+		return (modbus_reply(mb, adu, len, c->map));
+	addr = (pdu[1] << 8) | pdu[2];
+	n = (pdu[3] << 8) | pdu[4];
+	regs = fc == MODBUS_FC_READ_INPUT_REGISTERS ?
+	    c->map->tab_input_registers : c->map->tab_registers;
+	bytes = 2 * n;
+	memcpy(rsp, adu, 7);
+	rsp[2] = 0;
+	rsp[3] = 1;			/* not Modbus */
+	rsp[4] = (3 + bytes) >> 8;
+	rsp[5] = (3 + bytes) & 0xff;
+	rsp[7] = (uint8_t)fc;
+	rsp[8] = (uint8_t)bytes;
+	for (i = 0; i < n; i++) {
+		rsp[9 + 2 * i] = regs[addr + i] >> 8;
+		rsp[10 + 2 * i] = regs[addr + i] & 0xff;
+	}
+	return (send(modbus_get_socket(mb), rsp, 9 + bytes, MSG_NOSIGNAL) ==
+	    9 + bytes ? 9 + bytes : -1);
+}
+
+/* Map v2: a served write that covered OWNER claims or renews. */
+static void
+wire_owner(struct sim_ctl *c, const uint8_t *pdu, uint64_t now)
+{
+	int	 own = REGMAP_HR_OWNER(c->p.channels), addr, n;
+
+	if (c->p.map_version < 2)
+		return;
+	addr = (pdu[1] << 8) | pdu[2];
+	n = pdu[0] == MODBUS_FC_WRITE_SINGLE_REGISTER ? 1 :
+	    (pdu[3] << 8) | pdu[4];
+	if (own >= addr && own < addr + n)
+		plant_claimed(c, c->map->tab_registers[own], now);
+}
+
 /* Answers one request now; writes take effect here. */
 static void
 wire_serve(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
@@ -506,6 +646,7 @@ wire_serve(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
 {
 	uint16_t	*hr = c->map->tab_registers;
 	const uint8_t	*pdu;
+	modbus_t	*mb;
 	uint16_t	 old_control, old_hb;
 	uint64_t	 now = clock_mono_ns();
 	char		 sfx[32];
@@ -513,19 +654,20 @@ wire_serve(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
 
 	if (cl != NULL && cl->dead)
 		return;
+	mb = c->ep->mb;
 	if (c->transport == SIM_TCP) {
 		hl = 7;
 		pdu_len = len - hl;
 		bcast = 0;
-		modbus_set_socket(c->mb, cl->fd);
-		snprintf(sfx, sizeof(sfx), " cl=%d", cl->id);
+		modbus_set_socket(mb, cl->fd);
+		wire_sfx_tcp(sfx, sizeof(sfx), c, cl, adu);
 	} else {
-		if (c->serial_fd == -1)
+		if (c->ep->serial_fd == -1)
 			return;
 		hl = 1;
 		pdu_len = len - hl - 2;
-		bcast = adu[0] == 0;
-		modbus_set_socket(c->mb, c->serial_fd);
+		bcast = adu[0] == REGMAP_BROADCAST;
+		modbus_set_socket(mb, c->ep->serial_fd);
 		snprintf(sfx, sizeof(sfx), " unit=%d", adu[0]);
 	}
 	pdu = adu + hl;
@@ -539,7 +681,7 @@ wire_serve(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
 		c->exceptions++;
 		if (bcast)
 			return;
-		rc = modbus_reply_exception(c->mb, adu, exc);
+		rc = modbus_reply_exception(mb, adu, exc);
 		evlog_emit(c, clock_mono_ns(), "exception code=%d fc=%d%s", exc,
 		    fc, sfx);
 	} else if (bcast) {
@@ -558,14 +700,19 @@ wire_serve(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
 				    pdu[7 + 2 * i];
 		}
 		c->writes++;
+		wire_owner(c, pdu, now);
 		plant_written(c, old_control, old_hb, now);
 		return;
 	} else {
 		old_control = hr[REGMAP_HR_CONTROL];
 		old_hb = hr[REGMAP_HR_HEARTBEAT];
-		rc = modbus_reply(c->mb, adu, len, c->map);
+		if (c->transport == SIM_TCP && c->bad_reply != 0)
+			rc = wire_bad_reply(c, mb, adu, len);
+		else
+			rc = modbus_reply(mb, adu, len, c->map);
 		if (write) {
 			c->writes++;
+			wire_owner(c, pdu, now);
 			plant_written(c, old_control, old_hb, now);
 		}
 		if (rc != -1)
@@ -595,7 +742,7 @@ wire_timers(struct sim_ctl *c, uint64_t now)
 		c->hang_until_ns = 0;
 		evlog_emit(c, now, "hang_end");
 	}
-	if (c->transport != SIM_RTU)
+	if (c->transport != SIM_RTU || c->ep != c)
 		return;
 	if (c->serial_fd != -1 && c->rxlen > 0 &&
 	    now - c->rx_last_ns >= RTU_FRAME_TIMEOUT_NS) {
@@ -624,7 +771,7 @@ wire_next_ns(struct sim_ctl *c, uint64_t now)
 		t = pe->due_ns;
 	if (c->hang_until_ns != 0 && c->hang_until_ns < t)
 		t = c->hang_until_ns;
-	if (c->transport == SIM_RTU) {
+	if (c->transport == SIM_RTU && c->ep == c) {
 		if (c->serial_fd != -1 && c->rxlen > 0 &&
 		    c->rx_last_ns + RTU_FRAME_TIMEOUT_NS < t)
 			t = c->rx_last_ns + RTU_FRAME_TIMEOUT_NS;

@@ -1,5 +1,5 @@
 /*
- * regmap.h: register map v1, the wire contract between massaged and the
+ * regmap.h: register map v2 (and v1), the wire contract between massaged and the
  * actuator controllers, in code.
  *
  * docs/register-map.md is the reference; this header is its code form and
@@ -17,7 +17,8 @@
 #include <math.h>
 #include <stdint.h>
 
-#define REGMAP_VERSION			1	/* MAP_VERSION */
+#define REGMAP_VERSION			2	/* MAP_VERSION */
+#define REGMAP_VERSION_MIN		1	/* still driven, with a warning */
 
 /* Holding registers: what the daemon writes. */
 #define REGMAP_HR_CONTROL		0
@@ -36,6 +37,21 @@
 #define REGMAP_IR_COUNT			103	/* input block */
 
 #define REGMAP_CHANNELS_MAX		32
+
+/*
+ * Version 2: the owner claim. OWNER follows the last SETPOINT (holding) and
+ * the last PRESSURE (input), so the tick's write and read carry it. A
+ * master claims a controller by writing its owner id (1..65535) to the
+ * holding OWNER; while claimed, writes of CONTROL, HEARTBEAT or SETPOINTs
+ * are served only in a frame that also writes the owner's id to OWNER,
+ * else refused with REGMAP_EXC_CLAIMED. FC06 CONTROL = 0 (a vent, also as
+ * a broadcast) is always obeyed. The claim lapses when the watchdog trips
+ * and at power-up; the input OWNER reports the current owner, 0 if none.
+ */
+#define REGMAP_HR_OWNER(channels)	(REGMAP_HR_SETPOINT + (channels))
+#define REGMAP_IR_OWNER(channels)	(REGMAP_IR_PRESSURE + (channels))
+#define REGMAP_EXC_CLAIMED		6	/* SERVER DEVICE BUSY */
+#define REGMAP_BROADCAST		0	/* RTU unit id of a broadcast */
 
 /* CONTROL bits. */
 #define REGMAP_CONTROL_ENABLE		0x0001

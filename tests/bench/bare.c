@@ -4,7 +4,10 @@
  * connection per controller, each repeating FC16 (CONTROL, HEARTBEAT, the
  * setpoints) and FC04 (STATUS, FAULT_CODE, the pressures), as fast as the
  * simulator answers. CONTROL stays 0 so no controller is left enabled
- * with a heartbeat that stops (its watchdog would latch a fault).
+ * with a heartbeat that stops (its watchdog would latch a fault). Register
+ * map v2 as the daemon speaks it: the controller claimed first (with the
+ * daemon's owner id, BENCH_OWNER, so neither refuses the other), OWNER in
+ * every write and read.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -57,12 +60,20 @@ static void *
 bare_main(void *arg)
 {
 	struct bare_thread	*b = arg;
-	uint16_t		 regs[2 + 32], in[2 + 32];
+	uint16_t		 regs[3 + 32], in[3 + 32];
 	uint64_t		 t0, end, now;
 	modbus_t		*mb;
-	int			 n = 2 + b->channels, i;
+	int			 n = 3 + b->channels, i;
 
 	mb = bare_connect(b->port);
+	if (mb != NULL && modbus_write_register(mb,
+	    REGMAP_HR_OWNER(b->channels), BENCH_OWNER) != 1) {
+		warnx_("bare loop: port %d: claim: %s", b->port,
+		    modbus_strerror(errno));
+		modbus_close(mb);
+		modbus_free(mb);
+		mb = NULL;
+	}
 	pthread_barrier_wait(b->start);
 	if (mb == NULL) {
 		b->failed = 1;
@@ -70,6 +81,7 @@ bare_main(void *arg)
 	}
 	for (i = 0; i < n; i++)
 		regs[i] = 0;
+	regs[REGMAP_HR_OWNER(b->channels)] = BENCH_OWNER;
 	t0 = clock_mono_ns();
 	end = t0 + (uint64_t)(b->seconds * 1e9);
 	do {

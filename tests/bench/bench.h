@@ -23,6 +23,7 @@
 #define BENCH_TOKEN		"bench-token-5f0c2a9e71d84b36"
 #define BENCH_PROGRAM		"bench"
 #define BENCH_PROFILE		"bench"
+#define BENCH_OWNER		4242	/* map v2 owner id, daemon and bare */
 
 #define BENCH_PRINTF(a, b)	__attribute__((format(printf, a, b)))
 
@@ -45,7 +46,8 @@ struct rig_conf {
 	int		 zones;			/* per controller */
 	double		 tick_hz;
 	int		 free_run;
-	const char	*device;		/* RTU: one controller here */
+	const char	*device;		/* RTU: every controller here,
+						 * unit ids 1, 2, ... */
 	int		 baud;
 };
 
@@ -83,7 +85,10 @@ struct evtail {
 	size_t		 len;
 };
 
-/* rig.c */
+/* rig.c; rig_sim_start() flags */
+#define RIG_EVENTS	1	/* an event log */
+#define RIG_FAST	2	/* --fast: no physics, the bare server */
+
 void		 sleep_ms(double);
 void		 warnx_(const char *, ...) BENCH_PRINTF(1, 2);
 int		 rig_init(const char *, int);

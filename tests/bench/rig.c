@@ -520,11 +520,13 @@ rig_file_wait(const char *path, const char *needle, pid_t pid, char *line,
  * or on one RTU device. events: with an event log. */
 int
 rig_sim_start(struct rig_sim *s, const char *tag, int nctl, int channels,
-    int events, const char *rtu)
+    int flags, const char *rtu)
 {
 	struct sockaddr_in	 sin;
 	struct timeval		 tv = { 3, 0 };
-	char			*argv[64], chs[16], line[256];
+	char			*argv[80], chs[16], line[256];
+	char			 units[BENCH_MAXCTL][16];
+	int			 events = flags & RIG_EVENTS;
 	char			 ctl[PATH_MAX], dev[PATH_MAX];
 	FILE			*f;
 	int			 argc = 0, i, idx, port, one = 1;
@@ -552,12 +554,20 @@ rig_sim_start(struct rig_sim *s, const char *tag, int nctl, int channels,
 	argv[argc++] = "127.0.0.1:0";
 	argv[argc++] = "-c";
 	argv[argc++] = chs;
+	if (flags & RIG_FAST)
+		argv[argc++] = "--fast";
 	if (rtu != NULL) {
+		/* nctl units on one line, unit ids 1, 2, ... */
 		argv[argc++] = "--baud";
 		argv[argc++] = "115200";
-		argv[argc++] = "--rtu";
 		snprintf(dev, sizeof(dev), "%s", rtu);
-		argv[argc++] = dev;
+		for (i = 0; i < nctl && i < BENCH_MAXCTL; i++) {
+			snprintf(units[i], sizeof(units[i]), "%d", i + 1);
+			argv[argc++] = "--unit-id";
+			argv[argc++] = units[i];
+			argv[argc++] = "--rtu";
+			argv[argc++] = dev;
+		}
 	} else
 		for (i = 0; i < nctl && argc < 60; i++) {
 			argv[argc++] = "--tcp";
@@ -709,14 +719,16 @@ rig_daemon_start(struct rig_daemon *d, const char *tag,
 	    "zones\n[daemon]\ntick_hz = %g\nfree_run = %s\n"
 	    "listen = 127.0.0.1:0\ntoken_file = %s/tokens\n"
 	    "profile_dir = %s/profiles\nprogram_dir = %s/programs\n"
-	    "rules = %s/rules.ini\n\n", rc->nctl, rc->nctl == 1 ? "" : "s",
-	    rc->zones, rc->tick_hz, rc->free_run ? "yes" : "no", rig_dir,
-	    rig_dir, rig_dir, rig_dir);
+	    "rules = %s/rules.ini\nrun_dir = %s\nowner_id = %d\n\n", rc->nctl,
+	    rc->nctl == 1 ? "" : "s", rc->zones, rc->tick_hz,
+	    rc->free_run ? "yes" : "no", rig_dir, rig_dir, rig_dir, rig_dir,
+	    rig_dir, BENCH_OWNER);
 	for (c = 0; c < rc->nctl; c++) {
 		if (rc->device != NULL)
 			fprintf(f, "[controller c%d]\ntransport = rtu\n"
-			    "device = %s\nbaud = %d\nunit_id = 1\n"
-			    "watchdog_ms = 500\n\n", c, rc->device, rc->baud);
+			    "device = %s\nbaud = %d\nunit_id = %d\n"
+			    "watchdog_ms = 500\n\n", c, rc->device, rc->baud,
+			    c + 1);
 		else
 			fprintf(f, "[controller c%d]\ntransport = tcp\n"
 			    "address = 127.0.0.1:%d\nunit_id = 1\n"

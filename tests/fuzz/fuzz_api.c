@@ -95,13 +95,15 @@ fuzz_api_dead_port(void)
 	return (ntohs(sin.sin_port));
 }
 
-/* The demo table with every controller address on the dead port. */
+/* The demo table with every controller address on the dead port, as
+ * units 1, 2, ... of one gateway. */
 static void
 fuzz_api_table(const char *dst, int port)
 {
 	char	 src[PATH_MAX], line[1024];
 	FILE	*in, *out;
 	size_t	 n;
+	int	 unit = 0;
 
 	fuzz_src_path(src, sizeof(src), "config/massaged.ini");
 	if ((in = fopen(src, "r")) == NULL || (out = fopen(dst, "w")) == NULL)
@@ -111,6 +113,9 @@ fuzz_api_table(const char *dst, int port)
 		if (strncmp(line + n, "address", 7) == 0 &&
 		    strchr(line, '=') != NULL)
 			fprintf(out, "address = 127.0.0.1:%d\n", port);
+		else if (strncmp(line + n, "unit_id", 7) == 0 &&
+		    strchr(line, '=') != NULL)
+			fprintf(out, "unit_id = %d\n", ++unit);
 		else
 			fputs(line, out);
 	}

@@ -251,6 +251,8 @@ class Daemon:
             shutil.rmtree(d, ignore_errors=True)
             os.makedirs(d)
         os.makedirs(self.state_dir, exist_ok=True)
+        self.run_dir = os.path.join(self.tmpdir, "run")
+        os.makedirs(self.run_dir, exist_ok=True)
         if copy_profiles:
             self._copy_ini(os.path.join(REPO, "config", "profiles"),
                            self.profile_dir)
@@ -278,6 +280,7 @@ class Daemon:
             "program_dir": self.program_dir,
             "rules": self.rules_path,
             "state_dir": self.state_dir,
+            "run_dir": self.run_dir,
             "token_file": self.token_path,
             "plugin_dir": os.path.abspath(os.path.join(self.build,
                                                        "plugins")),

@@ -159,12 +159,13 @@ def check_clean(d):
 @timed
 def test_ready_status_and_watchdog_interval(tmp_path, sim, notify):
     t0 = time.monotonic()
-    d = NotifyDaemon(tmp_path, sim, **SLACK)
+    d = NotifyDaemon(tmp_path, sim, daemon={"name": "Table 3"}, **SLACK)
     try:
         t_ready = notify.wait_line("READY=1", t0)
         # READY=1 means the API answers now.
         assert d.status()["state"] == "idle"
-        notify.wait_status("idle, 2/2 controllers connected", t0)
+        # which table: several run on one machine
+        notify.wait_status("Table 3: idle, 2/2 controllers connected", t0)
         # The pings: every 0.5 s while the loop keeps its time.
         time.sleep(3.2)
         pings = notify.times("WATCHDOG=1", t_ready)

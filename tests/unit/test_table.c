@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,8 @@ static char	 path[512];
 
 static const char *GOOD =
 	"[daemon]\n"
-	"tick_hz = 100\n"
+	"name = Table 2 (room 4)\n"
+	"tick_hz = 25\n"
 	"listen = 127.0.0.1:9000\n"
 	"profile_dir = p\n"
 	"\n"
@@ -111,7 +113,8 @@ test_good(void **state)
 
 	assert_int_equal(load(GOOD, t, &errs), 0);
 	assert_null(errs.text);
-	assert_true(t->tick_hz == 100);
+	assert_true(t->tick_hz == 25);
+	assert_string_equal(t->name, "Table 2 (room 4)");
 	assert_int_equal(t->records_max_bytes, 16 * 1024 * 1024);
 	assert_int_equal(t->records_keep, 10);
 	assert_string_equal(t->listen_host, "127.0.0.1");
@@ -129,6 +132,9 @@ test_good(void **state)
 	assert_int_equal(t->ctls[1].baud, 19200);
 	assert_int_equal(t->ctls[1].parity, 'E');
 	assert_int_equal(t->ctls[1].response_timeout_ms, 100);
+	/* 8E1 at 19200: (17 + 8 + 8 + 13 bytes + 4 x 3.5 silences) x 11
+	 * bits, channel 0 and OWNER: 34.4 ms a tick (tick_hz 25: 40 ms). */
+	assert_true(fabs(table_line_s(t, 1) - 60 * 11 / 19200.0) < 1e-9);
 	assert_int_equal(t->nzones, 2);
 	assert_int_equal(t->zones[0].ctl, 0);
 	assert_int_equal(t->zones[0].channel, 3);
@@ -164,8 +170,17 @@ test_errors(void **state)
 	expect_error(buf, "2: [daemon] records_keep: not valid "
 	    "(expected a whole number from 1 to 1000)");
 	snprintf(buf, sizeof(buf), "[daemon]\ncolour = red\n%s", MIN_CTL);
-	expect_error(buf, "2: [daemon] colour: unknown key (expected layout, "
-	    "tick_hz");
+	expect_error(buf, "2: [daemon] colour: unknown key (expected name, "
+	    "layout, tick_hz");
+	snprintf(buf, sizeof(buf), "[daemon]\nname = a\"b\n%s", MIN_CTL);
+	expect_error(buf, "2: [daemon] name: not valid");
+	snprintf(buf, sizeof(buf), "[daemon]\ntick_hz = 50\n"
+	    "[controller a]\ntransport = rtu\ndevice = /dev/ttyS0\n"
+	    "baud = 9600\n[controller b]\ntransport = rtu\n"
+	    "device = /dev/ttyS0\nbaud = 9600\nunit_id = 2\n"
+	    "[zone z]\ncontroller = a\nchannel = 0\nlimit_kpa = 10\n");
+	expect_error(buf, "3: [controller a] baud: /dev/ttyS0 cannot carry "
+	    "tick_hz = 50: 2 controllers need");
 	snprintf(buf, sizeof(buf), "[deamon]\n%s", MIN_CTL);
 	expect_error(buf, "1: [deamon] unknown section (expected [daemon], "
 	    "[safety], [controller NAME] or [zone NAME])");
@@ -408,6 +423,7 @@ test_layout(void **state)
 	    "[daemon]\n"
 	    "layout = model.ini\n"
 	    "listen = 127.0.0.1:9001\n"
+	    "tick_hz = 20\n"	/* what the 19200 baud line can carry */
 	    "\n"
 	    "[controller pelvis]\n"
 	    "address = 10.0.0.7:502\n"
