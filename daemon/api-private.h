@@ -10,6 +10,7 @@
 #include <sys/queue.h>
 
 #include <limits.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #include <event2/http.h>
@@ -21,8 +22,11 @@
 #define API_TOKENS_MAX		64
 #define API_TOKEN_MAX		256	/* bytes compared, whatever the length */
 
+struct api_conn;
 struct api_pending;
 struct api_stream;
+struct evbuffer;
+struct evconnlistener;
 struct tick;
 struct event;
 struct event_base;
@@ -44,6 +48,16 @@ struct api {
 	int			 nstreams;
 	TAILQ_HEAD(, api_stream) streams;
 	LIST_HEAD(, api_pending) pending;
+	/* api-conn.c */
+	TAILQ_HEAD(api_conns, api_conn) conns;
+	int			 nconns;
+	int			 conns_max, conns_peer_max;
+	struct event		*conn_ev, *resume_ev;
+	struct evconnlistener	*listener;
+	int			 accepting, accept_paused;
+	int64_t			 accept_error_ms;
+	uint64_t		 accept_errors, accept_errors_unlogged;
+	uint64_t		 conns_timed_out, conns_evicted, conns_refused;
 };
 
 /* Body expectations of a route. */
@@ -75,6 +89,15 @@ int		 api_tokens_start(struct api *, const struct table *, char *,
 		    size_t);
 void		 api_tokens_clear(struct api *);
 int		 api_authorized(struct api *, struct evhttp_request *);
+
+/* api-conn.c */
+int		 api_conn_start(struct api *);
+void		 api_conn_listening(struct api *, struct evhttp_bound_socket *);
+void		 api_conn_stop(struct api *);
+void		 api_conn_request(struct api *, struct evhttp_request *);
+void		 api_conn_set_closecb(struct api *, struct evhttp_connection *,
+		    void (*)(struct evhttp_connection *, void *), void *);
+void		 api_conn_metrics(struct api *, struct evbuffer *);
 
 /* api-stream.c */
 int		 api_stream_start(struct api *);
