@@ -42,7 +42,7 @@
 
 /* A message format being rate-limited. */
 struct log_rl {
-	const char	*fmt;		/* the key: the format's address */
+	uintptr_t	 key;		/* the format's address, or 0: free */
 	int		 prio;
 	int64_t		 start_ms;	/* of the current window */
 	unsigned	 n;		/* lines in the window */
@@ -59,6 +59,7 @@ static pthread_cond_t	 log_drained;	/* from the writer: queue empty */
 static pthread_t	 log_thread;
 static int		 log_async;	/* the writer thread runs */
 static int		 log_quit;
+static int		 log_atfork_set;
 static int		 log_writing;	/* the writer holds lines not written */
 static char		*log_queue;	/* a ring of whole lines */
 static size_t		 log_head, log_len;
@@ -163,20 +164,20 @@ log_rl_tell(struct log_rl *r)
 }
 
 /*
- * Whether a line of this format may go out now (log_mtx held); counts it
- * as suppressed otherwise. Keyed by the format's address: every 401 is one
- * format, whatever its peer.
+ * Whether a line of this kind may go out now (log_mtx held); counts it as
+ * suppressed otherwise. The key is the caller's format's address: every
+ * 401 is one format, whatever its peer.
  */
 static int
-log_rl_pass(int prio, const char *fmt, const char *text, int64_t now)
+log_rl_pass(int prio, uintptr_t key, const char *text, int64_t now)
 {
 	struct log_rl	*r = NULL, *s, *old = NULL;
 	const char	*p;
-	size_t		 h = ((uintptr_t)fmt >> 3) % LOG_RL_SLOTS, i;
+	size_t		 h = (key >> 3) % LOG_RL_SLOTS, i;
 
 	for (i = 0; i < 8; i++) {
 		s = &log_rl[(h + i) % LOG_RL_SLOTS];
-		if (s->fmt == fmt || s->fmt == NULL) {
+		if (s->key == key || s->key == 0) {
 			r = s;
 			break;
 		}
@@ -186,11 +187,11 @@ log_rl_pass(int prio, const char *fmt, const char *text, int64_t now)
 	if (r == NULL) {		/* every slot near: reuse the oldest */
 		r = old;
 		log_rl_tell(r);
-		r->fmt = NULL;
+		r->key = 0;
 	}
-	if (r->fmt == NULL || now - r->start_ms >= LOG_RL_WINDOW_S * 1000) {
+	if (r->key == 0 || now - r->start_ms >= LOG_RL_WINDOW_S * 1000) {
 		log_rl_tell(r);
-		r->fmt = fmt;
+		r->key = key;
 		r->prio = prio;
 		r->start_ms = now;
 		r->n = 0;
@@ -214,10 +215,10 @@ log_rl_expire(int64_t now)
 	size_t	 i;
 
 	for (i = 0; i < LOG_RL_SLOTS; i++)
-		if (log_rl[i].fmt != NULL &&
+		if (log_rl[i].key != 0 &&
 		    now - log_rl[i].start_ms >= LOG_RL_WINDOW_S * 1000) {
 			log_rl_tell(&log_rl[i]);
-			log_rl[i].fmt = NULL;
+			log_rl[i].key = 0;
 		}
 }
 
@@ -275,6 +276,26 @@ log_init(const char *progname, int verbose)
 	log_verbose = verbose;
 }
 
+/* A child of fork() has no writer thread: it writes at once. */
+static void
+log_atfork_prepare(void)
+{
+	pthread_mutex_lock(&log_mtx);
+}
+
+static void
+log_atfork_parent(void)
+{
+	pthread_mutex_unlock(&log_mtx);
+}
+
+static void
+log_atfork_child(void)
+{
+	log_async = 0;
+	pthread_mutex_unlock(&log_mtx);
+}
+
 int
 log_async_start(void)
 {
@@ -294,7 +315,12 @@ log_async_start(void)
 		log_queue = NULL;
 		return (-1);
 	}
+	pthread_mutex_lock(&log_mtx);
 	log_async = 1;
+	pthread_mutex_unlock(&log_mtx);
+	if (!log_atfork_set && pthread_atfork(log_atfork_prepare,
+	    log_atfork_parent, log_atfork_child) == 0)
+		log_atfork_set = 1;
 	return (0);
 }
 
@@ -370,8 +396,9 @@ log_getverbose(void)
 	return (log_verbose);
 }
 
-void
-log_vemit(int prio, const char *fmt, va_list ap)
+/* Logs one line; key says which lines are "similar" for the rate limit. */
+static void
+log_vemit_key(int prio, uintptr_t key, const char *fmt, va_list ap)
 {
 	char	 line[LOG_LINE_MAX];
 	size_t	 len;
@@ -389,10 +416,29 @@ log_vemit(int prio, const char *fmt, va_list ap)
 	pthread_mutex_lock(&log_mtx);
 	/* Debug is asked for; critical lines are rare and must be seen. */
 	pass = prio == LOG_DEBUG || prio <= LOG_CRIT ||
-	    log_rl_pass(prio, fmt, line, log_now_ms());
+	    log_rl_pass(prio, key, line, log_now_ms());
 	if (pass && log_put(line, len) == -1)
 		log_dropped++;
 	pthread_mutex_unlock(&log_mtx);
+}
+
+static void
+log_emit_key(int prio, uintptr_t key, const char *fmt, ...) LOG_PRINTF(3, 4);
+
+static void
+log_emit_key(int prio, uintptr_t key, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vemit_key(prio, key, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_vemit(int prio, const char *fmt, va_list ap)
+{
+	log_vemit_key(prio, (uintptr_t)fmt, fmt, ap);
 }
 
 void
@@ -412,7 +458,7 @@ log_verr(int prio, const char *fmt, va_list ap)
 	int	 saved = errno;
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	log_emit(prio, "%s: %s", buf, strerror(saved));
+	log_emit_key(prio, (uintptr_t)fmt, "%s: %s", buf, strerror(saved));
 	errno = saved;
 }
 
@@ -483,15 +529,20 @@ fatalx(const char *fmt, ...)
 static void
 log_event_cb(int severity, const char *msg)
 {
-	int	 prio;
+	uintptr_t	 key = 5381;
+	const char	*p;
+	int		 prio;
 
+	/* libevent's text is all we have to tell its messages apart */
+	for (p = msg; *p != '\0'; p++)
+		key = key * 33 + (unsigned char)*p;
 	switch (severity) {
 	case EVENT_LOG_DEBUG:	prio = LOG_DEBUG; break;
 	case EVENT_LOG_MSG:	prio = LOG_INFO; break;
 	case EVENT_LOG_WARN:	prio = LOG_WARNING; break;
 	default:		prio = LOG_ERR; break;
 	}
-	log_emit(prio, "libevent: %s", msg);
+	log_emit_key(prio, key | 1, "libevent: %s", msg);
 }
 
 void

@@ -48,6 +48,7 @@
 #define API_CONNS_MAX		1024
 #define API_FD_RESERVE		128	/* links, records, files, journal */
 #define API_CONNS_BURST		64	/* accepted before the caps act */
+#define API_ACCEPT_BATCH	32	/* per loop turn: the tick comes first */
 #define API_ACCEPT_PAUSE_MS	100
 
 struct api_conn {
@@ -62,6 +63,8 @@ struct api_conn {
 	void			(*closecb)(struct evhttp_connection *, void *);
 	void			*closearg;
 };
+
+static void	api_conn_resume_maybe(struct api *);
 
 /* The listener's error callback gets evhttp's argument, not ours. */
 static struct api	*api_conn_owner;
@@ -128,8 +131,7 @@ api_conn_closed(struct evhttp_connection *evcon, void *arg)
 	a->nconns--;
 	event_free(k->deadline);
 	free(k);
-	if (!a->accepting && !a->accept_paused && a->nconns < a->conns_max)
-		api_conn_accepting(a, 1);
+	api_conn_resume_maybe(a);
 }
 
 /* Closes a connection now; its closed callback forgets it. */
@@ -183,6 +185,20 @@ api_conn_idlest(struct api *a, const struct sockaddr_storage *peer,
 			best = k;
 	}
 	return (best);
+}
+
+/*
+ * Accepting again, unless paused after an error: below the cap, or with a
+ * waiting connection that can make room for the next one.
+ */
+static void
+api_conn_resume_maybe(struct api *a)
+{
+	if (a->accepting || a->accept_paused)
+		return;
+	if (a->nconns < a->conns_max || (a->nconns < a->conns_max +
+	    API_CONNS_BURST && api_conn_idlest(a, NULL, NULL) != NULL))
+		api_conn_accepting(a, 1);
 }
 
 /*
@@ -260,8 +276,8 @@ api_conn_attach(evutil_socket_t fd, short what, void *arg)
 		if (a->nconns > a->conns_max)
 			(void)api_conn_make_room(a, k, NULL);
 	}
-	if (!a->accepting && !a->accept_paused && a->nconns < a->conns_max)
-		api_conn_accepting(a, 1);
+	a->accept_batch = 0;
+	api_conn_resume_maybe(a);
 }
 
 /* evhttp's hook for a new connection's bufferevent: we make it, and note
@@ -287,9 +303,11 @@ api_conn_bev(struct event_base *base, void *arg)
 	TAILQ_INSERT_TAIL(&a->conns, k, entry);
 	a->nconns++;
 	event_active(a->conn_ev, EV_TIMEOUT, 0);
-	/* A burst past the cap waits in the kernel's queue until the caps
-	 * have made room. */
-	if (a->nconns >= a->conns_max + API_CONNS_BURST)
+	/* A burst waits in the kernel's queue: the loop takes a batch per
+	 * turn (its timers, the tick, run between), and nothing past the
+	 * cap until the caps have made room. */
+	if (++a->accept_batch >= API_ACCEPT_BATCH ||
+	    a->nconns >= a->conns_max + API_CONNS_BURST)
 		api_conn_accepting(a, 0);
 	return (k->bev);
 }
@@ -300,8 +318,7 @@ api_conn_resume(evutil_socket_t fd, short what, void *arg)
 	struct api	*a = arg;
 
 	a->accept_paused = 0;
-	if (a->nconns < a->conns_max + API_CONNS_BURST)
-		api_conn_accepting(a, 1);
+	api_conn_resume_maybe(a);
 }
 
 /* accept() failed (EMFILE, ENFILE, ENOBUFS...): pause, never spin. */

@@ -1,7 +1,8 @@
 /*
  * api-private.h: what the files of the control API share (api.c the
  * routes, api-reply.c replies and request bodies, api-auth.c the bearer
- * tokens, api-stream.c the event stream, api-panel.c the panel files).
+ * tokens, api-stream.c the event stream, api-panel.c the panel files,
+ * api-conn.c the connections: caps and deadlines).
  * Nothing outside daemon/api*.c includes it.
  */
 #ifndef API_PRIVATE_H
@@ -54,7 +55,7 @@ struct api {
 	int			 conns_max, conns_peer_max;
 	struct event		*conn_ev, *resume_ev;
 	struct evconnlistener	*listener;
-	int			 accepting, accept_paused;
+	int			 accepting, accept_paused, accept_batch;
 	int64_t			 accept_error_ms;
 	uint64_t		 accept_errors, accept_errors_unlogged;
 	uint64_t		 conns_timed_out, conns_evicted, conns_refused;

@@ -2,7 +2,8 @@
  * api.c: the control API (HTTP/1.1 + JSON over libevent's evhttp): its
  * routes, the dispatcher that checks every request, listening, start and
  * stop. Replies and body checks are in api-reply.c, tokens in api-auth.c,
- * the event stream in api-stream.c, the panel in api-panel.c. The routes,
+ * the event stream in api-stream.c, the panel in api-panel.c, connection
+ * caps and request deadlines in api-conn.c. The routes,
  * their bodies and their errors are in docs/api.md (the control API
  * contract, version 1).
  *

@@ -32,7 +32,9 @@ import pytest
 from daemon import WRAPPER, Daemon, free_port, sim_controllers
 from simctl import Sim, monotonic_ns
 from test_abuse import (TICK_HZ, WATCHDOG_MS, assert_healthy, assert_ticking,
-                        connect, fds, reset_close, start_session)
+                        connect, fds, heartbeats, reset_close,
+                        start_session)
+from test_security import UNITS, unit_settings
 
 NOFILE = 1024
 ATTACK = 1100             # connections held at once
@@ -188,10 +190,12 @@ def test_descriptor_exhaustion_keeps_estop(tmp_path):
             logs = d.logs()
         finally:
             attack.close()
+        ts = heartbeats(sim, 0, t0, t1)
         print("attack: %d opened, %d closed by the daemon, %d failed; "
-              "e-stop %.1f ms; status (ms) %s" % (
+              "e-stop %.1f ms; status (ms) %s; longest tick gap %.0f ms" % (
                   attack.opened, attack.closed, attack.failed, estop,
-                  [round(1000 * x) for x in latency]))
+                  [round(1000 * x) for x in latency],
+                  1000 * max(b - a for a, b in zip(ts, ts[1:]))))
         assert d.alive(), d.logs()[-3000:]
         assert failed == [], failed
         assert estop is not None and estop < ESTOP_MS, estop
@@ -396,3 +400,10 @@ def test_repeated_messages_rate_limited(tmp_path):
         assert shown == 10, log
         assert int(m.group(1)) == 200 - shown
         assert "wrong-" not in log
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_units_state_the_descriptor_limit(unit):
+    """The units raise the limit to a stated figure: the API's caps (and
+    its log line) follow from it."""
+    assert unit_settings(unit).get("LimitNOFILE") == ["8192"]
