@@ -151,7 +151,8 @@ api_conn_timeout(evutil_socket_t fd, short what, void *arg)
 		return;
 	k->a->conns_timed_out++;
 	api_conn_peer_str(&k->peer, peer, sizeof(peer));
-	log_info("api: closing a connection from %s: no complete request "
+	/* debug: browsers leave idle connections all the time */
+	log_debug("api: closing a connection from %s: no complete request "
 	    "within %d s", peer, API_REQUEST_S);
 	api_conn_close(k);
 }
@@ -211,12 +212,23 @@ api_conn_make_room(struct api *a, struct api_conn *k,
     const struct sockaddr_storage *peer)
 {
 	struct api_conn	*old;
+	char		 who[INET6_ADDRSTRLEN], cap[96];
 
+	api_conn_peer_str(&k->peer, who, sizeof(who));
+	if (peer != NULL)
+		snprintf(cap, sizeof(cap), "%d connections from %s",
+		    a->conns_peer_max, who);
+	else
+		snprintf(cap, sizeof(cap), "%d connections", a->conns_max);
 	if ((old = api_conn_idlest(a, peer, k)) != NULL) {
+		log_warnx("api: %s: closing the oldest one still waiting for "
+		    "its request", cap);
 		a->conns_evicted++;
 		api_conn_close(old);
 		return (0);
 	}
+	log_warnx("api: %s, all being served: refusing a new one from %s",
+	    cap, who);
 	a->conns_refused++;
 	if (peer == NULL)
 		api_conn_accepting(a, 0);	/* until one ends */
