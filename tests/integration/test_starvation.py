@@ -19,11 +19,12 @@ Everything is on 127.0.0.1, bounded in connections and time; processes are
 stopped by PID. docs/security.md points here.
 """
 
+import contextlib
 import fcntl
 import os
 import re
 import resource
-import socket
+import signal
 import subprocess
 import time
 
@@ -334,8 +335,34 @@ class PipedDaemon(Daemon):
 BAD_REQUESTS = 2000
 
 
-@timing
-def test_stalled_log_reader_never_stops_the_heartbeat(tmp_path):
+def flood_bad_requests(d):
+    """Refused requests, each a log line (and, with -v, a debug line more,
+    with the long URL): far more than a small pipe and the daemon's log
+    queue hold."""
+    s = None
+    pad = b"x" * 1000
+    deadline = time.monotonic() + 60
+    for i in range(BAD_REQUESTS):
+        assert time.monotonic() < deadline, \
+            "the daemon stopped answering after %d requests" % i
+        s = s or connect(d)
+        try:
+            s.sendall(b"GET /api/v1/status?pad=%s HTTP/1.1\r\nHost: x"
+                      b"\r\nAuthorization: Bearer wrong-%d\r\n\r\n" %
+                      (pad, i))
+            if s.recv(65536) == b"":
+                raise ConnectionResetError
+        except OSError:
+            s.close()
+            s = None
+    if s is not None:
+        s.close()
+
+
+@contextlib.contextmanager
+def stalled_session(tmp_path):
+    """A session on a daemon whose log reader is stalled and flooded;
+    yields (sim, daemon, when the flood began)."""
     with Sim(tmp_path, controllers=sim_controllers()) as sim, \
             PipedDaemon(tmp_path, sim, tick_hz=TICK_HZ,
                         watchdog_ms=WATCHDOG_MS,
@@ -343,33 +370,28 @@ def test_stalled_log_reader_never_stops_the_heartbeat(tmp_path):
         d.wait_ready()
         start_session(d)
         t0 = monotonic_ns()
-        # every refused request is a log line (and, with -v, a debug line
-        # more, with the long URL): far more than the pipe and the
-        # daemon's queue hold
-        s = None
-        pad = b"x" * 1000
-        for i in range(BAD_REQUESTS):
-            s = s or connect(d)
-            try:
-                s.sendall(b"GET /api/v1/status?pad=%s HTTP/1.1\r\nHost: x"
-                          b"\r\nAuthorization: Bearer wrong-%d\r\n\r\n" %
-                          (pad, i))
-                if s.recv(65536) == b"":
-                    raise ConnectionResetError
-            except OSError:
-                s.close()
-                s = None
-        if s is not None:
-            s.close()
+        flood_bad_requests(d)
+        yield sim, d, t0
+
+
+@timing
+def test_stalled_log_reader_never_stops_the_heartbeat(tmp_path):
+    with stalled_session(tmp_path) as (sim, d, t0):
         assert d.status()["state"] == "running"
         te = monotonic_ns()
         r = d.request("POST", "/api/v1/estop", timeout=5)
         assert r.status == 200, r
-        assert vent_ms(sim, te) < ESTOP_MS
+        estop = vent_ms(sim, te)
+        assert estop < ESTOP_MS
         t1 = monotonic_ns()
         assert_ticking(sim, t0, t1, "with the log reader stalled: ",
                        hz=TICK_HZ)
         dropped = metric(d, "massaged_log_lines_dropped_total")
+        ts = heartbeats(sim, 0, t0, t1)
+        print("stalled log: %d requests in %.1f s, %d lines dropped, "
+              "longest tick gap %.0f ms, e-stop %.1f ms" % (
+                  BAD_REQUESTS, (te - t0) / 1e9, dropped,
+                  1000 * max(b - a for a, b in zip(ts, ts[1:])), estop))
         assert dropped > 0
         # the reader is back: what is queued comes out, then the count
         out = d.drain(3)
@@ -377,6 +399,18 @@ def test_stalled_log_reader_never_stops_the_heartbeat(tmp_path):
         assert m, out[-3000:]
         assert int(m.group(1)) >= dropped, (m.group(0), dropped)
         d.drain(0.5)
+
+
+@timing
+def test_stalled_log_reader_does_not_hold_up_the_shutdown(tmp_path):
+    """SIGTERM with the log reader stalled: the controllers are vented and
+    the daemon exits, after a bounded wait for its log queue."""
+    with stalled_session(tmp_path) as (sim, d, _):
+        t = monotonic_ns()
+        d.signal(signal.SIGTERM)
+        assert d.wait_exit(timeout=10) == 0
+        assert (monotonic_ns() - t) / 1e9 < 8
+        assert vent_ms(sim, t) < 1000
 
 
 def test_repeated_messages_rate_limited(tmp_path):
