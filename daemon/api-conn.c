@@ -20,6 +20,12 @@
  *  - an accept error (out of descriptors) pauses accepting for
  *    API_ACCEPT_PAUSE_MS instead of spinning, frees a waiting connection,
  *    and is logged at most once a second.
+ *
+ * libevent 2.1 tells nobody of a new connection (evhttp_set_newreqcb()
+ * came in 2.2), so the bufferevent hook makes each one's bufferevent and
+ * api_conn_attach(), on the same loop turn, finds the connection as the
+ * argument evhttp gave that bufferevent's callbacks (bufferevent_getcb()),
+ * and watches it through its close callback.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -267,7 +273,8 @@ api_conn_attach(evutil_socket_t fd, short what, void *arg)
 		cbarg = NULL;
 		bufferevent_getcb(k->bev, &rd, NULL, NULL, &cbarg);
 		if (rd == NULL || cbarg == NULL) {
-			/* evhttp did not take it: nothing to watch */
+			/* evhttp did not take it (out of memory) */
+			bufferevent_free(k->bev);
 			TAILQ_REMOVE(&a->conns, k, entry);
 			a->nconns--;
 			event_free(k->deadline);
