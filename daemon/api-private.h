@@ -1,7 +1,8 @@
 /*
  * api-private.h: what the files of the control API share (api.c the
  * routes, api-reply.c replies and request bodies, api-auth.c the bearer
- * tokens, api-stream.c the event stream, api-panel.c the panel files).
+ * tokens, api-stream.c the event stream, api-panel.c the panel files,
+ * api-conn.c the connections: caps and deadlines).
  * Nothing outside daemon/api*.c includes it.
  */
 #ifndef API_PRIVATE_H
@@ -10,6 +11,7 @@
 #include <sys/queue.h>
 
 #include <limits.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #include <event2/http.h>
@@ -29,8 +31,11 @@ enum api_role {
 	API_ROLE_VIEWER
 };
 
+struct api_conn;
 struct api_pending;
 struct api_stream;
+struct evbuffer;
+struct evconnlistener;
 struct tick;
 struct event;
 struct event_base;
@@ -56,6 +61,16 @@ struct api {
 	TAILQ_HEAD(, api_stream) streams;
 	LIST_HEAD(, api_pending) pending;
 	LIST_HEAD(, api_pending) resets;	/* waiting for the controllers */
+	/* api-conn.c */
+	TAILQ_HEAD(api_conns, api_conn) conns;
+	int			 nconns;
+	int			 conns_max, conns_peer_max;
+	struct event		*conn_ev, *resume_ev;
+	struct evconnlistener	*listener;
+	int			 accepting, accept_paused, accept_batch;
+	int64_t			 accept_error_ms;
+	uint64_t		 accept_errors, accept_errors_unlogged;
+	uint64_t		 conns_timed_out, conns_evicted, conns_refused;
 };
 
 /* Body expectations of a route. */
@@ -88,6 +103,15 @@ int		 api_tokens_start(struct api *, const struct table *, char *,
 void		 api_tokens_clear(struct api *);
 int		 api_authorized(struct api *, struct evhttp_request *);
 const char	*api_role_name(enum api_role);
+
+/* api-conn.c */
+int		 api_conn_start(struct api *);
+void		 api_conn_listening(struct api *, struct evhttp_bound_socket *);
+void		 api_conn_stop(struct api *);
+void		 api_conn_request(struct api *, struct evhttp_request *);
+void		 api_conn_set_closecb(struct api *, struct evhttp_connection *,
+		    void (*)(struct evhttp_connection *, void *), void *);
+void		 api_conn_metrics(struct api *, struct evbuffer *);
 
 /* api-stream.c */
 int		 api_stream_start(struct api *);

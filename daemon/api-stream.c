@@ -70,7 +70,7 @@ api_stream_drop(struct api *a, struct api_stream *s, const char *why)
 	struct evhttp_connection	*evcon = s->evcon;
 
 	log_info("api: dropping an event stream client: %s", why);
-	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	api_conn_set_closecb(a, evcon, NULL, NULL);
 	api_stream_free(a, s);
 	evhttp_connection_free(evcon);
 }
@@ -182,7 +182,7 @@ api_events(struct api *a, struct evhttp_request *req, json_t *body)
 	TAILQ_INSERT_TAIL(&a->streams, s, entry);
 	if (a->nstreams++ == 0)
 		evtimer_add(a->stream_ev, &tv);
-	evhttp_connection_set_closecb(evcon, api_stream_closed, s);
+	api_conn_set_closecb(a, evcon, api_stream_closed, s);
 
 	api_headers(req, "text/event-stream; charset=utf-8");
 	evhttp_add_header(evhttp_request_get_output_headers(req),
@@ -219,7 +219,7 @@ api_stream_stop(struct api *a)
 	struct api_stream	*s;
 
 	while ((s = TAILQ_FIRST(&a->streams)) != NULL) {
-		evhttp_connection_set_closecb(s->evcon, NULL, NULL);
+		api_conn_set_closecb(a, s->evcon, NULL, NULL);
 		api_stream_free(a, s);
 	}
 	if (a->stream_ev != NULL)

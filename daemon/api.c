@@ -2,7 +2,8 @@
  * api.c: the control API (HTTP/1.1 + JSON over libevent's evhttp): its
  * routes, the dispatcher that checks every request, listening, start and
  * stop. Replies and body checks are in api-reply.c, tokens in api-auth.c,
- * the event stream in api-stream.c, the panel in api-panel.c. The routes,
+ * the event stream in api-stream.c, the panel in api-panel.c, connection
+ * caps and request deadlines in api-conn.c. The routes,
  * their bodies and their errors are in docs/api.md (the control API
  * contract, version 1).
  *
@@ -555,6 +556,7 @@ static void
 api_metrics(struct api *a, struct evhttp_request *req, json_t *body)
 {
 	metrics_render(a->c, evhttp_request_get_output_buffer(req));
+	api_conn_metrics(a, evhttp_request_get_output_buffer(req));
 	api_headers(req, METRICS_CONTENT_TYPE);
 	evhttp_send_reply(req, 200, NULL, NULL);
 }
@@ -590,6 +592,7 @@ api_dispatch(struct evhttp_request *req, void *arg)
 	size_t			 i;
 	json_t			*body;
 
+	api_conn_request(a, req);
 	/* Two Content-Lengths, or one with chunked encoding: the body's end
 	 * is ambiguous, and a second request could hide in it. */
 	if (api_framing_ambiguous(req)) {
@@ -694,6 +697,11 @@ api_listen(struct api *a, char *err, size_t errlen)
 		    strerror(errno) : "address not usable");
 		return (-1);
 	}
+	/* evhttp listens with a backlog of 128: a burst of connections
+	 * (an attack the caps in api-conn.c deal with) must not fill the
+	 * kernel's queue so that an e-stop's connection is dropped. */
+	if (listen(evhttp_bound_socket_get_fd(bound), SOMAXCONN) == -1)
+		log_warn("api: listen");
 	if (getsockname(evhttp_bound_socket_get_fd(bound),
 	    (struct sockaddr *)&ss, &sslen) == -1) {
 		snprintf(err, errlen, "getsockname: %s", strerror(errno));
@@ -718,6 +726,7 @@ api_listen(struct api *a, char *err, size_t errlen)
 		    "the table; keep the token file secret and the network "
 		    "closed", a->url);
 	log_info("api: listening on %s", a->url);
+	api_conn_listening(a, bound);
 	return (0);
 }
 
@@ -757,7 +766,7 @@ api_start(struct tick *c, struct event_base *base, struct record *rec,
 	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
 	    EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(a->http, api_dispatch, a);
-	if (api_stream_start(a) == -1) {
+	if (api_conn_start(a) == -1 || api_stream_start(a) == -1) {
 		snprintf(err, errlen, "event_new failed");
 		goto fail;
 	}
@@ -774,6 +783,7 @@ api_start(struct tick *c, struct event_base *base, struct record *rec,
 	return (a);
 fail:
 	api_stream_stop(a);
+	api_conn_stop(a);
 	if (a->http != NULL)
 		evhttp_free(a->http);
 	api_tokens_clear(a);
@@ -804,6 +814,7 @@ api_free(struct api *a)
 		LIST_REMOVE(p, entry);
 		free(p);
 	}
+	api_conn_stop(a);
 	evhttp_free(a->http);
 	api_tokens_clear(a);
 	free(a);

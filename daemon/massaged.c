@@ -4,6 +4,7 @@
  * (Modbus I/O threads), session.c (states and stops) and api.c (HTTP).
  */
 #include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -53,6 +54,27 @@ usage(FILE *fp)
 }
 
 static struct record	*massaged_rec;
+/*
+ * Raises the descriptor limit to the hard limit (the units set both with
+ * LimitNOFILE=): the API sizes its connection caps from it.
+ */
+static void
+massaged_nofile(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit(RLIMIT_NOFILE, %llu)",
+			    (unsigned long long)rl.rlim_max);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	log_info("%llu file descriptors (LimitNOFILE)",
+	    (unsigned long long)rl.rlim_cur);
+}
 
 static void
 massaged_signal(evutil_socket_t sig, short what, void *arg)
@@ -215,6 +237,10 @@ main(int argc, char *argv[])
 		log_warnx("running as root: the systemd unit runs massaged as "
 		    "its own user with no capabilities; do the same");
 
+	/* From here on the loop never writes a log line itself. */
+	if (log_async_start() == -1)
+		log_warnx("no log writer thread: logging writes directly");
+	massaged_nofile();
 	if (evthread_use_pthreads() == -1)
 		fatalx("libevent: no pthreads support");
 	log_libevent();
@@ -236,6 +262,7 @@ main(int argc, char *argv[])
 		record_close(rec);
 		tick_free(&ctl);
 		event_base_free(base);
+		log_async_stop();
 		return (1);
 	}
 	notify_start(&ctl, base);
@@ -259,5 +286,6 @@ main(int argc, char *argv[])
 	tick_free(&ctl);
 	event_base_free(base);
 	log_info("stopped");
+	log_async_stop();
 	return (0);
 }

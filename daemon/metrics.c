@@ -16,6 +16,7 @@
 #include <event2/buffer.h>
 
 #include "clock.h"
+#include "log.h"
 #include "tick.h"
 #include "metrics.h"
 #include "record.h"
@@ -196,6 +197,9 @@ metrics_loop(struct tick *c, struct evbuffer *out)
 	metrics_counter(out, "massaged_reload_failures_total",
 	    "Configuration reloads refused (the running configuration "
 	    "stayed).", c->reload_failures);
+	metrics_counter(out, "massaged_log_lines_dropped_total", "Log lines "
+	    "dropped because the log reader did not keep up.",
+	    log_dropped_total());
 	metrics_counter(out, "massaged_record_write_errors_total", "Session "
 	    "record lines that could not be written to the state directory.",
 	    record_write_errors());

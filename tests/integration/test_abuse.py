@@ -32,6 +32,7 @@ from simctl import Sim, monotonic_ns
 SECRET = "ABUSE-SECRET-OUTSIDE-THE-PANEL-5b1e"
 MAX_BODY = 16 * 1024          # API_MAX_BODY in daemon/api.c
 API_TIMEOUT_S = 30            # API_TIMEOUT_S in daemon/api.c
+API_REQUEST_S = 5             # API_REQUEST_S in daemon/api-conn.c
 TICK_HZ = 50
 IDLE_HZ = 10                  # IDLE_HZ in daemon/control.c: no session
 WATCHDOG_MS = 500
@@ -345,7 +346,7 @@ def test_oversized_headers_refused(rig, what, data):
 
 SLOW_TRICKLE = 100        # connections sending a header byte a second
 SLOW_SILENT = 50          # connections that send half a request, then nothing
-SLOW_SECONDS = API_TIMEOUT_S + 8
+SLOW_SECONDS = API_REQUEST_S + 10   # every slow client closed by then
 
 
 timing = pytest.mark.skipif(bool(WRAPPER), reason="about timing: "
@@ -451,24 +452,23 @@ def test_slowloris_control_loop_keeps_ticking(slowloris):
 
 @timing
 def test_slowloris_silent_connections_time_out(slowloris):
-    """Half a request, then silence: closed after the API's timeout."""
+    """Half a request, then silence: closed once API_REQUEST_S have passed
+    without a complete request."""
     closed = slowloris["silent_closed"]
     assert len(closed) == SLOW_SILENT, closed
-    assert min(closed.values()) >= API_TIMEOUT_S - 2, closed
-    assert max(closed.values()) <= API_TIMEOUT_S + 5, closed
+    assert min(closed.values()) >= API_REQUEST_S - 1, closed
+    assert max(closed.values()) <= API_REQUEST_S + 5, closed
 
 
-@pytest.mark.xfail(strict=True, reason="evhttp_set_timeout() (API_TIMEOUT_S "
-                   "in daemon/api.c) is an idle timeout, restarted by every "
-                   "byte read: a client sending a header byte a second keeps "
-                   "its connection (and a descriptor) until the 8 KiB header "
-                   "limit, over two hours; there is no deadline for a whole "
-                   "request and no cap on connections")
 @timing
 def test_slowloris_trickling_connections_time_out(slowloris):
+    """A header byte a second keeps no connection: the deadline is for the
+    whole request, not restarted by every byte (libevent's own timeout
+    is)."""
     closed = slowloris["trickle_closed"]
     assert len(closed) == SLOW_TRICKLE, "%d of %d trickling connections " \
         "closed in %d s" % (len(closed), SLOW_TRICKLE, SLOW_SECONDS)
+    assert max(closed.values()) <= API_REQUEST_S + 5, closed
 
 
 # -- event-stream clients that come and go ---------------------------------------
@@ -743,10 +743,13 @@ def test_tokens_never_logged(rig):
     assert d.request("GET", "/api/v1/status").status == 200
     assert d.request("GET", "/api/v1/events?x=1", timeout=2,
                      token=guess).status == 401
+    # after the floods above, the 401 lines may be rate-limited: then
+    # they are summed up when the window ends, with the first one's text
+    d.wait_for(lambda: "no valid bearer token" in d.logs()[before:],
+               timeout=20, what="a 401 line or its summary")
     log = d.logs()[before:]
     assert guess not in log
     assert TOKEN not in log
-    assert "no valid bearer token" in log
 
 
 # -- the static panel ---------------------------------------------------------------
