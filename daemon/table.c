@@ -47,6 +47,7 @@ table_defaults(struct table *t, const char *path)
 	inifile_path(path, "programs", t->program_dir, sizeof(t->program_dir));
 	inifile_path(path, "contraindications.ini", t->rules_path,
 	    sizeof(t->rules_path));
+	inifile_path(path, "intake.ini", t->intake_path, sizeof(t->intake_path));
 	snprintf(t->state_dir, sizeof(t->state_dir), "/var/lib/massaged");
 	snprintf(t->listen_host, sizeof(t->listen_host), "127.0.0.1");
 	t->listen_port = 8080;
@@ -174,6 +175,8 @@ table_kv_daemon(struct inifile_file *f, struct table *t, const char *k,
 		table_dir(f, k, v, t->program_dir, sizeof(t->program_dir));
 	else if (strcmp(k, "rules") == 0)
 		table_dir(f, k, v, t->rules_path, sizeof(t->rules_path));
+	else if (strcmp(k, "intake") == 0)
+		table_dir(f, k, v, t->intake_path, sizeof(t->intake_path));
 	else if (strcmp(k, "state_dir") == 0)
 		table_dir(f, k, v, t->state_dir, sizeof(t->state_dir));
 	else if (strcmp(k, "token_file") == 0)
@@ -185,7 +188,7 @@ table_kv_daemon(struct inifile_file *f, struct table *t, const char *k,
 		    &t->listen_port);
 	else
 		inifile_err(f, k, "unknown key (expected tick_hz, free_run, plugin_dir, "
-		    "profile_dir, program_dir, rules, state_dir, token_file, "
+		    "profile_dir, program_dir, rules, intake, state_dir, token_file, "
 		    "panel_dir or listen)");
 }
 
