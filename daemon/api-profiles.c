@@ -432,25 +432,6 @@ api_store_error(struct api_preq *pr, const struct pstore_job *job)
 
 /* --- saving ------------------------------------------------------------- */
 
-/* The answers must read back as they were given: a name or note that
- * the INI layer would cut (an inline comment) is refused. */
-static int
-api_roundtrip_ok(struct api_preq *pr, const struct profile *p)
-{
-	const char	*field = NULL;
-
-	if (strcmp(p->name, pr->form.name) != 0)
-		field = "name";
-	else if (strcmp(p->note, pr->form.note) != 0)
-		field = "note";
-	if (field == NULL)
-		return (1);
-	api_error(pr->req, 400, "bad_request", "field '%s': would not read "
-	    "back the same from the profile file (' ;' and ' #' start a "
-	    "comment there)", field);
-	return (0);
-}
-
 static void
 api_saved(struct pstore_job *job, void *arg)
 {
@@ -467,10 +448,12 @@ api_saved(struct pstore_job *job, void *arg)
 		api_error(pr->req, 422, "invalid_profile", "%s",
 		    job->errors != NULL ? job->errors : "the profile would "
 		    "not load");
-	} else if (!job->ok)
+	} else if (job->mismatch != NULL)
+		api_error(pr->req, 400, "bad_request", "field '%s': would not "
+		    "read back the same from the profile file (' ;' starts a "
+		    "comment there)", job->mismatch);
+	else if (!job->ok)
 		api_store_error(pr, job);
-	else if (!api_roundtrip_ok(pr, &job->prof))
-		;
 	else if (job->op == PSTORE_PREVIEW) {
 		doc = api_profile_doc(a, &job->prof, job->text);
 		json_object_set_new(doc, "id", json_null());
@@ -521,6 +504,10 @@ api_store(struct api *a, struct api_preq *pr, enum pstore_op op,
 	}
 	explicit_bzero(text, strlen(text));
 	free(text);
+	snprintf(job->expect_name, sizeof(job->expect_name), "%s",
+	    pr->form.name);
+	snprintf(job->expect_note, sizeof(job->expect_note), "%s",
+	    pr->form.note);
 	profile_store_submit(a->pstore, job, api_saved, pr);
 }
 

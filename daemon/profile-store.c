@@ -325,6 +325,16 @@ pstore_save(struct profile_store *ps, struct pstore_job *job)
 		return;
 	}
 	inifile_errors_free(&errs);
+	/* The INI layer cuts inline comments: what it would not read back
+	 * as given is refused, not saved different. */
+	if (strcmp(job->prof.name, job->expect_name) != 0)
+		job->mismatch = "name";
+	else if (strcmp(job->prof.note, job->expect_note) != 0)
+		job->mismatch = "note";
+	if (job->mismatch != NULL) {
+		unlink(tmp);
+		return;
+	}
 	snprintf(job->prof.path, sizeof(job->prof.path), "%s", final);
 	job->prof.writable = 1;
 	if (job->op == PSTORE_PREVIEW) {

@@ -53,12 +53,17 @@ struct pstore_job {
 	size_t			 len;
 	struct table		*table;		/* copies: the loop may */
 	struct rules		 rules;		/* reload meanwhile */
+	/* what must read back from the file as it was given */
+	char			 expect_name[96];
+	char			 expect_note[PROFILE_NOTE_MAX + 1];
 	pstore_done_cb		 cb;
 	void			*arg;
 	/* results, read on the loop in cb */
 	int			 cancelled;	/* the daemon stops: no reply */
 	int			 ok;
 	int			 invalid;	/* errors: the profile is bad */
+	const char		*mismatch;	/* a field that read back
+						   differently, or NULL */
 	int			 err;		/* errno of a failed write */
 	char			 what[64];	/* the step that failed */
 	char			*errors;	/* file:line messages, owned */

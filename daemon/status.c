@@ -22,6 +22,7 @@
 
 static json_t	*status_kpa(double);
 static json_t	*status_str_or_null(const char *);
+static const char *status_limit_reason(const struct session *, int);
 
 /* Pressures and times to a hundredth: what a person or a test can use. */
 static json_t *
@@ -136,7 +137,7 @@ status_json(struct tick *c)
 			json_object_set_new(z, "limit_kpa",
 			    status_kpa(s->lim.limit_kpa[i]));
 			json_object_set_new(z, "limit_reason",
-			    json_string(s->lim.why[i]));
+			    json_string(status_limit_reason(s, i)));
 			json_object_set_new(z, "excluded",
 			    json_boolean(s->lim.excluded[i]));
 		} else {
@@ -271,6 +272,25 @@ status_names(const char (*names)[NAME_LEN], int n)
 	for (i = 0; i < n; i++)
 		json_array_append_new(a, json_string(names[i]));
 	return (a);
+}
+
+/*
+ * Why zone z has its limit, for every reader of the status and the event
+ * stream: a reason that names one of the client's conditions is health
+ * data, and says only that a condition set it (the profile tells who may
+ * know which).
+ */
+static const char *
+status_limit_reason(const struct session *s, int z)
+{
+	int	 i;
+
+	for (i = 0; i < s->prof.nconditions; i++)
+		if (strstr(s->lim.why[z], s->prof.conditions[i]) != NULL)
+			return (s->lim.excluded[z] ? "excluded for a condition "
+			    "of the client" : "lowered for a condition of the "
+			    "client");
+	return (s->lim.why[z]);
 }
 
 json_t *
