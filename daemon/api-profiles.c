@@ -393,12 +393,9 @@ api_profile_put(struct config *cfg, const struct profile *p)
 	    NULL)
 		return (NULL);
 	set->profiles = np;
-	/* Sorted by id, like a load. */
-	for (i = set->n; i > 0 && strcmp(np[i - 1].id, p->id) > 0; i--)
-		np[i] = np[i - 1];
-	np[i] = *p;
-	set->n++;
-	return (&np[i]);
+	np[set->n++] = *p;
+	profiles_sort(set);
+	return (profiles_find(set, p->id));
 }
 
 static void
@@ -810,6 +807,8 @@ api_deleted(struct pstore_job *job, void *arg)
 		free(pr);
 		return;
 	}
+	/* Again: a reload may have read the file before it went. */
+	api_profile_drop(pr->a->c->cfg, pr->old.id);
 	log_info("profiles: %s erased by %s", pr->old.id, pr->actor);
 	if (pr->a->rec == NULL) {
 		api_erased_records(1, pr);

@@ -123,6 +123,49 @@ profile_store_render(const struct profile_form *f, const char *id)
 	return (buf);
 }
 
+/* --- a reload's swap ----------------------------------------------------- */
+
+void
+profile_store_carry(struct profile_set *fresh, const struct profile_set *old)
+{
+	struct profile		*np;
+	const struct profile	*p;
+	int			 i, j;
+
+	for (i = 0; i < fresh->n; i++) {
+		if (!fresh->profiles[i].writable ||
+		    access(fresh->profiles[i].path, F_OK) == 0)
+			continue;
+		memmove(&fresh->profiles[i], &fresh->profiles[i + 1],
+		    (size_t)(fresh->n - i - 1) * sizeof(*fresh->profiles));
+		fresh->n--;
+		i--;
+	}
+	for (i = 0; i < old->n; i++) {
+		p = &old->profiles[i];
+		if (!p->writable || access(p->path, F_OK) == -1)
+			continue;
+		for (j = 0; j < fresh->n; j++)
+			if (strcmp(fresh->profiles[j].id, p->id) == 0)
+				break;
+		if (j < fresh->n) {
+			if (fresh->profiles[j].writable &&
+			    p->revision > fresh->profiles[j].revision)
+				fresh->profiles[j] = *p;
+			continue;
+		}
+		if ((np = reallocarray(fresh->profiles, fresh->n + 1,
+		    sizeof(*np))) == NULL) {
+			log_warnx("profiles: out of memory carrying %s over "
+			    "the reload", p->id);
+			continue;
+		}
+		fresh->profiles = np;
+		fresh->profiles[fresh->n++] = *p;
+	}
+	profiles_sort(fresh);
+}
+
 /* --- jobs --------------------------------------------------------------- */
 
 struct pstore_job *

@@ -91,6 +91,15 @@ void			 profile_store_submit(struct profile_store *ps,
 int			 profile_store_busy(struct profile_store *ps,
 			    const char *id);
 
+/*
+ * On a reload's swap: the profile directory was read on the reload thread,
+ * and a save or an erasure may have finished since. A writable profile of
+ * old that fresh lacks or holds at a lower revision is carried over if its
+ * file is there; one of fresh whose file is gone is dropped.
+ */
+void			 profile_store_carry(struct profile_set *fresh,
+			    const struct profile_set *old);
+
 /* The INI text of a form, malloc'd, or NULL. */
 char			*profile_store_render(const struct profile_form *f,
 			    const char *id);

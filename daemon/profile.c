@@ -634,6 +634,14 @@ profile_cmp(const void *a, const void *b)
 	    ((const struct profile *)b)->id));
 }
 
+void
+profiles_sort(struct profile_set *set)
+{
+	if (set->n > 1)
+		qsort(set->profiles, set->n, sizeof(*set->profiles),
+		    profile_cmp);
+}
+
 int
 profiles_add_dir(struct profile_set *set, const char *dir,
     const struct table *t, const struct rules *r, struct inifile_errors *errs)
@@ -667,7 +675,7 @@ profiles_add_dir(struct profile_set *set, const char *dir,
 		memcpy(all + set->n, more.profiles, more.n * sizeof(*all));
 		set->profiles = all;
 		set->n += more.n;
-		qsort(set->profiles, set->n, sizeof(*all), profile_cmp);
+		profiles_sort(set);
 	} else if (errs->count == before)
 		inifile_errors_add(errs, "%s: out of memory", dir);
 	profiles_free(&more);

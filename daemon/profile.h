@@ -83,6 +83,8 @@ int	profiles_add_dir(struct profile_set *set, const char *dir,
 int	profile_load(struct profile *p, const char *path, const char *id,
 	    const struct table *t, const struct rules *r,
 	    struct inifile_errors *errs);
+/* Sorts set by id, the order of a load. */
+void	profiles_sort(struct profile_set *set);
 const struct profile *profiles_find(const struct profile_set *set,
 	    const char *id);
 void	profiles_free(struct profile_set *set);

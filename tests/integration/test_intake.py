@@ -362,6 +362,50 @@ def test_a_save_never_changes_a_running_session(d):
     assert "Deep vein thrombosis" in doc["message"]
 
 
+def test_saves_during_reloads_are_kept(d):
+    """A reload reads the profile directory on its own thread: a save or
+    an erasure that finishes meanwhile is not undone by the swap."""
+    pid = create(d)["id"]
+    gone = create(d, dict(VARICOSE, name="Gone Soon"))["id"]
+    stop = threading.Event()
+
+    def hup():
+        while not stop.is_set():
+            d.signal(signal.SIGHUP)
+            time.sleep(0.03)
+    t = threading.Thread(target=hup)
+    t.start()
+    made, rev = [], 1
+    try:
+        for i in range(12):
+            r = d.request("PUT", "/api/v1/profiles/" + pid,
+                          dict(VARICOSE, note="save %d" % i),
+                          headers={"If-Match": '"%d"' % rev})
+            assert r.status == 200, r.text
+            rev = r.json()["revision"]
+            made.append(create(d, dict(VARICOSE, name="New %d" % i))["id"])
+        r = d.request("DELETE", "/api/v1/profiles/" + gone)
+        assert r.status == 200, r.text
+    finally:
+        stop.set()
+        t.join()
+    time.sleep(0.5)
+    assert "reloaded" in d.logs()
+    g = d.request("GET", "/api/v1/profiles/" + pid).json()
+    assert g["revision"] == rev == 13 and g["note"] == "save 11"
+    ids = [p["id"] for p in d.request("GET", "/api/v1/profiles").json()[
+        "profiles"]]
+    assert all(m in ids for m in made) and gone not in ids
+    assert ids == sorted(ids)
+    # And the same after one more reload, from the files alone.
+    d.signal(signal.SIGHUP)
+    d.wait_for(lambda: d.logs().count("reloaded") > 0)
+    time.sleep(0.5)
+    ids2 = [p["id"] for p in d.request("GET", "/api/v1/profiles").json()[
+        "profiles"]]
+    assert ids2 == ids
+
+
 # --- roles and privacy --------------------------------------------------------
 
 def test_viewer_sees_names_only(d):
