@@ -188,7 +188,8 @@ class Daemon:
       copies of config/profiles and config/programs (and TEST_PROGRAMS).
     copy_profiles, copy_programs: False to start from empty directories.
     rules: INI text replacing config/contraindications.ini.
-    intake: INI text replacing config/intake.ini, or False for none.
+    intake: INI text replacing config/intake.ini, or False for none (the
+      default: the shipped one with the demo zones, none with others).
     tokens: lines of the token file (default [TOKEN]); token_mode: its mode.
     listen: "HOST:PORT" (default 127.0.0.1:0, a port the kernel picks).
     panel_dir: default panel/ of the repository.
@@ -272,7 +273,9 @@ class Daemon:
             with open(self.rules_path, "w") as f:
                 f.write(rules)
         self.intake_path = os.path.join(self.tmpdir, "intake.ini")
-        if intake is None:
+        # The shipped choices fit the demo table's limits; a table of
+        # other zones gets no intake unless it asks for one.
+        if intake is None and zones is None:
             shutil.copy(os.path.join(REPO, "config", "intake.ini"),
                         self.intake_path)
         elif intake:

@@ -260,6 +260,39 @@ def test_bad_values_name_their_field(d, change, field, words):
     assert [f for f in left if not f.startswith(".")] == []
 
 
+def test_a_profile_that_would_not_load_is_refused_with_file_line(tmp_path,
+                                                                 sim):
+    """The rendered text goes through the parser of every profile: what
+    it refuses comes back as a load of the file would say it, and nothing
+    is written."""
+    names = ["condition_with_a_rather_long_name_number_%02d" % i
+             for i in range(12)]
+    rules = "".join("[%s]\nreason = Test condition %d.\nscale = 0.9\n"
+                    % (n, i) for i, n in enumerate(names))
+    plain = ("[client]\nname = Plain\nconditions = none\n[limits]\n"
+             "cap_kpa = 20\nramp_kpa_s = 5\nmax_session_min = 30\n"
+             "intensity = 50\n")
+    with Daemon(tmp_path, sim, rules=rules, copy_profiles=False,
+                profiles={"plain": plain}, **SLACK) as dm:
+        body = dict(VARICOSE, conditions=names, zones={})
+        r = dm.request("POST", "/api/v1/profiles", body)
+        doc = error_of(r, 422, "invalid_profile")
+        m = re.fullmatch(r"(/\S+/state/profiles/client_[0-9a-f]{8}\.ini):6: "
+                         r"\[client\] line too long \(at most 510 "
+                         r"characters\)\n\1:4: \[client\] conditions: missing "
+                         r"\(expected the client's conditions, or none\)\n",
+                         doc["message"])
+        assert m, doc["message"]
+        assert not os.path.exists(m.group(1))
+        assert [f for f in os.listdir(store_dir(dm))] == []
+        r = dm.request("POST", "/api/v1/intake/preview", body)
+        assert error_of(r, 422, "invalid_profile")["message"].endswith(
+            "conditions: missing (expected the client's conditions, or "
+            "none)\n")
+        # Eleven fit on the line: saved.
+        create(dm, dict(body, conditions=names[:10]))
+
+
 @pytest.mark.parametrize("path, status", [
     ("/api/v1/profiles/..%2F..%2Fetc%2Fpasswd", 400),
     ("/api/v1/profiles/../../etc/passwd", 400),
