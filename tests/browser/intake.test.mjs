@@ -192,6 +192,19 @@ describe('client intake', { skip: !have && 'massaged or chromium not found' }, (
     assert.ok(!recs.includes('Vera Varicosa') && !recs.includes('varicose_veins'));
   });
 
+  test('dark and German: the intake speaks the panel\'s language, axe clean', async () => {
+    const d = await panel(TOKEN, { colorScheme: 'dark', locale: 'de-DE' });
+    await d.click('#intake-new');
+    await d.locator('#intake').waitFor({ state: 'visible' });
+    assert.equal(await d.locator('#intake-title').textContent(), 'Neuer Kunde: Gesundheitsfragen');
+    await d.fill('#intake-name', 'Nora Neuropathie');
+    await d.check('#intake input[name="c-varicose_veins"][value="yes"]');
+    await waitFor(() => d.locator('#intake-map rect[data-zone="calf_left"].excluded').count(), 10000, 'the calves hatched');
+    assert.match(await d.locator('#intake-zones button[data-zone="calf_left"]').textContent(), /ausgeschlossen/);
+    assert.deepEqual(await axeViolations(d), [], 'dark German intake: axe violations');
+    await d.context().close();
+  });
+
   test('a viewer gets no intake buttons', async () => {
     const v = await panel(VIEWER);
     await sleep(700);
