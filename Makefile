@@ -79,7 +79,7 @@ LDLIBS_ALL	:= $(PC_LIBS) -ldl -lm
 #   DAEMON_SRCS    the rest of daemon/: Modbus, HTTP, systemd, records...
 COMMON_SRCS	:= $(wildcard common/*.c)
 COMMON_OBJS	:= $(COMMON_SRCS:%.c=$(BUILD)/%.o)
-CORE_SRCS	:= $(addprefix daemon/,inifile.c config.c profile.c program.c \
+CORE_SRCS	:= $(addprefix daemon/,inifile.c config.c intake.c profile.c program.c \
 		   routines.c safety.c session.c table.c)
 CORE_OBJS	:= $(CORE_SRCS:%.c=$(BUILD)/%.o)
 DAEMON_SRCS	:= $(filter-out daemon/massaged.c $(CORE_SRCS),$(wildcard daemon/*.c))

@@ -40,6 +40,7 @@ struct tick;
 struct event;
 struct event_base;
 struct record;
+struct profile_store;
 struct table;
 
 struct api {
@@ -55,6 +56,8 @@ struct api {
 	char			 token_name[API_TOKENS_MAX][SESSION_ACTOR_LEN];
 	enum api_role		 token_role[API_TOKENS_MAX];
 	const char		*actor;	/* of the request being handled */
+	enum api_role		 role;	/* of the request being handled */
+	struct profile_store	*pstore;	/* api-profiles.c */
 	char			 panel_dir[PATH_MAX];	/* realpath, or "" */
 	struct event		*stream_ev;
 	int			 nstreams;
@@ -118,6 +121,22 @@ int		 api_stream_start(struct api *);
 void		 api_stream_stop(struct api *);
 void		 api_stream_event(void *, enum session_event);
 void		 api_events(struct api *, struct evhttp_request *, json_t *);
+
+/* api-profiles.c */
+int		 api_profiles_start(struct api *);
+void		 api_profiles_stop(struct api *);
+void		 api_profiles(struct api *, struct evhttp_request *, json_t *);
+void		 api_profile_create(struct api *, struct evhttp_request *,
+		    json_t *);
+void		 api_profile_get(struct api *, struct evhttp_request *,
+		    json_t *);
+void		 api_profile_update(struct api *, struct evhttp_request *,
+		    json_t *);
+void		 api_profile_delete(struct api *, struct evhttp_request *,
+		    json_t *);
+void		 api_intake(struct api *, struct evhttp_request *, json_t *);
+void		 api_intake_preview(struct api *, struct evhttp_request *,
+		    json_t *);
 
 /* api-panel.c */
 void		 api_panel_start(struct api *, const struct table *);

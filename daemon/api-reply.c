@@ -47,13 +47,16 @@ api_reason(int code)
 	case 201:	return ("Created");
 	case 400:	return ("Bad Request");
 	case 401:	return ("Unauthorized");
+	case 403:	return ("Forbidden");
 	case 404:	return ("Not Found");
 	case 405:	return ("Method Not Allowed");
 	case 409:	return ("Conflict");
 	case 415:	return ("Unsupported Media Type");
 	case 422:	return ("Unprocessable Content");
+	case 428:	return ("Precondition Required");
 	case 500:	return ("Internal Server Error");
 	case 503:	return ("Service Unavailable");
+	case 507:	return ("Insufficient Storage");
 	default:	return (NULL);
 	}
 }

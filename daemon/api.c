@@ -46,6 +46,7 @@
 #define API_TIMEOUT_S		30
 #define API_SESSIONS_DEFAULT	20
 #define API_SESSIONS_MAX	1000
+#define API_PROFILE_ROUTE	"/api/v1/profiles/*"	/* ID, ID/sessions */
 
 typedef void	(*api_handler)(struct api *, struct evhttp_request *,
 		    json_t *body);
@@ -72,7 +73,6 @@ struct api_route {
 
 static void	api_status(struct api *, struct evhttp_request *, json_t *);
 static void	api_programs(struct api *, struct evhttp_request *, json_t *);
-static void	api_profiles(struct api *, struct evhttp_request *, json_t *);
 static void	api_routines(struct api *, struct evhttp_request *, json_t *);
 static void	api_sessions(struct api *, struct evhttp_request *, json_t *);
 static void	api_start_session(struct api *, struct evhttp_request *,
@@ -90,6 +90,12 @@ static const struct api_route api_routes[] = {
 	{ "/api/v1/status",		EVHTTP_REQ_GET,	 api_status,	1, BODY_NONE },
 	{ "/api/v1/programs",		EVHTTP_REQ_GET,	 api_programs,	1, BODY_NONE },
 	{ "/api/v1/profiles",		EVHTTP_REQ_GET,	 api_profiles,	1, BODY_NONE },
+	{ "/api/v1/profiles",		EVHTTP_REQ_POST, api_profile_create, 1, BODY_JSON },
+	{ API_PROFILE_ROUTE,		EVHTTP_REQ_GET,	 api_profile_get, 1, BODY_NONE },
+	{ API_PROFILE_ROUTE,		EVHTTP_REQ_PUT,	 api_profile_update, 1, BODY_JSON },
+	{ API_PROFILE_ROUTE,		EVHTTP_REQ_DELETE, api_profile_delete, 1, BODY_NONE },
+	{ "/api/v1/intake",		EVHTTP_REQ_GET,	 api_intake,	1, BODY_NONE },
+	{ "/api/v1/intake/preview",	EVHTTP_REQ_POST, api_intake_preview, 1, BODY_JSON },
 	{ "/api/v1/routines",		EVHTTP_REQ_GET,	 api_routines,	1, BODY_NONE },
 	{ "/api/v1/sessions",		EVHTTP_REQ_GET,	 api_sessions,	1, BODY_NONE },
 	{ "/api/v1/session",		EVHTTP_REQ_POST, api_start_session, 1, BODY_JSON },
@@ -174,8 +180,11 @@ api_start_refused(struct api *a, struct evhttp_request *req,
 	const char	*code;
 
 	api_peer(req, peer, sizeof(peer));
+	/* A contraindication names the client's condition: health data goes
+	 * to the caller, never to the log or the records. */
 	log_info("api: start of %s for %s by %s refused (from %s): %s", prog,
-	    prof, actor, peer, why);
+	    prof, actor, peer, rc == SESSION_ECONTRA ?
+	    "contraindicated (the reason is in the reply)" : why);
 	if (rc == -1) {
 		snprintf(msg, sizeof(msg), "%s", why[0] != '\0' ? why :
 		    "session records cannot be written");
@@ -184,7 +193,8 @@ api_start_refused(struct api *a, struct evhttp_request *req,
 		why = msg;
 	} else
 		code = api_session_error(req, rc, why);
-	record_refused(a->rec, prog, prof, code, why);
+	record_refused(a->rec, prog, prof, code, rc == SESSION_ECONTRA ?
+	    "contraindicated for a condition of the client" : why);
 }
 
 /* The start line is on disk, or the session must not go on. */
@@ -268,15 +278,6 @@ api_programs(struct api *a, struct evhttp_request *req, json_t *body)
 	json_t	*doc = json_object();
 
 	json_object_set_new(doc, "programs", status_programs_json(a->c));
-	api_reply_json(req, 200, doc);
-}
-
-static void
-api_profiles(struct api *a, struct evhttp_request *req, json_t *body)
-{
-	json_t	*doc = json_object();
-
-	json_object_set_new(doc, "profiles", status_profiles_json(a->c));
 	api_reply_json(req, 200, doc);
 }
 
@@ -579,6 +580,17 @@ api_framing_ambiguous(struct evhttp_request *req)
 	return (cl > 1 || (cl > 0 && te > 0) || te > 1);
 }
 
+/* The route a path takes: /api/v1/profiles/ID... takes one with a star. */
+static const char *
+api_route_of(const char *path)
+{
+	size_t	 n = strlen(API_PROFILE_ROUTE) - 1;
+
+	if (strncmp(path, API_PROFILE_ROUTE, n) == 0 && path[n] != '\0')
+		return (API_PROFILE_ROUTE);
+	return (path);
+}
+
 static void
 api_dispatch(struct evhttp_request *req, void *arg)
 {
@@ -612,7 +624,7 @@ api_dispatch(struct evhttp_request *req, void *arg)
 		return;
 	}
 	for (i = 0; i < API_NROUTES; i++) {
-		if (strcmp(api_routes[i].path, path) != 0)
+		if (strcmp(api_routes[i].path, api_route_of(path)) != 0)
 			continue;
 		if (api_routes[i].method == cmd)
 			r = &api_routes[i];
@@ -649,6 +661,7 @@ api_dispatch(struct evhttp_request *req, void *arg)
 		return;
 	}
 	a->actor = r->auth ? a->token_name[tok - 1] : NULL;
+	a->role = r->auth ? a->token_role[tok - 1] : API_ROLE_VIEWER;
 	if (r->auth && a->token_role[tok - 1] == API_ROLE_VIEWER &&
 	    r->method != EVHTTP_REQ_GET && r->fn != api_estop) {
 		log_info("api: %s %s by %s refused: a viewer may watch and "
@@ -751,6 +764,10 @@ api_start(struct tick *c, struct event_base *base, struct record *rec,
 	if (api_tokens_start(a, t, err, errlen) == -1)
 		goto fail;
 	api_panel_start(a, t);
+	if (api_profiles_start(a) == -1) {
+		snprintf(err, errlen, "state_dir %s is too long", t->state_dir);
+		goto fail;
+	}
 
 	if ((a->http = evhttp_new(base)) == NULL) {
 		snprintf(err, errlen, "evhttp_new failed");
@@ -782,6 +799,7 @@ api_start(struct tick *c, struct event_base *base, struct record *rec,
 	    a->panel_dir : "not served");
 	return (a);
 fail:
+	api_profiles_stop(a);
 	api_stream_stop(a);
 	api_conn_stop(a);
 	if (a->http != NULL)
@@ -801,6 +819,7 @@ api_free(struct api *a)
 	/* Stop observing: the control loop outlives the API. */
 	tick_unobserve(a->c, a);
 	api_stream_stop(a);
+	api_profiles_stop(a);
 	/*
 	 * Requests still waiting for record.c: the loop has stopped, so their
 	 * callbacks can no longer run (record_close() drops them), and evhttp

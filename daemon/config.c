@@ -4,6 +4,7 @@
  * every error reported before the verdict, so a person fixing a config sees
  * all of them at once.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,15 @@ config_load_table(const char *path, char *const *overrides, int noverrides,
 	return (t);
 }
 
+int
+config_profile_store_dir(const struct table *t, char *buf, size_t len)
+{
+	if ((size_t)snprintf(buf, len, "%s/%s", t->state_dir,
+	    CONFIG_PROFILES_WRITABLE) >= len)
+		return (-1);
+	return (0);
+}
+
 /* A misspelt routine name in forbid_routines would forbid nothing. */
 static void
 config_check_forbid(const struct rules *r, const struct routine_set *routines,
@@ -74,6 +84,7 @@ config_load_rest(struct table *t, const struct routine_set *routines,
     struct inifile_errors *errs, int before)
 {
 	struct config	*c;
+	char		 dir[PATH_MAX];
 
 	if (t == NULL)
 		return (NULL);
@@ -87,6 +98,12 @@ config_load_rest(struct table *t, const struct routine_set *routines,
 	config_check_forbid(&c->rules, routines, errs);
 	profiles_load(&c->profiles, c->table->profile_dir, c->table, &c->rules,
 	    errs);
+	if (config_profile_store_dir(c->table, dir, sizeof(dir)) == -1)
+		inifile_errors_add(errs, "%s: state_dir too long",
+		    c->table->state_dir);
+	else if (errs->count == before)
+		profiles_add_dir(&c->profiles, dir, c->table, &c->rules, errs);
+	intake_load(&c->intake, c->table->intake_path, c->table, errs);
 	programs_load(&c->programs, c->table->program_dir, routines, c->table,
 	    errs);
 	if (errs->count != before) {

@@ -5,6 +5,7 @@
 #ifndef CONFIG_H
 #define CONFIG_H
 
+#include "intake.h"
 #include "profile.h"
 #include "program.h"
 #include "routines.h"
@@ -15,9 +16,11 @@ struct config {
 	struct rules		 rules;
 	struct profile_set	 profiles;
 	struct program_set	 programs;
+	struct intake		 intake;
 };
 
 #define CONFIG_MAX_OVERRIDES	16
+#define CONFIG_PROFILES_WRITABLE "profiles"	/* under state_dir */
 
 /*
  * Loads the table at path (with "key=value" overrides of [daemon] keys),
@@ -27,6 +30,9 @@ struct config {
 struct config	*config_load(const char *path, char *const *overrides,
 		    int noverrides, const struct routine_set *routines,
 		    struct inifile_errors *errs);
+/* The writable profile directory (STATE_DIR/profiles) into buf. */
+int		 config_profile_store_dir(const struct table *t, char *buf,
+		    size_t len);
 /* Loads only the table (the plugin directory comes from it); NULL on
  * errors. */
 struct table	*config_load_table(const char *path, char *const *overrides,

@@ -20,6 +20,10 @@
  *   [client]
  *   name = Anna, anticoagulated             required
  *   conditions = anticoagulants             required: rule names, or none
+ *   revision = 3                            optional: the API counts saves
+ *   pressure = medium                       optional: intake preferences,
+ *   ramp = gentle                           names from intake.ini
+ *   note = ...                              optional: for the therapist
  *   [limits]                                all four required
  *   cap_kpa = 25                            every zone
  *   ramp_kpa_s = 5                          fastest pressure change
@@ -366,8 +370,20 @@ profile_kv_client(struct inifile_file *f, struct profile_parse *pp,
 		inifile_str(f, k, v, pp->p->name, sizeof(pp->p->name));
 	} else if (strcmp(k, "conditions") == 0)
 		profile_conditions(f, pp, k, v);
+	else if (strcmp(k, "revision") == 0)
+		inifile_int(f, k, v, 1, 1000000000, &pp->p->revision);
+	else if (strcmp(k, "pressure") == 0 || strcmp(k, "ramp") == 0) {
+		if (!inifile_name_ok(v, NAME_LEN))
+			inifile_err(f, k, "'%s' is not a valid name (expected "
+			    "[a-z0-9_]+)", v);
+		else
+			snprintf(k[0] == 'p' ? pp->p->pressure : pp->p->ramp,
+			    NAME_LEN, "%s", v);
+	} else if (strcmp(k, "note") == 0)
+		inifile_str(f, k, v, pp->p->note, sizeof(pp->p->note));
 	else
-		inifile_err(f, k, "unknown key (expected name or conditions)");
+		inifile_err(f, k, "unknown key (expected name, conditions, "
+		    "revision, pressure, ramp or note)");
 }
 
 /* cap_kpa applies to every zone: above the highest limit_kpa it is wrong. */
@@ -577,11 +593,12 @@ profile_check(struct profile_parse *pp, struct inifile_errors *errs)
 	    "intensity", "the default intensity, percent 10..100");
 }
 
-static void
-profile_load_one(struct profile *p, const char *path, const char *id,
+int
+profile_load(struct profile *p, const char *path, const char *id,
     const struct table *t, const struct rules *r, struct inifile_errors *errs)
 {
 	struct profile_parse	 pp;
+	int			 before = errs->count;
 
 	memset(p, 0, sizeof(*p));
 	snprintf(p->id, sizeof(p->id), "%s", id);
@@ -596,6 +613,7 @@ profile_load_one(struct profile *p, const char *path, const char *id,
 		profile_check_caps(&pp, errs);
 		profile_check_zones(&pp, errs);
 	}
+	return (errs->count - before);
 }
 
 /* The profile id is the file name without ".ini". */
@@ -662,8 +680,8 @@ profiles_load(struct profile_set *set, const char *dir,
 			    "profile id (expected [a-z0-9_]+.ini, at most %d "
 			    "characters before .ini)", path, NAME_LEN - 1);
 		else
-			profile_load_one(&set->profiles[set->n++], path, id, t,
-			    r, errs);
+			profile_load(&set->profiles[set->n++], path, id, t, r,
+			    errs);
 	}
 	inifile_dir_free(names, n);
 	if (errs->count == before && set->n == 0)
@@ -676,6 +694,61 @@ profiles_load(struct profile_set *set, const char *dir,
 	if (!errs->quiet)
 		rules_warn_unmatched(r, t);
 	return (0);
+}
+
+static int
+profile_cmp(const void *a, const void *b)
+{
+	return (strcmp(((const struct profile *)a)->id,
+	    ((const struct profile *)b)->id));
+}
+
+void
+profiles_sort(struct profile_set *set)
+{
+	if (set->n > 1)
+		qsort(set->profiles, set->n, sizeof(*set->profiles),
+		    profile_cmp);
+}
+
+int
+profiles_add_dir(struct profile_set *set, const char *dir,
+    const struct table *t, const struct rules *r, struct inifile_errors *errs)
+{
+	struct profile_set	 more;
+	struct dirent		**names;
+	struct profile		*all;
+	const struct profile	*dup;
+	int			  before = errs->count, n, i;
+
+	if ((n = inifile_dir_list(dir, ".ini", &names)) == -1) {
+		if (errno != ENOENT)
+			inifile_errors_add(errs, "%s: cannot read profiles: %s",
+			    dir, strerror(errno));
+		return (errs->count - before);
+	}
+	inifile_dir_free(names, n);
+	if (n == 0 || profiles_load(&more, dir, t, r, errs) != 0)
+		return (errs->count - before);
+	for (i = 0; i < more.n; i++) {
+		more.profiles[i].writable = 1;
+		if ((dup = profiles_find(set, more.profiles[i].id)) != NULL)
+			inifile_errors_add(errs, "%s: profile id %s is also "
+			    "%s (expected each id once)",
+			    more.profiles[i].path, more.profiles[i].id,
+			    dup->path);
+	}
+	all = errs->count > before ? NULL : reallocarray(set->profiles,
+	    set->n + more.n, sizeof(*all));
+	if (all != NULL) {
+		memcpy(all + set->n, more.profiles, more.n * sizeof(*all));
+		set->profiles = all;
+		set->n += more.n;
+		profiles_sort(set);
+	} else if (errs->count == before)
+		inifile_errors_add(errs, "%s: out of memory", dir);
+	profiles_free(&more);
+	return (errs->count - before);
 }
 
 const struct profile *

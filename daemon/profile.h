@@ -12,6 +12,7 @@
 #define RULE_MAX_ITEMS		16
 #define PROFILE_MAX_CAPS	64
 #define PROFILE_MAX_CONDITIONS	16
+#define PROFILE_NOTE_MAX	400	/* bytes of the therapist's note */
 
 struct rule {
 	char	 name[NAME_LEN];		/* the condition, "anticoagulants" */
@@ -49,6 +50,12 @@ struct profile {
 	int			 intensity_pct;	/* default, 10..100 */
 	int			 nconditions;
 	char			 conditions[PROFILE_MAX_CONDITIONS][NAME_LEN];
+	/* Written by the intake (all optional in a file): */
+	int			 revision;	/* 0: none given */
+	char			 pressure[NAME_LEN];	/* preference, "" */
+	char			 ramp[NAME_LEN];	/* preference, "" */
+	char			 note[PROFILE_NOTE_MAX + 1];	/* health data */
+	int			 writable;	/* in the state directory */
 };
 
 struct profile_set {
@@ -64,6 +71,20 @@ void	rules_free(struct rules *r);
 int	profiles_load(struct profile_set *set, const char *dir,
 	    const struct table *t, const struct rules *r,
 	    struct inifile_errors *errs);
+/*
+ * Adds the profiles of a second directory (the state directory's, written
+ * through the API) to set, marked writable. A missing or empty directory
+ * adds nothing; an id in both directories is an error.
+ */
+int	profiles_add_dir(struct profile_set *set, const char *dir,
+	    const struct table *t, const struct rules *r,
+	    struct inifile_errors *errs);
+/* Loads one file as profile id (the parser of profiles_load()). */
+int	profile_load(struct profile *p, const char *path, const char *id,
+	    const struct table *t, const struct rules *r,
+	    struct inifile_errors *errs);
+/* Sorts set by id, the order of a load. */
+void	profiles_sort(struct profile_set *set);
 const struct profile *profiles_find(const struct profile_set *set,
 	    const char *id);
 void	profiles_free(struct profile_set *set);

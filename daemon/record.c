@@ -30,6 +30,7 @@
  *
  * Each line is self-contained:
  *   {"id": 3, "phase": "start"|"end", "profile": "standard",
+ *    "profile_revision": 2 (0: a file without one), "client": "Anna",
  *    "program": "piriformis_relief", "start": "2024-05-01T12:00:00.000Z",
  *    "end": ... | null, "end_reason": "operator" | null,
  *    "stop_category": 1 | null, "stop_message": "..." | null,
@@ -90,7 +91,8 @@ enum rec_type {
 	REC_BARRIER,
 	REC_QUERY,
 	REC_RESERVE,
-	REC_REOPEN
+	REC_REOPEN,
+	REC_ERASE	/* line: the profile id */
 };
 
 struct rec_item {
@@ -354,6 +356,9 @@ record_snapshot(struct record *r, int end, size_t *lenp)
 	json_object_set_new(o, "table", json_string(t->name));
 	json_object_set_new(o, "phase", json_string(end ? "end" : "start"));
 	json_object_set_new(o, "profile", json_string(s->prof.id));
+	json_object_set_new(o, "profile_revision",
+	    json_integer(s->prof.revision));
+	json_object_set_new(o, "client", json_string(s->prof.name));
 	json_object_set_new(o, "program", json_string(s->prog.id));
 	json_object_set_new(o, "start", record_time(s->started_wall));
 	json_object_set_new(o, "started_by", status_actor(s->started_by));
@@ -633,6 +638,17 @@ record_query(struct record *r, const struct record_range *range,
 	record_send(r, it);
 }
 
+void
+record_erase(struct record *r, const char *id, record_done_cb cb, void *arg)
+{
+	struct rec_item	*it = record_push(r, REC_ERASE, arg);
+
+	if ((it->line = strdup(id)) == NULL)
+		fatal("record_erase");
+	it->done_cb = cb;
+	record_send(r, it);
+}
+
 /* Loop thread: hands barrier and query results to their owners. */
 static void
 record_done(evutil_socket_t fd, short what, void *arg)
@@ -647,7 +663,8 @@ record_done(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&r->mtx);
 	while ((it = TAILQ_FIRST(&q)) != NULL) {
 		TAILQ_REMOVE(&q, it, entry);
-		if (it->type == REC_BARRIER || it->type == REC_RESERVE)
+		if (it->type == REC_BARRIER || it->type == REC_RESERVE ||
+		    it->type == REC_ERASE)
 			it->done_cb(it->ok, it->arg);
 		else if (it->type == REC_QUERY) {
 			json_t *res = it->result;
@@ -1432,6 +1449,13 @@ record_thread(void *arg)
 			(void)record_flush(r);
 			log_info("session records: %s reopened", r->path);
 			record_free_item(it);
+			break;
+		case REC_ERASE:
+			/* The file is rewritten: append to the new one. */
+			record_close_file(r);
+			it->ok = record_erase_dir(r->dir, RECORD_FILE,
+			    it->line) == 0;
+			notify = 1;
 			break;
 		case REC_QUERY:
 			/* Shutting down: answer, but do not read. */

@@ -73,6 +73,13 @@ typedef void	(*record_query_cb)(json_t *doc, void *arg);
 void		 record_query(struct record *r, const struct record_range *range,
 		    record_query_cb cb, void *arg);
 
+/* Erases the client of profile id from every record (record-erase.c):
+ * its name becomes the id, its conditions go. cb gets ok = 1 when done. */
+void		 record_erase(struct record *r, const char *id,
+		    record_done_cb cb, void *arg);
+int		 record_erase_dir(const char *dir, const char *base,
+		    const char *id);
+
 /* The id of the last session recorded or reserved, 0 if none: read once
  * at start-up (before the loop runs) so that session ids go on across
  * restarts. */

@@ -23,6 +23,7 @@
 
 static json_t	*status_kpa(double);
 static json_t	*status_str_or_null(const char *);
+static const char *status_limit_reason(const struct session *, int);
 
 /* Pressures and times to a hundredth: what a person or a test can use. */
 static json_t *
@@ -159,7 +160,7 @@ status_json(struct tick *c)
 			json_object_set_new(z, "limit_kpa",
 			    status_kpa(s->lim.limit_kpa[i]));
 			json_object_set_new(z, "limit_reason",
-			    json_string(s->lim.why[i]));
+			    json_string(status_limit_reason(s, i)));
 			json_object_set_new(z, "excluded",
 			    json_boolean(s->lim.excluded[i]));
 		} else {
@@ -297,7 +298,26 @@ status_names(const char (*names)[NAME_LEN], int n)
 	return (a);
 }
 
-static json_t *
+/*
+ * Why zone z has its limit, for every reader of the status and the event
+ * stream: a reason that names one of the client's conditions is health
+ * data, and says only that a condition set it (the profile tells who may
+ * know which).
+ */
+static const char *
+status_limit_reason(const struct session *s, int z)
+{
+	int	 i;
+
+	for (i = 0; i < s->prof.nconditions; i++)
+		if (strstr(s->lim.why[z], s->prof.conditions[i]) != NULL)
+			return (s->lim.excluded[z] ? "excluded for a condition "
+			    "of the client" : "lowered for a condition of the "
+			    "client");
+	return (s->lim.why[z]);
+}
+
+json_t *
 status_condition(const struct rules *rules, const char *name)
 {
 	const struct rule	*r = rules_find(rules, name);
@@ -318,8 +338,10 @@ status_condition(const struct rules *rules, const char *name)
 	return (o);
 }
 
+/* One profile: its limits, what every zone would get and why, and the
+ * programs its conditions refuse (the pipeline of a session start). */
 json_t *
-status_profiles_json(struct tick *c)
+status_profile_json(struct tick *c, const struct profile *p)
 {
 	const struct config	*cfg = c->cfg;
 	const struct table	*t = cfg->table;
@@ -327,79 +349,71 @@ status_profiles_json(struct tick *c)
 	struct limits		*lim;
 	double			 rating[TABLE_MAX_CONTROLLERS];
 	char			 why[512];
-	json_t			*arr = json_array(), *o, *a, *z, *ref;
+	json_t			*o, *a, *z, *ref;
 	int			 i, j;
 
+	o = json_object();
+	json_object_set_new(o, "id", json_string(p->id));
+	json_object_set_new(o, "name", json_string(p->name));
 	/* struct limits is large: one on the heap, not on the loop's stack. */
 	if ((lim = calloc(1, sizeof(*lim))) == NULL)
-		return (arr);
+		return (o);
 	tick_input(c, &in);
 	for (i = 0; i < TABLE_MAX_CONTROLLERS; i++)
 		rating[i] = i < in.nctls ? in.ctl[i].rating_kpa : 0;
 
-	for (i = 0; i < cfg->profiles.n; i++) {
-		const struct profile *p = &cfg->profiles.profiles[i];
+	json_object_set_new(o, "cap_kpa", status_kpa(p->cap_kpa));
+	json_object_set_new(o, "ramp_kpa_s", status_kpa(p->ramp_kpa_s));
+	json_object_set_new(o, "max_session_min",
+	    status_kpa(p->max_session_min));
+	json_object_set_new(o, "intensity", json_integer(p->intensity_pct));
+	a = json_array();
+	for (j = 0; j < p->ncaps; j++) {
+		z = json_object();
+		json_object_set_new(z, "zones", json_string(p->caps[j].glob));
+		json_object_set_new(z, "cap_kpa",
+		    status_kpa(p->caps[j].cap_kpa));
+		json_array_append_new(a, z);
+	}
+	json_object_set_new(o, "zone_caps", a);
+	a = json_array();
+	for (j = 0; j < p->nconditions; j++)
+		json_array_append_new(a, status_condition(&cfg->rules,
+		    p->conditions[j]));
+	json_object_set_new(o, "conditions", a);
 
-		o = json_object();
-		json_object_set_new(o, "id", json_string(p->id));
-		json_object_set_new(o, "name", json_string(p->name));
-		json_object_set_new(o, "cap_kpa", status_kpa(p->cap_kpa));
-		json_object_set_new(o, "ramp_kpa_s", status_kpa(p->ramp_kpa_s));
-		json_object_set_new(o, "max_session_min",
-		    status_kpa(p->max_session_min));
-		json_object_set_new(o, "intensity",
-		    json_integer(p->intensity_pct));
-		a = json_array();
-		for (j = 0; j < p->ncaps; j++) {
+	/* The limits every zone would get, and why. */
+	a = json_array();
+	if (safety_resolve(t, p, &cfg->rules, NULL, rating, lim, why,
+	    sizeof(why)) == 0) {
+		for (j = 0; j < t->nzones; j++) {
 			z = json_object();
-			json_object_set_new(z, "zones",
-			    json_string(p->caps[j].glob));
-			json_object_set_new(z, "cap_kpa",
-			    status_kpa(p->caps[j].cap_kpa));
+			json_object_set_new(z, "zone",
+			    json_string(t->zones[j].name));
+			json_object_set_new(z, "limit_kpa",
+			    status_kpa(lim->limit_kpa[j]));
+			json_object_set_new(z, "reason",
+			    json_string(lim->why[j]));
+			json_object_set_new(z, "excluded",
+			    json_boolean(lim->excluded[j]));
 			json_array_append_new(a, z);
 		}
-		json_object_set_new(o, "zone_caps", a);
-		a = json_array();
-		for (j = 0; j < p->nconditions; j++)
-			json_array_append_new(a, status_condition(&cfg->rules,
-			    p->conditions[j]));
-		json_object_set_new(o, "conditions", a);
+		json_object_set_new(o, "refused", json_null());
+	} else
+		json_object_set_new(o, "refused", json_string(why));
+	json_object_set_new(o, "limits", a);
 
-		/* The limits every zone would get, and why. */
-		a = json_array();
-		if (safety_resolve(t, p, &cfg->rules, NULL, rating, lim, why,
-		    sizeof(why)) == 0) {
-			for (j = 0; j < t->nzones; j++) {
-				z = json_object();
-				json_object_set_new(z, "zone",
-				    json_string(t->zones[j].name));
-				json_object_set_new(z, "limit_kpa",
-				    status_kpa(lim->limit_kpa[j]));
-				json_object_set_new(z, "reason",
-				    json_string(lim->why[j]));
-				json_object_set_new(z, "excluded",
-				    json_boolean(lim->excluded[j]));
-				json_array_append_new(a, z);
-			}
-			json_object_set_new(o, "refused", json_null());
-		} else
-			json_object_set_new(o, "refused", json_string(why));
-		json_object_set_new(o, "limits", a);
+	ref = json_object();
+	for (j = 0; j < cfg->programs.n; j++) {
+		const struct program *pr = &cfg->programs.programs[j];
 
-		ref = json_object();
-		for (j = 0; j < cfg->programs.n; j++) {
-			const struct program *pr = &cfg->programs.programs[j];
-
-			if (safety_resolve(t, p, &cfg->rules, pr, rating, lim,
-			    why, sizeof(why)) == -1)
-				json_object_set_new(ref, pr->id,
-				    json_string(why));
-		}
-		json_object_set_new(o, "refusals", ref);
-		json_array_append_new(arr, o);
+		if (safety_resolve(t, p, &cfg->rules, pr, rating, lim, why,
+		    sizeof(why)) == -1)
+			json_object_set_new(ref, pr->id, json_string(why));
 	}
+	json_object_set_new(o, "refusals", ref);
 	free(lim);
-	return (arr);
+	return (o);
 }
 
 json_t *

@@ -26,7 +26,9 @@ json_t	*status_json(struct tick *c);
 json_t	*status_programs_json(struct tick *c);
 /* Each profile carries "refusals": {program_id: reason} for the programs
  * its conditions refuse, as session_start() would. */
-json_t	*status_profiles_json(struct tick *c);
+json_t	*status_profile_json(struct tick *c, const struct profile *p);
+/* A contraindication rule, as the API shows it (reason null if unknown). */
+json_t	*status_condition(const struct rules *rules, const char *name);
 json_t	*status_routines_json(struct tick *c);
 /* The data of an event of the event stream (see docs/api.md). */
 json_t	*status_event_json(struct tick *c, enum session_event ev);

@@ -84,6 +84,7 @@ table_defaults(struct table *t, const char *path)
 	inifile_path(path, "programs", t->program_dir, sizeof(t->program_dir));
 	inifile_path(path, "contraindications.ini", t->rules_path,
 	    sizeof(t->rules_path));
+	inifile_path(path, "intake.ini", t->intake_path, sizeof(t->intake_path));
 	snprintf(t->state_dir, sizeof(t->state_dir), "/var/lib/massaged");
 	t->records_max_bytes = 16 * 1024 * 1024;
 	t->records_keep = 10;
@@ -324,6 +325,8 @@ table_kv_daemon(struct inifile_file *f, struct table *t, const char *k,
 		table_dir(f, k, v, t->program_dir, sizeof(t->program_dir));
 	else if (strcmp(k, "rules") == 0)
 		table_dir(f, k, v, t->rules_path, sizeof(t->rules_path));
+	else if (strcmp(k, "intake") == 0)
+		table_dir(f, k, v, t->intake_path, sizeof(t->intake_path));
 	else if (strcmp(k, "state_dir") == 0)
 		table_dir(f, k, v, t->state_dir, sizeof(t->state_dir));
 	else if (strcmp(k, "token_file") == 0)
@@ -340,7 +343,7 @@ table_kv_daemon(struct inifile_file *f, struct table *t, const char *k,
 	else
 		inifile_err(f, k, "unknown key (expected name, layout, "
 		    "tick_hz, free_run, plugin_dir, profile_dir, program_dir, "
-		    "rules, state_dir, run_dir, token_file, panel_dir, "
+		    "rules, intake, state_dir, run_dir, token_file, panel_dir, "
 		    "records_max_bytes, records_keep, listen or owner_id)");
 }
 

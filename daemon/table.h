@@ -82,6 +82,7 @@ struct table {
 	char		 profile_dir[PATH_MAX];
 	char		 program_dir[PATH_MAX];
 	char		 rules_path[PATH_MAX];
+	char		 intake_path[PATH_MAX];	/* the clinic's intake.ini */
 	char		 state_dir[PATH_MAX];
 	char		 token_file[PATH_MAX];
 	int		 records_max_bytes;	/* rotate sessions.jsonl above, 0 never */

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "profile-store.h"
 #include "tick.h"
 #include "log.h"
 
@@ -525,6 +526,7 @@ tick_reload_finish(evutil_socket_t fd, short what, void *arg)
 		config_free(fresh);
 		c->reload_failures++;
 	} else {
+		profile_store_carry(&fresh->profiles, &c->cfg->profiles);
 		tick_input(c, &in);
 		session_reload(&c->session, fresh, &in);
 		config_free(c->cfg);

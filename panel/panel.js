@@ -275,10 +275,10 @@
 
   /* One request with a timeout; { ok, status, doc } or throws (TimeoutError
    * as e.name === 'TimeoutError'). */
-  async function api(method, path, body, timeoutMs) {
+  async function api(method, path, body, timeoutMs, headers) {
     const ctrl = new AbortController();
     const timer = setTimeout(() => ctrl.abort(), timeoutMs || CMD_TIMEOUT_MS);
-    const opt = { method, cache: 'no-store', headers: { Authorization: 'Bearer ' + token }, signal: ctrl.signal };
+    const opt = { method, cache: 'no-store', headers: Object.assign({ Authorization: 'Bearer ' + token }, headers), signal: ctrl.signal };
     if (body !== undefined) {
       opt.headers['Content-Type'] = 'application/json';
       opt.body = JSON.stringify(body);
@@ -1068,6 +1068,19 @@
       if (tab.dataset.tab === 'sessions') loadSessions();
     });
   }
+
+  /* --- the client intake (intake.js) -------------------------------------- */
+
+  window.massagedPanel = {
+    t, api, errorText, zoneLabel, toast, h, svg,
+    status: () => status, me: () => me, profile: () => currentProfile(),
+    /* Reloads the lists, then selects profile id. */
+    async reload(id) {
+      if (id) { el.profile.value = id; localStorage.setItem('massaged.profile', id); }
+      await loadLists();
+      if (id) { el.profile.value = id; el.profile.dispatchEvent(new Event('change')); }
+    },
+  };
 
   /* --- start --------------------------------------------------------------- */
 

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -190,6 +191,7 @@ export class Daemon {
       'profile_dir = ' + path.join(REPO, 'config', 'profiles'),
       'program_dir = ' + progDir,
       'rules = ' + path.join(REPO, 'config', 'contraindications.ini'),
+      'intake = ' + path.join(REPO, 'config', 'intake.ini'),
       'state_dir = ' + path.join(d, 'state'),
       'token_file = ' + tokenPath,
       'plugin_dir = ' + path.join(BUILD, 'plugins'),
@@ -309,11 +311,29 @@ export async function startRig(prefix) {
   return rig;
 }
 
-export async function stopRig(rig) {
-  if (rig.browser) await rig.browser.close();
-  const report = rig.daemon ? rig.daemon.sanitizerReport() : '';
-  if (rig.daemon) await rig.daemon.stop();
-  if (rig.sim) await rig.sim.stop();
-  if (rig.dir) fs.rmSync(rig.dir, { recursive: true, force: true });
+export function stopRig(rig) {
+  return stopTable(rig);
+}
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/* axe-core (WCAG 2.1 A and AA and best practices): the violations, as
+ * lines (none is an empty list). */
+export async function axeViolations(page) {
+  if (!(await page.evaluate(() => !!window.axe))) await page.addScriptTag({ path: AXE });
+  const res = await page.evaluate(() => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+  }));
+  return res.violations.map((x) => x.id + ': ' + x.nodes.slice(0, 3).map((n) => n.target.join(' ') + ' ' + (n.failureSummary || '').split('\n').slice(0, 2).join(' ')).join(' | '));
+}
+
+/* Closes the browser, stops the daemon and the simulator, removes dir;
+ * returns the daemon's sanitizer findings ('' for none). */
+export async function stopTable({ browser, daemon, sim, dir }) {
+  if (browser) await browser.close();
+  const report = daemon ? daemon.sanitizerReport() : '';
+  if (daemon) await daemon.stop();
+  if (sim) await sim.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
   return report;
 }

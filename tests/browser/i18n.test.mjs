@@ -35,7 +35,7 @@ for (const f of others) {
 
 test('every key the panel uses is in the English catalogue', () => {
   const html = fs.readFileSync(path.join(REPO, 'panel', 'index.html'), 'utf8');
-  const js = fs.readFileSync(path.join(REPO, 'panel', 'panel.js'), 'utf8');
+  const js = ['panel.js', 'intake.js'].map((f) => fs.readFileSync(path.join(REPO, 'panel', f), 'utf8')).join('\n');
   const used = new Set();
   for (const m of html.matchAll(/data-i18n(?:-aria)?="([^"]+)"/g)) used.add(m[1]);
   for (const m of js.matchAll(/\bt\('([a-z_.]*[a-z_])'\s*[,)]/g)) used.add(m[1]);

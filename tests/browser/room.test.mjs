@@ -12,15 +12,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { after, before, beforeEach, describe, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
-import { BUILD, CHROMIUM, REPO, TOKEN, launchBrowser, sleep, startTable, tempDir, waitFor } from './harness.mjs';
+import { BUILD, CHROMIUM, REPO, TOKEN, axeViolations, launchBrowser, sleep, startTable, tempDir, waitFor } from './harness.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = require.resolve('axe-core/axe.min.js');
 const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(REPO, 'docs', 'screenshots') : null;
 const have = fs.existsSync(path.join(BUILD, 'massaged')) && fs.existsSync(CHROMIUM);
 
@@ -58,12 +55,7 @@ async function stopOnTop(page, what) {
 
 /* axe-core (WCAG 2.1 A and AA and best practices): zero violations. */
 async function axe(page, what) {
-  if (!(await page.evaluate(() => !!window.axe))) await page.addScriptTag({ path: AXE });
-  const res = await page.evaluate(() => window.axe.run(document, {
-    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-  }));
-  const v = res.violations.map((x) => x.id + ': ' + x.nodes.slice(0, 3).map((n) => n.target.join(' ') + ' ' + (n.failureSummary || '').split('\n').slice(0, 2).join(' ')).join(' | '));
-  assert.deepEqual(v, [], what + ': axe violations');
+  assert.deepEqual(await axeViolations(page), [], what + ': axe violations');
 }
 
 /* Both, in one state. */

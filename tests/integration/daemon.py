@@ -188,6 +188,8 @@ class Daemon:
       copies of config/profiles and config/programs (and TEST_PROGRAMS).
     copy_profiles, copy_programs: False to start from empty directories.
     rules: INI text replacing config/contraindications.ini.
+    intake: INI text replacing config/intake.ini, or False for none (the
+      default: the shipped one with the demo zones, none with others).
     tokens: lines of the token file (default [TOKEN]); token_mode: its mode.
     listen: "HOST:PORT" (default 127.0.0.1:0, a port the kernel picks).
     panel_dir: default panel/ of the repository.
@@ -198,6 +200,7 @@ class Daemon:
                  tick_hz=50, watchdog_ms=500, response_timeout_ms=50,
                  daemon=None, safety=None, profiles=None, programs=None,
                  copy_profiles=True, copy_programs=True, rules=None,
+                 intake=None,
                  tokens=None, token_mode=0o600, listen="127.0.0.1:0",
                  panel_dir=None, args=("-v",), build=None, start=True,
                  start_timeout=30.0, name="massaged"):
@@ -271,6 +274,15 @@ class Daemon:
         else:
             with open(self.rules_path, "w") as f:
                 f.write(rules)
+        self.intake_path = os.path.join(self.tmpdir, "intake.ini")
+        # The shipped choices fit the demo table's limits; a table of
+        # other zones gets no intake unless it asks for one.
+        if intake is None and zones is None:
+            shutil.copy(os.path.join(REPO, "config", "intake.ini"),
+                        self.intake_path)
+        elif intake:
+            with open(self.intake_path, "w") as f:
+                f.write(intake)
         self.write_tokens(tokens if tokens is not None else [TOKEN],
                           token_mode)
         self.daemon_keys = {
@@ -279,6 +291,7 @@ class Daemon:
             "profile_dir": self.profile_dir,
             "program_dir": self.program_dir,
             "rules": self.rules_path,
+            "intake": self.intake_path,
             "state_dir": self.state_dir,
             "run_dir": self.run_dir,
             "token_file": self.token_path,

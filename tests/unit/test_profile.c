@@ -677,8 +677,8 @@ test_profile_bad_values(void **state)
 	    "cap_kpa 20\n");				/* 19 */
 	assert_int_equal(load_profiles(&set, &r, &t, &e), 12);
 	assert_errs(&e,
-	    "%1$s/a.ini:3: [client] age: unknown key (expected name or "
-	    "conditions)\n"
+	    "%1$s/a.ini:3: [client] age: unknown key (expected name, "
+	    "conditions, revision, pressure, ramp or note)\n"
 	    "%1$s/a.ini:6: [limits] cap_kpa: not valid (expected a "
 	    "decimal number from 1 to 6553.5 kPa)\n"
 	    "%1$s/a.ini:7: [limits] ramp_kpa_s: not valid (expected a "
@@ -743,6 +743,79 @@ test_profiles_dir(void **state)
 }
 
 /* --- the shipped files --------------------------------------------------- */
+
+/* The keys the intake writes, and a second, writable directory. */
+static void
+test_profiles_add_dir(void **state)
+{
+	struct profile_set	 set;
+	struct rules		 r;
+	struct table		 t;
+	struct inifile_errors	 e;
+	const struct profile	*p;
+	char			 wdir[600], path[700], missing[600];
+
+	write_profile("standard.ini", PROFILE_OK);
+	assert_int_equal(load_profiles(&set, &r, &t, &e), 0);
+	snprintf(missing, sizeof(missing), "%s/nope", dir);
+	assert_int_equal(profiles_add_dir(&set, missing, &t, &r, &e), 0);
+	assert_int_equal(set.n, 1);
+
+	snprintf(wdir, sizeof(wdir), "%s/state", dir);
+	assert_int_equal(mkdir(wdir, 0700), 0);
+	assert_int_equal(profiles_add_dir(&set, wdir, &t, &r, &e), 0);
+	assert_int_equal(set.n, 1);	/* empty: nothing, no error */
+	snprintf(path, sizeof(path), "%s/client_0a.ini", wdir);
+	write_file(path, "[client]\nname = Bea\nconditions = none\n"
+	    "revision = 3\npressure = light\nramp = gentle\n"
+	    "note = left side first # a hash is text\n"
+	    "[limits]\ncap_kpa = 18\nramp_kpa_s = 3\n"
+	    "max_session_min = 60\nintensity = 70\n");
+	assert_int_equal(profiles_add_dir(&set, wdir, &t, &r, &e), 0);
+	assert_null(e.text);
+	assert_int_equal(set.n, 2);
+	assert_string_equal(set.profiles[0].id, "client_0a");	/* sorted */
+	p = profiles_find(&set, "client_0a");
+	assert_int_equal(p->writable, 1);
+	assert_int_equal(p->revision, 3);
+	assert_string_equal(p->pressure, "light");
+	assert_string_equal(p->ramp, "gentle");
+	assert_string_equal(p->note, "left side first # a hash is text");
+	assert_int_equal(profiles_find(&set, "standard")->writable, 0);
+	assert_int_equal(profiles_find(&set, "standard")->revision, 0);
+
+	/* The same id in both directories is an error. */
+	snprintf(path, sizeof(path), "%s/standard.ini", wdir);
+	write_file(path, PROFILE_OK);
+	profiles_free(&set);
+	assert_int_equal(profiles_load(&set, pdir, &t, &r, &e), 0);
+	assert_int_equal(profiles_add_dir(&set, wdir, &t, &r, &e), 1);
+	assert_errs(&e, "%s: profile id standard is also %s/standard.ini "
+	    "(expected each id once)\n", path, pdir);
+	inifile_errors_free(&e);
+	assert_int_equal(set.n, 1);	/* nothing added */
+	assert_int_equal(unlink(path), 0);
+
+	/* Bad intake keys, each with its line. */
+	snprintf(path, sizeof(path), "%s/client_0a.ini", wdir);
+	write_file(path, "[client]\nname = Bea\nconditions = none\n"
+	    "revision = 0\npressure = Light\nmood = calm\n"
+	    "[limits]\ncap_kpa = 18\nramp_kpa_s = 3\n"
+	    "max_session_min = 60\nintensity = 70\n");
+	profiles_free(&set);
+	memset(&set, 0, sizeof(set));
+	assert_int_equal(profiles_add_dir(&set, wdir, &t, &r, &e), 3);
+	assert_errs(&e, "%s:4: [client] revision: '0' is not valid (expected a "
+	    "whole number from 1 to 1000000000)\n"
+	    "%s:5: [client] pressure: 'Light' is not a valid name (expected "
+	    "[a-z0-9_]+)\n"
+	    "%s:6: [client] mood: unknown key (expected name, conditions, "
+	    "revision, pressure, ramp or note)\n", path, path, path);
+	inifile_errors_free(&e);
+	profiles_free(&set);
+	rules_free(&r);
+	(void)state;
+}
 
 static void
 srcpath(char *dst, size_t len, const char *rel)
@@ -838,6 +911,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_profile_bad_values, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_profiles_dir, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_profiles_add_dir, setup,
 		    teardown),
 		cmocka_unit_test(test_shipped),
 	};
