@@ -805,7 +805,7 @@ test_profiles_add_dir(void **state)
 	profiles_free(&set);
 	memset(&set, 0, sizeof(set));
 	assert_int_equal(profiles_add_dir(&set, wdir, &t, &r, &e), 3);
-	assert_errs(&e, "%s:4: [client] revision: '0' is not valid (expected a "
+	assert_errs(&e, "%s:4: [client] revision: not valid (expected a "
 	    "whole number from 1 to 1000000000)\n"
 	    "%s:5: [client] pressure: 'Light' is not a valid name (expected "
 	    "[a-z0-9_]+)\n"
