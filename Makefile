@@ -15,6 +15,8 @@ LOCALSTATEDIR	?= /var
 BINDIR		?= $(PREFIX)/bin
 SBINDIR		?= $(PREFIX)/sbin
 LIBDIR		?= $(PREFIX)/lib
+LIBEXECDIR	?= $(PREFIX)/libexec
+WORKERPATH	?= $(LIBEXECDIR)/massaged/massaged-worker
 PLUGINDIR	?= $(LIBDIR)/massaged/routines
 INCLUDEDIR	?= $(PREFIX)/include
 DATADIR		?= $(PREFIX)/share
@@ -53,12 +55,13 @@ CLIENT_LIBS	:= $(shell $(PKG_CONFIG) --libs $(CLIENT_PC) 2>/dev/null)
 # common/ on the quote path only: its strings.h must not shadow <strings.h>.
 CPPFLAGS_ALL	:= -Iinclude -iquote common -Idaemon -D_GNU_SOURCE -DMASSAGED_VERSION='"$(VERSION)"' \
 		   -DPLUGINDIR='"$(PLUGINDIR)"' -DCONFDIR='"$(CONFDIR)"' \
-		   -DPANELDIR='"$(PANELDIR)"' \
+		   -DPANELDIR='"$(PANELDIR)"' -DWORKERPATH='"$(WORKERPATH)"' \
 		   $(SYSTEMD_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS	:= -std=c11 $(WARN) $(WERROR) $(CFLAGS) $(SANFLAGS) -pthread \
 		   $(CPPFLAGS_ALL) $(PC_CFLAGS)
-ALL_LDFLAGS	:= $(LDFLAGS) $(SANFLAGS) -pthread -rdynamic
-LDLIBS_ALL	:= $(PC_LIBS) -ldl -lm
+# No -rdynamic: the daemon exports nothing (plugins run in massaged-worker).
+ALL_LDFLAGS	:= $(LDFLAGS) $(SANFLAGS) -pthread
+LDLIBS_ALL	:= $(PC_LIBS) -lm
 
 # Sources: every file in these folders takes part, so a new subsystem or
 # test needs no Makefile edit.
@@ -81,6 +84,10 @@ SIM_SRCS	:= $(wildcard sim/*.c)
 # daemon's libraries.
 SIM_LIBS	:= $(shell $(PKG_CONFIG) --libs libmodbus libevent 2>/dev/null) -lm
 CLIENT_SRCS	:= $(wildcard client/*.c)
+# The routine worker: one plugin per process, sandboxed (libseccomp); it
+# shares only the message layout (daemon/worker.h) with the daemon.
+WORKER_SRCS	:= $(wildcard worker/*.c)
+WORKER_LIBS	:= $(shell $(PKG_CONFIG) --libs libseccomp 2>/dev/null) -ldl
 PLUGIN_SRCS	:= $(wildcard plugins/*.c)
 PLUGINS		:= $(PLUGIN_SRCS:plugins/%.c=$(BUILD)/plugins/%.so)
 UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
@@ -102,7 +109,8 @@ $(shell mkdir -p $(BUILD))
 $(file >$(FLAGS_FILE),$(FLAGS_NOW))
 endif
 
-PROGS		:= $(BUILD)/massaged $(BUILD)/massaged-sim $(BUILD)/massagectl
+PROGS		:= $(BUILD)/massaged $(BUILD)/massaged-sim $(BUILD)/massagectl \
+		   $(BUILD)/massaged-worker
 
 
 .PHONY: all build tests check check-unit check-integration check-browser demo deps \
@@ -138,7 +146,10 @@ $(BUILD)/massaged-sim: $(SIM_SRCS:%.c=$(BUILD)/%.o) $(LIBCOMMON)
 
 # The client: common and the core, none of the daemon's I/O.
 $(BUILD)/massagectl: $(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(LIBCORE) $(LIBCOMMON)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS) -ldl -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS) -lm
+
+$(BUILD)/massaged-worker: $(WORKER_SRCS:%.c=$(BUILD)/%.o)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(WORKER_LIBS)
 
 # Plugins: position-independent, only the entry point exported.
 $(BUILD)/plugins/%.so: plugins/%.c include/massaged/routine.h $(FLAGS_FILE)
@@ -164,7 +175,7 @@ $(BUILD)/tests/unit/test_preview.o: ALL_CFLAGS += -iquote client
 
 # --- dependencies -----------------------------------------------------------
 BUILD_DEBS	:= build-essential pkg-config libevent-dev libmodbus-dev libinih-dev \
-		   libjansson-dev libsystemd-dev libcmocka-dev
+		   libjansson-dev libsystemd-dev libcmocka-dev libseccomp-dev
 CHECK_DEBS	:= $(BUILD_DEBS) socat python3 python3-pytest chromium node:nodejs \
 		   npm:npm systemd
 
@@ -228,9 +239,11 @@ install: all
 	$(INSTALL) -m 0755 $(BUILD)/massaged $(DESTDIR)$(SBINDIR)/massaged
 	$(INSTALL) -m 0755 $(BUILD)/massagectl $(BUILD)/massaged-sim \
 		$(DESTDIR)$(BINDIR)/
+	$(INSTALL) -d $(DESTDIR)$(dir $(WORKERPATH))
+	$(INSTALL) -m 0755 $(BUILD)/massaged-worker $(DESTDIR)$(WORKERPATH)
 	$(if $(PLUGINS),$(INSTALL) -m 0755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/)
 	$(INSTALL) -m 0644 include/massaged/routine.h \
-		$(DESTDIR)$(INCLUDEDIR)/massaged/routine.h
+		include/massaged/routine-test.h $(DESTDIR)$(INCLUDEDIR)/massaged/
 	sed $(PC_SED) include/massaged/massaged-routine.pc.in \
 		>$(DESTDIR)$(PKGCONFIGDIR)/massaged-routine.pc
 	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/massaged-routine.pc

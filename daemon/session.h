@@ -73,7 +73,8 @@ enum session_err {
 	SESSION_ECONTRA,	/* contraindicated (422) */
 	SESSION_ENOTREADY,	/* a controller is down or stopped (409) */
 	SESSION_ESTATE,		/* not possible in this state (409) */
-	SESSION_EROUTINE	/* the routine refused to start (500) */
+	SESSION_EROUTINE,	/* the routine refused to start (500) */
+	SESSION_EUNAVAIL	/* the program's routine is unavailable (409) */
 };
 
 /* Per-controller facts of one tick. */
@@ -107,6 +108,7 @@ struct session {
 	const struct config	*cfg;
 	struct session_hooks	 hooks;
 	double			 routine_budget_ms;
+	double			 routine_deadline_ms;	/* per call, worker */
 	uint64_t		 overrun_hist;	/* bit i: step i ago was slow */
 
 	/* the running session */
@@ -118,6 +120,7 @@ struct session {
 	int			 feedback;
 	int			 step;
 	struct routine_inst	 ri;
+	struct routine_inst	 ri_next;	/* next step's worker, loading */
 	int			 have_inst;
 	double			 step_start_s;	/* in active seconds */
 	double			 active_s;	/* running time, not paused */

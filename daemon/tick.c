@@ -79,7 +79,10 @@ int
 tick_load(struct tick *c, const char *path, char *const *overrides,
     int noverrides, struct inifile_errors *errs)
 {
-	struct table	*t;
+	struct inifile_errors	 refused = { .quiet = 1 };
+	struct table		*t;
+	const char		*line, *nl;
+	int			 i;
 
 	memset(c, 0, sizeof(*c));
 	c->config_path = path;
@@ -87,9 +90,23 @@ tick_load(struct tick *c, const char *path, char *const *overrides,
 	c->noverrides = noverrides;
 	if ((t = config_load_table(path, overrides, noverrides, errs)) == NULL)
 		return (-1);
-	routines_load_dir(&c->routines, t->plugin_dir, errs);
+	/* A refused plugin file disables the programs that need it, not
+	 * the daemon. */
+	routines_load_dir(&c->routines, t->plugin_dir, &refused);
+	for (line = refused.text; line != NULL && *line != '\0'; line = nl + 1) {
+		if ((nl = strchr(line, '\n')) == NULL)
+			break;
+		log_warnx("%.*s", (int)(nl - line), line);
+	}
+	inifile_errors_free(&refused);
 	free(t);
 	c->cfg = config_load(path, overrides, noverrides, &c->routines, errs);
+	routines_checked(&c->routines);
+	for (i = 0; c->cfg != NULL && i < c->cfg->programs.n; i++)
+		if (c->cfg->programs.programs[i].unavailable[0] != '\0')
+			log_warnx("program %s is unavailable: %s",
+			    c->cfg->programs.programs[i].id,
+			    c->cfg->programs.programs[i].unavailable);
 	return (errs->count == 0 && c->cfg != NULL ? 0 : -1);
 }
 
@@ -206,6 +223,7 @@ tick_fire(evutil_socket_t fd, short what, void *arg)
 
 	tick_input(c, &in);
 	session_tick(&c->session, &in, &out);
+	routines_reap();	/* killed workers that had not exited yet */
 	/* With no session the controllers are disabled (their watchdogs are
 	 * off) and nothing needs the full rate: poll slowly, no busy polling. */
 	if (!session_active(&c->session) && c->session.reset_pulse == 0 &&
@@ -310,6 +328,7 @@ tick_reload_thread(void *arg)
 
 	c->reload_cfg = config_load(c->config_path, c->overrides,
 	    c->noverrides, &c->routines, &errs);
+	routines_checked(&c->routines);
 	if (c->reload_cfg == NULL)
 		log_warnx("reload refused: %d error%s above; the running "
 		    "configuration stays", errs.count, errs.count == 1 ? "" :

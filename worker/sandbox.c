@@ -1,0 +1,181 @@
+/*
+ * sandbox.c: how massaged-worker locks itself down, in two stages.
+ *
+ * Before the plugin is loaded (its constructors run then): its own process
+ * group (the daemon kills the group), SIGKILL when the daemon dies, no new
+ * privileges, not dumpable (no core with a client's data, no ptrace by
+ * the daemon's user), no files written (RLIMIT_FSIZE 0), a CPU time limit
+ * and an address space limit; then a seccomp filter that kills the worker
+ * on any system call outside a list: the dynamic loader may still open
+ * files read-only and map them executable, nothing may start a process or
+ * thread, run a program, open a socket, or open a file for writing.
+ *
+ * Once loaded, a second filter leaves pure computation: memory (never
+ * executable), the clock, futexes, sleeping, the socket to the daemon,
+ * writes to stdout and stderr, exit. A filter can only be tightened, so
+ * the plugin cannot undo it.
+ *
+ * Under AddressSanitizer the address space limit is left off: ASan
+ * reserves terabytes of shadow memory before main(); the worker's ASan
+ * options (routines.c) cap single allocations instead.
+ */
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <seccomp.h>
+
+#include "sandbox.h"
+#include "worker.h"
+
+#define SANDBOX_CPU_S		600		/* one step's worth, generously */
+#define SANDBOX_AS_BYTES	(512ul << 20)
+#define SANDBOX_NOFILE		16
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SANDBOX_ASAN		1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANDBOX_ASAN		1
+#endif
+#endif
+
+static int	 sandbox_limit(int res, rlim_t v);
+static int	 sandbox_filter(int loading);
+
+static pid_t	 sandbox_pid;
+
+static int
+sandbox_limit(int res, rlim_t v)
+{
+	struct rlimit	 rl;
+
+	rl.rlim_cur = rl.rlim_max = v;
+	return (setrlimit(res, &rl));
+}
+
+#define ALLOW(sc, ...) do {						\
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sc),		\
+	    __VA_ARGS__) != 0)						\
+		goto fail;						\
+} while (0)
+
+/* The filter of one stage: loading 1 before dlopen(), 0 after. */
+static int
+sandbox_filter(int loading)
+{
+	scmp_filter_ctx	 ctx;
+	int		 fd;
+
+	if ((ctx = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	/* no_new_privs is set already; the second filter must not need
+	 * prctl(). */
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) != 0)
+		goto fail;
+	/* The daemon's socket; stdout (/dev/null) and stderr. */
+	ALLOW(recvfrom, 1, SCMP_A0(SCMP_CMP_EQ, WORKER_FD));
+	ALLOW(sendto, 1, SCMP_A0(SCMP_CMP_EQ, WORKER_FD));
+	for (fd = 1; fd <= 2; fd++) {
+		ALLOW(write, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd));
+		ALLOW(writev, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd));
+		ALLOW(fstat, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd));
+		ALLOW(newfstatat, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd));
+		ALLOW(ioctl, 2, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd),
+		    SCMP_A1(SCMP_CMP_EQ, TCGETS));
+	}
+	ALLOW(write, 1, SCMP_A0(SCMP_CMP_EQ, WORKER_FD));
+	ALLOW(read, 1, SCMP_A0(SCMP_CMP_EQ, WORKER_FD));
+	/* Memory. */
+	ALLOW(brk, 0);
+	ALLOW(munmap, 0);
+	ALLOW(mremap, 0);
+	ALLOW(madvise, 0);
+	/* Time, waiting, signals to itself (abort()), the end. */
+	ALLOW(clock_gettime, 0);
+	ALLOW(gettimeofday, 0);
+	ALLOW(clock_nanosleep, 0);
+	ALLOW(nanosleep, 0);
+	ALLOW(sched_yield, 0);
+	ALLOW(futex, 0);
+	ALLOW(getpid, 0);
+	ALLOW(gettid, 0);
+	ALLOW(rt_sigreturn, 0);
+	ALLOW(rt_sigprocmask, 0);
+	ALLOW(tgkill, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)sandbox_pid));
+	ALLOW(exit, 0);
+	ALLOW(exit_group, 0);
+	ALLOW(sigaltstack, 0);	/* the sanitizers, at exit */
+	if (loading) {
+		/* The dynamic loader: files read-only, code executable. */
+		ALLOW(openat, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT |
+		    O_TRUNC | O_APPEND, O_RDONLY));
+		ALLOW(open, 1, SCMP_A1(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT |
+		    O_TRUNC | O_APPEND, O_RDONLY));
+		ALLOW(read, 0);
+		ALLOW(pread64, 0);
+		ALLOW(close, 0);
+		ALLOW(lseek, 0);
+		ALLOW(fstat, 0);
+		ALLOW(newfstatat, 0);
+		ALLOW(mmap, 0);
+		ALLOW(mprotect, 0);
+		/* To install the second filter (a filter only tightens). */
+		ALLOW(seccomp, 0);
+	} else {
+		ALLOW(mmap, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+		ALLOW(mprotect, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	}
+	if (seccomp_load(ctx) != 0)
+		goto fail;
+	seccomp_release(ctx);
+	return (0);
+fail:
+	seccomp_release(ctx);
+	errno = EPERM;
+	return (-1);
+}
+
+int
+sandbox_begin(void)
+{
+	sandbox_pid = getpid();
+	/* The daemon started us in a group of our own (posix_spawn); die
+	 * with it, and if it is already gone, now. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+		return (-1);
+	if (getpgid(0) != sandbox_pid && setpgid(0, 0) == -1)
+		return (-1);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		return (-1);
+	if (sandbox_limit(RLIMIT_CORE, 0) == -1 ||
+	    sandbox_limit(RLIMIT_FSIZE, 0) == -1 ||
+	    sandbox_limit(RLIMIT_NOFILE, SANDBOX_NOFILE) == -1)
+		return (-1);
+	{
+		struct rlimit rl = { SANDBOX_CPU_S, SANDBOX_CPU_S + 5 };
+
+		if (setrlimit(RLIMIT_CPU, &rl) == -1)
+			return (-1);
+	}
+#ifndef SANDBOX_ASAN
+	if (sandbox_limit(RLIMIT_AS, SANDBOX_AS_BYTES) == -1)
+		return (-1);
+#endif
+	return (sandbox_filter(1));
+}
+
+int
+sandbox_finish(void)
+{
+	return (sandbox_filter(0));
+}
