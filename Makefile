@@ -224,9 +224,14 @@ PANEL_FILES	:= $(shell find panel -type f ! -name '.*' 2>/dev/null)
 # PREFIX=/usr install; other prefixes get theirs.
 UNIT_SED	:= -e 's|/usr/sbin/massaged|$(SBINDIR)/massaged|g' \
 		   -e 's|/etc/massaged|$(CONFDIR)|g'
-PC_SED		:= -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
-		   -e 's|@PLUGINDIR@|$(PLUGINDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
-		   -e 's|@LIBDIR@|$(LIBDIR)|g'
+# The .pc names its directories relative to $${prefix} where they are under
+# PREFIX, so pkg-config --define-prefix and a sysroot work.
+PC_REL		= $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+PC_SED		:= -e 's|@PREFIX@|$(PREFIX)|g' \
+		   -e 's|@INCLUDEDIR@|$(call PC_REL,$(INCLUDEDIR))|g' \
+		   -e 's|@PLUGINDIR@|$(call PC_REL,$(PLUGINDIR))|g' \
+		   -e 's|@VERSION@|$(VERSION)|g' \
+		   -e 's|@LIBDIR@|$(call PC_REL,$(LIBDIR))|g'
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \

@@ -112,6 +112,7 @@ preview_run(struct preview *p, const struct config *cfg, const char *program,
 	ctx.s = s;
 	session_init(s, cfg, &hooks);
 	s->routine_deadline_ms = PREVIEW_DEADLINE_MS;
+	s->routine_wait_ms = 0;	/* wait for every answer */
 	s->routine_budget_ms = 1000;	/* timing is the daemon's concern */
 
 	memset(&in, 0, sizeof(in));

@@ -128,6 +128,11 @@ static int	 routines_call(struct routine_worker *w, const void *req,
 		    char *why, size_t whylen);
 static int	 routines_wait(struct routine_worker *w, uint32_t want,
 		    uint64_t deadline_ns, char *why, size_t whylen);
+static int	 routines_wait_soft(struct routine_worker *w, uint32_t want,
+		    uint64_t soft_ns, uint64_t deadline_ns, char *why,
+		    size_t whylen);
+static int	 routines_send(struct routine_worker *w, const void *req,
+		    size_t reqlen, char *why, size_t whylen);
 static int	 routines_decode(struct routine_copy *, const struct wk_desc *,
 		    size_t, char *why, size_t whylen);
 static void	 routines_refuse(struct routine_set *, const char *path,
@@ -665,9 +670,19 @@ static int
 routines_wait(struct routine_worker *w, uint32_t want, uint64_t deadline_ns,
     char *why, size_t whylen)
 {
+	return (routines_wait_soft(w, want, deadline_ns, deadline_ns, why,
+	    whylen));
+}
+
+/* routines_wait(), but 2 (the worker kept, still asked) once soft_ns
+ * has passed without an answer. */
+static int
+routines_wait_soft(struct routine_worker *w, uint32_t want, uint64_t soft_ns,
+    uint64_t deadline_ns, char *why, size_t whylen)
+{
 	struct pollfd	 pfd;
 	struct timespec	 ts;
-	uint64_t	 now;
+	uint64_t	 now, until;
 	ssize_t		 n;
 	int		 logs = 0;
 
@@ -681,10 +696,13 @@ routines_wait(struct routine_worker *w, uint32_t want, uint64_t deadline_ns,
 				routines_end(w, 1, NULL, 0);
 				return (-1);
 			}
+			if (now >= soft_ns)
+				return (2);
+			until = soft_ns < deadline_ns ? soft_ns : deadline_ns;
 			pfd.fd = w->fd;
 			pfd.events = POLLIN;
-			ts.tv_sec = (time_t)((deadline_ns - now) / 1000000000);
-			ts.tv_nsec = (long)((deadline_ns - now) % 1000000000);
+			ts.tv_sec = (time_t)((until - now) / 1000000000);
+			ts.tv_nsec = (long)((until - now) % 1000000000);
 			if (ppoll(&pfd, 1, &ts, NULL) == -1 && errno != EINTR) {
 				snprintf(why, whylen, "poll: %s",
 				    strerror(errno));
@@ -739,6 +757,16 @@ static int
 routines_call(struct routine_worker *w, const void *req, size_t reqlen,
     uint32_t want, uint64_t deadline_ns, char *why, size_t whylen)
 {
+	if (routines_send(w, req, reqlen, why, whylen) == -1)
+		return (-1);
+	return (routines_wait(w, want, deadline_ns, why, whylen));
+}
+
+/* Sends one request without waiting; -1 (the worker ended) if it cannot. */
+static int
+routines_send(struct routine_worker *w, const void *req, size_t reqlen,
+    char *why, size_t whylen)
+{
 	struct wk_hdr	 h;
 	ssize_t		 n;
 
@@ -757,7 +785,7 @@ routines_call(struct routine_worker *w, const void *req, size_t reqlen,
 			routines_end(w, 0, why, whylen);
 		return (-1);
 	}
-	return (routines_wait(w, want, deadline_ns, why, whylen));
+	return (0);
 }
 /* The next string of a descriptor message, or NULL past its end. */
 static const char *
@@ -1425,6 +1453,7 @@ routine_inst_start(struct routine_inst *ri, const struct routine_opts *o,
 		memset(ri, 0, sizeof(*ri));
 		ri->host.size = sizeof(ri->host);
 		ri->deadline_ms = o->deadline_ms;
+		ri->wait_ms = o->wait_ms;
 		if (routines_remote_inst(ri, o, c, params, zones, n_zones,
 		    duration_s, why, whylen) == -1)
 			return (-1);
@@ -1485,7 +1514,12 @@ routine_inst_destroy(struct routine_inst *ri)
 	memset(ri, 0, sizeof(*ri));
 }
 
-/* step() in the worker, within ri->deadline_ms. */
+/*
+ * step() in the worker. The answer is waited for ri->wait_ms at most
+ * (the caller's budget): if it is late, ROUTINE_STEP_LATE, and the next
+ * call collects it (without asking again) until ri->deadline_ms after it
+ * was asked; then the worker is killed and ROUTINE_STEP_LOST.
+ */
 static int
 routines_remote_stepped(struct routine_inst *ri,
     const struct massaged_step_in *in, double *setpoint_kpa)
@@ -1494,30 +1528,49 @@ routines_remote_stepped(struct routine_inst *ri,
 	struct wk_step		*m = &w->buf.step;
 	double			 ms = ri->deadline_ms > 0 ? ri->deadline_ms :
 				    ROUTINE_CALL_MS;
+	uint64_t		 now = clock_mono_ns(), soft, hard;
 	size_t			 n = ri->n_zones, len;
 	int			 rc;
 
-	m->h.type = WK_STEP;
-	m->h.seq = ++w->seq;
-	m->t_s = in->t_s;
-	m->dt_s = in->dt_s;
-	m->intensity = in->intensity;
-	m->feedback = in->feedback;
-	m->n = (uint32_t)n;
-	if (in->pressure_kpa != NULL)
-		memcpy(m->pressure_kpa, in->pressure_kpa, n * sizeof(double));
-	else
-		memset(m->pressure_kpa, 0, n * sizeof(double));
-	len = offsetof(struct wk_step, pressure_kpa) + n * sizeof(double);
 	ri->why[0] = '\0';
-	rc = routines_call(w, m, len, WK_STEPPED, clock_mono_ns() +
-	    (uint64_t)(ms * 1e6), ri->why, sizeof(ri->why));
+	if (!ri->pending) {
+		m->h.type = WK_STEP;
+		m->h.seq = ++w->seq;
+		m->t_s = in->t_s;
+		m->dt_s = in->dt_s;
+		m->intensity = in->intensity;
+		m->feedback = in->feedback;
+		m->n = (uint32_t)n;
+		if (in->pressure_kpa != NULL)
+			memcpy(m->pressure_kpa, in->pressure_kpa,
+			    n * sizeof(double));
+		else
+			memset(m->pressure_kpa, 0, n * sizeof(double));
+		len = offsetof(struct wk_step, pressure_kpa) +
+		    n * sizeof(double);
+		if (routines_send(w, m, len, ri->why, sizeof(ri->why)) == -1) {
+			rc = -1;
+			goto lost;
+		}
+		ri->pending = 1;
+		ri->sent_ns = now;
+	}
+	hard = ri->sent_ns + (uint64_t)(ms * 1e6);
+	soft = ri->wait_ms > 0 ? now + (uint64_t)(ri->wait_ms * 1e6) : hard;
+	rc = routines_wait_soft(w, WK_STEPPED, soft, hard, ri->why,
+	    sizeof(ri->why));
+	if (rc == 2) {
+		ri->late++;
+		return (ROUTINE_STEP_LATE);
+	}
+	ri->pending = 0;
 	if (rc == 0 && w->buf.stepped.n != n) {
 		snprintf(ri->why, sizeof(ri->why), "the worker broke the "
 		    "protocol; killed");
-		routines_end(w, 1, ri->why, sizeof(ri->why));
+		routines_end(w, 1, NULL, 0);
 		rc = -1;
 	}
+lost:
 	if (rc != 0) {
 		if (rc == -1 && strcmp(ri->why, "timeout") == 0)
 			snprintf(ri->why, sizeof(ri->why), "step() missed its "

@@ -83,6 +83,10 @@ struct routine_inst {
 	struct massaged_host		 host;
 	size_t				 n_zones;
 	double				 deadline_ms;	/* per step() call */
+	double				 wait_ms;	/* then LATE */
+	int				 pending;	/* a step() asked */
+	uint64_t			 sent_ns;
+	unsigned long			 late;		/* LATE answers */
 	struct routine_worker		*w;
 	const struct massaged_routine	*prepared; /* w started for it */
 	char				 why[256]; /* of ROUTINE_STEP_LOST */
@@ -91,6 +95,7 @@ struct routine_inst {
 /* How routine_inst_start() runs an instance (zero: the defaults). */
 struct routine_opts {
 	double			 deadline_ms;	/* each call; 0: a second */
+	double			 wait_ms;	/* step(): 0 the deadline */
 	uint64_t		 load_deadline_ns; /* monotonic; 0: 3 s */
 	double			 ramp_kpa_s;	/* told to create() */
 	double			 tick_hz;	/* told to create() */
@@ -100,6 +105,9 @@ struct routine_opts {
 
 /* routine_inst_step(): the worker is gone (ri->why says how). */
 #define ROUTINE_STEP_LOST	(-2)
+/* routine_inst_step(): no answer within wait_ms; the next call collects
+ * it, until deadline_ms after it was asked. No outputs were written. */
+#define ROUTINE_STEP_LATE	(-3)
 
 /*
  * Creates an instance; -1 with the routine's reason in why. The routine

@@ -28,6 +28,7 @@
 #define ROUTINE_STALL_TICKS	5	/* one step this many ticks long stops */
 #define RELOAD_GRACE_S		2.0	/* for pressure to follow a lower limit */
 #define ROUTINE_START_MS	1000	/* the first step's worker, at start */
+#define ROUTINE_DEADLINE_TICKS	5	/* as ROUTINE_STALL_TICKS */
 
 static const struct {
 	const char	*name;
@@ -132,9 +133,15 @@ session_init(struct session *s, const struct config *cfg,
 	s->routine_budget_ms = 1000.0 / cfg->table->tick_hz / 4;
 	if (s->routine_budget_ms < 2)
 		s->routine_budget_ms = 2;
-	/* A routine in a worker answers within the tick, or the session
-	 * stops: the loop never waits longer for it. */
-	s->routine_deadline_ms = 1000.0 / cfg->table->tick_hz;
+	/*
+	 * A routine in a worker: the tick waits half a tick for its answer,
+	 * never longer; a late answer holds the last setpoints and is
+	 * collected by the next tick; a step() that has not answered
+	 * ROUTINE_DEADLINE_TICKS after it was asked stops the session.
+	 */
+	s->routine_wait_ms = 1000.0 / cfg->table->tick_hz / 2;
+	s->routine_deadline_ms = ROUTINE_DEADLINE_TICKS * 1000.0 /
+	    cfg->table->tick_hz;
 }
 
 /* Ends the step's instance (and its worker). */
@@ -329,6 +336,7 @@ session_step_begin(struct session *s, int i)
 	/* The worker started for this step at the previous one, if any. */
 	memset(&o, 0, sizeof(o));
 	o.deadline_ms = s->routine_deadline_ms;
+	o.wait_ms = s->routine_wait_ms;
 	o.load_deadline_ns = i == 0 ? clock_mono_ns() +
 	    (uint64_t)ROUTINE_START_MS * 1000000 : 0;
 	o.ramp_kpa_s = s->prof.ramp_kpa_s;
@@ -533,14 +541,15 @@ session_routine(struct session *s, const struct session_input *in,
 	struct massaged_step_in		 sin;
 	uint64_t			 t0;
 	double				 ms, t_step;
-	int				 i, rc;
+	int				 i, rc, was_pending;
 
 	t_step = s->active_s - s->step_start_s;
 	if (t_step >= st->duration_s)
 		return (1);
 	for (i = 0; i < st->nzones; i++) {
 		s->routine_in[i] = in->measured_kpa[st->zones[i]];
-		s->routine_out[i] = 0;
+		if (s->ri.w == NULL)
+			s->routine_out[i] = 0;
 	}
 	memset(&sin, 0, sizeof(sin));
 	sin.size = sizeof(sin);
@@ -550,9 +559,30 @@ session_routine(struct session *s, const struct session_input *in,
 	sin.intensity = s->intensity_pct / 100.0;
 	sin.feedback = s->feedback;
 	s->feedback = 0;
+	was_pending = s->ri.pending;
 	t0 = clock_mono_ns();
 	rc = routine_inst_step(&s->ri, &sin, s->routine_out);
 	ms = (clock_mono_ns() - t0) / 1e6;
+	if (rc == ROUTINE_STEP_LATE) {
+		/* Its last setpoints stand (through the pipeline again) until
+		 * the answer comes or the deadline passes; late again and
+		 * again (each question counted once) is broken, as slow
+		 * in-process steps are below. */
+		s->overrun_hist = (s->overrun_hist << 1) | !was_pending;
+		if (__builtin_popcountll(s->overrun_hist &
+		    ((1ull << ROUTINE_OVERRUN_WINDOW) - 1)) >=
+		    ROUTINE_OVERRUNS_MAX) {
+			session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step "
+			    "%s) did not answer within %.1f ms %d times in %d "
+			    "steps", st->routine->name, st->name,
+			    s->routine_wait_ms, ROUTINE_OVERRUNS_MAX,
+			    ROUTINE_OVERRUN_WINDOW);
+			return (-1);
+		}
+		for (i = 0; i < st->nzones; i++)
+			request[st->zones[i]] = s->routine_out[i];
+		return (0);
+	}
 	if (rc == ROUTINE_STEP_LOST) {
 		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s): %s",
 		    st->routine->name, st->name, s->ri.why);

@@ -108,6 +108,7 @@ struct session {
 	const struct config	*cfg;
 	struct session_hooks	 hooks;
 	double			 routine_budget_ms;
+	double			 routine_wait_ms;	/* per tick, worker */
 	double			 routine_deadline_ms;	/* per call, worker */
 	uint64_t		 overrun_hist;	/* bit i: step i ago was slow */
 

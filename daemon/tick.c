@@ -96,7 +96,11 @@ tick_load(struct tick *c, const char *path, char *const *overrides,
 	for (line = refused.text; line != NULL && *line != '\0'; line = nl + 1) {
 		if ((nl = strchr(line, '\n')) == NULL)
 			break;
-		log_warnx("%.*s", (int)(nl - line), line);
+		/* The directory itself (not a file in it) is an error. */
+		if (refused.count > c->routines.nrefused)
+			inifile_errors_add(errs, "%.*s", (int)(nl - line), line);
+		else
+			log_warnx("%.*s", (int)(nl - line), line);
 	}
 	inifile_errors_free(&refused);
 	free(t);

@@ -4,8 +4,8 @@
  * Before the plugin is loaded (its constructors run then): its own process
  * group (the daemon kills the group), SIGKILL when the daemon dies, no new
  * privileges, not dumpable (no core with a client's data, no ptrace by
- * the daemon's user), no files written (RLIMIT_FSIZE 0), a CPU time limit
- * and an address space limit; then a seccomp filter that kills the worker
+ * the daemon's user), few descriptors, a CPU time limit and an address
+ * space limit; then a seccomp filter that kills the worker
  * on any system call outside a list: the dynamic loader may still open
  * files read-only and map them executable, nothing may start a process or
  * thread, run a program, open a socket, or open a file for writing.
@@ -157,8 +157,9 @@ sandbox_begin(void)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
 	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
 		return (-1);
+	/* No RLIMIT_FSIZE: stderr may be a log file; the filter keeps
+	 * everything else from being opened for writing. */
 	if (sandbox_limit(RLIMIT_CORE, 0) == -1 ||
-	    sandbox_limit(RLIMIT_FSIZE, 0) == -1 ||
 	    sandbox_limit(RLIMIT_NOFILE, SANDBOX_NOFILE) == -1)
 		return (-1);
 	{
