@@ -304,8 +304,9 @@ bench:
 		$(BENCH_BUILD)/massaged-bench
 	$(BENCH_BUILD)/massaged-bench -b $(BENCH_BUILD) -o docs/benchmarks.md
 
-$(BUILD)/massaged-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o) $(LIBCOMMON)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libmodbus) -lpthread -lm
+$(BUILD)/massaged-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o) $(LIBCORE) $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libmodbus) \
+		$(CLIENT_LIBS) -lpthread -lm
 
 # --- fuzzing ----------------------------------------------------------------
 # make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="table profile program rules api"]
