@@ -1475,6 +1475,8 @@ routine_inst_start(struct routine_inst *ri, const struct routine_opts *o,
 	args.n_zones = n_zones;
 	args.zones = zones;
 	args.duration_s = duration_s;
+	args.ramp_kpa_s = o->ramp_kpa_s;
+	args.tick_hz = o->tick_hz;
 	err[0] = '\0';
 	if ((ri->inst = desc->create(&args, err, sizeof(err))) == NULL) {
 		err[sizeof(err) - 1] = '\0';

@@ -10,6 +10,11 @@
  * files read-only and map them executable, nothing may start a process or
  * thread, run a program, open a socket, or open a file for writing.
  *
+ * Where the kernel has Landlock, the files it may read while loading are
+ * only the plugin's directory and the system's libraries (/usr, /lib,
+ * /lib64, /etc/ld.so.cache): not the token file, the configuration or the
+ * session records, which the daemon's user can read.
+ *
  * Once loaded, a second filter leaves pure computation: memory (never
  * executable), the clock, futexes, sleeping, the socket to the daemon,
  * writes to stdout and stderr, exit. A filter can only be tightened, so
@@ -23,10 +28,17 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <linux/landlock.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <seccomp.h>
@@ -48,6 +60,7 @@
 
 static int	 sandbox_limit(int res, rlim_t v);
 static int	 sandbox_filter(int loading);
+static int	 sandbox_paths(const char *so);
 
 static pid_t	 sandbox_pid;
 
@@ -144,8 +157,73 @@ fail:
 	return (-1);
 }
 
+/* Landlock: read and map only these; 0 also where the kernel has none. */
+static int
+sandbox_paths(const char *so)
+{
+	static const char *const sys[] = { "/usr", "/lib", "/lib64",
+	    "/etc/ld.so.cache", NULL };
+	struct landlock_ruleset_attr	 ra;
+	struct landlock_path_beneath_attr pb;
+	char				 dir[PATH_MAX], *slash;
+	const char			*paths[8];
+	uint64_t			 all;
+	long				 abi;
+	int				 rs, fd, i, n = 0;
+
+	abi = syscall(SYS_landlock_create_ruleset, NULL, 0,
+	    LANDLOCK_CREATE_RULESET_VERSION);
+	if (abi < 1)
+		return (0);	/* no Landlock: the filters still hold */
+	/* Every file system right this kernel knows: then all are denied
+	 * but those granted below. */
+	all = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;
+	if (abi >= 2)
+		all |= LANDLOCK_ACCESS_FS_REFER;
+#ifdef LANDLOCK_ACCESS_FS_TRUNCATE
+	if (abi >= 3)
+		all |= LANDLOCK_ACCESS_FS_TRUNCATE;
+#endif
+	memset(&ra, 0, sizeof(ra));
+	ra.handled_access_fs = all;
+	if ((rs = (int)syscall(SYS_landlock_create_ruleset, &ra, sizeof(ra),
+	    0)) == -1)
+		return (-1);
+	snprintf(dir, sizeof(dir), "%s", so);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir)
+		*slash = '\0';
+	paths[n++] = dir;
+	for (i = 0; sys[i] != NULL; i++)
+		paths[n++] = sys[i];
+	for (i = 0; i < n; i++) {
+		struct stat	 st;
+
+		if ((fd = open(paths[i], O_PATH | O_CLOEXEC)) == -1)
+			continue;	/* no /lib64 here */
+		memset(&pb, 0, sizeof(pb));
+		pb.parent_fd = fd;
+		pb.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE |
+		    LANDLOCK_ACCESS_FS_EXECUTE;
+		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+			pb.allowed_access |= LANDLOCK_ACCESS_FS_READ_DIR;
+		if (syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH,
+		    &pb, 0) == -1) {
+			close(fd);
+			close(rs);
+			return (-1);
+		}
+		close(fd);
+	}
+	if (syscall(SYS_landlock_restrict_self, rs, 0) == -1) {
+		close(rs);
+		return (-1);
+	}
+	close(rs);
+	return (0);
+}
+
 int
-sandbox_begin(void)
+sandbox_begin(const char *so)
 {
 	sandbox_pid = getpid();
 	/* The daemon started us in a group of our own (posix_spawn); die
@@ -172,6 +250,8 @@ sandbox_begin(void)
 	if (sandbox_limit(RLIMIT_AS, SANDBOX_AS_BYTES) == -1)
 		return (-1);
 #endif
+	if (sandbox_paths(so) == -1)
+		return (-1);
 	return (sandbox_filter(1));
 }
 

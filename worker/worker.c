@@ -338,7 +338,7 @@ main(int argc, char *argv[])
 		    "massaged, with its socket on fd %d)\n", WORKER_FD);
 		return (2);
 	}
-	if (sandbox_begin() == -1)
+	if (sandbox_begin(argv[1]) == -1)
 		worker_fail("cannot lock the worker down: %s", strerror(errno));
 	me = getpid();
 	if ((dl = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL)) == NULL) {

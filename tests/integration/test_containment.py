@@ -30,6 +30,7 @@ marked unavailable with the reason, the constructors ran in a worker and
 did nothing, and another program runs a session.
 """
 
+import ctypes
 import os
 import re
 import socket
@@ -271,6 +272,41 @@ def test_hostile_load(rig, tmp_path):
                 "a constructor ran inside massaged -n"
     no_traces()
     r.finish()
+
+
+def landlock_abi():
+    """The kernel's Landlock ABI version, 0 without Landlock."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    v = libc.syscall(444, None, 0, 1)   # landlock_create_ruleset, VERSION
+    return max(v, 0)
+
+
+@pytest.mark.skipif(landlock_abi() < 1, reason="the kernel has no Landlock")
+def test_constructor_cannot_read_files(rig, tmp_path):
+    """A constructor that reads a file the daemon's user can read gets
+    EACCES: while loading, a worker may read only the plugin's directory
+    and the system's libraries (Landlock)."""
+    secret = "/tmp/massaged-hostile-secret"
+    word = "secret-%d-%d" % (os.getpid(), monotonic_ns())
+    fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, word.encode())
+    os.close(fd)
+    try:
+        r = rig(daemon={"plugin_dir": plugin_dir(tmp_path, ["ctor_read"])},
+                programs={"uses_ctor_read": fault_program("ctor_read")})
+        d = r.d
+        d.wait_ready()
+        log = d.logs()
+        assert marks(log, "ctor_read"), "the constructor never ran"
+        assert "ctor_read: denied: Permission denied" in log, log[-2000:]
+        assert word not in log
+        # The routine itself is harmless: the program is available.
+        doc = d.request("GET", "/api/v1/programs").json()
+        assert {p["id"]: p for p in doc["programs"]}[
+            "uses_ctor_read"]["available"] is True
+        r.finish()
+    finally:
+        os.unlink(secret)
 
 
 def test_daemon_exports_nothing():
