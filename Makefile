@@ -377,7 +377,15 @@ fuzz:
 		fi; \
 	done; exit $$fail
 
-fuzz-build: $(FUZZ_BINS) $(FUZZ_PLUGINS)
+# The plugins run in a worker there too (found next to the targets).
+FUZZ_WORKER	:= $(FUZZ_BUILD)/massaged-worker
+
+fuzz-build: $(FUZZ_BINS) $(FUZZ_PLUGINS) $(FUZZ_WORKER)
+
+$(FUZZ_WORKER): $(WORKER_SRCS) daemon/worker.h worker/sandbox.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=c11 $(WARN) -g -O1 $(FUZZ_SAN) $(CPPFLAGS_ALL) -o $@ \
+		$(WORKER_SRCS) $(WORKER_LIBS)
 
 $(FUZZ_OBJS): $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(@D)

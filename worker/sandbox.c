@@ -46,7 +46,7 @@
 #include "sandbox.h"
 #include "worker.h"
 
-#define SANDBOX_CPU_S		600		/* one step's worth, generously */
+#define SANDBOX_CPU_S		3600		/* the longest step, all of it */
 #define SANDBOX_AS_BYTES	(512ul << 20)
 #define SANDBOX_NOFILE		16
 
@@ -73,6 +73,12 @@ sandbox_limit(int res, rlim_t v)
 	return (setrlimit(res, &rl));
 }
 
+/* An argument check, every field set (libseccomp's SCMP_A0() leaves one
+ * to the compiler). */
+#define ARG(n, o, a, b)	((struct scmp_arg_cmp){ .arg = (n), .op = (o), \
+			    .datum_a = (scmp_datum_t)(a), \
+			    .datum_b = (scmp_datum_t)(b) })
+
 #define ALLOW(sc, ...) do {						\
 	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sc),		\
 	    __VA_ARGS__) != 0)						\
@@ -95,18 +101,18 @@ sandbox_filter(int loading)
 	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) != 0)
 		goto fail;
 	/* The daemon's socket; stdout (/dev/null) and stderr. */
-	ALLOW(recvfrom, 1, SCMP_A0(SCMP_CMP_EQ, WORKER_FD));
-	ALLOW(sendto, 1, SCMP_A0(SCMP_CMP_EQ, WORKER_FD));
+	ALLOW(recvfrom, 1, ARG(0, SCMP_CMP_EQ, WORKER_FD, 0));
+	ALLOW(sendto, 1, ARG(0, SCMP_CMP_EQ, WORKER_FD, 0));
 	for (fd = 1; fd <= 2; fd++) {
-		ALLOW(write, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd));
-		ALLOW(writev, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd));
-		ALLOW(fstat, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd));
-		ALLOW(newfstatat, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd));
-		ALLOW(ioctl, 2, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd),
-		    SCMP_A1(SCMP_CMP_EQ, TCGETS));
+		ALLOW(write, 1, ARG(0, SCMP_CMP_EQ, (scmp_datum_t)fd, 0));
+		ALLOW(writev, 1, ARG(0, SCMP_CMP_EQ, (scmp_datum_t)fd, 0));
+		ALLOW(fstat, 1, ARG(0, SCMP_CMP_EQ, (scmp_datum_t)fd, 0));
+		ALLOW(newfstatat, 1, ARG(0, SCMP_CMP_EQ, (scmp_datum_t)fd, 0));
+		ALLOW(ioctl, 2, ARG(0, SCMP_CMP_EQ, (scmp_datum_t)fd, 0),
+		    ARG(1, SCMP_CMP_EQ, TCGETS, 0));
 	}
-	ALLOW(write, 1, SCMP_A0(SCMP_CMP_EQ, WORKER_FD));
-	ALLOW(read, 1, SCMP_A0(SCMP_CMP_EQ, WORKER_FD));
+	ALLOW(write, 1, ARG(0, SCMP_CMP_EQ, WORKER_FD, 0));
+	ALLOW(read, 1, ARG(0, SCMP_CMP_EQ, WORKER_FD, 0));
 	/* Memory. */
 	ALLOW(brk, 0);
 	ALLOW(munmap, 0);
@@ -123,15 +129,15 @@ sandbox_filter(int loading)
 	ALLOW(gettid, 0);
 	ALLOW(rt_sigreturn, 0);
 	ALLOW(rt_sigprocmask, 0);
-	ALLOW(tgkill, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)sandbox_pid));
+	ALLOW(tgkill, 1, ARG(0, SCMP_CMP_EQ, (scmp_datum_t)sandbox_pid, 0));
 	ALLOW(exit, 0);
 	ALLOW(exit_group, 0);
 	ALLOW(sigaltstack, 0);	/* the sanitizers, at exit */
 	if (loading) {
 		/* The dynamic loader: files read-only, code executable. */
-		ALLOW(openat, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT |
+		ALLOW(openat, 1, ARG(2, SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT |
 		    O_TRUNC | O_APPEND, O_RDONLY));
-		ALLOW(open, 1, SCMP_A1(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT |
+		ALLOW(open, 1, ARG(1, SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT |
 		    O_TRUNC | O_APPEND, O_RDONLY));
 		ALLOW(read, 0);
 		ALLOW(pread64, 0);
@@ -144,8 +150,8 @@ sandbox_filter(int loading)
 		/* To install the second filter (a filter only tightens). */
 		ALLOW(seccomp, 0);
 	} else {
-		ALLOW(mmap, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-		ALLOW(mprotect, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+		ALLOW(mmap, 1, ARG(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+		ALLOW(mprotect, 1, ARG(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	}
 	if (seccomp_load(ctx) != 0)
 		goto fail;
