@@ -573,7 +573,8 @@ routines_spawn(const char *so, char *why, size_t whylen)
 	posix_spawnattr_destroy(&at);
 	close(sv[1]);
 	if (rc != 0) {
-		snprintf(why, whylen, "cannot start %s: %s", bin, strerror(rc));
+		routines_why(why, whylen, "cannot start %s: %s", bin,
+		    strerror(rc));
 		close(sv[0]);
 		free(w);
 		return (NULL);

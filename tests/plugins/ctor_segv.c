@@ -7,4 +7,4 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
-HOSTILE_CTOR(*(volatile int *)(uintptr_t)16 = 1)
+HOSTILE_CTOR(volatile uintptr_t a = 16; *(volatile int *)a = 1)
