@@ -1560,6 +1560,11 @@ routines_remote_stepped(struct routine_inst *ri,
 	}
 	hard = ri->sent_ns + (uint64_t)(ms * 1e6);
 	soft = ri->wait_ms > 0 ? now + (uint64_t)(ri->wait_ms * 1e6) : hard;
+	/* Every call gives the worker its wait: if the daemon itself was
+	 * held up (a loaded or throttled machine stops both), the worker
+	 * may not have run since; the miss is its own only after that. */
+	if (ri->wait_ms > 0 && hard < soft)
+		hard = soft;
 	rc = routines_wait_soft(w, WK_STEPPED, soft, hard, ri->why,
 	    sizeof(ri->why));
 	if (rc == 2) {

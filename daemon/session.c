@@ -541,7 +541,7 @@ session_routine(struct session *s, const struct session_input *in,
 	struct massaged_step_in		 sin;
 	uint64_t			 t0;
 	double				 ms, t_step;
-	int				 i, rc, was_pending;
+	int				 i, rc, was_pending, late;
 
 	t_step = s->active_s - s->step_start_s;
 	if (t_step >= st->duration_s)
@@ -564,19 +564,26 @@ session_routine(struct session *s, const struct session_input *in,
 	rc = routine_inst_step(&s->ri, &sin, s->routine_out);
 	ms = (clock_mono_ns() - t0) / 1e6;
 	if (rc == ROUTINE_STEP_LATE) {
-		/* Its last setpoints stand (through the pipeline again) until
-		 * the answer comes or the deadline passes; late again and
-		 * again (each question counted once) is broken, as slow
-		 * in-process steps are below. */
-		s->overrun_hist = (s->overrun_hist << 1) | !was_pending;
+		/*
+		 * Its last setpoints stand (through the pipeline again) until
+		 * the answer comes or the deadline passes. An answer still
+		 * missing a tick after the question is slow (once per
+		 * question; a scheduler's hiccup is forgiven), and slow
+		 * again and again is broken, as slow in-process steps are
+		 * below.
+		 */
+		if (!was_pending)
+			s->late_counted = 0;
+		late = was_pending && !s->late_counted;
+		s->late_counted |= late;
+		s->overrun_hist = (s->overrun_hist << 1) | (uint64_t)late;
 		if (__builtin_popcountll(s->overrun_hist &
 		    ((1ull << ROUTINE_OVERRUN_WINDOW) - 1)) >=
 		    ROUTINE_OVERRUNS_MAX) {
 			session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step "
-			    "%s) did not answer within %.1f ms %d times in %d "
-			    "steps", st->routine->name, st->name,
-			    s->routine_wait_ms, ROUTINE_OVERRUNS_MAX,
-			    ROUTINE_OVERRUN_WINDOW);
+			    "%s) had not answered a tick after it was asked %d "
+			    "times in %d steps", st->routine->name, st->name,
+			    ROUTINE_OVERRUNS_MAX, ROUTINE_OVERRUN_WINDOW);
 			return (-1);
 		}
 		for (i = 0; i < st->nzones; i++)

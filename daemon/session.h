@@ -111,6 +111,7 @@ struct session {
 	double			 routine_wait_ms;	/* per tick, worker */
 	double			 routine_deadline_ms;	/* per call, worker */
 	uint64_t		 overrun_hist;	/* bit i: step i ago was slow */
+	int			 late_counted;	/* this question was slow */
 
 	/* the running session */
 	uint64_t		 id;
