@@ -18,6 +18,7 @@ BINDIR		?= $(PREFIX)/bin
 SBINDIR		?= $(PREFIX)/sbin
 LIBDIR		?= $(PREFIX)/lib
 LIBEXECDIR	?= $(PREFIX)/libexec
+WORKERPATH	?= $(LIBEXECDIR)/massaged/massaged-worker
 PLUGINDIR	?= $(LIBDIR)/massaged/routines
 INCLUDEDIR	?= $(PREFIX)/include
 DATADIR		?= $(PREFIX)/share
@@ -62,12 +63,13 @@ CLIENT_LIBS	:= $(shell $(PKG_CONFIG) --libs $(CLIENT_PC) 2>/dev/null)
 # common/ on the quote path only: its strings.h must not shadow <strings.h>.
 CPPFLAGS_ALL	:= -Iinclude -iquote common -Idaemon -D_GNU_SOURCE -DMASSAGED_VERSION='"$(VERSION)"' \
 		   -DPLUGINDIR='"$(PLUGINDIR)"' -DCONFDIR='"$(CONFDIR)"' \
-		   -DPANELDIR='"$(PANELDIR)"' \
+		   -DPANELDIR='"$(PANELDIR)"' -DWORKERPATH='"$(WORKERPATH)"' \
 		   $(SYSTEMD_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS	:= -std=c11 $(WARN) $(WERROR) $(CFLAGS) $(SANFLAGS) -pthread \
 		   $(CPPFLAGS_ALL) $(PC_CFLAGS)
-ALL_LDFLAGS	:= $(LDFLAGS) $(SANFLAGS) -pthread -rdynamic
-LDLIBS_ALL	:= $(PC_LIBS) -ldl -lm
+# No -rdynamic: the daemon exports nothing (plugins run in massaged-worker).
+ALL_LDFLAGS	:= $(LDFLAGS) $(SANFLAGS) -pthread
+LDLIBS_ALL	:= $(PC_LIBS) -lm
 
 # Sources: every file in these folders takes part, so a new subsystem or
 # test needs no Makefile edit.
@@ -90,6 +92,10 @@ SIM_SRCS	:= $(wildcard sim/*.c)
 # daemon's libraries.
 SIM_LIBS	:= $(shell $(PKG_CONFIG) --libs libmodbus libevent 2>/dev/null) -lm
 CLIENT_SRCS	:= $(wildcard client/*.c)
+# The routine worker: one plugin per process, sandboxed (libseccomp); it
+# shares only the message layout (daemon/worker.h) with the daemon.
+WORKER_SRCS	:= $(wildcard worker/*.c)
+WORKER_LIBS	:= $(shell $(PKG_CONFIG) --libs libseccomp 2>/dev/null) -ldl
 PLUGIN_SRCS	:= $(wildcard plugins/*.c)
 PLUGINS		:= $(PLUGIN_SRCS:plugins/%.c=$(BUILD)/plugins/%.so)
 UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
@@ -111,7 +117,8 @@ $(shell mkdir -p $(BUILD))
 $(file >$(FLAGS_FILE),$(FLAGS_NOW))
 endif
 
-PROGS		:= $(BUILD)/massaged $(BUILD)/massaged-sim $(BUILD)/massagectl
+PROGS		:= $(BUILD)/massaged $(BUILD)/massaged-sim $(BUILD)/massagectl \
+		   $(BUILD)/massaged-worker
 
 
 .PHONY: all build tests check check-unit check-integration check-browser demo deps \
@@ -147,7 +154,10 @@ $(BUILD)/massaged-sim: $(SIM_SRCS:%.c=$(BUILD)/%.o) $(LIBCOMMON)
 
 # The client: common and the core, none of the daemon's I/O.
 $(BUILD)/massagectl: $(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(LIBCORE) $(LIBCOMMON)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS) -ldl -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS) -lm
+
+$(BUILD)/massaged-worker: $(WORKER_SRCS:%.c=$(BUILD)/%.o)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(WORKER_LIBS)
 
 # Plugins: position-independent, only the entry point exported.
 $(BUILD)/plugins/%.so: plugins/%.c include/massaged/routine.h $(FLAGS_FILE)
@@ -173,7 +183,7 @@ $(BUILD)/tests/unit/test_preview.o: ALL_CFLAGS += -iquote client
 
 # --- dependencies -----------------------------------------------------------
 BUILD_DEBS	:= build-essential pkg-config libevent-dev libmodbus-dev libinih-dev \
-		   libjansson-dev libsystemd-dev libcmocka-dev
+		   libjansson-dev libsystemd-dev libcmocka-dev libseccomp-dev
 CHECK_DEBS	:= $(BUILD_DEBS) socat python3 python3-pytest chromium node:nodejs \
 		   npm:npm systemd curl openssl logrotate
 # The package test (dpkg-buildpackage, lintian) and promtool for the alert rules.
@@ -238,11 +248,17 @@ FLEET_FILES	:= contrib/prometheus/massaged-alerts.yml \
 # PREFIX=/usr install; other prefixes get theirs.
 UNIT_SED	:= -e 's|/usr/sbin/massaged|$(SBINDIR)/massaged|g' \
 		   -e 's|/etc/massaged|$(CONFDIR)|g'
-PC_SED		:= -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
-		   -e 's|@PLUGINDIR@|$(PLUGINDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
-		   -e 's|@LIBDIR@|$(LIBDIR)|g'
+# The .pc names its directories relative to $${prefix} where they are under
+# PREFIX, so pkg-config --define-prefix and a sysroot work.
+PC_REL		= $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+PC_SED		:= -e 's|@PREFIX@|$(PREFIX)|g' \
+		   -e 's|@INCLUDEDIR@|$(call PC_REL,$(INCLUDEDIR))|g' \
+		   -e 's|@PLUGINDIR@|$(call PC_REL,$(PLUGINDIR))|g' \
+		   -e 's|@VERSION@|$(VERSION)|g' \
+		   -e 's|@LIBDIR@|$(call PC_REL,$(LIBDIR))|g'
 # Every installed file but the configuration, relative to DESTDIR.
 INSTALLED	:= $(SBINDIR)/massaged $(BINDIR)/massagectl $(BINDIR)/massaged-sim \
+		   $(WORKERPATH) \
 		   $(PLUGIN_SRCS:plugins/%.c=$(PLUGINDIR)/%.so) \
 		   $(INCLUDEDIR)/massaged/routine.h \
 		   $(PKGCONFIGDIR)/massaged-routine.pc \
@@ -266,9 +282,11 @@ install: all
 	$(INSTALL) -m 0755 $(BUILD)/massaged $(DESTDIR)$(SBINDIR)/massaged
 	$(INSTALL) -m 0755 $(BUILD)/massagectl $(BUILD)/massaged-sim \
 		$(DESTDIR)$(BINDIR)/
+	$(INSTALL) -d $(DESTDIR)$(dir $(WORKERPATH))
+	$(INSTALL) -m 0755 $(BUILD)/massaged-worker $(DESTDIR)$(WORKERPATH)
 	$(if $(PLUGINS),$(INSTALL) -m 0644 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/)
 	$(INSTALL) -m 0644 include/massaged/routine.h \
-		$(DESTDIR)$(INCLUDEDIR)/massaged/routine.h
+		include/massaged/routine-test.h $(DESTDIR)$(INCLUDEDIR)/massaged/
 	sed $(PC_SED) include/massaged/massaged-routine.pc.in \
 		>$(DESTDIR)$(PKGCONFIGDIR)/massaged-routine.pc
 	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/massaged-routine.pc
@@ -342,6 +360,7 @@ uninstall:
 		$(DESTDIR)$(PANELDIR) $(DESTDIR)$(FLEETDIR)/prometheus \
 		$(DESTDIR)$(FLEETDIR)/grafana $(DESTDIR)$(FLEETDIR) \
 		$(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(LIBDIR)/massaged \
+		$(DESTDIR)$(dir $(WORKERPATH)) \
 		$(DESTDIR)$(INCLUDEDIR)/massaged $(DESTDIR)$(CONFDIR)/profiles \
 		$(DESTDIR)$(CONFDIR)/programs $(DESTDIR)$(CONFDIR); do \
 		[ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \
@@ -379,8 +398,9 @@ bench:
 		$(BENCH_BUILD)/massaged-bench
 	$(BENCH_BUILD)/massaged-bench -b $(BENCH_BUILD) -o docs/benchmarks.md
 
-$(BUILD)/massaged-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o) $(LIBCOMMON)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libmodbus) -lpthread -lm
+$(BUILD)/massaged-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o) $(LIBCORE) $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libmodbus) \
+		$(CLIENT_LIBS) -lpthread -lm
 
 # --- fuzzing ----------------------------------------------------------------
 # make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="table profile program rules api"]
@@ -451,7 +471,15 @@ fuzz:
 		fi; \
 	done; exit $$fail
 
-fuzz-build: $(FUZZ_BINS) $(FUZZ_PLUGINS)
+# The plugins run in a worker there too (found next to the targets).
+FUZZ_WORKER	:= $(FUZZ_BUILD)/massaged-worker
+
+fuzz-build: $(FUZZ_BINS) $(FUZZ_PLUGINS) $(FUZZ_WORKER)
+
+$(FUZZ_WORKER): $(WORKER_SRCS) daemon/worker.h worker/sandbox.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=c11 $(WARN) -g -O1 $(FUZZ_SAN) $(CPPFLAGS_ALL) -o $@ \
+		$(WORKER_SRCS) $(WORKER_LIBS)
 
 $(FUZZ_OBJS): $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(@D)

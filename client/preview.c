@@ -9,7 +9,10 @@
  * The session state machine runs unchanged, tick by tick, with a
  * first-order model of the table (150 ms time constant) standing in for
  * the controllers. Every setpoint therefore comes out of the same limit
- * pipeline as on a real table.
+ * pipeline as on a real table. Routines run as in the daemon: each
+ * step in its own sandboxed worker (massaged-worker), never in massagectl;
+ * only the deadline is looser (a second per call), since the preview runs
+ * faster than real time on whatever machine it is given.
  */
 #include <getopt.h>
 #include <math.h>
@@ -21,6 +24,8 @@
 #include "log.h"
 #include "preview.h"
 #include "session.h"
+
+#define PREVIEW_DEADLINE_MS	1000.0	/* per routine call */
 
 #define PREVIEW_TAU_S		0.150
 #define PREVIEW_MAX_S		(4 * 3600.0)
@@ -106,6 +111,8 @@ preview_run(struct preview *p, const struct config *cfg, const char *program,
 	ctx.p = p;
 	ctx.s = s;
 	session_init(s, cfg, &hooks);
+	s->routine_deadline_ms = PREVIEW_DEADLINE_MS;
+	s->routine_wait_ms = 0;	/* wait for every answer */
 	s->routine_budget_ms = 1000;	/* timing is the daemon's concern */
 
 	memset(&in, 0, sizeof(in));
@@ -491,11 +498,18 @@ preview_main(int argc, char **argv)
 	errs.quiet = 1;
 	if ((t = config_load_table(path, overrides, noverrides,
 	    &errs)) != NULL) {
-		routines_load_dir(&routines, t->plugin_dir, &errs);
+		struct inifile_errors refused = { .quiet = 1 };
+
+		/* As the daemon: a refused plugin file disables only the
+		 * programs that need it. */
+		routines_load_dir(&routines, t->plugin_dir, &refused);
+		if (refused.text != NULL)
+			fputs(refused.text, stderr);
+		inifile_errors_free(&refused);
 		free(t);
-		if (errs.count == 0)
-			cfg = config_load(path, overrides, noverrides,
-			    &routines, &errs);
+		cfg = config_load(path, overrides, noverrides, &routines,
+		    &errs);
+		routines_checked(&routines);
 	}
 	if (cfg == NULL) {
 		fputs(errs.text != NULL ? errs.text : "", stderr);

@@ -216,6 +216,9 @@ api_session_error(struct evhttp_request *req, int err, const char *why)
 	case SESSION_ECONTRA:
 		api_error(req, 422, "contraindicated", "%s", why);
 		return ("contraindicated");
+	case SESSION_EUNAVAIL:
+		api_error(req, 409, "unavailable", "%s", why);
+		return ("unavailable");
 	default:
 		api_error(req, 500, "routine_error", "%s", why);
 		return ("routine_error");

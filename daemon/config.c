@@ -51,18 +51,22 @@ config_profile_store_dir(const struct table *t, char *buf, size_t len)
 	return (0);
 }
 
-/* A misspelt routine name in forbid_routines would forbid nothing. */
+/* A misspelt routine name in forbid_routines would forbid nothing. One
+ * whose plugin file was refused is not misspelt: nothing can run it. */
 static void
 config_check_forbid(const struct rules *r, const struct routine_set *routines,
     struct inifile_errors *errs)
 {
+	char	 why[1024];
 	int	 i, j;
 
 	for (i = 0; i < r->n; i++) {
 		const struct rule *ru = &r->rules[i];
 
 		for (j = 0; j < ru->nforbid; j++)
-			if (routines_find(routines, ru->forbid[j]) == NULL)
+			if (routines_find(routines, ru->forbid[j]) == NULL &&
+			    routines_refusal(routines, ru->forbid[j], why,
+			    sizeof(why)) == NULL)
 				inifile_err_at(errs, r->path, ru->line, ru->name,
 				    "forbid_routines", "no routine named '%s' "
 				    "is loaded", ru->forbid[j]);

@@ -7,9 +7,15 @@
  * kept as text while the file is read and checked afterwards, with the line
  * they came from. Every error is reported, then the file is left out. A
  * step that passes every check is also tried: an instance of its routine is
- * created with its settings and destroyed, so whatever the routine itself
- * refuses (a duration too short for its points, a contact above its
- * pressure) is found by "massaged -n", not when a client is on the table.
+ * created with its settings and destroyed (in the routine's worker), so
+ * whatever the routine itself refuses (a duration too short for its
+ * points, a contact above its pressure) is found by "massaged -n", not
+ * when a client is on the table.
+ *
+ * A program whose routine was refused (its file did not load) or whose
+ * routine's worker fails while a step is tried is kept but marked
+ * unavailable, with the reason: one broken plugin disables only the
+ * programs that use it.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -20,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "parse.h"
 #include "program.h"
 #include "strings.h"
@@ -329,16 +336,25 @@ program_check_step(struct program_parse *pp, int i, struct inifile_errors *errs)
 	struct program_stepq		*q = &pp->q[i];
 	const struct massaged_routine	*d = NULL;
 	struct massaged_zone		 zs[TABLE_MAX_ZONES];
-	struct routine_inst		 ri;
 	const struct zone_conf		*z;
 	char				 sect[NAME_LEN + 8], list[512];
 	char				 why[512];
 	struct str_list			 sl;
 	size_t				 n;
-	int				 j, ne, idx, before = errs->count;
+	int				 j, ne, idx, rc, before = errs->count;
 
 	snprintf(sect, sizeof(sect), "step %s", st->name);
+	snprintf(st->routine_name, sizeof(st->routine_name), "%s", q->routine);
 	program_routine_list(pp->routines, list, sizeof(list));
+	if (q->routine_line != 0 && routines_find(pp->routines,
+	    q->routine) == NULL && routines_refusal(pp->routines, q->routine,
+	    why, sizeof(why)) != NULL) {
+		/* Perhaps the refused file: the program waits for it. */
+		if (p->unavailable[0] == '\0')
+			snprintf(p->unavailable, sizeof(p->unavailable), "step "
+			    "%s: %.400s", st->name, why);
+		return;
+	}
 	if (q->routine_line == 0)
 		inifile_err_at(errs, p->path, st->line, sect, "routine", "missing "
 		    "(expected %s%s)", pp->routines->n > 0 ? "one of: " :
@@ -403,13 +419,17 @@ program_check_step(struct program_parse *pp, int i, struct inifile_errors *errs)
 		zs[j].limit_kpa = z->limit_kpa;
 		zs[j].endangerment = z->endangerment;
 	}
-	if (routine_inst_create(&ri, d, st->params, zs, (size_t)st->nzones,
-	    st->duration_s, why, sizeof(why)) == -1) {
+	rc = routine_inst_check(d, st->params, zs, (size_t)st->nzones,
+	    st->duration_s, why, sizeof(why));
+	if (rc == -1)
 		inifile_err_at(errs, p->path, st->line, sect, NULL, "routine %s "
 		    "refuses these settings: %s", d->name, why);
-		return;
+	else if (rc == -2 && p->unavailable[0] == '\0') {
+		snprintf(p->unavailable, sizeof(p->unavailable), "step %s: "
+		    "routine %s: %.400s", st->name, d->name, why);
+		log_warnx("%s: program unavailable: %s", p->path,
+		    p->unavailable);
 	}
-	routine_inst_destroy(&ri);
 }
 
 /* Checks that need the whole file. */

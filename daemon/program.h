@@ -25,7 +25,8 @@
 struct program_step {
 	char				 name[NAME_LEN];
 	int				 line;
-	const struct massaged_routine	*routine;
+	const struct massaged_routine	*routine; /* NULL if unavailable */
+	char				 routine_name[NAME_LEN];
 	double				 duration_s;
 	char				 zones_spec[512];
 	int				 nzones;
@@ -41,6 +42,9 @@ struct program {
 	int			 nsteps;
 	struct program_step	 steps[PROGRAM_MAX_STEPS];
 	double			 total_s;
+	/* Why it cannot run, if a routine it needs was refused or failed
+	 * while its settings were checked; "" when available. */
+	char			 unavailable[512];
 };
 
 struct program_set {

@@ -1,33 +1,54 @@
 /*
  * routines.c: loads routine plugins (the SDK is include/massaged/routine.h)
- * and runs instances of them.
+ * and runs instances of them, each in a worker process of its own.
  *
- * A plugin is trusted code as soon as dlopen() has run its constructors, so
- * everything that can be checked before is: the file and its directory
- * must be writable by their owner only, and the owner must be root or the
- * daemon's user. Then the descriptor: ABI version and size before any other
- * field, then names, flags, functions and the parameter table. Each refused
- * file gets one message that names it; the others still load.
+ * Plugin code never runs here: a plugin file is loaded by massaged-worker
+ * (worker/), which sends a copy of its descriptor; the set holds that copy,
+ * and every instance is a fresh worker that serves create(), step() and
+ * destroy() over a socketpair (worker.h). The caller owns time: every wait
+ * for a worker has a deadline, and a worker that misses it, dies, or says
+ * something it should not is killed (SIGKILL to its process group) and
+ * reaped, and the call fails with the cause.
+ *
+ * Before a worker is started for a file, what can be checked is: the file
+ * and its directory must be writable by their owner only, and the owner
+ * must be root or the daemon's user. Then the descriptor: ABI version and
+ * size before any other field, then names, flags, functions and the
+ * parameter table. Each refused file gets one message that names it and
+ * is kept in the set's refusals; the others still load.
+ *
+ * Descriptors that do not come from a worker (built into a test) are
+ * called in-process, as before.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <ctype.h>
 #include <dirent.h>
-#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "files.h"
 #include "routines.h"
 #include "strings.h"
+#include "table.h"
+#include "worker.h"
 
 #define ROUTINE_NAME_LEN	48	/* as NAME_LEN in table.h */
 #define ROUTINE_VERSION_LEN	32
@@ -42,6 +63,83 @@
 #define ROUTINE_DESC_V1_SIZE	(offsetof(struct massaged_routine, destroy) + \
 				    sizeof(void (*)(void *)))
 
+_Static_assert(WORKER_ZONES_MAX >= TABLE_MAX_ZONES, "worker.h zones");
+_Static_assert(WORKER_PARAMS_MAX == ROUTINE_PARAMS_MAX, "worker.h params");
+
+#ifndef WORKERPATH
+#define WORKERPATH	"/usr/local/libexec/massaged/massaged-worker"
+#endif
+#define ROUTINE_LOAD_MS		3000	/* start, load, describe */
+#define ROUTINE_CHECK_MS	2000	/* one create() while checking */
+#define ROUTINE_CALL_MS		1000	/* any call without a deadline set */
+#define ROUTINE_REAP_MS		5	/* for a dying worker's status */
+#define ROUTINE_PENDING_MAX	64
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ROUTINE_ASAN		1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ROUTINE_ASAN		1
+#endif
+#endif
+
+/* A worker: one process, one socket, one request at a time. */
+struct routine_worker {
+	pid_t		 pid;
+	int		 fd;
+	uint32_t	 seq;
+	int		 loaded;	/* its descriptor arrived */
+	size_t		 len;		/* of the last message */
+	char		 name[WORKER_NAME_LEN];
+	union {
+		struct wk_hdr		 h;
+		struct wk_desc		 desc;
+		struct wk_text		 text;
+		struct wk_stepped	 stepped;
+		struct wk_create	 create;
+		struct wk_step		 step;
+	} buf;
+};
+
+/* The daemon's copy of a descriptor a worker sent, and where it came from. */
+struct routine_copy {
+	struct massaged_routine	 d;	/* first: desc points here */
+	char			 path[PATH_MAX];
+	struct massaged_param	 params[WORKER_PARAMS_MAX];
+	char			 strings[WORKER_STRINGS_LEN];
+	struct routine_worker	*checker;	/* for program checks */
+};
+
+static void	*routines_remote_create(const struct massaged_routine_args *,
+		    char *, size_t);
+static int	 routines_remote_step(void *, const struct massaged_step_in *,
+		    double *);
+static void	 routines_remote_destroy(void *);
+static const char *routines_worker_path(void);
+static struct routine_worker *routines_spawn(const char *so, char *why,
+		    size_t whylen);
+static int	 routines_remote_inst(struct routine_inst *,
+		    const struct routine_opts *, struct routine_copy *,
+		    const double *, const struct massaged_zone *, size_t,
+		    double, char *, size_t);
+static void	 routines_end(struct routine_worker *w, int killed,
+		    char *why, size_t whylen);
+static int	 routines_call(struct routine_worker *w, const void *req,
+		    size_t reqlen, uint32_t want, uint64_t deadline_ns,
+		    char *why, size_t whylen);
+static int	 routines_wait(struct routine_worker *w, uint32_t want,
+		    uint64_t deadline_ns, char *why, size_t whylen);
+static int	 routines_wait_soft(struct routine_worker *w, uint32_t want,
+		    uint64_t soft_ns, uint64_t deadline_ns, char *why,
+		    size_t whylen);
+static int	 routines_send(struct routine_worker *w, const void *req,
+		    size_t reqlen, char *why, size_t whylen);
+static int	 routines_decode(struct routine_copy *, const struct wk_desc *,
+		    size_t, char *why, size_t whylen);
+static void	 routines_refuse(struct routine_set *, const char *path,
+		    const char *why);
+static int	 routines_remote_stepped(struct routine_inst *,
+		    const struct massaged_step_in *, double *);
 static int	 routines_secure(const char *path, int isdir, char *why,
 		    size_t whylen);
 static int	 routines_load_one(struct routine_set *, const char *path,
@@ -279,7 +377,8 @@ routine_desc_check(const struct massaged_routine *d, char *why, size_t whylen)
 	}
 	if (d->size > sizeof(struct massaged_routine)) {
 		snprintf(why, whylen, "descriptor size %u, expected %zu (built "
-		    "against a newer routine.h than this massaged)", d->size,
+		    "against a newer routine.h than this massaged, and it sets "
+		    "fields this massaged does not know)", d->size,
 		    sizeof(struct massaged_routine));
 		return (-1);
 	}
@@ -342,23 +441,422 @@ routine_desc_check(const struct massaged_routine *d, char *why, size_t whylen)
 	return (0);
 }
 
+/* --- workers ------------------------------------------------------------ */
+
+/* Killed workers not reaped yet; any thread may add or reap. */
+static pthread_mutex_t	 routines_pending_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pid_t		 routines_pending[ROUTINE_PENDING_MAX];
+static int		 routines_npending;
+
+void
+routines_reap(void)
+{
+	int	 i, j;
+
+	pthread_mutex_lock(&routines_pending_mtx);
+	for (i = 0, j = 0; i < routines_npending; i++) {
+		pid_t pid = routines_pending[i];
+
+		if (waitpid(pid, NULL, WNOHANG) == 0)
+			routines_pending[j++] = pid;
+	}
+	routines_npending = j;
+	pthread_mutex_unlock(&routines_pending_mtx);
+}
+
+/* MASSAGED_WORKER, else next to our own binary (a build tree), else the
+ * installed one. */
+static const char *
+routines_worker_path(void)
+{
+	static char	 path[PATH_MAX];
+	const char	*e;
+	char		 self[PATH_MAX], *slash;
+	ssize_t		 n;
+
+	if ((e = getenv("MASSAGED_WORKER")) != NULL && *e != '\0')
+		return (e);
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			*slash = '\0';
+			if ((size_t)snprintf(path, sizeof(path),
+			    "%s/massaged-worker", self) < sizeof(path) &&
+			    access(path, X_OK) == 0)
+				return (path);
+		}
+	}
+	return (WORKERPATH);
+}
+
+/* Starts a worker for one plugin file; it loads it on its own time. */
+static struct routine_worker *
+routines_spawn(const char *so, char *why, size_t whylen)
+{
+	static char *const		 env[] = {
+#ifdef ROUTINE_ASAN
+		/* Leak checks and ASan's reports need system calls the
+		 * sandbox refuses; a single allocation is capped instead of
+		 * the address space (see worker/sandbox.c). */
+		"ASAN_OPTIONS=detect_leaks=0:handle_segv=0:handle_abort=0:"
+		    "handle_sigbus=0:handle_sigfpe=0:allocator_may_return_null=1:"
+		    "max_allocation_size_mb=256:detect_odr_violation=0",
+		"UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=0",
+#endif
+		NULL
+	};
+	struct routine_worker		*w;
+	posix_spawn_file_actions_t	 fa;
+	posix_spawnattr_t		 at;
+	sigset_t			 all, none;
+	const char			*bin = routines_worker_path();
+	char				*argv[3];
+	int				 sv[2], rc;
+
+	routines_reap();
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return (NULL);
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		snprintf(why, whylen, "socketpair: %s", strerror(errno));
+		free(w);
+		return (NULL);
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], WORKER_FD);
+	posix_spawn_file_actions_addclosefrom_np(&fa, WORKER_FD + 1);
+	posix_spawnattr_init(&at);
+	sigfillset(&all);
+	sigemptyset(&none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	argv[0] = "massaged-worker";
+	argv[1] = (char *)(uintptr_t)so;
+	argv[2] = NULL;
+	rc = posix_spawn(&w->pid, bin, &fa, &at, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	close(sv[1]);
+	if (rc != 0) {
+		routines_why(why, whylen, "cannot start %s: %s", bin,
+		    strerror(rc));
+		close(sv[0]);
+		free(w);
+		return (NULL);
+	}
+	w->fd = sv[0];
+	fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_NONBLOCK);
+	return (w);
+}
+
+/* How a worker ended, from its wait status. */
+static void
+routines_status(int st, char *why, size_t whylen)
+{
+	if (WIFEXITED(st))
+		snprintf(why, whylen, "the worker exited with status %d",
+		    WEXITSTATUS(st));
+	else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS)
+		snprintf(why, whylen, "the worker was killed by the sandbox "
+		    "(SIGSYS: a forbidden system call)");
+	else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGXCPU)
+		snprintf(why, whylen, "the worker used up its CPU time "
+		    "(SIGXCPU)");
+	else if (WIFSIGNALED(st))
+		snprintf(why, whylen, "the worker died of SIG%s (%s)",
+		    sigabbrev_np(WTERMSIG(st)) != NULL ?
+		    sigabbrev_np(WTERMSIG(st)) : "?",
+		    strsignal(WTERMSIG(st)));
+	else
+		snprintf(why, whylen, "the worker ended (status 0x%x)", st);
+}
+
+/*
+ * Ends a worker: SIGKILL to its group, reaped now if it is gone, else
+ * later (routines_reap()). Unless killed (the caller knows why), why gets
+ * how it died, waiting a few ms at most for its status.
+ */
+static void
+routines_end(struct routine_worker *w, int killed, char *why, size_t whylen)
+{
+	uint64_t	 until;
+	pid_t		 r;
+	int		 st = 0;
+
+	if (w == NULL)
+		return;
+	close(w->fd);
+	kill(-w->pid, SIGKILL);
+	kill(w->pid, SIGKILL);
+	until = clock_mono_ns() + (uint64_t)ROUTINE_REAP_MS * 1000000;
+	while ((r = waitpid(w->pid, &st, WNOHANG)) == 0 && !killed &&
+	    clock_mono_ns() < until) {
+		struct timespec ts = { 0, 100000 };
+
+		nanosleep(&ts, NULL);
+	}
+	if (r == 0) {
+		pthread_mutex_lock(&routines_pending_mtx);
+		if (routines_npending < ROUTINE_PENDING_MAX)
+			routines_pending[routines_npending++] = w->pid;
+		pthread_mutex_unlock(&routines_pending_mtx);
+		if (!killed)
+			snprintf(why, whylen, "the worker closed its socket");
+	} else if (!killed && r == w->pid)
+		routines_status(st, why, whylen);
+	free(w);
+}
+
+/* One log line a worker passed on for host->log(). */
+static void
+routines_log(const struct routine_worker *w, const struct wk_text *m,
+    size_t len)
+{
+	char	 buf[WORKER_TEXT_LEN];
+	size_t	 i, n = len - offsetof(struct wk_text, text);
+	int	 level = m->level;
+
+	for (i = 0; i < n && i + 1 < sizeof(buf) && m->text[i] != '\0'; i++)
+		buf[i] = isprint((unsigned char)m->text[i]) ? m->text[i] : '?';
+	buf[i] = '\0';
+	if (level < LOG_ERR)
+		level = LOG_ERR;
+	if (level > LOG_DEBUG)
+		level = LOG_DEBUG;
+	log_emit(level, "routine %s: %s", w->name, buf);
+}
+
+/*
+ * Waits for the answer of type want to the current request, until
+ * deadline_ns (monotonic). Log lines are passed on meanwhile. 0 with the
+ * message in w->buf, 1 for WK_ERR (the text in w->buf.text), -1 with why
+ * if the worker failed (it is then ended: the caller must drop it).
+ */
+static int
+routines_wait(struct routine_worker *w, uint32_t want, uint64_t deadline_ns,
+    char *why, size_t whylen)
+{
+	return (routines_wait_soft(w, want, deadline_ns, deadline_ns, why,
+	    whylen));
+}
+
+/* routines_wait(), but 2 (the worker kept, still asked) once soft_ns
+ * has passed without an answer. */
+static int
+routines_wait_soft(struct routine_worker *w, uint32_t want, uint64_t soft_ns,
+    uint64_t deadline_ns, char *why, size_t whylen)
+{
+	struct pollfd	 pfd;
+	struct timespec	 ts;
+	uint64_t	 now, until;
+	ssize_t		 n;
+	int		 logs = 0;
+
+	for (;;) {
+		n = recv(w->fd, &w->buf, sizeof(w->buf), MSG_DONTWAIT);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if ((now = clock_mono_ns()) >= deadline_ns) {
+				snprintf(why, whylen, "timeout");
+				routines_end(w, 1, NULL, 0);
+				return (-1);
+			}
+			if (now >= soft_ns)
+				return (2);
+			until = soft_ns < deadline_ns ? soft_ns : deadline_ns;
+			pfd.fd = w->fd;
+			pfd.events = POLLIN;
+			ts.tv_sec = (time_t)((until - now) / 1000000000);
+			ts.tv_nsec = (long)((until - now) % 1000000000);
+			if (ppoll(&pfd, 1, &ts, NULL) == -1 && errno != EINTR) {
+				snprintf(why, whylen, "poll: %s",
+				    strerror(errno));
+				routines_end(w, 1, why, whylen);
+				return (-1);
+			}
+			continue;
+		}
+		if (n <= 0) {
+			routines_end(w, 0, why, whylen);
+			return (-1);
+		}
+		if ((size_t)n < sizeof(w->buf.h) || w->buf.h.seq != w->seq)
+			break;
+		if (w->buf.h.type == WK_LOG && (size_t)n >
+		    offsetof(struct wk_text, text) &&
+		    logs++ < WORKER_LOGS_MAX) {
+			routines_log(w, &w->buf.text, (size_t)n);
+			continue;
+		}
+		if (w->buf.h.type == WK_ERR && (size_t)n >
+		    offsetof(struct wk_text, text)) {
+			w->buf.text.text[sizeof(w->buf.text.text) - 1] = '\0';
+			if ((size_t)n < sizeof(w->buf.text))
+				((char *)&w->buf)[n] = '\0';
+			return (1);
+		}
+		if (w->buf.h.type != want)
+			break;
+		if (want == WK_STEPPED && ((size_t)n < offsetof(struct
+		    wk_stepped, setpoint_kpa) || w->buf.stepped.n >
+		    WORKER_ZONES_MAX || (size_t)n != offsetof(struct
+		    wk_stepped, setpoint_kpa) + w->buf.stepped.n *
+		    sizeof(double)))
+			break;
+		if (want == WK_DESC && (size_t)n < offsetof(struct wk_desc,
+		    params))
+			break;
+		if (want == WK_DESC)
+			((char *)&w->buf)[n < (ssize_t)sizeof(w->buf) ? n :
+			    (ssize_t)sizeof(w->buf) - 1] = '\0';
+		w->len = (size_t)n;
+		return (0);
+	}
+	snprintf(why, whylen, "the worker broke the protocol; killed");
+	routines_end(w, 1, why, whylen);
+	return (-1);
+}
+
+/* Sends one request and waits for its answer: routines_wait()'s results. */
+static int
+routines_call(struct routine_worker *w, const void *req, size_t reqlen,
+    uint32_t want, uint64_t deadline_ns, char *why, size_t whylen)
+{
+	if (routines_send(w, req, reqlen, why, whylen) == -1)
+		return (-1);
+	return (routines_wait(w, want, deadline_ns, why, whylen));
+}
+
+/* Sends one request without waiting; -1 (the worker ended) if it cannot. */
+static int
+routines_send(struct routine_worker *w, const void *req, size_t reqlen,
+    char *why, size_t whylen)
+{
+	struct wk_hdr	 h;
+	ssize_t		 n;
+
+	memcpy(&h, req, sizeof(h));
+	w->seq = h.seq;
+	while ((n = send(w->fd, req, reqlen, MSG_DONTWAIT | MSG_NOSIGNAL)) ==
+	    -1 && errno == EINTR)
+		;
+	if (n != (ssize_t)reqlen) {
+		/* Gone, or not reading: either way it is done. */
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			snprintf(why, whylen, "the worker does not read its "
+			    "requests; killed");
+			routines_end(w, 1, why, whylen);
+		} else
+			routines_end(w, 0, why, whylen);
+		return (-1);
+	}
+	return (0);
+}
+/* The next string of a descriptor message, or NULL past its end. */
+static const char *
+routines_str(const char **p, const char *end, int *bad)
+{
+	const char	*s = *p;
+	size_t		 n;
+
+	if (s >= end) {
+		*bad = 1;
+		return (NULL);
+	}
+	n = strnlen(s, (size_t)(end - s));
+	if (s + n >= end) {
+		*bad = 1;
+		return (NULL);
+	}
+	*p = s + n + 1;
+	return (strcmp(s, WK_NULL_STR) == 0 ? NULL : s);
+}
+
+/* Rebuilds the descriptor a worker sent into c and checks it. */
+static int
+routines_decode(struct routine_copy *c, const struct wk_desc *m, size_t len,
+    char *why, size_t whylen)
+{
+	struct massaged_routine	*d = &c->d;
+	const char		*p, *end;
+	size_t			 i;
+	int			 bad = 0;
+
+	memset(d, 0, sizeof(*d));
+	d->abi_version = m->abi_version;
+	d->size = m->size;
+	if (m->abi_version != MASSAGED_ROUTINE_ABI_VERSION ||
+	    m->size < ROUTINE_DESC_V1_SIZE ||
+	    m->size > sizeof(struct massaged_routine))
+		return (routine_desc_check(d, why, whylen));
+	if (len < offsetof(struct wk_desc, strings) ||
+	    len > offsetof(struct wk_desc, strings) + sizeof(c->strings)) {
+		snprintf(why, whylen, "the worker sent a broken descriptor");
+		return (-1);
+	}
+	memcpy(c->strings, m->strings, len - offsetof(struct wk_desc,
+	    strings));
+	p = c->strings;
+	end = c->strings + (len - offsetof(struct wk_desc, strings));
+	d->flags = m->flags;
+	d->n_params = m->n_params;
+	d->create = (m->fns & WK_HAS_CREATE) ? routines_remote_create : NULL;
+	d->step = (m->fns & WK_HAS_STEP) ? routines_remote_step : NULL;
+	d->destroy = (m->fns & WK_HAS_DESTROY) ? routines_remote_destroy :
+	    NULL;
+	d->name = routines_str(&p, end, &bad);
+	if (!m->params_null && m->n_params <= WORKER_PARAMS_MAX) {
+		d->version = routines_str(&p, end, &bad);
+		d->description = routines_str(&p, end, &bad);
+		d->params = c->params;
+		for (i = 0; i < m->n_params && !bad; i++) {
+			struct massaged_param *q = &c->params[i];
+
+			q->type = (enum massaged_param_type)m->params[i].type;
+			q->def = m->params[i].def;
+			q->min = m->params[i].min;
+			q->max = m->params[i].max;
+			q->name = routines_str(&p, end, &bad);
+			q->unit = routines_str(&p, end, &bad);
+			q->choices = routines_str(&p, end, &bad);
+			q->help = routines_str(&p, end, &bad);
+		}
+	} else {
+		/* Only the name came: the check refuses the rest. */
+		d->version = "0";
+		d->description = "";
+	}
+	if (bad) {
+		snprintf(why, whylen, "the worker sent a broken descriptor");
+		return (-1);
+	}
+	return (routine_desc_check(d, why, whylen));
+}
+
 static int
 routines_load_one(struct routine_set *set, const char *path, int check_dir,
     struct inifile_errors *errs)
 {
-	const struct massaged_routine	*d;
-	massaged_routine_entry_fn	 entry;
-	struct routine_lib		*lib;
-	void				*dl, *sym;
-	char				 real[PATH_MAX], dir[PATH_MAX];
-	char				 why[1024], sec[768];
-	const char			*e, *slash;
-	size_t				 n;
+	struct routine_copy	*c = NULL;
+	struct routine_worker	*w = NULL;
+	struct routine_lib	*lib;
+	char			 real[PATH_MAX], dir[PATH_MAX];
+	char			 why[1024], sec[768];
+	const char		*slash;
+	size_t			 n;
+	int			 rc;
 
 	if (realpath(path, real) == NULL) {
-		inifile_errors_add(errs, "%s: cannot load routine: %s", path,
+		snprintf(why, sizeof(why), "cannot load routine: %s",
 		    strerror(errno));
-		return (1);
+		goto refuse;
 	}
 	/* The file, the directory it is in, and the one it is listed in. */
 	if (routines_secure(real, 0, sec, sizeof(sec)) == -1) {
@@ -386,60 +884,117 @@ routines_load_one(struct routine_set *set, const char *path, int check_dir,
 		}
 	}
 
-	(void)dlerror();
-	if ((dl = dlopen(real, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		e = dlerror();
-		if (e == NULL)
-			e = "unknown error";
-		/* dlerror() often starts with the path again. */
-		n = strlen(real);
-		if (strncmp(e, real, n) == 0 && strncmp(e + n, ": ", 2) == 0)
-			e += n + 2;
-		inifile_errors_add(errs, "%s: cannot load routine: %s", path, e);
-		return (1);
+	/* Its code runs in a worker only: constructors included. */
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(why, sizeof(why), "out of memory");
+		goto refuse;
 	}
-	(void)dlerror();
-	sym = dlsym(dl, MASSAGED_ROUTINE_ENTRY);
-	if (sym == NULL) {
-		snprintf(why, sizeof(why), "no entry symbol %s (define it "
-		    "with the prototype from massaged/routine.h so it is "
-		    "exported)", MASSAGED_ROUTINE_ENTRY);
-		goto close;
+	snprintf(c->path, sizeof(c->path), "%s", real);
+	if ((w = routines_spawn(real, sec, sizeof(sec))) == NULL) {
+		snprintf(why, sizeof(why), "cannot load routine: %s", sec);
+		goto refuse;
 	}
-	memcpy(&entry, &sym, sizeof(entry));
-	if ((d = entry()) == NULL) {
-		snprintf(why, sizeof(why), "%s() returned NULL",
-		    MASSAGED_ROUTINE_ENTRY);
-		goto close;
+	snprintf(w->name, sizeof(w->name), "in %s", path);
+	rc = routines_wait(w, WK_DESC, clock_mono_ns() +
+	    (uint64_t)ROUTINE_LOAD_MS * 1000000, sec, sizeof(sec));
+	if (rc == 1) {
+		snprintf(why, sizeof(why), "%s", w->buf.text.text);
+		goto refuse;
 	}
-	if (routine_desc_check(d, why, sizeof(why)) == -1)
-		goto close;
+	if (rc == -1) {
+		w = NULL;
+		if (sec[0] == '\0' || strcmp(sec, "timeout") == 0)
+			snprintf(sec, sizeof(sec), "no answer within %d ms",
+			    ROUTINE_LOAD_MS);
+		routines_why(why, sizeof(why), "cannot load routine: %s while "
+		    "loading it (a constructor or the entry point misbehaves)",
+		    sec);
+		goto refuse;
+	}
+	if (routines_decode(c, &w->buf.desc, w->len, why, sizeof(why)) == -1)
+		goto refuse;
 	for (n = 0; n < (size_t)set->n; n++) {
-		if (strcmp(set->libs[n].desc->name, d->name) == 0) {
+		if (strcmp(set->libs[n].desc->name, c->d.name) == 0) {
 			routines_why(why, sizeof(why), "routine %s is already "
-			    "loaded from %s", d->name, set->libs[n].path);
-			goto close;
+			    "loaded from %s", c->d.name, set->libs[n].path);
+			goto refuse;
 		}
 	}
 	lib = reallocarray(set->libs, set->n + 1, sizeof(*set->libs));
 	if (lib == NULL) {
 		snprintf(why, sizeof(why), "out of memory");
-		goto close;
+		goto refuse;
 	}
 	set->libs = lib;
 	lib = &set->libs[set->n++];
 	memset(lib, 0, sizeof(*lib));
 	snprintf(lib->path, sizeof(lib->path), "%s", path);
-	lib->dl = dl;
-	lib->desc = d;
-	log_info("routine %s %s loaded from %s", d->name, d->version, path);
+	snprintf(w->name, sizeof(w->name), "%s", c->d.name);
+	c->checker = w;
+	lib->desc = &c->d;
+	log_info("routine %s %s loaded from %s", c->d.name, c->d.version,
+	    path);
 	return (0);
 
-close:
-	dlclose(dl);
 refuse:
+	if (w != NULL) {
+		sec[0] = '\0';
+		routines_end(w, 1, sec, sizeof(sec));
+	}
+	free(c);
 	inifile_errors_add(errs, "%s: %s", path, why);
+	routines_refuse(set, path, why);
 	return (1);
+}
+
+/* Keeps a refusal, so programs that need the file can say why. */
+static void
+routines_refuse(struct routine_set *set, const char *path, const char *why)
+{
+	struct routine_refusal	*r;
+
+	r = reallocarray(set->refused, set->nrefused + 1, sizeof(*r));
+	if (r == NULL)
+		return;
+	set->refused = r;
+	r = &set->refused[set->nrefused++];
+	snprintf(r->path, sizeof(r->path), "%s", path);
+	snprintf(r->why, sizeof(r->why), "%s", why);
+}
+
+const char *
+routines_refusal(const struct routine_set *set, const char *name, char *buf,
+    size_t len)
+{
+	struct str_list	 sl;
+	const char	*base, *dot;
+	int		 i;
+
+	if (set->nrefused == 0)
+		return (NULL);
+	for (i = 0; i < set->nrefused; i++) {
+		base = strrchr(set->refused[i].path, '/');
+		base = base != NULL ? base + 1 : set->refused[i].path;
+		dot = strrchr(base, '.');
+		if (dot != NULL && (size_t)(dot - base) == strlen(name) &&
+		    strncmp(base, name, (size_t)(dot - base)) == 0) {
+			snprintf(buf, len, "routine %s is not loaded: %s: %s",
+			    name, set->refused[i].path, set->refused[i].why);
+			return (buf);
+		}
+	}
+	{
+		char list[512];
+
+		str_list_init(&sl, list, sizeof(list));
+		for (i = 0; i < set->nrefused; i++)
+			str_list_add(&sl, i == set->nrefused - 1, "%s",
+			    set->refused[i].path);
+		snprintf(buf, len, "no routine named '%s' is loaded; refused "
+		    "plugin file%s: %s", name, set->nrefused == 1 ? "" : "s",
+		    list);
+	}
+	return (buf);
 }
 
 int
@@ -493,16 +1048,44 @@ routines_find(const struct routine_set *set, const char *name)
 	return (NULL);
 }
 
+/* The copy behind a descriptor from a worker, or NULL (in-process). */
+static struct routine_copy *
+routines_copy(const struct massaged_routine *d)
+{
+	if (d == NULL || d->create != routines_remote_create)
+		return (NULL);
+	return ((struct routine_copy *)(uintptr_t)d);
+}
+
+void
+routines_checked(struct routine_set *set)
+{
+	struct routine_copy	*c;
+	int			 i;
+
+	for (i = 0; i < set->n; i++) {
+		if ((c = routines_copy(set->libs[i].desc)) != NULL &&
+		    c->checker != NULL) {
+			char why[64];
+
+			routines_end(c->checker, 1, why, sizeof(why));
+			c->checker = NULL;
+		}
+	}
+	routines_reap();
+}
+
 void
 routines_free(struct routine_set *set)
 {
 	int	 i;
 
+	routines_checked(set);
 	for (i = 0; i < set->n; i++)
-		dlclose(set->libs[i].dl);
+		free(routines_copy(set->libs[i].desc));
 	free(set->libs);
-	set->libs = NULL;
-	set->n = 0;
+	free(set->refused);
+	memset(set, 0, sizeof(*set));
 }
 
 int
@@ -609,15 +1192,248 @@ routine_host_log(void *ctx, int level, const char *fmt, ...)
 	log_emit(level, "routine %s: %s", desc->name, buf);
 }
 
+/* Never called: a worker runs these (routines_copy() tells them apart). */
+static void *
+routines_remote_create(const struct massaged_routine_args *a, char *err,
+    size_t errlen)
+{
+	snprintf(err, errlen, "runs in its worker");
+	return (NULL);
+}
+
+static int
+routines_remote_step(void *inst, const struct massaged_step_in *in,
+    double *out)
+{
+	return (MASSAGED_STEP_ERROR);
+}
+
+static void
+routines_remote_destroy(void *inst)
+{
+}
+
+/* The create request for a zone list, parameters and a step length. */
+static void
+routines_create_req(struct wk_create *m, const struct massaged_routine *desc,
+    const double *params, const struct massaged_zone *zones, size_t n_zones,
+    double duration_s, double ramp_kpa_s, double tick_hz)
+{
+	size_t	 i;
+
+	memset(m, 0, sizeof(*m));
+	m->h.type = WK_CREATE;
+	m->duration_s = duration_s;
+	m->ramp_kpa_s = ramp_kpa_s;
+	m->tick_hz = tick_hz;
+	m->n_params = (uint32_t)desc->n_params;
+	if (params != NULL)
+		memcpy(m->params, params, desc->n_params * sizeof(double));
+	m->n_zones = (uint32_t)n_zones;
+	for (i = 0; i < n_zones; i++) {
+		if (zones[i].name != NULL)
+			snprintf(m->zones[i].name, sizeof(m->zones[i].name),
+			    "%s", zones[i].name);
+		m->zones[i].along_cm = zones[i].along_cm;
+		m->zones[i].across_cm = zones[i].across_cm;
+		m->zones[i].limit_kpa = zones[i].limit_kpa;
+		m->zones[i].endangerment = zones[i].endangerment;
+	}
+}
+
+int
+routine_inst_prepare(struct routine_inst *ri,
+    const struct massaged_routine *desc)
+{
+	struct routine_copy	*c = routines_copy(desc);
+	char			 why[256];
+
+	routine_inst_destroy(ri);
+	if (c == NULL)
+		return (0);
+	if ((ri->w = routines_spawn(c->path, why, sizeof(why))) == NULL) {
+		log_warnx("routine %s: %s", desc->name, why);
+		return (-1);
+	}
+	snprintf(ri->w->name, sizeof(ri->w->name), "%s", desc->name);
+	ri->prepared = desc;
+	return (0);
+}
+
+/* create() in a worker: the prepared one, or a new one. */
+static int
+routines_remote_inst(struct routine_inst *ri, const struct routine_opts *o,
+    struct routine_copy *c, const double *params,
+    const struct massaged_zone *zones, size_t n_zones, double duration_s,
+    char *why, size_t whylen)
+{
+	struct routine_inst	*pr = o->prepared;
+	struct routine_worker	*w = NULL;
+	uint64_t		 deadline, load_deadline;
+	char			 err[256];
+	int			 rc;
+
+	if (pr != NULL && pr->w != NULL && pr->prepared == &c->d) {
+		w = pr->w;
+		pr->w = NULL;
+	}
+	if (pr != NULL)
+		routine_inst_destroy(pr);
+	deadline = clock_mono_ns() + (uint64_t)((o->deadline_ms > 0 ?
+	    o->deadline_ms : ROUTINE_CALL_MS) * 1e6);
+	load_deadline = o->load_deadline_ns > 0 ? o->load_deadline_ns :
+	    deadline;
+	if (w == NULL) {
+		if ((w = routines_spawn(c->path, err, sizeof(err))) == NULL) {
+			snprintf(why, whylen, "%s", err);
+			return (-1);
+		}
+		snprintf(w->name, sizeof(w->name), "%s", c->d.name);
+		/* Loading has its own, longer deadline. */
+		load_deadline = o->load_deadline_ns > 0 ? o->load_deadline_ns :
+		    clock_mono_ns() + (uint64_t)ROUTINE_LOAD_MS * 1000000;
+		if (deadline < load_deadline)
+			deadline = load_deadline;
+	}
+	if (!w->loaded) {
+		rc = routines_wait(w, WK_DESC, load_deadline, err, sizeof(err));
+		if (rc != 0) {
+			if (rc == -1 && strcmp(err, "timeout") == 0)
+				routines_why(err, sizeof(err), "the worker did "
+				    "not load %s in time; killed", c->path);
+			snprintf(why, whylen, "%s", rc == 1 ?
+			    w->buf.text.text : err);
+			if (rc == 1)
+				routines_end(w, 1, err, sizeof(err));
+			return (-1);
+		}
+		w->loaded = 1;
+	}
+	routines_create_req(&w->buf.create, &c->d, params, zones, n_zones,
+	    duration_s, o->ramp_kpa_s, o->tick_hz);
+	w->buf.create.h.seq = ++w->seq;
+	rc = routines_call(w, &w->buf.create, sizeof(w->buf.create), WK_OK,
+	    deadline, err, sizeof(err));
+	if (rc == 1) {
+		snprintf(why, whylen, "%s", w->buf.text.text[0] != '\0' ?
+		    w->buf.text.text : "create() failed and gave no reason");
+		routines_end(w, 1, err, sizeof(err));
+		return (-1);
+	}
+	if (rc == -1) {
+		if (strcmp(err, "timeout") == 0 || err[0] == '\0')
+			snprintf(err, sizeof(err), "create() did not answer "
+			    "within %.1f ms; the worker was killed",
+			    o->deadline_ms > 0 ? o->deadline_ms :
+			    (double)ROUTINE_CALL_MS);
+		snprintf(why, whylen, "%s", err);
+		return (-1);
+	}
+	ri->w = w;
+	return (0);
+}
+
+int
+routine_inst_check(const struct massaged_routine *desc, const double *params,
+    const struct massaged_zone *zones, size_t n_zones, double duration_s,
+    char *why, size_t whylen)
+{
+	struct routine_copy	*c = routines_copy(desc);
+	struct routine_worker	*w;
+	struct wk_hdr		 h;
+	char			 err[256];
+	int			 rc;
+
+	if (c == NULL) {
+		struct routine_inst ri;
+
+		if (routine_inst_create(&ri, desc, params, zones, n_zones,
+		    duration_s, why, whylen) == -1)
+			return (-1);
+		routine_inst_destroy(&ri);
+		return (0);
+	}
+	if (c->checker == NULL) {
+		if ((w = routines_spawn(c->path, err, sizeof(err))) == NULL) {
+			snprintf(why, whylen, "%s", err);
+			return (-2);
+		}
+		snprintf(w->name, sizeof(w->name), "%s", desc->name);
+		rc = routines_wait(w, WK_DESC, clock_mono_ns() +
+		    (uint64_t)ROUTINE_LOAD_MS * 1000000, err, sizeof(err));
+		if (rc != 0) {
+			snprintf(why, whylen, "%s", rc == 1 ?
+			    w->buf.text.text : err);
+			if (rc == 1)
+				routines_end(w, 1, err, sizeof(err));
+			return (-2);
+		}
+		c->checker = w;
+	}
+	w = c->checker;
+	routines_create_req(&w->buf.create, desc, params, zones, n_zones,
+	    duration_s, 0, 0);
+	w->buf.create.h.seq = ++w->seq;
+	rc = routines_call(w, &w->buf.create, sizeof(w->buf.create), WK_OK,
+	    clock_mono_ns() + (uint64_t)ROUTINE_CHECK_MS * 1000000, err,
+	    sizeof(err));
+	if (rc == 1) {
+		snprintf(why, whylen, "%s", w->buf.text.text[0] != '\0' ?
+		    w->buf.text.text : "create() failed and gave no reason");
+		return (-1);
+	}
+	if (rc == 0) {
+		h.type = WK_DESTROY;
+		h.seq = ++w->seq;
+		rc = routines_call(w, &h, sizeof(h), WK_OK, clock_mono_ns() +
+		    (uint64_t)ROUTINE_CHECK_MS * 1000000, err, sizeof(err));
+		if (rc == 0)
+			return (0);
+	}
+	c->checker = NULL;
+	if (strcmp(err, "timeout") == 0 || err[0] == '\0')
+		snprintf(err, sizeof(err), "no answer within %d ms; the worker "
+		    "was killed", ROUTINE_CHECK_MS);
+	snprintf(why, whylen, "%s while checking these settings", err);
+	return (-2);
+}
+
 int
 routine_inst_create(struct routine_inst *ri,
     const struct massaged_routine *desc, const double *params,
     const struct massaged_zone *zones, size_t n_zones, double duration_s,
     char *why, size_t whylen)
 {
-	struct massaged_routine_args	 args;
-	char				 err[256];
+	return (routine_inst_start(ri, NULL, desc, params, zones, n_zones,
+	    duration_s, why, whylen));
+}
 
+int
+routine_inst_start(struct routine_inst *ri, const struct routine_opts *o,
+    const struct massaged_routine *desc, const double *params,
+    const struct massaged_zone *zones, size_t n_zones, double duration_s,
+    char *why, size_t whylen)
+{
+	static const struct routine_opts	 defaults;
+	struct massaged_routine_args		 args;
+	struct routine_copy			*c = routines_copy(desc);
+	char					 err[256];
+
+	if (o == NULL)
+		o = &defaults;
+	if (c != NULL) {
+		memset(ri, 0, sizeof(*ri));
+		ri->host.size = sizeof(ri->host);
+		ri->deadline_ms = o->deadline_ms;
+		ri->wait_ms = o->wait_ms;
+		if (routines_remote_inst(ri, o, c, params, zones, n_zones,
+		    duration_s, why, whylen) == -1)
+			return (-1);
+		ri->desc = desc;
+		ri->inst = ri->w;
+		ri->n_zones = n_zones;
+		return (0);
+	}
 	memset(ri, 0, sizeof(*ri));
 	ri->host.size = sizeof(ri->host);
 	/* The descriptor outlives every instance and names the routine. */
@@ -631,6 +1447,8 @@ routine_inst_create(struct routine_inst *ri,
 	args.n_zones = n_zones;
 	args.zones = zones;
 	args.duration_s = duration_s;
+	args.ramp_kpa_s = o->ramp_kpa_s;
+	args.tick_hz = o->tick_hz;
 	err[0] = '\0';
 	if ((ri->inst = desc->create(&args, err, sizeof(err))) == NULL) {
 		err[sizeof(err) - 1] = '\0';
@@ -651,6 +1469,8 @@ routine_inst_step(struct routine_inst *ri, const struct massaged_step_in *in,
 
 	if (ri->desc == NULL || ri->inst == NULL)
 		return (MASSAGED_STEP_ERROR);
+	if (ri->w != NULL)
+		return (routines_remote_stepped(ri, in, setpoint_kpa));
 	rc = ri->desc->step(ri->inst, in, setpoint_kpa);
 	if (rc != MASSAGED_STEP_RUNNING && rc != MASSAGED_STEP_DONE)
 		return (MASSAGED_STEP_ERROR);
@@ -660,7 +1480,92 @@ routine_inst_step(struct routine_inst *ri, const struct massaged_step_in *in,
 void
 routine_inst_destroy(struct routine_inst *ri)
 {
-	if (ri->desc != NULL && ri->inst != NULL)
+	if (ri->w != NULL) {
+		/* Its process goes, whatever destroy() would have done. */
+		routines_end(ri->w, 1, NULL, 0);
+	} else if (ri->desc != NULL && ri->inst != NULL)
 		ri->desc->destroy(ri->inst);
 	memset(ri, 0, sizeof(*ri));
+}
+
+/*
+ * step() in the worker. The answer is waited for ri->wait_ms at most
+ * (the caller's budget): if it is late, ROUTINE_STEP_LATE, and the next
+ * call collects it (without asking again) until ri->deadline_ms after it
+ * was asked; then the worker is killed and ROUTINE_STEP_LOST.
+ */
+static int
+routines_remote_stepped(struct routine_inst *ri,
+    const struct massaged_step_in *in, double *setpoint_kpa)
+{
+	struct routine_worker	*w = ri->w;
+	struct wk_step		*m = &w->buf.step;
+	double			 ms = ri->deadline_ms > 0 ? ri->deadline_ms :
+				    ROUTINE_CALL_MS;
+	uint64_t		 now = clock_mono_ns(), soft, hard;
+	size_t			 n = ri->n_zones, len;
+	int			 rc;
+
+	ri->why[0] = '\0';
+	if (!ri->pending) {
+		m->h.type = WK_STEP;
+		m->h.seq = ++w->seq;
+		m->t_s = in->t_s;
+		m->dt_s = in->dt_s;
+		m->intensity = in->intensity;
+		m->feedback = in->feedback;
+		m->n = (uint32_t)n;
+		if (in->pressure_kpa != NULL)
+			memcpy(m->pressure_kpa, in->pressure_kpa,
+			    n * sizeof(double));
+		else
+			memset(m->pressure_kpa, 0, n * sizeof(double));
+		len = offsetof(struct wk_step, pressure_kpa) +
+		    n * sizeof(double);
+		if (routines_send(w, m, len, ri->why, sizeof(ri->why)) == -1) {
+			rc = -1;
+			goto lost;
+		}
+		ri->pending = 1;
+		ri->sent_ns = now;
+	}
+	hard = ri->sent_ns + (uint64_t)(ms * 1e6);
+	soft = ri->wait_ms > 0 ? now + (uint64_t)(ri->wait_ms * 1e6) : hard;
+	/* Every call gives the worker its wait: if the daemon itself was
+	 * held up (a loaded or throttled machine stops both), the worker
+	 * may not have run since; the miss is its own only after that. */
+	if (ri->wait_ms > 0 && hard < soft)
+		hard = soft;
+	rc = routines_wait_soft(w, WK_STEPPED, soft, hard, ri->why,
+	    sizeof(ri->why));
+	if (rc == 2) {
+		ri->late++;
+		return (ROUTINE_STEP_LATE);
+	}
+	ri->pending = 0;
+	if (rc == 0 && w->buf.stepped.n != n) {
+		snprintf(ri->why, sizeof(ri->why), "the worker broke the "
+		    "protocol; killed");
+		routines_end(w, 1, NULL, 0);
+		rc = -1;
+	}
+lost:
+	if (rc != 0) {
+		if (rc == -1 && strcmp(ri->why, "timeout") == 0)
+			snprintf(ri->why, sizeof(ri->why), "step() missed its "
+			    "deadline of %.1f ms; the worker was killed", ms);
+		else if (rc == 1)
+			routines_why(ri->why, sizeof(ri->why), "the worker "
+			    "failed: %s", w->buf.text.text);
+		if (rc == 1)
+			routines_end(w, 1, NULL, 0);
+		ri->w = NULL;
+		ri->inst = NULL;
+		return (ROUTINE_STEP_LOST);
+	}
+	memcpy(setpoint_kpa, w->buf.stepped.setpoint_kpa, n * sizeof(double));
+	rc = w->buf.stepped.rc;
+	if (rc != MASSAGED_STEP_RUNNING && rc != MASSAGED_STEP_DONE)
+		return (MASSAGED_STEP_ERROR);
+	return (rc);
 }

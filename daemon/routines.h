@@ -1,32 +1,45 @@
 /*
  * routines.h: the routine plugin loader (daemon side of the SDK in
- * include/massaged/routine.h) and instances of loaded routines.
+ * include/massaged/routine.h) and instances of loaded routines, each in a
+ * worker process (massaged-worker) of its own.
  */
 #ifndef ROUTINES_H
 #define ROUTINES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "massaged/routine.h"
 #include "inifile.h"
 
 #define ROUTINE_PARAMS_MAX	32
 
+/* What a program may use: the worker's copy of a descriptor. */
 struct routine_lib {
 	char				 path[4096];
-	void				*dl;
 	const struct massaged_routine	*desc;
+};
+
+/* A file that was refused, and why. */
+struct routine_refusal {
+	char			 path[4096];
+	char			 why[1024];
 };
 
 struct routine_set {
 	int			 n;
 	struct routine_lib	*libs;
+	int			 nrefused;
+	struct routine_refusal	*refused;
 };
 
 /*
- * Loads every *.so in dir. Each refused file is reported once through errs
- * with the file name and the reason; the others still load. Returns the
- * number of errors.
+ * Loads every *.so in dir, each in a worker that sends its descriptor (no
+ * plugin code runs in the caller). Each refused file is reported once
+ * through errs with the file name and the reason, and kept in
+ * set->refused; the others still load. Returns the number of errors.
+ * Each loaded routine keeps its worker for routine_inst_check() until
+ * routines_checked().
  */
 int	routines_load_dir(struct routine_set *set, const char *dir,
 	    struct inifile_errors *errs);
@@ -35,7 +48,16 @@ int	routines_load_file(struct routine_set *set, const char *path,
 	    struct inifile_errors *errs);
 const struct massaged_routine *routines_find(const struct routine_set *set,
 	    const char *name);
+/* Why routine name is missing, if a refused file may be the reason:
+ * "routine NAME is not loaded: FILE: why"; NULL if nothing was refused. */
+const char *routines_refusal(const struct routine_set *set, const char *name,
+	    char *buf, size_t len);
+/* Programs are checked: ends the loading workers (started again by a
+ * later check). */
+void	routines_checked(struct routine_set *set);
 void	routines_free(struct routine_set *set);
+/* Reaps workers that were killed but had not exited yet. */
+void	routines_reap(void);
 
 /*
  * Checks a descriptor as the loader does (ABI version and size first, then
@@ -52,13 +74,40 @@ int	routine_param_find(const struct massaged_routine *desc,
 int	routine_param_parse(const struct massaged_param *p, const char *s,
 	    double *out, char *why, size_t whylen);
 
-/* A running instance: one per program step. */
+struct routine_worker;
+
+/* A running instance: one per program step, in a worker of its own. */
 struct routine_inst {
 	const struct massaged_routine	*desc;
 	void				*inst;
 	struct massaged_host		 host;
 	size_t				 n_zones;
+	double				 deadline_ms;	/* per step() call */
+	double				 wait_ms;	/* then LATE */
+	int				 pending;	/* a step() asked */
+	uint64_t			 sent_ns;
+	unsigned long			 late;		/* LATE answers */
+	struct routine_worker		*w;
+	const struct massaged_routine	*prepared; /* w started for it */
+	char				 why[256]; /* of ROUTINE_STEP_LOST */
 };
+
+/* How routine_inst_start() runs an instance (zero: the defaults). */
+struct routine_opts {
+	double			 deadline_ms;	/* each call; 0: a second */
+	double			 wait_ms;	/* step(): 0 the deadline */
+	uint64_t		 load_deadline_ns; /* monotonic; 0: 3 s */
+	double			 ramp_kpa_s;	/* told to create() */
+	double			 tick_hz;	/* told to create() */
+	struct routine_inst	*prepared;	/* its worker, if started
+						   for this routine */
+};
+
+/* routine_inst_step(): the worker is gone (ri->why says how). */
+#define ROUTINE_STEP_LOST	(-2)
+/* routine_inst_step(): no answer within wait_ms; the next call collects
+ * it, until deadline_ms after it was asked. No outputs were written. */
+#define ROUTINE_STEP_LATE	(-3)
 
 /*
  * Creates an instance; -1 with the routine's reason in why. The routine
@@ -71,8 +120,25 @@ int	routine_inst_create(struct routine_inst *ri,
 	    const struct massaged_routine *desc, const double *params,
 	    const struct massaged_zone *zones, size_t n_zones,
 	    double duration_s, char *why, size_t whylen);
+int	routine_inst_start(struct routine_inst *ri,
+	    const struct routine_opts *o, const struct massaged_routine *desc,
+	    const double *params, const struct massaged_zone *zones,
+	    size_t n_zones, double duration_s, char *why, size_t whylen);
 int	routine_inst_step(struct routine_inst *ri,
 	    const struct massaged_step_in *in, double *setpoint_kpa);
 void	routine_inst_destroy(struct routine_inst *ri);
+/* Starts the worker for a later routine_inst_start() of desc now (ri is
+ * then its opts->prepared), so it has loaded by then; -1 if it cannot
+ * start (routine_inst_start() tries again). */
+int	routine_inst_prepare(struct routine_inst *ri,
+	    const struct massaged_routine *desc);
+/*
+ * create() and destroy() with these settings, as programs are checked, in
+ * the set's loading worker: 0 accepted, -1 refused (the routine's reason),
+ * -2 the worker failed (crashed, hung: why says so).
+ */
+int	routine_inst_check(const struct massaged_routine *desc,
+	    const double *params, const struct massaged_zone *zones,
+	    size_t n_zones, double duration_s, char *why, size_t whylen);
 
 #endif

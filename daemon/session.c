@@ -27,6 +27,8 @@
 #define ROUTINE_OVERRUN_WINDOW	50	/* ... the last this many, stop */
 #define ROUTINE_STALL_TICKS	5	/* one step this many ticks long stops */
 #define RELOAD_GRACE_S		2.0	/* for pressure to follow a lower limit */
+#define ROUTINE_START_MS	1000	/* the first step's worker, at start */
+#define ROUTINE_DEADLINE_TICKS	5	/* as ROUTINE_STALL_TICKS */
 
 static const struct {
 	const char	*name;
@@ -146,15 +148,33 @@ session_init(struct session *s, const struct config *cfg,
 	s->routine_budget_ms = 1000.0 / cfg->table->tick_hz / 4;
 	if (s->routine_budget_ms < 2)
 		s->routine_budget_ms = 2;
+	/*
+	 * A routine in a worker: the tick waits half a tick for its answer,
+	 * never longer; a late answer holds the last setpoints and is
+	 * collected by the next tick; a step() that has not answered
+	 * ROUTINE_DEADLINE_TICKS after it was asked stops the session.
+	 */
+	s->routine_wait_ms = 1000.0 / cfg->table->tick_hz / 2;
+	s->routine_deadline_ms = ROUTINE_DEADLINE_TICKS * 1000.0 /
+	    cfg->table->tick_hz;
 }
 
+/* Ends the step's instance (and its worker). */
 static void
-session_drop_inst(struct session *s)
+session_drop_step(struct session *s)
 {
 	if (s->have_inst) {
 		routine_inst_destroy(&s->ri);
 		s->have_inst = 0;
 	}
+}
+
+/* Ends the step's instance and the next step's worker. */
+static void
+session_drop_inst(struct session *s)
+{
+	session_drop_step(s);
+	routine_inst_destroy(&s->ri_next);
 }
 
 void
@@ -327,19 +347,31 @@ session_step_begin(struct session *s, int i)
 {
 	const struct program_step	*st = &s->prog.steps[i];
 	struct massaged_zone		 zones[TABLE_MAX_ZONES];
+	struct routine_opts		 o;
 	char				 why[256];
 
-	session_drop_inst(s);
+	session_drop_step(s);
 	s->step = i;
 	s->step_start_s = s->active_s;
 	session_zones(s, st, zones);
-	if (routine_inst_create(&s->ri, st->routine, st->params, zones,
+	/* The worker started for this step at the previous one, if any. */
+	memset(&o, 0, sizeof(o));
+	o.deadline_ms = s->routine_deadline_ms;
+	o.wait_ms = s->routine_wait_ms;
+	o.load_deadline_ns = i == 0 ? clock_mono_ns() +
+	    (uint64_t)ROUTINE_START_MS * 1000000 : 0;
+	o.ramp_kpa_s = s->prof.ramp_kpa_s;
+	o.tick_hz = s->cfg->table->tick_hz;
+	o.prepared = &s->ri_next;
+	if (routine_inst_start(&s->ri, &o, st->routine, st->params, zones,
 	    st->nzones, st->duration_s, why, sizeof(why)) == -1) {
 		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s) "
 		    "refused to start: %s", st->routine->name, st->name, why);
 		return (-1);
 	}
 	s->have_inst = 1;
+	if (i + 1 < s->prog.nsteps)
+		routine_inst_prepare(&s->ri_next, s->prog.steps[i + 1].routine);
 	log_info("session %llu: step %d/%d '%s', routine %s, %.0f s",
 	    (unsigned long long)s->id, i + 1, s->prog.nsteps, st->name,
 	    st->routine->name, st->duration_s);
@@ -378,6 +410,10 @@ session_start(struct session *s, const char *program, const char *profile,
 	if ((prof = profiles_find(&s->cfg->profiles, profile)) == NULL)
 		return (session_err(why, whylen, SESSION_ENOTFOUND,
 		    "no profile '%s'", profile));
+	if (prog->unavailable[0] != '\0')
+		return (session_err(why, whylen, SESSION_EUNAVAIL,
+		    "program %s is unavailable: %s", program,
+		    prog->unavailable));
 	for (i = 0; i < in->nctls; i++) {
 		if (!in->ctl[i].connected)
 			return (session_err(why, whylen, SESSION_ENOTREADY,
@@ -622,14 +658,15 @@ session_routine(struct session *s, const struct session_input *in,
 	struct massaged_step_in		 sin;
 	uint64_t			 t0;
 	double				 ms, t_step;
-	int				 i, rc;
+	int				 i, rc, was_pending, late;
 
 	t_step = s->active_s - s->step_start_s;
 	if (t_step >= st->duration_s)
 		return (1);
 	for (i = 0; i < st->nzones; i++) {
 		s->routine_in[i] = in->measured_kpa[st->zones[i]];
-		s->routine_out[i] = 0;
+		if (s->ri.w == NULL)
+			s->routine_out[i] = 0;
 	}
 	memset(&sin, 0, sizeof(sin));
 	sin.size = sizeof(sin);
@@ -639,9 +676,42 @@ session_routine(struct session *s, const struct session_input *in,
 	sin.intensity = s->intensity_pct / 100.0;
 	sin.feedback = s->feedback;
 	s->feedback = 0;
+	was_pending = s->ri.pending;
 	t0 = clock_mono_ns();
 	rc = routine_inst_step(&s->ri, &sin, s->routine_out);
 	ms = (clock_mono_ns() - t0) / 1e6;
+	if (rc == ROUTINE_STEP_LATE) {
+		/*
+		 * Its last setpoints stand (through the pipeline again) until
+		 * the answer comes or the deadline passes. An answer still
+		 * missing a tick after the question is slow (once per
+		 * question; a scheduler's hiccup is forgiven), and slow
+		 * again and again is broken, as slow in-process steps are
+		 * below.
+		 */
+		if (!was_pending)
+			s->late_counted = 0;
+		late = was_pending && !s->late_counted;
+		s->late_counted |= late;
+		s->overrun_hist = (s->overrun_hist << 1) | (uint64_t)late;
+		if (__builtin_popcountll(s->overrun_hist &
+		    ((1ull << ROUTINE_OVERRUN_WINDOW) - 1)) >=
+		    ROUTINE_OVERRUNS_MAX) {
+			session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step "
+			    "%s) had not answered a tick after it was asked %d "
+			    "times in %d steps", st->routine->name, st->name,
+			    ROUTINE_OVERRUNS_MAX, ROUTINE_OVERRUN_WINDOW);
+			return (-1);
+		}
+		for (i = 0; i < st->nzones; i++)
+			request[st->zones[i]] = s->routine_out[i];
+		return (0);
+	}
+	if (rc == ROUTINE_STEP_LOST) {
+		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s): %s",
+		    st->routine->name, st->name, s->ri.why);
+		return (-1);
+	}
 	if (rc == MASSAGED_STEP_ERROR) {
 		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s) "
 		    "reported an error", st->routine->name, st->name);
@@ -650,8 +720,12 @@ session_routine(struct session *s, const struct session_input *in,
 	/*
 	 * One slow step can be the scheduler's doing; a routine that is slow
 	 * again and again (in a row or not) is broken, and one that stalls
-	 * the loop for several ticks at once is broken outright.
+	 * the loop for several ticks at once is broken outright. A routine
+	 * in a worker has its deadline instead (routine_inst_step() failed
+	 * above if it was missed): the round trip is the scheduler's too.
 	 */
+	if (s->ri.w != NULL)
+		ms = 0;
 	s->overrun_hist = (s->overrun_hist << 1) | (ms > s->routine_budget_ms);
 	if (ms > ROUTINE_STALL_TICKS * 1000.0 / s->cfg->table->tick_hz) {
 		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s) took "

@@ -76,7 +76,8 @@ enum session_err {
 	SESSION_ENOTREADY,	/* a controller is down or stopped (409) */
 	SESSION_ESTATE,		/* not possible in this state (409) */
 	SESSION_EROUTINE,	/* the routine refused to start (500) */
-	SESSION_EPENDING	/* a reset waits for the controllers */
+	SESSION_EPENDING,	/* a reset waits for the controllers */
+	SESSION_EUNAVAIL	/* the program's routine is unavailable (409) */
 };
 
 /* Who sent a command: a token's name (api-auth.c), "" for the table
@@ -125,7 +126,10 @@ struct session {
 	const struct config	*cfg;
 	struct session_hooks	 hooks;
 	double			 routine_budget_ms;
+	double			 routine_wait_ms;	/* per tick, worker */
+	double			 routine_deadline_ms;	/* per call, worker */
 	uint64_t		 overrun_hist;	/* bit i: step i ago was slow */
+	int			 late_counted;	/* this question was slow */
 
 	/* the running session */
 	uint64_t		 id;
@@ -138,6 +142,7 @@ struct session {
 	int			 feedback;
 	int			 step;
 	struct routine_inst	 ri;
+	struct routine_inst	 ri_next;	/* next step's worker, loading */
 	int			 have_inst;
 	double			 step_start_s;	/* in active seconds */
 	double			 active_s;	/* running time, not paused */

@@ -257,6 +257,10 @@ status_programs_json(struct tick *c)
 		json_object_set_new(o, "description",
 		    json_string(p->description));
 		json_object_set_new(o, "duration_s", status_kpa(p->total_s));
+		json_object_set_new(o, "available",
+		    json_boolean(p->unavailable[0] == '\0'));
+		json_object_set_new(o, "unavailable", p->unavailable[0] != '\0' ?
+		    json_string(p->unavailable) : json_null());
 		steps = json_array();
 		for (j = 0; j < p->nsteps; j++) {
 			const struct program_step *ps_ = &p->steps[j];
@@ -264,7 +268,8 @@ status_programs_json(struct tick *c)
 
 			st = json_object();
 			json_object_set_new(st, "name", json_string(ps_->name));
-			json_object_set_new(st, "routine", json_string(r->name));
+			json_object_set_new(st, "routine",
+			    json_string(ps_->routine_name));
 			json_object_set_new(st, "duration_s",
 			    status_kpa(ps_->duration_s));
 			zs = json_array();
@@ -273,7 +278,7 @@ status_programs_json(struct tick *c)
 				    t->zones[ps_->zones[k]].name));
 			json_object_set_new(st, "zones", zs);
 			ps = json_object();
-			for (k = 0; k < (int)r->n_params &&
+			for (k = 0; r != NULL && k < (int)r->n_params &&
 			    k < ROUTINE_PARAMS_MAX; k++)
 				json_object_set_new(ps, r->params[k].name,
 				    status_param(&r->params[k],

@@ -81,8 +81,10 @@ int
 tick_load(struct tick *c, const char *path, char *const *overrides,
     int noverrides, struct inifile_errors *errs)
 {
-	struct table	*t;
-	int		 before = errs->count;
+	struct inifile_errors	 refused = { .quiet = 1 };
+	struct table		*t;
+	const char		*line, *nl;
+	int			 before = errs->count, i;
 
 	memset(c, 0, sizeof(*c));
 	c->config_path = path;
@@ -92,8 +94,26 @@ tick_load(struct tick *c, const char *path, char *const *overrides,
 	if ((t = config_load_table_any(path, overrides, noverrides,
 	    errs)) == NULL)
 		return (-1);
-	routines_load_dir(&c->routines, t->plugin_dir, errs);
+	/* A refused plugin file disables the programs that need it, not
+	 * the daemon. */
+	routines_load_dir(&c->routines, t->plugin_dir, &refused);
+	for (line = refused.text; line != NULL && *line != '\0'; line = nl + 1) {
+		if ((nl = strchr(line, '\n')) == NULL)
+			break;
+		/* The directory itself (not a file in it) is an error. */
+		if (refused.count > c->routines.nrefused)
+			inifile_errors_add(errs, "%.*s", (int)(nl - line), line);
+		else
+			log_warnx("%.*s", (int)(nl - line), line);
+	}
+	inifile_errors_free(&refused);
 	c->cfg = config_load_rest(t, &c->routines, errs, before);
+	routines_checked(&c->routines);
+	for (i = 0; c->cfg != NULL && i < c->cfg->programs.n; i++)
+		if (c->cfg->programs.programs[i].unavailable[0] != '\0')
+			log_warnx("program %s is unavailable: %s",
+			    c->cfg->programs.programs[i].id,
+			    c->cfg->programs.programs[i].unavailable);
 	return (errs->count == 0 && c->cfg != NULL ? 0 : -1);
 }
 
@@ -285,6 +305,7 @@ tick_fire(evutil_socket_t fd, short what, void *arg)
 	tick_input(c, &in);
 	tick_downs(c, &in);
 	session_tick(&c->session, &in, &out);
+	routines_reap();	/* killed workers that had not exited yet */
 	/* With no session the controllers are disabled (their watchdogs are
 	 * off) and nothing needs the full rate: poll slowly, no busy polling. */
 	if (!session_active(&c->session) && c->session.reset_pulse == 0 &&
@@ -399,7 +420,7 @@ struct tick_reload_job {
 	const char		*path;
 	char *const		*overrides;
 	int			 noverrides;
-	const struct routine_set *routines;
+	struct routine_set	*routines;
 };
 
 /* Reload threads abandoned and still running: the routines must stay. */
@@ -426,6 +447,8 @@ tick_reload_thread(void *arg)
 
 	cfg = config_load(j->path, j->overrides, j->noverrides, j->routines,
 	    &errs);
+	/* The parameter checks' workers end here, not on the loop. */
+	routines_checked(j->routines);
 	pthread_mutex_lock(&j->mtx);
 	orphan = j->c == NULL;
 	j->cfg = cfg;

@@ -511,7 +511,8 @@
     for (const o of el.program.options) {
       const p = programs.find((x) => x.id === o.value);
       const refused = prof && prof.refusals && prof.refusals[o.value];
-      o.textContent = (p ? p.name : o.value) + (refused ? ' — ' + t('setup.refused_mark') : '');
+      o.textContent = (p ? p.name : o.value) +
+        (p && p.available === false ? ' — ' + t('setup.unavailable_mark') : refused ? ' — ' + t('setup.refused_mark') : '');
     }
     el.programInfo.textContent = '';
     if (prog) {
@@ -525,7 +526,9 @@
       }
       el.programInfo.appendChild(ol);
     }
-    const why = prof && prog && prof.refusals ? prof.refusals[prog.id] : null;
+    // A program whose routine's plugin was refused: the daemon's reason.
+    const why = prog && prog.available === false ? 'Unavailable: ' + prog.unavailable
+      : prof && prog && prof.refusals ? prof.refusals[prog.id] : null;
     el.refusal.hidden = !why;
     el.refusalText.textContent = why || '';
     const idle = status && status.state === 'idle';

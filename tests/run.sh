@@ -9,6 +9,10 @@ shift
 SUITES=${*:-unit integration browser}
 MASSAGED_BUILD=$(cd "$BUILD" && pwd)
 export MASSAGED_BUILD
+# The routine worker the unit tests start (the daemon and massagectl find
+# the one next to them).
+MASSAGED_WORKER=${MASSAGED_WORKER:-$MASSAGED_BUILD/massaged-worker}
+export MASSAGED_WORKER
 # Leaks are errors; UBSan stops at the first finding (see the Makefile).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

@@ -1,5 +1,5 @@
 /*
- * massaged routine plugin SDK, ABI version 1.
+ * massaged routine plugin SDK, ABI version 1 (minor version 1).
  *
  * A routine is a shared object that exports one symbol,
  * massaged_routine_entry(), returning a const descriptor. The daemon checks
@@ -8,10 +8,26 @@
  * creates one instance per program step and calls step() once per control
  * tick.
  *
+ * Which process and thread calls what: the daemon never loads a routine.
+ * Every routine instance runs in its own worker process (massaged-worker,
+ * installed under libexec), which loads the shared object (its
+ * constructors run there), calls massaged_routine_entry() once, then
+ * create(), step() and destroy() of one instance, all on its one thread.
+ * Checking programs (at start, on reload, and in "massaged -n") uses a
+ * worker too: there create() and destroy() may be called several times in
+ * one process. massagectl preview runs routines through the same worker.
+ * host->log() may be called from create(), step() and destroy() only.
+ *
  * Routines are pure computation: no I/O, no threads, no blocking calls, no
  * state shared between instances, and the same outputs for the same inputs.
+ * The worker enforces it: once loaded it can no longer open files or
+ * sockets, start processes or threads, or run programs (a seccomp filter
+ * kills it if it tries), its memory and CPU time are limited, and step()
+ * must answer within one control tick. A worker that dies, hangs or is
+ * killed stops that session at once (category 0), naming the routine.
  * Whatever a routine returns passes the daemon's limit pipeline before it
  * reaches a controller: a routine cannot exceed a limit, it can only ask.
+ * See docs/writing-routines.md and, for tests, massaged/routine-test.h.
  *
  * Build with: cc -shared -fPIC -fvisibility=hidden $(pkg-config --cflags
  * massaged-routine) -o myroutine.so myroutine.c
@@ -27,6 +43,9 @@ extern "C" {
 #endif
 
 #define MASSAGED_ROUTINE_ABI_VERSION	1
+/* Minor versions only append fields to the structs below, each of which
+ * carries its size: 1 added massaged_routine_args.ramp_kpa_s and tick_hz. */
+#define MASSAGED_ROUTINE_ABI_MINOR	1
 #define MASSAGED_ROUTINE_ENTRY		"massaged_routine_entry"
 
 #if defined(__GNUC__)
@@ -87,7 +106,11 @@ struct massaged_zone {
 	int		 endangerment;	/* 1: light broad pressure only */
 };
 
-/* What create() is given. Pointers stay valid until destroy(). */
+/*
+ * What create() is given. Pointers stay valid until destroy(). Fields after
+ * duration_s came with a minor version: read one only if
+ * MASSAGED_ARGS_HAS(args, field), since an older daemon does not pass it.
+ */
 struct massaged_routine_args {
 	uint32_t			 size;	/* sizeof(*args) */
 	const struct massaged_host	*host;
@@ -95,7 +118,18 @@ struct massaged_routine_args {
 	size_t				 n_zones;
 	const struct massaged_zone	*zones;
 	double				 duration_s; /* planned step length */
+	/* minor 1 */
+	double				 ramp_kpa_s; /* the profile's ramp
+					   limit: setpoints rise at most this
+					   fast, so a pulse shorter than
+					   peak / ramp_kpa_s is flattened */
+	double				 tick_hz; /* step() calls per second */
 };
+
+/* Whether args (from the daemon running us) carries field. */
+#define MASSAGED_ARGS_HAS(args, field) \
+	((args)->size >= offsetof(struct massaged_routine_args, field) + \
+	    sizeof((args)->field))
 
 /* Client feedback, as the operator relays it (intensity down/up). */
 #define MASSAGED_FEEDBACK_LESS	(-1)
@@ -133,6 +167,11 @@ struct massaged_step_in {
  * The descriptor. Setpoints written by step() are in kPa at full
  * intensity; the host multiplies by the intensity and then applies every
  * limit. The descriptor must stay valid while the library is loaded.
+ *
+ * size lets the SDK grow: a daemon accepts a descriptor larger than the
+ * one it knows (built against a newer routine.h) as long as every byte it
+ * does not know is zero, i.e. the routine uses no field this daemon could
+ * not honour; otherwise it refuses the file and says so.
  */
 struct massaged_routine {
 	uint32_t		 abi_version;	/* MASSAGED_ROUTINE_ABI_VERSION */
@@ -146,10 +185,13 @@ struct massaged_routine {
 
 	/* Returns an instance, or NULL with a reason in err. Also called (and
 	 * the instance destroyed) when programs are loaded, to check each
-	 * step's settings: keep it cheap and free of side effects. */
+	 * step's settings: keep it cheap and free of side effects. In a
+	 * session it runs inside a control tick and must answer within it. */
 	void	*(*create)(const struct massaged_routine_args *args,
 		    char *err, size_t errlen);
-	/* Writes one setpoint per zone into setpoint_kpa. */
+	/* Writes one setpoint per zone into setpoint_kpa (n_zones of them,
+	 * not one more: the array ends at a guard page). Must return within
+	 * one control tick (1 / tick_hz s); a late answer stops the session. */
 	int	 (*step)(void *inst, const struct massaged_step_in *in,
 		    double *setpoint_kpa);
 	void	 (*destroy)(void *inst);

@@ -89,6 +89,7 @@ static FILE	*trials_open(const char *);
 static int	part(const char *, const char *);
 
 static uint64_t	 rng_state;
+static double	 free_tps_4;	/* figure 1, 4 controllers, for figure 6 */
 
 static void
 usage(FILE *f)
@@ -104,7 +105,9 @@ usage(FILE *f)
 "  -b DIR   build holding massaged, massaged-sim and plugins/ (default: the\n"
 "           directory of this program)\n"
 "  -F LIST  run only these parts, comma-separated: free (figure 1), table\n"
-"           (figures 2, 3, 4), rtu (figure 5); default all\n"
+"           (figures 2, 3, 4), rtu (figure 5), worker (figure 6: routines\n"
+"           in workers, per tick; with free, also the free-run rate\n"
+"           without them); default all\n"
 "  -o FILE  also write the report in Markdown (docs/benchmarks.md)\n"
 "  -k       keep the temporary directory (configs, logs, event logs)\n"
 "  -q       quick: short windows, few trials; to try the bench, not to\n"
@@ -451,6 +454,8 @@ fig_free_run(const struct plan *pl)
 		b0 = rate_mean(r0, n, &lo, &hi);
 		b1 = rate_mean(r1, n, &lo, &hi);
 		bare = (b0 + b1) / 2;
+		if (n == 4 && !fast)
+			free_tps_4 = tps;
 		report_note("free run, %d controller%s%s: bare loop %.0f ticks/s "
 		    "before the daemon, %.0f after (%.0f..%.0f per controller), "
 		    "%.1f us a tick; daemon %.1f us a tick, of which its link "
@@ -1147,6 +1152,8 @@ main(int argc, char *argv[])
 		fig_main(&pl);
 	if (part(parts, "rtu"))
 		fig_rtu(&pl);
+	if (part(parts, "worker"))
+		fig_worker(build, pl.free_s, free_tps_4);
 
 	rig_cleanup(keep);
 	report_print(stdout);

@@ -5,7 +5,8 @@
  * starts (simulator, daemon, socat), their generated configurations and
  * /proc readings, net.c the HTTP client and the /metrics parser, evtail.c
  * the reader of the simulator's event log, bare.c the bare libmodbus loop
- * the daemon is compared with, report.c statistics and the report.
+ * the daemon is compared with, worker.c the cost of routines in workers,
+ * report.c statistics and the report.
  */
 #ifndef BENCH_H
 #define BENCH_H
@@ -126,6 +127,9 @@ void		 evtail_wait(struct evtail *, int);
 /* bare.c */
 int		 bare_run(const int *, int, int, double, double *);
 int		 bare_rtt(int, int, double *);
+
+/* worker.c */
+void		 fig_worker(const char *, double, double);
 
 /* report.c */
 double		 pct(double *, int, double);

@@ -25,6 +25,7 @@ from simctl import Sim
 SLACK = dict(response_timeout_ms=200, watchdog_ms=1000)
 
 PLUGINS = ("swedish", "deep_tissue", "trigger_point", "myofascial")
+WORKER = "/usr/libexec/massaged/massaged-worker"
 MAN = ("man1/massagectl.1", "man1/massaged-sim.1", "man5/massaged.ini.5",
        "man8/massaged.8")
 FLEET = ("prometheus/massaged-alerts.yml", "grafana/massaged-dashboard.json")
@@ -53,7 +54,11 @@ def inst(tmp_path_factory):
     root = str(top / "root")
     out = make("BUILD=" + build, "PREFIX=/usr", "DESTDIR=" + root,
                "install")
-    return {"top": str(top), "build": build, "root": root, "out": out}
+    # The binaries name the worker at its installed place, which is in
+    # the DESTDIR here: tell them (the daemon, -n and massagectl).
+    os.environ["MASSAGED_WORKER"] = os.path.join(root, WORKER.lstrip("/"))
+    yield {"top": str(top), "build": build, "root": root, "out": out}
+    del os.environ["MASSAGED_WORKER"]
 
 
 def rooted(inst, path):
@@ -63,18 +68,20 @@ def rooted(inst, path):
 def test_files_in_place(inst):
     r = lambda p: rooted(inst, p)
     for exe in ("/usr/sbin/massaged", "/usr/bin/massagectl",
-                "/usr/bin/massaged-sim"):
+                "/usr/bin/massaged-sim", WORKER):
         assert os.access(r(exe), os.X_OK), exe
     for p in PLUGINS:
         assert os.path.isfile(r("/usr/lib/massaged/routines/%s.so" % p)), p
-    with open(r("/usr/include/massaged/routine.h")) as f, \
-            open(os.path.join(REPO, "include/massaged/routine.h")) as g:
-        assert f.read() == g.read()
+    for h in ("routine.h", "routine-test.h"):
+        with open(r("/usr/include/massaged/" + h)) as f, \
+                open(os.path.join(REPO, "include/massaged", h)) as g:
+            assert f.read() == g.read(), h
     with open(r("/usr/lib/pkgconfig/massaged-routine.pc")) as f:
         pc = f.read()
     assert "@" not in pc, pc
-    assert "prefix=/usr\n" in pc and "includedir=/usr/include\n" in pc
-    assert "plugindir=/usr/lib/massaged/routines\n" in pc
+    # Relative to ${prefix}, so --define-prefix and a sysroot work.
+    assert "prefix=/usr\n" in pc and "includedir=${prefix}/include\n" in pc
+    assert "plugindir=${prefix}/lib/massaged/routines\n" in pc
     assert re.search(r"^Version: \d+\.\d+\.\d+$", pc, re.M), pc
     for m in MAN:
         path = r("/usr/share/man/" + m)
@@ -315,9 +322,13 @@ def test_plugin_sdk_through_pkg_config(inst, tmp_path):
     version = subprocess.run([r("/usr/sbin/massaged"), "-V"],
                              capture_output=True, text=True).stdout.split()[1]
     assert pc("--modversion") == version
-    # The DESTDIR stands in for the root the SDK would be installed in.
+    # The DESTDIR stands in for the root the SDK would be installed in:
+    # as a sysroot, or with the prefix taken from where the .pc is.
     cflags = pc("--cflags", sysroot=inst["root"]).split()
     assert "-I" + r("/usr/include") in cflags, cflags
+    assert pc("--define-prefix", "--cflags").split() == cflags
+    assert pc("--define-prefix", "--variable=plugindir") == \
+        r("/usr/lib/massaged/routines")
     plugdir = tmp_path / "plugins"
     shutil.copytree(r("/usr/lib/massaged/routines"), plugdir)
     src = os.path.join(REPO, "docs/examples/hello_routine/hello.c")
@@ -337,6 +348,17 @@ def test_plugin_sdk_through_pkg_config(inst, tmp_path):
     assert p.returncode == 0, p.stderr
     assert re.search(r"routine \S+ .*loaded from %s" %
                      re.escape(str(plugdir / "hello.so")), p.stderr), p.stderr
+    # The installed test harness unit-tests it, as the guide shows.
+    test = os.path.join(REPO, "docs/examples/hello_routine/hello_test.c")
+    p = subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror"] +
+                       cflags + ["-o", str(tmp_path / "hello_test"), test,
+                                 "-lm"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run([str(tmp_path / "hello_test"),
+                        str(plugdir / "hello.so")], capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "peak 6.00 kPa" in p.stdout
 
 
 def _systemd_tool(name):

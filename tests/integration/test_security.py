@@ -209,6 +209,11 @@ def plugin_copy(tmp_path, name="plugins"):
     return dst, files
 
 
+def routine_of(path):
+    """The routine a shipped plugin file holds: its name."""
+    return os.path.basename(path)[:-len(".so")]
+
+
 def plugin_daemon(tmp_path, plugin_dir):
     return Daemon(tmp_path, NO_SIM, daemon={"plugin_dir": plugin_dir},
                   start=False)
@@ -221,6 +226,27 @@ def assert_refused_both_ways(d, message):
     assert "configuration OK" not in out
     log = start_refused(d)
     assert message in log, log
+
+
+def assert_file_refused(d, message, routine):
+    """A refused plugin file: a warning for massaged -n (which passes)
+    and at start; the daemon starts, and the programs that need the file
+    are unavailable, saying why."""
+    rc, out = check(d)
+    assert rc == 0, out
+    assert message in out and "configuration OK" in out, out
+    d.start()
+    assert message in d.logs()
+    progs = d.request("GET", "/api/v1/programs").json()["programs"]
+    needing = [p for p in progs
+               if any(s["routine"] == routine for s in p["steps"])]
+    assert needing, "no program uses %s" % routine
+    for p in needing:
+        assert p["available"] is False, p
+        assert message in p["unavailable"], p
+    others = [p for p in progs if p not in needing]
+    assert others and all(p["available"] for p in others), others
+    d.stop()
 
 
 def test_private_plugins_accepted(tmp_path):
@@ -236,10 +262,10 @@ def test_plugin_file_writable_refused(tmp_path, mode, by):
     pdir, files = plugin_copy(tmp_path)
     os.chmod(files[0], mode)
     d = plugin_daemon(tmp_path, pdir)
-    assert_refused_both_ways(
+    assert_file_refused(
         d, "%s: refused: the file is writable by %s (mode %04o), who could "
         "replace code the daemon runs (chmod go-w %s)"
-        % (files[0], by, mode, files[0]))
+        % (files[0], by, mode, files[0]), routine_of(files[0]))
 
 
 @pytest.mark.parametrize("mode,by", [(0o757, "others"), (0o775, "its group")])
@@ -258,9 +284,10 @@ def test_plugin_owned_by_another_user_refused(tmp_path):
     pdir, files = plugin_copy(tmp_path)
     os.chown(files[1], NOBODY, NOBODY)
     d = plugin_daemon(tmp_path, pdir)
-    assert_refused_both_ways(
+    assert_file_refused(
         d, "%s: refused: the file is owned by uid %d, not by root or the "
-        "daemon's user (uid %d)" % (files[1], NOBODY, os.geteuid()))
+        "daemon's user (uid %d)" % (files[1], NOBODY, os.geteuid()),
+        routine_of(files[1]))
 
 
 def test_plugin_symlink_into_world_writable_dir_refused(tmp_path):
@@ -275,9 +302,9 @@ def test_plugin_symlink_into_world_writable_dir_refused(tmp_path):
         os.unlink(files[0])
         os.symlink(outside, files[0])
         d = plugin_daemon(tmp_path, pdir)
-        assert_refused_both_ways(
+        assert_file_refused(
             d, "refused: its directory /tmp is writable by its group and "
-            "others")
+            "others", routine_of(files[0]))
     finally:
         os.unlink(outside)
 

@@ -2,7 +2,8 @@
  * loader_good.c: a valid routine for the loader tests. Every zone gets
  * level_kpa; step() returns the ret parameter as is, so tests can see
  * what the host makes of odd return values. create() logs through the host
- * and refuses no zones (with a reason) and level_kpa 9 (without one).
+ * and refuses no zones (with a reason), level_kpa 9 (without one) and
+ * level_kpa 8 (saying the ramp and tick rate it was told).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,12 @@ good_create(const struct massaged_routine_args *a, char *err, size_t errlen)
 	}
 	if (a->params[0] == 9)
 		return (NULL);
+	if (a->params[0] == 8) {
+		snprintf(err, errlen, "ramp_kpa_s %g tick_hz %g",
+		    MASSAGED_ARGS_HAS(a, ramp_kpa_s) ? a->ramp_kpa_s : -1,
+		    MASSAGED_ARGS_HAS(a, tick_hz) ? a->tick_hz : -1);
+		return (NULL);
+	}
 	if ((g = calloc(1, sizeof(*g))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return (NULL);

@@ -1,7 +1,10 @@
 /*
- * test_plugins.c: the shipped routines (plugins/NAME.c), loaded as the daemon
- * loads them (routines_load_file on $MASSAGED_BUILD/plugins/NAME.so), run
- * tick by tick, and checked for their shape: where and when the peaks are,
+ * test_plugins.c: the shipped routines (plugins/NAME.c), loaded in this
+ * process through the SDK's test harness (massaged/routine-test.h, as an
+ * integrator would test a routine; the daemon runs them in workers, which
+ * test_routines.c and the integration tests cover), checked as the loader
+ * checks them (routine_desc_check()), run tick by tick through
+ * routine_inst_*(), and checked for their shape: where and when the peaks are,
  * how long the holds last, the order of the zones, feedback, the end of the
  * step, determinism, and outputs that are finite and never negative.
  *
@@ -21,11 +24,12 @@
 
 #include <cmocka.h>
 
+#include "massaged/routine-test.h"
 #include "routines.h"
 
 #define EPS	1e-9
 
-static struct routine_set		 set;
+static struct massaged_test		 loaded[4];
 static const struct massaged_routine	*swedish, *deep, *tp, *myo;
 
 /* One run of one instance: outputs of every tick. */
@@ -56,35 +60,39 @@ build_dir(void)
 static int
 group_setup(void **state)
 {
-	struct inifile_errors	 errs = { .quiet = 1 };
 	static const char *const names[] = { "swedish", "deep_tissue",
 	    "trigger_point", "myofascial" };
-	char			 path[PATH_MAX];
+	const struct massaged_routine **d[] = { &swedish, &deep, &tp, &myo };
+	char			 path[PATH_MAX], why[256];
 	size_t			 i;
 
 	(void)state;
 	for (i = 0; i < 4; i++) {
 		snprintf(path, sizeof(path), "%s/plugins/%s.so", build_dir(),
 		    names[i]);
-		routines_load_file(&set, path, &errs);
+		if (massaged_test_open(&loaded[i], path) == -1) {
+			fprintf(stderr, "%s: %s\n", path, loaded[i].err);
+			return (-1);
+		}
+		if (routine_desc_check(loaded[i].desc, why, sizeof(why)) == -1) {
+			fprintf(stderr, "%s: %s\n", path, why);
+			return (-1);
+		}
+		if (strcmp(loaded[i].desc->name, names[i]) != 0)
+			return (-1);
+		*d[i] = loaded[i].desc;
 	}
-	if (errs.count != 0) {
-		fprintf(stderr, "%s", errs.text);
-		inifile_errors_free(&errs);
-		return (-1);
-	}
-	swedish = routines_find(&set, "swedish");
-	deep = routines_find(&set, "deep_tissue");
-	tp = routines_find(&set, "trigger_point");
-	myo = routines_find(&set, "myofascial");
-	return (swedish && deep && tp && myo ? 0 : -1);
+	return (0);
 }
 
 static int
 group_teardown(void **state)
 {
+	size_t	 i;
+
 	(void)state;
-	routines_free(&set);
+	for (i = 0; i < 4; i++)
+		massaged_test_close(&loaded[i]);
 	return (0);
 }
 

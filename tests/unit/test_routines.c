@@ -173,6 +173,81 @@ test_refusals(void **state)
 	test_plugin(path, sizeof(path), "loader_params");
 	expect_refused(path, "routine loader_params: parameter 1 "
 	    "(pressure_kpa): default 50 is outside [0, 40]");
+
+	/* Built against a newer SDK and setting a field it added. */
+	test_plugin(path, sizeof(path), "loader_bigger_used");
+	snprintf(want, sizeof(want), "descriptor size %zu, expected %zu (built "
+	    "against a newer routine.h than this massaged, and it sets fields "
+	    "this massaged does not know)", sizeof(struct massaged_routine) +
+	    2 * sizeof(void *), sizeof(struct massaged_routine));
+	expect_refused(path, want);
+}
+
+/* Built against a newer SDK, using nothing it added: loads. */
+static void
+test_newer_sdk(void **state)
+{
+	struct routine_set		 set = { 0 };
+	struct inifile_errors		 errs = { .quiet = 1 };
+	struct routine_inst		 ri;
+	struct routine_opts		 o;
+	struct massaged_zone		 z;
+	struct massaged_step_in		 in;
+	double				 out[1];
+	char				 path[PATH_MAX], why[256];
+
+	(void)state;
+	test_plugin(path, sizeof(path), "loader_bigger");
+	if (routines_load_file(&set, path, &errs) != 0)
+		fail_msg("%s", errs.text);
+	assert_non_null(routines_find(&set, "loader_bigger"));
+	memset(&z, 0, sizeof(z));
+	z.name = "a";
+	memset(&o, 0, sizeof(o));
+	o.ramp_kpa_s = 6;
+	o.tick_hz = 50;
+	assert_int_equal(routine_inst_start(&ri, &o, routines_find(&set,
+	    "loader_bigger"), NULL, &z, 1, 10, why, sizeof(why)), 0);
+	memset(&in, 0, sizeof(in));
+	in.size = sizeof(in);
+	assert_int_equal(routine_inst_step(&ri, &in, out), MASSAGED_STEP_DONE);
+	routine_inst_destroy(&ri);
+	routines_free(&set);
+	inifile_errors_free(&errs);
+}
+
+/* create() in the worker is told the ramp and the tick rate. */
+static void
+test_args_minor(void **state)
+{
+	struct routine_set		 set = { 0 };
+	struct inifile_errors		 errs = { .quiet = 1 };
+	struct routine_inst		 ri;
+	struct routine_opts		 o;
+	struct massaged_zone		 z;
+	const struct massaged_routine	*d;
+	double				 p[ROUTINE_PARAMS_MAX];
+	char				 path[PATH_MAX], why[256];
+	size_t				 i;
+
+	(void)state;
+	test_plugin(path, sizeof(path), "loader_good");
+	if (routines_load_file(&set, path, &errs) != 0)
+		fail_msg("%s", errs.text);
+	d = routines_find(&set, "loader_good");
+	for (i = 0; i < d->n_params; i++)
+		p[i] = d->params[i].def;
+	p[0] = 8;	/* loader_good: refuse, saying what args said */
+	memset(&z, 0, sizeof(z));
+	z.name = "a";
+	memset(&o, 0, sizeof(o));
+	o.ramp_kpa_s = 6.5;
+	o.tick_hz = 100;
+	assert_int_equal(routine_inst_start(&ri, &o, d, p, &z, 1, 10, why,
+	    sizeof(why)), -1);
+	assert_string_equal(why, "ramp_kpa_s 6.5 tick_hz 100");
+	routines_free(&set);
+	inifile_errors_free(&errs);
 }
 
 static void
@@ -201,6 +276,9 @@ test_not_loadable(void **state)
 	assert_true(strlen(errs.text) > strlen(want) + 5);
 	assert_null(strstr(errs.text + strlen(want), tmpdir));
 	assert_int_equal(set.n, 0);
+	/* Kept, so programs that need it can say why. */
+	assert_int_equal(set.nrefused, 1);
+	routines_free(&set);
 	inifile_errors_free(&errs);
 
 	/* A directory is not a plugin. */
@@ -432,8 +510,8 @@ test_desc_check(void **state)
 	    "massaged's routine.h)");
 	t_desc.size = sizeof(t_desc) + 8;
 	snprintf(want, sizeof(want), "descriptor size %zu, expected %zu (built "
-	    "against a newer routine.h than this massaged)",
-	    sizeof(t_desc) + 8, sizeof(t_desc));
+	    "against a newer routine.h than this massaged, and it sets "
+	    "fields this massaged does not know)", sizeof(t_desc) + 8, sizeof(t_desc));
 	T_EXPECT(want);
 	t_desc.size = 8;
 	snprintf(want, sizeof(want), "descriptor size 8, expected %zu (set size "
@@ -862,6 +940,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_load_good),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_newer_sdk),
+		cmocka_unit_test(test_args_minor),
 		cmocka_unit_test_setup_teardown(test_not_loadable, setup_tmp,
 		    teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_duplicate, setup_tmp,

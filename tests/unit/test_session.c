@@ -35,6 +35,7 @@ struct tinst {
 };
 
 static int last_feedback;
+static double last_ramp_kpa_s, last_tick_hz;	/* what create() was told */
 
 static const struct massaged_param tparams[] = {
 	{ "pressure_kpa", MASSAGED_PARAM_REAL, "kPa", 10, 0, 100, NULL, "p" },
@@ -49,6 +50,10 @@ t_create(const struct massaged_routine_args *a, char *err, size_t errlen)
 	t->kpa = a->params[0];
 	t->mode = (int)a->params[1];
 	t->n = a->n_zones;
+	if (MASSAGED_ARGS_HAS(a, tick_hz)) {
+		last_ramp_kpa_s = a->ramp_kpa_s;
+		last_tick_hz = a->tick_hz;
+	}
 	return (t);
 }
 
@@ -321,8 +326,12 @@ test_start_ramps_and_caps(void **state)
 	struct fx	*f = *state;
 	double		 prev = 0;
 
+	last_ramp_kpa_s = last_tick_hz = -1;
 	start_ok(f, "flat", "standard");
 	assert_true(fx_has_event(f, "started"));
+	/* create() was told the profile's ramp and the tick rate */
+	assert_true(last_ramp_kpa_s == 10);
+	assert_true(last_tick_hz == 50);
 	for (int i = 0; i < 200; i++) {
 		tick(f);
 		assert_int_equal(f->out.control[0], REGMAP_CONTROL_ENABLE);

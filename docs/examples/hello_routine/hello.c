@@ -40,7 +40,8 @@ hello_create(const struct massaged_routine_args *args, char *err,
 {
 	struct hello	*h;
 
-	if (args->size < sizeof(*args)) {
+	/* Every field it reads; not sizeof(*args), which grows with the SDK. */
+	if (!MASSAGED_ARGS_HAS(args, duration_s)) {
 		snprintf(err, errlen, "the host is older than this routine");
 		return (NULL);
 	}

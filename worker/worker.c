@@ -1,0 +1,372 @@
+/*
+ * worker.c: massaged-worker, the process a routine plugin runs in.
+ *
+ *   massaged-worker FILE.so      (the daemon's socket on fd 3)
+ *
+ * Started by the daemon (daemon/routines.c) for one plugin file: locks
+ * itself down as far as loading allows (sandbox.c: its own process group,
+ * killed with its parent, no new privileges, rlimits, a seccomp filter
+ * that refuses processes, sockets and writing files), loads the file (its
+ * constructors run here, never in the daemon), sends a copy of the
+ * descriptor, locks down the rest of the way (no files at all), and then
+ * serves create(), step() and destroy() over the socket (daemon/worker.h).
+ * It never outlives the daemon's end of the socket.
+ */
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "massaged/routine.h"
+#include "worker.h"
+#include "sandbox.h"
+
+#define WORKER_V1_SIZE	(offsetof(struct massaged_routine, destroy) + \
+			    sizeof(void (*)(void *)))
+
+static void	 worker_send(const void *msg, size_t len);
+static void	 worker_fail(const char *fmt, ...)
+		    __attribute__((format(printf, 1, 2), noreturn));
+static void	 worker_desc(const struct massaged_routine *d);
+static void	 worker_serve(const struct massaged_routine *d);
+static void	 worker_log(void *ctx, int level, const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
+
+static uint32_t	 worker_seq;		/* of the request being served */
+static int	 worker_logs;		/* host->log() calls in it */
+
+static void
+worker_send(const void *msg, size_t len)
+{
+	ssize_t	 n;
+
+	while ((n = send(WORKER_FD, msg, len, MSG_NOSIGNAL)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n != (ssize_t)len)
+		_exit(1);	/* the daemon is gone */
+}
+
+/* Tells the daemon why, and ends. */
+static void
+worker_fail(const char *fmt, ...)
+{
+	struct wk_text	 m;
+	va_list		 ap;
+
+	memset(&m, 0, sizeof(m));
+	m.h.type = WK_ERR;
+	m.h.seq = worker_seq;
+	va_start(ap, fmt);
+	vsnprintf(m.text, sizeof(m.text), fmt, ap);
+	va_end(ap);
+	worker_send(&m, sizeof(m));
+	_exit(1);
+}
+
+/* Appends s (or WK_NULL_STR) to the strings of m. */
+static void
+worker_str(struct wk_desc *m, size_t *off, const char *s)
+{
+	size_t	 n;
+
+	if (s == NULL)
+		s = WK_NULL_STR;
+	n = strnlen(s, sizeof(m->strings));
+	if (*off + n + 1 > sizeof(m->strings))
+		worker_fail("the descriptor's strings are longer than %zu bytes",
+		    sizeof(m->strings));
+	memcpy(m->strings + *off, s, n);
+	m->strings[*off + n] = '\0';
+	*off += n + 1;
+}
+
+/* Sends a copy of the descriptor: the daemon checks it (routines.c). */
+static void
+worker_desc(const struct massaged_routine *d)
+{
+	static struct wk_desc	 m;
+	const unsigned char	*tail;
+	size_t			 off = 0, i;
+
+	memset(&m, 0, sizeof(m));
+	m.h.type = WK_DESC;
+	m.abi_version = d->abi_version;
+	m.size = d->size;
+	if (d->abi_version != MASSAGED_ROUTINE_ABI_VERSION ||
+	    d->size < WORKER_V1_SIZE) {
+		/* Nothing else in it can be trusted: the daemon refuses. */
+		worker_send(&m, offsetof(struct wk_desc, params));
+		_exit(0);
+	}
+	if (d->size > sizeof(*d)) {
+		/* Built against a newer routine.h: fine if it uses nothing
+		 * this worker does not know. */
+		tail = (const unsigned char *)d + sizeof(*d);
+		for (i = 0; i < d->size - sizeof(*d); i++)
+			if (tail[i] != 0)
+				break;
+		if (i < d->size - sizeof(*d)) {
+			worker_send(&m, offsetof(struct wk_desc, params));
+			_exit(0);
+		}
+		m.size = sizeof(*d);
+	}
+	m.flags = d->flags;
+	m.fns = (d->create != NULL ? WK_HAS_CREATE : 0) |
+	    (d->step != NULL ? WK_HAS_STEP : 0) |
+	    (d->destroy != NULL ? WK_HAS_DESTROY : 0);
+	m.n_params = d->n_params > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)d->n_params;
+	if (d->n_params > 0 && d->params == NULL)
+		m.params_null = 1;
+	if (d->n_params > WORKER_PARAMS_MAX || m.params_null) {
+		/* The daemon refuses it, naming the routine. */
+		worker_str(&m, &off, d->name);
+		worker_send(&m, offsetof(struct wk_desc, strings) + off);
+		_exit(0);
+	}
+	worker_str(&m, &off, d->name);
+	worker_str(&m, &off, d->version);
+	worker_str(&m, &off, d->description);
+	for (i = 0; i < d->n_params; i++) {
+		const struct massaged_param *p = &d->params[i];
+
+		m.params[i].type = (int32_t)p->type;
+		m.params[i].def = p->def;
+		m.params[i].min = p->min;
+		m.params[i].max = p->max;
+		worker_str(&m, &off, p->name);
+		worker_str(&m, &off, p->unit);
+		worker_str(&m, &off, p->choices);
+		worker_str(&m, &off, p->help);
+	}
+	worker_send(&m, offsetof(struct wk_desc, strings) + off);
+}
+
+/* host->log(): to the daemon, which logs it with the routine's name. */
+static void
+worker_log(void *ctx, int level, const char *fmt, ...)
+{
+	struct wk_text	 m;
+	va_list		 ap;
+
+	if (worker_logs++ >= WORKER_LOGS_MAX)
+		return;
+	memset(&m, 0, offsetof(struct wk_text, text));
+	m.h.type = WK_LOG;
+	m.h.seq = worker_seq;
+	m.level = level;
+	va_start(ap, fmt);
+	vsnprintf(m.text, sizeof(m.text), fmt, ap);
+	va_end(ap);
+	worker_send(&m, offsetof(struct wk_text, text) + strlen(m.text) + 1);
+}
+
+/*
+ * An array of n doubles that ends where a page that cannot be touched
+ * begins, so a routine that writes past its outputs dies at once instead
+ * of corrupting the worker.
+ */
+static double *
+worker_guarded(size_t n)
+{
+	long		 pg = sysconf(_SC_PAGESIZE);
+	size_t		 len, data;
+	unsigned char	*p;
+
+	data = (n * sizeof(double) + (size_t)pg - 1) & ~((size_t)pg - 1);
+	if (data == 0)
+		data = (size_t)pg;
+	len = data + (size_t)pg;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0);
+	if (p == MAP_FAILED)
+		worker_fail("mmap: %s", strerror(errno));
+	if (mprotect(p + data, (size_t)pg, PROT_NONE) == -1)
+		worker_fail("mprotect: %s", strerror(errno));
+	return ((double *)(void *)(p + data - n * sizeof(double)));
+}
+
+static void
+worker_serve(const struct massaged_routine *d)
+{
+	static union {
+		struct wk_hdr		 h;
+		struct wk_create	 c;
+		struct wk_step		 s;
+	} req;
+	static struct wk_stepped	 rep;
+	static struct massaged_zone	 zones[WORKER_ZONES_MAX];
+	static double			 params[WORKER_PARAMS_MAX];
+	struct massaged_routine_args	 args;
+	struct massaged_step_in		 in;
+	struct massaged_host		 host;
+	struct wk_text			 err;
+	struct wk_hdr			 ok;
+	double				*out = NULL, *pin = NULL;
+	void				*inst = NULL;
+	size_t				 nz = 0, i;
+	ssize_t				 n;
+
+	memset(&host, 0, sizeof(host));
+	host.size = sizeof(host);
+	host.log = worker_log;
+	for (;;) {
+		n = recv(WORKER_FD, &req, sizeof(req), 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0);	/* the daemon closed its end */
+		if ((size_t)n < sizeof(req.h))
+			worker_fail("short request");
+		worker_seq = req.h.seq;
+		worker_logs = 0;
+		switch (req.h.type) {
+		case WK_CREATE:
+			if (inst != NULL)
+				worker_fail("create() while an instance lives");
+			if ((size_t)n != sizeof(req.c) ||
+			    req.c.n_params > WORKER_PARAMS_MAX ||
+			    req.c.n_zones > WORKER_ZONES_MAX)
+				worker_fail("bad create request");
+			nz = req.c.n_zones;
+			for (i = 0; i < nz; i++) {
+				struct wk_zone *z = &req.c.zones[i];
+
+				z->name[sizeof(z->name) - 1] = '\0';
+				zones[i].name = z->name;
+				zones[i].along_cm = z->along_cm;
+				zones[i].across_cm = z->across_cm;
+				zones[i].limit_kpa = z->limit_kpa;
+				zones[i].endangerment = z->endangerment;
+			}
+			memcpy(params, req.c.params, sizeof(params));
+			memset(&args, 0, sizeof(args));
+			args.size = sizeof(args);
+			args.host = &host;
+			args.params = params;
+			args.n_zones = nz;
+			args.zones = zones;
+			args.duration_s = req.c.duration_s;
+			args.ramp_kpa_s = req.c.ramp_kpa_s;
+			args.tick_hz = req.c.tick_hz;
+			memset(&err, 0, sizeof(err));
+			if ((inst = d->create(&args, err.text,
+			    sizeof(err.text))) == NULL) {
+				err.h.type = WK_ERR;
+				err.h.seq = worker_seq;
+				err.text[sizeof(err.text) - 1] = '\0';
+				worker_send(&err, offsetof(struct wk_text, text) +
+				    strlen(err.text) + 1);
+				break;
+			}
+			if (out == NULL) {
+				out = worker_guarded(WORKER_ZONES_MAX);
+				pin = worker_guarded(WORKER_ZONES_MAX);
+			}
+			ok.type = WK_OK;
+			ok.seq = worker_seq;
+			worker_send(&ok, sizeof(ok));
+			break;
+		case WK_STEP:
+			if (inst == NULL || (size_t)n < offsetof(struct wk_step,
+			    pressure_kpa) || req.s.n != nz || (size_t)n !=
+			    offsetof(struct wk_step, pressure_kpa) +
+			    nz * sizeof(double))
+				worker_fail("bad step request");
+			/* Right-aligned on the guard page: out[nz] faults. */
+			{
+				double *o = out + WORKER_ZONES_MAX - nz;
+				double *p = pin + WORKER_ZONES_MAX - nz;
+
+				memcpy(p, req.s.pressure_kpa,
+				    nz * sizeof(double));
+				memset(o, 0, nz * sizeof(double));
+				memset(&in, 0, sizeof(in));
+				in.size = sizeof(in);
+				in.t_s = req.s.t_s;
+				in.dt_s = req.s.dt_s;
+				in.pressure_kpa = p;
+				in.intensity = req.s.intensity;
+				in.feedback = req.s.feedback;
+				rep.rc = d->step(inst, &in, o);
+				memcpy(rep.setpoint_kpa, o,
+				    nz * sizeof(double));
+			}
+			rep.h.type = WK_STEPPED;
+			rep.h.seq = worker_seq;
+			rep.n = (uint32_t)nz;
+			worker_send(&rep, offsetof(struct wk_stepped,
+			    setpoint_kpa) + nz * sizeof(double));
+			break;
+		case WK_DESTROY:
+			if (inst != NULL)
+				d->destroy(inst);
+			inst = NULL;
+			ok.type = WK_OK;
+			ok.seq = worker_seq;
+			worker_send(&ok, sizeof(ok));
+			break;
+		default:
+			worker_fail("unknown request %u", req.h.type);
+		}
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	const struct massaged_routine	*d;
+	const struct massaged_routine	*(*entry)(void);
+	const char			*e;
+	void				*dl, *sym;
+	pid_t				 me;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: massaged-worker FILE.so (started by "
+		    "massaged, with its socket on fd %d)\n", WORKER_FD);
+		return (2);
+	}
+	if (sandbox_begin(argv[1]) == -1)
+		worker_fail("cannot lock the worker down: %s", strerror(errno));
+	me = getpid();
+	if ((dl = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		if (getpid() != me)
+			_exit(0);
+		e = dlerror();
+		if (e == NULL)
+			e = "dlopen failed";
+		/* dlerror() often starts with the path again. */
+		if (strncmp(e, argv[1], strlen(argv[1])) == 0 &&
+		    strncmp(e + strlen(argv[1]), ": ", 2) == 0)
+			e += strlen(argv[1]) + 2;
+		worker_fail("cannot load routine: %s", e);
+	}
+	/* A constructor that forked: its child ends here. */
+	if (getpid() != me)
+		_exit(0);
+	(void)dlerror();
+	if ((sym = dlsym(dl, MASSAGED_ROUTINE_ENTRY)) == NULL)
+		worker_fail("no entry symbol %s (define it with the prototype "
+		    "from massaged/routine.h so it is exported)",
+		    MASSAGED_ROUTINE_ENTRY);
+	memcpy(&entry, &sym, sizeof(entry));
+	if ((d = entry()) == NULL)
+		worker_fail("%s() returned NULL", MASSAGED_ROUTINE_ENTRY);
+	if (sandbox_finish() == -1)
+		worker_fail("cannot lock the worker down: %s", strerror(errno));
+	worker_desc(d);
+	worker_serve(d);
+	return (0);
+}
