@@ -36,11 +36,10 @@ def test_routine_budget_rule_is_the_documented_one():
     slow steps of 50 tolerated, 3 stop)."""
     overruns = int(define("daemon/session.c", "ROUTINE_OVERRUNS_MAX"))
     window = int(define("daemon/session.c", "ROUTINE_OVERRUN_WINDOW"))
-    stall = int(define("daemon/session.c", "ROUTINE_STALL_TICKS"))
+    deadline = int(define("daemon/session.c", "ROUTINE_DEADLINE_TICKS"))
     doc = flat(read("docs/writing-routines.md"))
-    assert "over budget in %d of the last %d steps" % (overruns, window) \
-        in doc
-    assert "one step longer than %d ticks" % stall in doc
+    assert "in %d of the last %d ticks" % (overruns, window) in doc
+    assert "has not answered %d ticks" % deadline in doc
     assert "a routine over budget stops the session" not in doc
 
 
