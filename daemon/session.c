@@ -29,6 +29,7 @@
 #define RELOAD_GRACE_S		2.0	/* for pressure to follow a lower limit */
 #define ROUTINE_START_MS	1000	/* the first step's worker, at start */
 #define ROUTINE_DEADLINE_TICKS	5	/* as ROUTINE_STALL_TICKS */
+#define ROUTINE_DEADLINE_MIN_MS	250.0	/* a busy machine stalls both sides */
 
 static const struct {
 	const char	*name;
@@ -152,11 +153,14 @@ session_init(struct session *s, const struct config *cfg,
 	 * A routine in a worker: the tick waits half a tick for its answer,
 	 * never longer; a late answer holds the last setpoints and is
 	 * collected by the next tick; a step() that has not answered
-	 * ROUTINE_DEADLINE_TICKS after it was asked stops the session.
+	 * ROUTINE_DEADLINE_TICKS (at least ROUTINE_DEADLINE_MIN_MS) after
+	 * it was asked stops the session.
 	 */
 	s->routine_wait_ms = 1000.0 / cfg->table->tick_hz / 2;
 	s->routine_deadline_ms = ROUTINE_DEADLINE_TICKS * 1000.0 /
 	    cfg->table->tick_hz;
+	if (s->routine_deadline_ms < ROUTINE_DEADLINE_MIN_MS)
+		s->routine_deadline_ms = ROUTINE_DEADLINE_MIN_MS;
 }
 
 /* Ends the step's instance (and its worker). */

@@ -343,13 +343,17 @@ def test_guide_first_table(tmp_path, build):
     ports = fixed_ports()
     with PtyPair(tmp_path) as p0, PtyPair(tmp_path) as p1, \
             Sim(tmp_path, controllers=[], rtu=[
-                dict(rtu=p0.a, channels=16, baud=19200, parity="E"),
-                dict(rtu=p1.a, channels=10, baud=19200, parity="E")]):
+                dict(rtu=p0.a, channels=16, baud=115200, parity="E"),
+                dict(rtu=p1.a, channels=10, baud=115200, parity="E")]):
         r = Runner(tmp_path, build, ports, root=root,
                    ttys={"/dev/ttyUSB0": p0.b, "/dev/ttyUSB1": p1.b},
                    env={"DESTDIR": root,
                         "PATH": "%s/usr/sbin:%s/usr/bin:%s" % (
                             root, root, os.environ["PATH"]),
+                        # The routine worker is compiled in at its
+                        # installed place, which is under the scratch root.
+                        "MASSAGED_WORKER": root +
+                        "/usr/libexec/massaged/massaged-worker",
                         "MASSAGED_URL": "http://127.0.0.1:%d" % ports[8080],
                         "MASSAGED_TOKEN_FILE": root + "/etc/massaged/tokens"})
         run_guide("first-table.md", r)
