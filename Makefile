@@ -260,7 +260,7 @@ PC_SED		:= -e 's|@PREFIX@|$(PREFIX)|g' \
 INSTALLED	:= $(SBINDIR)/massaged $(BINDIR)/massagectl $(BINDIR)/massaged-sim \
 		   $(WORKERPATH) \
 		   $(PLUGIN_SRCS:plugins/%.c=$(PLUGINDIR)/%.so) \
-		   $(INCLUDEDIR)/massaged/routine.h \
+		   $(INCLUDEDIR)/massaged/routine.h $(INCLUDEDIR)/massaged/routine-test.h \
 		   $(PKGCONFIGDIR)/massaged-routine.pc \
 		   $(UNIT_FILES:systemd/%=$(UNITDIR)/%) \
 		   $(SYSUSERSDIR)/massaged.conf $(TMPFILESDIR)/massaged.conf \

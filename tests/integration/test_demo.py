@@ -26,6 +26,14 @@ from simctl import Event, monotonic_ns, sim_binary, wait_for
 BUILD = os.path.dirname(daemon_binary())
 
 
+def _sigint_default():
+    """A shell started with SIGINT ignored (as a background job's children
+    are) can never trap it: give the script the terminal's default, as
+    make demo in a terminal has."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def free_ports(n):
     """n consecutive TCP ports of 127.0.0.1 that were free a moment ago.
 
@@ -70,7 +78,8 @@ class Demo:
                                      stdin=subprocess.DEVNULL,
                                      stdout=self._out,
                                      stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     preexec_fn=_sigint_default)
 
     def output(self):
         with open(self.out_path, "rb") as f:

@@ -141,4 +141,4 @@ def test_every_queried_metric_exists(tmp_path):
     # Every family the daemon exposes is on the dashboard.
     shown = {re.sub(r"_(bucket|sum|count)$", "", n) for n in wanted}
     families = {re.sub(r"_(bucket|sum|count)$", "", n) for n in have}
-    assert families <= shown, families - shown
+    assert families <= shown, sorted(families - shown)

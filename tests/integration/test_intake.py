@@ -596,6 +596,10 @@ def test_erasure_leaves_no_name_or_condition_in_the_state_dir(d):
     # The facts stay, under the id; the other client is untouched.
     recs = [json.loads(x) for x in open(os.path.join(d.state_dir,
                                                      "sessions.jsonl"))]
+    # The start refused after the erasure is recorded too, with no name.
+    refused = [x for x in recs if x["phase"] == "refused"]
+    assert [x["profile"] for x in refused] == [pid]
+    recs = [x for x in recs if x["phase"] != "refused"]
     mine = [x for x in recs if x["profile"] == pid]
     assert len(mine) == 6 and all(x["client"] == pid and
                                   x["conditions"] == [] for x in mine)
@@ -610,7 +614,8 @@ def test_erasure_leaves_no_name_or_condition_in_the_state_dir(d):
     recs = open(os.path.join(d.state_dir, "sessions.jsonl")).read()
     assert recs.count('"profile":"%s"' % other) == 4
     r = d.request("GET", "/api/v1/sessions?limit=100")
-    assert len(r.json()["sessions"]) == 5
+    assert len([x for x in r.json()["sessions"]
+                if x["phase"] != "refused"]) == 5
     # The shipped profiles cannot be erased through the API.
     error_of(d.request("DELETE", "/api/v1/profiles/standard"), 403,
              "read_only")
