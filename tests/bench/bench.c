@@ -1092,7 +1092,7 @@ int
 main(int argc, char *argv[])
 {
 	struct plan	 pl = { 5, 30, 10, 200, 5, 5 };
-	const char	*build = NULL, *md = NULL, *parts = "free,table,rtu";
+	const char	*build = NULL, *md = NULL, *parts = "free,table,rtu,worker";
 	char		 self[PATH_MAX], flags[512], version[256];
 	uint64_t	 t0 = clock_mono_ns();
 	int		 ch, keep = 0, quick = 0, missing;
