@@ -440,6 +440,10 @@ def copy_for_nobody(d, dest):
     os.makedirs(plugins)
     binary = os.path.join(dest, "massaged")
     shutil.copy(d.binary, binary)
+    # The routine worker goes next to the daemon, where it looks first
+    # when MASSAGED_WORKER does not name one (the caller unsets it).
+    shutil.copy(os.path.join(d.build, "massaged-worker"),
+                os.path.join(dest, "massaged-worker"))
     for so in glob.glob(os.path.join(d.build, "plugins", "*.so")):
         shutil.copy(so, plugins)
     shutil.copytree(d.daemon_keys["panel_dir"], os.path.join(dest, "panel"))
@@ -447,7 +451,8 @@ def copy_for_nobody(d, dest):
         os.chmod(root, 0o755)
         for n in files:
             os.chmod(os.path.join(root, n),
-                     0o755 if n == "massaged" or n.endswith(".so")
+                     0o755 if n in ("massaged", "massaged-worker") or
+                     n.endswith(".so")
                      else 0o644)
     d.binary = binary
     d.daemon_keys["plugin_dir"] = plugins
@@ -455,10 +460,11 @@ def copy_for_nobody(d, dest):
     d.write_config()
 
 
-def test_daemon_needs_no_privileges(tmp_path):
+def test_daemon_needs_no_privileges(tmp_path, monkeypatch):
     """As systemd/massaged.service runs it: another user, no capabilities
     at all (empty bounding set), no_new_privs. Everything still works: the
     controllers, a session, the session record."""
+    monkeypatch.delenv("MASSAGED_WORKER", raising=False)
     base = tempfile.mkdtemp(prefix="massaged-nobody-", dir="/tmp")
     try:
         os.chmod(base, 0o755)
