@@ -451,7 +451,7 @@
       })).join(' · ') : t('intake.history_nopressure')));
       if (Array.isArray(s.intensity_changes) && s.intensity_changes.length) {
         li.appendChild(h('span', 'hint', t('intake.history_intensity', {
-          list: s.intensity_changes.map((c) => (c.percent !== undefined ? c.percent : c.to) + '%').join(' → '),
+          list: s.intensity_changes.map((c) => c.pct + '%').join(' → '),
         })));
       } else if (s.intensity_pct) {
         li.appendChild(h('span', 'hint', t('intake.history_intensity', { list: s.intensity_pct + '%' })));
