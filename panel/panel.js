@@ -588,13 +588,16 @@
     command('POST', paused ? 'api/v1/session/resume' : 'api/v1/session/pause', undefined, el.sessionError);
   });
   el.end.addEventListener('click', () => command('POST', 'api/v1/session/stop', undefined, el.sessionError));
+  /* To the next ten in that direction (75 % goes to 80 % or 70 %), from
+   * 10 % to 100 %. */
   function nudge(d) {
     if (!status || status.intensity == null) return;
-    const pct = Math.max(10, Math.min(100, Math.round(status.intensity / 10) * 10 + d));
+    const i = status.intensity;
+    const pct = Math.max(10, Math.min(100, d > 0 ? Math.floor(i / 10) * 10 + 10 : Math.ceil(i / 10) * 10 - 10));
     if (pct !== status.intensity) command('PUT', 'api/v1/session/intensity', { percent: pct }, el.sessionError);
   }
-  el.intDown.addEventListener('click', () => nudge(-10));
-  el.intUp.addEventListener('click', () => nudge(10));
+  el.intDown.addEventListener('click', () => nudge(-1));
+  el.intUp.addEventListener('click', () => nudge(1));
   el.reset.addEventListener('click', async () => {
     resetting = true;
     resetError = '';
