@@ -3,6 +3,7 @@
 // The test table is the demo table (config/massaged.ini) pointed at the
 // simulator; profiles and rules are the shipped ones.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -313,6 +314,23 @@ export async function startRig(prefix) {
 
 export function stopRig(rig) {
   return stopTable(rig);
+}
+
+/* STOP is the topmost element at its own centre, enabled, on screen. */
+export async function stopOnTop(page, what) {
+  const r = await page.evaluate(() => {
+    const b = document.getElementById('estop');
+    const rc = b.getBoundingClientRect();
+    const x = rc.left + rc.width / 2, y = rc.top + rc.height / 2;
+    const top = document.elementFromPoint(x, y);
+    return {
+      ok: !!top && b.contains(top), disabled: b.disabled, top: top ? top.id || top.className : null,
+      inView: rc.top >= 0 && rc.bottom <= window.innerHeight && rc.left >= 0 && rc.right <= window.innerWidth,
+    };
+  });
+  assert.ok(r.ok, what + ': STOP is covered by ' + r.top);
+  assert.equal(r.disabled, false, what + ': STOP disabled');
+  assert.ok(r.inView, what + ': STOP off screen');
 }
 
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');

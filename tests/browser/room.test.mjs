@@ -16,7 +16,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
-import { BUILD, CHROMIUM, REPO, TOKEN, axeViolations, launchBrowser, sleep, startTable, tempDir, waitFor } from './harness.mjs';
+import { BUILD, CHROMIUM, REPO, TOKEN, axeViolations, launchBrowser, sleep, startTable, stopOnTop, tempDir, waitFor } from './harness.mjs';
 
 const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(REPO, 'docs', 'screenshots') : null;
 const have = fs.existsSync(path.join(BUILD, 'massaged')) && fs.existsSync(CHROMIUM);
@@ -34,23 +34,6 @@ async function shot(page, name) {
   if (!SHOTS) return;
   fs.mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SHOTS, name + '.png') });
-}
-
-/* STOP is the topmost element at its own centre, enabled, on screen. */
-async function stopOnTop(page, what) {
-  const r = await page.evaluate(() => {
-    const b = document.getElementById('estop');
-    const rc = b.getBoundingClientRect();
-    const x = rc.left + rc.width / 2, y = rc.top + rc.height / 2;
-    const top = document.elementFromPoint(x, y);
-    return {
-      ok: !!top && b.contains(top), disabled: b.disabled, top: top ? top.id || top.className : null,
-      inView: rc.top >= 0 && rc.bottom <= window.innerHeight && rc.left >= 0 && rc.right <= window.innerWidth,
-    };
-  });
-  assert.ok(r.ok, what + ': STOP is covered by ' + r.top);
-  assert.equal(r.disabled, false, what + ': STOP disabled');
-  assert.ok(r.inView, what + ': STOP off screen');
 }
 
 /* axe-core (WCAG 2.1 A and AA and best practices): zero violations. */
