@@ -952,7 +952,9 @@
         loadSessions();
         break;
       case 'fault': {
-        const f = status ? faultText(Object.assign({}, status, { fault_reason: d.reason })) : { what: d.message };
+        // Who caused it comes with the event: the status may not say yet.
+        const f = status ? faultText(Object.assign({}, status, { fault_reason: d.reason, last_stop: { reason: d.reason, by: d.by } }))
+          : { what: d.message };
         logEvent(t('ev.fault', { text: f.what }), 'ev-fault');
         alarm('fault');
         break;

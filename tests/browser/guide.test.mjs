@@ -175,7 +175,7 @@ describe('guide: your first session', { skip: !have && 'massaged or chromium not
     assert.equal(await textOf('#start'), 'Reset the fault first');
     assert.equal(await page.locator('#start').isDisabled(), true);
     assert.equal(await mainTop(), top, 'the banner holds its place: nothing moved');
-    await page.locator('#events', { hasText: 'FAULT: STOP was pressed' }).waitFor();
+    await page.locator('#events', { hasText: 'FAULT: STOP was pressed by admin.' }).waitFor();
     await stopOnTop(page, 'fault');
     await page.locator('#toast').waitFor({ state: 'hidden', timeout: 6000 });
     await shot(page, 'session-stopped');
