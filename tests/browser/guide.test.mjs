@@ -145,8 +145,10 @@ describe('guide: your first session', { skip: !have && 'massaged or chromium not
   test('5. end the session: the pressure ramps down, then idle', async () => {
     const top = await mainTop();
     await page.click('#end');
-    await page.locator('#banner-title', { hasText: 'Ending the session' }).waitFor();
-    assert.equal(await state(), 'stopping');
+    // STOPPING under a blue banner (both read at once: it lasts a second).
+    await waitFor(() => page.evaluate(() => document.getElementById('state').textContent === 'stopping' &&
+      document.getElementById('banner-title').textContent === 'Ending the session' &&
+      document.getElementById('banner').classList.contains('banner-info')), 5000, 'STOPPING, Ending the session', 10);
     await page.locator('#state', { hasText: 'idle' }).waitFor({ timeout: 30000 });
     assert.equal(await textOf('#last-stop'), 'Last stop: ended by the operator by admin');
     await page.locator('#banner-title', { hasText: 'Table ready' }).waitFor();
