@@ -1426,6 +1426,8 @@ routine_inst_start(struct routine_inst *ri, const struct routine_opts *o,
 		ri->host.size = sizeof(ri->host);
 		ri->deadline_ms = o->deadline_ms;
 		ri->wait_ms = o->wait_ms;
+		ri->cpu_ms = o->cpu_ms;
+		ri->tick_ms = o->tick_hz > 0 ? 1000.0 / o->tick_hz : 0;
 		if (routines_remote_inst(ri, o, c, params, zones, n_zones,
 		    duration_s, why, whylen) == -1)
 			return (-1);
@@ -1488,11 +1490,82 @@ routine_inst_destroy(struct routine_inst *ri)
 	memset(ri, 0, sizeof(*ri));
 }
 
+/* CPU time the worker has used (its process clock), -1 if unknown. */
+static int64_t
+routines_cpu_ns(const struct routine_worker *w)
+{
+	struct timespec	 ts;
+	clockid_t	 clk;
+
+	if (clock_getcpuclockid(w->pid, &clk) != 0 ||
+	    clock_gettime(clk, &ts) == -1)
+		return (-1);
+	return ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+}
+
+/* The worker's scheduler state ('R', 'S', 'D' ...), 0 if unknown. */
+static char
+routines_sched_state(const struct routine_worker *w)
+{
+	char	 path[64], buf[512], *p;
+	ssize_t	 n;
+	int	 fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)w->pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return (0);
+	buf[n] = '\0';
+	/* pid (comm) state ...: comm may hold anything, even ")" */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return (0);
+	return (p[2]);
+}
+
+/*
+ * A step() still unanswered a tick after it was asked is stuck, rather
+ * than kept from a CPU by a busy machine, if the worker sleeps in the
+ * kernel (a pure computation never waits: it sleeps, or waits for
+ * something that will not come) or has used ri->cpu_ms of CPU since it
+ * was first found late. Then why says so, and 1.
+ */
+static int
+routines_stuck(struct routine_inst *ri, uint64_t now, char *why,
+    size_t whylen)
+{
+	int64_t	 cpu;
+	double	 ms, wall_ms;
+
+	if (ri->cpu_ms <= 0 || ri->late_ns == 0)
+		return (0);
+	if (routines_sched_state(ri->w) == 'S') {
+		snprintf(why, whylen, "step() was asleep in the kernel %.1f ms "
+		    "after it was asked; the worker was killed",
+		    (now - ri->sent_ns) / 1e6);
+		return (1);
+	}
+	if ((cpu = routines_cpu_ns(ri->w)) < 0 || ri->late_cpu_ns < 0)
+		return (0);
+	ms = (cpu - ri->late_cpu_ns) / 1e6;
+	wall_ms = (now - ri->late_ns) / 1e6;
+	if (ms < ri->cpu_ms)
+		return (0);
+	snprintf(why, whylen, "step() was still computing %.1f ms after it "
+	    "was asked (%.1f ms of CPU in the last %.1f ms); the worker was "
+	    "killed", (now - ri->sent_ns) / 1e6, ms, wall_ms);
+	return (1);
+}
+
 /*
  * step() in the worker. The answer is waited for ri->wait_ms at most
  * (the caller's budget): if it is late, ROUTINE_STEP_LATE, and the next
- * call collects it (without asking again) until ri->deadline_ms after it
- * was asked; then the worker is killed and ROUTINE_STEP_LOST.
+ * call collects it (without asking again). If it has not come by then and
+ * the worker is stuck (routines_stuck()), the worker is killed and
+ * ROUTINE_STEP_LOST; a worker only kept from running has until
+ * ri->deadline_ms after it was asked.
  */
 static int
 routines_remote_stepped(struct routine_inst *ri,
@@ -1502,8 +1575,9 @@ routines_remote_stepped(struct routine_inst *ri,
 	struct wk_step		*m = &w->buf.step;
 	double			 ms = ri->deadline_ms > 0 ? ri->deadline_ms :
 				    ROUTINE_CALL_MS;
-	uint64_t		 now = clock_mono_ns(), soft, hard;
+	uint64_t		 now = clock_mono_ns(), soft, hard, judge;
 	size_t			 n = ri->n_zones, len;
+	char			 last[sizeof(ri->why)];
 	int			 rc;
 
 	ri->why[0] = '\0';
@@ -1536,13 +1610,47 @@ routines_remote_stepped(struct routine_inst *ri,
 	 * may not have run since; the miss is its own only after that. */
 	if (ri->wait_ms > 0 && hard < soft)
 		hard = soft;
+	if (ri->late_ns != 0 && ri->cpu_ms > 0 && ri->tick_ms > 0) {
+		/* Judged a full tick after the question, never sooner (a
+		 * late tick is followed by a short one). */
+		judge = ri->sent_ns + (uint64_t)(ri->tick_ms * 1e6);
+		if (judge > now) {
+			rc = routines_wait_soft(w, WK_STEPPED, judge < soft ?
+			    judge : soft, hard, ri->why, sizeof(ri->why));
+			if (rc != 2)
+				goto answered;
+			now = clock_mono_ns();
+		}
+		if (now >= judge && routines_stuck(ri, now, ri->why,
+		    sizeof(ri->why))) {
+			/* One last look: the answer may have come meanwhile. */
+			rc = routines_wait_soft(w, WK_STEPPED, now, now +
+			    1000000, last, sizeof(last));
+			if (rc == 2) {
+				routines_end(w, 1, NULL, 0);
+				rc = -1;
+			} else if (rc == -1)
+				snprintf(ri->why, sizeof(ri->why), "%s", last);
+			if (rc != 0)
+				goto lost;
+			ri->why[0] = '\0';
+			goto answered;
+		}
+	}
 	rc = routines_wait_soft(w, WK_STEPPED, soft, hard, ri->why,
 	    sizeof(ri->why));
 	if (rc == 2) {
 		ri->late++;
+		if (ri->late_ns == 0) {
+			ri->late_ns = clock_mono_ns();
+			ri->late_cpu_ns = ri->cpu_ms > 0 ? routines_cpu_ns(w) :
+			    -1;
+		}
 		return (ROUTINE_STEP_LATE);
 	}
+answered:
 	ri->pending = 0;
+	ri->late_ns = 0;
 	if (rc == 0 && w->buf.stepped.n != n) {
 		snprintf(ri->why, sizeof(ri->why), "the worker broke the "
 		    "protocol; killed");

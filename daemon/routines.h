@@ -86,6 +86,10 @@ struct routine_inst {
 	double				 wait_ms;	/* then LATE */
 	int				 pending;	/* a step() asked */
 	uint64_t			 sent_ns;
+	double				 cpu_ms;	/* judged a tick on */
+	double				 tick_ms;
+	int64_t				 late_cpu_ns;	/* worker CPU when */
+	uint64_t			 late_ns;	/*   last found late */
 	unsigned long			 late;		/* LATE answers */
 	struct routine_worker		*w;
 	const struct massaged_routine	*prepared; /* w started for it */
@@ -96,6 +100,10 @@ struct routine_inst {
 struct routine_opts {
 	double			 deadline_ms;	/* each call; 0: a second */
 	double			 wait_ms;	/* step(): 0 the deadline */
+	double			 cpu_ms;	/* step(): still late at the
+						   next call after using this
+						   much CPU, or asleep: lost
+						   (0: only the deadline) */
 	uint64_t		 load_deadline_ns; /* monotonic; 0: 3 s */
 	double			 ramp_kpa_s;	/* told to create() */
 	double			 tick_hz;	/* told to create() */
@@ -106,7 +114,9 @@ struct routine_opts {
 /* routine_inst_step(): the worker is gone (ri->why says how). */
 #define ROUTINE_STEP_LOST	(-2)
 /* routine_inst_step(): no answer within wait_ms; the next call collects
- * it, until deadline_ms after it was asked. No outputs were written. */
+ * it, until deadline_ms after it was asked, unless the worker is found
+ * stuck then (asleep in the kernel, or computing: cpu_ms of CPU since it
+ * was found late). No outputs were written. */
 #define ROUTINE_STEP_LATE	(-3)
 
 /*

@@ -152,9 +152,12 @@ session_init(struct session *s, const struct config *cfg,
 	/*
 	 * A routine in a worker: the tick waits half a tick for its answer,
 	 * never longer; a late answer holds the last setpoints and is
-	 * collected by the next tick; a step() that has not answered
+	 * collected by the next tick. A step() still unanswered then, with
+	 * its worker asleep in the kernel or computing (a CPU budget used
+	 * since it was found late), stops the session at that tick. A
+	 * worker only kept from a CPU by a busy machine has until
 	 * ROUTINE_DEADLINE_TICKS (at least ROUTINE_DEADLINE_MIN_MS) after
-	 * it was asked stops the session.
+	 * it was asked.
 	 */
 	s->routine_wait_ms = 1000.0 / cfg->table->tick_hz / 2;
 	s->routine_deadline_ms = ROUTINE_DEADLINE_TICKS * 1000.0 /
@@ -362,6 +365,7 @@ session_step_begin(struct session *s, int i)
 	memset(&o, 0, sizeof(o));
 	o.deadline_ms = s->routine_deadline_ms;
 	o.wait_ms = s->routine_wait_ms;
+	o.cpu_ms = s->routine_budget_ms;
 	o.load_deadline_ns = i == 0 ? clock_mono_ns() +
 	    (uint64_t)ROUTINE_START_MS * 1000000 : 0;
 	o.ramp_kpa_s = s->prof.ramp_kpa_s;

@@ -38,9 +38,14 @@ def test_routine_budget_rule_is_the_documented_one():
     window = int(define("daemon/session.c", "ROUTINE_OVERRUN_WINDOW"))
     deadline = int(define("daemon/session.c", "ROUTINE_DEADLINE_TICKS"))
     doc = flat(read("docs/writing-routines.md"))
-    assert "in %d of the last %d ticks" % (overruns, window) in doc
+    assert "%d in the last %d steps" % (overruns, window) in doc
     assert "has not answered %d ticks" % deadline in doc
     assert "a routine over budget stops the session" not in doc
+    # the CPU a late worker may use before it is judged stuck: a quarter
+    # tick, as session_init() sets routine_budget_ms
+    assert re.search(r"routine_budget_ms = 1000\.0 / cfg->table->tick_hz "
+                     r"/ 4;", read("daemon/session.c"))
+    assert "has used a quarter tick of CPU" in doc
 
 
 def test_routine_out_of_range_stops_the_session_as_documented():
