@@ -1469,6 +1469,8 @@ routine_inst_step(struct routine_inst *ri, const struct massaged_step_in *in,
 {
 	int	 rc;
 
+	if (ri->lost)
+		return (ROUTINE_STEP_LOST);
 	if (ri->desc == NULL || ri->inst == NULL)
 		return (MASSAGED_STEP_ERROR);
 	if (ri->w != NULL)
@@ -1525,46 +1527,109 @@ routines_sched_state(const struct routine_worker *w)
 	return (p[2]);
 }
 
-/*
- * A step() still unanswered a tick after it was asked is stuck, rather
- * than kept from a CPU by a busy machine, if the worker sleeps in the
- * kernel (a pure computation never waits: it sleeps, or waits for
- * something that will not come) or has used ri->cpu_ms of CPU since it
- * was first found late. Then why says so, and 1.
- */
+/* Sends step() its inputs; -1 (the worker ended, ri lost) if it cannot. */
 static int
-routines_stuck(struct routine_inst *ri, uint64_t now, char *why,
-    size_t whylen)
+routines_remote_ask(struct routine_inst *ri, const struct massaged_step_in *in)
 {
-	int64_t	 cpu;
-	double	 ms, wall_ms;
+	struct routine_worker	*w = ri->w;
+	struct wk_step		*m = &w->buf.step;
+	size_t			 n = ri->n_zones;
 
-	if (ri->cpu_ms <= 0 || ri->late_ns == 0)
-		return (0);
-	if (routines_sched_state(ri->w) == 'S') {
-		snprintf(why, whylen, "step() was asleep in the kernel %.1f ms "
-		    "after it was asked; the worker was killed",
-		    (now - ri->sent_ns) / 1e6);
-		return (1);
+	m->h.type = WK_STEP;
+	m->h.seq = ++w->seq;
+	m->t_s = in->t_s;
+	m->dt_s = in->dt_s;
+	m->intensity = in->intensity;
+	m->feedback = in->feedback;
+	m->n = (uint32_t)n;
+	if (in->pressure_kpa != NULL)
+		memcpy(m->pressure_kpa, in->pressure_kpa, n * sizeof(double));
+	else
+		memset(m->pressure_kpa, 0, n * sizeof(double));
+	if (routines_send(w, m, offsetof(struct wk_step, pressure_kpa) +
+	    n * sizeof(double), ri->why, sizeof(ri->why)) == -1) {
+		ri->w = NULL;
+		ri->inst = NULL;
+		ri->lost = 1;
+		return (-1);
 	}
-	if ((cpu = routines_cpu_ns(ri->w)) < 0 || ri->late_cpu_ns < 0)
-		return (0);
-	ms = (cpu - ri->late_cpu_ns) / 1e6;
-	wall_ms = (now - ri->late_ns) / 1e6;
-	if (ms < ri->cpu_ms)
-		return (0);
-	snprintf(why, whylen, "step() was still computing %.1f ms after it "
-	    "was asked (%.1f ms of CPU in the last %.1f ms); the worker was "
-	    "killed", (now - ri->sent_ns) / 1e6, ms, wall_ms);
-	return (1);
+	ri->pending = 1;
+	ri->sent_ns = clock_mono_ns();
+	ri->late_ns = 0;
+	return (0);
+}
+
+void
+routine_inst_ask(struct routine_inst *ri, const struct massaged_step_in *in)
+{
+	if (ri->w != NULL && ri->inst != NULL && !ri->pending)
+		(void)routines_remote_ask(ri, in);
 }
 
 /*
- * step() in the worker. The answer is waited for ri->wait_ms at most
- * (the caller's budget): if it is late, ROUTINE_STEP_LATE, and the next
- * call collects it (without asking again). If it has not come by then and
- * the worker is stuck (routines_stuck()), the worker is killed and
- * ROUTINE_STEP_LOST; a worker only kept from running has until
+ * The worker of an unanswered step(), judged: stuck if it sleeps in the
+ * kernel (a pure computation never waits: it sleeps, or waits for
+ * something that will not come), or if, about a tick after the question,
+ * it has used ri->cpu_ms of CPU on it (since its last answer, or since it
+ * was first found without one); not if a busy machine only keeps it from
+ * running. A stuck
+ * worker gets one last look (its answer may have come meanwhile): 0 and
+ * the answer in w->buf then; otherwise it is killed, -1 with why.
+ * 2: not stuck.
+ */
+static int
+routines_judge(struct routine_inst *ri, uint64_t now)
+{
+	char	 last[sizeof(ri->why)];
+	int64_t	 cpu;
+	double	 ms;
+	int	 rc;
+
+	if (ri->cpu_ms <= 0 || ri->tick_ms <= 0)
+		return (2);
+	if (routines_sched_state(ri->w) == 'S')
+		snprintf(ri->why, sizeof(ri->why), "step() was asleep in the "
+		    "kernel %.1f ms after it was asked; the worker was killed",
+		    (now - ri->sent_ns) / 1e6);
+	else if (ri->answer_cpu_ns > 0 &&
+	    now - ri->sent_ns >= (uint64_t)(ri->tick_ms * 0.9e6) &&
+	    (cpu = routines_cpu_ns(ri->w)) >= 0 &&
+	    (ms = (cpu - ri->answer_cpu_ns) / 1e6) >= ri->cpu_ms)
+		/* asked ahead: judged at the next tick, by the CPU it has
+		 * used since its last answer */
+		snprintf(ri->why, sizeof(ri->why), "step() was still computing "
+		    "%.1f ms after it was asked (%.1f ms of CPU on it); the "
+		    "worker was killed", (now - ri->sent_ns) / 1e6, ms);
+	else if (ri->late_ns != 0 && ri->late_cpu_ns >= 0 &&
+	    now - ri->sent_ns >= (uint64_t)(ri->tick_ms * 1e6) &&
+	    (cpu = routines_cpu_ns(ri->w)) >= 0 &&
+	    (ms = (cpu - ri->late_cpu_ns) / 1e6) >= ri->cpu_ms)
+		snprintf(ri->why, sizeof(ri->why), "step() was still computing "
+		    "%.1f ms after it was asked (%.1f ms of CPU in the last "
+		    "%.1f ms); the worker was killed", (now - ri->sent_ns) /
+		    1e6, ms, (now - ri->late_ns) / 1e6);
+	else
+		return (2);
+	rc = routines_wait_soft(ri->w, WK_STEPPED, now, now + 1000000, last,
+	    sizeof(last));
+	if (rc == 2) {
+		routines_end(ri->w, 1, NULL, 0);
+		return (-1);
+	}
+	if (rc == -1)
+		snprintf(ri->why, sizeof(ri->why), "%s", last);
+	else if (rc == 0)
+		ri->why[0] = '\0';
+	return (rc);
+}
+
+/*
+ * step() in the worker. A question asked at an earlier call (ahead, by
+ * routine_inst_ask(), or one that was late) is collected; otherwise this
+ * call asks. The answer is waited for ri->wait_ms at most (the caller's
+ * budget): if it is late, ROUTINE_STEP_LATE, and the next call collects
+ * it. A worker found stuck (routines_judge()) is killed and
+ * ROUTINE_STEP_LOST; one only kept from running has until
  * ri->deadline_ms after it was asked.
  */
 static int
@@ -1572,37 +1637,16 @@ routines_remote_stepped(struct routine_inst *ri,
     const struct massaged_step_in *in, double *setpoint_kpa)
 {
 	struct routine_worker	*w = ri->w;
-	struct wk_step		*m = &w->buf.step;
 	double			 ms = ri->deadline_ms > 0 ? ri->deadline_ms :
 				    ROUTINE_CALL_MS;
-	uint64_t		 now = clock_mono_ns(), soft, hard, judge;
-	size_t			 n = ri->n_zones, len;
-	char			 last[sizeof(ri->why)];
-	int			 rc;
+	uint64_t		 now, soft, hard;
+	size_t			 n = ri->n_zones;
+	int			 rc, asked = ri->pending;
 
 	ri->why[0] = '\0';
-	if (!ri->pending) {
-		m->h.type = WK_STEP;
-		m->h.seq = ++w->seq;
-		m->t_s = in->t_s;
-		m->dt_s = in->dt_s;
-		m->intensity = in->intensity;
-		m->feedback = in->feedback;
-		m->n = (uint32_t)n;
-		if (in->pressure_kpa != NULL)
-			memcpy(m->pressure_kpa, in->pressure_kpa,
-			    n * sizeof(double));
-		else
-			memset(m->pressure_kpa, 0, n * sizeof(double));
-		len = offsetof(struct wk_step, pressure_kpa) +
-		    n * sizeof(double);
-		if (routines_send(w, m, len, ri->why, sizeof(ri->why)) == -1) {
-			rc = -1;
-			goto lost;
-		}
-		ri->pending = 1;
-		ri->sent_ns = now;
-	}
+	if (!asked && routines_remote_ask(ri, in) == -1)
+		return (ROUTINE_STEP_LOST);
+	now = clock_mono_ns();
 	hard = ri->sent_ns + (uint64_t)(ms * 1e6);
 	soft = ri->wait_ms > 0 ? now + (uint64_t)(ri->wait_ms * 1e6) : hard;
 	/* Every call gives the worker its wait: if the daemon itself was
@@ -1610,36 +1654,22 @@ routines_remote_stepped(struct routine_inst *ri,
 	 * may not have run since; the miss is its own only after that. */
 	if (ri->wait_ms > 0 && hard < soft)
 		hard = soft;
-	if (ri->late_ns != 0 && ri->cpu_ms > 0 && ri->tick_ms > 0) {
-		/* Judged a full tick after the question, never sooner (a
-		 * late tick is followed by a short one). */
-		judge = ri->sent_ns + (uint64_t)(ri->tick_ms * 1e6);
-		if (judge > now) {
-			rc = routines_wait_soft(w, WK_STEPPED, judge < soft ?
-			    judge : soft, hard, ri->why, sizeof(ri->why));
-			if (rc != 2)
-				goto answered;
-			now = clock_mono_ns();
+	if (asked) {
+		/* Asked before: most often the answer is in already. */
+		rc = routines_wait_soft(w, WK_STEPPED, now, hard, ri->why,
+		    sizeof(ri->why));
+		if (rc == 2 && (rc = routines_judge(ri, now)) == 2 &&
+		    ri->late_ns == 0 && ri->cpu_ms > 0) {
+			ri->late_ns = now;
+			ri->late_cpu_ns = routines_cpu_ns(w);
 		}
-		if (now >= judge && routines_stuck(ri, now, ri->why,
-		    sizeof(ri->why))) {
-			/* One last look: the answer may have come meanwhile. */
-			rc = routines_wait_soft(w, WK_STEPPED, now, now +
-			    1000000, last, sizeof(last));
-			if (rc == 2) {
-				routines_end(w, 1, NULL, 0);
-				rc = -1;
-			} else if (rc == -1)
-				snprintf(ri->why, sizeof(ri->why), "%s", last);
-			if (rc != 0)
-				goto lost;
-			ri->why[0] = '\0';
-			goto answered;
-		}
-	}
-	rc = routines_wait_soft(w, WK_STEPPED, soft, hard, ri->why,
-	    sizeof(ri->why));
-	if (rc == 2) {
+		if (rc == 2)
+			rc = routines_wait_soft(w, WK_STEPPED, soft, hard,
+			    ri->why, sizeof(ri->why));
+	} else
+		rc = routines_wait_soft(w, WK_STEPPED, soft, hard, ri->why,
+		    sizeof(ri->why));
+	if (rc == 2 && (rc = routines_judge(ri, clock_mono_ns())) == 2) {
 		ri->late++;
 		if (ri->late_ns == 0) {
 			ri->late_ns = clock_mono_ns();
@@ -1648,7 +1678,6 @@ routines_remote_stepped(struct routine_inst *ri,
 		}
 		return (ROUTINE_STEP_LATE);
 	}
-answered:
 	ri->pending = 0;
 	ri->late_ns = 0;
 	if (rc == 0 && w->buf.stepped.n != n) {
@@ -1657,7 +1686,6 @@ answered:
 		routines_end(w, 1, NULL, 0);
 		rc = -1;
 	}
-lost:
 	if (rc != 0) {
 		if (rc == -1 && strcmp(ri->why, "timeout") == 0)
 			snprintf(ri->why, sizeof(ri->why), "step() missed its "
@@ -1669,9 +1697,11 @@ lost:
 			routines_end(w, 1, NULL, 0);
 		ri->w = NULL;
 		ri->inst = NULL;
+		ri->lost = 1;
 		return (ROUTINE_STEP_LOST);
 	}
 	memcpy(setpoint_kpa, w->buf.stepped.setpoint_kpa, n * sizeof(double));
+	ri->answer_cpu_ns = w->buf.stepped.cpu_ns;
 	rc = w->buf.stepped.rc;
 	if (rc != MASSAGED_STEP_RUNNING && rc != MASSAGED_STEP_DONE)
 		return (MASSAGED_STEP_ERROR);

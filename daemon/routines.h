@@ -85,9 +85,12 @@ struct routine_inst {
 	double				 deadline_ms;	/* per step() call */
 	double				 wait_ms;	/* then LATE */
 	int				 pending;	/* a step() asked */
+	int				 lost;		/* asking failed */
 	uint64_t			 sent_ns;
 	double				 cpu_ms;	/* judged a tick on */
 	double				 tick_ms;
+	int64_t				 answer_cpu_ns;	/* worker CPU at the
+							   last answer, 0 */
 	int64_t				 late_cpu_ns;	/* worker CPU when */
 	uint64_t			 late_ns;	/*   last found late */
 	unsigned long			 late;		/* LATE answers */
@@ -136,6 +139,15 @@ int	routine_inst_start(struct routine_inst *ri,
 	    size_t n_zones, double duration_s, char *why, size_t whylen);
 int	routine_inst_step(struct routine_inst *ri,
 	    const struct massaged_step_in *in, double *setpoint_kpa);
+/*
+ * Asks a worker's step() now for the next routine_inst_step(), which
+ * then collects that answer (its own in is not sent): the worker computes
+ * between ticks, not while the tick waits. Nothing for an instance in
+ * this process, or with a question open. A worker that cannot be asked is
+ * lost, which the next routine_inst_step() reports.
+ */
+void	routine_inst_ask(struct routine_inst *ri,
+	    const struct massaged_step_in *in);
 void	routine_inst_destroy(struct routine_inst *ri);
 /* Starts the worker for a later routine_inst_start() of desc now (ri is
  * then its opts->prepared), so it has loaded by then; -1 if it cannot

@@ -150,14 +150,14 @@ session_init(struct session *s, const struct config *cfg,
 	if (s->routine_budget_ms < 2)
 		s->routine_budget_ms = 2;
 	/*
-	 * A routine in a worker: the tick waits half a tick for its answer,
-	 * never longer; a late answer holds the last setpoints and is
-	 * collected by the next tick. A step() still unanswered then, with
-	 * its worker asleep in the kernel or computing (a CPU budget used
-	 * since it was found late), stops the session at that tick. A
-	 * worker only kept from a CPU by a busy machine has until
-	 * ROUTINE_DEADLINE_TICKS (at least ROUTINE_DEADLINE_MIN_MS) after
-	 * it was asked.
+	 * A routine in a worker is asked a tick ahead (session_routine());
+	 * the tick waits half a tick for a missing answer, never longer; a
+	 * late answer holds the last setpoints and is collected by the next
+	 * tick. A step() still unanswered about a tick after the question,
+	 * with its worker asleep in the kernel or computing (a CPU budget
+	 * used on it), stops the session at that tick. A worker only kept
+	 * from a CPU by a busy machine has until ROUTINE_DEADLINE_TICKS (at
+	 * least ROUTINE_DEADLINE_MIN_MS) after it was asked.
 	 */
 	s->routine_wait_ms = 1000.0 / cfg->table->tick_hz / 2;
 	s->routine_deadline_ms = ROUTINE_DEADLINE_TICKS * 1000.0 /
@@ -665,7 +665,7 @@ session_routine(struct session *s, const struct session_input *in,
 	const struct program_step	*st = &s->prog.steps[s->step];
 	struct massaged_step_in		 sin;
 	uint64_t			 t0;
-	double				 ms, t_step;
+	double				 ms, t_step, next;
 	int				 i, rc, was_pending, late;
 
 	t_step = s->active_s - s->step_start_s;
@@ -682,9 +682,13 @@ session_routine(struct session *s, const struct session_input *in,
 	sin.dt_s = dt;
 	sin.pressure_kpa = s->routine_in;
 	sin.intensity = s->intensity_pct / 100.0;
-	sin.feedback = s->feedback;
-	s->feedback = 0;
+	/* A question asked ahead is collected, not sent: the feedback then
+	 * waits for the next question. */
 	was_pending = s->ri.pending;
+	if (!was_pending) {
+		sin.feedback = s->feedback;
+		s->feedback = 0;
+	}
 	t0 = clock_mono_ns();
 	rc = routine_inst_step(&s->ri, &sin, s->routine_out);
 	ms = (clock_mono_ns() - t0) / 1e6;
@@ -762,6 +766,20 @@ session_routine(struct session *s, const struct session_input *in,
 			return (-1);
 		}
 		request[st->zones[i]] = v;
+	}
+	s->late_counted = 0;
+	/*
+	 * A routine in a worker is asked now for the next tick, with this
+	 * tick's readings: it computes while the loop sleeps, and the next
+	 * tick only collects the answer.
+	 */
+	next = 1.0 / s->cfg->table->tick_hz;
+	if (rc == MASSAGED_STEP_RUNNING && t_step + next < st->duration_s) {
+		sin.t_s = t_step + next;
+		sin.dt_s = next;
+		sin.feedback = s->feedback;
+		s->feedback = 0;
+		routine_inst_ask(&s->ri, &sin);
 	}
 	return (rc == MASSAGED_STEP_DONE ? 1 : 0);
 }

@@ -96,6 +96,7 @@ struct wk_stepped {
 	struct wk_hdr	 h;
 	int32_t		 rc;
 	uint32_t	 n;
+	int64_t		 cpu_ns;	/* the worker's CPU time, sent */
 	double		 setpoint_kpa[WORKER_ZONES_MAX];
 };
 

@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,18 @@ worker_guarded(size_t n)
 	return ((double *)(void *)(p + data - n * sizeof(double)));
 }
 
+/* CPU time used so far: the daemon judges a step() that does not
+ * answer by the CPU it has used since the last answer. */
+static int64_t
+worker_cpu_ns(void)
+{
+	struct timespec	 ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == -1)
+		return (-1);
+	return ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+}
+
 static void
 worker_serve(const struct massaged_routine *d)
 {
@@ -307,6 +320,7 @@ worker_serve(const struct massaged_routine *d)
 			rep.h.type = WK_STEPPED;
 			rep.h.seq = worker_seq;
 			rep.n = (uint32_t)nz;
+			rep.cpu_ns = worker_cpu_ns();
 			worker_send(&rep, offsetof(struct wk_stepped,
 			    setpoint_kpa) + nz * sizeof(double));
 			break;

@@ -23,7 +23,9 @@
  * The worker enforces it: once loaded it can no longer open files or
  * sockets, start processes or threads, or run programs (a seccomp filter
  * kills it if it tries), its memory and CPU time are limited, and step()
- * must answer within one control tick. A worker that dies, hangs or is
+ * must answer within one control tick: the daemon asks it for the next
+ * tick as soon as a tick has its answer (with that tick's readings and
+ * the next tick's t_s), and the next tick collects the answer. A worker that dies, hangs or is
  * killed stops that session at once (category 0), naming the routine.
  * Whatever a routine returns passes the daemon's limit pipeline before it
  * reaches a controller: a routine cannot exceed a limit, it can only ask.
@@ -141,7 +143,8 @@ struct massaged_step_in {
 	uint32_t	 size;		/* sizeof(*in) */
 	double		 t_s;		/* seconds since the step started */
 	double		 dt_s;		/* seconds since the previous call */
-	const double	*pressure_kpa;	/* measured, one per zone */
+	const double	*pressure_kpa;	/* measured, one per zone (at
+					   the tick before) */
 	double		 intensity;	/* 0.10 .. 1.00, applied by the host:
 					   never scale the output by it */
 	int		 feedback;	/* MASSAGED_FEEDBACK_*, this tick only */

@@ -3,8 +3,11 @@
  *
  * The daemon's tick asks the routine of the step for setpoints once per
  * tick; since routines run in massaged-worker, that is a round trip over
- * a socketpair instead of a function call. Measured here on the daemon's
- * own code (libmassaged-core: routines_load_file(), routine_inst_step())
+ * a socketpair instead of a function call. The session asks the worker
+ * for the next tick as soon as a tick has its answer, so a tick only
+ * collects an answer computed while the loop slept, and asks again.
+ * Measured here on the daemon's own code (libmassaged-core:
+ * routines_load_file(), routine_inst_step(), routine_inst_ask())
  * with the shipped swedish routine on 4 x 8 zones: the call through the
  * worker and the same routine called in this process (through the SDK's
  * test harness), paced at 100 Hz and back to back (free run). The
@@ -47,9 +50,13 @@ worker_calls(struct routine_inst *ri, struct massaged_test *t, int n,
 		}
 		in.t_s = k / WORKER_HZ;
 		t0 = clock_mono_ns();
-		if (ri != NULL)
+		if (ri != NULL) {
+			/* as the session does: collect, then ask ahead */
 			rc = routine_inst_step(ri, &in, out);
-		else
+			in.t_s = (k + 1) / WORKER_HZ;
+			if (rc >= 0)
+				routine_inst_ask(ri, &in);
+		} else
 			rc = massaged_test_step(t);
 		s[k] = (clock_mono_ns() - t0) / 1e9;
 		if (rc < 0) {
@@ -59,6 +66,51 @@ worker_calls(struct routine_inst *ri, struct massaged_test *t, int n,
 		}
 	}
 	return (0);
+}
+
+/*
+ * n ticks at hz, each calling the worker (collect, ask ahead) and the
+ * same routine in this process, in turn first: both see the same
+ * machine (a VM's wake-up noise reaches whichever runs first after the
+ * sleep), so their difference is what the worker adds.
+ */
+static int
+worker_paced(struct routine_inst *ri, struct massaged_test *t, int n,
+    double hz, double *sw, double *si)
+{
+	struct massaged_step_in	 in;
+	double			 meas[WORKER_ZONES] = { 0 }, out[WORKER_ZONES];
+	uint64_t		 t0, next = clock_mono_ns();
+	int			 k, j, rc = 0;
+
+	memset(&in, 0, sizeof(in));
+	in.size = sizeof(in);
+	in.intensity = 1;
+	in.pressure_kpa = meas;
+	in.dt_s = 1 / hz;
+	for (k = 0; k < n && rc >= 0; k++) {
+		next += (uint64_t)(1e9 / hz);
+		while (clock_mono_ns() < next)
+			sleep_ms((next - clock_mono_ns()) / 1e6);
+		for (j = 0; j < 2 && rc >= 0; j++) {
+			t0 = clock_mono_ns();
+			if ((j + k) % 2 == 0) {
+				in.t_s = k / hz;
+				rc = routine_inst_step(ri, &in, out);
+				in.t_s = (k + 1) / hz;
+				if (rc >= 0)
+					routine_inst_ask(ri, &in);
+				sw[k] = (clock_mono_ns() - t0) / 1e9;
+			} else {
+				rc = massaged_test_step(t);
+				si[k] = (clock_mono_ns() - t0) / 1e9;
+			}
+		}
+	}
+	if (rc < 0)
+		warnx_("step %d failed: %s", k, ri->why[0] != '\0' ? ri->why :
+		    t->err);
+	return (rc < 0 ? -1 : 0);
 }
 
 void
@@ -73,6 +125,7 @@ fig_worker(const char *build, double seconds, double free_tps)
 	const struct massaged_routine	*d;
 	double				 p[ROUTINE_PARAMS_MAX], *s = NULL;
 	double				 w50, w99, f50, f99, fmean, imean;
+	double				 i50, i99, f99i;
 	double				 without, w[4];
 	char				 so[PATH_MAX], why[256], v[64], r[64];
 	int				 n, k, ok = 0, i;
@@ -80,10 +133,12 @@ fig_worker(const char *build, double seconds, double free_tps)
 	printf("6. routines in workers: the cost per tick\n");
 	memset(w, 0, sizeof(w));
 	w50 = w99 = f50 = f99 = fmean = imean = without = 0;
+	i50 = i99 = f99i = 0;
 	snprintf(so, sizeof(so), "%s/plugins/swedish.so", build);
+	/* p99 of a few hundred ticks is the machine's noise: 20 s at least */
 	n = (int)(seconds * WORKER_HZ);
-	if (n < 100)
-		n = 100;
+	if (n < 2000)
+		n = 2000;
 	memset(z, 0, sizeof(z));
 	for (i = 0; i < WORKER_ZONES; i++) {
 		z[i].name = "bench";
@@ -106,46 +161,56 @@ fig_worker(const char *build, double seconds, double free_tps)
 		warnx_("swedish in a worker: %s", why);
 		goto row;
 	}
-	ok = worker_calls(&ri, NULL, n, WORKER_HZ, s) == 0 &&
-	    worker_calls(&ri, NULL, n * 4, 0, s + n) == 0;
-	routine_inst_destroy(&ri);
-	if (!ok)
-		goto row;
-	w50 = pct(s, n, 0.5);
-	w99 = pct(s, n, 0.99);
-	for (k = 0; k < n * 4; k++)
-		fmean += s[n + k] / (n * 4);
-	f50 = pct(s + n, n * 4, 0.5);
-	f99 = pct(s + n, n * 4, 0.99);
 	/* The same routine in this process. */
-	ok = 0;
 	if (massaged_test_open(&t, so) == -1) {
 		warnx_("%s: %s", so, t.err);
+		routine_inst_destroy(&ri);
 		goto row;
 	}
 	for (i = 0; i < WORKER_ZONES; i++)
 		massaged_test_zone(&t, "bench", 20);
 	t.tick_hz = WORKER_HZ;
-	if (massaged_test_create(&t, 3600) == 0 &&
-	    worker_calls(NULL, &t, n * 4, 0, s) == 0) {
-		ok = 1;
+	ok = massaged_test_create(&t, 3600) == 0 &&
+	    worker_paced(&ri, &t, n, WORKER_HZ, s, s + 4 * n) == 0;
+	if (ok) {
+		w50 = pct(s, n, 0.5);
+		w99 = pct(s, n, 0.99);
+		i50 = pct(s + 4 * n, n, 0.5);
+		i99 = pct(s + 4 * n, n, 0.99);
+		ok = worker_calls(&ri, NULL, n * 4, 0, s) == 0;
+	}
+	routine_inst_destroy(&ri);
+	if (ok) {
+		for (k = 0; k < n * 4; k++)
+			fmean += s[k] / (n * 4);
+		f50 = pct(s, n * 4, 0.5);
+		f99 = pct(s, n * 4, 0.99);
+		ok = worker_calls(NULL, &t, n * 4, 0, s) == 0;
+	}
+	if (ok) {
 		for (k = 0; k < n * 4; k++)
 			imean += s[k] / (n * 4);
+		f99i = pct(s, n * 4, 0.99);
 	}
 	massaged_test_close(&t);
 	if (ok && free_tps > 0 && 1 / free_tps > fmean - imean)
 		without = 1 / (1 / free_tps - (fmean - imean));
-	report_note("routines in workers: swedish on %d zones, %d calls at "
-	    "100 Hz and %d back to back; in this process %.1f us a call, "
-	    "through the worker %.1f us (mean, back to back)", WORKER_ZONES,
-	    n, n * 4, imean * 1e6, fmean * 1e6);
+	report_note("routines in workers: swedish on %d zones, %d ticks at "
+	    "100 Hz (the worker's collect and ask, and the routine in this "
+	    "process, in turn first after the sleep) and %d calls back to "
+	    "back; in this process %.1f us a call, through the worker %.1f "
+	    "us (mean, back to back)", WORKER_ZONES, n, n * 4, imean * 1e6,
+	    fmean * 1e6);
 row:
 	snprintf(v, sizeof(v), "%.1f / %.1f us", w50 * 1e6, w99 * 1e6);
+	snprintf(r, sizeof(r), "%.1f / %.1f us (in this process)", i50 * 1e6,
+	    i99 * 1e6);
 	report_row("Worker round trip per tick, 100 Hz 4 x 8 (p50 / p99)",
-	    ok, v, "", "", "< 20 us p99 added", ok ? w99 < 20e-6 : -1);
+	    ok, v, r, "", "< 20 us p99 added", ok ? w99 - i99 < 20e-6 : -1);
 	snprintf(v, sizeof(v), "%.1f / %.1f us", f50 * 1e6, f99 * 1e6);
+	snprintf(r, sizeof(r), "%.1f us p99 (in this process)", f99i * 1e6);
 	report_row("Worker round trip per tick, free run (p50 / p99)", ok, v,
-	    "", "", "< 20 us p99 added", ok ? f99 < 20e-6 : -1);
+	    r, "", "< 20 us p99 added", ok ? f99 - f99i < 20e-6 : -1);
 	if (free_tps > 0) {	/* figure 1 ran */
 		snprintf(v, sizeof(v), "%.0f", free_tps);
 		snprintf(r, sizeof(r), "%.0f (without workers, derived)",
