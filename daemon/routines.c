@@ -64,6 +64,7 @@
 				    sizeof(void (*)(void *)))
 
 _Static_assert(WORKER_ZONES_MAX >= TABLE_MAX_ZONES, "worker.h zones");
+_Static_assert(WORKER_ZONES_MAX_RI == WORKER_ZONES_MAX, "routines.h zones");
 _Static_assert(WORKER_PARAMS_MAX == ROUTINE_PARAMS_MAX, "worker.h params");
 
 #ifndef WORKERPATH
@@ -1566,6 +1567,65 @@ routine_inst_ask(struct routine_inst *ri, const struct massaged_step_in *in)
 		(void)routines_remote_ask(ri, in);
 }
 
+/* The answer in w->buf (routines_wait_soft() said 0) taken in. */
+static int
+routines_answer(struct routine_inst *ri)
+{
+	struct routine_worker	*w = ri->w;
+
+	ri->pending = 0;
+	ri->late_ns = 0;
+	if (w->buf.stepped.n != ri->n_zones) {
+		snprintf(ri->why, sizeof(ri->why), "the worker broke the "
+		    "protocol; killed");
+		routines_end(w, 1, NULL, 0);
+		return (-1);
+	}
+	memcpy(ri->answer_kpa, w->buf.stepped.setpoint_kpa,
+	    ri->n_zones * sizeof(double));
+	ri->answer_rc = w->buf.stepped.rc;
+	ri->answer_cpu_ns = w->buf.stepped.cpu_ns;
+	return (0);
+}
+
+/* A worker that failed as routines_wait_soft() says (rc -1 or 1): lost. */
+static void
+routines_lose(struct routine_inst *ri, int rc, double deadline_ms)
+{
+	if (rc == -1 && strcmp(ri->why, "timeout") == 0)
+		snprintf(ri->why, sizeof(ri->why), "step() missed its "
+		    "deadline of %.1f ms; the worker was killed", deadline_ms);
+	else if (rc == 1) {
+		routines_why(ri->why, sizeof(ri->why), "the worker failed: %s",
+		    ri->w->buf.text.text);
+		routines_end(ri->w, 1, NULL, 0);
+	}
+	ri->w = NULL;
+	ri->inst = NULL;
+	ri->lost = 1;
+}
+
+void
+routine_inst_collect(struct routine_inst *ri)
+{
+	uint64_t	 now;
+	int		 rc;
+
+	if (ri->w == NULL || ri->inst == NULL || !ri->pending || ri->answered)
+		return;
+	now = clock_mono_ns();
+	ri->why[0] = '\0';
+	rc = routines_wait_soft(ri->w, WK_STEPPED, now, now + 1000000,
+	    ri->why, sizeof(ri->why));
+	if (rc == 2)
+		return;
+	if (rc == 0 && (rc = routines_answer(ri)) == 0) {
+		ri->answered = 1;
+		return;
+	}
+	routines_lose(ri, rc, ri->deadline_ms);
+}
+
 /*
  * The worker of an unanswered step(), judged: stuck if it sleeps in the
  * kernel (a pure computation never waits: it sleeps, or waits for
@@ -1644,6 +1704,13 @@ routines_remote_stepped(struct routine_inst *ri,
 	int			 rc, asked = ri->pending;
 
 	ri->why[0] = '\0';
+	if (ri->answered) {
+		/* Collected between ticks: no system call here. */
+		ri->answered = 0;
+		memcpy(setpoint_kpa, ri->answer_kpa, n * sizeof(double));
+		rc = ri->answer_rc;
+		goto done;
+	}
 	if (!asked && routines_remote_ask(ri, in) == -1)
 		return (ROUTINE_STEP_LOST);
 	now = clock_mono_ns();
@@ -1678,31 +1745,15 @@ routines_remote_stepped(struct routine_inst *ri,
 		}
 		return (ROUTINE_STEP_LATE);
 	}
-	ri->pending = 0;
-	ri->late_ns = 0;
-	if (rc == 0 && w->buf.stepped.n != n) {
-		snprintf(ri->why, sizeof(ri->why), "the worker broke the "
-		    "protocol; killed");
-		routines_end(w, 1, NULL, 0);
-		rc = -1;
-	}
+	if (rc == 0)
+		rc = routines_answer(ri);
 	if (rc != 0) {
-		if (rc == -1 && strcmp(ri->why, "timeout") == 0)
-			snprintf(ri->why, sizeof(ri->why), "step() missed its "
-			    "deadline of %.1f ms; the worker was killed", ms);
-		else if (rc == 1)
-			routines_why(ri->why, sizeof(ri->why), "the worker "
-			    "failed: %s", w->buf.text.text);
-		if (rc == 1)
-			routines_end(w, 1, NULL, 0);
-		ri->w = NULL;
-		ri->inst = NULL;
-		ri->lost = 1;
+		routines_lose(ri, rc, ms);
 		return (ROUTINE_STEP_LOST);
 	}
-	memcpy(setpoint_kpa, w->buf.stepped.setpoint_kpa, n * sizeof(double));
-	ri->answer_cpu_ns = w->buf.stepped.cpu_ns;
-	rc = w->buf.stepped.rc;
+	memcpy(setpoint_kpa, ri->answer_kpa, n * sizeof(double));
+	rc = ri->answer_rc;
+done:
 	if (rc != MASSAGED_STEP_RUNNING && rc != MASSAGED_STEP_DONE)
 		return (MASSAGED_STEP_ERROR);
 	return (rc);

@@ -77,6 +77,8 @@ int	routine_param_parse(const struct massaged_param *p, const char *s,
 struct routine_worker;
 
 /* A running instance: one per program step, in a worker of its own. */
+#define WORKER_ZONES_MAX_RI	256	/* worker.h WORKER_ZONES_MAX */
+
 struct routine_inst {
 	const struct massaged_routine	*desc;
 	void				*inst;
@@ -86,6 +88,9 @@ struct routine_inst {
 	double				 wait_ms;	/* then LATE */
 	int				 pending;	/* a step() asked */
 	int				 lost;		/* asking failed */
+	int				 answered;	/* collected: */
+	int				 answer_rc;
+	double				 answer_kpa[WORKER_ZONES_MAX_RI];
 	uint64_t			 sent_ns;
 	double				 cpu_ms;	/* judged a tick on */
 	double				 tick_ms;
@@ -148,6 +153,14 @@ int	routine_inst_step(struct routine_inst *ri,
  */
 void	routine_inst_ask(struct routine_inst *ri,
 	    const struct massaged_step_in *in);
+/*
+ * Takes in the answer to the open question if it has come, without
+ * waiting, for the next routine_inst_step() to use without a system call:
+ * the loop calls it between ticks, so that a tick's first system call
+ * (which pays for the machine's wake-up) is not the routine's. A worker
+ * found dead here is lost, which the next routine_inst_step() reports.
+ */
+void	routine_inst_collect(struct routine_inst *ri);
 void	routine_inst_destroy(struct routine_inst *ri);
 /* Starts the worker for a later routine_inst_start() of desc now (ri is
  * then its opts->prepared), so it has loaded by then; -1 if it cannot

@@ -256,6 +256,30 @@ session_cat0(struct session *s, enum stop_reason r, const char *fmt, ...)
 		session_emit(s, SESSION_EV_FAULT);
 }
 
+void
+session_ask(struct session *s)
+{
+	if (s->ask_due && s->have_inst && s->state == SESSION_RUNNING)
+		routine_inst_ask(&s->ri, &s->ask_in);
+	s->ask_due = 0;
+}
+
+void
+session_collect(struct session *s)
+{
+	const struct program_step	*st;
+
+	if (!s->have_inst || s->state != SESSION_RUNNING)
+		return;
+	routine_inst_collect(&s->ri);
+	if (s->ri.lost) {
+		/* Dead between ticks: the stop need not wait for one. */
+		st = &s->prog.steps[s->step];
+		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s): %s",
+		    st->routine->name, st->name, s->ri.why);
+	}
+}
+
 /* Category 1: ramp down at the ramp limit, then vent. */
 static void
 session_cat1(struct session *s, enum stop_reason r, const char *msg)
@@ -769,17 +793,20 @@ session_routine(struct session *s, const struct session_input *in,
 	}
 	s->late_counted = 0;
 	/*
-	 * A routine in a worker is asked now for the next tick, with this
-	 * tick's readings: it computes while the loop sleeps, and the next
-	 * tick only collects the answer.
+	 * A routine in a worker is asked, at the end of this tick
+	 * (session_ask()), for the next tick, with this tick's readings: it
+	 * computes while the loop sleeps, and the next tick only collects
+	 * the answer.
 	 */
 	next = 1.0 / s->cfg->table->tick_hz;
-	if (rc == MASSAGED_STEP_RUNNING && t_step + next < st->duration_s) {
-		sin.t_s = t_step + next;
-		sin.dt_s = next;
-		sin.feedback = s->feedback;
+	if (rc == MASSAGED_STEP_RUNNING && t_step + next < st->duration_s &&
+	    s->ri.w != NULL) {
+		s->ask_in = sin;
+		s->ask_in.t_s = t_step + next;
+		s->ask_in.dt_s = next;
+		s->ask_in.feedback = s->feedback;
 		s->feedback = 0;
-		routine_inst_ask(&s->ri, &sin);
+		s->ask_due = 1;
 	}
 	return (rc == MASSAGED_STEP_DONE ? 1 : 0);
 }
@@ -833,6 +860,7 @@ session_tick(struct session *s, const struct session_input *in,
 	enum monitor_result		 mr;
 
 	memset(out, 0, sizeof(*out));
+	s->ask_due = 0;
 	dt = in->now_s - s->last_s;
 	if (dt < 0 || dt > 1.0)
 		dt = 0;		/* first tick, or the clock jumped */

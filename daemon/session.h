@@ -157,6 +157,8 @@ struct session {
 	double			 mon_lim_until;	/* looser until (now_s) */
 	double			 routine_out[TABLE_MAX_ZONES];
 	double			 routine_in[TABLE_MAX_ZONES];
+	struct massaged_step_in	 ask_in;	/* session_ask() sends it */
+	int			 ask_due;
 
 	/* the last stop and the latched fault */
 	enum stop_reason	 stop_reason;
@@ -207,6 +209,12 @@ int	session_intensity(struct session *s, int pct, const char *who,
 /* Checks controller facts at once (called on every reading, not only per
  * tick, so a stop never waits for the next tick). */
 void	session_observe(struct session *s, const struct session_input *in);
+/* After session_tick() and the tick's own writes: asks the routine in its
+ * worker for the next tick (see routine_inst_ask()). */
+void	session_ask(struct session *s);
+/* Between ticks: takes in the routine's answer if it has come (see
+ * routine_inst_collect()). */
+void	session_collect(struct session *s);
 /* One control tick: decides what to send. */
 void	session_tick(struct session *s, const struct session_input *in,
 	    struct session_output *out);

@@ -221,6 +221,9 @@ tick_bus_cb(struct bus *b, int ctl, void *arg)
 			event_base_loopexit(c->base, NULL);
 		return;
 	}
+	/* Awake anyway: the routine's answer, asked by the tick, is taken in
+	 * now, so that the next tick finds it without a system call. */
+	session_collect(&c->session);
 	tick_check_rating(c, ctl);
 	tick_input(c, &in);
 	tick_downs(c, &in);
@@ -326,6 +329,8 @@ tick_fire(evutil_socket_t fd, short what, void *arg)
 		bus_submit(c->bus, i, out.control[i], c->heartbeat, sp[i],
 		    nch[i]);
 	}
+	/* The links are on their way: now the routine's next question. */
+	session_ask(&c->session);
 	for (i = 0; i < c->nobservers; i++)
 		if (c->observers[i].tick != NULL)
 			c->observers[i].tick(c->observers[i].arg);

@@ -10,10 +10,11 @@ case asserts:
 
   vent      on the simulator's event log, every controller received
             CONTROL = 0 (FC06) at most VENT_BOUND_MS (HANG_BOUND_MS) after the
-            misbehaviour: step() is asked a tick ahead, so the next tick
-            finds a crash, an exit or a bad value, and finds a hanging
-            worker asleep or computing (HANG_BOUND_MS leaves one more
-            tick for a worker found late); then the write; plus
+            misbehaviour: step() is asked a tick ahead, so a dead worker
+            is found when the loop next wakes (a link's answer, or the
+            next tick), a bad value at the next tick, a hanging worker
+            asleep or computing at the next tick (HANG_BOUND_MS leaves
+            one more tick for a worker found late); then the write; plus
             SLACK_MS of slack for a loaded machine running sanitizer
             builds;
   operator  status: a category 0 routine_error naming the routine and the
