@@ -64,7 +64,6 @@
 				    sizeof(void (*)(void *)))
 
 _Static_assert(WORKER_ZONES_MAX >= TABLE_MAX_ZONES, "worker.h zones");
-_Static_assert(WORKER_ZONES_MAX_RI == WORKER_ZONES_MAX, "routines.h zones");
 _Static_assert(WORKER_PARAMS_MAX == ROUTINE_PARAMS_MAX, "worker.h params");
 
 #ifndef WORKERPATH
@@ -1632,10 +1631,9 @@ routine_inst_collect(struct routine_inst *ri)
  * something that will not come), or if, about a tick after the question,
  * it has used ri->cpu_ms of CPU on it (since its last answer, or since it
  * was first found without one); not if a busy machine only keeps it from
- * running. A stuck
- * worker gets one last look (its answer may have come meanwhile): 0 and
- * the answer in w->buf then; otherwise it is killed, -1 with why.
- * 2: not stuck.
+ * running. A stuck worker gets one last look (its answer may have come
+ * meanwhile): 0 and the answer in w->buf then; otherwise it is killed, -1
+ * with why. 2: not stuck.
  */
 static int
 routines_judge(struct routine_inst *ri, uint64_t now)

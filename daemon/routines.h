@@ -11,6 +11,7 @@
 
 #include "massaged/routine.h"
 #include "inifile.h"
+#include "worker.h"
 
 #define ROUTINE_PARAMS_MAX	32
 
@@ -77,8 +78,6 @@ int	routine_param_parse(const struct massaged_param *p, const char *s,
 struct routine_worker;
 
 /* A running instance: one per program step, in a worker of its own. */
-#define WORKER_ZONES_MAX_RI	256	/* worker.h WORKER_ZONES_MAX */
-
 struct routine_inst {
 	const struct massaged_routine	*desc;
 	void				*inst;
@@ -90,7 +89,7 @@ struct routine_inst {
 	int				 lost;		/* asking failed */
 	int				 answered;	/* collected: */
 	int				 answer_rc;
-	double				 answer_kpa[WORKER_ZONES_MAX_RI];
+	double				 answer_kpa[WORKER_ZONES_MAX];
 	uint64_t			 sent_ns;
 	double				 cpu_ms;	/* judged a tick on */
 	double				 tick_ms;
