@@ -20,6 +20,7 @@
  * Descriptors that do not come from a worker (built into a test) are
  * called in-process, as before.
  */
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -83,11 +84,15 @@ _Static_assert(WORKER_PARAMS_MAX == ROUTINE_PARAMS_MAX, "worker.h params");
 #endif
 #endif
 
-/* A worker: one process, one socket, one request at a time. */
+/* A worker: one process, one socket, one request at a time, and the page
+ * step() goes through. */
 struct routine_worker {
 	pid_t		 pid;
 	int		 fd;
+	struct wk_shared *sh;
 	uint32_t	 seq;
+	uint32_t	 logs;		/* a.logs when last taken */
+	uint64_t	 look_ns;	/* q.look_ns of the last question */
 	int		 loaded;	/* its descriptor arrived */
 	size_t		 len;		/* of the last message */
 	char		 name[WORKER_NAME_LEN];
@@ -95,9 +100,7 @@ struct routine_worker {
 		struct wk_hdr		 h;
 		struct wk_desc		 desc;
 		struct wk_text		 text;
-		struct wk_stepped	 stepped;
 		struct wk_create	 create;
-		struct wk_step		 step;
 	} buf;
 };
 
@@ -511,7 +514,8 @@ routines_spawn(const char *so, char *why, size_t whylen)
 	sigset_t			 all, none;
 	const char			*bin = routines_worker_path();
 	char				*argv[3];
-	int				 sv[2], rc;
+	void				*sh;
+	int				 sv[2], rc, mfd;
 
 	routines_reap();
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
@@ -523,11 +527,26 @@ routines_spawn(const char *so, char *why, size_t whylen)
 		free(w);
 		return (NULL);
 	}
+	/* step()'s page: fresh for each worker, never another's. */
+	if ((mfd = memfd_create("massaged-step", MFD_CLOEXEC)) == -1 ||
+	    ftruncate(mfd, sizeof(struct wk_shared)) == -1 ||
+	    (sh = mmap(NULL, sizeof(struct wk_shared), PROT_READ | PROT_WRITE,
+	    MAP_SHARED, mfd, 0)) == MAP_FAILED) {
+		snprintf(why, whylen, "shared page: %s", strerror(errno));
+		if (mfd != -1)
+			close(mfd);
+		close(sv[0]);
+		close(sv[1]);
+		free(w);
+		return (NULL);
+	}
+	w->sh = sh;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], WORKER_FD);
-	posix_spawn_file_actions_addclosefrom_np(&fa, WORKER_FD + 1);
+	posix_spawn_file_actions_adddup2(&fa, mfd, WORKER_SHM_FD);
+	posix_spawn_file_actions_addclosefrom_np(&fa, WORKER_SHM_FD + 1);
 	posix_spawnattr_init(&at);
 	sigfillset(&all);
 	sigemptyset(&none);
@@ -543,10 +562,12 @@ routines_spawn(const char *so, char *why, size_t whylen)
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	close(sv[1]);
+	close(mfd);
 	if (rc != 0) {
 		routines_why(why, whylen, "cannot start %s: %s", bin,
 		    strerror(rc));
 		close(sv[0]);
+		munmap(w->sh, sizeof(*w->sh));
 		free(w);
 		return (NULL);
 	}
@@ -610,6 +631,7 @@ routines_end(struct routine_worker *w, int killed, char *why, size_t whylen)
 			snprintf(why, whylen, "the worker closed its socket");
 	} else if (!killed && r == w->pid)
 		routines_status(st, why, whylen);
+	munmap(w->sh, sizeof(*w->sh));
 	free(w);
 }
 
@@ -703,12 +725,6 @@ routines_wait_soft(struct routine_worker *w, uint32_t want, uint64_t soft_ns,
 			return (1);
 		}
 		if (w->buf.h.type != want)
-			break;
-		if (want == WK_STEPPED && ((size_t)n < offsetof(struct
-		    wk_stepped, setpoint_kpa) || w->buf.stepped.n >
-		    WORKER_ZONES_MAX || (size_t)n != offsetof(struct
-		    wk_stepped, setpoint_kpa) + w->buf.stepped.n *
-		    sizeof(double)))
 			break;
 		if (want == WK_DESC && (size_t)n < offsetof(struct wk_desc,
 		    params))
@@ -1527,67 +1543,185 @@ routines_sched_state(const struct routine_worker *w)
 	return (p[2]);
 }
 
-/* Sends step() its inputs; -1 (the worker ended, ri lost) if it cannot. */
+/*
+ * Asks step() through the page: the question is written, its number last.
+ * The worker is told by a message only if it waits for one (a.waits), or
+ * if kick (the caller waits for the answer now) while it may still sleep
+ * until the look time of its last question. look_ns: when the worker should
+ * look for the question after this one (0: it waits for a message). -1
+ * (the worker ended, ri lost) if it cannot be told.
+ */
 static int
-routines_remote_ask(struct routine_inst *ri, const struct massaged_step_in *in)
+routines_remote_ask(struct routine_inst *ri, const struct massaged_step_in *in,
+    uint64_t look_ns, int kick)
 {
 	struct routine_worker	*w = ri->w;
-	struct wk_step		*m = &w->buf.step;
+	struct wk_question	*q = &w->sh->q;
+	struct wk_hdr		 h;
 	size_t			 n = ri->n_zones;
 
-	m->h.type = WK_STEP;
-	m->h.seq = ++w->seq;
-	m->t_s = in->t_s;
-	m->dt_s = in->dt_s;
-	m->intensity = in->intensity;
-	m->feedback = in->feedback;
-	m->n = (uint32_t)n;
+	q->t_s = in->t_s;
+	q->dt_s = in->dt_s;
+	q->intensity = in->intensity;
+	q->feedback = in->feedback;
+	q->n = (uint32_t)n;
+	q->look_ns = (int64_t)look_ns;
+	q->waits = 0;
 	if (in->pressure_kpa != NULL)
-		memcpy(m->pressure_kpa, in->pressure_kpa, n * sizeof(double));
+		memcpy(q->pressure_kpa, in->pressure_kpa, n * sizeof(double));
 	else
-		memset(m->pressure_kpa, 0, n * sizeof(double));
-	if (routines_send(w, m, offsetof(struct wk_step, pressure_kpa) +
-	    n * sizeof(double), ri->why, sizeof(ri->why)) == -1) {
-		ri->w = NULL;
-		ri->inst = NULL;
-		ri->lost = 1;
-		return (-1);
-	}
+		memset(q->pressure_kpa, 0, n * sizeof(double));
 	ri->pending = 1;
 	ri->sent_ns = clock_mono_ns();
 	ri->late_ns = 0;
+	/* Written, then the worker's flag read (each a full barrier): a
+	 * worker that said it waits after this finds the question itself.
+	 * One that may still sleep until the look time the last question
+	 * gave is told if the caller waits now. */
+	__atomic_store_n(&q->seq, ++w->seq, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&w->sh->a.waits, __ATOMIC_SEQ_CST) == 0 &&
+	    !(kick && w->look_ns > ri->sent_ns)) {
+		w->look_ns = look_ns;
+		return (0);
+	}
+	w->look_ns = look_ns;
+	h.type = WK_STEP;
+	h.seq = w->seq;
+	if (routines_send(w, &h, sizeof(h), ri->why, sizeof(ri->why)) == -1) {
+		ri->w = NULL;
+		ri->inst = NULL;
+		ri->lost = 1;
+		ri->pending = 0;
+		return (-1);
+	}
 	return (0);
 }
 
 void
-routine_inst_ask(struct routine_inst *ri, const struct massaged_step_in *in)
+routine_inst_ask(struct routine_inst *ri, const struct massaged_step_in *in,
+    uint64_t look_ns)
 {
 	if (ri->w != NULL && ri->inst != NULL && !ri->pending)
-		(void)routines_remote_ask(ri, in);
+		(void)routines_remote_ask(ri, in, look_ns, 0);
 }
 
-/* The answer in w->buf (routines_wait_soft() said 0) taken in. */
+/*
+ * The answer to the open question taken in, if it is in the page: 1, no
+ * system call. It is copied out before anything looks at it (the worker
+ * can write the page at any time); its values are checked by the caller.
+ */
 static int
-routines_answer(struct routine_inst *ri)
+routines_answered(struct routine_inst *ri)
 {
-	struct routine_worker	*w = ri->w;
+	struct wk_answer	*a = &ri->w->sh->a;
 
+	if (__atomic_load_n(&a->seq, __ATOMIC_ACQUIRE) != ri->w->seq)
+		return (0);
+	memcpy(ri->answer_kpa, a->setpoint_kpa, ri->n_zones * sizeof(double));
+	ri->answer_rc = a->rc;
+	ri->answer_cpu_ns = a->cpu_ns;
 	ri->pending = 0;
 	ri->late_ns = 0;
-	if (w->buf.stepped.n != ri->n_zones) {
-		snprintf(ri->why, sizeof(ri->why), "the worker broke the "
-		    "protocol; killed");
-		routines_end(w, 1, NULL, 0);
-		return (-1);
-	}
-	memcpy(ri->answer_kpa, w->buf.stepped.setpoint_kpa,
-	    ri->n_zones * sizeof(double));
-	ri->answer_rc = w->buf.stepped.rc;
-	ri->answer_cpu_ns = w->buf.stepped.cpu_ns;
-	return (0);
+	return (1);
 }
 
-/* A worker that failed as routines_wait_soft() says (rc -1 or 1): lost. */
+/*
+ * Takes what the worker sent on its socket, without waiting: log lines
+ * (passed on) and WK_STEPPED notes. 0; 1 for WK_ERR (the text in
+ * w->buf.text); -1 with why if the worker ended (dead, or broke the
+ * protocol: then killed). The caller must drop a worker that ended.
+ */
+static int
+routines_drain(struct routine_worker *w, char *why, size_t whylen)
+{
+	ssize_t	 n;
+	int	 msgs = 0;
+
+	w->logs = __atomic_load_n(&w->sh->a.logs, __ATOMIC_ACQUIRE);
+	for (;;) {
+		n = recv(w->fd, &w->buf, sizeof(w->buf), MSG_DONTWAIT);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return (0);
+		if (n <= 0) {
+			routines_end(w, 0, why, whylen);
+			return (-1);
+		}
+		/* A worker that floods its socket is broken. */
+		if ((size_t)n < sizeof(w->buf.h) || w->buf.h.seq > w->seq ||
+		    msgs++ >= 4 * WORKER_LOGS_MAX)
+			break;
+		if (w->buf.h.type == WK_LOG && (size_t)n >
+		    offsetof(struct wk_text, text)) {
+			routines_log(w, &w->buf.text, (size_t)n);
+			continue;
+		}
+		if (w->buf.h.type == WK_STEPPED && (size_t)n ==
+		    sizeof(w->buf.h))
+			continue;
+		if (w->buf.h.type == WK_ERR && (size_t)n >
+		    offsetof(struct wk_text, text)) {
+			w->buf.text.text[sizeof(w->buf.text.text) - 1] = '\0';
+			if ((size_t)n < sizeof(w->buf.text))
+				((char *)&w->buf)[n] = '\0';
+			return (1);
+		}
+		break;
+	}
+	snprintf(why, whylen, "the worker broke the protocol; killed");
+	routines_end(w, 1, why, whylen);
+	return (-1);
+}
+
+/*
+ * Waits for the answer to the open question: 0 once taken in; 2 (the
+ * worker kept, still asked) once soft_ns has passed; -1 "timeout" (the
+ * worker killed) at deadline_ns. Otherwise as routines_drain(). Every
+ * call looks at the socket once at least: a worker that died is found.
+ */
+static int
+routines_wait_step(struct routine_inst *ri, uint64_t soft_ns,
+    uint64_t deadline_ns, char *why, size_t whylen)
+{
+	struct routine_worker	*w = ri->w;
+	struct pollfd		 pfd;
+	struct timespec		 ts;
+	uint64_t		 now, until;
+	int			 rc;
+
+	for (;;) {
+		if (routines_answered(ri))
+			return (0);
+		if ((rc = routines_drain(w, why, whylen)) != 0)
+			return (rc);
+		if (routines_answered(ri))
+			return (0);
+		if ((now = clock_mono_ns()) >= deadline_ns) {
+			snprintf(why, whylen, "timeout");
+			routines_end(w, 1, NULL, 0);
+			return (-1);
+		}
+		if (now >= soft_ns)
+			return (2);
+		/* Say so, then look once more (as the worker does). */
+		__atomic_store_n(&w->sh->q.waits, w->seq, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&w->sh->a.seq, __ATOMIC_SEQ_CST) == w->seq)
+			continue;
+		until = soft_ns < deadline_ns ? soft_ns : deadline_ns;
+		pfd.fd = w->fd;
+		pfd.events = POLLIN;
+		ts.tv_sec = (time_t)((until - now) / 1000000000);
+		ts.tv_nsec = (long)((until - now) % 1000000000);
+		if (ppoll(&pfd, 1, &ts, NULL) == -1 && errno != EINTR) {
+			snprintf(why, whylen, "poll: %s", strerror(errno));
+			routines_end(w, 1, why, whylen);
+			return (-1);
+		}
+	}
+}
+
+/* A worker that failed as routines_wait_step() says (rc -1 or 1): lost. */
 static void
 routines_lose(struct routine_inst *ri, int rc, double deadline_ms)
 {
@@ -1602,27 +1736,25 @@ routines_lose(struct routine_inst *ri, int rc, double deadline_ms)
 	ri->w = NULL;
 	ri->inst = NULL;
 	ri->lost = 1;
+	ri->pending = 0;
 }
 
 void
 routine_inst_collect(struct routine_inst *ri)
 {
-	uint64_t	 now;
-	int		 rc;
+	int	 rc = 0;
 
-	if (ri->w == NULL || ri->inst == NULL || !ri->pending || ri->answered)
+	if (ri->w == NULL || ri->inst == NULL)
 		return;
-	now = clock_mono_ns();
 	ri->why[0] = '\0';
-	rc = routines_wait_soft(ri->w, WK_STEPPED, now, now + 1000000,
-	    ri->why, sizeof(ri->why));
-	if (rc == 2)
-		return;
-	if (rc == 0 && (rc = routines_answer(ri)) == 0) {
+	if (ri->pending && !ri->answered && routines_answered(ri))
 		ri->answered = 1;
-		return;
-	}
-	routines_lose(ri, rc, ri->deadline_ms);
+	/* The socket only when the worker says it wrote to it. */
+	if (__atomic_load_n(&ri->w->sh->a.logs, __ATOMIC_ACQUIRE) !=
+	    ri->w->logs)
+		rc = routines_drain(ri->w, ri->why, sizeof(ri->why));
+	if (rc != 0)
+		routines_lose(ri, rc, ri->deadline_ms);
 }
 
 /*
@@ -1632,7 +1764,7 @@ routine_inst_collect(struct routine_inst *ri)
  * it has used ri->cpu_ms of CPU on it (since its last answer, or since it
  * was first found without one); not if a busy machine only keeps it from
  * running. A stuck worker gets one last look (its answer may have come
- * meanwhile): 0 and the answer in w->buf then; otherwise it is killed, -1
+ * meanwhile): 0 and the answer taken in then; otherwise it is killed, -1
  * with why. 2: not stuck.
  */
 static int
@@ -1668,8 +1800,7 @@ routines_judge(struct routine_inst *ri, uint64_t now)
 		    1e6, ms, (now - ri->late_ns) / 1e6);
 	else
 		return (2);
-	rc = routines_wait_soft(ri->w, WK_STEPPED, now, now + 1000000, last,
-	    sizeof(last));
+	rc = routines_wait_step(ri, now, now + 1000000, last, sizeof(last));
 	if (rc == 2) {
 		routines_end(ri->w, 1, NULL, 0);
 		return (-1);
@@ -1702,14 +1833,12 @@ routines_remote_stepped(struct routine_inst *ri,
 	int			 rc, asked = ri->pending;
 
 	ri->why[0] = '\0';
-	if (ri->answered) {
-		/* Collected between ticks: no system call here. */
+	/* Collected between ticks, or in the page now: no system call. */
+	if (ri->answered || (asked && routines_answered(ri))) {
 		ri->answered = 0;
-		memcpy(setpoint_kpa, ri->answer_kpa, n * sizeof(double));
-		rc = ri->answer_rc;
-		goto done;
+		goto take;
 	}
-	if (!asked && routines_remote_ask(ri, in) == -1)
+	if (!asked && routines_remote_ask(ri, in, 0, 1) == -1)
 		return (ROUTINE_STEP_LOST);
 	now = clock_mono_ns();
 	hard = ri->sent_ns + (uint64_t)(ms * 1e6);
@@ -1720,8 +1849,8 @@ routines_remote_stepped(struct routine_inst *ri,
 	if (ri->wait_ms > 0 && hard < soft)
 		hard = soft;
 	if (asked) {
-		/* Asked before: most often the answer is in already. */
-		rc = routines_wait_soft(w, WK_STEPPED, now, hard, ri->why,
+		/* Asked a tick ago: dead, stuck, or only late? */
+		rc = routines_wait_step(ri, now, hard, ri->why,
 		    sizeof(ri->why));
 		if (rc == 2 && (rc = routines_judge(ri, now)) == 2 &&
 		    ri->late_ns == 0 && ri->cpu_ms > 0) {
@@ -1729,10 +1858,10 @@ routines_remote_stepped(struct routine_inst *ri,
 			ri->late_cpu_ns = routines_cpu_ns(w);
 		}
 		if (rc == 2)
-			rc = routines_wait_soft(w, WK_STEPPED, soft, hard,
-			    ri->why, sizeof(ri->why));
+			rc = routines_wait_step(ri, soft, hard, ri->why,
+			    sizeof(ri->why));
 	} else
-		rc = routines_wait_soft(w, WK_STEPPED, soft, hard, ri->why,
+		rc = routines_wait_step(ri, soft, hard, ri->why,
 		    sizeof(ri->why));
 	if (rc == 2 && (rc = routines_judge(ri, clock_mono_ns())) == 2) {
 		ri->late++;
@@ -1743,15 +1872,13 @@ routines_remote_stepped(struct routine_inst *ri,
 		}
 		return (ROUTINE_STEP_LATE);
 	}
-	if (rc == 0)
-		rc = routines_answer(ri);
 	if (rc != 0) {
 		routines_lose(ri, rc, ms);
 		return (ROUTINE_STEP_LOST);
 	}
+take:
 	memcpy(setpoint_kpa, ri->answer_kpa, n * sizeof(double));
 	rc = ri->answer_rc;
-done:
 	if (rc != MASSAGED_STEP_RUNNING && rc != MASSAGED_STEP_DONE)
 		return (MASSAGED_STEP_ERROR);
 	return (rc);

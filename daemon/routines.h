@@ -146,18 +146,22 @@ int	routine_inst_step(struct routine_inst *ri,
 /*
  * Asks a worker's step() now for the next routine_inst_step(), which
  * then collects that answer (its own in is not sent): the worker computes
- * between ticks, not while the tick waits. Nothing for an instance in
- * this process, or with a question open. A worker that cannot be asked is
- * lost, which the next routine_inst_step() reports.
+ * between ticks, not while the tick waits. look_ns (CLOCK_MONOTONIC) is
+ * when the worker should look for the question after this one: when the
+ * caller asks next (its next tick), and a quarter tick more. The worker
+ * sleeps until then on its own timer, so that asking it needs no system
+ * call; 0: it waits to be told. Nothing for an instance in this process,
+ * or with a question open. A worker that cannot be asked is lost, which
+ * the next routine_inst_step() reports.
  */
 void	routine_inst_ask(struct routine_inst *ri,
-	    const struct massaged_step_in *in);
+	    const struct massaged_step_in *in, uint64_t look_ns);
 /*
- * Takes in the answer to the open question if it has come, without
- * waiting, for the next routine_inst_step() to use without a system call:
- * the loop calls it between ticks, so that a tick's first system call
- * (which pays for the machine's wake-up) is not the routine's. A worker
- * found dead here is lost, which the next routine_inst_step() reports.
+ * Takes in the answer to the open question if it has come, without a
+ * system call, for the next routine_inst_step() to use; and the lines the
+ * worker logged, if it says there are any. A worker found dead here is
+ * lost, which the next routine_inst_step() reports; one that died without
+ * a word is found by the next routine_inst_step().
  */
 void	routine_inst_collect(struct routine_inst *ri);
 void	routine_inst_destroy(struct routine_inst *ri);

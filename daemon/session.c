@@ -257,10 +257,16 @@ session_cat0(struct session *s, enum stop_reason r, const char *fmt, ...)
 }
 
 void
-session_ask(struct session *s)
+session_ask(struct session *s, uint64_t next_ns)
 {
+	uint64_t	 look = 0;
+
+	/* The worker looks for the question after this one a quarter tick
+	 * after that tick is due: asked then, it need not be woken. */
+	if (next_ns > 0)
+		look = next_ns + (uint64_t)(250e6 / s->cfg->table->tick_hz);
 	if (s->ask_due && s->have_inst && s->state == SESSION_RUNNING)
-		routine_inst_ask(&s->ri, &s->ask_in);
+		routine_inst_ask(&s->ri, &s->ask_in, look);
 	s->ask_due = 0;
 }
 

@@ -210,8 +210,9 @@ int	session_intensity(struct session *s, int pct, const char *who,
  * tick, so a stop never waits for the next tick). */
 void	session_observe(struct session *s, const struct session_input *in);
 /* After session_tick() and the tick's own writes: asks the routine in its
- * worker for the next tick (see routine_inst_ask()). */
-void	session_ask(struct session *s);
+ * worker for the next tick, due at next_ns (CLOCK_MONOTONIC; 0 in free
+ * run: then as soon as the links answer). See routine_inst_ask(). */
+void	session_ask(struct session *s, uint64_t next_ns);
 /* Between ticks: takes in the routine's answer if it has come (see
  * routine_inst_collect()). */
 void	session_collect(struct session *s);

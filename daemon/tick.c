@@ -221,8 +221,7 @@ tick_bus_cb(struct bus *b, int ctl, void *arg)
 			event_base_loopexit(c->base, NULL);
 		return;
 	}
-	/* Awake anyway: the routine's answer, asked by the tick, is taken in
-	 * now, so that the next tick finds it without a system call. */
+	/* Awake anyway: the routine's answer, if in, and its log lines. */
 	session_collect(&c->session);
 	tick_check_rating(c, ctl);
 	tick_input(c, &in);
@@ -330,7 +329,7 @@ tick_fire(evutil_socket_t fd, short what, void *arg)
 		    nch[i]);
 	}
 	/* The links are on their way: now the routine's next question. */
-	session_ask(&c->session);
+	session_ask(&c->session, t->free_run ? 0 : c->next_ns);
 	for (i = 0; i < c->nobservers; i++)
 		if (c->observers[i].tick != NULL)
 			c->observers[i].tick(c->observers[i].arg);

@@ -1,17 +1,34 @@
 /*
  * worker.h: the messages between the daemon (routines.c) and the routine
  * worker (worker/massaged-worker), one per SOCK_SEQPACKET datagram on the
- * socketpair the daemon hands the worker as fd WORKER_FD.
+ * socketpair the daemon hands the worker as fd WORKER_FD, and the shared
+ * page step() goes through (struct wk_shared, a memfd handed over as fd
+ * WORKER_SHM_FD, mapped by both).
  *
  *   worker -> daemon   WK_DESC once loaded (or WK_ERR and exit)
  *   daemon -> worker   WK_CREATE   -> WK_OK or WK_ERR (the routine's reason)
- *                      WK_STEP     -> WK_STEPPED
  *                      WK_DESTROY  -> WK_OK
- *   worker -> daemon   WK_LOG at any time before a reply (host->log())
+ *   worker -> daemon   WK_LOG at any time (host->log())
  *
- * Every reply carries the sequence number of its request; the daemon
- * checks type, size and number before it believes a reply, and treats
- * anything else as a broken worker.
+ * step() needs no message when all goes well: the daemon writes the
+ * question into the shared page (q.seq last), the worker looks for it at
+ * q.look_ns of the question before (a tick ahead: the daemon asks at its
+ * next tick, a quarter tick before then) and writes the answer (a.seq
+ * last), which the daemon's next tick reads. So neither wakes the other:
+ * on a virtual machine waking a process on another CPU costs tens of
+ * microseconds, a tick's whole budget for the routine. A side that waits
+ * says so in the page, and is woken by a header-only message:
+ *
+ *   daemon -> worker   WK_STEP     a question is in the page (a.waits was
+ *                                  set, or the daemon waits for it now)
+ *   worker -> daemon   WK_STEPPED  the answer is in the page (q.waits
+ *                                  named it)
+ *
+ * Every message carries a sequence number; the daemon checks type, size
+ * and number before it believes one, and treats anything else as a
+ * broken worker. The page is the worker's to scribble on too: the daemon
+ * copies an answer out before it looks at it, and every value goes
+ * through the limit pipeline.
  */
 #ifndef WORKER_H
 #define WORKER_H
@@ -19,6 +36,7 @@
 #include <stdint.h>
 
 #define WORKER_FD		3
+#define WORKER_SHM_FD		4	/* closed by the worker once mapped */
 #define WORKER_ZONES_MAX	256	/* TABLE_MAX_ZONES */
 #define WORKER_PARAMS_MAX	32	/* ROUTINE_PARAMS_MAX */
 #define WORKER_NAME_LEN		48
@@ -84,20 +102,31 @@ struct wk_create {
 	struct wk_zone	 zones[WORKER_ZONES_MAX];
 };
 
-struct wk_step {
-	struct wk_hdr	 h;
+/* The shared page: each side writes its half only (seq last, with
+ * release; the waits flags with sequential consistency, as a futex's). */
+struct wk_question {			/* the daemon's */
+	uint32_t	 seq;		/* of the question now in it */
+	uint32_t	 n;
 	double		 t_s, dt_s, intensity;
 	int32_t		 feedback;
-	uint32_t	 n;
+	uint32_t	 waits;		/* the daemon waits on the socket
+					   for this answer: WK_STEPPED */
+	int64_t		 look_ns;	/* CLOCK_MONOTONIC: look for the next
+					   question then; 0 wait for WK_STEP */
 	double		 pressure_kpa[WORKER_ZONES_MAX];
 };
-
-struct wk_stepped {
-	struct wk_hdr	 h;
+struct wk_answer {			/* the worker's */
+	uint32_t	 seq;		/* of the question answered */
 	int32_t		 rc;
-	uint32_t	 n;
-	int64_t		 cpu_ns;	/* the worker's CPU time, sent */
+	int64_t		 cpu_ns;	/* the worker's CPU time, then */
+	uint32_t	 waits;		/* the worker waits on the socket
+					   for a question: WK_STEP */
+	uint32_t	 logs;		/* WK_LOG messages sent so far */
 	double		 setpoint_kpa[WORKER_ZONES_MAX];
+};
+struct wk_shared {
+	struct wk_question q __attribute__((aligned(64)));
+	struct wk_answer   a __attribute__((aligned(64)));
 };
 
 /* The largest message either side sends. */

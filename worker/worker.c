@@ -9,10 +9,12 @@
  * that refuses processes, sockets and writing files), loads the file (its
  * constructors run here, never in the daemon), sends a copy of the
  * descriptor, locks down the rest of the way (no files at all), and then
- * serves create(), step() and destroy() over the socket (daemon/worker.h).
+ * serves create() and destroy() over the socket, and step() through the
+ * page it shares with the daemon (daemon/worker.h).
  * It never outlives the daemon's end of the socket.
  */
 #include <sys/mman.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
@@ -43,6 +45,7 @@ static void	 worker_serve(const struct massaged_routine *d);
 static void	 worker_log(void *ctx, int level, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
 
+static struct wk_shared	*worker_sh;	/* step()'s page, mapped first */
 static uint32_t	 worker_seq;		/* of the request being served */
 static int	 worker_logs;		/* host->log() calls in it */
 
@@ -172,6 +175,9 @@ worker_log(void *ctx, int level, const char *fmt, ...)
 	vsnprintf(m.text, sizeof(m.text), fmt, ap);
 	va_end(ap);
 	worker_send(&m, offsetof(struct wk_text, text) + strlen(m.text) + 1);
+	/* The daemon reads step() answers from the page: this tells it
+	 * there is a message to take too. */
+	__atomic_fetch_add(&worker_sh->a.logs, 1, __ATOMIC_SEQ_CST);
 }
 
 /*
@@ -211,17 +217,94 @@ worker_cpu_ns(void)
 	return ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
 }
 
+/* The shared page, mapped from WORKER_SHM_FD before the lockdown. */
+static void
+worker_map(void)
+{
+	void	*p;
+
+	p = mmap(NULL, sizeof(*worker_sh), PROT_READ | PROT_WRITE, MAP_SHARED,
+	    WORKER_SHM_FD, 0);
+	close(WORKER_SHM_FD);
+	if (p == MAP_FAILED)
+		worker_fail("cannot map the shared page: %s", strerror(errno));
+	worker_sh = p;
+}
+
+/*
+ * Waits for the next request: a question in the shared page (0, its
+ * number in *qseq), or a message (1, in req, n bytes). Until *look_ns a
+ * question asked ahead comes without a message: the worker sleeps until
+ * then without telling the daemon, which then need not wake it. After
+ * that it says it waits, and the daemon sends WK_STEP with its question.
+ */
+static int
+worker_next(void *req, size_t reqlen, ssize_t *n, uint32_t served,
+    int stepping, int64_t *look_ns, uint32_t *qseq)
+{
+	struct pollfd	 pfd;
+	struct timespec	 ts, now;
+	int64_t		 wait;
+
+	for (;;) {
+		if (stepping && (*qseq = __atomic_load_n(&worker_sh->q.seq,
+		    __ATOMIC_ACQUIRE)) != served)
+			return (0);
+		if (*look_ns > 0) {
+			if (clock_gettime(CLOCK_MONOTONIC, &now) == -1)
+				worker_fail("clock_gettime: %s",
+				    strerror(errno));
+			wait = *look_ns - ((int64_t)now.tv_sec * 1000000000 +
+			    now.tv_nsec);
+			if (wait <= 0 || wait > 1000000000)
+				*look_ns = 0;
+			else {
+				pfd.fd = WORKER_FD;
+				pfd.events = POLLIN;
+				ts.tv_sec = 0;
+				ts.tv_nsec = (long)wait;
+				if (ppoll(&pfd, 1, &ts, NULL) == -1 &&
+				    errno != EINTR)
+					worker_fail("ppoll: %s",
+					    strerror(errno));
+				if (!(pfd.revents & (POLLIN | POLLHUP |
+				    POLLERR)))
+					continue;	/* to look again */
+				*look_ns = 0;
+			}
+		}
+		/* Say so, then look once more: the daemon writes its
+		 * question, then reads this (each a full barrier). */
+		__atomic_store_n(&worker_sh->a.waits, 1, __ATOMIC_SEQ_CST);
+		if (stepping && (*qseq = __atomic_load_n(&worker_sh->q.seq,
+		    __ATOMIC_SEQ_CST)) != served) {
+			__atomic_store_n(&worker_sh->a.waits, 0,
+			    __ATOMIC_RELAXED);
+			return (0);
+		}
+		*n = recv(WORKER_FD, req, reqlen, 0);
+		__atomic_store_n(&worker_sh->a.waits, 0, __ATOMIC_RELAXED);
+		if (*n == -1 && errno == EINTR)
+			continue;
+		if (*n <= 0)
+			_exit(0);	/* the daemon closed its end */
+		if ((size_t)*n < sizeof(struct wk_hdr))
+			worker_fail("short request");
+		return (1);
+	}
+}
+
 static void
 worker_serve(const struct massaged_routine *d)
 {
 	static union {
 		struct wk_hdr		 h;
 		struct wk_create	 c;
-		struct wk_step		 s;
 	} req;
-	static struct wk_stepped	 rep;
 	static struct massaged_zone	 zones[WORKER_ZONES_MAX];
 	static double			 params[WORKER_PARAMS_MAX];
+	struct wk_question		*q = &worker_sh->q;
+	struct wk_answer		*a = &worker_sh->a;
 	struct massaged_routine_args	 args;
 	struct massaged_step_in		 in;
 	struct massaged_host		 host;
@@ -229,20 +312,51 @@ worker_serve(const struct massaged_routine *d)
 	struct wk_hdr			 ok;
 	double				*out = NULL, *pin = NULL;
 	void				*inst = NULL;
+	int64_t				 look_ns = 0;
+	uint32_t			 served = 0, qseq = 0;
 	size_t				 nz = 0, i;
-	ssize_t				 n;
+	ssize_t				 n = 0;
 
 	memset(&host, 0, sizeof(host));
 	host.size = sizeof(host);
 	host.log = worker_log;
 	for (;;) {
-		n = recv(WORKER_FD, &req, sizeof(req), 0);
-		if (n == -1 && errno == EINTR)
+		if (worker_next(&req, sizeof(req), &n, served, inst != NULL,
+		    &look_ns, &qseq) == 0) {
+			double *o = out + WORKER_ZONES_MAX - nz;
+			double *p = pin + WORKER_ZONES_MAX - nz;
+			int rc;
+
+			/* A question: copied out of the page first. */
+			worker_seq = qseq;
+			worker_logs = 0;
+			if (q->n != nz)
+				worker_fail("bad step request");
+			/* Right-aligned on the guard page: out[nz] faults. */
+			memcpy(p, q->pressure_kpa, nz * sizeof(double));
+			memset(o, 0, nz * sizeof(double));
+			memset(&in, 0, sizeof(in));
+			in.size = sizeof(in);
+			in.t_s = q->t_s;
+			in.dt_s = q->dt_s;
+			in.pressure_kpa = p;
+			in.intensity = q->intensity;
+			in.feedback = q->feedback;
+			look_ns = q->look_ns;
+			rc = d->step(inst, &in, o);
+			memcpy(a->setpoint_kpa, o, nz * sizeof(double));
+			a->rc = rc;
+			a->cpu_ns = worker_cpu_ns();
+			served = qseq;
+			__atomic_store_n(&a->seq, qseq, __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&q->waits, __ATOMIC_SEQ_CST) ==
+			    qseq) {
+				ok.type = WK_STEPPED;
+				ok.seq = qseq;
+				worker_send(&ok, sizeof(ok));
+			}
 			continue;
-		if (n <= 0)
-			_exit(0);	/* the daemon closed its end */
-		if ((size_t)n < sizeof(req.h))
-			worker_fail("short request");
+		}
 		worker_seq = req.h.seq;
 		worker_logs = 0;
 		switch (req.h.type) {
@@ -288,41 +402,17 @@ worker_serve(const struct massaged_routine *d)
 				out = worker_guarded(WORKER_ZONES_MAX);
 				pin = worker_guarded(WORKER_ZONES_MAX);
 			}
+			/* Questions before this one are not this instance's. */
+			served = __atomic_load_n(&q->seq, __ATOMIC_ACQUIRE);
+			look_ns = 0;
 			ok.type = WK_OK;
 			ok.seq = worker_seq;
 			worker_send(&ok, sizeof(ok));
 			break;
 		case WK_STEP:
-			if (inst == NULL || (size_t)n < offsetof(struct wk_step,
-			    pressure_kpa) || req.s.n != nz || (size_t)n !=
-			    offsetof(struct wk_step, pressure_kpa) +
-			    nz * sizeof(double))
+			/* The question is in the page: looked for above. */
+			if ((size_t)n != sizeof(req.h) || inst == NULL)
 				worker_fail("bad step request");
-			/* Right-aligned on the guard page: out[nz] faults. */
-			{
-				double *o = out + WORKER_ZONES_MAX - nz;
-				double *p = pin + WORKER_ZONES_MAX - nz;
-
-				memcpy(p, req.s.pressure_kpa,
-				    nz * sizeof(double));
-				memset(o, 0, nz * sizeof(double));
-				memset(&in, 0, sizeof(in));
-				in.size = sizeof(in);
-				in.t_s = req.s.t_s;
-				in.dt_s = req.s.dt_s;
-				in.pressure_kpa = p;
-				in.intensity = req.s.intensity;
-				in.feedback = req.s.feedback;
-				rep.rc = d->step(inst, &in, o);
-				memcpy(rep.setpoint_kpa, o,
-				    nz * sizeof(double));
-			}
-			rep.h.type = WK_STEPPED;
-			rep.h.seq = worker_seq;
-			rep.n = (uint32_t)nz;
-			rep.cpu_ns = worker_cpu_ns();
-			worker_send(&rep, offsetof(struct wk_stepped,
-			    setpoint_kpa) + nz * sizeof(double));
 			break;
 		case WK_DESTROY:
 			if (inst != NULL)
@@ -352,6 +442,7 @@ main(int argc, char *argv[])
 		    "massaged, with its socket on fd %d)\n", WORKER_FD);
 		return (2);
 	}
+	worker_map();
 	if (sandbox_begin(argv[1]) == -1)
 		worker_fail("cannot lock the worker down: %s", strerror(errno));
 	me = getpid();

@@ -56,7 +56,7 @@ worker_calls(struct routine_inst *ri, struct massaged_test *t, int n,
 			rc = routine_inst_step(ri, &in, out);
 			in.t_s = (k + 1) / WORKER_HZ;
 			if (rc >= 0)
-				routine_inst_ask(ri, &in);
+				routine_inst_ask(ri, &in, 0);
 		} else
 			rc = massaged_test_step(t);
 		s[k] = (clock_mono_ns() - t0) / 1e9;
@@ -108,7 +108,8 @@ worker_link_post(struct worker_link *l, int quit)
  * answer), wakes the link thread, then asks the routine for the next
  * tick. Each tick also calls the same routine in this process; the two
  * take turns going first after the sleep, so the machine's wake-up noise
- * falls on both alike. The worker's time is the take plus the ask.
+ * falls on both alike. The worker's time is the take, the ask and the
+ * collect.
  */
 static int
 worker_paced(struct routine_inst *ri, struct massaged_test *t, int n,
@@ -149,12 +150,16 @@ worker_paced(struct routine_inst *ri, struct massaged_test *t, int n,
 		worker_link_post(&l, 0);
 		t0 = clock_mono_ns();
 		in.t_s = (k + 1) / hz;
+		/* as session_ask(): look a quarter tick after the next tick */
 		if (rc >= 0)
-			routine_inst_ask(ri, &in);
+			routine_inst_ask(ri, &in, next + (uint64_t)(1.25e9 /
+			    hz));
 		sw[k] = take + (clock_mono_ns() - t0) / 1e9;
 		/* The links answer a little later: the loop collects. */
 		sleep_ms(1);
+		t0 = clock_mono_ns();
 		routine_inst_collect(ri);
+		sw[k] += (clock_mono_ns() - t0) / 1e9;
 	}
 	worker_link_post(&l, 1);
 	pthread_join(th, NULL);
