@@ -92,7 +92,6 @@ struct routine_worker {
 	struct wk_shared *sh;
 	uint32_t	 seq;
 	uint32_t	 logs;		/* a.logs when last taken */
-	uint64_t	 look_ns;	/* q.look_ns of the last question */
 	int		 loaded;	/* its descriptor arrived */
 	size_t		 len;		/* of the last message */
 	char		 name[WORKER_NAME_LEN];
@@ -1545,15 +1544,15 @@ routines_sched_state(const struct routine_worker *w)
 
 /*
  * Asks step() through the page: the question is written, its number last.
- * The worker is told by a message only if it waits for one (a.waits), or
- * if kick (the caller waits for the answer now) while it may still sleep
- * until the look time of its last question. look_ns: when the worker should
- * look for the question after this one (0: it waits for a message). -1
- * (the worker ended, ri lost) if it cannot be told.
+ * The worker is told by a message only if it waits for one (a.waits).
+ * look_ns: when the worker should look for the question after this one
+ * (0: at once, then wait for a message); it sleeps until then, and finds
+ * a question asked meanwhile then. -1 (the worker ended, ri lost) if it
+ * cannot be told.
  */
 static int
 routines_remote_ask(struct routine_inst *ri, const struct massaged_step_in *in,
-    uint64_t look_ns, int kick)
+    uint64_t look_ns)
 {
 	struct routine_worker	*w = ri->w;
 	struct wk_question	*q = &w->sh->q;
@@ -1575,16 +1574,12 @@ routines_remote_ask(struct routine_inst *ri, const struct massaged_step_in *in,
 	ri->sent_ns = clock_mono_ns();
 	ri->late_ns = 0;
 	/* Written, then the worker's flag read (each a full barrier): a
-	 * worker that said it waits after this finds the question itself.
-	 * One that may still sleep until the look time the last question
-	 * gave is told if the caller waits now. */
+	 * worker that said it waits after this finds the question itself,
+	 * and one that sleeps until the look time the last question gave
+	 * finds it then. */
 	__atomic_store_n(&q->seq, ++w->seq, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&w->sh->a.waits, __ATOMIC_SEQ_CST) == 0 &&
-	    !(kick && w->look_ns > ri->sent_ns)) {
-		w->look_ns = look_ns;
+	if (__atomic_load_n(&w->sh->a.waits, __ATOMIC_SEQ_CST) == 0)
 		return (0);
-	}
-	w->look_ns = look_ns;
 	h.type = WK_STEP;
 	h.seq = w->seq;
 	if (routines_send(w, &h, sizeof(h), ri->why, sizeof(ri->why)) == -1) {
@@ -1602,7 +1597,7 @@ routine_inst_ask(struct routine_inst *ri, const struct massaged_step_in *in,
     uint64_t look_ns)
 {
 	if (ri->w != NULL && ri->inst != NULL && !ri->pending)
-		(void)routines_remote_ask(ri, in, look_ns, 0);
+		(void)routines_remote_ask(ri, in, look_ns);
 }
 
 /*
@@ -1838,7 +1833,7 @@ routines_remote_stepped(struct routine_inst *ri,
 		ri->answered = 0;
 		goto take;
 	}
-	if (!asked && routines_remote_ask(ri, in, 0, 1) == -1)
+	if (!asked && routines_remote_ask(ri, in, 0) == -1)
 		return (ROUTINE_STEP_LOST);
 	now = clock_mono_ns();
 	hard = ri->sent_ns + (uint64_t)(ms * 1e6);

@@ -20,7 +20,7 @@
  * says so in the page, and is woken by a header-only message:
  *
  *   daemon -> worker   WK_STEP     a question is in the page (a.waits was
- *                                  set, or the daemon waits for it now)
+ *                                  set)
  *   worker -> daemon   WK_STEPPED  the answer is in the page (q.waits
  *                                  named it)
  *

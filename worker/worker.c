@@ -14,7 +14,6 @@
  * It never outlives the daemon's end of the socket.
  */
 #include <sys/mman.h>
-#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
@@ -235,14 +234,15 @@ worker_map(void)
  * Waits for the next request: a question in the shared page (0, its
  * number in *qseq), or a message (1, in req, n bytes). Until *look_ns a
  * question asked ahead comes without a message: the worker sleeps until
- * then without telling the daemon, which then need not wake it. After
- * that it says it waits, and the daemon sends WK_STEP with its question.
+ * then on its own timer, without telling the daemon, which then need not
+ * wake it. The time is absolute: a sleep cut short by a signal (SIGSTOP
+ * and SIGCONT) still ends then, not later. After that the worker says it
+ * waits, and the daemon sends WK_STEP with its question.
  */
 static int
 worker_next(void *req, size_t reqlen, ssize_t *n, uint32_t served,
     int stepping, int64_t *look_ns, uint32_t *qseq)
 {
-	struct pollfd	 pfd;
 	struct timespec	 ts, now;
 	int64_t		 wait;
 
@@ -256,22 +256,15 @@ worker_next(void *req, size_t reqlen, ssize_t *n, uint32_t served,
 				    strerror(errno));
 			wait = *look_ns - ((int64_t)now.tv_sec * 1000000000 +
 			    now.tv_nsec);
-			if (wait <= 0 || wait > 1000000000)
-				*look_ns = 0;
-			else {
-				pfd.fd = WORKER_FD;
-				pfd.events = POLLIN;
-				ts.tv_sec = 0;
-				ts.tv_nsec = (long)wait;
-				if (ppoll(&pfd, 1, &ts, NULL) == -1 &&
-				    errno != EINTR)
-					worker_fail("ppoll: %s",
-					    strerror(errno));
-				if (!(pfd.revents & (POLLIN | POLLHUP |
-				    POLLERR)))
-					continue;	/* to look again */
-				*look_ns = 0;
+			if (wait > 0 && wait <= 1000000000) {
+				ts.tv_sec = (time_t)(*look_ns / 1000000000);
+				ts.tv_nsec = (long)(*look_ns % 1000000000);
+				while (clock_nanosleep(CLOCK_MONOTONIC,
+				    TIMER_ABSTIME, &ts, NULL) == EINTR)
+					;
 			}
+			*look_ns = 0;
+			continue;	/* to look again */
 		}
 		/* Say so, then look once more: the daemon writes its
 		 * question, then reads this (each a full barrier). */
