@@ -25,8 +25,10 @@
  * kills it if it tries), its memory and CPU time are limited, and step()
  * must answer within one control tick: the daemon asks it for the next
  * tick as soon as a tick has its answer (with that tick's readings and
- * the next tick's t_s), and the next tick collects the answer. A worker that dies, hangs or is
- * killed stops that session at once (category 0), naming the routine.
+ * the next tick's t_s), step() runs in the worker a quarter tick after
+ * that tick, and the next tick takes the answer. A worker that dies,
+ * hangs or is killed stops that session at that tick (category 0),
+ * naming the routine.
  * Whatever a routine returns passes the daemon's limit pipeline before it
  * reaches a controller: a routine cannot exceed a limit, it can only ask.
  * See docs/writing-routines.md and, for tests, massaged/routine-test.h.

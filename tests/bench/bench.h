@@ -106,6 +106,7 @@ int		 rig_alive(pid_t);
 int		 rig_socat_start(pid_t *, char *, char *, size_t);
 void		 rig_socat_stop(pid_t *);
 int		 rig_cpu_ticks(pid_t, uint64_t *);
+int		 rig_cpu_ticks_tree(pid_t, uint64_t *);
 int		 rig_status_kb(pid_t, const char *, long *);
 int		 rig_daemon_version(char *, size_t);
 

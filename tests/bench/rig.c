@@ -23,6 +23,8 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 
+#include <dirent.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -853,35 +855,80 @@ rig_socat_stop(pid_t *pid)
 	*pid = 0;
 }
 
-/* utime + stime of every thread of pid, in clock ticks. */
-int
-rig_cpu_ticks(pid_t pid, uint64_t *ticks)
+/* Fields 14 on of /proc/PID/stat (utime first), -1 if gone. */
+static int
+rig_stat_times(pid_t pid, unsigned long long *f, int n, pid_t *ppid)
 {
 	char			 path[64], buf[2048], *p;
-	unsigned long long	 ut, st;
-	ssize_t			 n;
-	int			 fd, i;
+	ssize_t			 got;
+	int			 fd, i, pp;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return (-1);
-	n = read(fd, buf, sizeof(buf) - 1);
+	got = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	if (n <= 0)
+	if (got <= 0)
 		return (-1);
-	buf[n] = '\0';
+	buf[got] = '\0';
 	/* The command may hold spaces and parentheses: fields start after
-	 * the last ')'. Field 3 is the state; utime is 14, stime 15. */
-	if ((p = strrchr(buf, ')')) == NULL)
+	 * the last ')'. Field 3 is the state, 4 the parent; utime is 14,
+	 * stime 15, cutime 16, cstime 17 (reaped children). */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %*c %d", &pp) != 1)
 		return (-1);
+	if (ppid != NULL)
+		*ppid = pp;
 	p++;
 	for (i = 3; i < 14; i++) {
 		if ((p = strchr(p + 1, ' ')) == NULL)
 			return (-1);
 	}
-	if (sscanf(p, " %llu %llu", &ut, &st) != 2)
+	for (i = 0; i < n; i++) {
+		if (sscanf(p, " %llu", &f[i]) != 1)
+			return (-1);
+		if ((p = strchr(p + 1, ' ')) == NULL && i + 1 < n)
+			return (-1);
+	}
+	return (0);
+}
+
+/* utime + stime of every thread of pid, in clock ticks. */
+int
+rig_cpu_ticks(pid_t pid, uint64_t *ticks)
+{
+	unsigned long long	 f[2];
+
+	if (rig_stat_times(pid, f, 2, NULL) == -1)
 		return (-1);
-	*ticks = ut + st;
+	*ticks = f[0] + f[1];
+	return (0);
+}
+
+/*
+ * rig_cpu_ticks() of pid and of its children (its routine workers): the
+ * live ones, and those it has reaped.
+ */
+int
+rig_cpu_ticks_tree(pid_t pid, uint64_t *ticks)
+{
+	unsigned long long	 f[4];
+	struct dirent		*de;
+	DIR			*dir;
+	pid_t			 child, pp;
+
+	if (rig_stat_times(pid, f, 4, NULL) == -1)
+		return (-1);
+	*ticks = f[0] + f[1] + f[2] + f[3];
+	if ((dir = opendir("/proc")) == NULL)
+		return (-1);
+	while ((de = readdir(dir)) != NULL) {
+		if ((child = (pid_t)atoi(de->d_name)) <= 0 || child == pid)
+			continue;
+		if (rig_stat_times(child, f, 2, &pp) == 0 && pp == pid)
+			*ticks += f[0] + f[1];
+	}
+	closedir(dir);
 	return (0);
 }
 

@@ -46,6 +46,11 @@ def test_routine_budget_rule_is_the_documented_one():
     assert re.search(r"routine_budget_ms = 1000\.0 / cfg->table->tick_hz "
                      r"/ 4;", read("daemon/session.c"))
     assert "has used a quarter tick of CPU" in doc
+    # when step() runs: the worker looks for the question a quarter tick
+    # after the tick that asks is due (session_ask())
+    assert re.search(r"look = next_ns \+ \(uint64_t\)\(250e6 / "
+                     r"s->cfg->table->tick_hz\);", read("daemon/session.c"))
+    assert "runs a quarter tick after that tick" in doc
 
 
 def test_routine_out_of_range_stops_the_session_as_documented():
