@@ -17,6 +17,7 @@
 
 #include "api-private.h"
 #include "tick.h"
+#include "record.h"
 #include "status.h"
 
 #define API_ID_MAX		(NAME_LEN - 1)
@@ -190,7 +191,7 @@ api_error(struct evhttp_request *req, int code, const char *err,
 void
 api_reply_status(struct api *a, struct evhttp_request *req, int code)
 {
-	api_reply_json(req, code, status_json(a->c));
+	api_reply_json(req, code, status_json(a->c, record_status_json()));
 }
 
 /* A session_* refusal as the contract maps it; returns its error code. */

@@ -20,6 +20,7 @@
 
 #include "api-private.h"
 #include "tick.h"
+#include "record.h"
 #include "status.h"
 
 #define API_STREAMS_MAX		64
@@ -118,7 +119,7 @@ api_stream_status(struct api *a, struct api_stream *one)
 
 	if (a->nstreams == 0)
 		return;
-	doc = status_json(a->c);
+	doc = status_json(a->c, record_status_json());
 	s = json_dumps(doc, STATUS_JSON_FLAGS);
 	json_decref(doc);
 	if (s != NULL && one != NULL)

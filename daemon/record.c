@@ -182,6 +182,22 @@ record_failing(char *why, size_t whylen, unsigned *pending)
 	return (failing ? -1 : 0);
 }
 
+json_t *
+record_status_json(void)
+{
+	json_t		*o = json_object();
+	char		 why[320];
+	unsigned	 pending;
+	int		 failing = record_failing(why, sizeof(why), &pending);
+
+	json_object_set_new(o, "ok", json_boolean(!failing));
+	json_object_set_new(o, "error", failing ? json_string(why) :
+	    json_null());
+	json_object_set_new(o, "pending", json_integer(pending));
+	json_object_set_new(o, "lost", json_integer((json_int_t)record_lost()));
+	return (o);
+}
+
 static void
 record_set_why(const char *why)
 {

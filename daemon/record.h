@@ -92,5 +92,7 @@ uint64_t	 record_lost(void);
 /* 0 if records are written; else -1 with why (for the status and the
  * refusal of a start) and the number of lines waiting. */
 int		 record_failing(char *why, size_t whylen, unsigned *pending);
+/* The same for the status document: {ok, error, pending, lost}. */
+json_t		*record_status_json(void);
 
 #endif

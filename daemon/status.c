@@ -14,7 +14,6 @@
 #include <jansson.h>
 
 #include "bus.h"
-#include "record.h"
 #include "clock.h"
 #include "tick.h"
 #include "safety.h"
@@ -75,25 +74,8 @@ status_controller(const struct ctl_conf *cc, const struct bus_reading *rd)
 	return (o);
 }
 
-/* Whether session records are written; while not, starts are refused. */
-static json_t *
-status_records(void)
-{
-	json_t		*o = json_object();
-	char		 why[320];
-	unsigned	 pending;
-	int		 failing = record_failing(why, sizeof(why), &pending);
-
-	json_object_set_new(o, "ok", json_boolean(!failing));
-	json_object_set_new(o, "error", failing ? json_string(why) :
-	    json_null());
-	json_object_set_new(o, "pending", json_integer(pending));
-	json_object_set_new(o, "lost", json_integer((json_int_t)record_lost()));
-	return (o);
-}
-
 json_t *
-status_json(struct tick *c)
+status_json(struct tick *c, json_t *records)
 {
 	const struct session	*s = &c->session;
 	const struct table	*t = c->cfg->table;
@@ -209,7 +191,8 @@ status_json(struct tick *c)
 		json_object_set_new(last, "by", status_actor(s->stopped_by));
 	}
 	json_object_set_new(o, "last_stop", last);
-	json_object_set_new(o, "records", status_records());
+	json_object_set_new(o, "records", records != NULL ? records :
+	    json_null());
 	return (o);
 }
 

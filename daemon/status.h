@@ -22,7 +22,9 @@ struct tick;
 #define STATUS_JSON_FLAGS	(JSON_COMPACT | JSON_PRESERVE_ORDER | \
 				    JSON_REAL_PRECISION(10))
 
-json_t	*status_json(struct tick *c);
+/* The status document; records (record_status_json(), taken) is its
+ * "records" member. */
+json_t	*status_json(struct tick *c, json_t *records);
 json_t	*status_programs_json(struct tick *c);
 /* Each profile carries "refusals": {program_id: reason} for the programs
  * its conditions refuse, as session_start() would. */
