@@ -653,6 +653,56 @@ routines_log(const struct routine_worker *w, const struct wk_text *m,
 	log_emit(level, "routine %s: %s", w->name, buf);
 }
 
+/* Past deadline_ns: -1 "timeout" (the worker killed); past soft_ns: 2;
+ * else 0, with the time in *now. */
+static int
+routines_due(struct routine_worker *w, uint64_t soft_ns, uint64_t deadline_ns,
+    uint64_t *now, char *why, size_t whylen)
+{
+	if ((*now = clock_mono_ns()) >= deadline_ns) {
+		snprintf(why, whylen, "timeout");
+		routines_end(w, 1, NULL, 0);
+		return (-1);
+	}
+	return (*now >= soft_ns ? 2 : 0);
+}
+
+/* Waits for the worker's socket until soft_ns or deadline_ns, whichever
+ * comes first: 0, or -1 with why if poll failed (the worker ended). */
+static int
+routines_poll(struct routine_worker *w, uint64_t now, uint64_t soft_ns,
+    uint64_t deadline_ns, char *why, size_t whylen)
+{
+	struct pollfd	 pfd;
+	struct timespec	 ts;
+	uint64_t	 until = soft_ns < deadline_ns ? soft_ns : deadline_ns;
+
+	pfd.fd = w->fd;
+	pfd.events = POLLIN;
+	ts.tv_sec = (time_t)((until - now) / 1000000000);
+	ts.tv_nsec = (long)((until - now) % 1000000000);
+	if (ppoll(&pfd, 1, &ts, NULL) == -1 && errno != EINTR) {
+		snprintf(why, whylen, "poll: %s", strerror(errno));
+		routines_end(w, 1, why, whylen);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Whether the message in w->buf (n bytes) is a text of this type
+ * (WK_LOG, WK_ERR); the text is then NUL-terminated. */
+static int
+routines_is_text(struct routine_worker *w, ssize_t n, uint32_t type)
+{
+	if (w->buf.h.type != type || (size_t)n <= offsetof(struct wk_text,
+	    text))
+		return (0);
+	w->buf.text.text[sizeof(w->buf.text.text) - 1] = '\0';
+	if ((size_t)n < sizeof(w->buf.text))
+		((char *)&w->buf)[n] = '\0';
+	return (1);
+}
+
 /*
  * Waits for the answer of type want to the current request, until
  * deadline_ns (monotonic). Log lines are passed on meanwhile. 0 with the
@@ -673,35 +723,19 @@ static int
 routines_wait_soft(struct routine_worker *w, uint32_t want, uint64_t soft_ns,
     uint64_t deadline_ns, char *why, size_t whylen)
 {
-	struct pollfd	 pfd;
-	struct timespec	 ts;
-	uint64_t	 now, until;
+	uint64_t	 now;
 	ssize_t		 n;
-	int		 logs = 0;
+	int		 logs = 0, rc;
 
 	for (;;) {
 		n = recv(w->fd, &w->buf, sizeof(w->buf), MSG_DONTWAIT);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if ((now = clock_mono_ns()) >= deadline_ns) {
-				snprintf(why, whylen, "timeout");
-				routines_end(w, 1, NULL, 0);
-				return (-1);
-			}
-			if (now >= soft_ns)
-				return (2);
-			until = soft_ns < deadline_ns ? soft_ns : deadline_ns;
-			pfd.fd = w->fd;
-			pfd.events = POLLIN;
-			ts.tv_sec = (time_t)((until - now) / 1000000000);
-			ts.tv_nsec = (long)((until - now) % 1000000000);
-			if (ppoll(&pfd, 1, &ts, NULL) == -1 && errno != EINTR) {
-				snprintf(why, whylen, "poll: %s",
-				    strerror(errno));
-				routines_end(w, 1, why, whylen);
-				return (-1);
-			}
+			if ((rc = routines_due(w, soft_ns, deadline_ns, &now,
+			    why, whylen)) != 0 || (rc = routines_poll(w, now,
+			    soft_ns, deadline_ns, why, whylen)) != 0)
+				return (rc);
 			continue;
 		}
 		if (n <= 0) {
@@ -710,19 +744,13 @@ routines_wait_soft(struct routine_worker *w, uint32_t want, uint64_t soft_ns,
 		}
 		if ((size_t)n < sizeof(w->buf.h) || w->buf.h.seq != w->seq)
 			break;
-		if (w->buf.h.type == WK_LOG && (size_t)n >
-		    offsetof(struct wk_text, text) &&
+		if (routines_is_text(w, n, WK_LOG) &&
 		    logs++ < WORKER_LOGS_MAX) {
 			routines_log(w, &w->buf.text, (size_t)n);
 			continue;
 		}
-		if (w->buf.h.type == WK_ERR && (size_t)n >
-		    offsetof(struct wk_text, text)) {
-			w->buf.text.text[sizeof(w->buf.text.text) - 1] = '\0';
-			if ((size_t)n < sizeof(w->buf.text))
-				((char *)&w->buf)[n] = '\0';
+		if (routines_is_text(w, n, WK_ERR))
 			return (1);
-		}
 		if (w->buf.h.type != want)
 			break;
 		if (want == WK_DESC && (size_t)n < offsetof(struct wk_desc,
@@ -1647,21 +1675,15 @@ routines_drain(struct routine_worker *w, char *why, size_t whylen)
 		if ((size_t)n < sizeof(w->buf.h) || w->buf.h.seq > w->seq ||
 		    msgs++ >= 4 * WORKER_LOGS_MAX)
 			break;
-		if (w->buf.h.type == WK_LOG && (size_t)n >
-		    offsetof(struct wk_text, text)) {
+		if (routines_is_text(w, n, WK_LOG)) {
 			routines_log(w, &w->buf.text, (size_t)n);
 			continue;
 		}
 		if (w->buf.h.type == WK_STEPPED && (size_t)n ==
 		    sizeof(w->buf.h))
 			continue;
-		if (w->buf.h.type == WK_ERR && (size_t)n >
-		    offsetof(struct wk_text, text)) {
-			w->buf.text.text[sizeof(w->buf.text.text) - 1] = '\0';
-			if ((size_t)n < sizeof(w->buf.text))
-				((char *)&w->buf)[n] = '\0';
+		if (routines_is_text(w, n, WK_ERR))
 			return (1);
-		}
 		break;
 	}
 	snprintf(why, whylen, "the worker broke the protocol; killed");
@@ -1680,9 +1702,7 @@ routines_wait_step(struct routine_inst *ri, uint64_t soft_ns,
     uint64_t deadline_ns, char *why, size_t whylen)
 {
 	struct routine_worker	*w = ri->w;
-	struct pollfd		 pfd;
-	struct timespec		 ts;
-	uint64_t		 now, until;
+	uint64_t		 now;
 	int			 rc;
 
 	for (;;) {
@@ -1692,27 +1712,16 @@ routines_wait_step(struct routine_inst *ri, uint64_t soft_ns,
 			return (rc);
 		if (routines_answered(ri))
 			return (0);
-		if ((now = clock_mono_ns()) >= deadline_ns) {
-			snprintf(why, whylen, "timeout");
-			routines_end(w, 1, NULL, 0);
-			return (-1);
-		}
-		if (now >= soft_ns)
-			return (2);
+		if ((rc = routines_due(w, soft_ns, deadline_ns, &now, why,
+		    whylen)) != 0)
+			return (rc);
 		/* Say so, then look once more (as the worker does). */
 		__atomic_store_n(&w->sh->q.waits, w->seq, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&w->sh->a.seq, __ATOMIC_SEQ_CST) == w->seq)
 			continue;
-		until = soft_ns < deadline_ns ? soft_ns : deadline_ns;
-		pfd.fd = w->fd;
-		pfd.events = POLLIN;
-		ts.tv_sec = (time_t)((until - now) / 1000000000);
-		ts.tv_nsec = (long)((until - now) % 1000000000);
-		if (ppoll(&pfd, 1, &ts, NULL) == -1 && errno != EINTR) {
-			snprintf(why, whylen, "poll: %s", strerror(errno));
-			routines_end(w, 1, why, whylen);
-			return (-1);
-		}
+		if ((rc = routines_poll(w, now, soft_ns, deadline_ns, why,
+		    whylen)) != 0)
+			return (rc);
 	}
 }
 

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -26,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "routines.h"
 
 static char	 tmpdir[PATH_MAX];
@@ -246,6 +248,144 @@ test_args_minor(void **state)
 	assert_int_equal(routine_inst_start(&ri, &o, d, p, &z, 1, 10, why,
 	    sizeof(why)), -1);
 	assert_string_equal(why, "ramp_kpa_s 6.5 tick_hz 100");
+	routines_free(&set);
+	inifile_errors_free(&errs);
+}
+
+/* routine_inst_collect() until the open question is answered, 3 s at
+ * most: the time it came (monotonic ns), 0 if it did not. */
+static uint64_t
+collect_until_answered(struct routine_inst *ri)
+{
+	uint64_t	 until = clock_mono_ns() + 3000000000ull;
+
+	while (clock_mono_ns() < until) {
+		routine_inst_collect(ri);
+		if (ri->answered || ri->lost)
+			return (ri->answered ? clock_mono_ns() : 0);
+		usleep(1000);
+	}
+	return (0);
+}
+
+/*
+ * Each routine worker of this process holds its socket (fd 3) and nothing
+ * else past stderr, and one step() page, its own. Returns how many
+ * workers were looked at.
+ */
+static int
+check_worker_fds(void)
+{
+	char		 path[64], buf[512], line[512], *p;
+	struct dirent	*de, *fe;
+	DIR		*proc, *fds;
+	FILE		*fp;
+	pid_t		 pid;
+	int		 n = 0, pages, ppid, fd;
+
+	assert_non_null(proc = opendir("/proc"));
+	while ((de = readdir(proc)) != NULL) {
+		if ((pid = (pid_t)atoi(de->d_name)) <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		if ((fp = fopen(path, "r")) == NULL)
+			continue;
+		p = fgets(buf, sizeof(buf), fp);
+		fclose(fp);
+		if (p == NULL || strstr(buf, "(massaged-worker)") == NULL ||
+		    (p = strrchr(buf, ')')) == NULL ||
+		    sscanf(p + 1, " %*c %d", &ppid) != 1 || ppid != getpid())
+			continue;
+		n++;
+		snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+		assert_non_null(fds = opendir(path));
+		while ((fe = readdir(fds)) != NULL) {
+			if (fe->d_name[0] == '.')
+				continue;
+			fd = atoi(fe->d_name);
+			if (fd > 3)
+				fail_msg("worker %d holds fd %d", (int)pid, fd);
+		}
+		closedir(fds);
+		snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+		assert_non_null(fp = fopen(path, "r"));
+		pages = 0;
+		while (fgets(line, sizeof(line), fp) != NULL)
+			pages += strstr(line, "/memfd:massaged-step") != NULL;
+		fclose(fp);
+		assert_int_equal(pages, 1);
+	}
+	closedir(proc);
+	return (n);
+}
+
+/*
+ * step() through the shared page: a worker waiting on its socket is told
+ * of a question; one asked ahead sleeps until the look time the question
+ * gave, and finds the next question then, without being told.
+ */
+static void
+test_ask_ahead(void **state)
+{
+	struct routine_set		 set = { 0 };
+	struct inifile_errors		 errs = { .quiet = 1 };
+	struct routine_inst		 ri;
+	struct routine_opts		 o;
+	struct massaged_zone		 z[2];
+	struct massaged_step_in		 in;
+	const struct massaged_routine	*d;
+	double				 p[ROUTINE_PARAMS_MAX], out[2];
+	double				 meas[2] = { 1, 2 };
+	char				 path[PATH_MAX], why[256];
+	uint64_t			 look, t;
+	size_t				 i;
+
+	(void)state;
+	test_plugin(path, sizeof(path), "loader_good");
+	if (routines_load_file(&set, path, &errs) != 0)
+		fail_msg("%s", errs.text);
+	d = routines_find(&set, "loader_good");
+	for (i = 0; i < d->n_params; i++)
+		p[i] = d->params[i].def;
+	memset(z, 0, sizeof(z));
+	z[0].name = "a";
+	z[1].name = "b";
+	memset(&o, 0, sizeof(o));
+	o.tick_hz = 50;
+	o.deadline_ms = 5000;
+	assert_int_equal(routine_inst_start(&ri, &o, d, p, z, 2, 10, why,
+	    sizeof(why)), 0);
+	/* Its page is its own, and the fd it came on is closed (reading
+	 * another process's fds needs root: the worker is not dumpable). */
+	if (geteuid() == 0)
+		assert_true(check_worker_fds() >= 1);
+	memset(&in, 0, sizeof(in));
+	in.size = sizeof(in);
+	in.intensity = 1;
+	in.pressure_kpa = meas;
+	/* The first step asks and waits. */
+	assert_int_equal(routine_inst_step(&ri, &in, out),
+	    MASSAGED_STEP_RUNNING);
+	assert_true(out[0] == 5 && out[1] == 5);
+	/* Then the worker waits on its socket: asked ahead, it is told,
+	 * answers, and sleeps until the look time given. */
+	look = clock_mono_ns() + 1000000000ull;
+	routine_inst_ask(&ri, &in, look);
+	assert_true(ri.pending);
+	assert_true(collect_until_answered(&ri) != 0);
+	out[0] = out[1] = -1;
+	assert_int_equal(routine_inst_step(&ri, &in, out),
+	    MASSAGED_STEP_RUNNING);
+	assert_true(out[0] == 5 && out[1] == 5);
+	/* Asked while it sleeps: found at the look time, not before. */
+	routine_inst_ask(&ri, &in, 0);
+	t = collect_until_answered(&ri);
+	assert_true(t != 0);
+	assert_true(t >= look);
+	assert_int_equal(routine_inst_step(&ri, &in, out),
+	    MASSAGED_STEP_RUNNING);
+	assert_false(ri.lost);
+	routine_inst_destroy(&ri);
 	routines_free(&set);
 	inifile_errors_free(&errs);
 }
@@ -942,6 +1082,7 @@ main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_newer_sdk),
 		cmocka_unit_test(test_args_minor),
+		cmocka_unit_test(test_ask_ahead),
 		cmocka_unit_test_setup_teardown(test_not_loadable, setup_tmp,
 		    teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_duplicate, setup_tmp,
