@@ -447,6 +447,8 @@ describe('the panel in a treatment room', { skip: !have && 'massaged or chromium
     await p.locator('#events', { hasText: 'program finished' }).waitFor({ timeout: 20000 });
     await waitFor(async () => (await count())[0] > atEnd[0], 3000, 'a beep at the program end');
     assert.ok((await count())[1] > atEnd[1], 'a vibration at the program end');
+    // The program's end ramps down ("stopping"): the next start waits for it.
+    await waitFor(async () => (await daemon.api('GET', 'api/v1/status')).doc.state === 'idle', 15000, 'the program end ramped down');
     await p.click('#settings-btn');
     await p.uncheck('#sound');
     await p.click('#settings-close');
