@@ -4,11 +4,12 @@
  *
  * Plugin code never runs here: a plugin file is loaded by massaged-worker
  * (worker/), which sends a copy of its descriptor; the set holds that copy,
- * and every instance is a fresh worker that serves create(), step() and
- * destroy() over a socketpair (worker.h). The caller owns time: every wait
- * for a worker has a deadline, and a worker that misses it, dies, or says
- * something it should not is killed (SIGKILL to its process group) and
- * reaped, and the call fails with the cause.
+ * and every instance is a fresh worker that serves create() and destroy()
+ * over a socketpair, and step() through a page both map (worker.h: when
+ * all goes well, neither side wakes the other). The caller owns time:
+ * every wait for a worker has a deadline, and a worker that misses it,
+ * dies, or says something it should not is killed (SIGKILL to its process
+ * group) and reaped, and the call fails with the cause.
  *
  * Before a worker is started for a file, what can be checked is: the file
  * and its directory must be writable by their owner only, and the owner
