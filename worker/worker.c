@@ -1,7 +1,8 @@
 /*
  * worker.c: massaged-worker, the process a routine plugin runs in.
  *
- *   massaged-worker FILE.so      (the daemon's socket on fd 3)
+ *   massaged-worker FILE.so      (the daemon's socket on fd 3, the page
+ *                                 step() goes through on fd 4)
  *
  * Started by the daemon (daemon/routines.c) for one plugin file: locks
  * itself down as far as loading allows (sandbox.c: its own process group,
@@ -432,7 +433,8 @@ main(int argc, char *argv[])
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: massaged-worker FILE.so (started by "
-		    "massaged, with its socket on fd %d)\n", WORKER_FD);
+		    "massaged, with its socket on fd %d and its step() page "
+		    "on fd %d)\n", WORKER_FD, WORKER_SHM_FD);
 		return (2);
 	}
 	worker_map();
