@@ -218,6 +218,23 @@ test_newer_sdk(void **state)
 	inifile_errors_free(&errs);
 }
 
+/* loader_good loaded into set, its defaults in p. */
+static const struct massaged_routine *
+load_good(struct routine_set *set, struct inifile_errors *errs, double *p)
+{
+	const struct massaged_routine	*d;
+	char				 path[PATH_MAX];
+	size_t				 i;
+
+	test_plugin(path, sizeof(path), "loader_good");
+	if (routines_load_file(set, path, errs) != 0)
+		fail_msg("%s", errs->text);
+	assert_non_null(d = routines_find(set, "loader_good"));
+	for (i = 0; i < d->n_params; i++)
+		p[i] = d->params[i].def;
+	return (d);
+}
+
 /* create() in the worker is told the ramp and the tick rate. */
 static void
 test_args_minor(void **state)
@@ -229,16 +246,10 @@ test_args_minor(void **state)
 	struct massaged_zone		 z;
 	const struct massaged_routine	*d;
 	double				 p[ROUTINE_PARAMS_MAX];
-	char				 path[PATH_MAX], why[256];
-	size_t				 i;
+	char				 why[256];
 
 	(void)state;
-	test_plugin(path, sizeof(path), "loader_good");
-	if (routines_load_file(&set, path, &errs) != 0)
-		fail_msg("%s", errs.text);
-	d = routines_find(&set, "loader_good");
-	for (i = 0; i < d->n_params; i++)
-		p[i] = d->params[i].def;
+	d = load_good(&set, &errs, p);
 	p[0] = 8;	/* loader_good: refuse, saying what args said */
 	memset(&z, 0, sizeof(z));
 	z.name = "a";
@@ -336,17 +347,11 @@ test_ask_ahead(void **state)
 	const struct massaged_routine	*d;
 	double				 p[ROUTINE_PARAMS_MAX], out[2];
 	double				 meas[2] = { 1, 2 };
-	char				 path[PATH_MAX], why[256];
+	char				 why[256];
 	uint64_t			 look, t;
-	size_t				 i;
 
 	(void)state;
-	test_plugin(path, sizeof(path), "loader_good");
-	if (routines_load_file(&set, path, &errs) != 0)
-		fail_msg("%s", errs.text);
-	d = routines_find(&set, "loader_good");
-	for (i = 0; i < d->n_params; i++)
-		p[i] = d->params[i].def;
+	d = load_good(&set, &errs, p);
 	memset(z, 0, sizeof(z));
 	z[0].name = "a";
 	z[1].name = "b";
