@@ -60,8 +60,10 @@ endif
 PC_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) 2>/dev/null)
 PC_LIBS		:= $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)
 CLIENT_LIBS	:= $(shell $(PKG_CONFIG) --libs $(CLIENT_PC) 2>/dev/null)
+# The daemon's layers (see Sources below).
+DAEMON_INC	:= -Idaemon/core -Idaemon/engine -Idaemon/api
 # common/ on the quote path only: its strings.h must not shadow <strings.h>.
-CPPFLAGS_ALL	:= -Iinclude -iquote common -Idaemon -D_GNU_SOURCE -DMASSAGED_VERSION='"$(VERSION)"' \
+CPPFLAGS_ALL	:= -Iinclude -iquote common $(DAEMON_INC) -D_GNU_SOURCE -DMASSAGED_VERSION='"$(VERSION)"' \
 		   -DPLUGINDIR='"$(PLUGINDIR)"' -DCONFDIR='"$(CONFDIR)"' \
 		   -DPANELDIR='"$(PANELDIR)"' -DWORKERPATH='"$(WORKERPATH)"' \
 		   $(SYSTEMD_CFLAGS) $(CPPFLAGS)
@@ -72,20 +74,25 @@ ALL_LDFLAGS	:= $(LDFLAGS) $(SANFLAGS) -pthread
 LDLIBS_ALL	:= $(PC_LIBS) -lm
 
 # Sources: every file in these folders takes part, so a new subsystem or
-# test needs no Makefile edit.
+# test needs no Makefile edit. The daemon is three layers, each a folder
+# and a library; a layer includes and links only the layers below it:
 #
-#   common/        linked by every program: log, parse, clock, strings
-#   CORE_SRCS      the daemon's pure parts, no I/O: configuration, profiles,
-#                  programs, routines, the limit pipeline, sessions; linked
-#                  by massagectl (preview) too
-#   DAEMON_SRCS    the rest of daemon/: Modbus, HTTP, systemd, records...
+#   common/         linked by every program: log, parse, clock, strings
+#   daemon/core/    pure: parsing and validating the configuration, the
+#                   limit pipeline, the session state machine; no I/O, no
+#                   threads, processes or sockets (test_layers checks its
+#                   symbols); linked by massagectl (preview) too
+#   daemon/engine/  the I/O: the tick, the bus and its controller backends,
+#                   the routines' workers, records, status, notify, metrics
+#   daemon/api/     HTTP: routes, tokens, replies, the event stream
 COMMON_SRCS	:= $(wildcard common/*.c)
 COMMON_OBJS	:= $(COMMON_SRCS:%.c=$(BUILD)/%.o)
-CORE_SRCS	:= $(addprefix daemon/,inifile.c config.c intake.c profile.c program.c \
-		   routines.c safety.c session.c table.c)
+CORE_SRCS	:= $(wildcard daemon/core/*.c)
 CORE_OBJS	:= $(CORE_SRCS:%.c=$(BUILD)/%.o)
-DAEMON_SRCS	:= $(filter-out daemon/massaged.c $(CORE_SRCS),$(wildcard daemon/*.c))
-DAEMON_OBJS	:= $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
+ENGINE_SRCS	:= $(wildcard daemon/engine/*.c)
+ENGINE_OBJS	:= $(ENGINE_SRCS:%.c=$(BUILD)/%.o)
+API_SRCS	:= $(wildcard daemon/api/*.c)
+API_OBJS	:= $(API_SRCS:%.c=$(BUILD)/%.o)
 SIM_SRCS	:= $(wildcard sim/*.c)
 # The simulator shares the wire contract (include/massaged/regmap.h) and
 # links common/ only (log.c names libevent for its log hook), not the
@@ -93,7 +100,7 @@ SIM_SRCS	:= $(wildcard sim/*.c)
 SIM_LIBS	:= $(shell $(PKG_CONFIG) --libs libmodbus libevent 2>/dev/null) -lm
 CLIENT_SRCS	:= $(wildcard client/*.c)
 # The routine worker: one plugin per process, sandboxed (libseccomp); it
-# shares only the message layout (daemon/worker.h) with the daemon.
+# shares only the message layout (include/massaged/worker.h) with the daemon.
 WORKER_SRCS	:= $(wildcard worker/*.c)
 WORKER_LIBS	:= $(shell $(PKG_CONFIG) --libs libseccomp 2>/dev/null) -ldl
 PLUGIN_SRCS	:= $(wildcard plugins/*.c)
@@ -104,9 +111,10 @@ TESTPLUG_SRCS	:= $(wildcard tests/plugins/*.c)
 TESTPLUGS	:= $(TESTPLUG_SRCS:tests/plugins/%.c=$(BUILD)/tests/plugins/%.so)
 LIBCOMMON	:= $(BUILD)/libmassaged-common.a
 LIBCORE		:= $(BUILD)/libmassaged-core.a
-LIBMASSAGED	:= $(BUILD)/libmassaged.a
-# What the daemon, the unit tests and the simulator link, in link order.
-DAEMON_LIBS	:= $(LIBMASSAGED) $(LIBCORE) $(LIBCOMMON)
+LIBENGINE	:= $(BUILD)/libmassaged-engine.a
+LIBAPI		:= $(BUILD)/libmassaged-api.a
+# What the daemon and the unit tests link, in link order.
+DAEMON_LIBS	:= $(LIBAPI) $(LIBENGINE) $(LIBCORE) $(LIBCOMMON)
 
 # Objects depend on the flags they were built with, so switching SAN or OPT
 # in one build directory rebuilds instead of mixing.
@@ -141,20 +149,21 @@ $(BUILD)/%.o: %.c $(FLAGS_FILE)
 
 $(LIBCOMMON): $(COMMON_OBJS)
 $(LIBCORE): $(CORE_OBJS)
-$(LIBMASSAGED): $(DAEMON_OBJS)
-$(LIBCOMMON) $(LIBCORE) $(LIBMASSAGED):
+$(LIBENGINE): $(ENGINE_OBJS)
+$(LIBAPI): $(API_OBJS)
+$(LIBCOMMON) $(LIBCORE) $(LIBENGINE) $(LIBAPI):
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/massaged: $(BUILD)/daemon/massaged.o $(DAEMON_LIBS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< -Wl,--start-group $(DAEMON_LIBS) -Wl,--end-group $(LDLIBS_ALL)
 
 $(BUILD)/massaged-sim: $(SIM_SRCS:%.c=$(BUILD)/%.o) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SIM_LIBS)
 
 # The client: common and the core, none of the daemon's I/O.
-$(BUILD)/massagectl: $(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(LIBCORE) $(LIBCOMMON)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS) -lm
+$(BUILD)/massagectl: $(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(LIBENGINE) $(LIBCORE) $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(CLIENT_LIBS) -lm
 
 $(BUILD)/massaged-worker: $(WORKER_SRCS:%.c=$(BUILD)/%.o)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(WORKER_LIBS)
@@ -172,8 +181,8 @@ $(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/massaged/routine.h \
 		-shared -fvisibility=hidden $(LDFLAGS) -o $@ $< -lm
 
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(DAEMON_LIBS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) \
-		$(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) -Wl,--start-group $(filter %.a,$^) \
+		-Wl,--end-group $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka)
 
 # The preview lives with its one user, the client.
 $(BUILD)/tests/test_preview: $(BUILD)/client/preview.o
@@ -430,7 +439,8 @@ FUZZ_CFLAGS	:= -std=c11 $(WARN) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
 		   -pthread
 FUZZ_OBJS	:= $(COMMON_SRCS:%.c=$(FUZZ_BUILD)/%.o) \
 		   $(CORE_SRCS:%.c=$(FUZZ_BUILD)/%.o) \
-		   $(DAEMON_SRCS:%.c=$(FUZZ_BUILD)/%.o)
+		   $(ENGINE_SRCS:%.c=$(FUZZ_BUILD)/%.o) \
+		   $(API_SRCS:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_PLUGINS	:= $(PLUGIN_SRCS:plugins/%.c=$(FUZZ_BUILD)/plugins/%.so)
 FUZZ_ALL	:= table profile program rules api
 FUZZ_BINS	:= $(FUZZ_ALL:%=$(FUZZ_BUILD)/fuzz_%)
@@ -476,7 +486,7 @@ FUZZ_WORKER	:= $(FUZZ_BUILD)/massaged-worker
 
 fuzz-build: $(FUZZ_BINS) $(FUZZ_PLUGINS) $(FUZZ_WORKER)
 
-$(FUZZ_WORKER): $(WORKER_SRCS) daemon/worker.h worker/sandbox.h
+$(FUZZ_WORKER): $(WORKER_SRCS) include/massaged/worker.h worker/sandbox.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -std=c11 $(WARN) -g -O1 $(FUZZ_SAN) $(CPPFLAGS_ALL) -o $@ \
 		$(WORKER_SRCS) $(WORKER_LIBS)

@@ -45,7 +45,7 @@
 #include <seccomp.h>
 
 #include "sandbox.h"
-#include "worker.h"
+#include "massaged/worker.h"
 
 #define SANDBOX_CPU_S		3600		/* the longest step, all of it */
 #define SANDBOX_AS_BYTES	(512ul << 20)

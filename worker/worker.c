@@ -4,14 +4,14 @@
  *   massaged-worker FILE.so      (the daemon's socket on fd 3, the page
  *                                 step() goes through on fd 4)
  *
- * Started by the daemon (daemon/routines.c) for one plugin file: locks
+ * Started by the daemon (daemon/engine/routines.c) for one plugin file: locks
  * itself down as far as loading allows (sandbox.c: its own process group,
  * killed with its parent, no new privileges, rlimits, a seccomp filter
  * that refuses processes, sockets and writing files), loads the file (its
  * constructors run here, never in the daemon), sends a copy of the
  * descriptor, locks down the rest of the way (no files at all), and then
  * serves create() and destroy() over the socket, and step() through the
- * page it shares with the daemon (daemon/worker.h).
+ * page it shares with the daemon (include/massaged/worker.h).
  * It never outlives the daemon's end of the socket.
  */
 #include <sys/mman.h>
@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "massaged/routine.h"
-#include "worker.h"
+#include "massaged/worker.h"
 #include "sandbox.h"
 
 #define WORKER_V1_SIZE	(offsetof(struct massaged_routine, destroy) + \

@@ -4,7 +4,7 @@
  *
  * docs/register-map.md is the reference; this header is its code form and
  * the only place the addresses, bits, codes and units are spelled out.
- * The daemon (daemon/bus.c and its users) and the simulator (sim/) both
+ * The daemon (daemon/engine/bus.c and its users) and the simulator (sim/) both
  * include it, so the two sides cannot drift apart. It is an internal
  * header: it is not installed with the plugin SDK.
  *

@@ -1,6 +1,6 @@
 /*
  * fuzz_api.c: libFuzzer target for the control API's request handling
- * (daemon/api.c on libevent's evhttp): routing, methods, the bearer token,
+ * (daemon/api/api.c on libevent's evhttp): routing, methods, the bearer token,
  * content types, JSON bodies and their fields, the sessions query, the
  * event stream and the static panel.
  *

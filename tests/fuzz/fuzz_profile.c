@@ -1,6 +1,6 @@
 /*
  * fuzz_profile.c: libFuzzer target for the client profile parser
- * (profiles_load() in daemon/profile.c).
+ * (profiles_load() in daemon/core/profile.c).
  *
  * The input is one profile, profiles/client.ini, loaded against the demo
  * table (config/massaged.ini) and the shipped rules

@@ -1,6 +1,6 @@
 /*
  * fuzz_program.c: libFuzzer target for the program parser
- * (programs_load() in daemon/program.c), with the real routine plugins.
+ * (programs_load() in daemon/core/program.c), with the real routine plugins.
  *
  * The plugins (swedish, trigger_point, deep_tissue, myofascial) are loaded
  * once; each input is one program, programs/prog.ini, checked against the

@@ -1,6 +1,6 @@
 /*
  * fuzz_rules.c: libFuzzer target for the contraindication rules parser
- * (rules_load() in daemon/profile.c).
+ * (rules_load() in daemon/core/profile.c).
  *
  * The input is a contraindications.ini. Rules that load without an error
  * must each be usable (a reason, an effect, valid names and globs, a

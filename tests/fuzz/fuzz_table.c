@@ -1,6 +1,6 @@
 /*
  * fuzz_table.c: libFuzzer target for the table configuration parser
- * (table_load() in daemon/table.c over the INI layer of daemon/inifile.c).
+ * (table_load() in daemon/core/table.c over the INI layer of daemon/core/inifile.c).
  *
  * The input is a massaged.ini. Lines starting with ";o " (comments to the
  * INI parser) are also applied as command line overrides ("-o KEY=VALUE",

@@ -30,11 +30,11 @@ from daemon import TOKEN, WRAPPER, Daemon, sim_controllers
 from simctl import Sim, monotonic_ns
 
 SECRET = "ABUSE-SECRET-OUTSIDE-THE-PANEL-5b1e"
-MAX_BODY = 16 * 1024          # API_MAX_BODY in daemon/api.c
-API_TIMEOUT_S = 30            # API_TIMEOUT_S in daemon/api.c
-API_REQUEST_S = 5             # API_REQUEST_S in daemon/api-conn.c
+MAX_BODY = 16 * 1024          # API_MAX_BODY in daemon/api/api.c
+API_TIMEOUT_S = 30            # API_TIMEOUT_S in daemon/api/api.c
+API_REQUEST_S = 5             # API_REQUEST_S in daemon/api/api-conn.c
 TICK_HZ = 50
-IDLE_HZ = 10                  # IDLE_HZ in daemon/control.c: no session
+IDLE_HZ = 10                  # IDLE_HZ in daemon/engine/tick.c: no session
 WATCHDOG_MS = 500
 
 

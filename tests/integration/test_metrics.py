@@ -1,4 +1,4 @@
-"""/metrics (daemon/metrics.c): the Prometheus text format 0.0.4, checked
+"""/metrics (daemon/engine/metrics.c): the Prometheus text format 0.0.4, checked
 line by line, and the values checked against what the daemon and the
 simulator are doing."""
 

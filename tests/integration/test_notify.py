@@ -1,4 +1,4 @@
-"""systemd notifications (daemon/notify.c) under a test NOTIFY_SOCKET.
+"""systemd notifications (daemon/engine/notify.c) under a test NOTIFY_SOCKET.
 
 The test plays systemd: it binds an AF_UNIX datagram socket, starts the
 real daemon with NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID (the

@@ -41,7 +41,7 @@ NOFILE = 1024
 ATTACK = 1100             # connections held at once
 ATTACK_OPENS = 8000       # at most this many opened in all
 ATTACK_SECONDS = 8
-API_FD_RESERVE = 128      # in daemon/api-conn.c
+API_FD_RESERVE = 128      # in daemon/api/api-conn.c
 ESTOP_MS = 50
 
 timing = pytest.mark.skipif(bool(WRAPPER), reason="about timing: "

@@ -1,5 +1,5 @@
 /*
- * test_inifile.c: the INI layer (daemon/inifile.c) on files nobody should
+ * test_inifile.c: the INI layer (daemon/core/inifile.c) on files nobody should
  * trust: FIFOs, devices, files others can write or own, files too large,
  * NUL bytes, invalid UTF-8, lines that are not INI; and the decimal-only
  * numbers of common/parse.c that every value goes through.

@@ -1,5 +1,5 @@
 /*
- * test_intake.c: the clinic's intake file (daemon/intake.c): the shipped
+ * test_intake.c: the clinic's intake file (daemon/core/intake.c): the shipped
  * file, a missing file, and every error with its line.
  */
 #include <limits.h>

@@ -1,6 +1,6 @@
 /*
  * test_profile.c: contraindication rules and client profiles
- * (daemon/profile.c): good files, every error with its exact message, and
+ * (daemon/core/profile.c): good files, every error with its exact message, and
  * the shipped config/ files.
  */
 #include <errno.h>

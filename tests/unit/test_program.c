@@ -1,5 +1,5 @@
 /*
- * test_program.c: programs (daemon/program.c): good ones, every error with
+ * test_program.c: programs (daemon/core/program.c): good ones, every error with
  * its exact "file:line: [section] key: what (expected ...)" message, globs,
  * parameters, and the programs shipped in config/programs against the demo
  * table config/massaged.ini.

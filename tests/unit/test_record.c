@@ -1,5 +1,5 @@
 /*
- * test_record.c: the parts of daemon/record.c an export depends on that
+ * test_record.c: the parts of daemon/engine/record.c an export depends on that
  * need no disk: the dates a query takes and the cursors it hands out.
  */
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /*
- * test_routines.c: the routine loader (daemon/routines.c): every refusal and
+ * test_routines.c: the routine loader (daemon/engine/routines.c): every refusal and
  * its message, the permission checks, descriptor and parameter validation,
  * parameter parsing, instances, the host log service, and the SDK example
  * in docs/examples/hello_routine building and loading.

@@ -1,5 +1,5 @@
 /*
- * test_safety.c: the limit pipeline and stop monitoring (daemon/safety.c).
+ * test_safety.c: the limit pipeline and stop monitoring (daemon/core/safety.c).
  *
  * Unit tests for each limit source and rule kind, then property tests: a
  * seeded PRNG feeds random and adversarial routine output (NaN, infinities,

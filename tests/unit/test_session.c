@@ -1,5 +1,5 @@
 /*
- * test_session.c: the session state machine (daemon/session.c) with the
+ * test_session.c: the session state machine (daemon/core/session.c) with the
  * real limit pipeline: every transition and every stop reason.
  *
  * Routines here are in-process descriptors, so each test decides exactly

@@ -1,6 +1,6 @@
 /*
- * test_table.c: the INI layer (daemon/inifile.c) and the table configuration
- * (daemon/table.c): good files, every error message, strict numbers.
+ * test_table.c: the INI layer (daemon/core/inifile.c) and the table configuration
+ * (daemon/core/table.c): good files, every error message, strict numbers.
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /*
  * api.h: the control API (HTTP/1.1 + JSON, libevent evhttp, jansson), the
  * event stream and the static control panel. See docs/api.md. Its files
- * share daemon/api-private.h.
+ * share daemon/api/api-private.h.
  */
 #ifndef API_H
 #define API_H

@@ -50,7 +50,7 @@
 #include "routines.h"
 #include "strings.h"
 #include "table.h"
-#include "worker.h"
+#include "massaged/worker.h"
 
 #define ROUTINE_NAME_LEN	48	/* as NAME_LEN in table.h */
 #define ROUTINE_VERSION_LEN	32

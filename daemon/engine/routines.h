@@ -11,7 +11,7 @@
 
 #include "massaged/routine.h"
 #include "inifile.h"
-#include "worker.h"
+#include "massaged/worker.h"
 
 #define ROUTINE_PARAMS_MAX	32
 
