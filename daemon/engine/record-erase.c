@@ -7,7 +7,8 @@
  * copy beside it) is rewritten to a temporary file, fsync'd and renamed
  * over the old one, so a crash leaves the old file or the erased one.
  *
- * Runs on record.c's writer thread, which owns the files.
+ * record_erase() queues the erasure behind the lines already queued; it
+ * runs on the writer thread (record-writer.c), which owns the files.
  */
 #include <sys/stat.h>
 
@@ -24,8 +25,7 @@
 
 #include "log.h"
 #include "record.h"
-
-#define ERASE_JSON_FLAGS	(JSON_COMPACT | JSON_REAL_PRECISION(10))
+#include "record-private.h"
 
 /* One line, rewritten into out (or dropped); returns -1 on a write error. */
 static int
@@ -59,7 +59,7 @@ record_erase_line(FILE *out, const char *line, size_t len, const char *id,
 	json_object_set_new(o, "client", json_string(id));
 	json_object_set_new(o, "conditions", json_array());
 	json_object_set_new(o, "erased", json_true());
-	s = json_dumps(o, ERASE_JSON_FLAGS);
+	s = json_dumps(o, RECORD_JSON_FLAGS);
 	json_decref(o);
 	if (s == NULL)
 		return (-1);
@@ -151,4 +151,15 @@ record_erase_dir(const char *dir, const char *base, const char *id)
 		close(fd);
 	}
 	return (rc);
+}
+
+void
+record_erase(struct record *r, const char *id, record_done_cb cb, void *arg)
+{
+	struct rec_item	*it = record_push(r, REC_ERASE, arg);
+
+	if ((it->line = strdup(id)) == NULL)
+		fatal("record_erase");
+	it->done_cb = cb;
+	record_send(r, it);
 }

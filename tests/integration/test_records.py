@@ -1,4 +1,4 @@
-"""Session records (daemon/engine/record.c): STATE_DIR/sessions.jsonl.
+"""Session records (daemon/engine/record*.c): STATE_DIR/sessions.jsonl.
 
 Every session's start and end is one JSON line, on disk before the API
 answers; a torn last line (a crash mid-write) is skipped on read and the

@@ -1,6 +1,7 @@
 /*
- * test_record.c: the parts of daemon/engine/record.c an export depends on that
- * need no disk: the dates a query takes and the cursors it hands out.
+ * test_record.c: the parts of daemon/engine/record-query.c an export
+ * depends on that need no disk: the dates a query takes and the cursors it
+ * hands out.
  */
 #include <stdarg.h>
 #include <stddef.h>
