@@ -229,6 +229,34 @@ http_run(struct http_conn *hc)
 		http_fail(hc, "event loop failed");
 }
 
+/* The request's headers and its body (JSON, or NULL). */
+static void
+http_headers(struct evhttp_request *req, const struct http_url *u,
+    const char *token, const char *body)
+{
+	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
+	char			 host[300], auth[600], len[32];
+	int			 br = strchr(u->host, ':') != NULL;
+
+	snprintf(host, sizeof(host), "%s%s%s:%s", br ? "[" : "", u->host,
+	    br ? "]" : "", u->port);
+	evhttp_add_header(h, "Host", host);
+	evhttp_add_header(h, "User-Agent", "massagectl/" MASSAGED_VERSION);
+	evhttp_add_header(h, "Accept", "application/json, text/event-stream");
+	evhttp_add_header(h, "Connection", "close");
+	if (token != NULL) {
+		snprintf(auth, sizeof(auth), "Bearer %s", token);
+		evhttp_add_header(h, "Authorization", auth);
+	}
+	if (body != NULL) {
+		evhttp_add_header(h, "Content-Type", "application/json");
+		snprintf(len, sizeof(len), "%zu", strlen(body));
+		evhttp_add_header(h, "Content-Length", len);
+		evbuffer_add(evhttp_request_get_output_buffer(req), body,
+		    strlen(body));
+	}
+}
+
 static struct http_conn *
 http_send(const struct http_url *u, const char *method, const char *path,
     const char *token, const char *body, int timeout_ms, int stream,
@@ -236,11 +264,9 @@ http_send(const struct http_url *u, const char *method, const char *path,
 {
 	struct http_conn	*hc;
 	struct evhttp_request	*req;
-	struct evkeyvalq	*h;
 	struct timeval		 tv;
-	char			 uri[1024], host[300], auth[600], len[32];
+	char			 uri[1024];
 	long			 port;
-	int			 br;
 
 	if ((hc = calloc(1, sizeof(*hc))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -288,25 +314,7 @@ http_send(const struct http_url *u, const char *method, const char *path,
 	evhttp_request_set_header_cb(req, http_header_cb);
 	evhttp_request_set_chunked_cb(req, http_chunk_cb);
 	evhttp_request_set_error_cb(req, http_error_cb);
-	h = evhttp_request_get_output_headers(req);
-	br = strchr(u->host, ':') != NULL;
-	snprintf(host, sizeof(host), "%s%s%s:%s", br ? "[" : "", u->host,
-	    br ? "]" : "", u->port);
-	evhttp_add_header(h, "Host", host);
-	evhttp_add_header(h, "User-Agent", "massagectl/" MASSAGED_VERSION);
-	evhttp_add_header(h, "Accept", "application/json, text/event-stream");
-	evhttp_add_header(h, "Connection", "close");
-	if (token != NULL) {
-		snprintf(auth, sizeof(auth), "Bearer %s", token);
-		evhttp_add_header(h, "Authorization", auth);
-	}
-	if (body != NULL) {
-		evhttp_add_header(h, "Content-Type", "application/json");
-		snprintf(len, sizeof(len), "%zu", strlen(body));
-		evhttp_add_header(h, "Content-Length", len);
-		evbuffer_add(evhttp_request_get_output_buffer(req), body,
-		    strlen(body));
-	}
+	http_headers(req, u, token, body);
 	if ((size_t)snprintf(uri, sizeof(uri), "%s%s", u->prefix, path) >=
 	    sizeof(uri)) {
 		snprintf(err, errlen, "request too long");

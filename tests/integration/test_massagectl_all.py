@@ -1,4 +1,4 @@
-"""massagectl --all: every table of a tables file at once (client/massagectl.c).
+"""massagectl --all: every table of a tables file at once (client/cmd-fleet.c).
 
 Two real daemons, each with its own simulator, and one table that does not
 answer: one line per table in the file's order, the e-stop reaches every

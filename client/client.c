@@ -1,0 +1,214 @@
+/*
+ * client.c: what every massagectl command shares: the usage error, the
+ * token (the daemon's own token file format), one request to the daemon
+ * with its exit code and error report, and reading values of its JSON.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "http.h"
+#include "massagectl.h"
+
+/* A usage error: one line saying what is wrong, and where help is. */
+int
+client_usage_error(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fputs("massagectl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (massagectl --help for usage)\n", stderr);
+	return (EXIT_USAGE);
+}
+/* --- the token ---------------------------------------------------------- */
+
+/*
+ * The first token of a token file, in the daemon's own format: a line is
+ * TOKEN, NAME TOKEN or NAME TOKEN ROLE.
+ */
+int
+client_token_read(const char *path, char *out, size_t outlen)
+{
+	FILE	*fp;
+	char	 line[1024], *p, *e, *w;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return (-1);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		for (p = line; *p == ' ' || *p == '\t'; p++)
+			;
+		e = p + strcspn(p, "\r\n");
+		*e = '\0';
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+			*--e = '\0';
+		if (*p == '\0' || *p == '#')
+			continue;
+		fclose(fp);
+		if (p[strcspn(p, " \t")] != '\0') {	/* NAME TOKEN [ROLE] */
+			for (w = p + strcspn(p, " \t"); *w == ' ' ||
+			    *w == '\t'; w++)
+				;
+			p = w;
+			p[strcspn(p, " \t")] = '\0';
+		}
+		if (strlen(p) >= outlen) {
+			errno = ENAMETOOLONG;
+			return (-1);
+		}
+		snprintf(out, outlen, "%s", p);
+		return (0);
+	}
+	fclose(fp);
+	errno = ENOENT;
+	return (-1);
+}
+
+/* --token-file, MASSAGED_TOKEN, MASSAGED_TOKEN_FILE, CONFDIR/tokens. */
+int
+client_token_find(struct client *x, const char *opt_file)
+{
+	const char	*env;
+
+	if (opt_file != NULL) {
+		if (client_token_read(opt_file, x->token, sizeof(x->token)) ==
+		    -1) {
+			fprintf(stderr, "massagectl: token file %s: %s\n",
+			    opt_file, errno == ENOENT ? "no token in it, or "
+			    "missing" : strerror(errno));
+			return (-1);
+		}
+		x->have_token = 1;
+		x->token_from = opt_file;
+		return (0);
+	}
+	if ((env = getenv("MASSAGED_TOKEN")) != NULL && *env != '\0') {
+		if (strlen(env) >= sizeof(x->token)) {
+			fprintf(stderr, "massagectl: MASSAGED_TOKEN is too "
+			    "long\n");
+			return (-1);
+		}
+		snprintf(x->token, sizeof(x->token), "%s", env);
+		x->have_token = 1;
+		x->token_from = "MASSAGED_TOKEN";
+		return (0);
+	}
+	if ((env = getenv("MASSAGED_TOKEN_FILE")) != NULL && *env != '\0') {
+		if (client_token_read(env, x->token, sizeof(x->token)) == -1) {
+			fprintf(stderr, "massagectl: MASSAGED_TOKEN_FILE %s: "
+			    "%s\n", env, errno == ENOENT ? "no token in it, or "
+			    "missing" : strerror(errno));
+			return (-1);
+		}
+		x->have_token = 1;
+		x->token_from = env;
+		return (0);
+	}
+	if (client_token_read(CONFDIR "/tokens", x->token, sizeof(x->token)) ==
+	    0) {
+		x->have_token = 1;
+		x->token_from = CONFDIR "/tokens";
+	}
+	return (0);
+}
+/* --- calling the daemon ------------------------------------------------- */
+
+int
+client_exit_for_status(int status)
+{
+	if (status >= 200 && status < 300)
+		return (EXIT_OK);
+	if (status == 401)
+		return (EXIT_AUTH);
+	if (status >= 400 && status < 500)
+		return (EXIT_REFUSED);
+	return (EXIT_SERVER);
+}
+
+/* Says why a reply is not a success, on stderr. */
+void
+client_report_error(struct client *x, int status, const char *body)
+{
+	json_t		*doc;
+	const char	*err = NULL, *msg = NULL;
+
+	doc = json_loads(body != NULL ? body : "", 0, NULL);
+	if (json_is_object(doc)) {
+		err = json_string_value(json_object_get(doc, "error"));
+		msg = json_string_value(json_object_get(doc, "message"));
+	}
+	if (status == 401) {
+		fprintf(stderr, "massagectl: authentication failed (401): %s\n",
+		    msg != NULL ? msg : "no valid token");
+		if (x->have_token)
+			fprintf(stderr, "massagectl: the token from %s was not "
+			    "accepted\n", x->token_from);
+		else
+			fprintf(stderr, "massagectl: no token given: use "
+			    "--token-file FILE, MASSAGED_TOKEN or "
+			    "MASSAGED_TOKEN_FILE\n");
+	} else
+		fprintf(stderr, "massagectl: %s (%d%s%s): %s\n", status >= 500 ?
+		    "server error" : "refused", status, err != NULL ? " " : "",
+		    err != NULL ? err : "", msg != NULL ? msg : "no message");
+	json_decref(doc);
+}
+
+/*
+ * One request. Returns an exit code; on success *out is the reply's JSON
+ * (NULL if out is NULL) and, with --json, the reply is printed as it came.
+ */
+int
+client_call(struct client *x, const char *method, const char *path,
+    const char *body, json_t **out)
+{
+	struct http_response	 res;
+	json_error_t		 jerr;
+	char			 err[512];
+	int			 rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (http_request(&x->url, method, path, x->have_token ? x->token :
+	    NULL, body, TIMEOUT_MS, &res, err, sizeof(err)) == -1) {
+		fprintf(stderr, "massagectl: %s: %s\n", x->url_text, err);
+		return (EXIT_TRANSPORT);
+	}
+	rc = client_exit_for_status(res.status);
+	if (x->json)
+		fputs(res.body, stdout);
+	if (rc != EXIT_OK) {
+		client_report_error(x, res.status, res.body);
+		http_response_free(&res);
+		return (rc);
+	}
+	if (out != NULL && (*out = json_loads(res.body, 0, &jerr)) == NULL) {
+		fprintf(stderr, "massagectl: the daemon's reply is not JSON "
+		    "(line %d: %s)\n", jerr.line, jerr.text);
+		http_response_free(&res);
+		return (EXIT_TRANSPORT);
+	}
+	http_response_free(&res);
+	return (EXIT_OK);
+}
+/* --- formatting --------------------------------------------------------- */
+
+const char *
+client_str(json_t *o, const char *key)
+{
+	const char	*s = json_string_value(json_object_get(o, key));
+
+	return (s != NULL ? s : "-");
+}
+
+double
+client_num(json_t *o, const char *key)
+{
+	return (json_number_value(json_object_get(o, key)));
+}

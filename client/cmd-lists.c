@@ -1,0 +1,131 @@
+/*
+ * cmd-lists.c: massagectl's commands that list what the daemon offers:
+ * programs with their steps, client profiles with their limits and
+ * refusals, routine plugins with their parameters.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "strings.h"
+#include "massagectl.h"
+
+int
+cmd_programs(struct client *x, int argc, char **argv)
+{
+	json_t		*doc, *p, *s, *z;
+	size_t		 i, j, k;
+	char		 a[32], zones[512];
+	struct str_list	 zl;
+	int		 rc;
+
+	if ((rc = client_call(x, "GET", "/api/v1/programs", NULL, &doc)) !=
+	    EXIT_OK)
+		return (rc);
+	if (x->json)
+		goto out;
+	json_array_foreach(json_object_get(doc, "programs"), i, p) {
+		fprintf(stdout, "%s%s  %s (%s)\n", i > 0 ? "\n" : "",
+		    client_str(p, "id"), client_str(p, "name"),
+		    str_duration(client_num(p, "duration_s"), a, sizeof(a)));
+		json_array_foreach(json_object_get(p, "steps"), j, s) {
+			str_list_init(&zl, zones, sizeof(zones));
+			json_array_foreach(json_object_get(s, "zones"), k, z)
+				str_list_add(&zl, 0, "%s",
+				    json_string_value(z));
+			fprintf(stdout, "  %2zu. %-16s %-14s %7s  %s\n", j + 1,
+			    client_str(s, "name"), client_str(s, "routine"),
+			    str_duration(client_num(s, "duration_s"), a,
+			    sizeof(a)), zones);
+		}
+	}
+out:
+	json_decref(doc);
+	return (EXIT_OK);
+}
+
+int
+cmd_profiles(struct client *x, int argc, char **argv)
+{
+	json_t		*doc, *p, *c, *refusals, *v;
+	const char	*key;
+	size_t		 i, j;
+	int		 rc;
+
+	if ((rc = client_call(x, "GET", "/api/v1/profiles", NULL, &doc)) !=
+	    EXIT_OK)
+		return (rc);
+	if (x->json)
+		goto out;
+	json_array_foreach(json_object_get(doc, "profiles"), i, p) {
+		fprintf(stdout, "%s%s  %s\n", i > 0 ? "\n" : "",
+		    client_str(p, "id"), client_str(p, "name"));
+		fprintf(stdout, "  limits: %.1f kPa, ramp %.1f kPa/s, up to "
+		    "%.0f min, intensity %lld%%\n", client_num(p, "cap_kpa"),
+		    client_num(p, "ramp_kpa_s"),
+		    client_num(p, "max_session_min"),
+		    (long long)json_integer_value(json_object_get(p,
+		    "intensity")));
+		if (json_array_size(json_object_get(p, "conditions")) == 0)
+			fprintf(stdout, "  conditions: none\n");
+		json_array_foreach(json_object_get(p, "conditions"), j, c)
+			fprintf(stdout, "  condition %s: %s\n",
+			    client_str(c, "name"), client_str(c, "reason"));
+		refusals = json_object_get(p, "refusals");
+		json_object_foreach(refusals, key, v)
+			fprintf(stdout, "  REFUSES %s: %s\n", key,
+			    json_string_value(v));
+	}
+out:
+	json_decref(doc);
+	return (EXIT_OK);
+}
+
+int
+cmd_routines(struct client *x, int argc, char **argv)
+{
+	json_t	*doc, *r, *p, *f;
+	size_t	 i, j;
+	char	 range[64], def[64];
+	int	 rc;
+
+	if ((rc = client_call(x, "GET", "/api/v1/routines", NULL, &doc)) !=
+	    EXIT_OK)
+		return (rc);
+	if (x->json)
+		goto out;
+	json_array_foreach(json_object_get(doc, "routines"), i, r) {
+		fprintf(stdout, "%s%s %s%s\n  %s\n", i > 0 ? "\n" : "",
+		    client_str(r, "name"), client_str(r, "version"),
+		    json_array_size(json_object_get(r, "flags")) > 0 ?
+		    " (focused: never on endangerment sites)" : "",
+		    client_str(r, "description"));
+		json_array_foreach(json_object_get(r, "params"), j, p) {
+			f = json_object_get(p, "default");
+			if (json_is_string(f))
+				snprintf(def, sizeof(def), "%s",
+				    json_string_value(f));
+			else if (json_is_boolean(f))
+				snprintf(def, sizeof(def), "%s",
+				    json_is_true(f) ? "yes" : "no");
+			else
+				snprintf(def, sizeof(def), "%g",
+				    json_number_value(f));
+			if (json_is_array(json_object_get(p, "choices")))
+				snprintf(range, sizeof(range), "choice");
+			else if (strcmp(client_str(p, "type"), "bool") == 0)
+				snprintf(range, sizeof(range), "yes/no");
+			else
+				snprintf(range, sizeof(range), "%g..%g %s",
+				    client_num(p, "min"), client_num(p, "max"),
+				    client_str(p, "unit"));
+			fprintf(stdout, "  %-18s %-10s %-22s %s\n",
+			    client_str(p, "name"), def, range,
+			    client_str(p, "help"));
+		}
+	}
+out:
+	json_decref(doc);
+	return (EXIT_OK);
+}
