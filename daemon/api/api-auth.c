@@ -75,6 +75,84 @@ api_name_valid(const char *name)
 	    "xyz0123456789._-") == len);
 }
 
+/* The tokens of a file being read: put in place only once all are valid. */
+struct api_token_set {
+	int		 ntokens;
+	char		 tokens[API_TOKENS_MAX][API_TOKEN_MAX + 1];
+	size_t		 token_len[API_TOKENS_MAX];
+	char		 names[API_TOKENS_MAX][SESSION_ACTOR_LEN];
+	enum api_role	 roles[API_TOKENS_MAX];
+};
+
+/* One line of the token file, trimmed and not empty; -1 with why in err. */
+static int
+api_token_line(struct api_token_set *ts, char *p, const char *path,
+    int lineno, char *err, size_t errlen)
+{
+	char	*w[4], *e;
+	size_t	 len;
+	int	 nw, i, n = ts->ntokens;
+
+	for (nw = 0; nw < 4 && (w[nw] = api_word(&p)) != NULL; nw++)
+		;
+	if (nw == 4) {
+		snprintf(err, errlen, "%s:%d: expected TOKEN, NAME TOKEN "
+		    "or NAME TOKEN ROLE", path, lineno);
+		return (-1);
+	}
+	if (n == API_TOKENS_MAX) {
+		snprintf(err, errlen, "%s:%d: too many tokens (at "
+		    "most %d)", path, lineno, API_TOKENS_MAX);
+		return (-1);
+	}
+	ts->roles[n] = nw == 1 ? API_ROLE_ADMIN : API_ROLE_OPERATOR;
+	snprintf(ts->names[n], sizeof(ts->names[0]), "%s", nw == 1 ?
+	    API_ACTOR_ADMIN : w[0]);
+	if (nw > 1 && !api_name_valid(w[0])) {
+		snprintf(err, errlen, "%s:%d: a name has 1 to %d of "
+		    "A-Z a-z 0-9 . _ -", path, lineno,
+		    SESSION_ACTOR_LEN - 1);
+		return (-1);
+	}
+	for (i = 0; nw > 1 && i < n; i++)
+		if (strcmp(ts->names[i], w[0]) == 0) {
+			snprintf(err, errlen, "%s:%d: the name %s is "
+			    "already taken", path, lineno, w[0]);
+			return (-1);
+		}
+	if (nw == 3) {
+		for (i = 0; i < 3; i++)
+			if (strcmp(w[2], api_roles[i]) == 0)
+				break;
+		if (i == 3) {
+			snprintf(err, errlen, "%s:%d: unknown role "
+			    "(expected admin, operator or viewer)",
+			    path, lineno);
+			return (-1);
+		}
+		ts->roles[n] = (enum api_role)i;
+	}
+	p = nw == 1 ? w[0] : w[1];
+	len = strlen(p);
+	if (len < API_TOKEN_MIN || len > API_TOKEN_MAX) {
+		snprintf(err, errlen, "%s:%d: a token must have %d to "
+		    "%d characters (this one has %zu)", path, lineno,
+		    API_TOKEN_MIN, API_TOKEN_MAX, len);
+		return (-1);
+	}
+	for (e = p; *e != '\0'; e++)
+		if (!isgraph((unsigned char)*e)) {
+			snprintf(err, errlen, "%s:%d: a token must be "
+			    "printable ASCII without spaces", path,
+			    lineno);
+			return (-1);
+		}
+	memcpy(ts->tokens[n], p, len + 1);
+	ts->token_len[n] = len;
+	ts->ntokens++;
+	return (0);
+}
+
 /*
  * Reads the bearer tokens, one a line: "TOKEN" (the admin, named admin),
  * "NAME TOKEN" (an operator) or "NAME TOKEN ROLE" (admin, operator or
@@ -86,13 +164,11 @@ api_name_valid(const char *name)
 static int
 api_tokens_load(struct api *a, const char *path, char *err, size_t errlen)
 {
-	char		*buf, *line, *next, *p, *e, *w[4], why[PATH_MAX + 512];
-	size_t		 got, len;
-	int		 lineno = 0, ntokens = 0, nw, i;
-	char		 names[API_TOKENS_MAX][SESSION_ACTOR_LEN] = { { 0 } };
-	enum api_role	 roles[API_TOKENS_MAX] = { 0 };
-	char		 (*tokens)[API_TOKEN_MAX + 1];
-	size_t		 token_len[API_TOKENS_MAX];
+	struct api_token_set	*ts;
+	char			*buf, *line, *next, *p, *e;
+	char			 why[PATH_MAX + 512];
+	size_t			 got;
+	int			 lineno = 0, rc = -1;
 
 	if (files_read(path, API_TOKEN_FILE_MAX, FILES_NOFOLLOW |
 	    FILES_PRIVATE, &buf, &got, why, sizeof(why)) == -1) {
@@ -104,14 +180,14 @@ api_tokens_load(struct api *a, const char *path, char *err, size_t errlen)
 			snprintf(err, errlen, "token file %s: %s", path, why);
 		return (-1);
 	}
-	if ((tokens = calloc(API_TOKENS_MAX, sizeof(*tokens))) == NULL)
+	if ((ts = calloc(1, sizeof(*ts))) == NULL)
 		fatal("calloc");
 	if ((p = memchr(buf, '\0', got)) != NULL) {
 		for (e = buf, lineno = 1; e < p; e++)
 			lineno += *e == '\n';
 		snprintf(err, errlen, "%s:%d: contains a NUL byte", path,
 		    lineno);
-		goto fail;
+		goto out;
 	}
 
 	for (line = buf; line != NULL && *line != '\0'; line = next) {
@@ -126,85 +202,27 @@ api_tokens_load(struct api *a, const char *path, char *err, size_t errlen)
 			*--e = '\0';
 		if (*p == '\0' || *p == '#')
 			continue;
-		for (nw = 0; nw < 4 && (w[nw] = api_word(&p)) != NULL; nw++)
-			;
-		if (nw == 4) {
-			snprintf(err, errlen, "%s:%d: expected TOKEN, NAME TOKEN "
-			    "or NAME TOKEN ROLE", path, lineno);
-			goto fail;
-		}
-		if (ntokens == API_TOKENS_MAX) {
-			snprintf(err, errlen, "%s:%d: too many tokens (at "
-			    "most %d)", path, lineno, API_TOKENS_MAX);
-			goto fail;
-		}
-		roles[ntokens] = nw == 1 ? API_ROLE_ADMIN : API_ROLE_OPERATOR;
-		snprintf(names[ntokens], sizeof(names[0]), "%s", nw == 1 ?
-		    API_ACTOR_ADMIN : w[0]);
-		if (nw > 1 && !api_name_valid(w[0])) {
-			snprintf(err, errlen, "%s:%d: a name has 1 to %d of "
-			    "A-Z a-z 0-9 . _ -", path, lineno,
-			    SESSION_ACTOR_LEN - 1);
-			goto fail;
-		}
-		for (i = 0; nw > 1 && i < ntokens; i++)
-			if (strcmp(names[i], w[0]) == 0) {
-				snprintf(err, errlen, "%s:%d: the name %s is "
-				    "already taken", path, lineno, w[0]);
-				goto fail;
-			}
-		if (nw == 3) {
-			for (i = 0; i < 3; i++)
-				if (strcmp(w[2], api_roles[i]) == 0)
-					break;
-			if (i == 3) {
-				snprintf(err, errlen, "%s:%d: unknown role "
-				    "(expected admin, operator or viewer)",
-				    path, lineno);
-				goto fail;
-			}
-			roles[ntokens] = (enum api_role)i;
-		}
-		p = nw == 1 ? w[0] : w[1];
-		len = strlen(p);
-		if (len < API_TOKEN_MIN || len > API_TOKEN_MAX) {
-			snprintf(err, errlen, "%s:%d: a token must have %d to "
-			    "%d characters (this one has %zu)", path, lineno,
-			    API_TOKEN_MIN, API_TOKEN_MAX, len);
-			goto fail;
-		}
-		for (e = p; *e != '\0'; e++)
-			if (!isgraph((unsigned char)*e)) {
-				snprintf(err, errlen, "%s:%d: a token must be "
-				    "printable ASCII without spaces", path,
-				    lineno);
-				goto fail;
-			}
-		memcpy(tokens[ntokens], p, len + 1);
-		token_len[ntokens++] = len;
+		if (api_token_line(ts, p, path, lineno, err, errlen) == -1)
+			goto out;
 	}
-	if (ntokens == 0) {
+	if (ts->ntokens == 0) {
 		snprintf(err, errlen, "token file %s has no token (one token "
 		    "of at least %d characters a line)", path, API_TOKEN_MIN);
-		goto fail;
+		goto out;
 	}
 	explicit_bzero(a->tokens, sizeof(a->tokens));
-	memcpy(a->tokens, tokens, sizeof(a->tokens));
-	memcpy(a->token_len, token_len, sizeof(a->token_len));
-	memcpy(a->token_name, names, sizeof(a->token_name));
-	memcpy(a->token_role, roles, sizeof(a->token_role));
-	a->ntokens = ntokens;
+	memcpy(a->tokens, ts->tokens, sizeof(a->tokens));
+	memcpy(a->token_len, ts->token_len, sizeof(a->token_len));
+	memcpy(a->token_name, ts->names, sizeof(a->token_name));
+	memcpy(a->token_role, ts->roles, sizeof(a->token_role));
+	a->ntokens = ts->ntokens;
+	rc = 0;
+out:
 	explicit_bzero(buf, got);
-	explicit_bzero(tokens, sizeof(*tokens) * API_TOKENS_MAX);
+	explicit_bzero(ts, sizeof(*ts));
 	free(buf);
-	free(tokens);
-	return (0);
-fail:
-	explicit_bzero(buf, got);
-	explicit_bzero(tokens, sizeof(*tokens) * API_TOKENS_MAX);
-	free(buf);
-	free(tokens);
-	return (-1);
+	free(ts);
+	return (rc);
 }
 
 /*
