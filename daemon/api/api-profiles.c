@@ -11,7 +11,7 @@
  *   DELETE /api/v1/profiles/ID            erasure of the client
  *
  * The answers are checked here (each bad value names its field), rendered
- * into INI text, and handed to profile-store.c, which writes and parses
+ * into INI text, and handed to profile-writer.c, which writes and parses
  * them off the loop; the parsed profile is swapped into the configuration
  * here, on the loop. A running session keeps the limits it started with
  * (it holds its own copy of the profile). Health data (conditions, notes)
@@ -34,7 +34,7 @@
 #include <jansson.h>
 
 #include "api-private.h"
-#include "profile-store.h"
+#include "profile-writer.h"
 #include "record.h"
 #include "status.h"
 #include "tick.h"
@@ -417,11 +417,11 @@ api_profile_drop(struct config *cfg, const char *id)
 
 /* A failed write, as the client sees it: the disk, not the answers. */
 static void
-api_store_error(struct api_preq *pr, const struct pstore_job *job)
+api_store_error(struct api_preq *pr, const struct profile_writer_job *job)
 {
 	log_warnx("profiles: %s of %s by %s failed: %s: %s", job->op ==
-	    PSTORE_DELETE ? "erasure" : "save", job->id, pr->actor, job->what,
-	    strerror(job->err));
+	    PROFILE_WRITER_DELETE ? "erasure" : "save", job->id, pr->actor,
+	    job->what, strerror(job->err));
 	api_error(pr->req, job->err == ENOSPC || job->err == EDQUOT ? 507 :
 	    500, "storage_error", "profile %s: %s: %s; nothing was changed",
 	    job->id, job->what, strerror(job->err));
@@ -430,7 +430,7 @@ api_store_error(struct api_preq *pr, const struct pstore_job *job)
 /* --- saving ------------------------------------------------------------- */
 
 static void
-api_saved(struct pstore_job *job, void *arg)
+api_saved(struct profile_writer_job *job, void *arg)
 {
 	struct api_preq		*pr = arg;
 	struct api		*a = pr->a;
@@ -451,7 +451,7 @@ api_saved(struct pstore_job *job, void *arg)
 		    "comment there)", job->mismatch);
 	else if (!job->ok)
 		api_store_error(pr, job);
-	else if (job->op == PSTORE_PREVIEW) {
+	else if (job->op == PROFILE_WRITER_PREVIEW) {
 		doc = api_profile_doc(a, &job->prof, job->text);
 		json_object_set_new(doc, "id", json_null());
 		api_reply_json(pr->req, 200, doc);
@@ -484,15 +484,15 @@ api_preq_new(struct api *a, struct evhttp_request *req, int code)
 
 /* Renders pr->form for id and queues it; replies itself on failure. */
 static void
-api_store(struct api *a, struct api_preq *pr, enum pstore_op op,
+api_store(struct api *a, struct api_preq *pr, enum profile_writer_op op,
     const char *id)
 {
 	const struct config	*cfg = a->c->cfg;
-	struct pstore_job	*job;
+	struct profile_writer_job	*job;
 	char			*text;
 
-	if ((text = profile_store_render(&pr->form, id)) == NULL ||
-	    (job = profile_store_job(op, id, text, cfg->table,
+	if ((text = profile_writer_render(&pr->form, id)) == NULL ||
+	    (job = profile_writer_job(op, id, text, cfg->table,
 	    &cfg->rules)) == NULL) {
 		free(text);
 		api_error(pr->req, 500, "internal", "out of memory");
@@ -505,7 +505,7 @@ api_store(struct api *a, struct api_preq *pr, enum pstore_op op,
 	    pr->form.name);
 	snprintf(job->expect_note, sizeof(job->expect_note), "%s",
 	    pr->form.note);
-	profile_store_submit(a->pstore, job, api_saved, pr);
+	profile_writer_submit(a->pwriter, job, api_saved, pr);
 }
 
 /* client_ and 8 hex digits: an id that says nothing about the client. */
@@ -521,7 +521,7 @@ api_new_id(struct api *a, char *id, size_t len)
 		snprintf(id, len, "client_%02x%02x%02x%02x", b[0], b[1], b[2],
 		    b[3]);
 		if (profiles_find(&a->c->cfg->profiles, id) == NULL &&
-		    !profile_store_busy(a->pstore, id))
+		    !profile_writer_busy(a->pwriter, id))
 			return (0);
 	}
 	return (-1);
@@ -543,7 +543,7 @@ api_profile_create(struct api *a, struct evhttp_request *req, json_t *body)
 		return;
 	}
 	pr->form.revision = 1;
-	api_store(a, pr, PSTORE_SAVE, id);
+	api_store(a, pr, PROFILE_WRITER_SAVE, id);
 }
 
 void
@@ -556,7 +556,7 @@ api_intake_preview(struct api *a, struct evhttp_request *req, json_t *body)
 		return;
 	}
 	pr->form.revision = 1;
-	api_store(a, pr, PSTORE_PREVIEW, "preview");
+	api_store(a, pr, PROFILE_WRITER_PREVIEW, "preview");
 }
 
 /* --- one profile -------------------------------------------------------- */
@@ -756,7 +756,7 @@ api_profile_update(struct api *a, struct evhttp_request *req, json_t *body)
 		    API_PROFILES_PREFIX, id);
 		return;
 	}
-	if (rev != p->revision || profile_store_busy(a->pstore, id)) {
+	if (rev != p->revision || profile_writer_busy(a->pwriter, id)) {
 		log_info("profiles: save of %s by %s refused: revision %d is "
 		    "not the current %d", id, a->actor, rev, p->revision);
 		api_conflict(req, id, p->revision, "the profile was changed "
@@ -770,7 +770,7 @@ api_profile_update(struct api *a, struct evhttp_request *req, json_t *body)
 		return;
 	}
 	pr->form.revision = p->revision + 1;
-	api_store(a, pr, PSTORE_SAVE, id);
+	api_store(a, pr, PROFILE_WRITER_SAVE, id);
 }
 
 /* --- erasure ------------------------------------------------------------ */
@@ -798,7 +798,7 @@ api_erased_records(int ok, void *arg)
 }
 
 static void
-api_deleted(struct pstore_job *job, void *arg)
+api_deleted(struct profile_writer_job *job, void *arg)
 {
 	struct api_preq	*pr = arg;
 
@@ -829,7 +829,7 @@ api_profile_delete(struct api *a, struct evhttp_request *req, json_t *body)
 	const struct session	*s = &a->c->session;
 	const struct profile	*p;
 	struct api_preq		*pr;
-	struct pstore_job	*job;
+	struct profile_writer_job	*job;
 	char			 id[NAME_LEN];
 
 	if ((p = api_writable(a, req, id, sizeof(id))) == NULL)
@@ -839,12 +839,12 @@ api_profile_delete(struct api *a, struct evhttp_request *req, json_t *body)
 		    "it; erase the client after the session", id);
 		return;
 	}
-	if (profile_store_busy(a->pstore, id)) {
+	if (profile_writer_busy(a->pwriter, id)) {
 		api_conflict(req, id, p->revision, "a save of this profile is "
 		    "in progress");
 		return;
 	}
-	if ((job = profile_store_job(PSTORE_DELETE, id, NULL,
+	if ((job = profile_writer_job(PROFILE_WRITER_DELETE, id, NULL,
 	    a->c->cfg->table, &a->c->cfg->rules)) == NULL) {
 		api_error(req, 500, "internal", "out of memory");
 		return;
@@ -853,7 +853,7 @@ api_profile_delete(struct api *a, struct evhttp_request *req, json_t *body)
 	pr->old = *p;
 	/* No new session for a client being erased. */
 	api_profile_drop(a->c->cfg, id);
-	profile_store_submit(a->pstore, job, api_deleted, pr);
+	profile_writer_submit(a->pwriter, job, api_deleted, pr);
 }
 
 /* --- the intake form ---------------------------------------------------- */
@@ -940,13 +940,13 @@ api_profiles_start(struct api *a)
 	if (config_profile_store_dir(a->c->cfg->table, dir, sizeof(dir)) ==
 	    -1)
 		return (-1);
-	a->pstore = profile_store_open(a->base, dir);
+	a->pwriter = profile_writer_open(a->base, dir);
 	return (0);
 }
 
 void
 api_profiles_stop(struct api *a)
 {
-	profile_store_close(a->pstore);
-	a->pstore = NULL;
+	profile_writer_close(a->pwriter);
+	a->pwriter = NULL;
 }

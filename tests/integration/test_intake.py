@@ -1,4 +1,4 @@
-"""Client intake through the API (daemon/api/api-profiles.c, profile-store.c,
+"""Client intake through the API (daemon/api/api-profiles.c, profile-writer.c,
 intake.c, record-erase.c): profiles made from the panel's answers, written
 as INI files into the state directory, kept private and erasable.
 

@@ -1,12 +1,12 @@
 /*
- * profile-store.h: client profiles written through the API, into the
+ * profile-writer.h: client profiles written through the API, into the
  * writable profile directory (STATE_DIR/profiles). One writer thread
  * renders nothing and decides nothing: it writes the INI text the loop
  * rendered, parses it back with the parser every profile goes through, and
  * renames it into place; the loop swaps the parsed profile in.
  */
-#ifndef PROFILE_STORE_H
-#define PROFILE_STORE_H
+#ifndef PROFILE_WRITER_H
+#define PROFILE_WRITER_H
 
 #include <sys/queue.h>
 
@@ -16,7 +16,7 @@
 #include "profile.h"
 
 struct event_base;
-struct profile_store;
+struct profile_writer;
 
 /* The answers of an intake, checked by the API, rendered into INI text. */
 struct profile_form {
@@ -35,19 +35,20 @@ struct profile_form {
 	int		 revision;
 };
 
-enum pstore_op {
-	PSTORE_SAVE,		/* write, parse, rename into place */
-	PSTORE_PREVIEW,		/* write, parse, remove: nothing is kept */
-	PSTORE_DELETE		/* remove the file */
+enum profile_writer_op {
+	PROFILE_WRITER_SAVE,	/* write, parse, rename into place */
+	PROFILE_WRITER_PREVIEW,	/* write, parse, remove: nothing kept */
+	PROFILE_WRITER_DELETE	/* remove the file */
 };
 
-struct pstore_job;
-typedef void	(*pstore_done_cb)(struct pstore_job *job, void *arg);
+struct profile_writer_job;
+typedef void	(*profile_writer_done_cb)(struct profile_writer_job *job,
+		    void *arg);
 
-struct pstore_job {
-	TAILQ_ENTRY(pstore_job)	 entry;
-	LIST_ENTRY(pstore_job)	 inflight;	/* loop thread only */
-	enum pstore_op		 op;
+struct profile_writer_job {
+	TAILQ_ENTRY(profile_writer_job)	 entry;
+	LIST_ENTRY(profile_writer_job)	 inflight;	/* loop thread only */
+	enum profile_writer_op		 op;
 	char			 id[NAME_LEN];
 	char			*text;		/* the INI text, owned */
 	size_t			 len;
@@ -56,7 +57,7 @@ struct pstore_job {
 	/* what must read back from the file as it was given */
 	char			 expect_name[96];
 	char			 expect_note[PROFILE_NOTE_MAX + 1];
-	pstore_done_cb		 cb;
+	profile_writer_done_cb		 cb;
 	void			*arg;
 	/* results, read on the loop in cb */
 	int			 cancelled;	/* the daemon stops: no reply */
@@ -72,23 +73,22 @@ struct pstore_job {
 
 /* Opens the store on dir (created 0700 when first written) and removes
  * temporary files a crash left behind. */
-struct profile_store	*profile_store_open(struct event_base *base,
+struct profile_writer	*profile_writer_open(struct event_base *base,
 			    const char *dir);
-void			 profile_store_close(struct profile_store *ps);
-const char		*profile_store_dir(const struct profile_store *ps);
+void			 profile_writer_close(struct profile_writer *ps);
 
 /* A new job for id (text may be NULL for a delete), with copies of the
  * table and rules to parse against. NULL when out of memory. */
-struct pstore_job	*profile_store_job(enum pstore_op op, const char *id,
-			    const char *text, const struct table *t,
-			    const struct rules *r);
+struct profile_writer_job *profile_writer_job(enum profile_writer_op op,
+			    const char *id, const char *text,
+			    const struct table *t, const struct rules *r);
 /* Queues job; cb runs on the loop thread when it is done, then the job is
  * freed. */
-void			 profile_store_submit(struct profile_store *ps,
-			    struct pstore_job *job, pstore_done_cb cb,
-			    void *arg);
+void			 profile_writer_submit(struct profile_writer *ps,
+			    struct profile_writer_job *job,
+			    profile_writer_done_cb cb, void *arg);
 /* 1 if a save or delete of id is queued or running. */
-int			 profile_store_busy(struct profile_store *ps,
+int			 profile_writer_busy(struct profile_writer *ps,
 			    const char *id);
 
 /*
@@ -97,11 +97,11 @@ int			 profile_store_busy(struct profile_store *ps,
  * old that fresh lacks or holds at a lower revision is carried over if its
  * file is there; one of fresh whose file is gone is dropped.
  */
-void			 profile_store_carry(struct profile_set *fresh,
+void			 profile_writer_carry(struct profile_set *fresh,
 			    const struct profile_set *old);
 
 /* The INI text of a form, malloc'd, or NULL. */
-char			*profile_store_render(const struct profile_form *f,
+char			*profile_writer_render(const struct profile_form *f,
 			    const char *id);
 
 #endif

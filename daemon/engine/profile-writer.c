@@ -1,5 +1,6 @@
 /*
- * profile-store.c: the writable profile directory.
+ * profile-writer.c: the thread that writes the client profiles saved
+ * through the API into the writable profile directory.
  *
  * A save is made so that a crash at any moment leaves the old profile or
  * the new one, never a torn file: the text goes to a temporary file
@@ -7,12 +8,13 @@
  * parsed back with profile_load() (a profile that would not load is
  * refused, with the file:line messages a load of ID.ini would give), then
  * renamed over ID.ini, and the directory is fsync'd. Temporary files a
- * crash left behind are removed when the store opens.
+ * crash left behind are removed when the writer opens.
  *
  * The loop thread never waits for the disk or the parser: jobs go to one
  * writer thread through a queue under a mutex and come back through
- * event_active(), like record.c's. Health data (conditions, notes) is in
- * the files and the jobs, never in a log line: errors name the id.
+ * event_active(), like the session records' (record-writer.c). Health
+ * data (conditions, notes) is in the files and the jobs, never in a log
+ * line: errors name the id.
  */
 #include <sys/queue.h>
 #include <sys/stat.h>
@@ -30,36 +32,36 @@
 #include <event2/event.h>
 
 #include "log.h"
-#include "profile-store.h"
+#include "profile-writer.h"
 
-#define PSTORE_TMP_SUFFIX	".ini.tmp"
+#define PROFILE_WRITER_TMP_SUFFIX	".ini.tmp"
 
-TAILQ_HEAD(pstore_queue, pstore_job);
+TAILQ_HEAD(profile_writer_queue, profile_writer_job);
 
-struct profile_store {
+struct profile_writer {
 	char			 dir[PATH_MAX];
 	struct event		*done_ev;
 	pthread_t		 thread;
 	int			 have_thread;
 	pthread_mutex_t		 mtx;
 	pthread_cond_t		 cond;
-	struct pstore_queue	 todo;		/* loop -> writer */
-	struct pstore_queue	 done;		/* writer -> loop */
+	struct profile_writer_queue	 todo;		/* loop -> writer */
+	struct profile_writer_queue	 done;		/* writer -> loop */
 	int			 quit;
-	LIST_HEAD(, pstore_job)	 inflight;	/* loop thread only */
+	LIST_HEAD(, profile_writer_job)	 inflight;	/* loop thread only */
 };
 
-static void	*profile_store_thread(void *);
-static void	 profile_store_done(evutil_socket_t, short, void *);
+static void	*profile_writer_thread(void *);
+static void	 profile_writer_done(evutil_socket_t, short, void *);
 
 /* --- rendering ---------------------------------------------------------- */
 
 static int
-pstore_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+profile_writer_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     LOG_PRINTF(4, 5);
 
 static int
-pstore_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+profile_writer_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 {
 	va_list	 ap;
 	char	*nb;
@@ -83,7 +85,7 @@ pstore_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 }
 
 char *
-profile_store_render(const struct profile_form *f, const char *id)
+profile_writer_render(const struct profile_form *f, const char *id)
 {
 	size_t	 len = 0, cap = 1024;
 	char	*buf;
@@ -92,29 +94,31 @@ profile_store_render(const struct profile_form *f, const char *id)
 	if ((buf = malloc(cap)) == NULL)
 		return (NULL);
 	buf[0] = '\0';
-	bad |= pstore_add(&buf, &len, &cap, "; Client profile %s, written by "
-	    "massaged from the intake at the table.\n; Change it through the "
-	    "panel or the API (PUT /api/v1/profiles/%s).\n\n[client]\n"
-	    "name = %s\nconditions = ", id, id, f->name);
+	bad |= profile_writer_add(&buf, &len, &cap, "; Client profile %s, "
+	    "written by massaged from the intake at the table.\n; Change it "
+	    "through the panel or the API (PUT /api/v1/profiles/%s).\n\n"
+	    "[client]\nname = %s\nconditions = ", id, id, f->name);
 	for (i = 0; i < f->nconditions; i++)
-		bad |= pstore_add(&buf, &len, &cap, "%s%s", i > 0 ? ", " : "",
-		    f->conditions[i]);
-	bad |= pstore_add(&buf, &len, &cap, "%s\nrevision = %d\n",
+		bad |= profile_writer_add(&buf, &len, &cap, "%s%s",
+		    i > 0 ? ", " : "", f->conditions[i]);
+	bad |= profile_writer_add(&buf, &len, &cap, "%s\nrevision = %d\n",
 	    f->nconditions == 0 ? "none" : "", f->revision);
 	if (f->pressure[0] != '\0')
-		bad |= pstore_add(&buf, &len, &cap, "pressure = %s\n",
+		bad |= profile_writer_add(&buf, &len, &cap, "pressure = %s\n",
 		    f->pressure);
 	if (f->ramp[0] != '\0')
-		bad |= pstore_add(&buf, &len, &cap, "ramp = %s\n", f->ramp);
+		bad |= profile_writer_add(&buf, &len, &cap, "ramp = %s\n",
+		    f->ramp);
 	if (f->note[0] != '\0')
-		bad |= pstore_add(&buf, &len, &cap, "note = %s\n", f->note);
-	bad |= pstore_add(&buf, &len, &cap, "\n[limits]\ncap_kpa = %g\n"
+		bad |= profile_writer_add(&buf, &len, &cap, "note = %s\n",
+		    f->note);
+	bad |= profile_writer_add(&buf, &len, &cap, "\n[limits]\ncap_kpa = %g\n"
 	    "ramp_kpa_s = %g\nmax_session_min = %g\nintensity = %d\n",
 	    f->cap_kpa, f->ramp_kpa_s, f->max_session_min, f->intensity_pct);
 	if (f->ncaps > 0)
-		bad |= pstore_add(&buf, &len, &cap, "\n[zone_caps]\n");
+		bad |= profile_writer_add(&buf, &len, &cap, "\n[zone_caps]\n");
 	for (i = 0; i < f->ncaps; i++)
-		bad |= pstore_add(&buf, &len, &cap, "%s = %g\n",
+		bad |= profile_writer_add(&buf, &len, &cap, "%s = %g\n",
 		    f->caps[i].glob, f->caps[i].cap_kpa);
 	if (bad) {
 		free(buf);
@@ -126,7 +130,7 @@ profile_store_render(const struct profile_form *f, const char *id)
 /* --- a reload's swap ----------------------------------------------------- */
 
 void
-profile_store_carry(struct profile_set *fresh, const struct profile_set *old)
+profile_writer_carry(struct profile_set *fresh, const struct profile_set *old)
 {
 	struct profile		*np;
 	const struct profile	*p;
@@ -168,11 +172,11 @@ profile_store_carry(struct profile_set *fresh, const struct profile_set *old)
 
 /* --- jobs --------------------------------------------------------------- */
 
-struct pstore_job *
-profile_store_job(enum pstore_op op, const char *id, const char *text,
+struct profile_writer_job *
+profile_writer_job(enum profile_writer_op op, const char *id, const char *text,
     const struct table *t, const struct rules *r)
 {
-	struct pstore_job	*job;
+	struct profile_writer_job	*job;
 
 	if ((job = calloc(1, sizeof(*job))) == NULL)
 		return (NULL);
@@ -200,7 +204,7 @@ profile_store_job(enum pstore_op op, const char *id, const char *text,
 }
 
 static void
-profile_store_job_free(struct pstore_job *job)
+profile_writer_job_free(struct profile_writer_job *job)
 {
 	free(job->text);
 	free(job->table);
@@ -211,8 +215,8 @@ profile_store_job_free(struct pstore_job *job)
 }
 
 void
-profile_store_submit(struct profile_store *ps, struct pstore_job *job,
-    pstore_done_cb cb, void *arg)
+profile_writer_submit(struct profile_writer *ps, struct profile_writer_job *job,
+    profile_writer_done_cb cb, void *arg)
 {
 	job->cb = cb;
 	job->arg = arg;
@@ -224,22 +228,23 @@ profile_store_submit(struct profile_store *ps, struct pstore_job *job,
 }
 
 int
-profile_store_busy(struct profile_store *ps, const char *id)
+profile_writer_busy(struct profile_writer *ps, const char *id)
 {
-	struct pstore_job	*job;
+	struct profile_writer_job	*job;
 
 	LIST_FOREACH(job, &ps->inflight, inflight)
-		if (job->op != PSTORE_PREVIEW && strcmp(job->id, id) == 0)
+		if (job->op != PROFILE_WRITER_PREVIEW &&
+		    strcmp(job->id, id) == 0)
 			return (1);
 	return (0);
 }
 
 static void
-profile_store_done(evutil_socket_t fd, short what, void *arg)
+profile_writer_done(evutil_socket_t fd, short what, void *arg)
 {
-	struct profile_store	*ps = arg;
-	struct pstore_queue	 q;
-	struct pstore_job	*job;
+	struct profile_writer	*ps = arg;
+	struct profile_writer_queue	 q;
+	struct profile_writer_job	*job;
 
 	TAILQ_INIT(&q);
 	pthread_mutex_lock(&ps->mtx);
@@ -249,7 +254,7 @@ profile_store_done(evutil_socket_t fd, short what, void *arg)
 		TAILQ_REMOVE(&q, job, entry);
 		LIST_REMOVE(job, inflight);
 		job->cb(job, job->arg);
-		profile_store_job_free(job);
+		profile_writer_job_free(job);
 	}
 	(void)fd;
 	(void)what;
@@ -258,14 +263,14 @@ profile_store_done(evutil_socket_t fd, short what, void *arg)
 /* --- the writer thread -------------------------------------------------- */
 
 static void
-pstore_fail(struct pstore_job *job, const char *what)
+profile_writer_fail(struct profile_writer_job *job, const char *what)
 {
 	job->err = errno;
 	snprintf(job->what, sizeof(job->what), "%s", what);
 }
 
 static int
-pstore_fsync_dir(const char *dir)
+profile_writer_fsync_dir(const char *dir)
 {
 	int	 fd, rc;
 
@@ -277,7 +282,7 @@ pstore_fsync_dir(const char *dir)
 }
 
 static int
-pstore_write_all(int fd, const char *p, size_t n)
+profile_writer_write_all(int fd, const char *p, size_t n)
 {
 	ssize_t	 w;
 
@@ -295,7 +300,7 @@ pstore_write_all(int fd, const char *p, size_t n)
 
 /* The messages of a load of the final file: the temporary name replaced. */
 static char *
-pstore_errors(const char *text, const char *tmp, const char *final)
+profile_writer_errors(const char *text, const char *tmp, const char *final)
 {
 	size_t	 nt = strlen(tmp), nf = strlen(final), n = 0;
 	const char *p;
@@ -318,7 +323,7 @@ pstore_errors(const char *text, const char *tmp, const char *final)
 }
 
 static void
-pstore_save(struct profile_store *ps, struct pstore_job *job)
+profile_writer_save(struct profile_writer *ps, struct profile_writer_job *job)
 {
 	struct inifile_errors	 errs = { 0 };
 	char			 tmp[PATH_MAX], final[PATH_MAX];
@@ -326,43 +331,43 @@ pstore_save(struct profile_store *ps, struct pstore_job *job)
 
 	errs.quiet = 1;
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s%s", ps->dir, job->id,
-	    PSTORE_TMP_SUFFIX) >= sizeof(tmp) ||
+	    PROFILE_WRITER_TMP_SUFFIX) >= sizeof(tmp) ||
 	    (size_t)snprintf(final, sizeof(final), "%s/%s.ini", ps->dir,
 	    job->id) >= sizeof(final)) {
 		errno = ENAMETOOLONG;
-		pstore_fail(job, "path");
+		profile_writer_fail(job, "path");
 		return;
 	}
 	if (mkdir(ps->dir, 0700) == -1 && errno != EEXIST) {
-		pstore_fail(job, "mkdir");
+		profile_writer_fail(job, "mkdir");
 		return;
 	}
 	if (unlink(tmp) == -1 && errno != ENOENT) {
-		pstore_fail(job, "unlink");
+		profile_writer_fail(job, "unlink");
 		return;
 	}
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 	    O_CLOEXEC, 0600)) == -1) {
-		pstore_fail(job, "create");
+		profile_writer_fail(job, "create");
 		return;
 	}
-	if (pstore_write_all(fd, job->text, job->len) == -1 ||
+	if (profile_writer_write_all(fd, job->text, job->len) == -1 ||
 	    fsync(fd) == -1) {
-		pstore_fail(job, "write");
+		profile_writer_fail(job, "write");
 		close(fd);
 		unlink(tmp);
 		return;
 	}
 	if (close(fd) == -1) {
-		pstore_fail(job, "write");
+		profile_writer_fail(job, "write");
 		unlink(tmp);
 		return;
 	}
 	if (profile_load(&job->prof, tmp, job->id, job->table, &job->rules,
 	    &errs) != 0) {
 		job->invalid = 1;
-		job->errors = pstore_errors(errs.text != NULL ? errs.text : "",
-		    tmp, final);
+		job->errors = profile_writer_errors(errs.text != NULL ?
+		    errs.text : "", tmp, final);
 		inifile_errors_free(&errs);
 		unlink(tmp);
 		return;
@@ -380,50 +385,50 @@ pstore_save(struct profile_store *ps, struct pstore_job *job)
 	}
 	snprintf(job->prof.path, sizeof(job->prof.path), "%s", final);
 	job->prof.writable = 1;
-	if (job->op == PSTORE_PREVIEW) {
+	if (job->op == PROFILE_WRITER_PREVIEW) {
 		unlink(tmp);
 		job->ok = 1;
 		return;
 	}
 	if (rename(tmp, final) == -1) {
-		pstore_fail(job, "rename");
+		profile_writer_fail(job, "rename");
 		unlink(tmp);
 		return;
 	}
-	if (pstore_fsync_dir(ps->dir) == -1) {
-		pstore_fail(job, "fsync of the directory");
+	if (profile_writer_fsync_dir(ps->dir) == -1) {
+		profile_writer_fail(job, "fsync of the directory");
 		return;
 	}
 	job->ok = 1;
 }
 
 static void
-pstore_delete(struct profile_store *ps, struct pstore_job *job)
+profile_writer_delete(struct profile_writer *ps, struct profile_writer_job *job)
 {
 	char	 final[PATH_MAX];
 
 	if ((size_t)snprintf(final, sizeof(final), "%s/%s.ini", ps->dir,
 	    job->id) >= sizeof(final)) {
 		errno = ENAMETOOLONG;
-		pstore_fail(job, "path");
+		profile_writer_fail(job, "path");
 		return;
 	}
 	if (unlink(final) == -1 && errno != ENOENT) {
-		pstore_fail(job, "unlink");
+		profile_writer_fail(job, "unlink");
 		return;
 	}
-	if (pstore_fsync_dir(ps->dir) == -1 && errno != ENOENT) {
-		pstore_fail(job, "fsync of the directory");
+	if (profile_writer_fsync_dir(ps->dir) == -1 && errno != ENOENT) {
+		profile_writer_fail(job, "fsync of the directory");
 		return;
 	}
 	job->ok = 1;
 }
 
 static void *
-profile_store_thread(void *arg)
+profile_writer_thread(void *arg)
 {
-	struct profile_store	*ps = arg;
-	struct pstore_job	*job;
+	struct profile_writer	*ps = arg;
+	struct profile_writer_job	*job;
 
 	pthread_mutex_lock(&ps->mtx);
 	for (;;) {
@@ -433,10 +438,10 @@ profile_store_thread(void *arg)
 			break;
 		TAILQ_REMOVE(&ps->todo, job, entry);
 		pthread_mutex_unlock(&ps->mtx);
-		if (job->op == PSTORE_DELETE)
-			pstore_delete(ps, job);
+		if (job->op == PROFILE_WRITER_DELETE)
+			profile_writer_delete(ps, job);
 		else
-			pstore_save(ps, job);
+			profile_writer_save(ps, job);
 		pthread_mutex_lock(&ps->mtx);
 		TAILQ_INSERT_TAIL(&ps->done, job, entry);
 		pthread_mutex_unlock(&ps->mtx);
@@ -451,11 +456,11 @@ profile_store_thread(void *arg)
 
 /* Temporary files of saves a crash interrupted: never the profile. */
 static void
-profile_store_clean(const char *dir)
+profile_writer_clean(const char *dir)
 {
 	DIR		*d;
 	struct dirent	*de;
-	size_t		 n, ns = strlen(PSTORE_TMP_SUFFIX);
+	size_t		 n, ns = strlen(PROFILE_WRITER_TMP_SUFFIX);
 	int		 dfd;
 
 	if ((d = opendir(dir)) == NULL)
@@ -464,7 +469,7 @@ profile_store_clean(const char *dir)
 	while ((de = readdir(d)) != NULL) {
 		n = strlen(de->d_name);
 		if (de->d_name[0] != '.' || n <= ns ||
-		    strcmp(de->d_name + n - ns, PSTORE_TMP_SUFFIX) != 0)
+		    strcmp(de->d_name + n - ns, PROFILE_WRITER_TMP_SUFFIX) != 0)
 			continue;
 		if (unlinkat(dfd, de->d_name, 0) == 0)
 			log_info("profiles: removed %s/%s, left by an "
@@ -473,42 +478,36 @@ profile_store_clean(const char *dir)
 	closedir(d);
 }
 
-struct profile_store *
-profile_store_open(struct event_base *base, const char *dir)
+struct profile_writer *
+profile_writer_open(struct event_base *base, const char *dir)
 {
-	struct profile_store	*ps;
+	struct profile_writer	*ps;
 
 	if ((ps = calloc(1, sizeof(*ps))) == NULL)
-		fatal("profile_store_open");
+		fatal("profile_writer_open");
 	snprintf(ps->dir, sizeof(ps->dir), "%s", dir);
 	TAILQ_INIT(&ps->todo);
 	TAILQ_INIT(&ps->done);
 	LIST_INIT(&ps->inflight);
 	pthread_mutex_init(&ps->mtx, NULL);
 	pthread_cond_init(&ps->cond, NULL);
-	profile_store_clean(dir);
-	if ((ps->done_ev = event_new(base, -1, 0, profile_store_done,
+	profile_writer_clean(dir);
+	if ((ps->done_ev = event_new(base, -1, 0, profile_writer_done,
 	    ps)) == NULL)
-		fatalx("profile_store_open: event_new failed");
-	if (pthread_create(&ps->thread, NULL, profile_store_thread, ps) != 0)
-		fatalx("profile_store_open: cannot start the writer thread");
+		fatalx("profile_writer_open: event_new failed");
+	if (pthread_create(&ps->thread, NULL, profile_writer_thread, ps) != 0)
+		fatalx("profile_writer_open: cannot start the writer thread");
 	ps->have_thread = 1;
 	return (ps);
-}
-
-const char *
-profile_store_dir(const struct profile_store *ps)
-{
-	return (ps->dir);
 }
 
 /* Finishes the jobs queued (a save in progress completes), then hands
  * them to their callbacks marked cancelled: the loop has stopped, there
  * is no one to reply to. */
 void
-profile_store_close(struct profile_store *ps)
+profile_writer_close(struct profile_writer *ps)
 {
-	struct pstore_job	*job;
+	struct profile_writer_job	*job;
 
 	if (ps == NULL)
 		return;
@@ -523,7 +522,7 @@ profile_store_close(struct profile_store *ps)
 		LIST_REMOVE(job, inflight);
 		job->cancelled = 1;
 		job->cb(job, job->arg);
-		profile_store_job_free(job);
+		profile_writer_job_free(job);
 	}
 	event_free(ps->done_ev);
 	pthread_mutex_destroy(&ps->mtx);

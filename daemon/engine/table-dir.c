@@ -1,5 +1,5 @@
 /*
- * tables.c: `massaged -n` on a directory of table files, the layout of the
+ * table-dir.c: `massaged -n` on a directory of table files, the layout of the
  * template unit (massaged@NAME.service reads /etc/massaged/NAME.ini).
  *
  * Each file that is a table (it has a [controller NAME] section) is
@@ -18,16 +18,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tables.h"
+#include "table-dir.h"
 #include "tick.h"
 #include "log.h"
 
-#define TABLES_MAX	64
-#define TABLES_PEEK	65536	/* bytes read to tell a table file */
+#define TABLE_DIR_MAX	64
+#define TABLE_DIR_PEEK	65536	/* bytes read to tell a table file */
 
 /* Whether path looks like a table file: a [controller ...] line. */
 static int
-tables_is_table(const char *path)
+table_dir_is_table(const char *path)
 {
 	FILE	*f;
 	char	 line[256];
@@ -36,20 +36,20 @@ tables_is_table(const char *path)
 	if ((f = fopen(path, "re")) == NULL)
 		return (1);	/* the check says why */
 	while (!found && fgets(line, sizeof(line), f) != NULL &&
-	    (n += (int)strlen(line)) < TABLES_PEEK)
+	    (n += (int)strlen(line)) < TABLE_DIR_PEEK)
 		found = strncmp(line, "[controller ", 12) == 0;
 	fclose(f);
 	return (found);
 }
 
 static int
-tables_cmp(const void *a, const void *b)
+table_dir_cmp(const void *a, const void *b)
 {
 	return (strcmp(*(char *const *)a, *(char *const *)b));
 }
 
 void
-tables_print_lines(const struct table *t)
+table_dir_print_lines(const struct table *t)
 {
 	const struct ctl_conf	*c;
 	double			 s;
@@ -73,28 +73,27 @@ tables_print_lines(const struct table *t)
 }
 
 int
-tables_is_dir(const char *path)
+table_dir_is_dir(const char *path)
 {
 	struct stat	 st;
 
 	return (stat(path, &st) == 0 && S_ISDIR(st.st_mode));
 }
 
-int
-tables_check_dir(const char *dir, char *const *overrides, int noverrides)
+/* The table files of dir, sorted, into paths; their number, or -1 when
+ * dir cannot be read. *bad counts a directory with too many. */
+static int
+table_dir_list(const char *dir, char **paths, int *bad)
 {
-	static struct tick	 ctl;
-	struct inifile_errors	 errs = { 0 };
-	struct table		*tabs[TABLES_MAX];
-	char			*paths[TABLES_MAX], path[PATH_MAX];
-	DIR			*d;
-	struct dirent		*de;
-	size_t			 len;
-	int			 n = 0, bad = 0, i, j, a, b;
+	char		 path[PATH_MAX];
+	DIR		*d;
+	struct dirent	*de;
+	size_t		 len;
+	int		 n = 0;
 
 	if ((d = opendir(dir)) == NULL) {
 		fprintf(stderr, "%s: %s\n", dir, strerror(errno));
-		return (1);
+		return (-1);
 	}
 	while ((de = readdir(d)) != NULL) {
 		len = strlen(de->d_name);
@@ -102,46 +101,29 @@ tables_check_dir(const char *dir, char *const *overrides, int noverrides)
 		    de->d_name[0] == '.')
 			continue;
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
-		    de->d_name) >= sizeof(path) || !tables_is_table(path))
+		    de->d_name) >= sizeof(path) || !table_dir_is_table(path))
 			continue;
-		if (n == TABLES_MAX) {
+		if (n == TABLE_DIR_MAX) {
 			fprintf(stderr, "%s: more than %d tables\n", dir,
-			    TABLES_MAX);
-			bad++;
+			    TABLE_DIR_MAX);
+			(*bad)++;
 			break;
 		}
 		if ((paths[n++] = strdup(path)) == NULL)
 			fatal("strdup");
 	}
 	closedir(d);
-	qsort(paths, n, sizeof(*paths), tables_cmp);
-	if (n == 0) {
-		fprintf(stderr, "%s: no table files (NAME.ini with a "
-		    "[controller NAME] section)\n", dir);
-		return (1);
-	}
+	qsort(paths, n, sizeof(*paths), table_dir_cmp);
+	return (n);
+}
 
-	for (i = 0; i < n; i++) {
-		tabs[i] = NULL;
-		errs.quiet = 1;
-		if (tick_load(&ctl, paths[i], overrides, noverrides,
-		    &errs) == -1) {
-			fputs(errs.text != NULL ? errs.text : "", stderr);
-			fprintf(stderr, "%s: %d error%s\n", paths[i], errs.count,
-			    errs.count == 1 ? "" : "s");
-			bad++;
-		} else {
-			if ((tabs[i] = malloc(sizeof(*tabs[i]))) == NULL)
-				fatal("malloc");
-			*tabs[i] = *ctl.cfg->table;
-			tables_print_lines(tabs[i]);
-			printf("%s: OK\n", paths[i]);
-		}
-		inifile_errors_free(&errs);
-		tick_free(&ctl);
-	}
+/* Across tables (NULL: did not load): endpoints and listen addresses. The
+ * number of problems. */
+static int
+table_dir_across(struct table **tabs, char **paths, int n)
+{
+	int	 bad = 0, i, j, a, b;
 
-	/* Across tables: endpoints and listen addresses. */
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < i && tabs[i] != NULL; j++) {
 			if (tabs[j] == NULL)
@@ -174,6 +156,46 @@ tables_check_dir(const char *dir, char *const *overrides, int noverrides)
 				}
 		}
 	}
+	return (bad);
+}
+
+int
+table_dir_check(const char *dir, char *const *overrides, int noverrides)
+{
+	static struct tick	 ctl;
+	struct inifile_errors	 errs = { 0 };
+	struct table		*tabs[TABLE_DIR_MAX];
+	char			*paths[TABLE_DIR_MAX];
+	int			 n, bad = 0, i;
+
+	if ((n = table_dir_list(dir, paths, &bad)) == -1)
+		return (1);
+	if (n == 0) {
+		fprintf(stderr, "%s: no table files (NAME.ini with a "
+		    "[controller NAME] section)\n", dir);
+		return (1);
+	}
+
+	for (i = 0; i < n; i++) {
+		tabs[i] = NULL;
+		errs.quiet = 1;
+		if (tick_load(&ctl, paths[i], overrides, noverrides,
+		    &errs) == -1) {
+			fputs(errs.text != NULL ? errs.text : "", stderr);
+			fprintf(stderr, "%s: %d error%s\n", paths[i], errs.count,
+			    errs.count == 1 ? "" : "s");
+			bad++;
+		} else {
+			if ((tabs[i] = malloc(sizeof(*tabs[i]))) == NULL)
+				fatal("malloc");
+			*tabs[i] = *ctl.cfg->table;
+			table_dir_print_lines(tabs[i]);
+			printf("%s: OK\n", paths[i]);
+		}
+		inifile_errors_free(&errs);
+		tick_free(&ctl);
+	}
+	bad += table_dir_across(tabs, paths, n);
 	for (i = 0; i < n; i++) {
 		free(tabs[i]);
 		free(paths[i]);
