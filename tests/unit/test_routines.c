@@ -1,5 +1,7 @@
 /*
- * test_routines.c: the routine loader (daemon/engine/routines.c): every refusal and
+ * test_routines.c: the routine loader (daemon/engine/routine-load.c, the
+ * checks of daemon/core/routine-desc.c) and instances
+ * (daemon/engine/routine-inst.c, routine-worker.c): every refusal and
  * its message, the permission checks, descriptor and parameter validation,
  * parameter parsing, instances, the host log service, and the SDK example
  * in docs/examples/hello_routine building and loading.
@@ -28,7 +30,9 @@
 #include <cmocka.h>
 
 #include "clock.h"
-#include "routines.h"
+#include "routine-desc.h"
+#include "routine-inst.h"
+#include "routine-load.h"
 
 static char	 tmpdir[PATH_MAX];
 

@@ -1,79 +1,18 @@
 /*
- * routines.h: the routine plugin loader (daemon side of the SDK in
- * include/massaged/routine.h) and instances of loaded routines, each in a
- * worker process (massaged-worker) of its own.
+ * routine-inst.h: instances of loaded routines, each in a worker process
+ * (massaged-worker) of its own; descriptors that do not come from a worker
+ * (built into a test) are called in-process. routine_inst_port is the
+ * session's view of them (core/routine-port.h).
  */
-#ifndef ROUTINES_H
-#define ROUTINES_H
+#ifndef ROUTINE_INST_H
+#define ROUTINE_INST_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "massaged/routine.h"
-#include "inifile.h"
 #include "massaged/worker.h"
-
-#define ROUTINE_PARAMS_MAX	32
-
-/* What a program may use: the worker's copy of a descriptor. */
-struct routine_lib {
-	char				 path[4096];
-	const struct massaged_routine	*desc;
-};
-
-/* A file that was refused, and why. */
-struct routine_refusal {
-	char			 path[4096];
-	char			 why[1024];
-};
-
-struct routine_set {
-	int			 n;
-	struct routine_lib	*libs;
-	int			 nrefused;
-	struct routine_refusal	*refused;
-};
-
-/*
- * Loads every *.so in dir, each in a worker that sends its descriptor (no
- * plugin code runs in the caller). Each refused file is reported once
- * through errs with the file name and the reason, and kept in
- * set->refused; the others still load. Returns the number of errors.
- * Each loaded routine keeps its worker for routine_inst_check() until
- * routines_checked().
- */
-int	routines_load_dir(struct routine_set *set, const char *dir,
-	    struct inifile_errors *errs);
-/* Loads one file (also used by tests and massagectl preview). */
-int	routines_load_file(struct routine_set *set, const char *path,
-	    struct inifile_errors *errs);
-const struct massaged_routine *routines_find(const struct routine_set *set,
-	    const char *name);
-/* Why routine name is missing, if a refused file may be the reason:
- * "routine NAME is not loaded: FILE: why"; NULL if nothing was refused. */
-const char *routines_refusal(const struct routine_set *set, const char *name,
-	    char *buf, size_t len);
-/* Programs are checked: ends the loading workers (started again by a
- * later check). */
-void	routines_checked(struct routine_set *set);
-void	routines_free(struct routine_set *set);
-/* Reaps workers that were killed but had not exited yet. */
-void	routines_reap(void);
-
-/*
- * Checks a descriptor as the loader does (ABI version and size first, then
- * names, flags, functions and the parameter table); -1 with the first
- * problem in why.
- */
-int	routine_desc_check(const struct massaged_routine *desc, char *why,
-	    size_t whylen);
-
-/* Index of a parameter in desc->params, or -1. */
-int	routine_param_find(const struct massaged_routine *desc,
-	    const char *name);
-/* Parses a program value for param p ("12.5", "yes", a choice name). */
-int	routine_param_parse(const struct massaged_param *p, const char *s,
-	    double *out, char *why, size_t whylen);
+#include "routine-port.h"
 
 struct routine_worker;
 
@@ -103,35 +42,16 @@ struct routine_inst {
 	char				 why[256]; /* of ROUTINE_STEP_LOST */
 };
 
-/* How routine_inst_start() runs an instance (zero: the defaults). */
-struct routine_opts {
-	double			 deadline_ms;	/* each call; 0: a second */
-	double			 wait_ms;	/* step(): 0 the deadline */
-	double			 cpu_ms;	/* step(): still late at the
-						   next call after using this
-						   much CPU, or asleep: lost
-						   (0: only the deadline) */
-	uint64_t		 load_deadline_ns; /* monotonic; 0: 3 s */
-	double			 ramp_kpa_s;	/* told to create() */
-	double			 tick_hz;	/* told to create() */
-	struct routine_inst	*prepared;	/* its worker, if started
-						   for this routine */
-};
-
-/* routine_inst_step(): the worker is gone (ri->why says how). */
-#define ROUTINE_STEP_LOST	(-2)
-/* routine_inst_step(): no answer within wait_ms; the next call collects
- * it, until deadline_ms after it was asked, unless the worker is found
- * stuck then (asleep in the kernel, or computing: cpu_ms of CPU since it
- * was found late). No outputs were written. */
-#define ROUTINE_STEP_LATE	(-3)
+/* The session's port to these functions (session_init()). */
+extern const struct routine_port routine_inst_port;
 
 /*
  * Creates an instance; -1 with the routine's reason in why. The routine
  * keeps a pointer to ri->host, and may keep params and zones: ri must not
  * move, and params and zones must stay valid, until routine_inst_destroy().
  * routine_inst_step() returns MASSAGED_STEP_RUNNING, _DONE or _ERROR (also
- * for any other value the routine returns); outputs are not checked here.
+ * for any other value the routine returns), or ROUTINE_STEP_LOST or _LATE
+ * (core/routine-port.h); outputs are not checked here.
  */
 int	routine_inst_create(struct routine_inst *ri,
 	    const struct massaged_routine *desc, const double *params,
@@ -173,7 +93,8 @@ int	routine_inst_prepare(struct routine_inst *ri,
 /*
  * create() and destroy() with these settings, as programs are checked, in
  * the set's loading worker: 0 accepted, -1 refused (the routine's reason),
- * -2 the worker failed (crashed, hung: why says so).
+ * -2 the worker failed (crashed, hung: why says so). The loader makes it
+ * its sets' check (core/routine-set.h).
  */
 int	routine_inst_check(const struct massaged_routine *desc,
 	    const double *params, const struct massaged_zone *zones,
