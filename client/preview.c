@@ -23,6 +23,8 @@
 #include "inifile.h"
 #include "log.h"
 #include "preview.h"
+#include "routine-inst.h"
+#include "routine-load.h"
 #include "session.h"
 
 #define PREVIEW_DEADLINE_MS	1000.0	/* per routine call */
@@ -110,7 +112,7 @@ preview_run(struct preview *p, const struct config *cfg, const char *program,
 	}
 	ctx.p = p;
 	ctx.s = s;
-	session_init(s, cfg, &hooks);
+	session_init(s, cfg, &hooks, &routine_inst_port);
 	s->routine_deadline_ms = PREVIEW_DEADLINE_MS;
 	s->routine_wait_ms = 0;	/* wait for every answer */
 	s->routine_budget_ms = 1000;	/* timing is the daemon's concern */
@@ -119,7 +121,6 @@ preview_run(struct preview *p, const struct config *cfg, const char *program,
 	in.nctls = t->nctls;
 	for (i = 0; i < t->nctls; i++) {
 		in.ctl[i].connected = 1;
-		in.ctl[i].status = 0x1;		/* READY */
 		in.ctl[i].rating_kpa = 0;	/* not known offline */
 	}
 	in.now_s = 1.0;
@@ -224,6 +225,24 @@ preview_xml(FILE *fp, const char *s)
  * in table order; pressure as a filled curve, the zone's effective limit
  * as a dashed red line, step boundaries as vertical lines, time in minutes.
  */
+/* The time axis in minutes, at y under the lanes, and the SVG's end. */
+static void
+preview_svg_axis(FILE *fp, int left, double plot, double total, double y)
+{
+	double	 x;
+	int	 m, tick_min = total > 1800 ? 5 : total > 600 ? 2 : 1;
+
+	for (m = 0; m * 60.0 <= total; m += tick_min) {
+		x = left + plot * m * 60 / total;
+		fprintf(fp, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+		    "y2=\"%.1f\" stroke=\"#333\"/><text x=\"%.1f\" y=\"%.1f\" "
+		    "text-anchor=\"middle\">%d</text>\n", x, y, x, y + 5, x,
+		    y + 18, m);
+	}
+	fprintf(fp, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">"
+	    "minutes</text>\n</svg>\n", left + plot / 2, y + 36);
+}
+
 void
 preview_write_svg(const struct preview *p, FILE *fp)
 {
@@ -232,7 +251,7 @@ preview_write_svg(const struct preview *p, FILE *fp)
 	const int		 width = 1200;
 	double			 scale_kpa = 1, total = p->end_s > 0 ? p->end_s : 1;
 	double			 plot = width - left - right, x, y;
-	int			 z, i, nl = 0, row, height, tick_min, m;
+	int			 z, i, nl = 0, row, height;
 
 	for (z = 0; z < t->nzones; z++) {
 		if (p->used[z] || p->excluded[z])
@@ -318,18 +337,7 @@ preview_write_svg(const struct preview *p, FILE *fp)
 		row++;
 	}
 
-	/* time axis in minutes */
-	y = top + nl * lane;
-	tick_min = total > 1800 ? 5 : total > 600 ? 2 : 1;
-	for (m = 0; m * 60.0 <= total; m += tick_min) {
-		x = left + plot * m * 60 / total;
-		fprintf(fp, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
-		    "y2=\"%.1f\" stroke=\"#333\"/><text x=\"%.1f\" y=\"%.1f\" "
-		    "text-anchor=\"middle\">%d</text>\n", x, y, x, y + 5, x,
-		    y + 18, m);
-	}
-	fprintf(fp, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">"
-	    "minutes</text>\n</svg>\n", left + plot / 2, y + 36);
+	preview_svg_axis(fp, left, plot, total, top + nl * lane);
 }
 
 void
@@ -419,6 +427,61 @@ preview_summary(const struct preview *p)
 	}
 }
 
+/*
+ * The configuration as the daemon loads it, with the routines in
+ * routines: a refused plugin file disables only the programs that need
+ * it. NULL with every error on stderr.
+ */
+static struct config *
+preview_config(const char *path, char *const *overrides, int noverrides,
+    struct routine_set *routines)
+{
+	struct inifile_errors	 errs = { .quiet = 1 };
+	struct inifile_errors	 refused = { .quiet = 1 };
+	struct config		*cfg = NULL;
+	struct table		*t;
+
+	if ((t = config_load_table(path, overrides, noverrides,
+	    &errs)) != NULL) {
+		routines_load_dir(routines, t->plugin_dir, &refused);
+		if (refused.text != NULL)
+			fputs(refused.text, stderr);
+		inifile_errors_free(&refused);
+		free(t);
+		cfg = config_load(path, overrides, noverrides, routines,
+		    &errs);
+		routines_checked(routines);
+	}
+	if (cfg == NULL) {
+		fputs(errs.text != NULL ? errs.text : "", stderr);
+		fprintf(stderr, "massagectl: preview: %s: %d error%s\n", path,
+		    errs.count, errs.count == 1 ? "" : "s");
+	}
+	inifile_errors_free(&errs);
+	return (cfg);
+}
+
+/* The CSV, then the SVG ("-": stdout); -1 if one could not be written. */
+static int
+preview_write(const struct preview *p, const char *csv, const char *svg)
+{
+	FILE	*fp;
+
+	if ((fp = preview_open(csv)) == NULL)
+		return (-1);
+	preview_write_csv(p, fp);
+	if (preview_close(fp, csv) == -1)
+		return (-1);
+	if ((fp = preview_open(svg)) == NULL)
+		return (-1);
+	preview_write_svg(p, fp);
+	if (preview_close(fp, svg) == -1)
+		return (-1);
+	if (strcmp(csv, "-") != 0 && strcmp(svg, "-") != 0)
+		fprintf(stderr, "wrote %s and %s\n", csv, svg);
+	return (0);
+}
+
 int
 preview_main(int argc, char **argv)
 {
@@ -431,10 +494,8 @@ preview_main(int argc, char **argv)
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
-	struct inifile_errors	 errs = { 0 };
 	struct routine_set	 routines = { 0 };
-	struct table		*t;
-	struct config		*cfg = NULL;
+	struct config		*cfg;
 	struct preview		 p;
 	char			*overrides[CONFIG_MAX_OVERRIDES];
 	const char		*path = CONFDIR "/massaged.ini", *profile = NULL;
@@ -442,7 +503,6 @@ preview_main(int argc, char **argv)
 	const char		*program;
 	long			 intensity = 0;
 	int			 ch, noverrides = 0, rc = 1;
-	FILE			*fp;
 
 	log_init("massagectl", -1);
 	optind = 1;
@@ -495,52 +555,18 @@ preview_main(int argc, char **argv)
 	if (svg[0] == '\0')
 		snprintf(svg, sizeof(svg), "%s-%s.svg", program, profile);
 
-	errs.quiet = 1;
-	if ((t = config_load_table(path, overrides, noverrides,
-	    &errs)) != NULL) {
-		struct inifile_errors refused = { .quiet = 1 };
-
-		/* As the daemon: a refused plugin file disables only the
-		 * programs that need it. */
-		routines_load_dir(&routines, t->plugin_dir, &refused);
-		if (refused.text != NULL)
-			fputs(refused.text, stderr);
-		inifile_errors_free(&refused);
-		free(t);
-		cfg = config_load(path, overrides, noverrides, &routines,
-		    &errs);
-		routines_checked(&routines);
-	}
-	if (cfg == NULL) {
-		fputs(errs.text != NULL ? errs.text : "", stderr);
-		fprintf(stderr, "massagectl: preview: %s: %d error%s\n", path,
-		    errs.count, errs.count == 1 ? "" : "s");
-		inifile_errors_free(&errs);
+	if ((cfg = preview_config(path, overrides, noverrides,
+	    &routines)) == NULL) {
 		routines_free(&routines);
 		return (3);
 	}
-	inifile_errors_free(&errs);
-
 	if (preview_run(&p, cfg, program, profile, (int)intensity, why,
-	    sizeof(why)) == -1) {
+	    sizeof(why)) == -1)
 		fprintf(stderr, "massagectl: preview: %s\n", why);
-		goto out;
+	else if (preview_write(&p, csv, svg) == 0) {
+		preview_summary(&p);
+		rc = 0;
 	}
-	if ((fp = preview_open(csv)) == NULL)
-		goto out;
-	preview_write_csv(&p, fp);
-	if (preview_close(fp, csv) == -1)
-		goto out;
-	if ((fp = preview_open(svg)) == NULL)
-		goto out;
-	preview_write_svg(&p, fp);
-	if (preview_close(fp, svg) == -1)
-		goto out;
-	preview_summary(&p);
-	if (strcmp(csv, "-") != 0 && strcmp(svg, "-") != 0)
-		fprintf(stderr, "wrote %s and %s\n", csv, svg);
-	rc = 0;
-out:
 	preview_free(&p);
 	config_free(cfg);
 	routines_free(&routines);

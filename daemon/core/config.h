@@ -8,7 +8,7 @@
 #include "intake.h"
 #include "profile.h"
 #include "program.h"
-#include "routines.h"
+#include "routine-set.h"
 #include "table.h"
 
 struct config {

@@ -86,6 +86,8 @@ static void	program_param_list(const struct massaged_routine *, char *,
 static void	program_check(struct program_parse *, struct inifile_errors *);
 static void	program_check_step(struct program_parse *, int,
 		    struct inifile_errors *);
+static void	program_try_step(struct program_parse *, int, const char *,
+		    struct inifile_errors *);
 static int	program_load(struct program_set *, const char *dir,
 		    const char *file, const struct routine_set *,
 		    const struct table *, struct inifile_errors *);
@@ -335,13 +337,12 @@ program_check_step(struct program_parse *pp, int i, struct inifile_errors *errs)
 	struct program_step		*st = &p->steps[i];
 	struct program_stepq		*q = &pp->q[i];
 	const struct massaged_routine	*d = NULL;
-	struct massaged_zone		 zs[TABLE_MAX_ZONES];
 	const struct zone_conf		*z;
 	char				 sect[NAME_LEN + 8], list[512];
 	char				 why[512];
 	struct str_list			 sl;
 	size_t				 n;
-	int				 j, ne, idx, rc, before = errs->count;
+	int				 j, ne, idx, before = errs->count;
 
 	snprintf(sect, sizeof(sect), "step %s", st->name);
 	snprintf(st->routine_name, sizeof(st->routine_name), "%s", q->routine);
@@ -408,9 +409,24 @@ program_check_step(struct program_parse *pp, int i, struct inifile_errors *errs)
 		    "sites)", list, ne == 1 ? "is an endangerment site" :
 		    "are endangerment sites", d->name);
 
-	if (errs->count != before || st->nzones == 0)
-		return;
-	/* Try it, so the routine's own refusals show up now. */
+	if (errs->count == before && st->nzones > 0)
+		program_try_step(pp, i, sect, errs);
+}
+
+/* Tries step i in its routine, so the routine's own refusals show up now
+ * (core/routine-set.h: in the routine's worker). */
+static void
+program_try_step(struct program_parse *pp, int i, const char *sect,
+    struct inifile_errors *errs)
+{
+	struct program			*p = pp->p;
+	const struct program_step	*st = &p->steps[i];
+	const struct massaged_routine	*d = st->routine;
+	struct massaged_zone		 zs[TABLE_MAX_ZONES];
+	const struct zone_conf		*z;
+	char				 why[512];
+	int				 j, rc;
+
 	for (j = 0; j < st->nzones; j++) {
 		z = &pp->t->zones[st->zones[j]];
 		zs[j].name = z->name;
@@ -419,8 +435,8 @@ program_check_step(struct program_parse *pp, int i, struct inifile_errors *errs)
 		zs[j].limit_kpa = z->limit_kpa;
 		zs[j].endangerment = z->endangerment;
 	}
-	rc = routine_inst_check(d, st->params, zs, (size_t)st->nzones,
-	    st->duration_s, why, sizeof(why));
+	rc = routines_check(pp->routines, d, st->params, zs,
+	    (size_t)st->nzones, st->duration_s, why, sizeof(why));
 	if (rc == -1)
 		inifile_err_at(errs, p->path, st->line, sect, NULL, "routine %s "
 		    "refuses these settings: %s", d->name, why);

@@ -17,7 +17,8 @@
 
 #include <limits.h>
 
-#include "routines.h"
+#include "routine-desc.h"
+#include "routine-set.h"
 #include "table.h"
 
 #define PROGRAM_MAX_STEPS	32

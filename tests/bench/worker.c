@@ -23,7 +23,9 @@
 
 #include "bench.h"
 #include "massaged/routine-test.h"
-#include "routines.h"
+#include "routine-desc.h"
+#include "routine-inst.h"
+#include "routine-load.h"
 
 #define WORKER_ZONES	32		/* 4 controllers x 8 zones */
 #define WORKER_HZ	100.0

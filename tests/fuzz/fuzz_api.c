@@ -37,6 +37,7 @@
 
 #include "fuzz_common.h"
 #include "api.h"
+#include "routine-inst.h"
 #include "tick.h"
 #include "log.h"
 
@@ -301,7 +302,8 @@ fuzz_api_reset_session(void)
 		return;
 	hooks = fuzz_api_ctl.session.hooks;
 	session_free(&fuzz_api_ctl.session);
-	session_init(&fuzz_api_ctl.session, fuzz_api_ctl.cfg, &hooks);
+	session_init(&fuzz_api_ctl.session, fuzz_api_ctl.cfg, &hooks,
+	    &routine_inst_port);
 }
 
 static FUZZ_UNUSED int

@@ -15,6 +15,7 @@
 
 #include "fuzz_common.h"
 #include "program.h"
+#include "routine-load.h"
 
 static struct table		*fuzz_program_table;
 static struct routine_set	 fuzz_program_routines;

@@ -25,7 +25,9 @@
 #include <cmocka.h>
 
 #include "massaged/routine-test.h"
-#include "routines.h"
+#include "routine-desc.h"
+#include "routine-inst.h"
+#include "routine-load.h"
 
 #define EPS	1e-9
 

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "preview.h"
+#include "routine-load.h"
 
 static struct routine_set	 routines;
 static struct config		*cfg;

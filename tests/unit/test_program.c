@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "program.h"
+#include "routine-load.h"
 
 static struct routine_set	 routines;
 static struct table		 table;

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "massaged/regmap.h"
+#include "routine-inst.h"
 #include "session.h"
 
 /* --- test routines --------------------------------------------------- */
@@ -251,11 +251,10 @@ fx_setup(void **state)
 	f->cfg.table = &f->table;
 
 	struct session_hooks hooks = { f, fx_vent, fx_event };
-	session_init(&f->s, &f->cfg, &hooks);
+	session_init(&f->s, &f->cfg, &hooks, &routine_inst_port);
 	f->in.nctls = 2;
 	for (int i = 0; i < 2; i++) {
 		f->in.ctl[i].connected = 1;
-		f->in.ctl[i].status = REGMAP_STATUS_READY;
 		f->in.ctl[i].rating_kpa = 40;
 	}
 	f->in.now_s = 1000;
@@ -305,6 +304,22 @@ start_ok(struct fx *f, const char *prog, const char *prof)
 	assert_int_equal(f->s.state, SESSION_RUNNING);
 }
 
+/* What the session asks of controller i this tick. */
+static void
+assert_ctl(struct fx *f, int i, int enable, int fault_reset)
+{
+	assert_int_equal(f->out.ctl[i].enable, enable);
+	assert_int_equal(f->out.ctl[i].fault_reset, fault_reset);
+}
+
+/* A fault as a backend decodes it: its code and its text. */
+static void
+fx_fault(struct session_ctl_in *c, unsigned code, const char *text)
+{
+	c->fault_code = code;
+	snprintf(c->fault_text, sizeof(c->fault_text), "%s", text);
+}
+
 /* --- tests ----------------------------------------------------------- */
 
 static void
@@ -314,8 +329,8 @@ test_idle_sends_nothing(void **state)
 
 	ticks(f, 5);
 	assert_int_equal(f->s.state, SESSION_IDLE);
-	assert_int_equal(f->out.control[0], 0);
-	assert_int_equal(f->out.control[1], 0);
+	assert_ctl(f, 0, 0, 0);
+	assert_ctl(f, 1, 0, 0);
 	for (int i = 0; i < f->table.nzones; i++)
 		assert_true(f->out.setpoint_kpa[i] == 0);
 }
@@ -334,7 +349,7 @@ test_start_ramps_and_caps(void **state)
 	assert_true(last_tick_hz == 50);
 	for (int i = 0; i < 200; i++) {
 		tick(f);
-		assert_int_equal(f->out.control[0], REGMAP_CONTROL_ENABLE);
+		assert_ctl(f, 0, 1, 0);
 		/* 10 kPa/s at 50 Hz: at most 0.2 kPa a tick */
 		assert_true(f->out.setpoint_kpa[0] - prev <= 0.2 + 1e-9);
 		prev = f->out.setpoint_kpa[0];
@@ -377,7 +392,7 @@ test_pause_resume(void **state)
 	ticks(f, 200);
 	/* holds low pressure, still enabled, the clock stands */
 	assert_true(fabs(f->out.setpoint_kpa[0] - 2) < 1e-9);
-	assert_int_equal(f->out.control[0], REGMAP_CONTROL_ENABLE);
+	assert_ctl(f, 0, 1, 0);
 	assert_true(session_elapsed(&f->s) == t);
 	assert_int_equal(session_pause(&f->s, "op", why, sizeof(why)),
 	    SESSION_ESTATE);
@@ -416,7 +431,7 @@ test_operator_stop_ramps_then_vents(void **state)
 	assert_int_equal(f->s.stop_reason, STOP_OPERATOR);
 	assert_int_equal(f->s.stop_category, 1);
 	assert_string_equal(f->s.stop_message, "stopped by the operator");
-	assert_int_equal(f->out.control[0], 0);
+	assert_ctl(f, 0, 0, 0);
 	assert_true(fx_has_event(f, "stopped"));
 	assert_int_equal(session_stop(&f->s,
 	    "op", why, sizeof(why)), SESSION_ESTATE);
@@ -437,7 +452,7 @@ test_estop_latches_until_reset(void **state)
 	assert_int_equal(f->s.stop_reason, STOP_ESTOP);
 	assert_int_equal(f->s.stop_category, 0);
 	tick(f);
-	assert_int_equal(f->out.control[0], 0);
+	assert_ctl(f, 0, 0, 0);
 	assert_true(f->out.setpoint_kpa[0] == 0);
 	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in,
 	    "op", why,
@@ -448,24 +463,29 @@ test_estop_latches_until_reset(void **state)
 	assert_int_equal(f->s.state, SESSION_IDLE);
 	/* FAULT_RESET edge on the next tick, then 0 */
 	tick(f);
-	assert_int_equal(f->out.control[0], REGMAP_CONTROL_FAULT_RESET);
-	assert_int_equal(f->out.control[1], REGMAP_CONTROL_FAULT_RESET);
+	assert_ctl(f, 0, 0, 1);
+	assert_ctl(f, 1, 0, 1);
 	tick(f);
-	assert_int_equal(f->out.control[0], 0);
+	assert_ctl(f, 0, 0, 0);
 	start_ok(f, "flat", "standard");
 }
 
-/* A controller status bit stops the session (category 0) and latches. */
+/* A controller's stop fact stops the session (category 0) and latches;
+ * want names the fact: the e-stop circuit, the client stop, a fault. */
 static void
-status_stop(struct fx *f, uint16_t bit, enum stop_reason want, int clearable)
+status_stop(struct fx *f, enum stop_reason want, int clearable)
 {
-	char	 why[256];
+	struct session_ctl_in	*c = &f->in.ctl[1];
+	int			*flag;
+	char			 why[256];
 
+	flag = want == STOP_ESTOP_CIRCUIT ? &c->estop :
+	    want == STOP_CLIENT_STOP ? &c->client_stop : &c->fault;
 	start_ok(f, "flat", "standard");
 	ticks(f, 50);
-	f->in.ctl[1].status |= bit;
-	if (bit == REGMAP_STATUS_FAULT)
-		f->in.ctl[1].fault_code = REGMAP_FAULT_OVERPRESSURE;
+	*flag = 1;
+	if (flag == &c->fault)
+		fx_fault(c, 2, "over-pressure");
 	session_observe(&f->s, &f->in);
 	assert_int_equal(f->vents, 1);
 	assert_int_equal(f->s.state, SESSION_FAULT);
@@ -478,7 +498,7 @@ status_stop(struct fx *f, uint16_t bit, enum stop_reason want, int clearable)
 		    SESSION_ENOTREADY);
 		assert_non_null(strstr(why, "controller b"));
 	}
-	f->in.ctl[1].status &= ~bit;
+	*flag = 0;
 	assert_int_equal(session_reset(&f->s, &f->in, "op", why, sizeof(why)),
 	    SESSION_OK);
 	assert_int_equal(f->s.state, SESSION_IDLE);
@@ -497,8 +517,8 @@ test_reset_waits_for_controllers(void **state)
 	start_ok(f, "flat", "standard");
 	assert_string_equal(f->s.started_by, "op");
 	ticks(f, 20);
-	f->in.ctl[1].status |= REGMAP_STATUS_FAULT;
-	f->in.ctl[1].fault_code = REGMAP_FAULT_SENSOR;
+	f->in.ctl[1].fault = 1;
+	fx_fault(&f->in.ctl[1], 4, "sensor fault");
 	session_observe(&f->s, &f->in);
 	assert_int_equal(f->s.state, SESSION_FAULT);
 	assert_string_equal(f->s.stopped_by, "");	/* the table itself */
@@ -508,7 +528,7 @@ test_reset_waits_for_controllers(void **state)
 	/* the pulse goes out; the fault stays for a whole second */
 	for (i = 0; i < 60; i++) {
 		tick(f);
-		if (f->out.control[1] == REGMAP_CONTROL_FAULT_RESET)
+		if (f->out.ctl[1].fault_reset && !f->out.ctl[1].enable)
 			pulsed++;
 	}
 	assert_int_equal(pulsed, 1);
@@ -524,8 +544,8 @@ test_reset_waits_for_controllers(void **state)
 	assert_int_equal(session_reset(&f->s, &f->in, "tablet-2", why,
 	    sizeof(why)), SESSION_EPENDING);
 	ticks(f, 2);
-	f->in.ctl[1].status &= ~REGMAP_STATUS_FAULT;
-	f->in.ctl[1].fault_code = 0;
+	f->in.ctl[1].fault = 0;
+	fx_fault(&f->in.ctl[1], 0, "none");
 	tick(f);
 	assert_int_equal(f->s.state, SESSION_IDLE);
 	assert_true(fx_has_event(f, "reset"));
@@ -545,7 +565,7 @@ test_client_stop(void **state)
 {
 	struct fx	*f = *state;
 
-	status_stop(f, REGMAP_STATUS_CLIENT_STOP, STOP_CLIENT_STOP, 1);
+	status_stop(f, STOP_CLIENT_STOP, 1);
 	assert_non_null(strstr(f->s.stop_message, "client stop switch"));
 }
 
@@ -554,7 +574,7 @@ test_estop_circuit(void **state)
 {
 	struct fx	*f = *state;
 
-	status_stop(f, REGMAP_STATUS_ESTOP, STOP_ESTOP_CIRCUIT, 1);
+	status_stop(f, STOP_ESTOP_CIRCUIT, 1);
 	assert_non_null(strstr(f->s.stop_message, "e-stop circuit open on "
 	    "controller b"));
 }
@@ -564,7 +584,7 @@ test_controller_fault(void **state)
 {
 	struct fx	*f = *state;
 
-	status_stop(f, REGMAP_STATUS_FAULT, STOP_CONTROLLER_FAULT, 0);
+	status_stop(f, STOP_CONTROLLER_FAULT, 0);
 	assert_non_null(strstr(f->s.stop_message, "over-pressure"));
 }
 
@@ -603,12 +623,12 @@ test_idle_controller_fault_latches(void **state)
 
 	/* A watchdog fault left by a daemon that died: seen on start-up,
 	 * the daemon comes up in fault and never resumes on its own. */
-	f->in.ctl[0].status = REGMAP_STATUS_FAULT | REGMAP_STATUS_WATCHDOG;
-	f->in.ctl[0].fault_code = REGMAP_FAULT_WATCHDOG;
+	f->in.ctl[0].fault = 1;
+	fx_fault(&f->in.ctl[0], 1, "watchdog");
 	tick(f);
 	assert_int_equal(f->s.state, SESSION_FAULT);
 	assert_non_null(strstr(f->s.fault_message, "watchdog"));
-	assert_int_equal(f->out.control[0], 0);
+	assert_ctl(f, 0, 0, 0);
 }
 
 static void
@@ -814,11 +834,11 @@ test_refusals(void **state)
 	assert_string_equal(why, "no program 'nope'");
 	assert_int_equal(session_start(&f->s, "flat", "nope", &f->in, "op", why,
 	    sizeof(why)), SESSION_ENOTFOUND);
-	f->in.ctl[1].status |= REGMAP_STATUS_CLIENT_STOP;
+	f->in.ctl[1].client_stop = 1;
 	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in,
 	    "op", why,
 	    sizeof(why)), SESSION_ENOTREADY);
-	f->in.ctl[1].status = REGMAP_STATUS_READY;
+	f->in.ctl[1].client_stop = 0;
 	start_ok(f, "flat", "standard");
 	assert_int_equal(session_start(&f->s, "flat", "standard", &f->in,
 	    "op", why,
@@ -867,7 +887,7 @@ test_intensity_and_feedback(void **state)
 	assert_int_equal(f->s.changes[SESSION_CHANGES_MAX - 1].pct, 60);
 	/* a new session starts with none */
 	session_estop(&f->s, "test");
-	f->in.ctl[0].status = 0;
+	f->in.ctl[0].estop = f->in.ctl[0].client_stop = f->in.ctl[0].fault = 0;
 	assert_int_equal(session_reset(&f->s, &f->in, "op", why,
 	    sizeof(why)), SESSION_OK);
 	start_ok(f, "flat", "standard");
