@@ -60,10 +60,15 @@ endif
 PC_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) 2>/dev/null)
 PC_LIBS		:= $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)
 CLIENT_LIBS	:= $(shell $(PKG_CONFIG) --libs $(CLIENT_PC) 2>/dev/null)
-# The daemon's layers (see Sources below).
-DAEMON_INC	:= -Idaemon/core -Idaemon/engine -Idaemon/api
+# The daemon's layers (see Sources below): what each may include. Objects
+# get theirs as the target-specific LAYER_INC, so a core file that
+# includes an engine header does not build.
+INC_CORE	:= -Idaemon/core
+INC_ENGINE	:= $(INC_CORE) -Idaemon/engine
+INC_API		:= $(INC_ENGINE) -Idaemon/api
+LAYER_INC	:=
 # common/ on the quote path only: its strings.h must not shadow <strings.h>.
-CPPFLAGS_ALL	:= -Iinclude -iquote common $(DAEMON_INC) -D_GNU_SOURCE -DMASSAGED_VERSION='"$(VERSION)"' \
+CPPFLAGS_ALL	:= -Iinclude -iquote common -D_GNU_SOURCE -DMASSAGED_VERSION='"$(VERSION)"' \
 		   -DPLUGINDIR='"$(PLUGINDIR)"' -DCONFDIR='"$(CONFDIR)"' \
 		   -DPANELDIR='"$(PANELDIR)"' -DWORKERPATH='"$(WORKERPATH)"' \
 		   $(SYSTEMD_CFLAGS) $(CPPFLAGS)
@@ -145,7 +150,15 @@ tests: deps-check
 
 $(BUILD)/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(LAYER_INC) -MMD -MP -c -o $@ $<
+
+# A layer sees the layers below it; the programs and tests what they use
+# (the client and the benchmarks run routine workers: core and engine).
+$(CORE_OBJS): LAYER_INC := $(INC_CORE)
+$(ENGINE_OBJS): LAYER_INC := $(INC_ENGINE)
+$(API_OBJS) $(BUILD)/daemon/massaged.o: LAYER_INC := $(INC_API)
+$(UNIT_SRCS:%.c=$(BUILD)/%.o): LAYER_INC := $(INC_API)
+$(CLIENT_SRCS:%.c=$(BUILD)/%.o): LAYER_INC := $(INC_ENGINE)
 
 $(LIBCOMMON): $(COMMON_OBJS)
 $(LIBCORE): $(CORE_OBJS)
@@ -156,14 +169,16 @@ $(LIBCOMMON) $(LIBCORE) $(LIBENGINE) $(LIBAPI):
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/massaged: $(BUILD)/daemon/massaged.o $(DAEMON_LIBS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< -Wl,--start-group $(DAEMON_LIBS) -Wl,--end-group $(LDLIBS_ALL)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(DAEMON_LIBS) $(LDLIBS_ALL)
 
 $(BUILD)/massaged-sim: $(SIM_SRCS:%.c=$(BUILD)/%.o) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SIM_LIBS)
 
-# The client: common and the core, none of the daemon's I/O.
+# The client: common, the core and, of the engine, what the preview runs
+# (routine instances in workers): a linker takes only the objects it needs
+# from an archive, so none of the bus, records or HTTP comes along.
 $(BUILD)/massagectl: $(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(LIBENGINE) $(LIBCORE) $(LIBCOMMON)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(CLIENT_LIBS) -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(CLIENT_LIBS) -lm
 
 $(BUILD)/massaged-worker: $(WORKER_SRCS:%.c=$(BUILD)/%.o)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(WORKER_LIBS)
@@ -181,8 +196,8 @@ $(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/massaged/routine.h \
 		-shared -fvisibility=hidden $(LDFLAGS) -o $@ $< -lm
 
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(DAEMON_LIBS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) -Wl,--start-group $(filter %.a,$^) \
-		-Wl,--end-group $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) \
+		$(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka)
 
 # The preview lives with its one user, the client.
 $(BUILD)/tests/test_preview: $(BUILD)/client/preview.o
@@ -401,13 +416,15 @@ check-man:
 # docs/benchmarks.md. Never part of check. Needs socat for the RTU figure.
 BENCH_BUILD	:= build/bench
 BENCH_SRCS	:= $(wildcard tests/bench/*.c)
+$(BENCH_SRCS:%.c=$(BUILD)/%.o): LAYER_INC := $(INC_ENGINE)
 
 bench:
 	$(MAKE) --no-print-directory BUILD=$(BENCH_BUILD) OPT=-O2 build \
 		$(BENCH_BUILD)/massaged-bench
 	$(BENCH_BUILD)/massaged-bench -b $(BENCH_BUILD) -o docs/benchmarks.md
 
-$(BUILD)/massaged-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o) $(LIBCORE) $(LIBCOMMON)
+$(BUILD)/massaged-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o) $(LIBENGINE) $(LIBCORE) \
+		$(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libmodbus) \
 		$(CLIENT_LIBS) -lpthread -lm
 
@@ -493,11 +510,11 @@ $(FUZZ_WORKER): $(WORKER_SRCS) include/massaged/worker.h worker/sandbox.h
 
 $(FUZZ_OBJS): $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(CPPFLAGS_ALL) $(PC_CFLAGS) -MMD -MP -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(CPPFLAGS_ALL) $(INC_API) $(PC_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(FUZZ_ALL:%=$(FUZZ_BUILD)/tests/fuzz/fuzz_%.o): $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(CPPFLAGS_ALL) $(PC_CFLAGS) -MMD -MP -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(CPPFLAGS_ALL) $(INC_API) $(PC_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(FUZZ_BINS): $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_OBJS)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -rdynamic -o $@ $^ \
