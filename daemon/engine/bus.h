@@ -1,15 +1,15 @@
 /*
- * bus.h: Modbus I/O to the actuator controllers (register map v2 and v1,
- * whose names and units are in massaged/regmap.h).
+ * bus.h: Modbus I/O to the actuator controllers, each through the backend
+ * of its kind (ctl.h; the register map v2 and v1: ctl-regmap.c).
  *
  * One I/O thread and one modbus_t per wire: the controllers that share a
  * serial device, or a TCP host:port (a gateway, different unit ids), share
  * one link and take their turns on it. libmodbus contexts are not
  * thread-safe and its calls block, so the event loop never calls libmodbus.
- * The loop hands each controller a request (CONTROL, HEARTBEAT and all
- * setpoints) per tick; the thread performs one FC16 write and one FC04
- * read per controller and hands the reading back through an event. A vent
- * (CONTROL = 0) jumps the queue on every link at once; on a shared RS-485
+ * The loop hands each controller this tick's intent (enable, fault reset,
+ * kPa per channel); the thread has the backend write it and read the
+ * controller (one transaction each) and hands the reading back through an
+ * event. A vent jumps the queue on every link at once; on a shared RS-485
  * line it goes out first as one broadcast.
  */
 #ifndef BUS_H
@@ -17,7 +17,7 @@
 
 #include <stdint.h>
 
-#include "massaged/regmap.h"
+#include "ctl.h"
 #include "table.h"
 
 #define RTT_BUCKETS		12
@@ -27,18 +27,12 @@ struct bus_reading {
 	int		 connected;	/* link up, connect checks passed */
 	uint64_t	 seq;		/* successful tick transactions */
 	uint64_t	 t_ns;		/* CLOCK_MONOTONIC of the last reading */
-	uint16_t	 status;
-	uint16_t	 fault_code;
-	int		 channels;	/* CHANNELS reported by the controller */
-	double		 rating_kpa;	/* MAX_PRESSURE */
-	double		 pressure_kpa[CHANNELS_MAX];
-	int		 map_version;	/* MAP_VERSION at connect */
-	unsigned	 owner;		/* v2: OWNER last read */
+	struct ctl_reading ctl;		/* the backend's, of the last tick */
 	int		 failures;	/* consecutive */
 	uint64_t	 downs;		/* times it went down (never missed) */
 	char		 down_why[192];	/* the error when it last went down */
 	int		 vent_pending;
-	uint64_t	 vents_acked;	/* CONTROL = 0 writes acknowledged */
+	uint64_t	 vents_acked;	/* vents acknowledged */
 	uint64_t	 vents_failed;
 	char		 error[192];	/* last error, for people */
 	/* counters for /metrics */
@@ -63,18 +57,19 @@ typedef void	(*bus_cb)(struct bus *, int ctl, void *arg);
 
 struct bus	*bus_start(struct event_base *base, const struct table *t,
 		    bus_cb cb, void *arg);
-/* Queues this tick's request for ctl, replacing one not yet sent. */
-void		 bus_submit(struct bus *b, int ctl, uint16_t control,
-		    uint16_t heartbeat, const uint16_t *setpoints, int n);
-/* CONTROL = 0 on every link, before anything else queued; drops queued
- * requests. Returns at once. */
+/* Queues this tick's intent for ctl, replacing one not yet sent. */
+void		 bus_submit(struct bus *b, int ctl,
+		    const struct ctl_intent *in);
+/* Vents every controller on every link, before anything else queued;
+ * drops queued intents. Returns at once. */
 void		 bus_vent_all(struct bus *b);
 /* 1 while any link still has a vent to send or to see acknowledged. */
 int		 bus_venting(struct bus *b);
 void		 bus_get(struct bus *b, int ctl, struct bus_reading *out);
 /* rd.downs alone, cheaply: the loop checks it on every reading. */
 uint64_t	 bus_downs(struct bus *b, int ctl);
-int		 bus_count(struct bus *b);
+/* The backend of ctl's kind (its describe() names what status shows). */
+const struct ctl_backend *bus_backend(struct bus *b, int ctl);
 void		 bus_stop(struct bus *b);	/* ends and joins the threads */
 
 #endif

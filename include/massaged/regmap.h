@@ -4,8 +4,9 @@
  *
  * docs/register-map.md is the reference; this header is its code form and
  * the only place the addresses, bits, codes and units are spelled out.
- * The daemon (daemon/engine/bus.c and its users) and the simulator (sim/) both
- * include it, so the two sides cannot drift apart. It is an internal
+ * The daemon's register map backend (daemon/engine/ctl-regmap.c, its only
+ * file that includes it) and the simulator (sim/) both include it, so the
+ * two sides cannot drift apart. It is an internal
  * header: it is not installed with the plugin SDK.
  *
  * Addresses are 0-based PDU addresses. Pressures travel as unsigned 16-bit

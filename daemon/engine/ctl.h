@@ -1,0 +1,136 @@
+/*
+ * ctl.h: the seam between the bus and one kind of actuator controller, as
+ * libmodbus has a backend per transport. bus.c owns the wire (links,
+ * threads, mailboxes, reconnects, counters); a backend owns what the
+ * controller's registers mean: its identity checks, how this tick's intent
+ * (enable, fault reset, kPa per channel) is written, how its reading is
+ * decoded into the neutral struct ctl_reading, how it is vented, and the
+ * names status and metrics print. One file per kind (ctl-regmap.c: the
+ * register map v1/v2), one row per kind in ctl.c; bus_start() picks a
+ * backend per controller.
+ *
+ * Every backend operation runs on the controller's link thread, between
+ * the transactions of the other controllers on that wire, and talks to the
+ * controller only through the bus_io_*() services below (bus.c).
+ */
+#ifndef CTL_H
+#define CTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "table.h"
+
+/* This tick's intent for one controller, from the session. */
+struct ctl_intent {
+	int		 enable;	/* pressure allowed */
+	int		 fault_reset;	/* clear a latched fault */
+	int		 nchannels;	/* kpa[0 .. nchannels - 1] */
+	double		 kpa[CHANNELS_MAX];
+};
+
+/* What a controller says of itself, in no controller's terms. */
+struct ctl_reading {
+	int		 estop;		/* the e-stop circuit is open */
+	int		 client_stop;	/* the client's stop switch pressed */
+	int		 fault;		/* a fault is latched */
+	unsigned	 fault_code;	/* the backend's code, 0 none */
+	const char	*fault_text;	/* for people, static */
+	uint32_t	 flags;		/* bit i is ctl_desc.flag_name(i) */
+	int		 channels;	/* the channels it has */
+	double		 rating_kpa;	/* the most it may be asked for */
+	double		 pressure_kpa[CHANNELS_MAX];
+	int		 version;	/* its interface's version, 0 unknown */
+	int		 claimed;	/* it has an owner claim, */
+	unsigned	 owner;		/* and this owner id holds it */
+};
+
+/* What status and metrics need to know of a kind. */
+struct ctl_desc {
+	const char		*kind;		/* the backend's name */
+	const char		*interface;	/* "register map" */
+	int			 version;	/* the newest it speaks */
+	int			 nflags;
+	/* The names of ctl_reading.flags' bits (status's keys) and of a
+	 * fault code (status's fault_name). */
+	const char		*(*flag_name)(int bit);
+	const char		*(*fault_name)(unsigned code);
+};
+
+/* What a backend is told of its controller when the bus starts. */
+struct ctl_setup {
+	const struct ctl_conf	*conf;
+	int			 need_channels;	/* the zones use as many */
+	unsigned		 owner;		/* our owner id, 1..65535 */
+};
+
+/* One controller as bus.c knows it: opaque to a backend. */
+struct bus_ctl;
+
+/*
+ * The operations of one kind. Each returns 0, or -1 after saying why
+ * through bus_io_refuse(), bus_io_failed(), bus_io_fail() or bus_io_lost().
+ */
+struct ctl_backend {
+	const char	*kind;
+	void		*(*create)(const struct ctl_setup *);
+	void		 (*destroy)(void *st);
+	/* After the transport connects: identity checks, claims, settings
+	 * written and read back; fills rd's identity. */
+	int		 (*connect)(struct bus_ctl *, void *st,
+			    struct ctl_reading *rd);
+	/* Step 0: checks of the last tick read that need no transaction.
+	 * Steps 1 and up: one read-back each. 1 when another step follows,
+	 * 0 when this was the last, -1 when the controller is lost. */
+	int		 (*verify)(struct bus_ctl *, void *st, int step);
+	/* This tick's intent; the backend adds its heartbeat and scaling.
+	 * rd: what it learns when the write is refused (its owner). */
+	int		 (*tick_write)(struct bus_ctl *, void *st,
+			    const struct ctl_intent *, struct ctl_reading *rd);
+	/* This tick's reading into rd (rd's identity is the connect's). */
+	int		 (*tick_read)(struct bus_ctl *, void *st,
+			    struct ctl_reading *rd);
+	/* Pressure off now, outside the tick; -1 also when the controller
+	 * is not ours to vent. */
+	int		 (*vent)(struct bus_ctl *, void *st);
+	/* One frame that vents every controller on a shared serial line,
+	 * answered by none; NULL when the kind has none. */
+	int		 (*vent_broadcast)(struct bus_ctl *);
+	/* A fault reset that needs a transaction of its own, before the
+	 * tick write; NULL when the tick write carries it (regmap). */
+	int		 (*fault_reset)(struct bus_ctl *, void *st);
+	const struct ctl_desc *(*describe)(void);
+};
+
+/* The backend of a kind; NULL names the default kind. NULL if unknown. */
+const struct ctl_backend	*ctl_backend_find(const char *kind);
+
+/*
+ * bus.c's services to a backend, on the link thread. Reads and writes are
+ * one Modbus transaction each (FC03/FC04; FC06 for one register, FC16 for
+ * more) and return n or -1 with errno (EMBXSBUSY and the like for an
+ * exception).
+ */
+int	bus_io_read(struct bus_ctl *, int input, int addr, int n,
+	    uint16_t *v);
+int	bus_io_write(struct bus_ctl *, int addr, int n, const uint16_t *v);
+/* A raw request with no reply (a broadcast); 1 sent, 0 not. */
+int	bus_io_send_raw(struct bus_ctl *, const uint8_t *adu, int len);
+/* After a failed claim: what came late is not the next reply. */
+void	bus_io_flush(struct bus_ctl *);
+/* Connect: a refusal (the controller is not what we need). */
+void	bus_io_refuse(struct bus_ctl *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* Connect: a transaction failed; the error of errno is appended. */
+void	bus_io_failed(struct bus_ctl *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* The tick or a read-back: a transaction failed (counted; enough of them,
+ * the controller is down). */
+void	bus_io_fail(struct bus_ctl *, const char *what);
+/* It changed behind the link, or is not ours: lost, connect again. */
+void	bus_io_lost(struct bus_ctl *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* A read-back cycle was done (counted for /metrics). */
+void	bus_io_verified(struct bus_ctl *);
+
+#endif
