@@ -16,49 +16,19 @@
 
 #include "clock.h"
 #include "log.h"
-#include "massaged/regmap.h"
 #include "session.h"
+#include "session-private.h"
 
 #define PAUSE_MAX_S		600.0	/* a pause longer than this ends */
 #define STOPPING_MAX_S		60.0	/* a controlled stop never lasts longer */
-#define ROUTINE_OUT_MAX_KPA	1000.0	/* beyond any table: a broken routine */
 #define RESET_GRACE_TICKS	10
-#define ROUTINE_OVERRUNS_MAX	3	/* slow steps among ... */
-#define ROUTINE_OVERRUN_WINDOW	50	/* ... the last this many, stop */
-#define ROUTINE_STALL_TICKS	5	/* one step this many ticks long stops */
 #define RELOAD_GRACE_S		2.0	/* for pressure to follow a lower limit */
-#define ROUTINE_START_MS	1000	/* the first step's worker, at start */
-#define ROUTINE_DEADLINE_TICKS	5	/* as ROUTINE_STALL_TICKS */
-#define ROUTINE_DEADLINE_MIN_MS	250.0	/* a busy machine stalls both sides */
-
-static const struct {
-	const char	*name;
-	int		 category;
-	int		 latch;
-} session_reasons[STOP_NREASONS] = {
-	[STOP_NONE] =			{ "none", -1, 0 },
-	[STOP_ESTOP] =			{ "estop", 0, 1 },
-	[STOP_CLIENT_STOP] =		{ "client_stop", 0, 1 },
-	[STOP_ESTOP_CIRCUIT] =		{ "estop_circuit", 0, 1 },
-	[STOP_CONTROLLER_FAULT] =	{ "controller_fault", 0, 1 },
-	[STOP_LINK_LOST] =		{ "link_lost", 0, 1 },
-	[STOP_OVERPRESSURE] =		{ "overpressure", 0, 1 },
-	[STOP_STUCK] =			{ "stuck", 0, 1 },
-	[STOP_ROUTINE_ERROR] =		{ "routine_error", 0, 1 },
-	[STOP_SHUTDOWN] =		{ "shutdown", 0, 0 },
-	[STOP_RECORD_FAILED] =		{ "record_failed", 0, 0 },
-	[STOP_OPERATOR] =		{ "operator", 1, 0 },
-	[STOP_TIME_LIMIT] =		{ "time_limit", 1, 0 },
-	[STOP_PROGRAM_END] =		{ "program_end", 1, 0 },
-	[STOP_CONTRAINDICATED] =	{ "contraindicated", 1, 0 },
-	[STOP_PAUSE_TIMEOUT] =		{ "pause_timeout", 1, 0 },
-};
 
 static const char *session_states[] = {
 	"idle", "running", "paused", "stopping", "fault"
 };
 
-static void
+void
 session_emit(struct session *s, enum session_event ev)
 {
 	if (s->hooks.event != NULL)
@@ -102,7 +72,7 @@ session_state_name(enum session_state st)
 const char *
 session_reason_name(enum stop_reason r)
 {
-	return (session_reasons[r].name);
+	return (cause_name(r));
 }
 
 const char *
@@ -127,7 +97,7 @@ session_event_name(enum session_event ev)
 int
 session_reason_category(enum stop_reason r)
 {
-	return (session_reasons[r].category);
+	return (cause_category(r));
 }
 
 int
@@ -139,62 +109,33 @@ session_active(const struct session *s)
 
 void
 session_init(struct session *s, const struct config *cfg,
-    const struct session_hooks *hooks)
+    const struct session_hooks *hooks, const struct routine_port *routines)
 {
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
+	s->routines = routines;
 	if (hooks != NULL)
 		s->hooks = *hooks;
 	s->state = SESSION_IDLE;
-	s->routine_budget_ms = 1000.0 / cfg->table->tick_hz / 4;
-	if (s->routine_budget_ms < 2)
-		s->routine_budget_ms = 2;
-	/*
-	 * A routine in a worker is asked a tick ahead (session_routine());
-	 * the tick waits half a tick for a missing answer, never longer; a
-	 * late answer holds the last setpoints and is collected by the next
-	 * tick. A step() still unanswered about a tick after the question,
-	 * with its worker asleep in the kernel or computing (a CPU budget
-	 * used on it), stops the session at that tick. A worker only kept
-	 * from a CPU by a busy machine has until ROUTINE_DEADLINE_TICKS (at
-	 * least ROUTINE_DEADLINE_MIN_MS) after it was asked.
-	 */
-	s->routine_wait_ms = 1000.0 / cfg->table->tick_hz / 2;
-	s->routine_deadline_ms = ROUTINE_DEADLINE_TICKS * 1000.0 /
-	    cfg->table->tick_hz;
-	if (s->routine_deadline_ms < ROUTINE_DEADLINE_MIN_MS)
-		s->routine_deadline_ms = ROUTINE_DEADLINE_MIN_MS;
-}
-
-/* Ends the step's instance (and its worker). */
-static void
-session_drop_step(struct session *s)
-{
-	if (s->have_inst) {
-		routine_inst_destroy(&s->ri);
-		s->have_inst = 0;
-	}
-}
-
-/* Ends the step's instance and the next step's worker. */
-static void
-session_drop_inst(struct session *s)
-{
-	session_drop_step(s);
-	routine_inst_destroy(&s->ri_next);
+	session_routine_init(s);
 }
 
 void
 session_free(struct session *s)
 {
 	session_drop_inst(s);
+	if (s->routines != NULL) {
+		s->routines->free(s->ri);
+		s->routines->free(s->ri_next);
+	}
+	s->ri = s->ri_next = NULL;
 }
 
 /* Ends the running session (any category) and records why. */
 static void
 session_end(struct session *s, enum stop_reason r, const char *msg)
 {
-	int	 cat = session_reasons[r].category;
+	int	 cat = cause_category(r);
 
 	s->stop_reason = r;
 	s->stop_category = cat;
@@ -205,7 +146,7 @@ session_end(struct session *s, enum stop_reason r, const char *msg)
 	session_drop_inst(s);
 	memset(s->commanded, 0, sizeof(s->commanded));
 	log_info("session %llu stopped (category %d, %s): %s",
-	    (unsigned long long)s->id, cat, session_reasons[r].name,
+	    (unsigned long long)s->id, cat, cause_name(r),
 	    s->stop_message);
 }
 
@@ -213,11 +154,7 @@ session_end(struct session *s, enum stop_reason r, const char *msg)
  * Category 0: vent every controller now. Latches a fault unless the stop
  * is the daemon's own shutdown. Safe to call in any state.
  */
-static void
-session_cat0(struct session *s, enum stop_reason r, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
+void
 session_cat0(struct session *s, enum stop_reason r, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -241,7 +178,7 @@ session_cat0(struct session *s, enum stop_reason r, const char *fmt, ...)
 		snprintf(s->stop_message, sizeof(s->stop_message), "%s", msg);
 		s->stops[r]++;
 	}
-	if (session_reasons[r].latch) {
+	if (cause_latches(r)) {
 		if (!s->fault_latched)
 			log_warnx("fault latched: %s", msg);
 		s->fault_latched = 1;
@@ -254,36 +191,6 @@ session_cat0(struct session *s, enum stop_reason r, const char *fmt, ...)
 		session_emit(s, SESSION_EV_STOPPED);
 	if (s->state == SESSION_FAULT)
 		session_emit(s, SESSION_EV_FAULT);
-}
-
-void
-session_ask(struct session *s, uint64_t next_ns)
-{
-	uint64_t	 look = 0;
-
-	/* The worker looks for the question after this one a quarter tick
-	 * after that tick is due: asked then, it need not be woken. */
-	if (next_ns > 0)
-		look = next_ns + (uint64_t)(250e6 / s->cfg->table->tick_hz);
-	if (s->ask_due && s->have_inst && s->state == SESSION_RUNNING)
-		routine_inst_ask(&s->ri, &s->ask_in, look);
-	s->ask_due = 0;
-}
-
-void
-session_collect(struct session *s)
-{
-	const struct program_step	*st;
-
-	if (!s->have_inst || s->state != SESSION_RUNNING)
-		return;
-	routine_inst_collect(&s->ri);
-	if (s->ri.lost) {
-		/* Dead between ticks: the stop need not wait for one. */
-		st = &s->prog.steps[s->step];
-		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s): %s",
-		    st->routine->name, st->name, s->ri.why);
-	}
 }
 
 /* Category 1: ramp down at the ramp limit, then vent. */
@@ -301,7 +208,7 @@ session_cat1(struct session *s, enum stop_reason r, const char *msg)
 	s->step_start_s = s->active_s;	/* the stop's own clock */
 	session_drop_inst(s);
 	log_info("session %llu stopping (category 1, %s): %s",
-	    (unsigned long long)s->id, session_reasons[r].name, msg);
+	    (unsigned long long)s->id, cause_name(r), msg);
 	session_emit(s, SESSION_EV_STOPPING);
 }
 
@@ -339,81 +246,24 @@ session_observe(struct session *s, const struct session_input *in)
 				    c->why[0] ? ": " : "", c->why);
 			continue;
 		}
-		if (c->status & REGMAP_STATUS_ESTOP) {
+		if (c->estop) {
 			if (active || !s->fault_latched)
 				session_cat0(s, STOP_ESTOP_CIRCUIT,
 				    "e-stop circuit open on controller %s",
 				    name);
-		} else if (c->status & REGMAP_STATUS_CLIENT_STOP) {
+		} else if (c->client_stop) {
 			if (active)
 				session_cat0(s, STOP_CLIENT_STOP,
 				    "client stop switch pressed "
 				    "(controller %s)", name);
-		} else if (c->status & REGMAP_STATUS_FAULT) {
+		} else if (c->fault) {
 			if (active || !s->fault_latched)
 				session_cat0(s, STOP_CONTROLLER_FAULT,
 				    "controller %s reports fault %u (%s)", name,
-				    c->fault_code,
-				    regmap_fault_text(c->fault_code));
+				    c->fault_code, c->fault_text);
 		}
 		active = session_active(s);
 	}
-}
-
-static void
-session_zones(struct session *s, const struct program_step *st,
-    struct massaged_zone *zones)
-{
-	const struct table	*t = s->cfg->table;
-	int			 i;
-
-	for (i = 0; i < st->nzones; i++) {
-		const struct zone_conf *z = &t->zones[st->zones[i]];
-
-		zones[i].name = z->name;
-		zones[i].along_cm = z->along_cm;
-		zones[i].across_cm = z->across_cm;
-		zones[i].limit_kpa = s->lim.limit_kpa[st->zones[i]];
-		zones[i].endangerment = z->endangerment;
-	}
-}
-
-/* Starts step i; -1 (with a category 0 stop done) if the routine refuses. */
-static int
-session_step_begin(struct session *s, int i)
-{
-	const struct program_step	*st = &s->prog.steps[i];
-	struct massaged_zone		 zones[TABLE_MAX_ZONES];
-	struct routine_opts		 o;
-	char				 why[256];
-
-	session_drop_step(s);
-	s->step = i;
-	s->step_start_s = s->active_s;
-	session_zones(s, st, zones);
-	/* The worker started for this step at the previous one, if any. */
-	memset(&o, 0, sizeof(o));
-	o.deadline_ms = s->routine_deadline_ms;
-	o.wait_ms = s->routine_wait_ms;
-	o.cpu_ms = s->routine_budget_ms;
-	o.load_deadline_ns = i == 0 ? clock_mono_ns() +
-	    (uint64_t)ROUTINE_START_MS * 1000000 : 0;
-	o.ramp_kpa_s = s->prof.ramp_kpa_s;
-	o.tick_hz = s->cfg->table->tick_hz;
-	o.prepared = &s->ri_next;
-	if (routine_inst_start(&s->ri, &o, st->routine, st->params, zones,
-	    st->nzones, st->duration_s, why, sizeof(why)) == -1) {
-		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s) "
-		    "refused to start: %s", st->routine->name, st->name, why);
-		return (-1);
-	}
-	s->have_inst = 1;
-	if (i + 1 < s->prog.nsteps)
-		routine_inst_prepare(&s->ri_next, s->prog.steps[i + 1].routine);
-	log_info("session %llu: step %d/%d '%s', routine %s, %.0f s",
-	    (unsigned long long)s->id, i + 1, s->prog.nsteps, st->name,
-	    st->routine->name, st->duration_s);
-	return (0);
 }
 
 static void
@@ -457,13 +307,12 @@ session_start(struct session *s, const char *program, const char *profile,
 			return (session_err(why, whylen, SESSION_ENOTREADY,
 			    "controller %s is not connected",
 			    t->ctls[i].name));
-		if (in->ctl[i].status & (REGMAP_STATUS_ESTOP |
-		    REGMAP_STATUS_CLIENT_STOP | REGMAP_STATUS_FAULT))
+		if (in->ctl[i].estop || in->ctl[i].client_stop ||
+		    in->ctl[i].fault)
 			return (session_err(why, whylen, SESSION_ENOTREADY,
 			    "controller %s is stopped (%s)", t->ctls[i].name,
-			    in->ctl[i].status & REGMAP_STATUS_ESTOP ?
-			    "e-stop circuit open" :
-			    in->ctl[i].status & REGMAP_STATUS_CLIENT_STOP ?
+			    in->ctl[i].estop ? "e-stop circuit open" :
+			    in->ctl[i].client_stop ?
 			    "client stop switch pressed" : "fault"));
 	}
 	session_ratings(in, rating);
@@ -565,8 +414,7 @@ session_ctl_faulted(const struct session_input *in)
 	int	 i;
 
 	for (i = 0; i < in->nctls; i++)
-		if (in->ctl[i].connected &&
-		    (in->ctl[i].status & REGMAP_STATUS_FAULT))
+		if (in->ctl[i].connected && in->ctl[i].fault)
 			return (i);
 	return (-1);
 }
@@ -609,7 +457,7 @@ session_reset_check(struct session *s, const struct session_input *in)
 	snprintf(s->reset_refusal, sizeof(s->reset_refusal), "cannot reset: "
 	    "controller %s still reports fault %u (%s): its cause is still "
 	    "there", t->ctls[i].name, in->ctl[i].fault_code,
-	    regmap_fault_text(in->ctl[i].fault_code));
+	    in->ctl[i].fault_text);
 	log_warnx("reset by %s refused: %s", s->reset_by[0] != '\0' ?
 	    s->reset_by : "the table", s->reset_refusal);
 	session_emit(s, SESSION_EV_RESET_REFUSED);
@@ -633,11 +481,11 @@ session_reset(struct session *s, const struct session_input *in,
 			return (session_err(why, whylen, SESSION_ENOTREADY,
 			    "cannot reset: controller %s is not connected",
 			    t->ctls[i].name));
-		if (in->ctl[i].status & REGMAP_STATUS_ESTOP)
+		if (in->ctl[i].estop)
 			return (session_err(why, whylen, SESSION_ENOTREADY,
 			    "cannot reset: the e-stop circuit is still open "
 			    "on controller %s", t->ctls[i].name));
-		if (in->ctl[i].status & REGMAP_STATUS_CLIENT_STOP)
+		if (in->ctl[i].client_stop)
 			return (session_err(why, whylen, SESSION_ENOTREADY,
 			    "cannot reset: the client stop switch is still "
 			    "pressed (controller %s)", t->ctls[i].name));
@@ -645,7 +493,7 @@ session_reset(struct session *s, const struct session_input *in,
 	snprintf(s->reset_by, sizeof(s->reset_by), "%s", who != NULL ? who :
 	    "");
 	s->reset_refusal[0] = '\0';
-	s->reset_pulse = 2;	/* CONTROL: FAULT_RESET edge, then 0 */
+	s->reset_pulse = 2;	/* fault_reset for one tick, then not */
 	if (session_ctl_faulted(in) != -1) {
 		/* The controllers clear their own latch on the pulse, unless
 		 * its cause is still there: wait and see. */
@@ -685,136 +533,6 @@ session_intensity(struct session *s, int pct, const char *who, char *why,
 		    who : "the table");
 	s->intensity_pct = pct;
 	return (SESSION_OK);
-}
-
-/* Asks the routine of the current step; 0 running, 1 step over, -1 stop. */
-static int
-session_routine(struct session *s, const struct session_input *in,
-    double dt, double *request)
-{
-	const struct program_step	*st = &s->prog.steps[s->step];
-	struct massaged_step_in		 sin;
-	uint64_t			 t0;
-	double				 ms, t_step, next;
-	int				 i, rc, was_pending, late;
-
-	t_step = s->active_s - s->step_start_s;
-	if (t_step >= st->duration_s)
-		return (1);
-	for (i = 0; i < st->nzones; i++) {
-		s->routine_in[i] = in->measured_kpa[st->zones[i]];
-		if (s->ri.w == NULL)
-			s->routine_out[i] = 0;
-	}
-	memset(&sin, 0, sizeof(sin));
-	sin.size = sizeof(sin);
-	sin.t_s = t_step;
-	sin.dt_s = dt;
-	sin.pressure_kpa = s->routine_in;
-	sin.intensity = s->intensity_pct / 100.0;
-	/* A question asked ahead is collected, not sent: the feedback then
-	 * waits for the next question. */
-	was_pending = s->ri.pending;
-	if (!was_pending) {
-		sin.feedback = s->feedback;
-		s->feedback = 0;
-	}
-	t0 = clock_mono_ns();
-	rc = routine_inst_step(&s->ri, &sin, s->routine_out);
-	ms = (clock_mono_ns() - t0) / 1e6;
-	if (rc == ROUTINE_STEP_LATE) {
-		/*
-		 * Its last setpoints stand (through the pipeline again) until
-		 * the answer comes or the deadline passes. An answer still
-		 * missing a tick after the question is slow (once per
-		 * question; a scheduler's hiccup is forgiven), and slow
-		 * again and again is broken, as slow in-process steps are
-		 * below.
-		 */
-		if (!was_pending)
-			s->late_counted = 0;
-		late = was_pending && !s->late_counted;
-		s->late_counted |= late;
-		s->overrun_hist = (s->overrun_hist << 1) | (uint64_t)late;
-		if (__builtin_popcountll(s->overrun_hist &
-		    ((1ull << ROUTINE_OVERRUN_WINDOW) - 1)) >=
-		    ROUTINE_OVERRUNS_MAX) {
-			session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step "
-			    "%s) had not answered a tick after it was asked %d "
-			    "times in %d steps", st->routine->name, st->name,
-			    ROUTINE_OVERRUNS_MAX, ROUTINE_OVERRUN_WINDOW);
-			return (-1);
-		}
-		for (i = 0; i < st->nzones; i++)
-			request[st->zones[i]] = s->routine_out[i];
-		return (0);
-	}
-	if (rc == ROUTINE_STEP_LOST) {
-		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s): %s",
-		    st->routine->name, st->name, s->ri.why);
-		return (-1);
-	}
-	if (rc == MASSAGED_STEP_ERROR) {
-		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s) "
-		    "reported an error", st->routine->name, st->name);
-		return (-1);
-	}
-	/*
-	 * One slow step can be the scheduler's doing; a routine that is slow
-	 * again and again (in a row or not) is broken, and one that stalls
-	 * the loop for several ticks at once is broken outright. A routine
-	 * in a worker has its deadline instead (routine_inst_step() failed
-	 * above if it was missed): the round trip is the scheduler's too.
-	 */
-	if (s->ri.w != NULL)
-		ms = 0;
-	s->overrun_hist = (s->overrun_hist << 1) | (ms > s->routine_budget_ms);
-	if (ms > ROUTINE_STALL_TICKS * 1000.0 / s->cfg->table->tick_hz) {
-		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s) took "
-		    "%.1f ms in step, more than %d ticks", st->routine->name,
-		    st->name, ms, ROUTINE_STALL_TICKS);
-		return (-1);
-	}
-	if (__builtin_popcountll(s->overrun_hist &
-	    ((1ull << ROUTINE_OVERRUN_WINDOW) - 1)) >= ROUTINE_OVERRUNS_MAX) {
-		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s) took "
-		    "%.1f ms in step, over its budget of %.1f ms %d times in "
-		    "%d steps", st->routine->name, st->name, ms,
-		    s->routine_budget_ms, ROUTINE_OVERRUNS_MAX,
-		    ROUTINE_OVERRUN_WINDOW);
-		return (-1);
-	}
-	for (i = 0; i < st->nzones; i++) {
-		double v = s->routine_out[i];
-
-		/* The pipeline would zero these; a routine that asks for
-		 * them is broken and must not go on. */
-		if (!isfinite(v) || v < 0 || v > ROUTINE_OUT_MAX_KPA) {
-			session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step "
-			    "%s) returned %g kPa for zone %s", st->routine->name,
-			    st->name, v, s->cfg->table->zones[st->zones[i]].name);
-			return (-1);
-		}
-		request[st->zones[i]] = v;
-	}
-	s->late_counted = 0;
-	/*
-	 * A routine in a worker is asked, at the end of this tick
-	 * (session_ask()), for the next tick, with this tick's readings: it
-	 * computes while the loop sleeps, and the next tick only collects
-	 * the answer.
-	 */
-	next = 1.0 / s->cfg->table->tick_hz;
-	if (rc == MASSAGED_STEP_RUNNING && t_step + next < st->duration_s &&
-	    s->ri.w != NULL) {
-		s->ask_in = sin;
-		s->ask_in.t_s = t_step + next;
-		s->ask_in.dt_s = next;
-		s->ask_in.feedback = s->feedback;
-		s->feedback = 0;
-		s->ask_due = 1;
-	}
-	return (rc == MASSAGED_STEP_DONE ? 1 : 0);
 }
 
 /* The setpoints this tick asks for, before the pipeline. */
@@ -929,9 +647,8 @@ session_tick(struct session *s, const struct session_input *in,
 
 	enable = session_active(s);
 	for (i = 0; i < t->nctls; i++) {
-		out->control[i] = enable ? REGMAP_CONTROL_ENABLE : 0;
-		if (s->reset_pulse == 2 && !enable)
-			out->control[i] = REGMAP_CONTROL_FAULT_RESET;
+		out->ctl[i].enable = enable;
+		out->ctl[i].fault_reset = s->reset_pulse == 2 && !enable;
 	}
 	if (s->reset_pulse > 0)
 		s->reset_pulse--;

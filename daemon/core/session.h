@@ -12,14 +12,16 @@
  *   1  ramp down at the ramp limit, then vent (operator stop, session time
  *      limit, program end, a condition that now refuses the session)
  *   2  pause: hold low pressure; resume continues
+ * Each cause's category and latch are its row in cause.c.
  */
 #ifndef SESSION_H
 #define SESSION_H
 
 #include <stdint.h>
 
+#include "cause.h"
 #include "config.h"
-#include "routines.h"
+#include "routine-port.h"
 #include "safety.h"
 
 enum session_state {
@@ -28,26 +30,6 @@ enum session_state {
 	SESSION_PAUSED,
 	SESSION_STOPPING,
 	SESSION_FAULT
-};
-
-enum stop_reason {
-	STOP_NONE,
-	STOP_ESTOP,		/* operator e-stop (API)		0 */
-	STOP_CLIENT_STOP,	/* the client's hand-held switch	0 */
-	STOP_ESTOP_CIRCUIT,	/* the table's hard-wired circuit	0 */
-	STOP_CONTROLLER_FAULT,	/* a controller latched a fault		0 */
-	STOP_LINK_LOST,		/* a controller stopped answering	0 */
-	STOP_OVERPRESSURE,	/* measured above the limit		0 */
-	STOP_STUCK,		/* measured not following setpoint	0 */
-	STOP_ROUTINE_ERROR,	/* a routine failed or misbehaved	0 */
-	STOP_SHUTDOWN,		/* the daemon is stopping		0 */
-	STOP_RECORD_FAILED,	/* its start could not be recorded	0 */
-	STOP_OPERATOR,		/* operator stop			1 */
-	STOP_TIME_LIMIT,	/* the profile's session length		1 */
-	STOP_PROGRAM_END,	/* the program finished			1 */
-	STOP_CONTRAINDICATED,	/* a condition now refuses it		1 */
-	STOP_PAUSE_TIMEOUT,	/* paused for too long			1 */
-	STOP_NREASONS
 };
 
 /* What observers of a session hear, at once. Their wire names (the event
@@ -85,12 +67,16 @@ enum session_err {
 #define SESSION_ACTOR_LEN	33
 #define SESSION_RESET_WAIT_S	1.0
 
-/* Per-controller facts of one tick. */
+/* Per-controller facts of one tick, in no controller's terms: its
+ * backend (engine/ctl-*.c) decodes them from its wire. */
 struct session_ctl_in {
 	int		 connected;
 	char		 why[192];	/* when not connected: the link's reason */
-	uint16_t	 status;
-	uint16_t	 fault_code;
+	int		 estop;		/* the e-stop circuit is open */
+	int		 client_stop;	/* the client's stop switch is pressed */
+	int		 fault;		/* a fault is latched */
+	unsigned	 fault_code;	/* the controller's number for it */
+	char		 fault_text[48]; /* and its text, for messages */
 	double		 rating_kpa;
 };
 
@@ -101,9 +87,16 @@ struct session_input {
 	double			 measured_kpa[TABLE_MAX_ZONES];
 };
 
+/* What the session wants of one controller this tick: the backend turns
+ * it into its own words (regmap: the CONTROL bits). */
+struct session_ctl_out {
+	int		 enable;	/* pressure allowed */
+	int		 fault_reset;	/* clear a latched fault (one tick) */
+};
+
 struct session_output {
-	uint16_t	 control[TABLE_MAX_CONTROLLERS];
-	double		 setpoint_kpa[TABLE_MAX_ZONES];
+	struct session_ctl_out	 ctl[TABLE_MAX_CONTROLLERS];
+	double			 setpoint_kpa[TABLE_MAX_ZONES];
 };
 
 struct session_hooks {
@@ -125,8 +118,11 @@ struct session {
 	enum session_state	 state;
 	const struct config	*cfg;
 	struct session_hooks	 hooks;
+	const struct routine_port *routines;	/* the engine's instances */
 	double			 routine_budget_ms;
-	double			 routine_wait_ms;	/* per tick, worker */
+	double			 routine_wait_ms;	/* per tick, worker; 0:
+						   wait for every answer and
+						   load (the preview) */
 	double			 routine_deadline_ms;	/* per call, worker */
 	uint64_t		 overrun_hist;	/* bit i: step i ago was slow */
 	int			 late_counted;	/* this question was slow */
@@ -141,9 +137,12 @@ struct session {
 	int			 nchanges;	/* may exceed the array */
 	int			 feedback;
 	int			 step;
-	struct routine_inst	 ri;
-	struct routine_inst	 ri_next;	/* next step's worker, loading */
+	struct routine_inst	*ri;		/* the step's; only routines */
+	struct routine_inst	*ri_next;	/*   looks into these: the next
+						   step's worker, loading */
 	int			 have_inst;
+	int			 loading;	/* ri is loading (port->ready()) */
+	double			 hold_kpa[TABLE_MAX_ZONES]; /* meanwhile */
 	double			 step_start_s;	/* in active seconds */
 	double			 active_s;	/* running time, not paused */
 	double			 paused_s;
@@ -182,8 +181,10 @@ struct session {
 	uint64_t		 stops[STOP_NREASONS];
 };
 
+/* routines runs the steps' routines (routine_inst_port in the engine). */
 void	session_init(struct session *s, const struct config *cfg,
-	    const struct session_hooks *hooks);
+	    const struct session_hooks *hooks,
+	    const struct routine_port *routines);
 void	session_free(struct session *s);
 
 /* Commands: who is the actor's name (SESSION_ACTOR_LEN), logged and
@@ -211,10 +212,10 @@ int	session_intensity(struct session *s, int pct, const char *who,
 void	session_observe(struct session *s, const struct session_input *in);
 /* After session_tick() and the tick's own writes: asks the routine in its
  * worker for the next tick, due at next_ns (CLOCK_MONOTONIC; 0 in free
- * run: then as soon as the links answer). See routine_inst_ask(). */
+ * run: then as soon as the links answer). See routines->ask(). */
 void	session_ask(struct session *s, uint64_t next_ns);
 /* Between ticks: takes in the routine's answer if it has come (see
- * routine_inst_collect()). */
+ * routines->collect()). */
 void	session_collect(struct session *s);
 /* One control tick: decides what to send. */
 void	session_tick(struct session *s, const struct session_input *in,
@@ -226,8 +227,10 @@ void	session_reload(struct session *s, const struct config *cfg,
 	    const struct session_input *in);
 
 const char	*session_state_name(enum session_state st);
-const char	*session_reason_name(enum stop_reason r);
 const char	*session_event_name(enum session_event ev);
+/* The same as cause_name() and cause_category(), for the callers that
+ * knew them by these names. */
+const char	*session_reason_name(enum stop_reason r);
 int		 session_reason_category(enum stop_reason r);
 /* Seconds elapsed and remaining of the running session. */
 double		 session_elapsed(const struct session *s);

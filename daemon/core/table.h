@@ -8,12 +8,13 @@
 #include <limits.h>
 
 #include "inifile.h"
-#include "massaged/regmap.h"
 
 #define NAME_LEN		48
 #define TABLE_MAX_CONTROLLERS	16
 #define TABLE_MAX_ZONES		256
-#define CHANNELS_MAX		REGMAP_CHANNELS_MAX
+/* Channels of one controller, of any kind: each backend checks that its
+ * own maximum fits (ctl-regmap.c). */
+#define CHANNELS_MAX		32
 
 enum transport {
 	TRANSPORT_TCP,
@@ -87,6 +88,7 @@ struct table {
 	char		 token_file[PATH_MAX];
 	int		 records_max_bytes;	/* rotate sessions.jsonl above, 0 never */
 	int		 records_keep;		/* rotated files kept */
+	int		 profiles_max;		/* writable profiles, the API's cap */
 	char		 panel_dir[PATH_MAX];
 	char		 listen_host[64];
 	int		 listen_port;

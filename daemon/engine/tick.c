@@ -3,9 +3,10 @@
  *
  * Ticks are scheduled on an absolute monotonic timeline (next += period),
  * so lateness does not accumulate; a tick more than one period late counts
- * as missed and the timeline is re-anchored. The heartbeat changes only
- * here, once per tick: if the loop stalls, the heartbeat stops and the
- * controllers' watchdogs vent.
+ * as missed and the timeline is re-anchored. Each tick hands every
+ * controller the session's intent; its backend writes it with a new
+ * heartbeat: if the loop stalls, the heartbeat stops and the controllers'
+ * watchdogs vent.
  */
 #include <math.h>
 #include <stdio.h>
@@ -16,7 +17,8 @@
 #include <event2/event.h>
 
 #include "clock.h"
-#include "profile-store.h"
+#include "profile-writer.h"
+#include "routine-inst.h"
 #include "tick.h"
 #include "log.h"
 
@@ -133,13 +135,17 @@ tick_input(struct tick *c, struct session_input *in)
 		if (!rd.connected)
 			snprintf(in->ctl[i].why, sizeof(in->ctl[i].why), "%s",
 			    rd.error);
-		in->ctl[i].status = rd.status;
-		in->ctl[i].fault_code = rd.fault_code;
-		in->ctl[i].rating_kpa = rd.rating_kpa;
+		in->ctl[i].estop = rd.ctl.estop;
+		in->ctl[i].client_stop = rd.ctl.client_stop;
+		in->ctl[i].fault = rd.ctl.fault;
+		in->ctl[i].fault_code = rd.ctl.fault_code;
+		snprintf(in->ctl[i].fault_text, sizeof(in->ctl[i].fault_text),
+		    "%s", rd.ctl.fault_text != NULL ? rd.ctl.fault_text : "");
+		in->ctl[i].rating_kpa = rd.ctl.rating_kpa;
 		for (z = 0; z < t->nzones; z++)
-			if (t->zones[z].ctl == i)
-				in->measured_kpa[z] = rd.connected ?
-				    rd.pressure_kpa[t->zones[z].channel] : 0;
+			if (t->zones[z].ctl == i && rd.connected)
+				in->measured_kpa[z] =
+				    rd.ctl.pressure_kpa[t->zones[z].channel];
 	}
 }
 
@@ -193,19 +199,19 @@ tick_check_rating(struct tick *c, int ctl)
 	int			 z;
 
 	bus_get(c->bus, ctl, &rd);
-	if (!rd.connected || !(rd.rating_kpa > 0) ||
-	    rd.rating_kpa == c->rating_seen[ctl])
+	if (!rd.connected || !(rd.ctl.rating_kpa > 0) ||
+	    rd.ctl.rating_kpa == c->rating_seen[ctl])
 		return;
-	c->rating_seen[ctl] = rd.rating_kpa;
+	c->rating_seen[ctl] = rd.ctl.rating_kpa;
 	for (z = 0; z < t->nzones; z++)
 		if (t->zones[z].ctl == ctl &&
-		    t->zones[z].limit_kpa > rd.rating_kpa)
+		    t->zones[z].limit_kpa > rd.ctl.rating_kpa)
 			log_warnx("%s:%d: [zone %s] limit_kpa: %g kPa is above "
 			    "the rating of controller %s (%g kPa, read from "
 			    "it); the rating applies (expected at most %g)",
 			    t->path, t->zones[z].line, t->zones[z].name,
-			    t->zones[z].limit_kpa,
-			    t->ctls[ctl].name, rd.rating_kpa, rd.rating_kpa);
+			    t->zones[z].limit_kpa, t->ctls[ctl].name,
+			    rd.ctl.rating_kpa, rd.ctl.rating_kpa);
 }
 
 /* A link has news: check it at once, a stop must not wait for a tick. */
@@ -275,6 +281,25 @@ tick_idle_ns(const struct table *t)
 	return (ns);
 }
 
+/* The session's output as each controller's intent: its zones' kPa on
+ * their channels, every channel its zones use. */
+static void
+tick_intents(const struct table *t, const struct session_output *out,
+    struct ctl_intent *want)
+{
+	int	 i;
+
+	memset(want, 0, t->nctls * sizeof(*want));
+	for (i = 0; i < t->nctls; i++) {
+		want[i].enable = out->ctl[i].enable;
+		want[i].fault_reset = out->ctl[i].fault_reset;
+		want[i].nchannels = table_ctl_channels(t, i);
+	}
+	for (i = 0; i < t->nzones; i++)
+		want[t->zones[i].ctl].kpa[t->zones[i].channel] =
+		    out->setpoint_kpa[i];
+}
+
 static void
 tick_fire(evutil_socket_t fd, short what, void *arg)
 {
@@ -282,8 +307,7 @@ tick_fire(evutil_socket_t fd, short what, void *arg)
 	const struct table	*t = c->cfg->table;
 	struct session_input	 in;
 	struct session_output	 out;
-	uint16_t		 sp[TABLE_MAX_CONTROLLERS][CHANNELS_MAX];
-	int			 nch[TABLE_MAX_CONTROLLERS];
+	struct ctl_intent	 want[TABLE_MAX_CONTROLLERS];
 	uint64_t		 now = clock_mono_ns();
 	double			 late;
 	int			 i;
@@ -307,26 +331,19 @@ tick_fire(evutil_socket_t fd, short what, void *arg)
 	tick_input(c, &in);
 	tick_downs(c, &in);
 	session_tick(&c->session, &in, &out);
-	routines_reap();	/* killed workers that had not exited yet */
+	routine_worker_reap();	/* killed workers that had not exited yet */
 	/* With no session the controllers are disabled (their watchdogs are
 	 * off) and nothing needs the full rate: poll slowly, no busy polling. */
 	if (!session_active(&c->session) && c->session.reset_pulse == 0 &&
 	    !t->free_run && tick_idle_ns(t) > c->period_ns)
 		c->next_ns += tick_idle_ns(t) - c->period_ns;
-	c->heartbeat++;
-	memset(sp, 0, sizeof(sp));
-	for (i = 0; i < t->nctls; i++)
-		nch[i] = table_ctl_channels(t, i);
-	for (i = 0; i < t->nzones; i++)
-		sp[t->zones[i].ctl][t->zones[i].channel] =
-		    regmap_kpa_to_reg(out.setpoint_kpa[i]);
+	tick_intents(t, &out, want);
 	for (i = 0; i < t->nctls; i++) {
 		struct bus_reading rd;
 
 		bus_get(c->bus, i, &rd);
 		c->await[i] = rd.seq + rd.errors + 1;
-		bus_submit(c->bus, i, out.control[i], c->heartbeat, sp[i],
-		    nch[i]);
+		bus_submit(c->bus, i, &want[i]);
 	}
 	/* The links are on their way: now the routine's next question. */
 	session_ask(&c->session, t->free_run ? 0 : c->next_ns);
@@ -344,7 +361,7 @@ tick_start(struct tick *c, struct event_base *base)
 
 	c->base = base;
 	c->started_ns = clock_mono_ns();
-	session_init(&c->session, c->cfg, &hooks);
+	session_init(&c->session, c->cfg, &hooks, &routine_inst_port);
 	c->bus = bus_start(base, c->cfg->table, tick_bus_cb, c);
 	c->period_ns = (uint64_t)(1e9 / c->cfg->table->tick_hz);
 	c->next_ns = clock_mono_ns() + c->period_ns;
@@ -553,7 +570,7 @@ tick_reload_finish(evutil_socket_t fd, short what, void *arg)
 		config_free(fresh);
 		c->reload_failures++;
 	} else {
-		profile_store_carry(&fresh->profiles, &c->cfg->profiles);
+		profile_writer_carry(&fresh->profiles, &c->cfg->profiles);
 		tick_input(c, &in);
 		session_reload(&c->session, fresh, &in);
 		config_free(c->cfg);

@@ -11,7 +11,7 @@
 
 #include "bus.h"
 #include "config.h"
-#include "routines.h"
+#include "routine-load.h"
 #include "session.h"
 
 #define LATENESS_BUCKETS	10
@@ -37,7 +37,6 @@ struct tick {
 	struct session		 session;
 	struct event		*tick_ev;
 	struct event		*exit_ev;
-	uint16_t		 heartbeat;
 	uint64_t		 period_ns;
 	uint64_t		 next_ns;
 	uint64_t		 last_tick_ns;
