@@ -21,8 +21,6 @@
 #include "metrics.h"
 #include "record.h"
 
-/* In record.c; the declaration belongs in record.h. */
-
 #define KPA_TO_PA(k)	((k) * 1000.0)
 
 static void
@@ -96,7 +94,7 @@ metrics_gauge(struct evbuffer *out, const char *name, const char *help,
 	metrics_sample(out, name, NULL, NULL, NULL, NULL, v);
 }
 
-/* Session records (record.c): lost, waiting, failing. */
+/* Session records (record-status.c): lost, waiting, failing. */
 static void
 metrics_records(struct evbuffer *out)
 {
@@ -164,7 +162,8 @@ metrics_histogram(struct evbuffer *out, const char *name, const char *label,
 static void
 metrics_loop(struct tick *c, struct evbuffer *out)
 {
-	double		 started;
+	const struct ctl_desc	*d = ctl_backend_find(NULL)->describe();
+	double			 started;
 
 	/* The start in wall time: now minus the monotonic time since. */
 	started = clock_real_s() - (clock_mono_ns() - c->started_ns) / 1e9;
@@ -173,7 +172,7 @@ metrics_loop(struct tick *c, struct evbuffer *out)
 	    "massaged, register map and routine ABI; always 1.");
 	evbuffer_add_printf(out, "massaged_build_info{version=\"%s\","
 	    "register_map=\"%d\",routine_abi=\"%d\"} 1\n", MASSAGED_VERSION,
-	    REGMAP_VERSION, MASSAGED_ROUTINE_ABI_VERSION);
+	    d->version, MASSAGED_ROUTINE_ABI_VERSION);
 	metrics_head(out, "massaged_table_info", "gauge", "The table this "
 	    "daemon drives ([daemon] name); always 1.");
 	evbuffer_add_printf(out, "massaged_table_info{table=\"%s\"} 1\n",
@@ -225,7 +224,7 @@ metrics_bus(struct tick *c, struct evbuffer *out,
 		if (rd[i].connected)
 			metrics_sample(out, "massaged_controller_fault_code",
 			    "controller", t->ctls[i].name, NULL, NULL,
-			    rd[i].fault_code);
+			    rd[i].ctl.fault_code);
 	metrics_head(out, "massaged_modbus_transactions_total", "counter",
 	    "Successful Modbus transactions with the controller (a write and "
 	    "a read each tick).");

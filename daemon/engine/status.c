@@ -46,32 +46,95 @@ status_str_or_null(const char *s)
 	return (s != NULL && *s != '\0' ? json_string(s) : json_null());
 }
 
+/* One controller: its status flags and fault named by its backend. */
 static json_t *
-status_controller(const struct ctl_conf *cc, const struct bus_reading *rd)
+status_controller(const struct ctl_conf *cc, const struct ctl_desc *d,
+    const struct bus_reading *rd)
 {
-	json_t	*o = json_object(), *st = json_object();
-	int	 i;
+	const struct ctl_reading	*r = &rd->ctl;
+	json_t				*o = json_object(), *st = json_object();
+	int				 i;
 
-	for (i = 0; i < REGMAP_STATUS_NBITS; i++)
-		json_object_set_new(st, regmap_status_name(i),
-		    json_boolean(rd->status & (1u << i)));
+	for (i = 0; i < d->nflags; i++)
+		json_object_set_new(st, d->flag_name(i),
+		    json_boolean(r->flags & (1u << i)));
 
 	json_object_set_new(o, "name", json_string(cc->name));
 	json_object_set_new(o, "connected", json_boolean(rd->connected));
 	json_object_set_new(o, "status", st);
-	json_object_set_new(o, "status_raw", json_integer(rd->status));
-	json_object_set_new(o, "fault_code", json_integer(rd->fault_code));
+	json_object_set_new(o, "status_raw", json_integer(r->flags));
+	json_object_set_new(o, "fault_code", json_integer(r->fault_code));
 	json_object_set_new(o, "fault_name",
-	    json_string(regmap_fault_name(rd->fault_code)));
-	json_object_set_new(o, "rating_kpa", rd->rating_kpa > 0 ?
-	    status_kpa(rd->rating_kpa) : json_null());
-	json_object_set_new(o, "channels", json_integer(rd->channels));
-	json_object_set_new(o, "map_version", rd->map_version > 0 ?
-	    json_integer(rd->map_version) : json_null());
-	json_object_set_new(o, "owner", rd->map_version >= 2 ?
-	    json_integer(rd->owner) : json_null());
+	    json_string(d->fault_name(r->fault_code)));
+	json_object_set_new(o, "rating_kpa", r->rating_kpa > 0 ?
+	    status_kpa(r->rating_kpa) : json_null());
+	json_object_set_new(o, "channels", json_integer(r->channels));
+	json_object_set_new(o, "map_version", r->version > 0 ?
+	    json_integer(r->version) : json_null());
+	json_object_set_new(o, "owner", r->claimed ?
+	    json_integer(r->owner) : json_null());
 	json_object_set_new(o, "error", status_str_or_null(rd->error));
 	return (o);
+}
+
+/* The step of a running or paused session, null otherwise. */
+static json_t *
+status_step(const struct session *s)
+{
+	const struct program_step	*st;
+	json_t				*step;
+
+	if ((s->state != SESSION_RUNNING && s->state != SESSION_PAUSED) ||
+	    s->step >= s->prog.nsteps)
+		return (json_null());
+	st = &s->prog.steps[s->step];
+	step = json_object();
+	json_object_set_new(step, "index", json_integer(s->step));
+	json_object_set_new(step, "count", json_integer(s->prog.nsteps));
+	json_object_set_new(step, "name", json_string(st->name));
+	json_object_set_new(step, "routine", json_string(st->routine->name));
+	json_object_set_new(step, "elapsed_s",
+	    status_kpa(s->active_s - s->step_start_s));
+	json_object_set_new(step, "duration_s", status_kpa(st->duration_s));
+	return (step);
+}
+
+/* Zone i: what it is set to, measures and may get, and where it is. */
+static json_t *
+status_zone(const struct session *s, const struct table *t, int i,
+    const struct bus_reading *r)
+{
+	const struct zone_conf	*zc = &t->zones[i];
+	json_t			*z = json_object();
+	int			 active = session_active(s);
+
+	json_object_set_new(z, "name", json_string(zc->name));
+	json_object_set_new(z, "setpoint_kpa",
+	    status_kpa(active ? s->commanded[i] : 0));
+	json_object_set_new(z, "pressure_kpa", status_kpa(r->connected ?
+	    r->ctl.pressure_kpa[zc->channel] : 0));
+	if (active) {
+		json_object_set_new(z, "limit_kpa",
+		    status_kpa(s->lim.limit_kpa[i]));
+		json_object_set_new(z, "limit_reason",
+		    json_string(status_limit_reason(s, i)));
+		json_object_set_new(z, "excluded",
+		    json_boolean(s->lim.excluded[i]));
+	} else {
+		json_object_set_new(z, "limit_kpa", status_kpa(zc->limit_kpa));
+		json_object_set_new(z, "limit_reason",
+		    json_string("zone limit of the table"));
+		json_object_set_new(z, "excluded", json_false());
+	}
+	json_object_set_new(z, "endangerment", json_boolean(zc->endangerment));
+	json_object_set_new(z, "along_cm", status_kpa(zc->along_cm));
+	json_object_set_new(z, "across_cm", status_kpa(zc->across_cm));
+	json_object_set_new(z, "width_cm", status_kpa(zc->width_cm));
+	json_object_set_new(z, "length_cm", status_kpa(zc->length_cm));
+	json_object_set_new(z, "controller",
+	    json_string(t->ctls[zc->ctl].name));
+	json_object_set_new(z, "channel", json_integer(zc->channel));
+	return (z);
 }
 
 json_t *
@@ -80,7 +143,7 @@ status_json(struct tick *c, json_t *records)
 	const struct session	*s = &c->session;
 	const struct table	*t = c->cfg->table;
 	struct bus_reading	 rd[TABLE_MAX_CONTROLLERS];
-	json_t			*o, *zones, *ctls, *step, *last, *z;
+	json_t			*o, *zones, *ctls, *step, *last;
 	int			 i, active = session_active(s);
 
 	for (i = 0; i < t->nctls; i++)
@@ -101,23 +164,7 @@ status_json(struct tick *c, json_t *records)
 	json_object_set_new(o, "profile_name", active ?
 	    json_string(s->prof.name) : json_null());
 
-	step = json_null();
-	if ((s->state == SESSION_RUNNING || s->state == SESSION_PAUSED) &&
-	    s->step < s->prog.nsteps) {
-		const struct program_step *st = &s->prog.steps[s->step];
-
-		step = json_object();
-		json_object_set_new(step, "index", json_integer(s->step));
-		json_object_set_new(step, "count",
-		    json_integer(s->prog.nsteps));
-		json_object_set_new(step, "name", json_string(st->name));
-		json_object_set_new(step, "routine",
-		    json_string(st->routine->name));
-		json_object_set_new(step, "elapsed_s",
-		    status_kpa(s->active_s - s->step_start_s));
-		json_object_set_new(step, "duration_s",
-		    status_kpa(st->duration_s));
-	}
+	step = status_step(s);
 	json_object_set_new(o, "routine", json_is_object(step) ?
 	    json_incref(json_object_get(step, "routine")) : json_null());
 	json_object_set_new(o, "step", step);
@@ -128,47 +175,15 @@ status_json(struct tick *c, json_t *records)
 	    json_integer(s->intensity_pct) : json_null());
 
 	zones = json_array();
-	for (i = 0; i < t->nzones; i++) {
-		const struct zone_conf	*zc = &t->zones[i];
-		const struct bus_reading *r = &rd[zc->ctl];
-
-		z = json_object();
-		json_object_set_new(z, "name", json_string(zc->name));
-		json_object_set_new(z, "setpoint_kpa",
-		    status_kpa(active ? s->commanded[i] : 0));
-		json_object_set_new(z, "pressure_kpa", status_kpa(r->connected ?
-		    r->pressure_kpa[zc->channel] : 0));
-		if (active) {
-			json_object_set_new(z, "limit_kpa",
-			    status_kpa(s->lim.limit_kpa[i]));
-			json_object_set_new(z, "limit_reason",
-			    json_string(status_limit_reason(s, i)));
-			json_object_set_new(z, "excluded",
-			    json_boolean(s->lim.excluded[i]));
-		} else {
-			json_object_set_new(z, "limit_kpa",
-			    status_kpa(zc->limit_kpa));
-			json_object_set_new(z, "limit_reason",
-			    json_string("zone limit of the table"));
-			json_object_set_new(z, "excluded", json_false());
-		}
-		json_object_set_new(z, "endangerment",
-		    json_boolean(zc->endangerment));
-		json_object_set_new(z, "along_cm", status_kpa(zc->along_cm));
-		json_object_set_new(z, "across_cm", status_kpa(zc->across_cm));
-		json_object_set_new(z, "width_cm", status_kpa(zc->width_cm));
-		json_object_set_new(z, "length_cm", status_kpa(zc->length_cm));
-		json_object_set_new(z, "controller",
-		    json_string(t->ctls[zc->ctl].name));
-		json_object_set_new(z, "channel", json_integer(zc->channel));
-		json_array_append_new(zones, z);
-	}
+	for (i = 0; i < t->nzones; i++)
+		json_array_append_new(zones, status_zone(s, t, i,
+		    &rd[t->zones[i].ctl]));
 	json_object_set_new(o, "zones", zones);
 
 	ctls = json_array();
 	for (i = 0; i < t->nctls; i++)
 		json_array_append_new(ctls, status_controller(&t->ctls[i],
-		    &rd[i]));
+		    bus_backend(c->bus, i)->describe(), &rd[i]));
 	json_object_set_new(o, "controllers", ctls);
 	json_object_set_new(o, "ready", json_boolean(c->ready));
 	json_object_set_new(o, "fault", s->fault_latched ?
