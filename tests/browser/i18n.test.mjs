@@ -1,6 +1,7 @@
 // i18n.test.mjs: the panel's message catalogues. Every key of the English
 // catalogue in every other one (and no key it does not know), every key
-// the panel uses in English, every placeholder kept.
+// the panel uses in English (panel/*.js), every placeholder kept. The keys
+// of the stop causes come from the daemon: tests/integration/test_causes.py.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -35,7 +36,8 @@ for (const f of others) {
 
 test('every key the panel uses is in the English catalogue', () => {
   const html = fs.readFileSync(path.join(REPO, 'panel', 'index.html'), 'utf8');
-  const js = ['panel.js', 'intake.js'].map((f) => fs.readFileSync(path.join(REPO, 'panel', f), 'utf8')).join('\n');
+  const js = fs.readdirSync(path.join(REPO, 'panel')).filter((f) => f.endsWith('.js'))
+    .map((f) => fs.readFileSync(path.join(REPO, 'panel', f), 'utf8')).join('\n');
   const used = new Set();
   for (const m of html.matchAll(/data-i18n(?:-aria)?="([^"]+)"/g)) used.add(m[1]);
   for (const m of js.matchAll(/\bt\('([a-z_.]*[a-z_])'\s*[,)]/g)) used.add(m[1]);
