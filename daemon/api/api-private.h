@@ -2,8 +2,9 @@
  * api-private.h: what the files of the control API share (api.c the
  * routes, api-reply.c replies and request bodies, api-auth.c the bearer
  * tokens, api-stream.c the event stream, api-panel.c the panel files,
- * api-conn.c the connections: caps and deadlines).
- * Nothing outside daemon/api*.c includes it.
+ * api-conn.c the connections: caps and deadlines, api-profiles.c client
+ * intake and profiles, api-view.c what each role sees). Nothing outside
+ * daemon/api/ includes it.
  */
 #ifndef API_PRIVATE_H
 #define API_PRIVATE_H
@@ -40,7 +41,9 @@ struct tick;
 struct event;
 struct event_base;
 struct record;
-struct profile_store;
+struct profile_writer;
+struct api_plist;
+struct profile;
 struct table;
 
 struct api {
@@ -57,7 +60,8 @@ struct api {
 	enum api_role		 token_role[API_TOKENS_MAX];
 	const char		*actor;	/* of the request being handled */
 	enum api_role		 role;	/* of the request being handled */
-	struct profile_store	*pstore;	/* api-profiles.c */
+	struct profile_writer	*pwriter;	/* api-profiles.c */
+	struct api_plist	*plist;		/* api-plist.c */
 	char			 panel_dir[PATH_MAX];	/* realpath, or "" */
 	struct event		*stream_ev;
 	int			 nstreams;
@@ -88,7 +92,8 @@ const char	*api_method_name(int);
 void		 api_peer(struct evhttp_request *, char *, size_t);
 void		 api_headers(struct evhttp_request *, const char *);
 void		 api_reply_json(struct evhttp_request *, int, json_t *);
-void		 api_reply_status(struct api *, struct evhttp_request *, int);
+void		 api_reply_status(struct api *, struct evhttp_request *, int,
+		    enum api_role);
 int		 api_utf8(const char *);
 void		 api_error(struct evhttp_request *, int, const char *,
 		    const char *, ...) LOG_PRINTF(4, 5);
@@ -107,6 +112,11 @@ void		 api_tokens_clear(struct api *);
 int		 api_authorized(struct api *, struct evhttp_request *);
 const char	*api_role_name(enum api_role);
 
+/* api-view.c: what a role sees (a viewer: no client name, condition or
+ * note); each takes the document and gives it back, changed in place. */
+json_t		*api_view_status(json_t *, enum api_role);
+json_t		*api_view_sessions(json_t *, enum api_role);
+
 /* api-conn.c */
 int		 api_conn_start(struct api *);
 void		 api_conn_listening(struct api *, struct evhttp_bound_socket *);
@@ -120,6 +130,7 @@ void		 api_conn_metrics(struct api *, struct evbuffer *);
 int		 api_stream_start(struct api *);
 void		 api_stream_stop(struct api *);
 void		 api_stream_event(void *, enum session_event);
+void		 api_stream_retoken(struct api *);
 void		 api_events(struct api *, struct evhttp_request *, json_t *);
 
 /* api-profiles.c */
@@ -137,6 +148,14 @@ void		 api_profile_delete(struct api *, struct evhttp_request *,
 void		 api_intake(struct api *, struct evhttp_request *, json_t *);
 void		 api_intake_preview(struct api *, struct evhttp_request *,
 		    json_t *);
+
+/* api-plist.c: the profile list, its reader thread and the cap */
+void		 api_plist_start(struct api *);
+void		 api_plist_stop(struct api *);
+const struct profile *api_plist_put(struct api *, const struct profile *);
+void		 api_plist_drop(struct api *, const char *);
+int		 api_plist_full(struct api *, struct evhttp_request *);
+void		 api_plist_creating(struct api *, int);
 
 /* api-panel.c */
 void		 api_panel_start(struct api *, const struct table *);

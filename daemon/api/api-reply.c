@@ -189,9 +189,11 @@ api_error(struct evhttp_request *req, int code, const char *err,
 }
 
 void
-api_reply_status(struct api *a, struct evhttp_request *req, int code)
+api_reply_status(struct api *a, struct evhttp_request *req, int code,
+    enum api_role role)
 {
-	api_reply_json(req, code, status_json(a->c, record_status_json()));
+	api_reply_json(req, code, api_view_status(status_json(a->c,
+	    record_status_json()), role));
 }
 
 /* A session_* refusal as the contract maps it; returns its error code. */
@@ -331,7 +333,11 @@ api_unknown_field(json_t *obj, const char *const *known)
 	return (NULL);
 }
 
-/* An id field (program, profile): a string of 1..47 printable characters. */
+/*
+ * An id field (program, profile): [a-z0-9_]+, 1..47 characters, as every
+ * id is (docs/api.md). Anything else is refused here, before it can reach
+ * a record, a log line or an export (a spreadsheet formula, a newline).
+ */
 const char *
 api_id_field(struct evhttp_request *req, json_t *body, const char *field,
     const char *what)
@@ -339,6 +345,7 @@ api_id_field(struct evhttp_request *req, json_t *body, const char *field,
 	json_t		*v = json_object_get(body, field);
 	const char	*s;
 	size_t		 i, len;
+	int		 c;
 
 	if (v == NULL) {
 		api_error(req, 400, "bad_request", "field '%s': missing "
@@ -353,13 +360,15 @@ api_id_field(struct evhttp_request *req, json_t *body, const char *field,
 	}
 	s = json_string_value(v);
 	len = json_string_length(v);
-	for (i = 0; i < len; i++)
-		if (!isgraph((unsigned char)s[i]))
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (!(islower(c) || isdigit(c) || c == '_'))
 			break;
+	}
 	if (len == 0 || len > API_ID_MAX || i != len) {
 		api_error(req, 400, "bad_request", "field '%s': expected the "
-		    "id of a %s (1 to %d printable characters, no spaces)",
-		    field, what, API_ID_MAX);
+		    "id of a %s ([a-z0-9_]+, 1 to %d characters)", field, what,
+		    API_ID_MAX);
 		return (NULL);
 	}
 	return (s);

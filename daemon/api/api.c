@@ -3,16 +3,17 @@
  * routes, the dispatcher that checks every request, listening, start and
  * stop. Replies and body checks are in api-reply.c, tokens in api-auth.c,
  * the event stream in api-stream.c, the panel in api-panel.c, connection
- * caps and request deadlines in api-conn.c. The routes,
- * their bodies and their errors are in docs/api.md (the control API
- * contract, version 1).
+ * caps and request deadlines in api-conn.c, client intake and profiles in
+ * api-profiles.c. The routes, their bodies and their errors are in
+ * docs/api.md (the control API contract, version 1).
  *
  * Everything runs on the loop thread and never blocks it: bodies are small
- * and bounded, session records are flushed and read by record.c's thread
- * (the reply waits in a callback), panel files go out with
- * evbuffer_add_file(), and a slow event-stream client is dropped rather
- * than waited for. Requests are checked completely (route, method, token,
- * content type, JSON, every field) before anything reaches the session.
+ * and bounded, session records are flushed and read by their writer
+ * thread (record-writer.c; the reply waits in a callback), panel files go
+ * out with evbuffer_add_file(), and a slow event-stream client is dropped
+ * rather than waited for. Requests are checked completely (route, method,
+ * token, content type, JSON, every field) before anything reaches the
+ * session.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -34,6 +35,7 @@
 
 #include "api.h"
 #include "api-private.h"
+#include "cause.h"
 #include "inifile.h"
 #include "tick.h"
 #include "log.h"
@@ -57,6 +59,7 @@ struct api_pending {
 	struct api		*a;
 	struct evhttp_request	*req;
 	int			 code;
+	enum api_role		 role;		/* of the request: what it sees */
 	uint64_t		 id;		/* a start: its session id */
 	char			 program[NAME_LEN];
 	char			 profile[NAME_LEN];
@@ -74,6 +77,7 @@ struct api_route {
 static void	api_status(struct api *, struct evhttp_request *, json_t *);
 static void	api_programs(struct api *, struct evhttp_request *, json_t *);
 static void	api_routines(struct api *, struct evhttp_request *, json_t *);
+static void	api_causes(struct api *, struct evhttp_request *, json_t *);
 static void	api_sessions(struct api *, struct evhttp_request *, json_t *);
 static void	api_start_session(struct api *, struct evhttp_request *,
 		    json_t *);
@@ -97,6 +101,7 @@ static const struct api_route api_routes[] = {
 	{ "/api/v1/intake",		EVHTTP_REQ_GET,	 api_intake,	1, BODY_NONE },
 	{ "/api/v1/intake/preview",	EVHTTP_REQ_POST, api_intake_preview, 1, BODY_JSON },
 	{ "/api/v1/routines",		EVHTTP_REQ_GET,	 api_routines,	1, BODY_NONE },
+	{ "/api/v1/causes",		EVHTTP_REQ_GET,	 api_causes,	1, BODY_NONE },
 	{ "/api/v1/sessions",		EVHTTP_REQ_GET,	 api_sessions,	1, BODY_NONE },
 	{ "/api/v1/session",		EVHTTP_REQ_POST, api_start_session, 1, BODY_JSON },
 	{ "/api/v1/session/pause",	EVHTTP_REQ_POST, api_pause,	1, BODY_NONE },
@@ -123,6 +128,7 @@ api_pending_new(struct api *a, struct evhttp_request *req, int code)
 	p->a = a;
 	p->req = req;
 	p->code = code;
+	p->role = a->role;
 	LIST_INSERT_HEAD(&a->pending, p, entry);
 	return (p);
 }
@@ -145,7 +151,7 @@ api_barrier_cb(int ok, void *arg)
 	if (!ok)
 		log_warnx("api: the session record could not be written; "
 		    "replying anyway");
-	api_reply_status(a, p->req, p->code);
+	api_reply_status(a, p->req, p->code, p->role);
 	free(p);
 }
 
@@ -154,7 +160,7 @@ static void
 api_reply_after_record(struct api *a, struct evhttp_request *req, int code)
 {
 	if (a->rec == NULL) {
-		api_reply_status(a, req, code);
+		api_reply_status(a, req, code, a->role);
 		return;
 	}
 	record_barrier(a->rec, api_barrier_cb, api_pending_new(a, req, code));
@@ -166,7 +172,7 @@ api_sessions_cb(json_t *doc, void *arg)
 	struct api_pending	*p = arg;
 
 	api_pending_done(p);
-	api_reply_json(p->req, 200, doc);
+	api_reply_json(p->req, 200, api_view_sessions(doc, p->role));
 	free(p);
 }
 
@@ -193,7 +199,7 @@ api_start_refused(struct api *a, struct evhttp_request *req,
 		why = msg;
 	} else
 		code = api_session_error(req, rc, why);
-	record_refused(a->rec, prog, prof, code, rc == SESSION_ECONTRA ?
+	record_refused(a->rec, prog, prof, actor, code, rc == SESSION_ECONTRA ?
 	    "contraindicated for a condition of the client" : why);
 }
 
@@ -207,7 +213,7 @@ api_start_recorded(int ok, void *arg)
 	char			 why[320], msg[400];
 
 	if (ok) {
-		api_reply_status(a, p->req, 201);
+		api_reply_status(a, p->req, 201, p->role);
 		free(p);
 		return;
 	}
@@ -269,7 +275,7 @@ api_start_reserved(int ok, void *arg)
 static void
 api_status(struct api *a, struct evhttp_request *req, json_t *body)
 {
-	api_reply_status(a, req, 200);
+	api_reply_status(a, req, 200, a->role);
 }
 
 static void
@@ -287,6 +293,32 @@ api_routines(struct api *a, struct evhttp_request *req, json_t *body)
 	json_t	*doc = json_object();
 
 	json_object_set_new(doc, "routines", status_routines_json(a->c));
+	api_reply_json(req, 200, doc);
+}
+
+/* Every stop cause, from cause.c's table: the panel names and explains
+ * stops with it instead of keeping a list of its own. */
+static void
+api_causes(struct api *a, struct evhttp_request *req, json_t *body)
+{
+	const struct cause	*c;
+	json_t			*doc = json_object(), *list = json_array(), *o;
+	int			 r;
+
+	for (r = STOP_NONE + 1; r < STOP_NREASONS; r++) {
+		c = cause_get(r);
+		o = json_object();
+		json_object_set_new(o, "key", json_string(c->key));
+		json_object_set_new(o, "category", json_integer(c->category));
+		json_object_set_new(o, "latches", json_boolean(c->latch));
+		json_object_set_new(o, "label", json_string(c->label));
+		json_object_set_new(o, "text", c->text != NULL ?
+		    json_string(c->text) : json_null());
+		json_object_set_new(o, "advice", c->advice != NULL ?
+		    json_string(c->advice) : json_null());
+		json_array_append_new(list, o);
+	}
+	json_object_set_new(doc, "causes", list);
 	api_reply_json(req, 200, doc);
 }
 
@@ -390,7 +422,7 @@ api_start_session(struct api *a, struct evhttp_request *req, json_t *body)
 		if (rc != SESSION_OK)
 			api_session_error(req, rc, why);
 		else
-			api_reply_status(a, req, 201);
+			api_reply_status(a, req, 201, a->role);
 		return;
 	}
 	/* Records that cannot be written refuse a start at once. */
@@ -416,7 +448,7 @@ api_pause(struct api *a, struct evhttp_request *req, json_t *body)
 	    sizeof(why))) != SESSION_OK)
 		api_session_error(req, rc, why);
 	else
-		api_reply_status(a, req, 200);
+		api_reply_status(a, req, 200, a->role);
 }
 
 static void
@@ -429,7 +461,7 @@ api_resume(struct api *a, struct evhttp_request *req, json_t *body)
 	    sizeof(why))) != SESSION_OK)
 		api_session_error(req, rc, why);
 	else
-		api_reply_status(a, req, 200);
+		api_reply_status(a, req, 200, a->role);
 }
 
 static void
@@ -472,7 +504,7 @@ api_intensity(struct api *a, struct evhttp_request *req, json_t *body)
 	    SESSION_OK)
 		api_session_error(req, rc, why);
 	else
-		api_reply_status(a, req, 200);
+		api_reply_status(a, req, 200, a->role);
 }
 
 /* The name and role of the request's token, for the panel. */
@@ -522,7 +554,7 @@ api_reset(struct api *a, struct evhttp_request *req, json_t *body)
 	} else if (rc != SESSION_OK)
 		api_session_error(req, rc, why);
 	else
-		api_reply_status(a, req, 200);
+		api_reply_status(a, req, 200, a->role);
 }
 
 /* A session event: answers the resets waiting for the controllers. */
@@ -537,7 +569,7 @@ api_reset_done(void *arg, enum session_event ev)
 	while ((p = LIST_FIRST(&a->resets)) != NULL) {
 		LIST_REMOVE(p, entry);
 		if (ev == SESSION_EV_RESET)
-			api_reply_status(a, p->req, 200);
+			api_reply_status(a, p->req, 200, p->role);
 		else
 			api_error(p->req, 409, "fault_persists", "%s",
 			    a->c->session.reset_refusal);
