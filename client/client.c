@@ -31,7 +31,8 @@ client_usage_error(const char *fmt, ...)
 
 /*
  * The first token of a token file, in the daemon's own format: a line is
- * TOKEN, NAME TOKEN or NAME TOKEN ROLE.
+ * TOKEN or NAME TOKEN ROLE (NAME TOKEN is read too: roles are the
+ * daemon's to judge, and it refuses a line without one).
  */
 int
 client_token_read(const char *path, char *out, size_t outlen)

@@ -18,6 +18,7 @@
 static int	files_check(const struct stat *, const char *, int, int,
 		    const char *, char *, size_t);
 static int	files_dir(const char *, char *, size_t);
+static int	files_changed(int, const struct stat *, size_t);
 
 /* Says what kind of file st is, for "is a FIFO, not a regular file". */
 static const char *
@@ -131,6 +132,22 @@ files_dir(const char *path, char *why, size_t whylen)
 	return (0);
 }
 
+/* 1 if the open file is no longer what st said when it was opened. */
+static int
+files_changed(int fd, const struct stat *st, size_t got)
+{
+	struct stat	 now;
+
+	if (fstat(fd, &now) == -1)
+		return (1);
+	return (now.st_ino != st->st_ino || now.st_dev != st->st_dev ||
+	    now.st_size != st->st_size || (off_t)got != st->st_size ||
+	    now.st_mtim.tv_sec != st->st_mtim.tv_sec ||
+	    now.st_mtim.tv_nsec != st->st_mtim.tv_nsec ||
+	    now.st_ctim.tv_sec != st->st_ctim.tv_sec ||
+	    now.st_ctim.tv_nsec != st->st_ctim.tv_nsec);
+}
+
 int
 files_read(const char *path, size_t max, int flags, char **buf, size_t *len,
     char *why, size_t whylen)
@@ -187,6 +204,13 @@ files_read(const char *path, size_t max, int flags, char **buf, size_t *len,
 			goto fail;
 		}
 		got += (size_t)n;
+	}
+	if ((flags & FILES_STABLE) && files_changed(fd, &st, got)) {
+		snprintf(why, whylen, "refused: the file changed while it was "
+		    "read (being rewritten? write it beside and rename it "
+		    "over)");
+		free(b);
+		goto fail;
 	}
 	close(fd);
 	if (got > max) {

@@ -17,6 +17,8 @@
 #define FILES_NOFOLLOW	0x1
 /* A secret: neither group nor others may read it either (mode 0600). */
 #define FILES_PRIVATE	0x2
+/* Refused when the file changed while it was read (a rewrite in place). */
+#define FILES_STABLE	0x4
 /* What an untrusted writer of a configuration file could do. */
 #define FILES_RISK	"change what the daemon does"
 
@@ -34,7 +36,10 @@ int	files_trusted(const char *path, int isdir, const char *risk,
  * then the directory it is named in and the one it really is in. At most
  * max bytes; *buf is NUL-terminated (free it), *len its length. 0, or -1
  * with why set to "cannot open: ..." or "refused: the file is ..." /
- * "refused: its directory DIR is ...", to print after "PATH: ".
+ * "refused: its directory DIR is ...", to print after "PATH: ". With
+ * FILES_STABLE, a file whose size, times or inode changed between the
+ * open and the end of the read is refused ("refused: the file changed
+ * while it was read ...").
  */
 int	files_read(const char *path, size_t max, int flags, char **buf,
 	    size_t *len, char *why, size_t whylen);

@@ -84,7 +84,25 @@ struct api_token_set {
 	enum api_role	 roles[API_TOKENS_MAX];
 };
 
-/* One line of the token file, trimmed and not empty; -1 with why in err. */
+/* The role a token line states: 0, or -1 when it is not a role. */
+static int
+api_role_parse(const char *w, enum api_role *r)
+{
+	int	 i;
+
+	for (i = 0; i < 3; i++)
+		if (strcmp(w, api_roles[i]) == 0) {
+			*r = (enum api_role)i;
+			return (0);
+		}
+	return (-1);
+}
+
+/*
+ * One line of the token file, trimmed and not empty: "TOKEN" (the admin)
+ * or "NAME TOKEN ROLE", whole. A named line without its role (cut short,
+ * or a typo) is refused, never given a role: -1 with why in err.
+ */
 static int
 api_token_line(struct api_token_set *ts, char *p, const char *path,
     int lineno, char *err, size_t errlen)
@@ -95,9 +113,12 @@ api_token_line(struct api_token_set *ts, char *p, const char *path,
 
 	for (nw = 0; nw < 4 && (w[nw] = api_word(&p)) != NULL; nw++)
 		;
-	if (nw == 4) {
-		snprintf(err, errlen, "%s:%d: expected TOKEN, NAME TOKEN "
-		    "or NAME TOKEN ROLE", path, lineno);
+	if (nw == 2 || nw == 4) {
+		snprintf(err, errlen, "%s:%d: expected TOKEN (the admin) or "
+		    "NAME TOKEN ROLE (ROLE: admin, operator or viewer)%s",
+		    path, lineno, nw == 2 ? "; this line has a name and a "
+		    "token but no role, and a token gets no role it does not "
+		    "state" : "");
 		return (-1);
 	}
 	if (n == API_TOKENS_MAX) {
@@ -105,32 +126,25 @@ api_token_line(struct api_token_set *ts, char *p, const char *path,
 		    "most %d)", path, lineno, API_TOKENS_MAX);
 		return (-1);
 	}
-	ts->roles[n] = nw == 1 ? API_ROLE_ADMIN : API_ROLE_OPERATOR;
+	ts->roles[n] = API_ROLE_ADMIN;
 	snprintf(ts->names[n], sizeof(ts->names[0]), "%s", nw == 1 ?
 	    API_ACTOR_ADMIN : w[0]);
-	if (nw > 1 && !api_name_valid(w[0])) {
+	if (nw == 3 && !api_name_valid(w[0])) {
 		snprintf(err, errlen, "%s:%d: a name has 1 to %d of "
 		    "A-Z a-z 0-9 . _ -", path, lineno,
 		    SESSION_ACTOR_LEN - 1);
 		return (-1);
 	}
-	for (i = 0; nw > 1 && i < n; i++)
+	for (i = 0; nw == 3 && i < n; i++)
 		if (strcmp(ts->names[i], w[0]) == 0) {
 			snprintf(err, errlen, "%s:%d: the name %s is "
 			    "already taken", path, lineno, w[0]);
 			return (-1);
 		}
-	if (nw == 3) {
-		for (i = 0; i < 3; i++)
-			if (strcmp(w[2], api_roles[i]) == 0)
-				break;
-		if (i == 3) {
-			snprintf(err, errlen, "%s:%d: unknown role "
-			    "(expected admin, operator or viewer)",
-			    path, lineno);
-			return (-1);
-		}
-		ts->roles[n] = (enum api_role)i;
+	if (nw == 3 && api_role_parse(w[2], &ts->roles[n]) == -1) {
+		snprintf(err, errlen, "%s:%d: unknown role (expected admin, "
+		    "operator or viewer)", path, lineno);
+		return (-1);
 	}
 	p = nw == 1 ? w[0] : w[1];
 	len = strlen(p);
@@ -154,12 +168,14 @@ api_token_line(struct api_token_set *ts, char *p, const char *path,
 }
 
 /*
- * Reads the bearer tokens, one a line: "TOKEN" (the admin, named admin),
- * "NAME TOKEN" (an operator) or "NAME TOKEN ROLE" (admin, operator or
- * viewer); '#' comments, blank lines ignored. The file must be a regular
- * file (not a symbolic link) owned by root or the daemon's user that
- * neither group nor others can read or write, in a directory only they
- * can write (files_read()). -1 with the reason in err.
+ * Reads the bearer tokens, one a line: "TOKEN" (the admin, named admin)
+ * or "NAME TOKEN ROLE" (admin, operator or viewer); '#' comments, blank
+ * lines ignored. The file must be a regular file (not a symbolic link)
+ * owned by root or the daemon's user that neither group nor others can
+ * read or write, in a directory only they can write (files_read()).
+ * Read, checked whole, then swapped in: a file that changed while it was
+ * read, a last line without its newline (cut short) or any bad line
+ * leaves the tokens as they were. -1 with the reason in err.
  */
 static int
 api_tokens_load(struct api *a, const char *path, char *err, size_t errlen)
@@ -171,7 +187,7 @@ api_tokens_load(struct api *a, const char *path, char *err, size_t errlen)
 	int			 lineno = 0, rc = -1;
 
 	if (files_read(path, API_TOKEN_FILE_MAX, FILES_NOFOLLOW |
-	    FILES_PRIVATE, &buf, &got, why, sizeof(why)) == -1) {
+	    FILES_PRIVATE | FILES_STABLE, &buf, &got, why, sizeof(why)) == -1) {
 		if (access(path, F_OK) == -1 && errno == ENOENT)
 			snprintf(err, errlen, "token file %s: %s (create it "
 			    "with one token of at least %d characters a line, "
@@ -202,6 +218,12 @@ api_tokens_load(struct api *a, const char *path, char *err, size_t errlen)
 			*--e = '\0';
 		if (*p == '\0' || *p == '#')
 			continue;
+		if (next == NULL) {
+			snprintf(err, errlen, "%s:%d: the last line has no "
+			    "newline: cut short while the file was written? "
+			    "(end every line with a newline)", path, lineno);
+			goto out;
+		}
 		if (api_token_line(ts, p, path, lineno, err, errlen) == -1)
 			goto out;
 	}
@@ -306,7 +328,9 @@ api_reload_tokens(struct api *a)
 	if (api_tokens_load(a, a->token_path, err, sizeof(err)) == -1)
 		log_warnx("api: tokens not reloaded, the old ones stay: %s",
 		    err);
-	else
+	else {
 		log_info("api: %d token%s loaded", a->ntokens,
 		    a->ntokens == 1 ? "" : "s");
+		api_stream_retoken(a);
+	}
 }

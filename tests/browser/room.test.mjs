@@ -92,7 +92,7 @@ describe('the panel in a treatment room', { skip: !have && 'massaged or chromium
   before(async () => {
     dir = tempDir('massaged-room-');
     ({ sim, daemon } = await startTable(dir, {
-      tokens: [TOKEN, 'tablet-1 ' + TABLET1, 'tablet-2 ' + TABLET2 + ' operator', 'hall ' + VIEWER + ' viewer'],
+      tokens: [TOKEN, 'tablet-1 ' + TABLET1 + ' operator', 'tablet-2 ' + TABLET2 + ' operator', 'hall ' + VIEWER + ' viewer'],
     }));
     browser = await launchBrowser(chromium, ['--autoplay-policy=no-user-gesture-required']);
   });

@@ -25,7 +25,7 @@ from test_api import Stream
 SLACK = dict(response_timeout_ms=200, watchdog_ms=1000)
 OPERATOR = "tablet-token-0123456789abc"
 VIEWER = "viewer-token-0123456789abc"
-TOKENS = [TOKEN, "tablet " + OPERATOR, "hall %s viewer" % VIEWER]
+TOKENS = [TOKEN, "tablet %s operator" % OPERATOR, "hall %s viewer" % VIEWER]
 
 NAME = "Zelda Quistgaard-Intake"
 NOTE = "Prefers the left side first; keeps a water bottle by the table"
@@ -221,6 +221,17 @@ def test_etc_profiles_are_read_only_to_the_api(d):
     ({"name": 5}, "name", "string"),
     ({"name": "x" * 96}, "name", "at most 95"),
     ({"name": "Anna\nBerg"}, "name", "control characters"),
+    # Issue 24, case 9: what ends or reorders a line on a screen.
+    ({"name": "Anna\u2028Berg"}, "name", "line or paragraph separators"),
+    ({"name": "Anna\u2029Berg"}, "name", "line or paragraph separators"),
+    ({"name": "Anna\u0085Berg"}, "name", "control characters"),
+    ({"name": "Anna\u202eGREB"}, "name", "bidirectional controls"),
+    ({"name": "Anna\u2066Berg\u2069"}, "name", "bidirectional controls"),
+    ({"name": "Anna\u200fBerg"}, "name", "bidirectional controls"),
+    ({"name": "Anna\u061cBerg"}, "name", "bidirectional controls"),
+    ({"note": "left\u2028right"}, "note", "line or paragraph separators"),
+    ({"note": "gauche\u202adroite"}, "note", "bidirectional controls"),
+    ({"note": "next\u0085line"}, "note", "control characters"),
     ({"name": "Anna ; Berg"}, "name", "read back"),
     ({"pressure": "extreme"}, "pressure", "light, medium, firm"),
     ({"pressure": None}, "pressure", "missing"),
@@ -235,6 +246,8 @@ def test_etc_profiles_are_read_only_to_the_api(d):
     ({"note": "line one\nline two"}, "note", "control characters"),
     ({"note": "fine ; but this"}, "note", "read back"),
     ({"note": "a # is fine"}, None, None),
+    ({"note": "Zo\u00eb, \u05e9\u05dc\u05d5\u05dd, \u2713 fine"}, None,
+     None),
     ({"intensity": 5}, "intensity", "10 to 100"),
     ({"max_session_min": 500}, "max_session_min", "1 to 180"),
     ({"revision": 7}, "revision", "unknown field"),
@@ -441,18 +454,19 @@ def test_saves_during_reloads_are_kept(d):
 
 # --- roles and privacy --------------------------------------------------------
 
-def test_viewer_sees_names_only(d):
+def test_viewer_sees_ids_only(d):
     pid = create(d)["id"]
     r = d.request("GET", "/api/v1/profiles", token=VIEWER)
     assert r.status == 200
     for p in r.json()["profiles"]:
-        assert set(p) == {"id", "name", "revision", "writable"}, p
+        assert set(p) == {"id", "revision", "writable"}, p
     assert NOTE not in r.text and "varicose_veins" not in r.text
+    assert NAME not in r.text
     for path in ("/api/v1/profiles/" + pid,
                  "/api/v1/profiles/%s/sessions" % pid):
         doc = error_of(d.request("GET", path, token=VIEWER), 403,
                        "forbidden")
-        assert "names only" in doc["message"]
+        assert "no client's name, condition or note" in doc["message"]
     for method, path in [("POST", "/api/v1/profiles"),
                          ("POST", "/api/v1/intake/preview"),
                          ("PUT", "/api/v1/profiles/" + pid),
@@ -603,8 +617,9 @@ def test_erasure_leaves_no_name_or_condition_in_the_state_dir(d):
     mine = [x for x in recs if x["profile"] == pid]
     assert len(mine) == 6 and all(x["client"] == pid and
                                   x["conditions"] == [] for x in mine)
-    assert all(x["peak_kpa"] is not None for x in mine
-               if x["phase"] == "end")
+    # The pressures went with the limits they were held under.
+    assert all(x["peak_kpa"] is None and x["limits"] is None
+               for x in mine)
     kept = [x for x in recs if x["profile"] == other]
     assert len(kept) == 2 and all(x["client"] == "Kept Client"
                                   for x in kept)
@@ -619,6 +634,65 @@ def test_erasure_leaves_no_name_or_condition_in_the_state_dir(d):
     # The shipped profiles cannot be erased through the API.
     error_of(d.request("DELETE", "/api/v1/profiles/standard"), 403,
              "read_only")
+
+
+# What an erased record keeps (docs/security.md, "Erasure"): these differ
+# from session to session whoever the client was.
+ERASED_VARY = ("id", "profile", "client", "start", "end", "active_s")
+
+
+def _records_of(d, pid):
+    recs = [json.loads(x) for x in open(os.path.join(d.state_dir,
+                                                     "sessions.jsonl"))]
+    return [{k: v for k, v in x.items() if k not in ERASED_VARY}
+            for x in recs if x.get("profile") == pid]
+
+
+def test_erased_records_of_a_client_with_conditions_read_like_one_without(d):
+    """Issue 24, case 5: after erasure no field of the records tells a
+    client with several conditions (scaled limits, excluded zones, a start
+    refused for a contraindication) from a client with none."""
+    ill = create(d, dict(VARICOSE, conditions=["varicose_veins", "neuropathy",
+                                               "pain_medication"]))["id"]
+    well = create(d, dict(VARICOSE, name="Wendy Well", conditions=[],
+                          note="kept note"))["id"]
+    session_round(d, ill)
+    session_round(d, well)
+    # One refused start each: a contraindication and a busy table.
+    r = d.request("PUT", "/api/v1/profiles/" + ill,
+                  dict(VARICOSE, conditions=["varicose_veins", "dvt"]),
+                  headers={"If-Match": '"1"'})
+    assert r.status == 200, r.text
+    r = d.request("PUT", "/api/v1/profiles/" + well,
+                  dict(VARICOSE, name="Wendy Well", conditions=[]),
+                  headers={"If-Match": '"1"'})
+    assert r.status == 200, r.text
+    error_of(d.request("POST", "/api/v1/session",
+                       {"program": "api_test", "profile": ill}),
+             422, "contraindicated")
+    r = d.request("POST", "/api/v1/session", {"program": "api_test",
+                                               "profile": "standard"})
+    assert r.status == 201, r.text
+    d.wait_state("running")
+    error_of(d.request("POST", "/api/v1/session",
+                       {"program": "api_test", "profile": well}),
+             409, "busy")
+    d.request("POST", "/api/v1/session/stop")
+    d.wait_state("idle", timeout=60)
+    before = _records_of(d, ill)
+    assert len(before) == 3 and before != _records_of(d, well)
+    assert any(x["limits"] and 0 in x["limits"].values() for x in before)
+    for pid in (ill, well):
+        r = d.request("DELETE", "/api/v1/profiles/" + pid)
+        assert r.status == 200, r.text
+    a, b = _records_of(d, ill), _records_of(d, well)
+    assert len(a) == 3 and all(x["erased"] is True for x in a)
+    assert a == b, (a, b)
+    # Not a zone, a limit, a scale nor a condition's name in them.
+    text = json.dumps(a)
+    for word in ("hamstring", "calf", "0.6", "0.7", "dvt", "varicose",
+                 "neuropathy", "contraindicat"):
+        assert word not in text, word
 
 
 # --- the disk -----------------------------------------------------------------
