@@ -31,32 +31,36 @@ def flat(text):
 
 
 def test_routine_budget_rule_is_the_documented_one():
-    """docs/writing-routines.md states the rule daemon/core/session.c enforces
-    (tests/unit/test_session.c tests the rule itself at its boundary: 2
+    """docs/writing-routines.md states the rule
+    daemon/core/session-routine.c enforces (tests/unit/test_session.c tests the rule itself at its boundary: 2
     slow steps of 50 tolerated, 3 stop)."""
-    overruns = int(define("daemon/core/session.c", "ROUTINE_OVERRUNS_MAX"))
-    window = int(define("daemon/core/session.c", "ROUTINE_OVERRUN_WINDOW"))
-    deadline = int(define("daemon/core/session.c", "ROUTINE_DEADLINE_TICKS"))
+    overruns = int(define("daemon/core/session-routine.c",
+                          "ROUTINE_OVERRUNS_MAX"))
+    window = int(define("daemon/core/session-routine.c",
+                        "ROUTINE_OVERRUN_WINDOW"))
+    deadline = int(define("daemon/core/session-routine.c",
+                          "ROUTINE_DEADLINE_TICKS"))
     doc = flat(read("docs/writing-routines.md"))
     assert "%d in the last %d steps" % (overruns, window) in doc
     assert "has not answered %d ticks" % deadline in doc
     assert "a routine over budget stops the session" not in doc
     # the CPU a late worker may use before it is judged stuck: a quarter
-    # tick, as session_init() sets routine_budget_ms
-    assert re.search(r"routine_budget_ms = 1000\.0 / cfg->table->tick_hz "
-                     r"/ 4;", read("daemon/core/session.c"))
+    # tick, as session_routine_init() sets routine_budget_ms
+    assert re.search(r"routine_budget_ms = 1000\.0 / s->cfg->table->tick_hz "
+                     r"/ 4;", read("daemon/core/session-routine.c"))
     assert "has used a quarter tick of CPU" in doc
     # when step() runs: the worker looks for the question a quarter tick
     # after the tick that asks is due (session_ask())
     assert re.search(r"look = next_ns \+ \(uint64_t\)\(250e6 / "
-                     r"s->cfg->table->tick_hz\);", read("daemon/core/session.c"))
+                     r"s->cfg->table->tick_hz\);",
+                     read("daemon/core/session-routine.c"))
     assert "runs a quarter tick after that tick" in doc
 
 
 def test_routine_out_of_range_stops_the_session_as_documented():
     """docs/profiles.md: a NaN, infinite, negative or too big value stops
     the session (test_faults.py and test_session.c show it does)."""
-    limit = float(define("daemon/core/session.c", "ROUTINE_OUT_MAX_KPA"))
+    limit = float(define("daemon/core/session-routine.c", "ROUTINE_OUT_MAX_KPA"))
     doc = flat(read("docs/profiles.md"))
     assert "negative or above %g kPa" % limit in doc
     assert "the session stops at once (category 0" in doc
