@@ -23,7 +23,9 @@ struct routine_opts {
 						   next call after using this
 						   much CPU, or asleep: lost
 						   (0: only the deadline) */
-	uint64_t		 load_deadline_ns; /* monotonic; 0: 3 s */
+	uint64_t		 load_deadline_ns; /* monotonic: the worker
+						   loaded and create() done;
+						   0: in 3 s */
 	double			 ramp_kpa_s;	/* told to create() */
 	double			 tick_hz;	/* told to create() */
 	struct routine_inst	*prepared;	/* its worker, if started
@@ -44,6 +46,7 @@ struct routine_port {
 	 * first (free(NULL) does nothing). */
 	struct routine_inst	*(*alloc)(void);
 	void			 (*free)(struct routine_inst *ri);
+	/* begin() and ready() in one, waiting (tests, tools) */
 	int			 (*start)(struct routine_inst *ri,
 				    const struct routine_opts *o,
 				    const struct massaged_routine *desc,
@@ -51,6 +54,19 @@ struct routine_port {
 				    const struct massaged_zone *zones,
 				    size_t n_zones, double duration_s,
 				    char *why, size_t whylen);
+	/* start()'s work without waiting: its worker loads and create()
+	 * runs on their own time; ready() then says when it is done. -1 if
+	 * it cannot begin (why). */
+	int			 (*begin)(struct routine_inst *ri,
+				    const struct routine_opts *o,
+				    const struct massaged_routine *desc,
+				    const double *params,
+				    const struct massaged_zone *zones,
+				    size_t n_zones, double duration_s,
+				    char *why, size_t whylen);
+	/* After begin(): 1 ready, 0 still loading (wait: until it is not),
+	 * -1 refused or past o->load_deadline_ns (why() says which). */
+	int			 (*ready)(struct routine_inst *ri, int wait);
 	int			 (*prepare)(struct routine_inst *ri,
 				    const struct massaged_routine *desc);
 	int			 (*step)(struct routine_inst *ri,
@@ -63,6 +79,9 @@ struct routine_port {
 	void			 (*destroy)(struct routine_inst *ri);
 	/* 1 if it runs in a worker (asked ahead, timed by its deadline) */
 	int			 (*remote)(const struct routine_inst *ri);
+	/* CPU time (ms) its worker used on the last answer taken, as the
+	 * kernel counts it; 0 in-process */
+	double			 (*cpu_ms)(const struct routine_inst *ri);
 	/* 1 while a question asked ahead is open */
 	int			 (*pending)(const struct routine_inst *ri);
 	/* 1 once its worker is gone; why() then says how */

@@ -7,7 +7,12 @@
  * started for it) that serves create() and destroy() over its socket, and
  * step() through the page both map: asked ahead between ticks, collected
  * by the next. A worker that misses its deadline, dies, or is found stuck
- * is killed; the instance is then lost, and says why.
+ * is killed; the instance is then lost, and says why. The session starts
+ * an instance in two halves (routine_inst_begin(), then
+ * routine_inst_ready() once a tick) so that its loop never waits for a
+ * worker's start, a plugin's constructors or create(); a worker is
+ * judged by its CPU time and state as the kernel counts them, never by
+ * what it writes in the page.
  *
  * Descriptors that do not come from a worker (built into a test) are
  * called in-process, as before.
@@ -41,10 +46,18 @@ static void	 routine_inst_create_req(struct wk_create *,
 		    const struct massaged_routine *, const double *,
 		    const struct massaged_zone *, size_t, double, double,
 		    double);
-static int	 routine_inst_remote(struct routine_inst *,
+static int	 routine_inst_load(struct routine_inst *,
 		    const struct routine_opts *, struct routine_copy *,
 		    const double *, const struct massaged_zone *, size_t,
 		    double, char *, size_t);
+static int	 routine_inst_local(struct routine_inst *,
+		    const struct routine_opts *,
+		    const struct massaged_routine *, const double *,
+		    const struct massaged_zone *, size_t, double, char *,
+		    size_t);
+static int	 routine_inst_load_failed(struct routine_inst *, int,
+		    const char *, const char *);
+static double	 routine_inst_cpu_ms(const struct routine_inst *);
 static int	 routine_inst_remote_ask(struct routine_inst *,
 		    const struct massaged_step_in *, uint64_t);
 static int	 routine_inst_answered(struct routine_inst *);
@@ -65,12 +78,15 @@ const struct routine_port routine_inst_port = {
 	.alloc =	routine_inst_alloc,
 	.free =		routine_inst_free,
 	.start =	routine_inst_start,
+	.begin =	routine_inst_begin,
+	.ready =	routine_inst_ready,
 	.prepare =	routine_inst_prepare,
 	.step =		routine_inst_step,
 	.ask =		routine_inst_ask,
 	.collect =	routine_inst_collect,
 	.destroy =	routine_inst_destroy,
 	.remote =	routine_inst_remote_now,
+	.cpu_ms =	routine_inst_cpu_ms,
 	.pending =	routine_inst_pending,
 	.lost =		routine_inst_lost,
 	.why =		routine_inst_why,
@@ -141,18 +157,20 @@ routine_inst_prepare(struct routine_inst *ri,
 	return (0);
 }
 
-/* create() in a worker: the prepared one, or a new one. */
+/*
+ * Starts loading an instance in a worker (the prepared one, or a new
+ * one): its create() request is sent once the worker has loaded
+ * (routine_inst_ready()). Nothing here waits for the worker.
+ */
 static int
-routine_inst_remote(struct routine_inst *ri, const struct routine_opts *o,
+routine_inst_load(struct routine_inst *ri, const struct routine_opts *o,
     struct routine_copy *c, const double *params,
     const struct massaged_zone *zones, size_t n_zones, double duration_s,
     char *why, size_t whylen)
 {
 	struct routine_inst	*pr = o->prepared;
 	struct routine_worker	*w = NULL;
-	uint64_t		 deadline, load_deadline;
-	char			 err[256];
-	int			 rc;
+	uint64_t		 now = clock_mono_ns();
 
 	if (pr != NULL && pr->w != NULL && pr->prepared == &c->d) {
 		w = pr->w;
@@ -160,61 +178,97 @@ routine_inst_remote(struct routine_inst *ri, const struct routine_opts *o,
 	}
 	if (pr != NULL)
 		routine_inst_destroy(pr);
-	deadline = clock_mono_ns() + (uint64_t)((o->deadline_ms > 0 ?
-	    o->deadline_ms : ROUTINE_CALL_MS) * 1e6);
-	load_deadline = o->load_deadline_ns > 0 ? o->load_deadline_ns :
-	    deadline;
+	ri->load_deadline_ns = o->load_deadline_ns > 0 ? o->load_deadline_ns :
+	    now + (uint64_t)ROUTINE_LOAD_MS * 1000000;
+	ri->load_ms = ri->load_deadline_ns > now ?
+	    (ri->load_deadline_ns - now) / 1e6 : 0;
 	if (w == NULL) {
-		if ((w = routine_worker_spawn(c->path, err,
-		    sizeof(err))) == NULL) {
-			snprintf(why, whylen, "%s", err);
+		if ((w = routine_worker_spawn(c->path, why, whylen)) == NULL)
 			return (-1);
-		}
 		snprintf(w->name, sizeof(w->name), "%s", c->d.name);
-		/* Loading has its own, longer deadline. */
-		load_deadline = o->load_deadline_ns > 0 ? o->load_deadline_ns :
-		    clock_mono_ns() + (uint64_t)ROUTINE_LOAD_MS * 1000000;
-		if (deadline < load_deadline)
-			deadline = load_deadline;
 	}
+	if ((ri->req = malloc(sizeof(*ri->req))) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		routine_worker_end(w, 1, NULL, 0);
+		return (-1);
+	}
+	routine_inst_create_req(ri->req, &c->d, params, zones, n_zones,
+	    duration_s, o->ramp_kpa_s, o->tick_hz);
+	ri->w = w;
+	ri->loading = 1;
+	return (0);
+}
+
+/* Loading failed as routine_worker_wait() says (rc -1 or 1): ri lost, -1. */
+static int
+routine_inst_load_failed(struct routine_inst *ri, int rc, const char *err,
+    const char *late)
+{
+	if (rc == 1) {
+		routine_worker_why(ri->why, sizeof(ri->why), "%s",
+		    ri->w->buf.text.text[0] != '\0' ? ri->w->buf.text.text :
+		    "create() failed and gave no reason");
+		routine_worker_end(ri->w, 1, NULL, 0);
+	} else if (strcmp(err, "timeout") == 0 || err[0] == '\0')
+		routine_worker_why(ri->why, sizeof(ri->why), "%s within %.1f s; "
+		    "the worker was killed", late, ri->load_ms / 1000);
+	else
+		snprintf(ri->why, sizeof(ri->why), "%s", err);
+	free(ri->req);
+	ri->req = NULL;
+	ri->w = NULL;
+	ri->inst = NULL;
+	ri->loading = 0;
+	ri->lost = 1;
+	return (-1);
+}
+
+int
+routine_inst_ready(struct routine_inst *ri, int wait)
+{
+	struct routine_worker	*w = ri->w;
+	uint64_t		 soft = wait ? ri->load_deadline_ns : 0;
+	char			 err[256] = "";
+	int			 rc;
+
+	if (!ri->loading)
+		return (ri->lost ? -1 : 1);
 	if (!w->loaded) {
-		rc = routine_worker_wait(w, WK_DESC, load_deadline, err,
-		    sizeof(err));
-		if (rc != 0) {
-			if (rc == -1 && strcmp(err, "timeout") == 0)
-				routine_worker_why(err, sizeof(err), "the "
-				    "worker did not load %s in time; killed",
-				    c->path);
-			snprintf(why, whylen, "%s", rc == 1 ?
-			    w->buf.text.text : err);
-			if (rc == 1)
-				routine_worker_end(w, 1, err, sizeof(err));
-			return (-1);
-		}
+		rc = routine_worker_wait_soft(w, WK_DESC, soft,
+		    ri->load_deadline_ns, err, sizeof(err));
+		if (rc == 2)
+			return (0);
+		if (rc != 0)
+			return (routine_inst_load_failed(ri, rc, err,
+			    "the worker did not load the plugin"));
 		w->loaded = 1;
 	}
-	routine_inst_create_req(&w->buf.create, &c->d, params, zones, n_zones,
-	    duration_s, o->ramp_kpa_s, o->tick_hz);
-	w->buf.create.h.seq = ++w->seq;
-	rc = routine_worker_call(w, &w->buf.create, sizeof(w->buf.create),
-	    WK_OK, 	    deadline, err, sizeof(err));
-	if (rc == 1) {
-		snprintf(why, whylen, "%s", w->buf.text.text[0] != '\0' ?
-		    w->buf.text.text : "create() failed and gave no reason");
-		routine_worker_end(w, 1, err, sizeof(err));
-		return (-1);
+	if (ri->req != NULL) {
+		ri->req->h.seq = ++w->seq;
+		rc = routine_worker_send(w, ri->req, sizeof(*ri->req), err,
+		    sizeof(err));
+		free(ri->req);
+		ri->req = NULL;
+		if (rc == -1) {
+			ri->w = NULL;
+			return (routine_inst_load_failed(ri, -1, err, ""));
+		}
 	}
-	if (rc == -1) {
-		if (strcmp(err, "timeout") == 0 || err[0] == '\0')
-			snprintf(err, sizeof(err), "create() did not answer "
-			    "within %.1f ms; the worker was killed",
-			    o->deadline_ms > 0 ? o->deadline_ms :
-			    (double)ROUTINE_CALL_MS);
-		snprintf(why, whylen, "%s", err);
-		return (-1);
+	rc = routine_worker_wait_soft(w, WK_OK, soft, ri->load_deadline_ns,
+	    err, sizeof(err));
+	if (rc == 2)
+		return (0);
+	if (rc != 0) {
+		if (rc == -1)
+			ri->w = NULL;	/* ended already */
+		return (routine_inst_load_failed(ri, rc, err,
+		    "create() did not answer"));
 	}
-	ri->w = w;
-	return (0);
+	ri->loading = 0;
+	ri->inst = w;
+	/* The kernel's count, never the worker's: the CPU its answers use. */
+	ri->answer_cpu_ns = routine_worker_cpu_ns(w);
+	return (1);
 }
 
 int
@@ -300,28 +354,56 @@ routine_inst_start(struct routine_inst *ri, const struct routine_opts *o,
     const struct massaged_zone *zones, size_t n_zones, double duration_s,
     char *why, size_t whylen)
 {
+	if (routine_inst_begin(ri, o, desc, params, zones, n_zones,
+	    duration_s, why, whylen) == -1)
+		return (-1);
+	if (routine_inst_ready(ri, 1) == 1)
+		return (0);
+	snprintf(why, whylen, "%s", ri->why);
+	routine_inst_destroy(ri);
+	return (-1);
+}
+
+int
+routine_inst_begin(struct routine_inst *ri, const struct routine_opts *o,
+    const struct massaged_routine *desc, const double *params,
+    const struct massaged_zone *zones, size_t n_zones, double duration_s,
+    char *why, size_t whylen)
+{
 	static const struct routine_opts	 defaults;
-	struct massaged_routine_args		 args;
 	struct routine_copy			*c = routines_copy(desc);
-	char					 err[256];
 
 	if (o == NULL)
 		o = &defaults;
-	if (c != NULL) {
+	if (c == NULL)
+		return (routine_inst_local(ri, o, desc, params, zones, n_zones,
+		    duration_s, why, whylen));
+	memset(ri, 0, sizeof(*ri));
+	ri->host.size = sizeof(ri->host);
+	ri->deadline_ms = o->deadline_ms;
+	ri->wait_ms = o->wait_ms;
+	ri->cpu_ms = o->cpu_ms;
+	ri->tick_ms = o->tick_hz > 0 ? 1000.0 / o->tick_hz : 0;
+	ri->desc = desc;
+	ri->n_zones = n_zones;
+	if (routine_inst_load(ri, o, c, params, zones, n_zones, duration_s,
+	    why, whylen) == -1) {
 		memset(ri, 0, sizeof(*ri));
-		ri->host.size = sizeof(ri->host);
-		ri->deadline_ms = o->deadline_ms;
-		ri->wait_ms = o->wait_ms;
-		ri->cpu_ms = o->cpu_ms;
-		ri->tick_ms = o->tick_hz > 0 ? 1000.0 / o->tick_hz : 0;
-		if (routine_inst_remote(ri, o, c, params, zones, n_zones,
-		    duration_s, why, whylen) == -1)
-			return (-1);
-		ri->desc = desc;
-		ri->inst = ri->w;
-		ri->n_zones = n_zones;
-		return (0);
+		return (-1);
 	}
+	return (0);
+}
+
+/* create() of a descriptor built into this process (a test's). */
+static int
+routine_inst_local(struct routine_inst *ri, const struct routine_opts *o,
+    const struct massaged_routine *desc, const double *params,
+    const struct massaged_zone *zones, size_t n_zones, double duration_s,
+    char *why, size_t whylen)
+{
+	struct massaged_routine_args		 args;
+	char					 err[256];
+
 	memset(ri, 0, sizeof(*ri));
 	ri->host.size = sizeof(ri->host);
 	/* The descriptor outlives every instance and names the routine. */
@@ -370,6 +452,7 @@ routine_inst_step(struct routine_inst *ri, const struct massaged_step_in *in,
 void
 routine_inst_destroy(struct routine_inst *ri)
 {
+	free(ri->req);
 	if (ri->w != NULL) {
 		/* Its process goes, whatever destroy() would have done. */
 		routine_worker_end(ri->w, 1, NULL, 0);
@@ -435,6 +518,9 @@ routine_inst_ask(struct routine_inst *ri, const struct massaged_step_in *in,
 {
 	if (ri->w != NULL && ri->inst != NULL && !ri->pending)
 		(void)routine_inst_remote_ask(ri, in, look_ns);
+	/* Once a tick, while it computes: what it wrote to stderr. */
+	if (ri->w != NULL)
+		routine_worker_stderr(ri->w);
 }
 
 /*
@@ -446,12 +532,24 @@ static int
 routine_inst_answered(struct routine_inst *ri)
 {
 	struct wk_answer	*a = &ri->w->sh->a;
+	int64_t			 cpu;
 
 	if (__atomic_load_n(&a->seq, __ATOMIC_ACQUIRE) != ri->w->seq)
 		return (0);
 	memcpy(ri->answer_kpa, a->setpoint_kpa, ri->n_zones * sizeof(double));
 	ri->answer_rc = a->rc;
-	ri->answer_cpu_ns = a->cpu_ns;
+	/*
+	 * What it cost, as the kernel counts it (the page is the worker's
+	 * to forge): the worker slept from its last answer until it looked
+	 * for this question, so its CPU time since that answer was taken is
+	 * what this one used. One system call per question, which wakes
+	 * nobody.
+	 */
+	if ((cpu = routine_worker_cpu_ns(ri->w)) >= 0) {
+		ri->answer_cpu_ms = ri->answer_cpu_ns > 0 ?
+		    (cpu - ri->answer_cpu_ns) / 1e6 : 0;
+		ri->answer_cpu_ns = cpu;
+	}
 	ri->pending = 0;
 	ri->late_ns = 0;
 	return (1);
@@ -673,6 +771,12 @@ static int
 routine_inst_remote_now(const struct routine_inst *ri)
 {
 	return (ri->w != NULL);
+}
+
+static double
+routine_inst_cpu_ms(const struct routine_inst *ri)
+{
+	return (ri->w != NULL ? ri->answer_cpu_ms : 0);
 }
 
 static int

@@ -32,13 +32,20 @@ struct routine_inst {
 	uint64_t			 sent_ns;
 	double				 cpu_ms;	/* judged a tick on */
 	double				 tick_ms;
-	int64_t				 answer_cpu_ns;	/* worker CPU at the
-							   last answer, 0 */
+	int64_t				 answer_cpu_ns;	/* worker CPU when
+							   the last answer
+							   was taken (the
+							   kernel's), 0 */
+	double				 answer_cpu_ms;	/* used on it */
 	int64_t				 late_cpu_ns;	/* worker CPU when */
 	uint64_t			 late_ns;	/*   last found late */
 	unsigned long			 late;		/* LATE answers */
 	struct routine_worker		*w;
 	const struct massaged_routine	*prepared; /* w started for it */
+	int				 loading;	/* begun, not ready */
+	uint64_t			 load_deadline_ns;
+	double				 load_ms;	/* its budget */
+	struct wk_create		*req;	/* create(), once loaded */
 	char				 why[256]; /* of ROUTINE_STEP_LOST */
 };
 
@@ -61,6 +68,20 @@ int	routine_inst_start(struct routine_inst *ri,
 	    const struct routine_opts *o, const struct massaged_routine *desc,
 	    const double *params, const struct massaged_zone *zones,
 	    size_t n_zones, double duration_s, char *why, size_t whylen);
+/*
+ * routine_inst_start() in two halves, for a caller that must not wait
+ * (the session's tick): begin() starts the worker (or takes the prepared
+ * one) and returns; ready() looks, without waiting unless wait is set:
+ * 1 the worker has loaded and create() accepted, 0 not yet, -1 refused,
+ * failed or past o->load_deadline_ns (the worker killed; ri->why says
+ * which, naming the deadline). In-process descriptors are created in
+ * begin() and ready at once.
+ */
+int	routine_inst_begin(struct routine_inst *ri,
+	    const struct routine_opts *o, const struct massaged_routine *desc,
+	    const double *params, const struct massaged_zone *zones,
+	    size_t n_zones, double duration_s, char *why, size_t whylen);
+int	routine_inst_ready(struct routine_inst *ri, int wait);
 int	routine_inst_step(struct routine_inst *ri,
 	    const struct massaged_step_in *in, double *setpoint_kpa);
 /*
