@@ -4,14 +4,14 @@
  *   massaged-worker FILE.so      (the daemon's socket on fd 3, the page
  *                                 step() goes through on fd 4)
  *
- * Started by the daemon (daemon/engine/routines.c) for one plugin file: locks
- * itself down as far as loading allows (sandbox.c: its own process group,
- * killed with its parent, no new privileges, rlimits, a seccomp filter
- * that refuses processes, sockets and writing files), loads the file (its
- * constructors run here, never in the daemon), sends a copy of the
- * descriptor, locks down the rest of the way (no files at all), and then
- * serves create() and destroy() over the socket, and step() through the
- * page it shares with the daemon (include/massaged/worker.h).
+ * Started by the daemon (daemon/engine/routine-worker.c) for one plugin
+ * file: locks itself down as far as loading allows (sandbox.c: its own
+ * process group, killed with its parent, no new privileges, rlimits, a
+ * seccomp filter that refuses processes, sockets and writing files), loads
+ * the file (its constructors run here, never in the daemon), sends a copy
+ * of the descriptor, locks down the rest of the way (no files at all), and
+ * then serves create() and destroy() over the socket, and step() through
+ * the page it shares with the daemon (include/massaged/worker.h).
  * It never outlives the daemon's end of the socket.
  */
 #include <sys/mman.h>
@@ -95,7 +95,7 @@ worker_str(struct wk_desc *m, size_t *off, const char *s)
 	*off += n + 1;
 }
 
-/* Sends a copy of the descriptor: the daemon checks it (routines.c). */
+/* Sends a copy of the descriptor: the daemon checks it (routine-desc.c). */
 static void
 worker_desc(const struct massaged_routine *d)
 {
@@ -205,18 +205,6 @@ worker_guarded(size_t n)
 	return ((double *)(void *)(p + data - n * sizeof(double)));
 }
 
-/* CPU time used so far: the daemon judges a step() that does not
- * answer by the CPU it has used since the last answer. */
-static int64_t
-worker_cpu_ns(void)
-{
-	struct timespec	 ts;
-
-	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == -1)
-		return (-1);
-	return ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
-}
-
 /* The shared page, mapped from WORKER_SHM_FD before the lockdown. */
 static void
 worker_map(void)
@@ -288,6 +276,121 @@ worker_next(void *req, size_t reqlen, ssize_t *n, uint32_t served,
 	}
 }
 
+/*
+ * The one instance this worker serves, and what its create() was given:
+ * the routine may keep any of these pointers until destroy().
+ */
+struct worker_state {
+	const struct massaged_routine	*d;
+	struct massaged_host		 host;
+	struct massaged_routine_args	 args;
+	struct massaged_zone		 zones[WORKER_ZONES_MAX];
+	double				 params[WORKER_PARAMS_MAX];
+	void				*inst;
+	double				*out;	/* guarded, WORKER_ZONES_MAX */
+	double				*pin;
+	size_t				 nz;
+	uint32_t			 served;	/* the last question */
+	int64_t				 look_ns;
+};
+
+/* Answers question qseq in the shared page with one step(). */
+static void
+worker_step(struct worker_state *ws, uint32_t qseq)
+{
+	struct wk_question		*q = &worker_sh->q;
+	struct wk_answer		*a = &worker_sh->a;
+	struct massaged_step_in		 in;
+	struct wk_hdr			 ok;
+	double				*o = ws->out + WORKER_ZONES_MAX - ws->nz;
+	double				*p = ws->pin + WORKER_ZONES_MAX - ws->nz;
+	int				 rc;
+
+	/* A question: copied out of the page first. */
+	worker_seq = qseq;
+	worker_logs = 0;
+	if (q->n != ws->nz)
+		worker_fail("bad step request");
+	/* Right-aligned on the guard page: out[nz] faults. */
+	memcpy(p, q->pressure_kpa, ws->nz * sizeof(double));
+	memset(o, 0, ws->nz * sizeof(double));
+	memset(&in, 0, sizeof(in));
+	in.size = sizeof(in);
+	in.t_s = q->t_s;
+	in.dt_s = q->dt_s;
+	in.pressure_kpa = p;
+	in.intensity = q->intensity;
+	in.feedback = q->feedback;
+	ws->look_ns = q->look_ns;
+	rc = ws->d->step(ws->inst, &in, o);
+	memcpy(a->setpoint_kpa, o, ws->nz * sizeof(double));
+	a->rc = rc;
+	ws->served = qseq;
+	__atomic_store_n(&a->seq, qseq, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&q->waits, __ATOMIC_SEQ_CST) == qseq) {
+		ok.type = WK_STEPPED;
+		ok.seq = qseq;
+		worker_send(&ok, sizeof(ok));
+	}
+}
+
+/* WK_CREATE (n bytes in c, which the zones' names keep pointing into). */
+static void
+worker_create(struct worker_state *ws, struct wk_create *c, ssize_t n)
+{
+	struct massaged_routine_args	*args = &ws->args;
+	struct wk_text			 err;
+	struct wk_hdr			 ok;
+	size_t				 i;
+
+	if (ws->inst != NULL)
+		worker_fail("create() while an instance lives");
+	if ((size_t)n != sizeof(*c) || c->n_params > WORKER_PARAMS_MAX ||
+	    c->n_zones > WORKER_ZONES_MAX)
+		worker_fail("bad create request");
+	ws->nz = c->n_zones;
+	for (i = 0; i < ws->nz; i++) {
+		struct wk_zone *z = &c->zones[i];
+
+		z->name[sizeof(z->name) - 1] = '\0';
+		ws->zones[i].name = z->name;
+		ws->zones[i].along_cm = z->along_cm;
+		ws->zones[i].across_cm = z->across_cm;
+		ws->zones[i].limit_kpa = z->limit_kpa;
+		ws->zones[i].endangerment = z->endangerment;
+	}
+	memcpy(ws->params, c->params, sizeof(ws->params));
+	memset(args, 0, sizeof(*args));
+	args->size = sizeof(*args);
+	args->host = &ws->host;
+	args->params = ws->params;
+	args->n_zones = ws->nz;
+	args->zones = ws->zones;
+	args->duration_s = c->duration_s;
+	args->ramp_kpa_s = c->ramp_kpa_s;
+	args->tick_hz = c->tick_hz;
+	memset(&err, 0, sizeof(err));
+	if ((ws->inst = ws->d->create(args, err.text,
+	    sizeof(err.text))) == NULL) {
+		err.h.type = WK_ERR;
+		err.h.seq = worker_seq;
+		err.text[sizeof(err.text) - 1] = '\0';
+		worker_send(&err, offsetof(struct wk_text, text) +
+		    strlen(err.text) + 1);
+		return;
+	}
+	if (ws->out == NULL) {
+		ws->out = worker_guarded(WORKER_ZONES_MAX);
+		ws->pin = worker_guarded(WORKER_ZONES_MAX);
+	}
+	/* Questions before this one are not this instance's. */
+	ws->served = __atomic_load_n(&worker_sh->q.seq, __ATOMIC_ACQUIRE);
+	ws->look_ns = 0;
+	ok.type = WK_OK;
+	ok.seq = worker_seq;
+	worker_send(&ok, sizeof(ok));
+}
+
 static void
 worker_serve(const struct massaged_routine *d)
 {
@@ -295,123 +398,35 @@ worker_serve(const struct massaged_routine *d)
 		struct wk_hdr		 h;
 		struct wk_create	 c;
 	} req;
-	static struct massaged_zone	 zones[WORKER_ZONES_MAX];
-	static double			 params[WORKER_PARAMS_MAX];
-	struct wk_question		*q = &worker_sh->q;
-	struct wk_answer		*a = &worker_sh->a;
-	struct massaged_routine_args	 args;
-	struct massaged_step_in		 in;
-	struct massaged_host		 host;
-	struct wk_text			 err;
+	static struct worker_state	 ws;
 	struct wk_hdr			 ok;
-	double				*out = NULL, *pin = NULL;
-	void				*inst = NULL;
-	int64_t				 look_ns = 0;
-	uint32_t			 served = 0, qseq = 0;
-	size_t				 nz = 0, i;
+	uint32_t			 qseq = 0;
 	ssize_t				 n = 0;
 
-	memset(&host, 0, sizeof(host));
-	host.size = sizeof(host);
-	host.log = worker_log;
+	ws.d = d;
+	ws.host.size = sizeof(ws.host);
+	ws.host.log = worker_log;
 	for (;;) {
-		if (worker_next(&req, sizeof(req), &n, served, inst != NULL,
-		    &look_ns, &qseq) == 0) {
-			double *o = out + WORKER_ZONES_MAX - nz;
-			double *p = pin + WORKER_ZONES_MAX - nz;
-			int rc;
-
-			/* A question: copied out of the page first. */
-			worker_seq = qseq;
-			worker_logs = 0;
-			if (q->n != nz)
-				worker_fail("bad step request");
-			/* Right-aligned on the guard page: out[nz] faults. */
-			memcpy(p, q->pressure_kpa, nz * sizeof(double));
-			memset(o, 0, nz * sizeof(double));
-			memset(&in, 0, sizeof(in));
-			in.size = sizeof(in);
-			in.t_s = q->t_s;
-			in.dt_s = q->dt_s;
-			in.pressure_kpa = p;
-			in.intensity = q->intensity;
-			in.feedback = q->feedback;
-			look_ns = q->look_ns;
-			rc = d->step(inst, &in, o);
-			memcpy(a->setpoint_kpa, o, nz * sizeof(double));
-			a->rc = rc;
-			a->cpu_ns = worker_cpu_ns();
-			served = qseq;
-			__atomic_store_n(&a->seq, qseq, __ATOMIC_SEQ_CST);
-			if (__atomic_load_n(&q->waits, __ATOMIC_SEQ_CST) ==
-			    qseq) {
-				ok.type = WK_STEPPED;
-				ok.seq = qseq;
-				worker_send(&ok, sizeof(ok));
-			}
+		if (worker_next(&req, sizeof(req), &n, ws.served,
+		    ws.inst != NULL, &ws.look_ns, &qseq) == 0) {
+			worker_step(&ws, qseq);
 			continue;
 		}
 		worker_seq = req.h.seq;
 		worker_logs = 0;
 		switch (req.h.type) {
 		case WK_CREATE:
-			if (inst != NULL)
-				worker_fail("create() while an instance lives");
-			if ((size_t)n != sizeof(req.c) ||
-			    req.c.n_params > WORKER_PARAMS_MAX ||
-			    req.c.n_zones > WORKER_ZONES_MAX)
-				worker_fail("bad create request");
-			nz = req.c.n_zones;
-			for (i = 0; i < nz; i++) {
-				struct wk_zone *z = &req.c.zones[i];
-
-				z->name[sizeof(z->name) - 1] = '\0';
-				zones[i].name = z->name;
-				zones[i].along_cm = z->along_cm;
-				zones[i].across_cm = z->across_cm;
-				zones[i].limit_kpa = z->limit_kpa;
-				zones[i].endangerment = z->endangerment;
-			}
-			memcpy(params, req.c.params, sizeof(params));
-			memset(&args, 0, sizeof(args));
-			args.size = sizeof(args);
-			args.host = &host;
-			args.params = params;
-			args.n_zones = nz;
-			args.zones = zones;
-			args.duration_s = req.c.duration_s;
-			args.ramp_kpa_s = req.c.ramp_kpa_s;
-			args.tick_hz = req.c.tick_hz;
-			memset(&err, 0, sizeof(err));
-			if ((inst = d->create(&args, err.text,
-			    sizeof(err.text))) == NULL) {
-				err.h.type = WK_ERR;
-				err.h.seq = worker_seq;
-				err.text[sizeof(err.text) - 1] = '\0';
-				worker_send(&err, offsetof(struct wk_text, text) +
-				    strlen(err.text) + 1);
-				break;
-			}
-			if (out == NULL) {
-				out = worker_guarded(WORKER_ZONES_MAX);
-				pin = worker_guarded(WORKER_ZONES_MAX);
-			}
-			/* Questions before this one are not this instance's. */
-			served = __atomic_load_n(&q->seq, __ATOMIC_ACQUIRE);
-			look_ns = 0;
-			ok.type = WK_OK;
-			ok.seq = worker_seq;
-			worker_send(&ok, sizeof(ok));
+			worker_create(&ws, &req.c, n);
 			break;
 		case WK_STEP:
 			/* The question is in the page: looked for above. */
-			if ((size_t)n != sizeof(req.h) || inst == NULL)
+			if ((size_t)n != sizeof(req.h) || ws.inst == NULL)
 				worker_fail("bad step request");
 			break;
 		case WK_DESTROY:
-			if (inst != NULL)
-				d->destroy(inst);
-			inst = NULL;
+			if (ws.inst != NULL)
+				d->destroy(ws.inst);
+			ws.inst = NULL;
 			ok.type = WK_OK;
 			ok.seq = worker_seq;
 			worker_send(&ok, sizeof(ok));

@@ -27,8 +27,9 @@
  * Every message carries a sequence number; the daemon checks type, size
  * and number before it believes one, and treats anything else as a
  * broken worker. The page is the worker's to scribble on too: the daemon
- * copies an answer out before it looks at it, and every value goes
- * through the limit pipeline.
+ * copies an answer out before it looks at it, every value goes through
+ * the limit pipeline, and nothing in it judges the worker (its CPU time
+ * and state are the kernel's word, never the page's).
  */
 #ifndef WORKER_H
 #define WORKER_H
@@ -118,7 +119,6 @@ struct wk_question {			/* the daemon's */
 struct wk_answer {			/* the worker's */
 	uint32_t	 seq;		/* of the question answered */
 	int32_t		 rc;
-	int64_t		 cpu_ns;	/* the worker's CPU time, then */
 	uint32_t	 waits;		/* the worker waits on the socket
 					   for a question: WK_STEP */
 	uint32_t	 logs;		/* WK_LOG messages sent so far */
