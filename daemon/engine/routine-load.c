@@ -203,7 +203,9 @@ routines_load_one(struct routine_set *set, const char *path, int check_dir,
 		snprintf(why, sizeof(why), "cannot load routine: %s", sec);
 		goto refuse;
 	}
-	snprintf(w->name, sizeof(w->name), "in %s", path);
+	/* Named by its file until it names itself (w->name is short). */
+	snprintf(w->name, sizeof(w->name), "in %s", strrchr(path, '/') != NULL ?
+	    strrchr(path, '/') + 1 : path);
 	rc = routine_worker_wait(w, WK_DESC, clock_mono_ns() +
 	    (uint64_t)ROUTINE_LOAD_MS * 1000000, sec, sizeof(sec));
 	if (rc == 1) {

@@ -41,6 +41,7 @@
 #endif
 #define ROUTINE_REAP_MS		5	/* for a dying worker's status */
 #define ROUTINE_PENDING_MAX	64
+#define ROUTINE_STDERR_READ	4096	/* bytes of stderr taken per look */
 
 #if defined(__SANITIZE_ADDRESS__)
 #define ROUTINE_ASAN		1
@@ -54,11 +55,9 @@ static const char *routine_worker_path(void);
 static void	 routine_worker_status(int st, char *why, size_t whylen);
 static void	 routine_worker_log(const struct routine_worker *w,
 		    const struct wk_text *m, size_t len);
+static void	 routine_worker_errline(struct routine_worker *w);
 static int	 routine_worker_is_text(struct routine_worker *w, ssize_t n,
 		    uint32_t type);
-static int	 routine_worker_wait_soft(struct routine_worker *w,
-		    uint32_t want, uint64_t soft_ns, uint64_t deadline_ns,
-		    char *why, size_t whylen);
 
 /* snprintf() for reasons that may be cut short on purpose. */
 void
@@ -142,7 +141,8 @@ routine_worker_spawn(const char *so, char *why, size_t whylen)
 	const char			*bin = routine_worker_path();
 	char				*argv[3];
 	void				*sh;
-	int				 sv[2], rc, mfd;
+	const char			*base;
+	int				 sv[2], ep[2], rc, mfd;
 
 	routine_worker_reap();
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
@@ -160,17 +160,25 @@ routine_worker_spawn(const char *so, char *why, size_t whylen)
 	    (sh = mmap(NULL, sizeof(struct wk_shared), PROT_READ | PROT_WRITE,
 	    MAP_SHARED, mfd, 0)) == MAP_FAILED) {
 		snprintf(why, whylen, "shared page: %s", strerror(errno));
-		if (mfd != -1)
-			close(mfd);
-		close(sv[0]);
-		close(sv[1]);
-		free(w);
-		return (NULL);
+		goto fail;
 	}
 	w->sh = sh;
+	/* Its stderr: a pipe we read, so that each line is named and none
+	 * gets a priority of its own in the journal; non-blocking on both
+	 * ends, so that a worker writing more than we take loses lines,
+	 * never waits. */
+	if (pipe2(ep, O_NONBLOCK | O_CLOEXEC) == -1) {
+		snprintf(why, whylen, "pipe: %s", strerror(errno));
+		munmap(w->sh, sizeof(*w->sh));
+		goto fail;
+	}
+	/* Named by its file until its caller names it. */
+	base = strrchr(so, '/') != NULL ? strrchr(so, '/') + 1 : so;
+	snprintf(w->name, sizeof(w->name), "%s", base);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], WORKER_FD);
 	posix_spawn_file_actions_adddup2(&fa, mfd, WORKER_SHM_FD);
 	posix_spawn_file_actions_addclosefrom_np(&fa, WORKER_SHM_FD + 1);
@@ -190,10 +198,13 @@ routine_worker_spawn(const char *so, char *why, size_t whylen)
 	posix_spawnattr_destroy(&at);
 	close(sv[1]);
 	close(mfd);
+	close(ep[1]);
+	w->errfd = ep[0];
 	if (rc != 0) {
 		routine_worker_why(why, whylen, "cannot start %s: %s", bin,
 		    strerror(rc));
 		close(sv[0]);
+		close(w->errfd);
 		munmap(w->sh, sizeof(*w->sh));
 		free(w);
 		return (NULL);
@@ -201,6 +212,13 @@ routine_worker_spawn(const char *so, char *why, size_t whylen)
 	w->fd = sv[0];
 	fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_NONBLOCK);
 	return (w);
+fail:
+	if (mfd != -1)
+		close(mfd);
+	close(sv[0]);
+	close(sv[1]);
+	free(w);
+	return (NULL);
 }
 
 /* How a worker ended, from its wait status. */
@@ -241,6 +259,12 @@ routine_worker_end(struct routine_worker *w, int killed, char *why,
 	if (w == NULL)
 		return;
 	close(w->fd);
+	/* What it said before it went (a sanitizer's report, a mark). */
+	routine_worker_stderr(w);
+	if (w->errlen > 0)
+		routine_worker_errline(w);
+	if (w->errfd != -1)
+		close(w->errfd);
 	kill(-w->pid, SIGKILL);
 	kill(w->pid, SIGKILL);
 	until = clock_mono_ns() + (uint64_t)ROUTINE_REAP_MS * 1000000;
@@ -283,6 +307,62 @@ routine_worker_log(const struct routine_worker *w, const struct wk_text *m,
 	log_emit(level, "routine %s: %s", w->name, buf);
 }
 
+/* The line in w->errbuf as a daemon line of our priority, then gone. */
+static void
+routine_worker_errline(struct routine_worker *w)
+{
+	char	 line[sizeof(w->errbuf) + 1];
+	size_t	 i = 0, j, n = w->errlen;
+
+	/* Its own "<N>" would be a priority to journald: not ours to set. */
+	while (i < n && w->errbuf[i] == '<') {
+		for (j = i + 1; j < n && j - i <= 4 && isdigit((unsigned char)
+		    w->errbuf[j]); j++)
+			;
+		if (j == i + 1 || j >= n || w->errbuf[j] != '>')
+			break;
+		i = j + 1;
+	}
+	for (j = 0; i < n; i++)
+		line[j++] = isprint((unsigned char)w->errbuf[i]) ?
+		    w->errbuf[i] : '?';
+	line[j] = '\0';
+	w->errlen = 0;
+	if (j > 0)
+		log_emit(LOG_INFO, "routine %s (stderr): %s", w->name, line);
+}
+
+/*
+ * Passes on what the worker wrote to its stderr, without waiting: each
+ * line as a daemon line "routine NAME (stderr): ..." at LOG_INFO, its own
+ * "<N>" priority prefix and control characters neutralised. A line
+ * longer than the buffer is passed on in parts.
+ */
+void
+routine_worker_stderr(struct routine_worker *w)
+{
+	char	 buf[ROUTINE_STDERR_READ];
+	ssize_t	 n, i;
+
+	if (w->errfd == -1)
+		return;
+	if ((n = read(w->errfd, buf, sizeof(buf))) == 0) {
+		close(w->errfd);	/* closed: poll() must not see it */
+		w->errfd = -1;
+	}
+	if (n <= 0)
+		return;
+	for (i = 0; i < n; i++) {
+		if (buf[i] == '\n') {
+			routine_worker_errline(w);
+			continue;
+		}
+		w->errbuf[w->errlen++] = buf[i];
+		if (w->errlen == sizeof(w->errbuf))
+			routine_worker_errline(w);
+	}
+}
+
 /* Past deadline_ns: -1 "timeout" (the worker killed); past soft_ns: 2;
  * else 0, with the time in *now. */
 int
@@ -303,15 +383,17 @@ int
 routine_worker_poll(struct routine_worker *w, uint64_t now, uint64_t soft_ns,
     uint64_t deadline_ns, char *why, size_t whylen)
 {
-	struct pollfd	 pfd;
+	struct pollfd	 pfd[2];
 	struct timespec	 ts;
 	uint64_t	 until = soft_ns < deadline_ns ? soft_ns : deadline_ns;
 
-	pfd.fd = w->fd;
-	pfd.events = POLLIN;
+	pfd[0].fd = w->fd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = w->errfd;
+	pfd[1].events = POLLIN;
 	ts.tv_sec = (time_t)((until - now) / 1000000000);
 	ts.tv_nsec = (long)((until - now) % 1000000000);
-	if (ppoll(&pfd, 1, &ts, NULL) == -1 && errno != EINTR) {
+	if (ppoll(pfd, 2, &ts, NULL) == -1 && errno != EINTR) {
 		snprintf(why, whylen, "poll: %s", strerror(errno));
 		routine_worker_end(w, 1, why, whylen);
 		return (-1);
@@ -348,8 +430,8 @@ routine_worker_wait(struct routine_worker *w, uint32_t want,
 }
 
 /* routine_worker_wait(), but 2 (the worker kept, still asked) once soft_ns
- * has passed without an answer. */
-static int
+ * has passed without an answer: soft_ns 0 looks without waiting. */
+int
 routine_worker_wait_soft(struct routine_worker *w, uint32_t want,
     uint64_t soft_ns, uint64_t deadline_ns, char *why, size_t whylen)
 {
@@ -358,6 +440,7 @@ routine_worker_wait_soft(struct routine_worker *w, uint32_t want,
 	int		 logs = 0, rc;
 
 	for (;;) {
+		routine_worker_stderr(w);
 		n = recv(w->fd, &w->buf, sizeof(w->buf), MSG_DONTWAIT);
 		if (n == -1 && errno == EINTR)
 			continue;

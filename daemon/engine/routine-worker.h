@@ -28,6 +28,9 @@ struct routine_worker {
 	int		 loaded;	/* its descriptor arrived */
 	size_t		 len;		/* of the last message */
 	char		 name[WORKER_NAME_LEN];
+	int		 errfd;		/* its stderr, a pipe */
+	size_t		 errlen;
+	char		 errbuf[256];	/* a line not ended yet */
 	union {
 		struct wk_hdr		 h;
 		struct wk_desc		 desc;
@@ -59,6 +62,10 @@ void	routine_worker_reap(void);
  */
 int	routine_worker_wait(struct routine_worker *w, uint32_t want,
 	    uint64_t deadline_ns, char *why, size_t whylen);
+/* routine_worker_wait(), but 2 (the worker kept, still asked) once soft_ns
+ * has passed without an answer: soft_ns 0 looks without waiting. */
+int	routine_worker_wait_soft(struct routine_worker *w, uint32_t want,
+	    uint64_t soft_ns, uint64_t deadline_ns, char *why, size_t whylen);
 /* Sends one request without waiting; -1 (the worker ended) if it cannot. */
 int	routine_worker_send(struct routine_worker *w, const void *req,
 	    size_t reqlen, char *why, size_t whylen);
@@ -83,6 +90,12 @@ int	routine_worker_due(struct routine_worker *w, uint64_t soft_ns,
  * comes first: 0, or -1 with why if poll failed (the worker ended). */
 int	routine_worker_poll(struct routine_worker *w, uint64_t now,
 	    uint64_t soft_ns, uint64_t deadline_ns, char *why, size_t whylen);
+/*
+ * Passes on what the worker wrote to its stderr, without waiting: each
+ * line as a daemon line "routine NAME (stderr): ..." at LOG_INFO, its own
+ * "<N>" priority prefix and control characters neutralised.
+ */
+void	routine_worker_stderr(struct routine_worker *w);
 /* CPU time the worker has used (its process clock), -1 if unknown. */
 int64_t	routine_worker_cpu_ns(const struct routine_worker *w);
 /* The worker's scheduler state ('R', 'S', 'D' ...), 0 if unknown. */
