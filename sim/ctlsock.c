@@ -5,6 +5,9 @@
  *
  * A TCP line protocol: one command per line, one answer line per command,
  * starting "ok" or "err <reason>". Several clients may be connected.
+ * Commands act through wire.c and plant.c on the controllers of the
+ * struct sim given to ctlsock_open(); "quit" only sets its flag, which
+ * the loop in main.c reads.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -104,17 +107,19 @@ static const struct ctlsock_cmd ctlsock_cmds[] = {
 };
 #define CONTROL_NCMDS	(sizeof(ctlsock_cmds) / sizeof(ctlsock_cmds[0]))
 
+static struct sim *ctlsock_sim;	/* the controllers commands act on */
 static int	ctlsock_fd = -1;
 static char	ctlsock_addr[160];
 static TAILQ_HEAD(, ctlsock_client) ctlsock_clients =
     TAILQ_HEAD_INITIALIZER(ctlsock_clients);
 
 int
-ctlsock_open(const char *host, int port)
+ctlsock_open(struct sim *sim, const char *host, int port)
 {
-	if ((ctlsock_fd = sim_listen(host, port, &port)) == -1)
+	ctlsock_sim = sim;
+	if ((ctlsock_fd = net_listen(host, port, &port)) == -1)
 		return (-1);
-	sim_hostport(ctlsock_addr, sizeof(ctlsock_addr), host, port);
+	net_hostport(ctlsock_addr, sizeof(ctlsock_addr), host, port);
 	return (0);
 }
 
@@ -138,15 +143,15 @@ ctlsock_close(void)
 }
 
 void
-ctlsock_poll(struct sim_poll *sp)
+ctlsock_poll(struct pollset *ps)
 {
 	struct ctlsock_client	*cl;
 
 	if (ctlsock_fd != -1)
-		sim_poll_add(sp, ctlsock_fd, POLLIN, POLL_CONTROL_LISTEN, NULL);
+		pollset_add(ps, ctlsock_fd, POLLIN, POLL_CONTROL_LISTEN, NULL);
 	TAILQ_FOREACH(cl, &ctlsock_clients, entry) {
 		if (!cl->dead)
-			sim_poll_add(sp, cl->fd, POLLIN, POLL_CONTROL_CLIENT,
+			pollset_add(ps, cl->fd, POLLIN, POLL_CONTROL_CLIENT,
 			    cl);
 	}
 }
@@ -355,12 +360,12 @@ ctlsock_which(struct ctlsock_client *cl, const char *s, int *from, int *to)
 
 	if (strcmp(s, "all") == 0) {
 		*from = 0;
-		*to = sim_nctl();
+		*to = ctlsock_sim->nctls;
 		return (0);
 	}
-	if (parse_int(s, 0, sim_nctl() - 1, &v) == -1) {
+	if (parse_int(s, 0, ctlsock_sim->nctls - 1, &v) == -1) {
 		ctlsock_reply(cl, "err bad controller '%s' (expected 0 to %d "
-		    "or all)", s, sim_nctl() - 1);
+		    "or all)", s, ctlsock_sim->nctls - 1);
 		return (-1);
 	}
 	*from = (int)v;
@@ -408,7 +413,7 @@ ctlsock_set_input(struct ctlsock_client *cl, int argc, char **argv,
 	    ctlsock_onoff(cl, argv[2], &on) == -1)
 		return (-1);
 	for (i = from; i < to; i++) {
-		c = sim_ctl_get(i);
+		c = ctlsock_sim->ctls[i];
 		ctlsock_event(c, argc, argv);
 		plant_step(c, clock_mono_ns());
 		*(int *)(void *)((char *)c + field) = on;
@@ -441,7 +446,7 @@ ctlsock_cmd_drop(struct ctlsock_client *cl, int argc, char **argv)
 	if (ctlsock_which(cl, argv[1], &from, &to) == -1)
 		return (-1);
 	for (i = from; i < to; i++) {
-		c = sim_ctl_get(i);
+		c = ctlsock_sim->ctls[i];
 		ctlsock_event(c, argc, argv);
 		n += wire_drop(c, "drop");
 	}
@@ -454,20 +459,15 @@ ctlsock_cmd_drop(struct ctlsock_client *cl, int argc, char **argv)
 static int
 ctlsock_cmd_powercycle(struct ctlsock_client *cl, int argc, char **argv)
 {
-	struct sim_pending	*pe;
 	struct sim_ctl		*c;
 	int			 from, to, i;
 
 	if (ctlsock_which(cl, argv[1], &from, &to) == -1)
 		return (-1);
 	for (i = from; i < to; i++) {
-		c = sim_ctl_get(i);
+		c = ctlsock_sim->ctls[i];
 		ctlsock_event(c, argc, argv);
-		while ((pe = TAILQ_FIRST(&c->pending)) != NULL) {
-			TAILQ_REMOVE(&c->pending, pe, entry);
-			c->npending--;
-			free(pe);
-		}
+		wire_flush(c);
 		plant_powercycle(c, clock_mono_ns());
 	}
 	ctlsock_reply(cl, "ok");
@@ -483,8 +483,8 @@ ctlsock_cmd_refuse(struct ctlsock_client *cl, int argc, char **argv)
 	    ctlsock_onoff(cl, argv[2], &on) == -1)
 		return (-1);
 	for (i = from; i < to; i++) {
-		ctlsock_event(sim_ctl_get(i), argc, argv);
-		sim_ctl_get(i)->refuse = on;
+		ctlsock_event(ctlsock_sim->ctls[i], argc, argv);
+		ctlsock_sim->ctls[i]->refuse = on;
 	}
 	ctlsock_reply(cl, "ok");
 	return (0);
@@ -505,7 +505,7 @@ ctlsock_cmd_hang(struct ctlsock_client *cl, int argc, char **argv)
 		return (-1);
 	}
 	for (i = from; i < to; i++) {
-		c = sim_ctl_get(i);
+		c = ctlsock_sim->ctls[i];
 		ctlsock_event(c, argc, argv);
 		c->hang_forever = ms == -1;
 		c->hang_until_ns = ms > 0 ?
@@ -529,8 +529,8 @@ ctlsock_cmd_delay(struct ctlsock_client *cl, int argc, char **argv)
 		return (-1);
 	}
 	for (i = from; i < to; i++) {
-		ctlsock_event(sim_ctl_get(i), argc, argv);
-		sim_ctl_get(i)->delay_ms = (int)ms;
+		ctlsock_event(ctlsock_sim->ctls[i], argc, argv);
+		ctlsock_sim->ctls[i]->delay_ms = (int)ms;
 	}
 	ctlsock_reply(cl, "ok");
 	return (0);
@@ -551,8 +551,8 @@ ctlsock_cmd_exception(struct ctlsock_client *cl, int argc, char **argv)
 		return (-1);
 	}
 	for (i = from; i < to; i++) {
-		ctlsock_event(sim_ctl_get(i), argc, argv);
-		sim_ctl_get(i)->exc_code = (int)code;
+		ctlsock_event(ctlsock_sim->ctls[i], argc, argv);
+		ctlsock_sim->ctls[i]->exc_code = (int)code;
 	}
 	ctlsock_reply(cl, "ok");
 	return (0);
@@ -577,8 +577,8 @@ ctlsock_cmd_identity(struct ctlsock_client *cl, int argc, char **argv)
 		return (-1);
 	}
 	for (i = from; i < to; i++) {
-		ctlsock_event(sim_ctl_get(i), argc, argv);
-		in = sim_ctl_get(i)->map->tab_input_registers;
+		ctlsock_event(ctlsock_sim->ctls[i], argc, argv);
+		in = ctlsock_sim->ctls[i]->map->tab_input_registers;
 		in[REGMAP_IR_MAP_VERSION] = (uint16_t)v;
 		in[REGMAP_IR_MAX_PRESSURE] = regmap_kpa_to_reg(kpa);
 	}
@@ -606,8 +606,8 @@ ctlsock_cmd_badreply(struct ctlsock_client *cl, int argc, char **argv)
 		return (-1);
 	}
 	for (i = from; i < to; i++) {
-		ctlsock_event(sim_ctl_get(i), argc, argv);
-		sim_ctl_get(i)->bad_reply = mode;
+		ctlsock_event(ctlsock_sim->ctls[i], argc, argv);
+		ctlsock_sim->ctls[i]->bad_reply = mode;
 	}
 	ctlsock_reply(cl, "ok");
 	return (0);
@@ -625,7 +625,7 @@ ctlsock_channel(struct ctlsock_client *cl, const char *arg, int from, int to,
 	if (strcmp(arg, "all") == 0)
 		return (0);
 	for (i = from; i < to; i++) {
-		c = sim_ctl_get(i);
+		c = ctlsock_sim->ctls[i];
 		if (parse_int(arg, 0, c->p.channels - 1, ch) == -1) {
 			ctlsock_reply(cl, "err bad channel '%s' (controller "
 			    "%d: expected 0 to %d or all)", arg, i,
@@ -649,7 +649,7 @@ ctlsock_cmd_stick(struct ctlsock_client *cl, int argc, char **argv)
 	if (ctlsock_channel(cl, argv[2], from, to, &ch) == -1)
 		return (-1);
 	for (i = from; i < to; i++) {
-		c = sim_ctl_get(i);
+		c = ctlsock_sim->ctls[i];
 		ctlsock_event(c, argc, argv);
 		plant_step(c, clock_mono_ns());
 		for (j = 0; j < c->p.channels; j++) {
@@ -673,7 +673,7 @@ ctlsock_cmd_overpressure(struct ctlsock_client *cl, int argc, char **argv)
 	if (ctlsock_channel(cl, argv[2], from, to, &ch) == -1)
 		return (-1);
 	for (i = from; i < to; i++) {
-		c = sim_ctl_get(i);
+		c = ctlsock_sim->ctls[i];
 		ctlsock_event(c, argc, argv);
 		plant_step(c, clock_mono_ns());
 		plant_overpressure(c, (int)ch);
@@ -767,7 +767,7 @@ ctlsock_cmd_get(struct ctlsock_client *cl, int argc, char **argv)
 	for (i = from; i < to; i++) {
 		if (i > from)
 			ctlsock_bprintf(&b, ",");
-		ctlsock_json(&b, sim_ctl_get(i));
+		ctlsock_json(&b, ctlsock_sim->ctls[i]);
 	}
 	if (all)
 		ctlsock_bprintf(&b, "]");
@@ -783,7 +783,7 @@ static int
 ctlsock_cmd_quit(struct ctlsock_client *cl, int argc, char **argv)
 {
 	ctlsock_reply(cl, "ok bye");
-	sim_quit();
+	ctlsock_sim->quitting = 1;
 	return (0);
 }
 

@@ -336,8 +336,8 @@ plant_step(struct sim_ctl *c, uint64_t now)
 
 	dt_ms = now > c->step_ns ? (now - c->step_ns) / 1e6 : 0.0;
 	c->step_ns = now > c->step_ns ? now : c->step_ns;
-	k_follow = sim_fast() ? 1.0 : 1.0 - exp(-dt_ms / c->p.tau_ms);
-	k_vent = sim_fast() ? 1.0 : 1.0 - exp(-dt_ms / c->p.vent_tau_ms);
+	k_follow = c->sim->fast ? 1.0 : 1.0 - exp(-dt_ms / c->p.tau_ms);
+	k_vent = c->sim->fast ? 1.0 : 1.0 - exp(-dt_ms / c->p.vent_tau_ms);
 	for (i = 0; i < c->p.channels; i++) {
 		if (c->stuck[i])
 			continue;

@@ -1,12 +1,22 @@
 /*
  * sim.h: the table simulator massaged-sim, a Modbus server that behaves
- * like the actuator controllers of register map v1 (docs/register-map.md;
- * its names and units are in massaged/regmap.h).
+ * like the actuator controllers of register map v2, or v1 with
+ * --map-version 1 (docs/register-map.md; its names and units are in
+ * massaged/regmap.h).
  *
- * One process simulates several controllers. sim.c owns the command line
- * and the poll loop, plant.c the register map and the physics of one
- * controller, wire.c the Modbus TCP and RTU transports, ctlsock.c the
- * fault injection socket and evlog.c the event log.
+ * One process simulates several controllers. The files form layers, each
+ * calling only those below it (tests/integration/test_sim_layers.py keeps
+ * it so):
+ *
+ *	main.c		the command line, the startup lines and the poll loop
+ *	ctlsock.c	the fault injection socket (and its --control-cmd client)
+ *	wire.c		the Modbus TCP and RTU transports
+ *	plant.c		the register map and the physics of one controller
+ *	evlog.c, net.c, pollset.c
+ *			the event log, TCP addresses, the loop's poll set
+ *
+ * What they share is data, not calls: struct sim (the controllers and the
+ * loop's flags) is main.c's, and each controller points back at it.
  */
 #ifndef SIM_H
 #define SIM_H
@@ -57,6 +67,16 @@ struct sim_params {
 
 struct sim_ctl;
 
+/* The simulator's shared state, owned by main.c; the subsystems reach it
+ * through sim_ctl.sim (or the pointer ctlsock_open() is given). */
+struct sim {
+	struct sim_ctl		*ctls[SIM_MAXCTL];
+	int			 nctls;
+	int			 quitting;	/* the loop ends after this turn */
+	int			 fast;		/* --fast: no physics */
+	long			 tick_ms;	/* longest sleep of the loop */
+};
+
 /* One TCP connection to a controller. */
 struct sim_client {
 	TAILQ_ENTRY(sim_client)	 entry;
@@ -79,6 +99,7 @@ struct sim_pending {
 };
 
 struct sim_ctl {
+	struct sim		*sim;		/* the controllers it is among */
 	int			 idx;
 	struct sim_ctl		*ep;		/* owner of the endpoint: self,
 						 * or the first controller on
@@ -135,7 +156,7 @@ struct sim_ctl {
 };
 
 /* What a poll entry is, so the loop can dispatch it. */
-enum sim_pollkind {
+enum pollset_kind {
 	POLL_SIGNAL,
 	POLL_CONTROL_LISTEN,
 	POLL_CONTROL_CLIENT,
@@ -144,27 +165,42 @@ enum sim_pollkind {
 	POLL_SERIAL
 };
 
-struct sim_pollent {
-	enum sim_pollkind	 kind;
+struct pollset_ent {
+	enum pollset_kind	 kind;
 	void			*ptr;
 };
 
-struct sim_poll {
+struct pollset {
 	struct pollfd		*pfd;
-	struct sim_pollent	*ent;
+	struct pollset_ent	*ent;
 	size_t			 n;
 	size_t			 cap;
 };
 
-/* sim.c */
-int		 sim_nctl(void);
-int		 sim_fast(void);
-struct sim_ctl	*sim_ctl_get(int);
-void		 sim_quit(void);
-void		 sim_poll_add(struct sim_poll *, int, short, enum sim_pollkind,
-		    void *);
-int		 sim_listen(const char *, int, int *);
-void		 sim_hostport(char *, size_t, const char *, int);
+/* main.c: main() only; it calls every file below. */
+
+/* ctlsock.c */
+int		 ctlsock_open(struct sim *, const char *, int);
+void		 ctlsock_close(void);
+void		 ctlsock_poll(struct pollset *);
+void		 ctlsock_accept(void);
+void		 ctlsock_read(void *);
+void		 ctlsock_reap(void);
+void		 ctlsock_print(void);
+int		 ctlsock_command(const char *, int, int, char **);
+
+/* wire.c */
+int		 wire_open(struct sim_ctl *);
+void		 wire_close(struct sim_ctl *);
+void		 wire_poll(struct sim_ctl *, struct pollset *);
+void		 wire_accept(struct sim_ctl *);
+void		 wire_read(struct sim_client *);
+void		 wire_serial(struct sim_ctl *, short);
+void		 wire_timers(struct sim_ctl *, uint64_t);
+uint64_t	 wire_next_ns(struct sim_ctl *, uint64_t);
+int		 wire_drop(struct sim_ctl *, const char *);
+void		 wire_flush(struct sim_ctl *);
+void		 wire_reap(struct sim_ctl *);
 
 /* plant.c */
 int		 plant_init(struct sim_ctl *, uint64_t);
@@ -175,34 +211,21 @@ void		 plant_written(struct sim_ctl *, uint16_t, uint16_t, uint64_t);
 void		 plant_overpressure(struct sim_ctl *, int);
 void		 plant_claimed(struct sim_ctl *, unsigned, uint64_t);
 void		 plant_powercycle(struct sim_ctl *, uint64_t);
-const char	*plant_fault_name(int);
-
-/* wire.c */
-int		 wire_open(struct sim_ctl *);
-void		 wire_close(struct sim_ctl *);
-void		 wire_poll(struct sim_ctl *, struct sim_poll *);
-void		 wire_accept(struct sim_ctl *);
-void		 wire_read(struct sim_client *);
-void		 wire_serial(struct sim_ctl *, short);
-void		 wire_timers(struct sim_ctl *, uint64_t);
-uint64_t	 wire_next_ns(struct sim_ctl *, uint64_t);
-int		 wire_drop(struct sim_ctl *, const char *);
-void		 wire_reap(struct sim_ctl *);
-
-/* ctlsock.c */
-int		 ctlsock_open(const char *, int);
-void		 ctlsock_close(void);
-void		 ctlsock_poll(struct sim_poll *);
-void		 ctlsock_accept(void);
-void		 ctlsock_read(void *);
-void		 ctlsock_reap(void);
-void		 ctlsock_print(void);
-int		 ctlsock_command(const char *, int, int, char **);
 
 /* evlog.c */
 int		 evlog_open(const char *);
 void		 evlog_close(void);
 void		 evlog_emit(const struct sim_ctl *, uint64_t, const char *, ...)
 		    LOG_PRINTF(3, 4);
+
+/* net.c */
+int		 net_listen(const char *, int, int *);
+void		 net_hostport(char *, size_t, const char *, int);
+int		 net_split(const char *, char *, size_t, int *);
+
+/* pollset.c */
+void		 pollset_add(struct pollset *, int, short, enum pollset_kind,
+		    void *);
+void		 pollset_free(struct pollset *);
 
 #endif

@@ -65,10 +65,10 @@ wire_open(struct sim_ctl *c)
 			    modbus_strerror(errno));
 			return (-1);
 		}
-		c->listen_fd = sim_listen(c->host, c->port, &c->port);
+		c->listen_fd = net_listen(c->host, c->port, &c->port);
 		if (c->listen_fd == -1)
 			return (-1);
-		sim_hostport(c->addr, sizeof(c->addr), c->host, c->port);
+		net_hostport(c->addr, sizeof(c->addr), c->host, c->port);
 	} else {
 		c->mb = modbus_new_rtu(c->addr, c->p.baud, c->p.parity,
 		    c->p.data_bits, c->p.stop_bits);
@@ -126,15 +126,11 @@ void
 wire_close(struct sim_ctl *c)
 {
 	struct sim_client	*cl;
-	struct sim_pending	*pe;
 
 	TAILQ_FOREACH(cl, &c->clients, entry)
 		wire_kill(cl, "exit");
 	wire_reap(c);
-	while ((pe = TAILQ_FIRST(&c->pending)) != NULL) {
-		TAILQ_REMOVE(&c->pending, pe, entry);
-		free(pe);
-	}
+	wire_flush(c);
 	if (c->listen_fd != -1)
 		close(c->listen_fd);
 	c->listen_fd = -1;
@@ -147,18 +143,31 @@ wire_close(struct sim_ctl *c)
 	plant_free(c);
 }
 
+/* Forgets the requests whose replies are delayed (a power cycle). */
 void
-wire_poll(struct sim_ctl *c, struct sim_poll *sp)
+wire_flush(struct sim_ctl *c)
+{
+	struct sim_pending	*pe;
+
+	while ((pe = TAILQ_FIRST(&c->pending)) != NULL) {
+		TAILQ_REMOVE(&c->pending, pe, entry);
+		c->npending--;
+		free(pe);
+	}
+}
+
+void
+wire_poll(struct sim_ctl *c, struct pollset *ps)
 {
 	struct sim_client	*cl;
 
 	if (c->listen_fd != -1)
-		sim_poll_add(sp, c->listen_fd, POLLIN, POLL_TCP_LISTEN, c);
+		pollset_add(ps, c->listen_fd, POLLIN, POLL_TCP_LISTEN, c);
 	if (c->serial_fd != -1)
-		sim_poll_add(sp, c->serial_fd, POLLIN, POLL_SERIAL, c);
+		pollset_add(ps, c->serial_fd, POLLIN, POLL_SERIAL, c);
 	TAILQ_FOREACH(cl, &c->clients, entry) {
 		if (!cl->dead)
-			sim_poll_add(sp, cl->fd, POLLIN, POLL_TCP_CLIENT, cl);
+			pollset_add(ps, cl->fd, POLLIN, POLL_TCP_CLIENT, cl);
 	}
 }
 
@@ -263,8 +272,8 @@ wire_reap(struct sim_ctl *c)
 		next = TAILQ_NEXT(cl, entry);
 		if (!cl->dead)
 			continue;
-		for (i = 0; i < sim_nctl(); i++) {
-			if ((u = sim_ctl_get(i))->ep != c)
+		for (i = 0; i < c->sim->nctls; i++) {
+			if ((u = c->sim->ctls[i])->ep != c)
 				continue;
 			for (pe = TAILQ_FIRST(&u->pending); pe != NULL;
 			    pe = pnext) {
@@ -483,8 +492,8 @@ wire_unit(struct sim_ctl *ep, int unit)
 	struct sim_ctl	*u, *only = NULL;
 	int		 i, n = 0;
 
-	for (i = 0; i < sim_nctl(); i++) {
-		if ((u = sim_ctl_get(i))->ep != ep)
+	for (i = 0; i < ep->sim->nctls; i++) {
+		if ((u = ep->sim->ctls[i])->ep != ep)
 			continue;
 		n++;
 		only = u;
@@ -501,8 +510,8 @@ wire_sfx_tcp(char *sfx, size_t len, const struct sim_ctl *c,
 {
 	int	 i, shared = 0;
 
-	for (i = 0; i < sim_nctl(); i++)
-		if (sim_ctl_get(i)->ep == c->ep && sim_ctl_get(i) != c)
+	for (i = 0; i < c->sim->nctls; i++)
+		if (c->sim->ctls[i]->ep == c->ep && c->sim->ctls[i] != c)
 			shared = 1;
 	if (shared)
 		snprintf(sfx, len, " cl=%d unit=%d", cl->id, adu[6]);
@@ -523,8 +532,8 @@ wire_frame(struct sim_ctl *ep, struct sim_client *cl, const uint8_t *adu,
 
 	unit = ep->transport == SIM_TCP ? adu[6] : adu[0];
 	if (ep->transport == SIM_RTU && unit == REGMAP_BROADCAST) {
-		for (i = 0; i < sim_nctl(); i++)
-			if ((u = sim_ctl_get(i))->ep == ep)
+		for (i = 0; i < ep->sim->nctls; i++)
+			if ((u = ep->sim->ctls[i])->ep == ep)
 				wire_frame_unit(u, cl, adu, len, ts);
 		return;
 	}
