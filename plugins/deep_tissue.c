@@ -22,10 +22,6 @@
 
 #include <massaged/routine.h>
 
-#ifndef M_PI
-#define M_PI		3.14159265358979323846
-#endif
-
 enum { P_PRESSURE, P_WARMUP, P_SEGMENT, P_TRAVEL, P_CONTACT, P_COUNT };
 
 struct deep {
@@ -75,17 +71,6 @@ static const struct massaged_routine deep_routine = {
 	.step = deep_step,
 	.destroy = deep_destroy,
 };
-
-/* 0 at x <= 0, 1 at x >= 1, a raised cosine between. */
-static double
-deep_ease(double x)
-{
-	if (x <= 0)
-		return (0);
-	if (x >= 1)
-		return (1);
-	return (0.5 - 0.5 * cos(M_PI * x));
-}
 
 static void *
 deep_create(const struct massaged_routine_args *a, char *err, size_t errlen)
@@ -162,14 +147,15 @@ deep_step(void *inst, const struct massaged_step_in *in, double *out)
 	level = d->pressure_kpa;
 	if (d->warmup_s > 0)
 		level = d->contact_kpa + (d->pressure_kpa - d->contact_kpa) *
-		    deep_ease(in->t_s / d->warmup_s);
+		    massaged_ease(in->t_s / d->warmup_s);
 
 	/* Which zone, and how far the glide to the next one has come. */
 	unit = d->segment_s + d->travel_s;
 	k = (size_t)floor(in->t_s / unit);
 	tau = in->t_s - (double)k * unit;
 	k %= d->nwork;
-	s = d->nwork > 1 ? deep_ease((tau - d->segment_s) / d->travel_s) : 0;
+	s = d->nwork > 1 ?
+	    massaged_ease((tau - d->segment_s) / d->travel_s) : 0;
 	out[d->work[k]] = d->contact_kpa + (level - d->contact_kpa) * (1 - s);
 	if (s > 0)
 		out[d->work[(k + 1) % d->nwork]] = d->contact_kpa +

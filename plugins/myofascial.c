@@ -22,9 +22,6 @@
 
 #include <massaged/routine.h>
 
-#ifndef M_PI
-#define M_PI		3.14159265358979323846
-#endif
 #define MYO_SPREAD_MIN_CM	0.5
 
 enum { P_PRESSURE, P_HOLD, P_DRIFT, P_ENGAGE, P_SPREAD, P_COUNT };
@@ -76,17 +73,6 @@ static const struct massaged_routine myo_routine = {
 	.step = myo_step,
 	.destroy = myo_destroy,
 };
-
-/* 0 at x <= 0, 1 at x >= 1, a raised cosine between. */
-static double
-myo_ease(double x)
-{
-	if (x <= 0)
-		return (0);
-	if (x >= 1)
-		return (1);
-	return (0.5 - 0.5 * cos(M_PI * x));
-}
 
 /* From the first zone, always on to the nearest zone not yet held. */
 static void
@@ -192,7 +178,7 @@ myo_step(void *inst, const struct massaged_step_in *in, double *out)
 	}
 
 	/* On path[j], or passing from it to path[j + 1]. */
-	amp = m->pressure_kpa * myo_ease(in->t_s / m->engage_s);
+	amp = m->pressure_kpa * massaged_ease(in->t_s / m->engage_s);
 	t = in->t_s - m->engage_s;
 	j = 0;
 	s = 0;
@@ -200,7 +186,7 @@ myo_step(void *inst, const struct massaged_step_in *in, double *out)
 		unit = m->hold_s + m->drift_s;
 		j = (size_t)floor(t / unit);
 		tau = t - (double)j * unit;
-		s = myo_ease((tau - m->hold_s) / m->drift_s);
+		s = massaged_ease((tau - m->hold_s) / m->drift_s);
 	}
 	a = m->path[myo_stop(m, j)];
 	b = m->path[myo_stop(m, j + 1)];

@@ -86,17 +86,6 @@ static const struct massaged_routine swedish_routine = {
 	.destroy = swedish_destroy,
 };
 
-/* 0 at x <= 0, 1 at x >= 1, a raised cosine between. */
-static double
-swedish_ease(double x)
-{
-	if (x <= 0)
-		return (0);
-	if (x >= 1)
-		return (1);
-	return (0.5 - 0.5 * cos(M_PI * x));
-}
-
 static int
 swedish_cmp_pos(const struct massaged_zone *a, const struct massaged_zone *b)
 {
@@ -276,7 +265,7 @@ swedish_step(void *inst, const struct massaged_step_in *in, double *out)
 		break;
 	default:
 		/* Kneading (phase 0 or pi) and circular (angle). */
-		env = swedish_ease(in->t_s / s->period_s);
+		env = massaged_ease(in->t_s / s->period_s);
 		for (i = 0; i < s->n; i++)
 			out[i] = s->contact_kpa + amp * env *
 			    (0.5 - 0.5 * cos(2 * M_PI * cyc - s->phase[i]));

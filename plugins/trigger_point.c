@@ -26,10 +26,6 @@
 
 #include <massaged/routine.h>
 
-#ifndef M_PI
-#define M_PI		3.14159265358979323846
-#endif
-
 enum { P_PRESSURE, P_RAMP, P_HOLD, P_RELEASE, P_REST, P_ROUNDS,
 	P_FEEDBACK, P_FLOOR, P_COUNT };
 
@@ -90,17 +86,6 @@ static const struct massaged_routine tp_routine = {
 	.step = tp_step,
 	.destroy = tp_destroy,
 };
-
-/* 0 at x <= 0, 1 at x >= 1, a raised cosine between. */
-static double
-tp_ease(double x)
-{
-	if (x <= 0)
-		return (0);
-	if (x >= 1)
-		return (1);
-	return (0.5 - 0.5 * cos(M_PI * x));
-}
 
 /* The hold pressure with the client's feedback applied. */
 static double
@@ -210,11 +195,11 @@ tp_step(void *inst, const struct massaged_step_in *in, double *out)
 		return (MASSAGED_STEP_DONE);
 	i = t->points[k % t->npoints];
 	if (tau < t->ramp_s)
-		out[i] = level * tp_ease(tau / t->ramp_s);
+		out[i] = level * massaged_ease(tau / t->ramp_s);
 	else if ((tau -= t->ramp_s) < t->hold_s)
 		out[i] = level;
 	else if ((tau -= t->hold_s) < t->release_s)
-		out[i] = level * (1 - tp_ease(tau / t->release_s));
+		out[i] = level * (1 - massaged_ease(tau / t->release_s));
 	return (MASSAGED_STEP_RUNNING);
 }
 

@@ -39,6 +39,7 @@
 #ifndef MASSAGED_ROUTINE_H
 #define MASSAGED_ROUTINE_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,7 +49,9 @@ extern "C" {
 
 #define MASSAGED_ROUTINE_ABI_VERSION	1
 /* Minor versions only append fields to the structs below, each of which
- * carries its size: 1 added massaged_routine_args.ramp_kpa_s and tick_hz. */
+ * carries its size: 1 added massaged_routine_args.ramp_kpa_s and tick_hz.
+ * The static inline helpers at the end are compiled into the routine and
+ * never cross to the daemon: adding one changes neither version. */
 #define MASSAGED_ROUTINE_ABI_MINOR	1
 #define MASSAGED_ROUTINE_ENTRY		"massaged_routine_entry"
 
@@ -58,6 +61,16 @@ extern "C" {
 #else
 #define MASSAGED_EXPORT
 #define MASSAGED_PRINTF(a, b)
+#endif
+
+/* inline for the helpers below, also where C89 has no such keyword. */
+#if defined(__cplusplus) || (defined(__STDC_VERSION__) && \
+    __STDC_VERSION__ >= 199901L)
+#define MASSAGED_INLINE		inline
+#elif defined(__GNUC__)
+#define MASSAGED_INLINE		__inline__
+#else
+#define MASSAGED_INLINE
 #endif
 
 /* Parameter types. Every value reaches the routine as a double. */
@@ -206,6 +219,25 @@ typedef const struct massaged_routine *(*massaged_routine_entry_fn)(void);
 
 /* The one symbol a routine exports. */
 MASSAGED_EXPORT const struct massaged_routine *massaged_routine_entry(void);
+
+/*
+ * Helpers: header-only, compiled into the routine (link -lm if used).
+ *
+ * massaged_ease(x): a raised cosine from 0 to 1, for ramps and fades that
+ * start and end with zero slope: 0 at x <= 0, 1 at x >= 1, and
+ * 0.5 - 0.5 cos(pi x) between. Scale x by the ramp's length:
+ * peak * massaged_ease(t_s / ramp_s). (pi is spelled out because M_PI is
+ * not ISO C.)
+ */
+static MASSAGED_INLINE double
+massaged_ease(double x)
+{
+	if (x <= 0)
+		return (0);
+	if (x >= 1)
+		return (1);
+	return (0.5 - 0.5 * cos(3.14159265358979323846 * x));
+}
 
 #ifdef __cplusplus
 }
