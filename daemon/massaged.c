@@ -23,7 +23,7 @@
 #include "log.h"
 #include "notify.h"
 #include "record.h"
-#include "tables.h"
+#include "table-dir.h"
 
 static void
 usage(FILE *fp)
@@ -133,8 +133,18 @@ massaged_check_tokens(struct tick *c, const char *path,
 	return (rc);
 }
 
-int
-main(int argc, char *argv[])
+/* What the command line asks for. */
+struct massaged_opts {
+	const char	*path;
+	char		*overrides[CONFIG_MAX_OVERRIDES];
+	int		 noverrides;
+	int		 check;
+	int		 verbose;
+};
+
+/* Parses the command line: -1 to go on, else the exit status. */
+static int
+massaged_options(int argc, char *argv[], struct massaged_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "config",	required_argument,	NULL, 'f' },
@@ -144,41 +154,32 @@ main(int argc, char *argv[])
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
-	static struct tick	 ctl;
-	struct inifile_errors	 errs = { 0 };
-	struct event_config	*ecfg;
-	struct event_base	*base;
-	struct event		*sigs[4];
-	struct api		*api;
-	struct record		*rec;
-	char			*overrides[CONFIG_MAX_OVERRIDES];
-	const char		*path = CONFDIR "/massaged.ini";
-	char			 err[512];
-	int			 ch, check = 0, verbose = 0, noverrides = 0, i;
-	int			 rc;
+	int	 ch;
 
 	while ((ch = getopt_long(argc, argv, "f:hno:vV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'f':
-			path = optarg;
+			o->path = optarg;
 			break;
 		case 'n':
-			check = 1;
+			o->check = 1;
 			break;
 		case 'o':
-			if (noverrides == CONFIG_MAX_OVERRIDES) {
+			if (o->noverrides == CONFIG_MAX_OVERRIDES) {
 				fprintf(stderr, "massaged: too many -o\n");
 				return (2);
 			}
-			overrides[noverrides++] = optarg;
+			o->overrides[o->noverrides++] = optarg;
 			break;
 		case 'v':
-			verbose++;
+			o->verbose++;
 			break;
 		case 'V':
-			printf("massaged %s (register map v%d, routine ABI "
-			    "v%d)\n", MASSAGED_VERSION, REGMAP_VERSION,
+			printf("massaged %s (%s v%d, routine ABI v%d)\n",
+			    MASSAGED_VERSION,
+			    ctl_backend_find(NULL)->describe()->interface,
+			    ctl_backend_find(NULL)->describe()->version,
 			    MASSAGED_ROUTINE_ABI_VERSION);
 			return (0);
 		case 'h':
@@ -193,43 +194,63 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return (2);
 	}
-	log_init("massaged", verbose);
-	signal(SIGPIPE, SIG_IGN);
+	return (-1);
+}
 
-	if (check && tables_is_dir(path))
-		return (tables_check_dir(path, overrides, noverrides));
+/*
+ * Loads the configuration into ctl and checks the token file; with -n
+ * reports and ends there. Returns -1 to go on, else the exit status.
+ */
+static int
+massaged_load(struct tick *ctl, const struct massaged_opts *o)
+{
+	struct inifile_errors	 errs = { 0 };
+	char			 err[512];
+	int			 rc;
+
 	/* Every error is logged as it is found, with its priority: under
 	 * ExecStartPre= the journal files the reason a start failed as an
 	 * error, not as info. */
-	rc = tick_load(&ctl, path, overrides, noverrides, &errs);
+	rc = tick_load(ctl, o->path, o->overrides, o->noverrides, &errs);
 	/* The token file, before anything else starts: a daemon that is
 	 * going to refuse must not touch the controllers first. A check
 	 * looks at it too, whatever else failed, and fails without it:
 	 * the daemon would. */
-	if (ctl.cfg != NULL || check) {
-		if (massaged_check_tokens(&ctl, path, overrides, noverrides,
-		    err, sizeof(err)) == -1) {
-			log_emit(LOG_ERR, "%s%s", check ? "" :
+	if (ctl->cfg != NULL || o->check) {
+		if (massaged_check_tokens(ctl, o->path, o->overrides,
+		    o->noverrides, err, sizeof(err)) == -1) {
+			log_emit(LOG_ERR, "%s%s", o->check ? "" :
 			    "cannot start the API: ", err);
 			errs.count++;
 			rc = -1;
 		}
 	}
 	if (rc == -1) {
-		log_emit(LOG_ERR, "%s: %d error%s%s", path, errs.count,
-		    errs.count == 1 ? "" : "s", check ? "" :
+		log_emit(LOG_ERR, "%s: %d error%s%s", o->path, errs.count,
+		    errs.count == 1 ? "" : "s", o->check ? "" :
 		    ": not started");
 		inifile_errors_free(&errs);
-		tick_free(&ctl);
+		tick_free(ctl);
 		return (1);
 	}
 	inifile_errors_free(&errs);
-	if (check) {
-		tables_print_lines(ctl.cfg->table);
+	if (o->check) {
+		table_dir_print_lines(ctl->cfg->table);
 		printf("configuration OK\n");
-		tick_free(&ctl);
+		tick_free(ctl);
 		return (0);
 	}
+	return (-1);
+}
+
+/* The process set up to serve: privileges, logging, descriptors, and the
+ * event base. */
+static struct event_base *
+massaged_base(void)
+{
+	struct event_config	*ecfg;
+	struct event_base	*base;
+
 	/* Whoever started us, no child of ours gains privileges. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		log_warn("prctl(PR_SET_NO_NEW_PRIVS)");
@@ -250,28 +271,41 @@ main(int argc, char *argv[])
 	if ((base = event_base_new_with_config(ecfg)) == NULL)
 		fatalx("event_base_new failed");
 	event_config_free(ecfg);
+	return (base);
+}
 
-	tick_start(&ctl, base);
-	rec = record_open(base, &ctl);
-	ctl.session.id = record_last_id(rec);
+/* Starts the tick, the records, the API and the signals, runs the loop
+ * until a stop, and tears down. Returns the exit status. */
+static int
+massaged_run(struct tick *ctl, struct event_base *base, const char *path)
+{
+	struct event		*sigs[4];
+	struct api		*api;
+	struct record		*rec;
+	char			 err[512];
+	int			 i;
+
+	tick_start(ctl, base);
+	rec = record_open(base, ctl);
+	ctl->session.id = record_last_id(rec);
 	massaged_rec = rec;
-	if ((api = api_start(&ctl, base, rec, err, sizeof(err))) == NULL) {
+	if ((api = api_start(ctl, base, rec, err, sizeof(err))) == NULL) {
 		log_emit(LOG_ERR, "cannot start the API: %s", err);
-		tick_shutdown(&ctl);
+		tick_shutdown(ctl);
 		event_base_dispatch(base);
 		record_close(rec);
-		tick_free(&ctl);
+		tick_free(ctl);
 		event_base_free(base);
 		log_async_stop();
 		return (1);
 	}
-	notify_start(&ctl, base);
-	ctl.reload_done = massaged_reloaded;
-	ctl.reload_arg = api;
+	notify_start(ctl, base);
+	ctl->reload_done = massaged_reloaded;
+	ctl->reload_arg = api;
 
-	sigs[0] = evsignal_new(base, SIGTERM, massaged_signal, &ctl);
-	sigs[1] = evsignal_new(base, SIGINT, massaged_signal, &ctl);
-	sigs[2] = evsignal_new(base, SIGHUP, massaged_signal, &ctl);
+	sigs[0] = evsignal_new(base, SIGTERM, massaged_signal, ctl);
+	sigs[1] = evsignal_new(base, SIGINT, massaged_signal, ctl);
+	sigs[2] = evsignal_new(base, SIGHUP, massaged_signal, ctl);
 	sigs[3] = NULL;
 	for (i = 0; sigs[i] != NULL; i++)
 		evsignal_add(sigs[i], NULL);
@@ -283,9 +317,28 @@ main(int argc, char *argv[])
 		event_free(sigs[i]);
 	api_free(api);
 	record_close(rec);
-	tick_free(&ctl);
+	tick_free(ctl);
 	event_base_free(base);
 	log_info("stopped");
 	log_async_stop();
 	return (0);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static struct tick	 ctl;
+	struct massaged_opts	 o = { .path = CONFDIR "/massaged.ini" };
+	int			 rc;
+
+	if ((rc = massaged_options(argc, argv, &o)) != -1)
+		return (rc);
+	log_init("massaged", o.verbose);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (o.check && table_dir_is_dir(o.path))
+		return (table_dir_check(o.path, o.overrides, o.noverrides));
+	if ((rc = massaged_load(&ctl, &o)) != -1)
+		return (rc);
+	return (massaged_run(&ctl, massaged_base(), o.path));
 }

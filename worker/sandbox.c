@@ -23,7 +23,7 @@
  *
  * Under AddressSanitizer the address space limit is left off: ASan
  * reserves terabytes of shadow memory before main(); the worker's ASan
- * options (routines.c) cap single allocations instead.
+ * options (routine-worker.c) cap single allocations instead.
  */
 #include <sys/ioctl.h>
 #include <sys/mman.h>
