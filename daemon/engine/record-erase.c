@@ -1,8 +1,9 @@
 /*
  * record-erase.c: erasure of a client from the session records. Each
- * record of the client's profile keeps its facts (dates, program, how it
- * ended, pressures) but its client name becomes the profile id and its
- * conditions are dropped; a torn or corrupt line that names the profile
+ * record of the client's profile keeps its facts (dates, program, who
+ * started and stopped it, how it ended) but its client name becomes the
+ * profile id and everything derived from its conditions goes (see
+ * record_erase_fields()); a torn or corrupt line that names the profile
  * is dropped whole. Every record file (sessions.jsonl and any rotated
  * copy beside it) is rewritten to a temporary file, fsync'd and renamed
  * over the old one, so a crash leaves the old file or the erased one.
@@ -26,6 +27,44 @@
 #include "log.h"
 #include "record.h"
 #include "record-private.h"
+
+/*
+ * What a record of an erased client keeps: nothing that the client's
+ * conditions decided or that a reader could work them back from. The
+ * name becomes the id; the conditions, the limits (a scaled limit gives
+ * the scale away, a limit of 0 the exclusion), the excluded zones, the
+ * peaks (held under those limits) and the stop message (it can quote a
+ * limit or name a condition) go; a stop because a condition came to
+ * refuse the session reads as "unknown", as after a crash; a refused
+ * start keeps when, what and who, not why. Every record of the profile
+ * gets the same treatment, with conditions or without, so an erased
+ * record of a client with conditions reads like one of a client with none.
+ * docs/security.md lists what stays.
+ */
+static void
+record_erase_fields(json_t *o, const char *id)
+{
+	const char	*phase = json_string_value(json_object_get(o, "phase"));
+	const char	*end = json_string_value(json_object_get(o,
+			    "end_reason"));
+
+	json_object_set_new(o, "erased", json_true());
+	if (phase != NULL && strcmp(phase, "refused") == 0) {
+		json_object_set_new(o, "error", json_string("refused"));
+		json_object_set_new(o, "reason", json_null());
+		return;
+	}
+	json_object_set_new(o, "client", json_string(id));
+	json_object_set_new(o, "conditions", json_array());
+	json_object_set_new(o, "limits", json_null());
+	json_object_set_new(o, "excluded", json_null());
+	json_object_set_new(o, "peak_kpa", json_null());
+	json_object_set_new(o, "stop_message", json_null());
+	if (end != NULL && strcmp(end, "contraindicated") == 0) {
+		json_object_set_new(o, "end_reason", json_string("unknown"));
+		json_object_set_new(o, "stop_category", json_null());
+	}
+}
 
 /* One line, rewritten into out (or dropped); returns -1 on a write error. */
 static int
@@ -56,9 +95,7 @@ record_erase_line(FILE *out, const char *line, size_t len, const char *id,
 		return (fwrite(line, 1, len, out) == len &&
 		    fputc('\n', out) != EOF ? 0 : -1);
 	}
-	json_object_set_new(o, "client", json_string(id));
-	json_object_set_new(o, "conditions", json_array());
-	json_object_set_new(o, "erased", json_true());
+	record_erase_fields(o, id);
 	s = json_dumps(o, RECORD_JSON_FLAGS);
 	json_decref(o);
 	if (s == NULL)

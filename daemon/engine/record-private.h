@@ -26,6 +26,8 @@
 #define RECORD_QUEUE_MAX	1024		/* lines waiting for the disk */
 #define RECORD_FILES_MAX	1000		/* rotated files read */
 #define RECORD_RETRY_MS		1000
+#define RECORD_CHECK_MS		5000		/* idle: is the directory
+						   still writable? */
 #define RECORD_ROOM		16384		/* kept free for a session */
 #define RECORD_CHUNK		65536
 #define RECORD_LINE_MAX		(4 * 1024 * 1024)

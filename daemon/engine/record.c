@@ -30,7 +30,8 @@
  *    "conditions": ["varicose_veins"]}
  * and a refused start:
  *   {"id": null, "phase": "refused", "start": "...", "program": "...",
- *    "profile": "...", "error": "busy", "reason": "a session is running"}
+ *    "profile": "...", "started_by": "tablet-2" (who tried), "error":
+ *    "busy", "reason": "a session is running"}
  */
 #include <sys/queue.h>
 
@@ -259,7 +260,7 @@ record_event(void *arg, enum session_event ev)
 
 void
 record_refused(struct record *r, const char *program, const char *profile,
-    const char *error, const char *why)
+    const char *actor, const char *error, const char *why)
 {
 	json_t	*o;
 	char	*line;
@@ -275,6 +276,8 @@ record_refused(struct record *r, const char *program, const char *profile,
 	    json_string(program) : json_null());
 	json_object_set_new(o, "profile", profile != NULL ?
 	    json_string(profile) : json_null());
+	json_object_set_new(o, "started_by", status_actor(actor != NULL ?
+	    actor : ""));
 	json_object_set_new(o, "error", json_string(error));
 	json_object_set_new(o, "reason", json_string(why));
 	if ((line = record_line(o, &len)) == NULL) {

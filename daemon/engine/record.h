@@ -38,10 +38,12 @@ void		 record_barrier(struct record *r, record_done_cb cb, void *arg);
 void		 record_reserve(struct record *r, uint64_t id, record_done_cb cb,
 		    void *arg);
 
-/* Records a refused start: the program and profile asked for, the API's
- * error code and the reason. */
+/* Records a refused start: the program and profile asked for, who asked
+ * (the token's name, as started_by), the API's error code and the
+ * reason. */
 void		 record_refused(struct record *r, const char *program,
-		    const char *profile, const char *error, const char *why);
+		    const char *profile, const char *actor, const char *error,
+		    const char *why);
 
 /* Closes and reopens the record file (SIGHUP, after an outside rotation). */
 void		 record_reopen(struct record *r);
