@@ -1,7 +1,7 @@
 /*
  * cmd-sessions.c: massagectl sessions, the session records read page by
  * page (next_cursor) and printed as a table, as one JSON document or as
- * CSV for an export (RFC 4180).
+ * CSV for an export (RFC 4180, formulas neutralised).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,13 +15,24 @@
 
 #define PAGE_MAX	1000		/* records a page, the API's cap */
 
+/*
+ * One cell. A cell a spreadsheet would read as a formula (one starting
+ * with =, +, -, @, a tab or a carriage return: a program id, a message, a
+ * name someone typed) is neutralised as OWASP recommends: a single quote
+ * before it, and the cell quoted.
+ */
 static void
 cmd_csv_field(FILE *fp, const char *v, int last)
 {
+	int	 formula;
+
 	if (v == NULL)
 		v = "";
-	if (strpbrk(v, ",\"\r\n") != NULL) {
+	formula = v[0] != '\0' && strchr("=+-@\t\r", v[0]) != NULL;
+	if (formula || strpbrk(v, ",\"\r\n") != NULL) {
 		fputc('"', fp);
+		if (formula)
+			fputc('\'', fp);
 		for (; *v != '\0'; v++) {
 			if (*v == '"')
 				fputc('"', fp);
