@@ -2,7 +2,8 @@
  * cmd-watch.c: massagectl watch, the live status from the event stream
  * (text/event-stream): redrawn on a terminal with the last events below
  * it, one line an event otherwise, one JSON object a line with --json.
- * Reconnects when the daemon restarts; Ctrl-C ends it.
+ * Reconnects when the daemon restarts; Ctrl-C ends it, and so does
+ * --count N after N events of the stream, printed or not.
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -25,7 +26,9 @@
 struct watch {
 	struct client	*x;
 	int		 tty;
-	long		 seen;
+	long		 seen;		/* events of the stream */
+	int		 shown;		/* off a terminal: the first status
+					   of this connection is printed */
 	char		 events[WATCH_EVENTS][320];
 	int		 nevents;
 	uint64_t	 last_draw_ns;
@@ -63,7 +66,6 @@ cmd_watch_note(struct watch *w, const char *fmt, ...)
 	if (w->by != NULL)
 		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
 		    " (by %s)", w->by);
-	w->seen++;		/* a line printed, now or at the next redraw */
 	localtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%H:%M:%S", &tm);
 	if (!w->tty) {
@@ -80,27 +82,35 @@ cmd_watch_note(struct watch *w, const char *fmt, ...)
 	    msg);
 }
 
-/* One complete event of the stream. Returns 1 when watch should end. */
+/*
+ * One complete event of the stream. Returns 1 when watch should end: after
+ * --count events, whether they were printed (a terminal redraws the status
+ * at most every WATCH_REDRAW_MS; elsewhere only the first status of a
+ * connection is a line) or not, so a pipe ends as a terminal does.
+ */
 static int
 cmd_watch_event(struct watch *w, const char *type, const char *data)
 {
 	json_t	*doc;
 	int	 i;
 
+	w->seen++;
 	if (w->x->json) {
 		fprintf(stdout, "{\"event\":\"%s\",\"data\":%s}\n", type, data);
 		fflush(stdout);
-		w->seen++;
 		return (w->x->count > 0 && w->seen >= w->x->count);
 	}
 	if ((doc = json_loads(data, 0, NULL)) == NULL)
-		return (0);
+		return (w->x->count > 0 && w->seen >= w->x->count);
 	w->by = json_string_value(json_object_get(doc, "by"));
-	if (strcmp(type, "status") == 0) {
-		/* Off a terminal a status is not printed, so not counted. */
-		if (w->tty && (clock_mono_ns() - w->last_draw_ns) / 1e6 >=
+	if (strcmp(type, "status") == 0 && !w->tty) {
+		if (!w->shown)
+			cmd_watch_note(w, "status: the session is %s",
+			    client_str(doc, "state"));
+		w->shown = 1;
+	} else if (strcmp(type, "status") == 0) {
+		if ((clock_mono_ns() - w->last_draw_ns) / 1e6 >=
 		    WATCH_REDRAW_MS) {
-			w->seen++;
 			w->last_draw_ns = clock_mono_ns();
 			fputs("\033[H\033[J", stdout);
 			fprintf(stdout, "massagectl watch %s (Ctrl-C ends)\n\n",
@@ -261,6 +271,7 @@ cmd_watch_stream(struct watch *w)
 	http_conn_close(hc);
 	w->linelen = 0;
 	w->datalen = 0;
+	w->shown = 0;
 	return (cmd_watch_quit ? EXIT_OK : -1);
 }
 

@@ -46,9 +46,11 @@ static const struct command commands[] = {
 	  "zone's pressure against its limit and every controller's health." },
 	{ "programs", cmd_programs, 0, 0, "programs",
 	  "Lists the programs that can be started, with their steps." },
-	{ "profiles", cmd_profiles, 0, 0, "profiles",
+	{ "profiles", cmd_profiles, 0, 1, "profiles [SEARCH]",
 	  "Lists the client profiles with their limits, conditions and the\n"
-	  "programs their contraindications refuse (and why)." },
+	  "programs their contraindications refuse (and why), page by page;\n"
+	  "with SEARCH, only those whose name or id contains it (letters in\n"
+	  "any case)." },
 	{ "routines", cmd_routines, 0, 0, "routines",
 	  "Lists the loaded routine plugins and their parameters." },
 	{ "sessions", cmd_sessions, 0, 0,
@@ -60,7 +62,8 @@ static const struct command commands[] = {
 	  "  --since DATE  from DATE (2024-05-01 or 2024-05-01T12:00:00Z, UTC)\n"
 	  "  --until DATE  before DATE; a date alone includes that whole day\n"
 	  "  --csv         comma-separated values with a header line, for an\n"
-	  "                export (RFC 4180)\n"
+	  "                export (RFC 4180; a cell starting with = + - @,\n"
+	  "                a tab or a CR gets a ' before it, never a formula)\n"
 	  "  --limit N     at most N records (default 20 without a range)" },
 	{ "start", cmd_start, 1, 1, "start PROGRAM --profile PROFILE",
 	  "Starts PROGRAM for the client PROFILE. Refused (exit 1) when a\n"
@@ -88,9 +91,11 @@ static const struct command commands[] = {
 	{ "watch", cmd_watch, 0, 0, "watch [--count N]",
 	  "Shows the live status from the event stream and redraws it; on a\n"
 	  "terminal it keeps the last events below the table. Reconnects when\n"
-	  "the daemon restarts. Ctrl-C ends it. With --json, prints one JSON\n"
-	  "object a line: {\"event\": TYPE, \"data\": {...}}.\n"
-	  "  --count N   exit 0 after N events (default: run until Ctrl-C)" },
+	  "the daemon restarts. Ctrl-C ends it. Off a terminal, one line an\n"
+	  "event (the status once). With --json, prints one JSON object a\n"
+	  "line: {\"event\": TYPE, \"data\": {...}}.\n"
+	  "  --count N   exit 0 after N events of the stream, printed or not\n"
+	  "              (default: run until Ctrl-C)" },
 	{ "preview", NULL, 0, 0, "preview ...",
 	  "Previews a program offline, without a daemon: see\n"
 	  "massagectl preview --help." },

@@ -1,6 +1,7 @@
 /*
- * strings.c: the one trim, the one duration formatter and the one list
- * joiner of the daemon, the simulator and the client.
+ * strings.c: the one trim, the one "one line" check, the one duration
+ * formatter and the one list joiner of the daemon, the simulator and the
+ * client.
  */
 #include <ctype.h>
 #include <math.h>
@@ -21,6 +22,49 @@ str_trim(char *s)
 	while (e > s && isspace((unsigned char)e[-1]))
 		*--e = '\0';
 	return (s);
+}
+
+/* A code point that ends or reorders a line where it is shown. */
+static int
+str_breaks_line(unsigned long c)
+{
+	return (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x061c ||
+	    c == 0x200e || c == 0x200f || (c >= 0x2028 && c <= 0x202e) ||
+	    (c >= 0x2066 && c <= 0x2069));
+}
+
+int
+str_one_line(const char *s)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	unsigned long		 c;
+	int			 n, i;
+
+	while (*p != '\0') {
+		if (*p < 0x80) {
+			c = *p;
+			n = 1;
+		} else if ((*p & 0xe0) == 0xc0) {
+			c = *p & 0x1f;
+			n = 2;
+		} else if ((*p & 0xf0) == 0xe0) {
+			c = *p & 0x0f;
+			n = 3;
+		} else if ((*p & 0xf8) == 0xf0) {
+			c = *p & 0x07;
+			n = 4;
+		} else
+			return (0);
+		for (i = 1; i < n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return (0);
+			c = c << 6 | (p[i] & 0x3f);
+		}
+		if (str_breaks_line(c))
+			return (0);
+		p += n;
+	}
+	return (1);
 }
 
 char *

@@ -13,6 +13,10 @@
  * more than RECORD_QUEUE_MAX wait, or when the daemon stops with lines
  * still waiting; both are logged with their count.
  *
+ * A state directory that turns read-only while the files stay open (a
+ * remount, a read-only bind mount) is noticed before every start and
+ * every RECORD_CHECK_MS while idle, and is a failure like the others.
+ *
  * Session ids: before a session starts, its id is written to
  * STATE_DIR/session-id (one fixed-size line rewritten in place, so it
  * needs no new disk space); at start-up the next id is one above the
@@ -30,6 +34,7 @@
  */
 #include <sys/queue.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -349,12 +354,37 @@ fail:
 	return (-1);
 }
 
-/* What a start needs: its id on disk and room for its lines. */
+/*
+ * The state directory as the rest of the system now sees it. Files the
+ * writer keeps open go on working when the directory is remounted or
+ * bind-mounted read-only, but no new file (a rotation, an erasure, a
+ * session-id file, a saved profile) can be made there: that is a failure,
+ * reported (status, /metrics) and refusing starts until it is writable.
+ */
+static int
+record_check_dir(struct record *r)
+{
+	struct statvfs	 sv;
+
+	if (statvfs(r->dir, &sv) == -1 || !(sv.f_flag & ST_RDONLY))
+		return (0);	/* a missing one is made at the next line */
+	r->blocked = 1;
+	record_fail(r, EROFS, "writing to the state directory", r->dir, 0);
+	return (-1);
+}
+
+/* What a start needs: a writable directory, its id on disk (none yet
+ * when the directory failed before any start: the file keeps its id) and
+ * room for its lines. Until all three hold again, the failure stays
+ * reported even when lines can still be appended. */
 static int
 record_prepare(struct record *r)
 {
-	return (record_write_id(r, r->id_want) == 0 &&
-	    record_make_room(r) == 0 ? 0 : -1);
+	if (record_check_dir(r) == 0 && (r->id_want == 0 ||
+	    record_write_id(r, r->id_want) == 0) && record_make_room(r) == 0)
+		return (0);
+	r->blocked = 1;
+	return (-1);
 }
 
 /*
@@ -473,7 +503,7 @@ record_thread(void *arg)
 	struct record	*r = arg;
 	struct rec_item	*it;
 	struct timespec	 ts;
-	int		 notify, quitting;
+	int		 notify, quitting, idle;
 
 	record_recover(r);
 	if (TAILQ_EMPTY(&r->pending) && record_open_file(r, 0) == 0)
@@ -481,19 +511,19 @@ record_thread(void *arg)
 	pthread_mutex_lock(&r->mtx);
 	for (;;) {
 		while (TAILQ_EMPTY(&r->todo) && !r->quit) {
-			if (TAILQ_EMPTY(&r->pending) && !r->blocked) {
-				pthread_cond_wait(&r->cond, &r->mtx);
-				continue;
-			}
+			idle = TAILQ_EMPTY(&r->pending) && !r->blocked;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += RECORD_RETRY_MS / 1000;
-			if (pthread_cond_timedwait(&r->cond, &r->mtx, &ts) ==
-			    ETIMEDOUT) {
-				pthread_mutex_unlock(&r->mtx);
-				if (record_flush(r) == 0 && r->blocked)
-					(void)record_prepare(r);
-				pthread_mutex_lock(&r->mtx);
-			}
+			ts.tv_sec += (idle ? RECORD_CHECK_MS : RECORD_RETRY_MS) /
+			    1000;
+			if (pthread_cond_timedwait(&r->cond, &r->mtx, &ts) !=
+			    ETIMEDOUT)
+				continue;
+			pthread_mutex_unlock(&r->mtx);
+			if (idle)
+				(void)record_check_dir(r);
+			else if (record_flush(r) == 0 && r->blocked)
+				(void)record_prepare(r);
+			pthread_mutex_lock(&r->mtx);
 		}
 		if ((it = TAILQ_FIRST(&r->todo)) == NULL)
 			break;		/* quit, and all is done */

@@ -40,7 +40,7 @@ def test_promtool_check_rules():
     p = subprocess.run([promtool(), "check", "rules", RULES],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "SUCCESS: 8 rules found" in p.stdout, p.stdout
+    assert "SUCCESS: 9 rules found" in p.stdout, p.stdout
 
 
 def test_promtool_rule_unit_tests():
@@ -110,7 +110,7 @@ def selectors(expr):
 
 def test_every_queried_metric_exists(tmp_path):
     exprs = rule_exprs() + dashboard_exprs()
-    assert len(rule_exprs()) == 8 and len(dashboard_exprs()) >= 15
+    assert len(rule_exprs()) == 9 and len(dashboard_exprs()) >= 15
     wanted = {}
     for e in exprs:
         sels = selectors(e)

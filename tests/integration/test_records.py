@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from daemon import REPO, WRAPPER, Daemon, sim_controllers
+from daemon import REPO, TOKEN, WRAPPER, Daemon, sim_controllers
 from simctl import Sim
 
 # Generous Modbus timeouts: these tests are about other things, and a
@@ -616,6 +616,83 @@ def test_full_disk_refuses_starts_until_it_has_room(tmp_path, sim,
     assert d.sanitizer_report() == ""
 
 
+def ro_bind(path):
+    """path made read-only where it is: a bind mount over itself (root
+    only); the files the daemon holds open stay writable through the
+    mount below. Returns the umount callable, or None."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return None
+    r = subprocess.run(["mount", "--bind", "-o", "ro", path, path],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return None
+    return lambda: subprocess.run(["umount", path], check=True)
+
+
+@pytest.mark.parametrize("before", ["fresh", "after_a_session"])
+def test_a_state_dir_turned_read_only_is_reported(tmp_path, sim, before):
+    """Issue 24, case 9: the state directory turns read-only while the
+    daemon runs (the record file it holds open stays writable; after a
+    session the session-id file too): the status says records fail,
+    massaged_records_failing is 1 (the alert MassageRecordsFailing in
+    contrib/prometheus fires on it), starts are refused with 503, and all
+    of it clears once the directory is writable again; session ids go on
+    from the last one reserved."""
+    d = Daemon(tmp_path, sim, start=False, **SLACK)
+    with open(os.path.join(d.state_dir, "session-id"), "w") as f:
+        f.write("%020d\n" % 41)
+    d.start()
+    undo = None
+    try:
+        d.wait_ready()
+        phases = []
+        if before == "after_a_session":
+            assert start_session(d).json()["session_id"] == 42
+            assert d.request("POST", "/api/v1/session/stop").status == 200
+            d.wait_state("idle", timeout=60)
+            phases = ["start", "end"]
+        undo = ro_bind(d.state_dir)
+        if undo is None:
+            pytest.skip("needs root to bind-mount the state dir read-only")
+        # Noticed with nothing asked of the records (the writer's check).
+        d.wait_for(lambda: not d.status()["records"]["ok"], timeout=15,
+                   what="records failing while idle")
+        assert metric(d, "massaged_records_failing") == 1
+        for _ in range(2):
+            r = d.request("POST", "/api/v1/session",
+                          {"program": "api_test", "profile": "standard"})
+            assert r.status == 503, r.text
+            assert r.json()["error"] == "records_failing"
+            assert "Read-only file system" in r.json()["message"]
+            st = d.status()
+            assert st["state"] == "idle"
+            # The refused line is written (the file is open), and still
+            # the records are failing.
+            assert st["records"]["ok"] is False, st["records"]
+            assert d.state_dir in st["records"]["error"]
+            assert metric(d, "massaged_records_failing") == 1
+        undo()
+        undo = None
+        d.wait_for(lambda: d.status()["records"]["ok"], timeout=10,
+                   what="records written again")
+        assert metric(d, "massaged_records_failing") == 0
+        want = 43 if before == "after_a_session" else 42
+        with open(os.path.join(d.state_dir, "session-id")) as f:
+            assert int(f.read()) == want - 1      # never rewritten lower
+        assert start_session(d).json()["session_id"] == want
+        assert d.request("POST", "/api/v1/session/stop").status == 200
+        d.wait_state("idle", timeout=60)
+        assert [x["phase"] for x in parsed(d)] == \
+            phases + ["refused", "refused", "start", "end"]
+        with open(os.path.join(d.state_dir, "session-id")) as f:
+            assert int(f.read()) == want
+    finally:
+        if undo is not None:
+            undo()
+        d.stop()
+    assert d.sanitizer_report() == ""
+
+
 def test_pending_end_is_retried_and_ids_are_never_reused(tmp_path, sim):
     d = Daemon(tmp_path, sim, **SLACK)
     path = records_path(d)
@@ -861,6 +938,97 @@ def test_export_with_a_date_range_and_paging(tmp_path, sim):
         assert json.loads(out.stdout)["sessions"] == want
         out = d.run_ctl("sessions", "--since", "May 1st")
         assert out.returncode == 1 and "since" in out.stderr
+    finally:
+        d.stop()
+    assert d.sanitizer_report() == ""
+
+
+FORMULAS = {"program": '=HYPERLINK("http://evil.example/","x")',
+            "reason": "+1+cmd|' /C calc'!A0", "started_by": "@SUM(1)",
+            "stop_message": "-2+3", "step_name": "\tnext",
+            "profile": "\rstandard"}
+OPERATOR = "tablet-token-0123456789abc"
+
+
+def test_export_is_safe_in_a_spreadsheet(tmp_path, sim):
+    """Issue 24, case 8: in `massagectl sessions --csv` a cell that starts
+    with = + - @, a tab or a carriage return gets a single quote before it
+    and is quoted (OWASP); the API refuses ids that are not [a-z0-9_]+ with
+    a 400 naming the field, before anything is recorded; a refused start
+    names who tried (started_by)."""
+    d = Daemon(tmp_path, sim, start=False, tokens=[
+        TOKEN, "tablet %s operator" % OPERATOR], **SLACK)
+    refused = dict(_refused("2024-05-02T10:00:00.000Z",
+                            why=FORMULAS["reason"]),
+                   program=FORMULAS["program"],
+                   started_by=FORMULAS["started_by"])
+    ended = _rec(1, "2024-05-01T10:00:00.000Z", "2024-05-01T10:30:00.000Z",
+                 stop_message=FORMULAS["stop_message"],
+                 profile=FORMULAS["profile"],
+                 step={"index": 0, "count": 1,
+                       "name": FORMULAS["step_name"]},
+                 conditions=["=cmd", "dvt"])
+    with open(records_path(d), "w") as f:
+        f.write(json.dumps(ended) + "\n" + json.dumps(refused) + "\n")
+    d.start()
+    try:
+        d.wait_ready()
+        # As bytes: text mode would turn the CR into a newline.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("MASSAGED_TOKEN")}
+        out = subprocess.run([d.ctl, "--url", "http://%s:%d" % (d.host,
+                                                                d.port),
+                              "sessions", "--csv"], capture_output=True,
+                             stdin=subprocess.DEVNULL, timeout=30,
+                             env=dict(env, MASSAGED_TOKEN=TOKEN))
+        assert out.returncode == 0, out.stderr
+        text = out.stdout.decode()
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        assert [r["phase"] for r in rows] == ["refused", "end"]
+        for k in ("program", "reason", "started_by"):
+            assert rows[0][k] == "'" + FORMULAS[k], (k, rows[0][k])
+        for k in ("stop_message", "step_name", "profile"):
+            assert rows[1][k] == "'" + FORMULAS[k], (k, rows[1][k])
+        assert rows[1]["conditions"] == "'=cmd;dvt"
+        assert rows[1]["program"] == "relaxation"       # left as it is
+        assert rows[1]["active_s"] == "60"
+        assert '"\'=HYPERLINK(""http://evil.example/"",""x"")"' in text
+
+        # Ids that are not [a-z0-9_]+: refused, field named, not recorded.
+        before = read_lines(d)
+        for field, bad in [("program", FORMULAS["program"]),
+                           ("program", "+cmd"), ("program", "-x"),
+                           ("program", "@x"), ("program", "Api_test"),
+                           ("profile", "stand ard"),
+                           ("profile", "\tstandard"),
+                           ("profile", "x" * 48)]:
+            body = {"program": "api_test", "profile": "standard"}
+            body[field] = bad
+            r = d.request("POST", "/api/v1/session", body, token=OPERATOR)
+            assert r.status == 400, (field, bad, r.text)
+            msg = r.json()["message"]
+            assert r.json()["error"] == "bad_request"
+            assert "field '%s'" % field in msg and "[a-z0-9_]+" in msg, msg
+        assert read_lines(d) == before
+
+        # A refused start names who tried.
+        r = d.request("POST", "/api/v1/session",
+                      {"program": "no_such_program", "profile": "standard"},
+                      token=OPERATOR)
+        assert r.status == 404, r.text
+        start_session(d)
+        r = d.request("POST", "/api/v1/session",
+                      {"program": "api_test", "profile": "standard"},
+                      token=OPERATOR)
+        assert r.status == 409, r.text
+        assert d.request("POST", "/api/v1/session/stop").status == 200
+        d.wait_state("idle", timeout=60)
+        mine = [x for x in parsed(d)[2:] if x["phase"] == "refused"]
+        assert [(x["error"], x["started_by"]) for x in mine] == \
+            [("not_found", "tablet"), ("busy", "tablet")]
+        got = d.request("GET", "/api/v1/sessions").json()["sessions"]
+        assert [x["started_by"] for x in got if x["phase"] == "refused"][:2] \
+            == ["tablet", "tablet"]
     finally:
         d.stop()
     assert d.sanitizer_report() == ""

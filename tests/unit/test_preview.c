@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -19,18 +20,28 @@
 
 static struct routine_set	 routines;
 static struct config		*cfg;
+/* The state directory: an empty one of our own, never the system's
+ * (/var/lib/massaged holds the profiles saved on this machine, which a
+ * test must not read: they are health data, and owned by the daemon's
+ * user when the package is installed). */
+static char			 state_dir[] = "/tmp/test_preview.XXXXXX";
 
 static int
 setup(void **state)
 {
 	struct inifile_errors	 errs = { 0 };
 	const char		*b = getenv("MASSAGED_BUILD");
-	char			 dir[1024];
+	char			 dir[1024], over[1100];
+	char			*overrides[1] = { over };
 
 	snprintf(dir, sizeof(dir), "%s/plugins", b != NULL ? b : "build");
+	if (mkdtemp(state_dir) == NULL)
+		return (-1);
+	snprintf(over, sizeof(over), "state_dir=%s", state_dir);
 	if (routines_load_dir(&routines, dir, &errs) != 0)
 		return (-1);
-	cfg = config_load("config/massaged.ini", NULL, 0, &routines, &errs);
+	cfg = config_load("config/massaged.ini", overrides, 1, &routines,
+	    &errs);
 	inifile_errors_free(&errs);
 	return (cfg == NULL ? -1 : 0);
 }
@@ -40,6 +51,7 @@ teardown(void **state)
 {
 	config_free(cfg);
 	routines_free(&routines);
+	(void)rmdir(state_dir);
 	return (0);
 }
 
