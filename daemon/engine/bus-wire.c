@@ -6,6 +6,7 @@
  */
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -111,10 +112,38 @@ bus_wire_open(const struct ctl_conf *c, char *why, size_t len)
 }
 
 /*
+ * Creates the run directory, its last component only (its parent is the
+ * system's, /run, or the administrator's), mode 0755 whatever the umask.
+ * 0, or -1 with errno.
+ */
+static int
+bus_wire_run_dir(const char *run_dir)
+{
+	int	 fd, e;
+
+	if (mkdir(run_dir, 0755) == -1)
+		return (errno == EEXIST ? 0 : -1);
+	if ((fd = open(run_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 || fchmod(fd, 0755) == -1) {
+		e = errno;
+		if (fd != -1)
+			close(fd);
+		log_warnx("run directory %s: created, but cannot make it "
+		    "mode 0755: %s", run_dir, strerror(e));
+		return (0);
+	}
+	close(fd);
+	log_info("run directory %s: created (mode 0755) for the endpoint "
+	    "locks", run_dir);
+	return (0);
+}
+
+/*
  * The local guard: one lock file per controller endpoint under the run
- * directory, so two daemons on one machine cannot drive one controller.
- * 0 with *fd the lock; 1 with no guard and the warning in why (a run
- * directory that cannot be used costs the guard); -1 refused, with why.
+ * directory (created if missing), so two daemons on one machine cannot
+ * drive one controller. 0 with *fd the lock; 1 when the lock file cannot
+ * be made (why names it and the error: the caller decides whether the
+ * controller may go without the guard); -1 refused, with why.
  */
 int
 bus_wire_lock(const struct ctl_conf *cc, const char *run_dir, int *fd,
@@ -140,9 +169,18 @@ bus_wire_lock(const struct ctl_conf *cc, const char *run_dir, int *fd,
 		return (-1);
 	}
 	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (*fd == -1 && errno == ENOENT) {
+		if (bus_wire_run_dir(run_dir) == -1) {
+			snprintf(why, len, "cannot create the run directory "
+			    "%s: %s", run_dir, strerror(errno));
+			return (1);
+		}
+		*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		    0644);
+	}
 	if (*fd == -1) {
-		snprintf(why, len, "cannot create the endpoint lock %s: %s; "
-		    "going on without the local guard", path, strerror(errno));
+		snprintf(why, len, "cannot create the endpoint lock %s: %s",
+		    path, strerror(errno));
 		return (1);
 	}
 	if (flock(*fd, LOCK_EX | LOCK_NB) == -1) {

@@ -80,6 +80,7 @@ struct bus_ctl {
 	int			 backoff;
 	uint64_t		 retry_ns;
 	int			 lockfd;	/* endpoint lock, -1 none */
+	char			 unguarded[BUS_ERROR_LEN]; /* why no lock */
 	int			 wire_err;	/* connect failed: link broken */
 };
 
@@ -223,22 +224,41 @@ bus_link_open(struct bus_link *l)
 	return (0);
 }
 
-/* The endpoint lock of c (bus_wire_lock()); -1 refused. */
+/*
+ * The endpoint lock of c (bus_wire_lock()); -1 refused. A lock file that
+ * cannot be made leaves c unguarded, the reason kept for its backend
+ * (bus_io_unguarded(): a controller without an owner claim is refused)
+ * and tried again at the next connect.
+ */
 static int
 bus_lock_endpoint(struct bus_ctl *c)
 {
 	char	 why[sizeof(c->rd.error)];
 	int	 rc;
 
-	if (c->lockfd >= 0 || c->link->bus->run_dir[0] == '\0')
+	if (c->lockfd >= 0)
 		return (0);
+	if (c->link->bus->run_dir[0] == '\0') {
+		snprintf(c->unguarded, sizeof(c->unguarded),
+		    "run_dir is empty");
+		return (0);
+	}
 	rc = bus_wire_lock(&c->conf, c->link->bus->run_dir, &c->lockfd, why,
 	    sizeof(why));
-	if (rc != 0)
+	if (rc == -1)
 		bus_set_error(c, "%s", why);
-	if (rc == 1)
-		c->lockfd = -2;
+	else if (rc == 1 && strcmp(why, c->unguarded) != 0)
+		log_warnx("controller %s: no endpoint lock: %s", c->conf.name,
+		    why);
+	snprintf(c->unguarded, sizeof(c->unguarded), "%s", rc == 1 ? why :
+	    "");
 	return (rc == -1 ? -1 : 0);
+}
+
+const char *
+bus_io_unguarded(struct bus_ctl *c)
+{
+	return (c->lockfd >= 0 ? NULL : c->unguarded);
 }
 
 /* An error that breaks the whole wire, not one controller's turn. */

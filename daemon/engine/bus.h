@@ -21,6 +21,7 @@
 #include "table.h"
 
 #define RTT_BUCKETS		12
+#define BUS_ERROR_LEN		320	/* an error for people, with a path */
 
 /* What the loop knows of one controller. */
 struct bus_reading {
@@ -30,11 +31,11 @@ struct bus_reading {
 	struct ctl_reading ctl;		/* the backend's, of the last tick */
 	int		 failures;	/* consecutive */
 	uint64_t	 downs;		/* times it went down (never missed) */
-	char		 down_why[192];	/* the error when it last went down */
+	char		 down_why[BUS_ERROR_LEN]; /* the error when last down */
 	int		 vent_pending;
 	uint64_t	 vents_acked;	/* vents acknowledged */
 	uint64_t	 vents_failed;
-	char		 error[192];	/* last error, for people */
+	char		 error[BUS_ERROR_LEN]; /* last error, for people */
 	/* counters for /metrics */
 	uint64_t	 transactions;
 	uint64_t	 errors;

@@ -108,6 +108,7 @@ ctl_regmap_connect(struct bus_ctl *c, void *arg, struct ctl_reading *rd)
 	unsigned		 owner = st->set.owner;
 	uint16_t		 id[3], v;
 	char			 why[160];
+	const char		*miss;
 
 	if (bus_io_read(c, 1, REGMAP_IR_MAP_VERSION, 3, id) != 3) {
 		bus_io_failed(c, "cannot read MAP_VERSION, CHANNELS and "
@@ -116,6 +117,14 @@ ctl_regmap_connect(struct bus_ctl *c, void *arg, struct ctl_reading *rd)
 	}
 	if (ctl_regmap_identity_ok(st, id, why, sizeof(why)) == -1) {
 		bus_io_refuse(c, "%s", why);
+		return (-1);
+	}
+	/* v1 has no claim: this machine's lock is all that keeps a second
+	 * daemon here off it, so without the lock nothing is written. */
+	if (id[0] < 2 && (miss = bus_io_unguarded(c)) != NULL) {
+		bus_io_refuse(c, "refused: register map version %u has no "
+		    "owner claim and the endpoint lock cannot be taken: %s",
+		    id[0], miss);
 		return (-1);
 	}
 	if (ctl_regmap_claim(c, st, id) == -1)
@@ -146,7 +155,8 @@ ctl_regmap_connect(struct bus_ctl *c, void *arg, struct ctl_reading *rd)
 	    cc->response_timeout_ms);
 	if (id[0] < 2)
 		log_warnx("controller %s: register map version %u has no owner "
-		    "claim: another master driving it would not be refused",
+		    "claim: a master on another machine driving it would not "
+		    "be refused (this machine's endpoint lock is held)",
 		    cc->name, id[0]);
 	else
 		log_info("controller %s: claimed as owner %u", cc->name, owner);

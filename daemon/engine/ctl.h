@@ -132,5 +132,9 @@ void	bus_io_lost(struct bus_ctl *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* A read-back cycle was done (counted for /metrics). */
 void	bus_io_verified(struct bus_ctl *);
+/* Connect: NULL when this machine's endpoint lock is held (no other
+ * daemon here drives the controller), else why it could not be taken
+ * (the lock file and the error). */
+const char *bus_io_unguarded(struct bus_ctl *);
 
 #endif

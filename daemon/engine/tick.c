@@ -133,8 +133,8 @@ tick_input(struct tick *c, struct session_input *in)
 		bus_get(c->bus, i, &rd);
 		in->ctl[i].connected = rd.connected;
 		if (!rd.connected)
-			snprintf(in->ctl[i].why, sizeof(in->ctl[i].why), "%s",
-			    rd.error);
+			snprintf(in->ctl[i].why, sizeof(in->ctl[i].why), "%.*s",
+			    (int)sizeof(in->ctl[i].why) - 1, rd.error);
 		in->ctl[i].estop = rd.ctl.estop;
 		in->ctl[i].client_stop = rd.ctl.client_stop;
 		in->ctl[i].fault = rd.ctl.fault;
@@ -166,8 +166,8 @@ tick_downs(struct tick *c, struct session_input *in)
 		bus_get(c->bus, i, &rd);
 		c->downs_seen[i] = rd.downs;
 		in->ctl[i].connected = 0;
-		snprintf(in->ctl[i].why, sizeof(in->ctl[i].why), "%s",
-		    rd.down_why);
+		snprintf(in->ctl[i].why, sizeof(in->ctl[i].why), "%.*s",
+		    (int)sizeof(in->ctl[i].why) - 1, rd.down_why);
 	}
 }
 
