@@ -48,6 +48,7 @@ static struct {
 	int		 lost;
 	int		 fails;
 	int		 verified;
+	const char	*unguarded;	/* the endpoint lock: NULL held */
 } fake;
 
 static struct bus_ctl	*port = (struct bus_ctl *)&fake;
@@ -143,6 +144,12 @@ void
 bus_io_verified(struct bus_ctl *c)
 {
 	fake.verified++;
+}
+
+const char *
+bus_io_unguarded(struct bus_ctl *c)
+{
+	return (fake.unguarded);
 }
 
 /* --- fixture ---------------------------------------------------------- */
@@ -326,6 +333,33 @@ test_tick_write_v1(void **state)
 	assert_int_equal(x->v[2], 123);
 }
 
+/* Without this machine's endpoint lock a v1 controller (no claim) is
+ * refused after its identity, nothing written; a v2 one still connects. */
+static void
+test_connect_unguarded(void **state)
+{
+	struct fx	*f = *state;
+
+	fx_controller(1, 4);
+	fake.unguarded = "cannot create the endpoint lock /x/run/a.lock: "
+	    "Not a directory";
+	assert_int_equal(ctl_regmap.connect(port, f->st, &f->rd), -1);
+	assert_string_equal(fake.error, "refused: register map version 1 "
+	    "has no owner claim and the endpoint lock cannot be taken: "
+	    "cannot create the endpoint lock /x/run/a.lock: Not a directory");
+	assert_int_equal(fake.nx, 1);		/* the identity read only */
+	assert_false(fake.x[0].write);
+	fake.nx = 0;
+	assert_int_equal(ctl_regmap.vent(port, f->st), -1);	/* not ours */
+	assert_int_equal(fake.nx, 0);
+
+	fx_controller(2, 4);
+	fake.unguarded = "cannot create the run directory /x/run: No such "
+	    "file or directory";
+	assert_int_equal(ctl_regmap.connect(port, f->st, &f->rd), 0);
+	assert_true(f->rd.claimed);
+}
+
 /* STATUS and FAULT_CODE into the neutral reading; OWNER checked. */
 static void
 test_tick_read(void **state)
@@ -443,6 +477,8 @@ main(void)
 		    fx_teardown),
 		cmocka_unit_test_setup_teardown(test_tick_write_v1, fx_setup,
 		    fx_teardown),
+		cmocka_unit_test_setup_teardown(test_connect_unguarded,
+		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_tick_read, fx_setup,
 		    fx_teardown),
 		cmocka_unit_test_setup_teardown(test_verify, fx_setup,
