@@ -361,13 +361,26 @@ profile_conditions(struct inifile_file *f, struct profile_parse *pp,
 		p->nconditions = n;
 }
 
+/* A name or a note: one line as every screen shows it. */
+static void
+profile_text(struct inifile_file *f, const char *k, const char *v, char *dst,
+    size_t len)
+{
+	if (!str_one_line(v))
+		inifile_err(f, k, "expected one line of text without control "
+		    "characters, line or paragraph separators or "
+		    "bidirectional controls");
+	else
+		inifile_str(f, k, v, dst, len);
+}
+
 static void
 profile_kv_client(struct inifile_file *f, struct profile_parse *pp,
     const char *k, const char *v)
 {
 	if (strcmp(k, "name") == 0) {
 		pp->have_name = 1;
-		inifile_str(f, k, v, pp->p->name, sizeof(pp->p->name));
+		profile_text(f, k, v, pp->p->name, sizeof(pp->p->name));
 	} else if (strcmp(k, "conditions") == 0)
 		profile_conditions(f, pp, k, v);
 	else if (strcmp(k, "revision") == 0)
@@ -380,7 +393,7 @@ profile_kv_client(struct inifile_file *f, struct profile_parse *pp,
 			snprintf(k[0] == 'p' ? pp->p->pressure : pp->p->ramp,
 			    NAME_LEN, "%s", v);
 	} else if (strcmp(k, "note") == 0)
-		inifile_str(f, k, v, pp->p->note, sizeof(pp->p->note));
+		profile_text(f, k, v, pp->p->note, sizeof(pp->p->note));
 	else
 		inifile_err(f, k, "unknown key (expected name, conditions, "
 		    "revision, pressure, ramp or note)");
@@ -679,8 +692,12 @@ profiles_load(struct profile_set *set, const char *dir,
 			inifile_errors_add(errs, "%s: file name is not a valid "
 			    "profile id (expected [a-z0-9_]+.ini, at most %d "
 			    "characters before .ini)", path, NAME_LEN - 1);
-		else
-			profile_load(&set->profiles[set->n++], path, id, t, r,
+		else if ((set->profiles[set->n] = malloc(
+		    sizeof(**set->profiles))) == NULL) {
+			inifile_errors_add(errs, "%s: out of memory", dir);
+			break;
+		} else
+			profile_load(set->profiles[set->n++], path, id, t, r,
 			    errs);
 	}
 	inifile_dir_free(names, n);
@@ -691,6 +708,7 @@ profiles_load(struct profile_set *set, const char *dir,
 		profiles_free(set);
 		return (errs->count - before);
 	}
+	profiles_sort(set);
 	if (!errs->quiet)
 		rules_warn_unmatched(r, t);
 	return (0);
@@ -699,16 +717,20 @@ profiles_load(struct profile_set *set, const char *dir,
 static int
 profile_cmp(const void *a, const void *b)
 {
-	return (strcmp(((const struct profile *)a)->id,
-	    ((const struct profile *)b)->id));
+	return (strcmp((*(struct profile *const *)a)->id,
+	    (*(struct profile *const *)b)->id));
 }
 
 void
 profiles_sort(struct profile_set *set)
 {
+	int	 i;
+
 	if (set->n > 1)
 		qsort(set->profiles, set->n, sizeof(*set->profiles),
 		    profile_cmp);
+	for (set->nwritable = 0, i = 0; i < set->n; i++)
+		set->nwritable += set->profiles[i]->writable != 0;
 }
 
 int
@@ -717,7 +739,7 @@ profiles_add_dir(struct profile_set *set, const char *dir,
 {
 	struct profile_set	 more;
 	struct dirent		**names;
-	struct profile		*all;
+	struct profile		**all;
 	const struct profile	*dup;
 	int			  before = errs->count, n, i;
 
@@ -731,19 +753,21 @@ profiles_add_dir(struct profile_set *set, const char *dir,
 	if (n == 0 || profiles_load(&more, dir, t, r, errs) != 0)
 		return (errs->count - before);
 	for (i = 0; i < more.n; i++) {
-		more.profiles[i].writable = 1;
-		if ((dup = profiles_find(set, more.profiles[i].id)) != NULL)
+		more.profiles[i]->writable = 1;
+		if ((dup = profiles_find(set, more.profiles[i]->id)) != NULL)
 			inifile_errors_add(errs, "%s: profile id %s is also "
 			    "%s (expected each id once)",
-			    more.profiles[i].path, more.profiles[i].id,
+			    more.profiles[i]->path, more.profiles[i]->id,
 			    dup->path);
 	}
 	all = errs->count > before ? NULL : reallocarray(set->profiles,
 	    set->n + more.n, sizeof(*all));
 	if (all != NULL) {
+		/* The profiles move to set: more keeps none. */
 		memcpy(all + set->n, more.profiles, more.n * sizeof(*all));
 		set->profiles = all;
 		set->n += more.n;
+		more.n = 0;
 		profiles_sort(set);
 	} else if (errs->count == before)
 		inifile_errors_add(errs, "%s: out of memory", dir);
@@ -751,21 +775,96 @@ profiles_add_dir(struct profile_set *set, const char *dir,
 	return (errs->count - before);
 }
 
+/* The index of id in set, or -(the index it would go to) - 1. */
+static int
+profiles_index(const struct profile_set *set, const char *id)
+{
+	int	 lo = 0, hi = set->n - 1, mid, c;
+
+	while (lo <= hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((c = strcmp(set->profiles[mid]->id, id)) == 0)
+			return (mid);
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return (-lo - 1);
+}
+
 const struct profile *
 profiles_find(const struct profile_set *set, const char *id)
 {
-	int	 i;
+	int	 i = profiles_index(set, id);
 
-	for (i = 0; i < set->n; i++)
-		if (strcmp(set->profiles[i].id, id) == 0)
-			return (&set->profiles[i]);
-	return (NULL);
+	return (i >= 0 ? set->profiles[i] : NULL);
+}
+
+int
+profiles_after(const struct profile_set *set, const char *id)
+{
+	int	 i = profiles_index(set, id);
+
+	return (i >= 0 ? i + 1 : -i - 1);
+}
+
+const struct profile *
+profiles_put(struct profile_set *set, const struct profile *p)
+{
+	struct profile	**np, *q;
+	int		  i = profiles_index(set, p->id);
+
+	if (i >= 0) {
+		q = set->profiles[i];
+		set->nwritable += (p->writable != 0) - (q->writable != 0);
+		*q = *p;
+		return (q);
+	}
+	i = -i - 1;
+	if ((q = malloc(sizeof(*q))) == NULL)
+		return (NULL);
+	if ((np = reallocarray(set->profiles, set->n + 1, sizeof(*np))) ==
+	    NULL) {
+		free(q);
+		return (NULL);
+	}
+	*q = *p;
+	set->profiles = np;
+	memmove(&np[i + 1], &np[i], (size_t)(set->n - i) * sizeof(*np));
+	np[i] = q;
+	set->n++;
+	set->nwritable += p->writable != 0;
+	return (q);
+}
+
+int
+profiles_drop(struct profile_set *set, const char *id)
+{
+	struct profile	*q;
+	int		 i = profiles_index(set, id);
+
+	if (i < 0)
+		return (-1);
+	q = set->profiles[i];
+	set->nwritable -= q->writable != 0;
+	memmove(&set->profiles[i], &set->profiles[i + 1],
+	    (size_t)(set->n - i - 1) * sizeof(*set->profiles));
+	set->n--;
+	explicit_bzero(q, sizeof(*q));
+	free(q);
+	return (0);
 }
 
 void
 profiles_free(struct profile_set *set)
 {
+	int	 i;
+
+	for (i = 0; i < set->n; i++)
+		free(set->profiles[i]);
 	free(set->profiles);
 	set->profiles = NULL;
 	set->n = 0;
+	set->nwritable = 0;
 }

@@ -58,9 +58,15 @@ struct profile {
 	int			 writable;	/* in the state directory */
 };
 
+/*
+ * Sorted by id, each profile its own allocation: a find is a binary
+ * search, and a profile put or dropped through the API moves pointers,
+ * never the profiles (tens of thousands of them stay cheap on the loop).
+ */
 struct profile_set {
-	int		 n;
-	struct profile	*profiles;	/* sorted by id */
+	int		  n;
+	int		  nwritable;	/* of them in the state directory */
+	struct profile	**profiles;
 };
 
 int	rules_load(struct rules *r, const char *path, struct inifile_errors *errs);
@@ -83,10 +89,18 @@ int	profiles_add_dir(struct profile_set *set, const char *dir,
 int	profile_load(struct profile *p, const char *path, const char *id,
 	    const struct table *t, const struct rules *r,
 	    struct inifile_errors *errs);
-/* Sorts set by id, the order of a load. */
+/* Sorts set by id, the order of a load, and counts the writable. */
 void	profiles_sort(struct profile_set *set);
 const struct profile *profiles_find(const struct profile_set *set,
 	    const char *id);
+/* The index of the first profile whose id sorts after id ("": 0). */
+int	profiles_after(const struct profile_set *set, const char *id);
+/* Puts a copy of p into set, replacing the profile of its id; NULL when
+ * out of memory (set unchanged). */
+const struct profile *profiles_put(struct profile_set *set,
+	    const struct profile *p);
+/* Removes the profile id and wipes its memory; -1 if there is none. */
+int	profiles_drop(struct profile_set *set, const char *id);
 void	profiles_free(struct profile_set *set);
 
 #endif

@@ -129,45 +129,57 @@ profile_writer_render(const struct profile_form *f, const char *id)
 
 /* --- a reload's swap ----------------------------------------------------- */
 
+/*
+ * A merge of two sets sorted by id: only where they differ is the disk
+ * asked (a save or an erasure that finished while the reload read the
+ * directory), so a swap costs the loop a walk over pointers, not a system
+ * call per profile.
+ */
 void
 profile_writer_carry(struct profile_set *fresh, const struct profile_set *old)
 {
-	struct profile		*np;
-	const struct profile	*p;
-	int			 i, j;
+	const struct profile	**put = NULL;
+	const char		**drop = NULL;	/* ids in fresh */
+	const struct profile	*f, *o;
+	int			 i = 0, j = 0, nput = 0, ndrop = 0, c;
 
-	for (i = 0; i < fresh->n; i++) {
-		if (!fresh->profiles[i].writable ||
-		    access(fresh->profiles[i].path, F_OK) == 0)
-			continue;
-		memmove(&fresh->profiles[i], &fresh->profiles[i + 1],
-		    (size_t)(fresh->n - i - 1) * sizeof(*fresh->profiles));
-		fresh->n--;
-		i--;
+	if ((fresh->n > 0 && (drop = calloc(fresh->n, sizeof(*drop))) ==
+	    NULL) || (old->n > 0 && (put = calloc(old->n, sizeof(*put))) ==
+	    NULL)) {
+		log_warnx("profiles: out of memory carrying the profiles "
+		    "saved during the reload over");
+		free(drop);
+		return;
 	}
-	for (i = 0; i < old->n; i++) {
-		p = &old->profiles[i];
-		if (!p->writable || access(p->path, F_OK) == -1)
-			continue;
-		for (j = 0; j < fresh->n; j++)
-			if (strcmp(fresh->profiles[j].id, p->id) == 0)
-				break;
-		if (j < fresh->n) {
-			if (fresh->profiles[j].writable &&
-			    p->revision > fresh->profiles[j].revision)
-				fresh->profiles[j] = *p;
-			continue;
+	while (i < fresh->n || j < old->n) {
+		f = i < fresh->n ? fresh->profiles[i] : NULL;
+		o = j < old->n ? old->profiles[j] : NULL;
+		c = f == NULL ? 1 : o == NULL ? -1 : strcmp(f->id, o->id);
+		if (c < 0) {		/* erased meanwhile, or new on disk */
+			if (f->writable && access(f->path, F_OK) == -1)
+				drop[ndrop++] = f->id;
+			i++;
+		} else if (c > 0) {	/* saved meanwhile, or removed */
+			if (o->writable && access(o->path, F_OK) == 0)
+				put[nput++] = o;
+			j++;
+		} else {
+			if (f->writable && o->writable &&
+			    o->revision > f->revision &&
+			    access(o->path, F_OK) == 0)
+				put[nput++] = o;
+			i++;
+			j++;
 		}
-		if ((np = reallocarray(fresh->profiles, fresh->n + 1,
-		    sizeof(*np))) == NULL) {
+	}
+	for (i = 0; i < ndrop; i++)
+		profiles_drop(fresh, drop[i]);
+	for (i = 0; i < nput; i++)
+		if (profiles_put(fresh, put[i]) == NULL)
 			log_warnx("profiles: out of memory carrying %s over "
-			    "the reload", p->id);
-			continue;
-		}
-		fresh->profiles = np;
-		fresh->profiles[fresh->n++] = *p;
-	}
-	profiles_sort(fresh);
+			    "the reload", put[i]->id);
+	free(drop);
+	free(put);
 }
 
 /* --- jobs --------------------------------------------------------------- */

@@ -105,9 +105,9 @@ fuzz_profile_one(const uint8_t *data, size_t size)
 	fuzz_check_errors(&errs, fuzz_profile_dir);
 	if (n == 0) {
 		FUZZ_CHECK(set.n == 1, "%d profiles from one file", set.n);
-		FUZZ_CHECK(profiles_find(&set, "client") == &set.profiles[0],
+		FUZZ_CHECK(profiles_find(&set, "client") == set.profiles[0],
 		    "profiles_find");
-		fuzz_profile_invariants(&set.profiles[0], fuzz_profile_table,
+		fuzz_profile_invariants(set.profiles[0], fuzz_profile_table,
 		    &fuzz_profile_rules);
 	} else
 		FUZZ_CHECK(set.n == 0 && set.profiles == NULL, "profiles left "

@@ -105,12 +105,12 @@ fuzz_rules_one(const uint8_t *data, size_t size)
 	fuzz_check_errors(&errs, fuzz_rules_profiles);
 	if (n == 0)
 		for (i = 0; i < set.n; i++)
-			for (j = 0; j < set.profiles[i].nconditions; j++)
+			for (j = 0; j < set.profiles[i]->nconditions; j++)
 				FUZZ_CHECK(rules_find(&r,
-				    set.profiles[i].conditions[j]) != NULL,
+				    set.profiles[i]->conditions[j]) != NULL,
 				    "profile %s: unknown condition %s loaded",
-				    set.profiles[i].id,
-				    set.profiles[i].conditions[j]);
+				    set.profiles[i]->id,
+				    set.profiles[i]->conditions[j]);
 	else
 		FUZZ_CHECK(set.n == 0 && set.profiles == NULL, "profiles left "
 		    "behind after %d errors", n);

@@ -370,8 +370,8 @@ test_profiles_good(void **state)
 	assert_int_equal(load_profiles(&set, &r, &t, &e), 0);
 	assert_null(e.text);
 	assert_int_equal(set.n, 2);
-	assert_string_equal(set.profiles[0].id, "healthy");	/* sorted */
-	assert_string_equal(set.profiles[1].id, "zed");
+	assert_string_equal(set.profiles[0]->id, "healthy");	/* sorted */
+	assert_string_equal(set.profiles[1]->id, "zed");
 
 	p = profiles_find(&set, "zed");
 	assert_non_null(p);
@@ -606,6 +606,49 @@ test_profile_hostile_input(void **state)
 	(void)state;
 }
 
+/* Issue 24, case 9: a name or note that ends or reorders a line on a
+ * screen (U+2028, U+0085, U+202E) is refused, with file:line. */
+static void
+test_profile_one_line(void **state)
+{
+	struct profile_set	 set;
+	struct rules		 r;
+	struct table		 t;
+	struct inifile_errors	 e;
+
+	write_profile("a.ini",
+	    "[client]\n"
+	    "name = Anna\xe2\x80\xa8" "Berg\n"		/* 2: U+2028 */
+	    "conditions = none\n"
+	    "note = next\xc2\x85line\n"			/* 4: U+0085 */
+	    "[limits]\n"
+	    "cap_kpa = 20\nramp_kpa_s = 5\nmax_session_min = 45\n"
+	    "intensity = 60\n");
+	write_profile("b.ini",
+	    "[client]\n"
+	    "name = Anna \xe2\x80\xae" "greB\n"		/* 2: U+202E */
+	    "conditions = none\n"
+	    "note = Zo\xc3\xab is fine\n"
+	    "[limits]\n"
+	    "cap_kpa = 20\nramp_kpa_s = 5\nmax_session_min = 45\n"
+	    "intensity = 60\n");
+	assert_int_equal(load_profiles(&set, &r, &t, &e), 3);
+	assert_errs(&e,
+	    "%1$s/a.ini:2: [client] name: expected one line of text without "
+	    "control characters, line or paragraph separators or "
+	    "bidirectional controls\n"
+	    "%1$s/a.ini:4: [client] note: expected one line of text without "
+	    "control characters, line or paragraph separators or "
+	    "bidirectional controls\n"
+	    "%1$s/b.ini:2: [client] name: expected one line of text without "
+	    "control characters, line or paragraph separators or "
+	    "bidirectional controls\n", pdir);
+	assert_int_equal(set.n, 0);
+	inifile_errors_free(&e);
+	rules_free(&r);
+	(void)state;
+}
+
 static void
 test_profile_missing(void **state)
 {
@@ -774,7 +817,7 @@ test_profiles_add_dir(void **state)
 	assert_int_equal(profiles_add_dir(&set, wdir, &t, &r, &e), 0);
 	assert_null(e.text);
 	assert_int_equal(set.n, 2);
-	assert_string_equal(set.profiles[0].id, "client_0a");	/* sorted */
+	assert_string_equal(set.profiles[0]->id, "client_0a");	/* sorted */
 	p = profiles_find(&set, "client_0a");
 	assert_int_equal(p->writable, 1);
 	assert_int_equal(p->revision, 3);
@@ -814,6 +857,61 @@ test_profiles_add_dir(void **state)
 	inifile_errors_free(&e);
 	profiles_free(&set);
 	rules_free(&r);
+	(void)state;
+}
+
+/* Put, drop and the page start: binary search over pointers, the
+ * writable ones counted. */
+static void
+test_profiles_put_drop(void **state)
+{
+	struct profile_set	 set = { 0 };
+	struct profile		 p;
+	const struct profile	*q;
+	char			 id[NAME_LEN];
+	int			 i;
+
+	memset(&p, 0, sizeof(p));
+	for (i = 9; i >= 0; i--) {	/* out of order: put sorts */
+		snprintf(p.id, sizeof(p.id), "c%02d", i * 2);
+		snprintf(p.name, sizeof(p.name), "Client %d", i);
+		p.writable = i % 2;
+		assert_non_null(profiles_put(&set, &p));
+	}
+	assert_int_equal(set.n, 10);
+	assert_int_equal(set.nwritable, 5);
+	for (i = 0; i < 10; i++) {
+		snprintf(id, sizeof(id), "c%02d", i * 2);
+		assert_string_equal(set.profiles[i]->id, id);
+		assert_ptr_equal(profiles_find(&set, id), set.profiles[i]);
+	}
+	assert_null(profiles_find(&set, "c01"));
+	assert_null(profiles_find(&set, ""));
+	assert_int_equal(profiles_after(&set, ""), 0);
+	assert_int_equal(profiles_after(&set, "c00"), 1);
+	assert_int_equal(profiles_after(&set, "c01"), 1);	/* gone */
+	assert_int_equal(profiles_after(&set, "c18"), 10);
+	assert_int_equal(profiles_after(&set, "zz"), 10);
+
+	/* A put of an id there replaces it in place. */
+	q = profiles_find(&set, "c04");
+	snprintf(p.id, sizeof(p.id), "c04");
+	snprintf(p.name, sizeof(p.name), "Renamed");
+	p.writable = 1;			/* was 0 */
+	assert_ptr_equal(profiles_put(&set, &p), q);
+	assert_string_equal(q->name, "Renamed");
+	assert_int_equal(set.n, 10);
+	assert_int_equal(set.nwritable, 6);
+
+	assert_int_equal(profiles_drop(&set, "c04"), 0);
+	assert_int_equal(profiles_drop(&set, "c04"), -1);
+	assert_int_equal(set.n, 9);
+	assert_int_equal(set.nwritable, 5);
+	assert_null(profiles_find(&set, "c04"));
+	assert_string_equal(set.profiles[2]->id, "c06");
+	profiles_free(&set);
+	assert_int_equal(set.n, 0);
+	assert_null(set.profiles);
 	(void)state;
 }
 
@@ -870,7 +968,7 @@ test_shipped(void **state)
 	assert_null(e.text);
 	assert_true(set.n >= 6);
 	for (i = 0; i < (size_t)set.n; i++) {
-		p = &set.profiles[i];
+		p = set.profiles[i];
 		assert_true(p->cap_kpa <= 30);
 		assert_true(p->ramp_kpa_s >= 5 && p->ramp_kpa_s <= 8);
 	}
@@ -900,6 +998,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_profile_caps_vs_hardware,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_profile_one_line, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_profile_missing, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_profile_zone_cap_above_cap,
@@ -914,6 +1014,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_profiles_add_dir, setup,
 		    teardown),
+		cmocka_unit_test(test_profiles_put_drop),
 		cmocka_unit_test(test_shipped),
 	};
 

@@ -133,6 +133,7 @@ struct fx {
 	struct table		 table;
 	struct rule		 rules[2];
 	struct profile		 profiles[3];
+	struct profile		*byid[3];	/* the set: sorted by id */
 	struct program		 programs[3];
 	struct config		 cfg;
 	struct session		 s;
@@ -234,8 +235,11 @@ fx_setup(void **state)
 	snprintf(f->profiles[2].id, NAME_LEN, "zfragile");
 	f->profiles[2].nconditions = 1;
 	snprintf(f->profiles[2].conditions[0], NAME_LEN, "osteoporosis");
+	f->byid[0] = &f->profiles[1];		/* clot */
+	f->byid[1] = &f->profiles[0];		/* standard */
+	f->byid[2] = &f->profiles[2];		/* zfragile */
 	f->cfg.profiles.n = 3;
-	f->cfg.profiles.profiles = f->profiles;
+	f->cfg.profiles.profiles = f->byid;
 
 	/* programs: "flat" one long step at 20 kPa; "two" two short steps;
 	 * "deep" a focused routine over every zone including the notch */
@@ -900,6 +904,7 @@ test_reload_stricter_applies_at_once(void **state)
 	struct fx	*f = *state;
 	struct config	 cfg2 = f->cfg;
 	struct profile	 p2[3];
+	struct profile	*byid2[3] = { &p2[1], &p2[0], &p2[2] };
 
 	start_ok(f, "flat", "standard");
 	ticks(f, 200);
@@ -908,7 +913,7 @@ test_reload_stricter_applies_at_once(void **state)
 	memcpy(p2, f->profiles, sizeof(p2));
 	p2[0].nconditions = 1;
 	snprintf(p2[0].conditions[0], NAME_LEN, "osteoporosis");
-	cfg2.profiles.profiles = p2;
+	cfg2.profiles.profiles = byid2;
 	session_reload(&f->s, &cfg2, &f->in);
 	assert_int_equal(f->s.state, SESSION_RUNNING);
 	tick(f);
@@ -939,6 +944,7 @@ test_reload_no_false_overpressure(void **state)
 	struct fx	*f = *state;
 	struct config	 cfg2 = f->cfg;
 	struct profile	 p2[3];
+	struct profile	*byid2[3] = { &p2[1], &p2[0], &p2[2] };
 	int		 i, z;
 
 	f->programs[1].steps[0].params[0] = 30;
@@ -947,7 +953,7 @@ test_reload_no_false_overpressure(void **state)
 	assert_true(fabs(f->out.setpoint_kpa[0] - 30) < 1e-9);
 	memcpy(p2, f->profiles, sizeof(p2));
 	p2[0].cap_kpa = 8;
-	cfg2.profiles.profiles = p2;
+	cfg2.profiles.profiles = byid2;
 	session_reload(&f->s, &cfg2, &f->in);
 	/* a slow table: 400 ms time constant down from 30 kPa */
 	for (i = 0; i < 150; i++) {
