@@ -13,7 +13,8 @@
  * The answers are checked here (each bad value names its field), rendered
  * into INI text, and handed to profile-writer.c, which writes and parses
  * them off the loop; the parsed profile is swapped into the configuration
- * here, on the loop. A running session keeps the limits it started with
+ * here, on the loop, through api-plist.c (which also serves the list,
+ * GET /api/v1/profiles, and caps the writable profiles). A running session keeps the limits it started with
  * (it holds its own copy of the profile). Health data (conditions, notes)
  * goes only into the replies to admin and operator tokens: log lines name
  * the profile id and the actor.
@@ -37,6 +38,7 @@
 #include "profile-writer.h"
 #include "record.h"
 #include "status.h"
+#include "strings.h"
 #include "tick.h"
 
 #define API_PROFILES_PREFIX	"/api/v1/profiles/"
@@ -55,15 +57,6 @@ struct api_preq {
 };
 
 /* --- answers ------------------------------------------------------------ */
-
-static int
-api_text_ok(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return (0);
-	return (1);
-}
 
 static int
 api_zone_index(const struct table *t, const char *name)
@@ -105,9 +98,10 @@ api_form_text(struct evhttp_request *req, json_t *body, const char *field,
 		return (-1);
 	}
 	if (json_string_length(v) != strlen(json_string_value(v)) ||
-	    !api_text_ok(s)) {
+	    !str_one_line(s)) {
 		api_error(req, 400, "bad_request", "field '%s': expected one "
-		    "line of text without control characters", field);
+		    "line of text without control characters, line or "
+		    "paragraph separators or bidirectional controls", field);
 		return (-1);
 	}
 	if (required && n == 0) {
@@ -376,45 +370,6 @@ api_conflict(struct evhttp_request *req, const char *id, int revision,
 	api_reply_json(req, 409, doc);
 }
 
-/* Puts p into the configuration, replacing the profile of its id. */
-static const struct profile *
-api_profile_put(struct config *cfg, const struct profile *p)
-{
-	struct profile_set	*set = &cfg->profiles;
-	struct profile		*np;
-	int			 i;
-
-	for (i = 0; i < set->n; i++)
-		if (strcmp(set->profiles[i].id, p->id) == 0) {
-			set->profiles[i] = *p;
-			return (&set->profiles[i]);
-		}
-	if ((np = reallocarray(set->profiles, set->n + 1, sizeof(*np))) ==
-	    NULL)
-		return (NULL);
-	set->profiles = np;
-	np[set->n++] = *p;
-	profiles_sort(set);
-	return (profiles_find(set, p->id));
-}
-
-static void
-api_profile_drop(struct config *cfg, const char *id)
-{
-	struct profile_set	*set = &cfg->profiles;
-	int			 i;
-
-	for (i = 0; i < set->n; i++)
-		if (strcmp(set->profiles[i].id, id) == 0) {
-			explicit_bzero(&set->profiles[i],
-			    sizeof(set->profiles[i]));
-			memmove(&set->profiles[i], &set->profiles[i + 1],
-			    (size_t)(set->n - i - 1) * sizeof(*set->profiles));
-			set->n--;
-			return;
-		}
-}
-
 /* A failed write, as the client sees it: the disk, not the answers. */
 static void
 api_store_error(struct api_preq *pr, const struct profile_writer_job *job)
@@ -437,6 +392,8 @@ api_saved(struct profile_writer_job *job, void *arg)
 	const struct profile	*p;
 	json_t			*doc;
 
+	if (pr->code == 201)
+		api_plist_creating(a, -1);
 	if (job->cancelled) {
 		free(pr);
 		return;
@@ -455,7 +412,7 @@ api_saved(struct profile_writer_job *job, void *arg)
 		doc = api_profile_doc(a, &job->prof, job->text);
 		json_object_set_new(doc, "id", json_null());
 		api_reply_json(pr->req, 200, doc);
-	} else if ((p = api_profile_put(a->c->cfg, &job->prof)) == NULL)
+	} else if ((p = api_plist_put(a, &job->prof)) == NULL)
 		api_error(pr->req, 500, "internal", "out of memory");
 	else {
 		log_info("profiles: %s %s (revision %d) by %s", p->id,
@@ -505,6 +462,8 @@ api_store(struct api *a, struct api_preq *pr, enum profile_writer_op op,
 	    pr->form.name);
 	snprintf(job->expect_note, sizeof(job->expect_note), "%s",
 	    pr->form.note);
+	if (pr->code == 201)
+		api_plist_creating(a, 1);	/* counted against the cap */
 	profile_writer_submit(a->pwriter, job, api_saved, pr);
 }
 
@@ -530,9 +489,12 @@ api_new_id(struct api *a, char *id, size_t len)
 void
 api_profile_create(struct api *a, struct evhttp_request *req, json_t *body)
 {
-	struct api_preq	*pr = api_preq_new(a, req, 201);
+	struct api_preq	*pr;
 	char		 id[NAME_LEN];
 
+	if (api_plist_full(a, req))
+		return;
+	pr = api_preq_new(a, req, 201);
 	if (api_form(a, req, body, &pr->form) == -1) {
 		free(pr);
 		return;
@@ -608,7 +570,7 @@ api_may_see_health(struct api *a, struct evhttp_request *req)
 		return (1);
 	log_info("api: %s is a viewer: profile details refused", a->actor);
 	api_error(req, 403, "forbidden", "the token %s is a viewer: it sees "
-	    "client names only", a->actor);
+	    "no client's name, condition or note", a->actor);
 	return (0);
 }
 
@@ -808,13 +770,13 @@ api_deleted(struct profile_writer_job *job, void *arg)
 	}
 	if (!job->ok) {
 		/* Nothing removed: the client is still there. */
-		api_profile_put(pr->a->c->cfg, &pr->old);
+		api_plist_put(pr->a, &pr->old);
 		api_store_error(pr, job);
 		free(pr);
 		return;
 	}
 	/* Again: a reload may have read the file before it went. */
-	api_profile_drop(pr->a->c->cfg, pr->old.id);
+	api_plist_drop(pr->a, pr->old.id);
 	log_info("profiles: %s erased by %s", pr->old.id, pr->actor);
 	if (pr->a->rec == NULL) {
 		api_erased_records(1, pr);
@@ -852,7 +814,7 @@ api_profile_delete(struct api *a, struct evhttp_request *req, json_t *body)
 	pr = api_preq_new(a, req, 200);
 	pr->old = *p;
 	/* No new session for a client being erased. */
-	api_profile_drop(a->c->cfg, id);
+	api_plist_drop(a, id);
 	profile_writer_submit(a->pwriter, job, api_deleted, pr);
 }
 
@@ -905,31 +867,6 @@ api_intake(struct api *a, struct evhttp_request *req, json_t *body)
 	api_reply_json(req, 200, doc);
 }
 
-/* GET /api/v1/profiles: a viewer sees ids and names, nothing else. */
-void
-api_profiles(struct api *a, struct evhttp_request *req, json_t *body)
-{
-	const struct profile_set *set = &a->c->cfg->profiles;
-	json_t			*doc = json_object(), *arr = json_array(), *o;
-	int			 i;
-
-	for (i = 0; i < set->n; i++) {
-		const struct profile *p = &set->profiles[i];
-
-		if (a->role == API_ROLE_VIEWER) {
-			o = json_object();
-			json_object_set_new(o, "id", json_string(p->id));
-			json_object_set_new(o, "name", json_string(p->name));
-		} else
-			o = status_profile_json(a->c, p);
-		json_object_set_new(o, "revision", json_integer(p->revision));
-		json_object_set_new(o, "writable", json_boolean(p->writable));
-		json_array_append_new(arr, o);
-	}
-	json_object_set_new(doc, "profiles", arr);
-	api_reply_json(req, 200, doc);
-}
-
 /* --- start and stop ----------------------------------------------------- */
 
 int
@@ -941,6 +878,7 @@ api_profiles_start(struct api *a)
 	    -1)
 		return (-1);
 	a->pwriter = profile_writer_open(a->base, dir);
+	api_plist_start(a);
 	return (0);
 }
 
@@ -949,4 +887,5 @@ api_profiles_stop(struct api *a)
 {
 	profile_writer_close(a->pwriter);
 	a->pwriter = NULL;
+	api_plist_stop(a);
 }

@@ -88,6 +88,7 @@ table_defaults(struct table *t, const char *path)
 	snprintf(t->state_dir, sizeof(t->state_dir), "/var/lib/massaged");
 	t->records_max_bytes = 16 * 1024 * 1024;
 	t->records_keep = 10;
+	t->profiles_max = 20000;
 	snprintf(t->name, sizeof(t->name), "massaged");
 	table_run_dir_default(t);
 	snprintf(t->listen_host, sizeof(t->listen_host), "127.0.0.1");
@@ -337,6 +338,8 @@ table_kv_daemon(struct inifile_file *f, struct table *t, const char *k,
 		inifile_int(f, k, v, 0, INT_MAX, &t->records_max_bytes);
 	else if (strcmp(k, "records_keep") == 0)
 		inifile_int(f, k, v, 1, 1000, &t->records_keep);
+	else if (strcmp(k, "profiles_max") == 0)
+		inifile_int(f, k, v, 0, 1000000, &t->profiles_max);
 	else if (strcmp(k, "listen") == 0)
 		table_listen(f, k, v, t->listen_host, sizeof(t->listen_host),
 		    &t->listen_port);
@@ -344,7 +347,8 @@ table_kv_daemon(struct inifile_file *f, struct table *t, const char *k,
 		inifile_err(f, k, "unknown key (expected name, layout, "
 		    "tick_hz, free_run, plugin_dir, profile_dir, program_dir, "
 		    "rules, intake, state_dir, run_dir, token_file, panel_dir, "
-		    "records_max_bytes, records_keep, listen or owner_id)");
+		    "records_max_bytes, records_keep, profiles_max, listen or "
+		    "owner_id)");
 }
 
 static void
