@@ -1,15 +1,20 @@
 /*
  * cmd-lists.c: massagectl's commands that list what the daemon offers:
  * programs with their steps, client profiles with their limits and
- * refusals, routine plugins with their parameters.
+ * refusals (page by page, or a search by name), routine plugins with
+ * their parameters.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <event2/http.h>
 #include <jansson.h>
 
 #include "strings.h"
 #include "massagectl.h"
+
+#define PROFILES_PAGE	100	/* the API's most */
 
 int
 cmd_programs(struct client *x, int argc, char **argv)
@@ -45,41 +50,89 @@ out:
 	return (EXIT_OK);
 }
 
+static void
+cmd_profile_line(json_t *p, int first)
+{
+	json_t		*c, *refusals, *v;
+	const char	*key;
+	size_t		 j;
+
+	fprintf(stdout, "%s%s  %s\n", first ? "" : "\n", client_str(p, "id"),
+	    client_str(p, "name"));
+	if (json_object_get(p, "cap_kpa") == NULL)
+		return;			/* a viewer's: the id alone */
+	fprintf(stdout, "  limits: %.1f kPa, ramp %.1f kPa/s, up to %.0f min, "
+	    "intensity %lld%%\n", client_num(p, "cap_kpa"),
+	    client_num(p, "ramp_kpa_s"), client_num(p, "max_session_min"),
+	    (long long)json_integer_value(json_object_get(p, "intensity")));
+	if (json_array_size(json_object_get(p, "conditions")) == 0)
+		fprintf(stdout, "  conditions: none\n");
+	json_array_foreach(json_object_get(p, "conditions"), j, c)
+		fprintf(stdout, "  condition %s: %s\n", client_str(c, "name"),
+		    client_str(c, "reason"));
+	refusals = json_object_get(p, "refusals");
+	json_object_foreach(refusals, key, v)
+		fprintf(stdout, "  REFUSES %s: %s\n", key,
+		    json_string_value(v));
+}
+
+/*
+ * Every profile, or those whose name or id contains SEARCH, page by page
+ * (next_cursor); printed as they come, or (--json) as one document.
+ */
 int
 cmd_profiles(struct client *x, int argc, char **argv)
 {
-	json_t		*doc, *p, *c, *refusals, *v;
-	const char	*key;
-	size_t		 i, j;
-	int		 rc;
+	json_t		*doc, *all, *p;
+	const char	*cursor;
+	char		 path[512], *cur = NULL, *q = NULL;
+	size_t		 i, n = 0;
+	int		 rc = EXIT_OK, json = x->json;
 
-	if ((rc = client_call(x, "GET", "/api/v1/profiles", NULL, &doc)) !=
-	    EXIT_OK)
-		return (rc);
-	if (x->json)
-		goto out;
-	json_array_foreach(json_object_get(doc, "profiles"), i, p) {
-		fprintf(stdout, "%s%s  %s\n", i > 0 ? "\n" : "",
-		    client_str(p, "id"), client_str(p, "name"));
-		fprintf(stdout, "  limits: %.1f kPa, ramp %.1f kPa/s, up to "
-		    "%.0f min, intensity %lld%%\n", client_num(p, "cap_kpa"),
-		    client_num(p, "ramp_kpa_s"),
-		    client_num(p, "max_session_min"),
-		    (long long)json_integer_value(json_object_get(p,
-		    "intensity")));
-		if (json_array_size(json_object_get(p, "conditions")) == 0)
-			fprintf(stdout, "  conditions: none\n");
-		json_array_foreach(json_object_get(p, "conditions"), j, c)
-			fprintf(stdout, "  condition %s: %s\n",
-			    client_str(c, "name"), client_str(c, "reason"));
-		refusals = json_object_get(p, "refusals");
-		json_object_foreach(refusals, key, v)
-			fprintf(stdout, "  REFUSES %s: %s\n", key,
-			    json_string_value(v));
+	if (argc > 0 && strlen(argv[0]) > 95)
+		return (client_usage_error("profiles: SEARCH is %zu bytes, at "
+		    "most 95", strlen(argv[0])));
+	if (argc > 0 && (q = evhttp_encode_uri(argv[0])) == NULL) {
+		fprintf(stderr, "massagectl: out of memory\n");
+		return (EXIT_TRANSPORT);
 	}
-out:
-	json_decref(doc);
-	return (EXIT_OK);
+	all = json_array();
+	x->json = 0;		/* printed once, below */
+	for (;;) {
+		snprintf(path, sizeof(path), "/api/v1/profiles?limit=%d%s%s%s%s",
+		    PROFILES_PAGE, q != NULL ? "&q=" : "", q != NULL ? q : "",
+		    cur != NULL ? "&cursor=" : "", cur != NULL ? cur : "");
+		if ((rc = client_call(x, "GET", path, NULL, &doc)) != EXIT_OK)
+			break;
+		json_array_foreach(json_object_get(doc, "profiles"), i, p) {
+			if (json)
+				json_array_append(all, p);
+			else
+				cmd_profile_line(p, n == 0);
+			n++;
+		}
+		cursor = json_string_value(json_object_get(doc,
+		    "next_cursor"));
+		free(cur);
+		cur = cursor != NULL ? strdup(cursor) : NULL;
+		json_decref(doc);
+		if (cur == NULL)
+			break;
+	}
+	free(cur);
+	free(q);
+	x->json = json;
+	if (rc == EXIT_OK && json) {
+		doc = json_object();
+		json_object_set_new(doc, "profiles", json_incref(all));
+		json_dumpf(doc, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(doc);
+	} else if (rc == EXIT_OK && n == 0)
+		fprintf(stdout, "%s\n", argc > 0 ? "no profile matches" :
+		    "no profiles");
+	json_decref(all);
+	return (rc);
 }
 
 int

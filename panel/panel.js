@@ -30,6 +30,7 @@
     bannerMsg: $('banner-msg'), bannerHelp: $('banner-help'), reset: $('reset'),
     main: $('main'), map: $('map'), zoneDetail: $('zone-detail'),
     notice: $('notice'), setup: $('setup'), profile: $('profile'), program: $('program'),
+    profileSearch: $('profile-search'), profileMore: $('profile-more'),
     conditions: $('conditions'), programInfo: $('program-info'),
     refusal: $('refusal'), refusalText: $('refusal-text'),
     startError: $('start-error'), start: $('start'), viewerNote: $('viewer-note'),
@@ -436,16 +437,41 @@
     if (!token) return;
     loadWho();
     try {
-      const [pr, pg] = await Promise.all([api('GET', 'api/v1/profiles'), api('GET', 'api/v1/programs')]);
-      if (pr.ok) profiles = pr.doc.profiles || [];
+      const [, pg] = await Promise.all([loadProfiles(), api('GET', 'api/v1/programs')]);
       if (pg.ok) programs = pg.doc.programs || [];
-      fillSelect(el.profile, profiles, localStorage.getItem('massaged.profile'));
       fillSelect(el.program, programs, localStorage.getItem('massaged.program'));
       renderSetup();
       if (status) bodyMap.render(status);
     } catch (e) { /* shown by the connection state */ }
     loadSessions();
   }
+
+  /* One page of profiles (there may be tens of thousands): the search box
+   * asks the daemon (q), and the profile chosen stays in the list. */
+  async function loadProfiles() {
+    const q = viewer() ? '' : el.profileSearch.value.trim();
+    const r = await api('GET', 'api/v1/profiles?limit=50' + (q ? '&q=' + encodeURIComponent(q) : ''));
+    if (!r.ok) return;
+    profiles = r.doc.profiles || [];
+    const want = el.profile.value || localStorage.getItem('massaged.profile');
+    if (want && !viewer() && !profiles.some((p) => p.id === want)) {
+      const one = await api('GET', 'api/v1/profiles/' + encodeURIComponent(want)).catch(() => null);
+      if (one && one.ok) profiles.unshift(one.doc);
+    }
+    fillSelect(el.profile, profiles, want);
+    el.profileSearch.hidden = viewer();
+    el.profileSearch.placeholder = t('setup.search');
+    el.profileMore.hidden = !r.doc.next_cursor;
+    el.profileMore.textContent = t('setup.more', { n: num(r.doc.total, 0) });
+  }
+  let searchTimer = null;
+  el.profileSearch.addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => loadProfiles().then(() => {
+      renderSetup();
+      if (status) bodyMap.render(status);
+    }).catch(() => {}), 250);
+  });
 
   function fillSelect(sel, items, want) {
     const keep = sel.value || want;

@@ -96,6 +96,23 @@ describe('control panel', { skip: !have && 'massaged or chromium not found' }, (
     assert.doesNotMatch(await page.locator('#map rect[data-zone="gluteus_maximus_left"]').getAttribute('class'), /excluded/);
   });
 
+  test('searches clients by name through the API, one page at a time', async () => {
+    await page.selectOption('#profile', 'standard');
+    const asked = [];
+    const seen = (req) => { if (req.url().includes('/api/v1/profiles?')) asked.push(req.url()); };
+    page.on('request', seen);
+    await page.fill('#profile-search', 'ANTICOAG');
+    const ids = () => page.locator('#profile option').evaluateAll((os) => os.map((o) => o.value));
+    await waitFor(async () => (await ids()).includes('anticoagulated') && !(await ids()).includes('refused_dvt'), 5000, 'search results');
+    assert.deepEqual(await ids(), ['standard', 'anticoagulated']);   // the chosen one stays
+    assert.equal(await page.inputValue('#profile'), 'standard');
+    assert.ok(asked.some((u) => /limit=50&q=ANTICOAG$/.test(u)), asked.join(' '));
+    await page.fill('#profile-search', '');
+    await waitFor(async () => (await ids()).includes('refused_dvt'), 5000, 'every client again');
+    page.off('request', seen);
+    assert.equal(await page.locator('#profile-more').isHidden(), true);   // one page holds them all
+  });
+
   test('starts a program and the body map follows the pressure', async () => {
     await page.selectOption('#profile', 'standard');
     await page.selectOption('#program', 'browser_test');
