@@ -1,20 +1,22 @@
 /*
  * ctlsock.c: the simulator's control socket, through which tests and
  * demos open the e-stop circuit, press the client's stop switch, inject
- * link and sensor faults and read a controller's whole state.
+ * link, sensor, regulator and relay faults and read a controller's whole
+ * state.
  *
  * A TCP line protocol: one command per line, one answer line per command,
  * starting "ok" or "err <reason>". Several clients may be connected.
- * Commands act through wire.c and plant.c on the controllers of the
- * struct sim given to ctlsock_open(); "quit" only sets its flag, which
- * the loop in main.c reads.
+ * Commands act through wire.c, pers.c and plant.c on the controllers of
+ * the struct sim given to ctlsock_open(); a command a controller's
+ * personality has nothing for is refused for it (skipped for "all").
+ * "quit" only sets its flag, which the loop in main.c reads. The client,
+ * --control-cmd, is ctlcmd.c.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include <errno.h>
-#include <netdb.h>
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,8 +29,7 @@
 
 #define CONTROL_LINE_MAX	512
 #define CONTROL_ARGS_MAX	8
-#define CONTROL_ANSWER_MAX	(256 * 1024)	/* "get all" of every controller */
-#define CONTROL_CLIENT_TIMEOUT_S 5
+#define CONTROL_DEV_JSON_MAX	4096	/* a device's "get" */
 
 struct ctlsock_client {
 	TAILQ_ENTRY(ctlsock_client) entry;
@@ -65,6 +66,9 @@ static void	ctlsock_json_str(struct ctlsock_buf *, const char *);
 static int	ctlsock_which(struct ctlsock_client *, const char *, int *,
 		    int *);
 static int	ctlsock_onoff(struct ctlsock_client *, const char *, int *);
+static int	ctlsock_can(struct ctlsock_client *, const char *, int, int,
+		    int);
+static int	ctlsock_name_is(const char *, const char *);
 static void	ctlsock_event(struct sim_ctl *, int, char **);
 static int	ctlsock_cmd_estop(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_client_stop(struct ctlsock_client *, int, char **);
@@ -79,6 +83,9 @@ static int	ctlsock_cmd_identity(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_stick(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_overpressure(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_sensor_fault(struct ctlsock_client *, int, char **);
+static int	ctlsock_cmd_freeze(struct ctlsock_client *, int, char **);
+static int	ctlsock_cmd_relay_weld(struct ctlsock_client *, int, char **);
+static int	ctlsock_cmd_unit(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_get(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_quit(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_ping(struct ctlsock_client *, int, char **);
@@ -97,6 +104,9 @@ static const struct ctlsock_cmd ctlsock_cmds[] = {
 	    ctlsock_cmd_overpressure },
 	{ "sensor_fault", 2, "sensor_fault C on|off",
 	    ctlsock_cmd_sensor_fault },
+	{ "freeze", 3, "freeze C CH|all on|off", ctlsock_cmd_freeze },
+	{ "relay_weld", 2, "relay_weld C on|off", ctlsock_cmd_relay_weld },
+	{ "unit", 2, "unit C ID|off", ctlsock_cmd_unit },
 	{ "powercycle", 1, "powercycle C", ctlsock_cmd_powercycle },
 	{ "badreply", 2, "badreply C unit|proto|off", ctlsock_cmd_badreply },
 	{ "identity", 3, "identity C VERSION MAX_KPA", ctlsock_cmd_identity },
@@ -334,7 +344,7 @@ ctlsock_exec(struct ctlsock_client *cl, char *line)
 		return;
 	}
 	for (i = 0; i < CONTROL_NCMDS; i++) {
-		if (strcmp(argv[0], ctlsock_cmds[i].name) == 0) {
+		if (ctlsock_name_is(argv[0], ctlsock_cmds[i].name)) {
 			cmd = &ctlsock_cmds[i];
 			break;
 		}
@@ -350,6 +360,48 @@ ctlsock_exec(struct ctlsock_client *cl, char *line)
 	}
 	log_debug("control: %s", cmd->name);
 	cmd->fn(cl, argc, argv);
+}
+
+/* Whether word names the command name ('-' for '_' is taken too:
+ * "relay-weld" is "relay_weld"). */
+static int
+ctlsock_name_is(const char *word, const char *name)
+{
+	for (; *word != '\0' && *name != '\0'; word++, name++) {
+		if (*word != *name && !(*word == '-' && *name == '_'))
+			return (0);
+	}
+	return (*word == *name);
+}
+
+/*
+ * Whether the controllers [from, to) have what a command needs (what,
+ * PERS_CAN_*): a single controller whose personality has not is an error
+ * (answered here), as is "all" when none has; "all" skips those that have
+ * not (each command's loop asks pers_can()).
+ */
+static int
+ctlsock_can(struct ctlsock_client *cl, const char *cmd, int from, int to,
+    int what)
+{
+	const char	*need;
+	int		 i, n = 0;
+
+	for (i = from; i < to; i++)
+		n += pers_can(ctlsock_sim->ctls[i], what);
+	if (n > 0)
+		return (0);
+	need = what == PERS_CAN_INPUTS ? "e-stop circuit and stop switch" :
+	    what == PERS_CAN_CHANNELS ? "regulated channels" :
+	    what == PERS_CAN_SENSORS ? "pressure sensors" :
+	    what == PERS_CAN_RELAY ? "safety relay" :
+	    "register map (the regmap personality's)";
+	if (to - from == 1)
+		ctlsock_reply(cl, "err %s: controller %d (%s) has no %s", cmd,
+		    from, pers_name(ctlsock_sim->ctls[from]->p.pers), need);
+	else
+		ctlsock_reply(cl, "err %s: no controller has a %s", cmd, need);
+	return (-1);
 }
 
 /* Controller argument: an index or "all"; sets [*from, *to). */
@@ -404,20 +456,23 @@ ctlsock_event(struct sim_ctl *c, int argc, char **argv)
  */
 static int
 ctlsock_set_input(struct ctlsock_client *cl, int argc, char **argv,
-    size_t field)
+    size_t field, int what)
 {
 	struct sim_ctl	*c;
 	int		 from, to, on, i;
 
 	if (ctlsock_which(cl, argv[1], &from, &to) == -1 ||
-	    ctlsock_onoff(cl, argv[2], &on) == -1)
+	    ctlsock_onoff(cl, argv[2], &on) == -1 ||
+	    ctlsock_can(cl, argv[0], from, to, what) == -1)
 		return (-1);
 	for (i = from; i < to; i++) {
 		c = ctlsock_sim->ctls[i];
+		if (!pers_can(c, what))
+			continue;
 		ctlsock_event(c, argc, argv);
-		plant_step(c, clock_mono_ns());
+		pers_step(c, clock_mono_ns());
 		*(int *)(void *)((char *)c + field) = on;
-		plant_step(c, clock_mono_ns());
+		pers_step(c, clock_mono_ns());
 	}
 	ctlsock_reply(cl, "ok");
 	return (0);
@@ -427,14 +482,14 @@ static int
 ctlsock_cmd_estop(struct ctlsock_client *cl, int argc, char **argv)
 {
 	return (ctlsock_set_input(cl, argc, argv,
-	    offsetof(struct sim_ctl, estop)));
+	    offsetof(struct sim_ctl, estop), PERS_CAN_INPUTS));
 }
 
 static int
 ctlsock_cmd_client_stop(struct ctlsock_client *cl, int argc, char **argv)
 {
 	return (ctlsock_set_input(cl, argc, argv,
-	    offsetof(struct sim_ctl, client_stop)));
+	    offsetof(struct sim_ctl, client_stop), PERS_CAN_INPUTS));
 }
 
 static int
@@ -455,7 +510,8 @@ ctlsock_cmd_drop(struct ctlsock_client *cl, int argc, char **argv)
 }
 
 /* Power lost and back at once, behind a live link: the connections stay
- * (as behind a gateway), the registers are at their power-up values. */
+ * (as behind a gateway), the registers are at their power-up values (a
+ * WAGO coupler's watchdog off). */
 static int
 ctlsock_cmd_powercycle(struct ctlsock_client *cl, int argc, char **argv)
 {
@@ -468,7 +524,7 @@ ctlsock_cmd_powercycle(struct ctlsock_client *cl, int argc, char **argv)
 		c = ctlsock_sim->ctls[i];
 		ctlsock_event(c, argc, argv);
 		wire_flush(c);
-		plant_powercycle(c, clock_mono_ns());
+		pers_powercycle(c, clock_mono_ns());
 	}
 	ctlsock_reply(cl, "ok");
 	return (0);
@@ -576,7 +632,11 @@ ctlsock_cmd_identity(struct ctlsock_client *cl, int argc, char **argv)
 		    "0.1..5000");
 		return (-1);
 	}
+	if (ctlsock_can(cl, argv[0], from, to, PERS_CAN_REGMAP) == -1)
+		return (-1);
 	for (i = from; i < to; i++) {
+		if (!pers_can(ctlsock_sim->ctls[i], PERS_CAN_REGMAP))
+			continue;
 		ctlsock_event(ctlsock_sim->ctls[i], argc, argv);
 		in = ctlsock_sim->ctls[i]->map->tab_input_registers;
 		in[REGMAP_IR_MAP_VERSION] = (uint16_t)v;
@@ -646,12 +706,15 @@ ctlsock_cmd_stick(struct ctlsock_client *cl, int argc, char **argv)
 	if (ctlsock_which(cl, argv[1], &from, &to) == -1 ||
 	    ctlsock_onoff(cl, argv[3], &on) == -1)
 		return (-1);
-	if (ctlsock_channel(cl, argv[2], from, to, &ch) == -1)
+	if (ctlsock_channel(cl, argv[2], from, to, &ch) == -1 ||
+	    ctlsock_can(cl, argv[0], from, to, PERS_CAN_CHANNELS) == -1)
 		return (-1);
 	for (i = from; i < to; i++) {
 		c = ctlsock_sim->ctls[i];
+		if (!pers_can(c, PERS_CAN_CHANNELS))
+			continue;
 		ctlsock_event(c, argc, argv);
-		plant_step(c, clock_mono_ns());
+		pers_step(c, clock_mono_ns());
 		for (j = 0; j < c->p.channels; j++) {
 			if (ch == -1 || ch == j)
 				c->stuck[j] = on;
@@ -670,14 +733,17 @@ ctlsock_cmd_overpressure(struct ctlsock_client *cl, int argc, char **argv)
 
 	if (ctlsock_which(cl, argv[1], &from, &to) == -1)
 		return (-1);
-	if (ctlsock_channel(cl, argv[2], from, to, &ch) == -1)
+	if (ctlsock_channel(cl, argv[2], from, to, &ch) == -1 ||
+	    ctlsock_can(cl, argv[0], from, to, PERS_CAN_CHANNELS) == -1)
 		return (-1);
 	for (i = from; i < to; i++) {
 		c = ctlsock_sim->ctls[i];
+		if (!pers_can(c, PERS_CAN_CHANNELS))
+			continue;
 		ctlsock_event(c, argc, argv);
-		plant_step(c, clock_mono_ns());
+		pers_step(c, clock_mono_ns());
 		plant_overpressure(c, (int)ch);
-		plant_step(c, clock_mono_ns());
+		pers_step(c, clock_mono_ns());
 	}
 	ctlsock_reply(cl, "ok");
 	return (0);
@@ -687,7 +753,69 @@ static int
 ctlsock_cmd_sensor_fault(struct ctlsock_client *cl, int argc, char **argv)
 {
 	return (ctlsock_set_input(cl, argc, argv,
-	    offsetof(struct sim_ctl, sensor_fault)));
+	    offsetof(struct sim_ctl, sensor_fault), PERS_CAN_REGMAP));
+}
+
+/* The sensor reading of a channel (regmap: its PRESSURE register; WAGO,
+ * AI module: its input register) stays where it is; the pressure goes on. */
+static int
+ctlsock_cmd_freeze(struct ctlsock_client *cl, int argc, char **argv)
+{
+	struct sim_ctl	*c;
+	long		 ch = -1;
+	int		 from, to, on, i, j;
+
+	if (ctlsock_which(cl, argv[1], &from, &to) == -1 ||
+	    ctlsock_onoff(cl, argv[3], &on) == -1 ||
+	    ctlsock_channel(cl, argv[2], from, to, &ch) == -1 ||
+	    ctlsock_can(cl, argv[0], from, to, PERS_CAN_SENSORS) == -1)
+		return (-1);
+	for (i = from; i < to; i++) {
+		c = ctlsock_sim->ctls[i];
+		if (!pers_can(c, PERS_CAN_SENSORS))
+			continue;
+		ctlsock_event(c, argc, argv);
+		pers_step(c, clock_mono_ns());
+		for (j = 0; j < c->p.channels; j++) {
+			if (ch == -1 || ch == j)
+				c->frozen[j] = on;
+		}
+	}
+	ctlsock_reply(cl, "ok");
+	return (0);
+}
+
+/* The safety relay's contacts weld closed: it stays in (or comes in) and
+ * its feedback contact never drops, whatever coil 0 does. */
+static int
+ctlsock_cmd_relay_weld(struct ctlsock_client *cl, int argc, char **argv)
+{
+	return (ctlsock_set_input(cl, argc, argv,
+	    offsetof(struct sim_ctl, welded), PERS_CAN_RELAY));
+}
+
+/* The controller answers on unit id ID only, also on a TCP port of its
+ * own (which otherwise answers any); "off" goes back to --unit-id. */
+static int
+ctlsock_cmd_unit(struct ctlsock_client *cl, int argc, char **argv)
+{
+	long	 id = 0;
+	int	 from, to, i;
+
+	if (ctlsock_which(cl, argv[1], &from, &to) == -1)
+		return (-1);
+	if (strcmp(argv[2], "off") != 0 && parse_int(argv[2], 1, 247, &id) ==
+	    -1) {
+		ctlsock_reply(cl, "err bad unit id '%s' (expected 1 to 247 or "
+		    "off)", argv[2]);
+		return (-1);
+	}
+	for (i = from; i < to; i++) {
+		ctlsock_event(ctlsock_sim->ctls[i], argc, argv);
+		ctlsock_sim->ctls[i]->wrong_unit = (int)id;
+	}
+	ctlsock_reply(cl, "ok");
+	return (0);
 }
 
 static void
@@ -709,10 +837,28 @@ ctlsock_json_str(struct ctlsock_buf *b, const char *s)
 static void
 ctlsock_json(struct ctlsock_buf *b, struct sim_ctl *c)
 {
-	const uint16_t	*hr = c->map->tab_registers;
-	const uint16_t	*in = c->map->tab_input_registers;
+	const uint16_t	*hr, *in;
+	char		 dev[CONTROL_DEV_JSON_MAX];
 	int		 i;
 
+	if (c->p.pers != PERS_REGMAP) {
+		if (pers_json(c, dev, sizeof(dev)) >= (int)sizeof(dev)) {
+			b->failed = 1;
+			return;
+		}
+		ctlsock_bprintf(b, "%s,\"clients\":%d,\"requests\":%llu,"
+		    "\"writes\":%llu,\"exceptions\":%llu,\"refuse\":%s,"
+		    "\"hang\":%s,\"delay_ms\":%d,\"exception\":%d}", dev,
+		    c->nclients, (unsigned long long)c->requests,
+		    (unsigned long long)c->writes,
+		    (unsigned long long)c->exceptions,
+		    c->refuse ? "true" : "false",
+		    c->hang_forever || c->hang_until_ns > clock_mono_ns() ?
+		    "true" : "false", c->delay_ms, c->exc_code);
+		return;
+	}
+	hr = c->map->tab_registers;
+	in = c->map->tab_input_registers;
 	plant_step(c, clock_mono_ns());
 	ctlsock_bprintf(b, "{\"controller\":%d,\"transport\":\"%s\","
 	    "\"address\":", c->idx, c->transport == SIM_TCP ? "tcp" : "rtu");
@@ -805,116 +951,4 @@ ctlsock_cmd_help(struct ctlsock_client *cl, int argc, char **argv)
 	ctlsock_reply(cl, "ok %s", b.failed ? "" : b.s);
 	free(b.s);
 	return (0);
-}
-
-/*
- * The client side, for `massaged-sim --control-cmd HOST:PORT CMD...`: sends
- * each command (or, with none, each line of standard input) to a running
- * simulator's control socket and prints each answer. Returns the exit
- * status: 0 when every answer was "ok", 1 when one was not, 2 when the
- * socket could not be reached or closed early.
- */
-static int	ctlsock_connect(const char *, int);
-static int	ctlsock_send1(int, const char *, char *, size_t *);
-
-static int
-ctlsock_connect(const char *host, int port)
-{
-	struct addrinfo	 hints, *res, *ai;
-	struct timeval	 tv = { CONTROL_CLIENT_TIMEOUT_S, 0 };
-	char		 serv[16];
-	int		 fd = -1, error;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	snprintf(serv, sizeof(serv), "%d", port);
-	if ((error = getaddrinfo(host, serv, &hints, &res)) != 0) {
-		log_warnx("control %s: %s", host, gai_strerror(error));
-		return (-1);
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-		    ai->ai_protocol);
-		if (fd == -1)
-			continue;
-		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		error = errno;
-		close(fd);
-		fd = -1;
-		errno = error;
-	}
-	freeaddrinfo(res);
-	if (fd == -1)
-		log_warn("control %s port %d", host, port);
-	return (fd);
-}
-
-/* One command out, one answer line back (buf keeps what came after it). */
-static int
-ctlsock_send1(int fd, const char *cmd, char *buf, size_t *len)
-{
-	char	*nl;
-	ssize_t	 n;
-
-	if (dprintf(fd, "%s\n", cmd) < 0) {
-		log_warn("control: send");
-		return (-1);
-	}
-	while ((nl = memchr(buf, '\n', *len)) == NULL) {
-		if (*len == CONTROL_ANSWER_MAX) {
-			log_warnx("control: answer too long");
-			return (-1);
-		}
-		n = recv(fd, buf + *len, CONTROL_ANSWER_MAX - *len, 0);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				log_warnx("control: closed by the simulator");
-			else
-				log_warn("control: receive");
-			return (-1);
-		}
-		*len += n;
-	}
-	fwrite(buf, 1, nl - buf + 1, stdout);
-	fflush(stdout);
-	n = strncmp(buf, "ok", 2) == 0 && (nl == buf + 2 || buf[2] == ' ');
-	*len -= nl - buf + 1;
-	memmove(buf, nl + 1, *len);
-	return (n ? 0 : 1);
-}
-
-int
-ctlsock_command(const char *host, int port, int argc, char **argv)
-{
-	static char	 buf[CONTROL_ANSWER_MAX];
-	char		*line = NULL;
-	size_t		 len = 0, cap = 0;
-	ssize_t		 ll;
-	int		 fd, i, rc, status = 0;
-
-	if ((fd = ctlsock_connect(host, port)) == -1)
-		return (2);
-	for (i = 0; i < argc && status != 2; i++) {
-		if ((rc = ctlsock_send1(fd, argv[i], buf, &len)) != 0)
-			status = rc == -1 ? 2 : 1;
-	}
-	while (argc == 0 && status != 2 &&
-	    (ll = getline(&line, &cap, stdin)) != -1) {
-		if (ll > 0 && line[ll - 1] == '\n')
-			line[--ll] = '\0';
-		if (ll == 0)
-			continue;
-		if ((rc = ctlsock_send1(fd, line, buf, &len)) != 0)
-			status = rc == -1 ? 2 : 1;
-	}
-	free(line);
-	close(fd);
-	return (status);
 }

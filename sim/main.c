@@ -48,7 +48,10 @@ enum {
 	OPT_CONTROL,
 	OPT_TICK_MS,
 	OPT_CONTROL_CMD,
-	OPT_FAST
+	OPT_FAST,
+	OPT_PERSONALITY,
+	OPT_DROPOUT_MS,
+	OPT_IDLE_MS
 };
 
 static const struct option sim_longopts[] = {
@@ -73,6 +76,9 @@ static const struct option sim_longopts[] = {
 	{ "tick-ms",		required_argument,	NULL, OPT_TICK_MS },
 	{ "control-cmd",	required_argument,	NULL, OPT_CONTROL_CMD },
 	{ "fast",		no_argument,		NULL, OPT_FAST },
+	{ "personality",	required_argument,	NULL, OPT_PERSONALITY },
+	{ "dropout-ms",		required_argument,	NULL, OPT_DROPOUT_MS },
+	{ "idle-ms",		required_argument,	NULL, OPT_IDLE_MS },
 	{ NULL,			0,			NULL, 0 }
 };
 
@@ -114,7 +120,8 @@ sim_usage(FILE *f)
 "Simulates the actuator controllers of a massage table: a Modbus TCP or RTU\n"
 "server per controller implementing register map v2 (or v1), with pressure\n"
 "physics, watchdog, owner claim, latched faults and a control socket for\n"
-"fault injection.\n"
+"fault injection; or, by --personality, a described device (a WAGO coupler,\n"
+"RS-485 analogue and relay modules) driving the same pneumatics.\n"
 "\n"
 "Controllers (repeatable, mixable; numbered from 0 in command line order):\n"
 "  --tcp HOST:PORT      a controller on Modbus TCP (PORT 0: any free port)\n"
@@ -125,7 +132,12 @@ sim_usage(FILE *f)
 "  With neither, one TCP controller on %s.\n"
 "\n"
 "Controller options apply to every --tcp/--rtu that follows them:\n"
-"  -c, --channels N     channels per controller, 1..32 (8)\n"
+"  --personality P      the device: regmap (register map v2/v1), wago-750-352\n"
+"                       (TCP coupler, its Modbus watchdog), rs485-ao8 (no\n"
+"                       watchdog), rs485-ai8, rs485-relay (safety relay);\n"
+"                       an AI or relay module is wired to the rs485-ao8\n"
+"                       before it (regmap)\n"
+"  -c, --channels N     channels per controller, 1..32 (8; devices: 8)\n"
 "  --max-kpa KPA        MAX_PRESSURE in kPa, 0.1..5000 (40.0)\n"
 "  --tau-ms MS          time constant following a setpoint (150)\n"
 "  --vent-tau-ms MS     time constant venting (40)\n"
@@ -137,6 +149,10 @@ sim_usage(FILE *f)
 "  --parity N|E|O       RTU: parity (N)\n"
 "  --data-bits N        RTU: data bits, 5..8 (8)\n"
 "  --stop-bits N        RTU: stop bits, 1..2 (1)\n"
+"  --dropout-ms MS      rs485-relay: longest gap between toggles of coil 0\n"
+"                       before the safety relay drops, 10..10000 (200)\n"
+"  --idle-ms MS         TCP: close a client idle this long, outputs left as\n"
+"                       they are, 0 never (0)\n"
 "\n"
 "Other options:\n"
 "  --control HOST:PORT  control socket (%s)\n"
@@ -155,8 +171,9 @@ sim_usage(FILE *f)
 "  estop C on|off, client_stop C on|off, drop C, refuse C on|off,\n"
 "  hang C MS, delay C MS, exception C CODE|off, stick C CH|all on|off,\n"
 "  overpressure C CH|all, sensor_fault C on|off, powercycle C,\n"
-"  identity C VERSION MAX_KPA, badreply C unit|proto|off, get C, ping,\n"
-"  help, quit\n"
+"  identity C VERSION MAX_KPA, badreply C unit|proto|off,\n"
+"  freeze C CH|all on|off, relay_weld C on|off, unit C ID|off, get C,\n"
+"  ping, help, quit\n"
 "  (C: controller index or all). See docs/simulator.md.\n"
 "\n"
 "--control-cmd HOST:PORT sends each command given (or, with none, each line\n"
@@ -238,6 +255,21 @@ sim_param(struct sim_params *p, int ch, const char *name, const char *arg)
 		if (parse_int(arg, 1, 2, &l) == -1)
 			sim_badarg(name, arg, "1 or 2");
 		p->stop_bits = (int)l;
+		break;
+	case OPT_PERSONALITY:
+		if ((p->pers = pers_find(arg)) == -1)
+			sim_badarg(name, arg, "regmap, wago-750-352, rs485-ao8, "
+			    "rs485-ai8 or rs485-relay");
+		break;
+	case OPT_DROPOUT_MS:
+		if (parse_int(arg, 10, 10000, &l) == -1)
+			sim_badarg(name, arg, "10 to 10000 ms");
+		p->dropout_ms = (int)l;
+		break;
+	case OPT_IDLE_MS:
+		if (parse_int(arg, 0, 86400000, &l) == -1)
+			sim_badarg(name, arg, "0 (never) to 86400000 ms");
+		p->idle_ms = (int)l;
 		break;
 	default:
 		return (-1);
@@ -374,6 +406,8 @@ sim_add(struct sim *sim, enum sim_transport t, const char *addr,
 	    c->p.stop_bits != c->ep->p.stop_bits))
 		fatalx("controller %d: %s is shared with controller %d but "
 		    "the line settings differ", c->idx, c->addr, c->ep->idx);
+	if (pers_attach(sim, c) == -1)
+		exit(1);
 	sim->ctls[sim->nctls++] = c;
 }
 
@@ -421,11 +455,16 @@ sim_start(struct sim *sim, const struct sim_opts *o)
 		c = sim->ctls[i];
 		printf("controller %d %s %s\n", i,
 		    c->transport == SIM_TCP ? "tcp" : "rtu", c->addr);
-		log_info("controller %d: %s %s, %d channels, max %.1f kPa, "
-		    "unit %d, map version %d", i,
-		    c->transport == SIM_TCP ? "tcp" : "rtu", c->addr,
-		    c->p.channels, c->p.max_kpa, c->p.unit_id,
-		    c->p.map_version);
+		if (c->p.pers != PERS_REGMAP)
+			log_info("controller %d: %s %s, %s, unit %d", i,
+			    c->transport == SIM_TCP ? "tcp" : "rtu", c->addr,
+			    pers_name(c->p.pers), c->p.unit_id);
+		else
+			log_info("controller %d: %s %s, %d channels, max %.1f "
+			    "kPa, unit %d, map version %d", i,
+			    c->transport == SIM_TCP ? "tcp" : "rtu", c->addr,
+			    c->p.channels, c->p.max_kpa, c->p.unit_id,
+			    c->p.map_version);
 	}
 	ctlsock_print();
 	printf("ready\n");
@@ -503,7 +542,7 @@ sim_loop(struct sim *sim, int sigfd)
 
 		now = clock_mono_ns();
 		for (i = 0; i < sim->nctls && !sim->fast; i++)
-			plant_step(sim->ctls[i], now);
+			pers_step(sim->ctls[i], now);
 		sim_dispatch(sim, &ps, sigfd);
 		now = clock_mono_ns();
 		for (i = 0; i < sim->nctls; i++)
@@ -539,7 +578,8 @@ main(int argc, char *argv[])
 		.vent_tau_ms = 40.0, .unit_id = 1,
 		.map_version = REGMAP_VERSION,
 		.watchdog_ms = 1000, .baud = 19200, .parity = 'N',
-		.data_bits = 8, .stop_bits = 1
+		.data_bits = 8, .stop_bits = 1, .pers = PERS_REGMAP,
+		.dropout_ms = 200, .idle_ms = 0
 	} };
 	int		 sigfd;
 
@@ -553,7 +593,7 @@ main(int argc, char *argv[])
 	if (o.cmd_addr != NULL) {
 		if (sim.nctls > 0 || o.events != NULL)
 			fatalx("--control-cmd takes commands, not controllers");
-		return (ctlsock_command(o.chost, o.cport, argc - optind,
+		return (ctlcmd_run(o.chost, o.cport, argc - optind,
 		    argv + optind));
 	}
 	if (optind != argc) {

@@ -9,6 +9,10 @@
  * so the result does not depend on how often the loop runs). The target is
  * the setpoint while the controller is ACTIVE and 0 otherwise; following a
  * setpoint uses tau_ms, venting uses the faster vent_tau_ms.
+ *
+ * The device personalities (pers-wago.c, pers-rs485.c) keep their own
+ * registers and drive the same physics through plant_advance(): an
+ * analogue output sets a pressure regulator's target, a vent valve vents.
  */
 #include <errno.h>
 #include <math.h>
@@ -403,6 +407,59 @@ plant_step(struct sim_ctl *c, uint64_t now)
 		status |= REGMAP_STATUS_WATCHDOG;
 	in[REGMAP_IR_STATUS] = status;
 	in[REGMAP_IR_FAULT_CODE] = (uint16_t)c->fault;
-	for (i = 0; i < c->p.channels; i++)
-		in[REGMAP_IR_PRESSURE + i] = plant_reading(c->pressure[i]);
+	for (i = 0; i < c->p.channels; i++) {
+		if (!c->frozen[i])
+			in[REGMAP_IR_PRESSURE + i] =
+			    plant_reading(c->pressure[i]);
+	}
+}
+
+/*
+ * The physics of a device's channels, advanced to now: channel i follows
+ * its regulator's target[i] (0.1 kPa) with tau_ms, or, while the vent
+ * valve is open (vent), falls to 0 with vent_tau_ms. A stuck regulator
+ * (stick) holds its pressure, but an open vent valve still vents it.
+ * The "vent reason=why", "active" and "vented" events are the regmap's.
+ */
+void
+plant_advance(struct sim_ctl *c, uint64_t now, const double *target, int vent,
+    const char *why)
+{
+	double	 dt_ms, k_follow, k_vent, t;
+	int	 i, vented;
+
+	dt_ms = now > c->step_ns ? (now - c->step_ns) / 1e6 : 0.0;
+	c->step_ns = now > c->step_ns ? now : c->step_ns;
+	k_follow = c->sim->fast ? 1.0 : 1.0 - exp(-dt_ms / c->p.tau_ms);
+	k_vent = c->sim->fast ? 1.0 : 1.0 - exp(-dt_ms / c->p.vent_tau_ms);
+	for (i = 0; i < c->p.channels; i++) {
+		if (c->stuck[i] && c->active)
+			continue;
+		t = c->active ? target[i] : 0.0;
+		c->pressure[i] += (t - c->pressure[i]) *
+		    (c->active ? k_follow : k_vent);
+		if (c->pressure[i] < 0.0)
+			c->pressure[i] = 0.0;
+	}
+	if (c->active && vent) {
+		c->active = 0;
+		c->vent_pending = 1;
+		c->vent_ns = now;
+		evlog_emit(c, now, "vent reason=%s", why);
+	} else if (!c->active && !vent) {
+		c->active = 1;
+		c->vent_pending = 0;
+		evlog_emit(c, now, "active");
+	}
+	if (!c->vent_pending)
+		return;
+	vented = 1;
+	for (i = 0; i < c->p.channels; i++) {
+		if (c->pressure[i] >= VENTED_BELOW)
+			vented = 0;
+	}
+	if (vented) {
+		c->vent_pending = 0;
+		evlog_emit(c, now, "vented ms=%.1f", (now - c->vent_ns) / 1e6);
+	}
 }

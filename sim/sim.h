@@ -9,9 +9,16 @@
  * it so):
  *
  *	main.c		the command line, the startup lines and the poll loop
- *	ctlsock.c	the fault injection socket (and its --control-cmd client)
+ *	ctlsock.c	the fault injection socket
+ *	ctlcmd.c	its client, massaged-sim --control-cmd
  *	wire.c		the Modbus TCP and RTU transports
- *	plant.c		the register map and the physics of one controller
+ *	pers.c		a controller's personality: which device it is
+ *			(regmap, the default, or a described device)
+ *	pers-wago.c, pers-rs485.c
+ *			the device personalities' registers and behaviour
+ *	plant.c		register map v2/v1 (the regmap personality) and the
+ *			pneumatic physics every personality drives
+ *	pdu.c		Modbus PDU parsing and replies for the devices
  *	evlog.c, net.c, pollset.c
  *			the event log, TCP addresses, the loop's poll set
  *
@@ -49,6 +56,27 @@ enum sim_transport {
 	SIM_RTU
 };
 
+/* Which device a controller is (--personality; docs/simulator.md). */
+enum sim_pers {
+	PERS_REGMAP,		/* register map v2/v1: today's controller */
+	PERS_WAGO,		/* WAGO 750-352 coupler, 8 AO, 8 AI, 8 DI, 8 DO */
+	PERS_AO8,		/* RS-485 8-channel analogue output, no watchdog */
+	PERS_AI8,		/* RS-485 8-channel analogue input */
+	PERS_RELAY,		/* RS-485 relay module with the safety relay */
+	PERS_COUNT
+};
+
+#define SIM_DEV_CH		8	/* channels and bits of every device */
+#define SIM_DEV_KPA		60.0	/* 0-10 V regulators and sensors */
+#define SIM_WD_REGS		9	/* WAGO watchdog: 0x1000..0x1008 */
+
+/* What a control command needs of a personality (pers_can()). */
+#define PERS_CAN_INPUTS		0x01	/* estop, client_stop */
+#define PERS_CAN_CHANNELS	0x02	/* stick, overpressure */
+#define PERS_CAN_SENSORS	0x04	/* freeze */
+#define PERS_CAN_RELAY		0x08	/* relay_weld */
+#define PERS_CAN_REGMAP		0x10	/* identity, sensor_fault */
+
 /* Per-controller settings; on the command line they apply to the
  * controllers named after them. */
 struct sim_params {
@@ -63,6 +91,9 @@ struct sim_params {
 	char		 parity;
 	int		 data_bits;
 	int		 stop_bits;
+	int		 pers;		/* enum sim_pers */
+	int		 dropout_ms;	/* relay: longest gap between toggles */
+	int		 idle_ms;	/* TCP: close an idle client, 0 never */
 };
 
 struct sim_ctl;
@@ -85,6 +116,7 @@ struct sim_client {
 	int			 id;
 	int			 dead;		/* closed at the end of the loop */
 	char			 peer[80];
+	uint64_t		 last_ns;	/* last bytes received */
 	uint8_t			 buf[SIM_ADU_MAX];
 	size_t			 len;
 };
@@ -140,6 +172,21 @@ struct sim_ctl {
 	uint64_t		 vent_ns;
 	unsigned		 owner;		/* map v2 claim, 0 none */
 	uint64_t		 claim_ns;	/* last write bearing it */
+	int			 frozen[SIM_MAXCHAN];	/* sensor reading held */
+
+	/* device personalities (pers-wago.c, pers-rs485.c) */
+	uint16_t		 ao[SIM_DEV_CH];	/* outputs, raw */
+	uint16_t		 ai[SIM_DEV_CH];	/* inputs as read, raw */
+	uint8_t			 coil[SIM_DEV_CH];
+	uint8_t			 di[SIM_DEV_CH];
+	uint16_t		 wd[SIM_WD_REGS];	/* WAGO 0x1000.. */
+	uint64_t		 wd_fed_ns;
+	int			 relay_in;	/* the safety relay is in */
+	int			 welded;	/* injected: it never drops */
+	uint64_t		 edge_ns;	/* coil 0 last toggled, 0 never */
+	struct sim_ctl		*peer;		/* AI, relay: the AO module */
+	struct sim_ctl		*relay;		/* AO: its relay module */
+	int			 wrong_unit;	/* injected: answers this id */
 
 	/* injected faults */
 	int			 refuse;
@@ -153,6 +200,15 @@ struct sim_ctl {
 	uint64_t		 requests;
 	uint64_t		 writes;
 	uint64_t		 exceptions;
+};
+
+/* A device request, checked for its form by pdu_parse(). */
+struct pdu_req {
+	int			 fc;
+	int			 addr;
+	int			 n;		/* registers or bits */
+	int			 write;
+	const uint8_t		*data;		/* values (FC5, FC6: 2 bytes) */
 };
 
 /* What a poll entry is, so the loop can dispatch it. */
@@ -187,7 +243,9 @@ void		 ctlsock_accept(void);
 void		 ctlsock_read(void *);
 void		 ctlsock_reap(void);
 void		 ctlsock_print(void);
-int		 ctlsock_command(const char *, int, int, char **);
+
+/* ctlcmd.c */
+int		 ctlcmd_run(const char *, int, int, char **);
 
 /* wire.c */
 int		 wire_open(struct sim_ctl *);
@@ -202,6 +260,32 @@ int		 wire_drop(struct sim_ctl *, const char *);
 void		 wire_flush(struct sim_ctl *);
 void		 wire_reap(struct sim_ctl *);
 
+/* pers.c */
+int		 pers_find(const char *);
+const char	*pers_name(int);
+int		 pers_can(const struct sim_ctl *, int);
+int		 pers_attach(struct sim *, struct sim_ctl *);
+int		 pers_init(struct sim_ctl *, uint64_t);
+void		 pers_step(struct sim_ctl *, uint64_t);
+int		 pers_serve(struct sim_ctl *, const uint8_t *, int, uint8_t *,
+		    int *, uint64_t);
+void		 pers_powercycle(struct sim_ctl *, uint64_t);
+int		 pers_json(struct sim_ctl *, char *, size_t);
+
+/* pers-wago.c */
+void		 wago_init(struct sim_ctl *, uint64_t);
+void		 wago_step(struct sim_ctl *, uint64_t);
+int		 wago_serve(struct sim_ctl *, const struct pdu_req *,
+		    uint8_t *, int *, uint64_t);
+void		 wago_powercycle(struct sim_ctl *, uint64_t);
+
+/* pers-rs485.c */
+void		 rs485_init(struct sim_ctl *, uint64_t);
+void		 rs485_step(struct sim_ctl *, uint64_t);
+int		 rs485_serve(struct sim_ctl *, const struct pdu_req *,
+		    uint8_t *, int *, uint64_t);
+void		 rs485_powercycle(struct sim_ctl *, uint64_t);
+
 /* plant.c */
 int		 plant_init(struct sim_ctl *, uint64_t);
 void		 plant_free(struct sim_ctl *);
@@ -211,6 +295,16 @@ void		 plant_written(struct sim_ctl *, uint16_t, uint16_t, uint64_t);
 void		 plant_overpressure(struct sim_ctl *, int);
 void		 plant_claimed(struct sim_ctl *, unsigned, uint64_t);
 void		 plant_powercycle(struct sim_ctl *, uint64_t);
+void		 plant_advance(struct sim_ctl *, uint64_t, const double *, int,
+		    const char *);
+
+/* pdu.c */
+int		 pdu_parse(const uint8_t *, int, struct pdu_req *);
+int		 pdu_regs(uint8_t *, int, const uint16_t *, int);
+int		 pdu_bits(uint8_t *, int, const uint8_t *, int);
+int		 pdu_echo(uint8_t *, const struct pdu_req *);
+uint16_t	 pdu_reg(const struct pdu_req *, int);
+int		 pdu_bit(const struct pdu_req *, int);
 
 /* evlog.c */
 int		 evlog_open(const char *);

@@ -6,11 +6,13 @@
  * TCP and by the function code on RTU, so that a slow or malformed sender
  * never stalls the single-threaded loop (modbus_receive() would wait up to
  * its byte timeout for the rest of a frame, freezing every other
- * controller). The request is then checked against the register map by
- * plant_check() and answered with modbus_reply() or
+ * controller). A regmap request is then checked against the register map
+ * by plant_check() and answered with modbus_reply() or
  * modbus_reply_exception() on the controller's modbus_t, pointed at the
- * right client with modbus_set_socket(). Injected faults (hang, delay,
- * exception, refuse, drop) are applied on the way.
+ * right client with modbus_set_socket(); a device's goes to its
+ * personality (pers_serve()), whose reply PDU is framed here. Injected
+ * faults (hang, delay, exception, refuse, drop, a wrong unit id) are
+ * applied on the way, and a TCP client idle for --idle-ms is closed.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -36,7 +38,14 @@ static void	wire_frame(struct sim_ctl *, struct sim_client *,
 		    const uint8_t *, int, uint64_t);
 static void	wire_serve(struct sim_ctl *, struct sim_client *,
 		    const uint8_t *, int);
+static int	wire_serve_map(struct sim_ctl *, modbus_t *, const uint8_t *,
+		    int, int, int, const char *);
+static int	wire_serve_dev(struct sim_ctl *, struct sim_client *,
+		    const uint8_t *, int, int, int, const char *);
+static int	wire_send(struct sim_ctl *, struct sim_client *,
+		    const uint8_t *, const uint8_t *, int);
 static void	wire_describe(char *, size_t, const uint8_t *, int, int);
+static void	wire_describe_dev(char *, size_t, const uint8_t *, int);
 static void	wire_frame_unit(struct sim_ctl *, struct sim_client *,
 		    const uint8_t *, int, uint64_t);
 static struct sim_ctl *wire_unit(struct sim_ctl *, int);
@@ -85,7 +94,7 @@ wire_open(struct sim_ctl *c)
 		if (wire_serial_open(c, 0) == -1)
 			return (-1);
 	}
-	return (plant_init(c, clock_mono_ns()));
+	return (pers_init(c, clock_mono_ns()));
 }
 
 /* Opens the serial device; quiet when retrying after a loss. */
@@ -216,6 +225,7 @@ wire_accept(struct sim_ctl *c)
 		cl->ctl = c;
 		cl->fd = fd;
 		cl->id = ++c->next_client_id;
+		cl->last_ns = clock_mono_ns();
 		snprintf(cl->peer, sizeof(cl->peer), "%s", peer);
 		TAILQ_INSERT_TAIL(&c->clients, cl, entry);
 		c->nclients++;
@@ -315,6 +325,7 @@ wire_read(struct sim_client *cl)
 			return;
 		}
 		ts = clock_mono_ns();
+		cl->last_ns = ts;
 		cl->len += n;
 		while (cl->len >= 7 && !cl->dead) {
 			proto = (cl->buf[2] << 8) | cl->buf[3];
@@ -481,6 +492,38 @@ wire_describe(char *out, size_t outlen, const uint8_t *pdu, int len,
 	}
 }
 
+/* A device's request as an event line: "fc16 addr=0 n=2 values=1,2",
+ * "fc5 addr=0 value=1", "fc4 addr=0 n=8" (raw, as on the wire). */
+static void
+wire_describe_dev(char *out, size_t outlen, const uint8_t *pdu, int len)
+{
+	struct pdu_req	 r;
+	size_t		 o;
+	int		 i;
+
+	if (pdu_parse(pdu, len, &r) != 0) {
+		snprintf(out, outlen, "fc%d len=%d", pdu[0], len);
+		return;
+	}
+	if (!r.write) {
+		snprintf(out, outlen, "fc%d addr=%d n=%d", r.fc, r.addr, r.n);
+		return;
+	}
+	if (r.fc == MODBUS_FC_WRITE_SINGLE_COIL ||
+	    r.fc == MODBUS_FC_WRITE_SINGLE_REGISTER) {
+		snprintf(out, outlen, "fc%d addr=%d value=%d", r.fc, r.addr,
+		    r.fc == MODBUS_FC_WRITE_SINGLE_COIL ? pdu_bit(&r, 0) :
+		    pdu_reg(&r, 0));
+		return;
+	}
+	o = snprintf(out, outlen, "fc%d addr=%d n=%d values=", r.fc, r.addr,
+	    r.n);
+	for (i = 0; i < r.n && i < 64 && o < outlen; i++)
+		o += snprintf(out + o, outlen - o, "%s%d", i ? "," : "",
+		    r.fc == MODBUS_FC_WRITE_MULTIPLE_COILS ? pdu_bit(&r, i) :
+		    pdu_reg(&r, i));
+}
+
 /*
  * The unit of the endpoint ep that answers to unit id: on RTU and on a
  * TCP port shared by several units (a gateway) the one with that id; a
@@ -497,10 +540,11 @@ wire_unit(struct sim_ctl *ep, int unit)
 			continue;
 		n++;
 		only = u;
-		if (u->p.unit_id == unit)
+		if ((u->wrong_unit != 0 ? u->wrong_unit : u->p.unit_id) == unit)
 			return (u);
 	}
-	return (ep->transport == SIM_TCP && n == 1 ? only : NULL);
+	return (ep->transport == SIM_TCP && n == 1 && only->wrong_unit == 0 ?
+	    only : NULL);
 }
 
 /* " cl=N", and " unit=U" on a port shared by several units (a gateway). */
@@ -564,8 +608,12 @@ wire_frame_unit(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
 		snprintf(sfx, sizeof(sfx), " unit=%d", adu[0]);
 	}
 	c->requests++;
-	wire_describe(what, sizeof(what), adu + hl, pdu_len,
-	    c->p.map_version >= 2 ? REGMAP_HR_OWNER(c->p.channels) : -1);
+	if (c->p.pers == PERS_REGMAP)
+		wire_describe(what, sizeof(what), adu + hl, pdu_len,
+		    c->p.map_version >= 2 ? REGMAP_HR_OWNER(c->p.channels) :
+		    -1);
+	else
+		wire_describe_dev(what, sizeof(what), adu + hl, pdu_len);
 	evlog_emit(c, ts, "%s%s", what, sfx);
 
 	if (c->hang_forever || ts < c->hang_until_ns) {
@@ -648,38 +696,22 @@ wire_owner(struct sim_ctl *c, const uint8_t *pdu, uint64_t now)
 		plant_claimed(c, c->map->tab_registers[own], now);
 }
 
-/* Answers one request now; writes take effect here. */
-static void
-wire_serve(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
-    int len)
+/*
+ * A regmap request, pdu_len bytes at pdu, on mb pointed at its client:
+ * checked by plant_check() and answered by libmodbus; writes take effect
+ * here. Returns what the reply's send returned (-1 failed).
+ */
+static int
+wire_serve_map(struct sim_ctl *c, modbus_t *mb, const uint8_t *adu, int len,
+    int hl, int bcast, const char *sfx)
 {
 	uint16_t	*hr = c->map->tab_registers;
-	const uint8_t	*pdu;
-	modbus_t	*mb;
+	const uint8_t	*pdu = adu + hl;
 	uint16_t	 old_control, old_hb;
 	uint64_t	 now = clock_mono_ns();
-	char		 sfx[32];
-	int		 hl, pdu_len, fc, exc, rc = 0, bcast, write, addr, n, i;
+	int		 pdu_len, fc, exc, rc = 0, write, addr, n, i;
 
-	if (cl != NULL && cl->dead)
-		return;
-	mb = c->ep->mb;
-	if (c->transport == SIM_TCP) {
-		hl = 7;
-		pdu_len = len - hl;
-		bcast = 0;
-		modbus_set_socket(mb, cl->fd);
-		wire_sfx_tcp(sfx, sizeof(sfx), c, cl, adu);
-	} else {
-		if (c->ep->serial_fd == -1)
-			return;
-		hl = 1;
-		pdu_len = len - hl - 2;
-		bcast = adu[0] == REGMAP_BROADCAST;
-		modbus_set_socket(mb, c->ep->serial_fd);
-		snprintf(sfx, sizeof(sfx), " unit=%d", adu[0]);
-	}
-	pdu = adu + hl;
+	pdu_len = len - hl - (c->transport == SIM_RTU ? 2 : 0);
 	fc = pdu[0];
 	write = fc == MODBUS_FC_WRITE_SINGLE_REGISTER ||
 	    fc == MODBUS_FC_WRITE_MULTIPLE_REGISTERS;
@@ -689,14 +721,14 @@ wire_serve(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
 	if (exc != 0) {
 		c->exceptions++;
 		if (bcast)
-			return;
+			return (0);
 		rc = modbus_reply_exception(mb, adu, exc);
 		evlog_emit(c, clock_mono_ns(), "exception code=%d fc=%d%s", exc,
 		    fc, sfx);
 	} else if (bcast) {
 		/* Broadcast: writes are applied, nothing is answered. */
 		if (!write)
-			return;
+			return (0);
 		old_control = hr[REGMAP_HR_CONTROL];
 		old_hb = hr[REGMAP_HR_HEARTBEAT];
 		addr = (pdu[1] << 8) | pdu[2];
@@ -711,7 +743,6 @@ wire_serve(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
 		c->writes++;
 		wire_owner(c, pdu, now);
 		plant_written(c, old_control, old_hb, now);
-		return;
 	} else {
 		old_control = hr[REGMAP_HR_CONTROL];
 		old_hb = hr[REGMAP_HR_HEARTBEAT];
@@ -727,6 +758,110 @@ wire_serve(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
 		if (rc != -1)
 			evlog_emit(c, clock_mono_ns(), "reply fc=%d%s", fc, sfx);
 	}
+	return (rc);
+}
+
+/*
+ * A device's request: served by its personality (pers_serve()), the reply
+ * framed by wire_send(), exceptions by libmodbus on mb. A broadcast's
+ * writes are applied and nothing is answered. Returns -1 if the reply
+ * could not be sent.
+ */
+static int
+wire_serve_dev(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
+    int len, int hl, int bcast, const char *sfx)
+{
+	uint8_t		 rsp[SIM_ADU_MAX];
+	const uint8_t	*pdu = adu + hl;
+	uint64_t	 now = clock_mono_ns();
+	int		 exc, rc, rsp_len = 0, fc = pdu[0];
+
+	pers_step(c, now);
+	exc = c->exc_code != 0 ? c->exc_code : pers_serve(c, pdu,
+	    len - hl - (c->transport == SIM_RTU ? 2 : 0), rsp, &rsp_len, now);
+	if (exc != 0)
+		c->exceptions++;
+	else if (fc == MODBUS_FC_WRITE_SINGLE_COIL ||
+	    fc == MODBUS_FC_WRITE_SINGLE_REGISTER ||
+	    fc == MODBUS_FC_WRITE_MULTIPLE_COILS ||
+	    fc == MODBUS_FC_WRITE_MULTIPLE_REGISTERS)
+		c->writes++;
+	if (bcast)
+		return (0);
+	if (exc != 0) {
+		rc = modbus_reply_exception(c->ep->mb, adu, exc);
+		evlog_emit(c, clock_mono_ns(), "exception code=%d fc=%d%s", exc,
+		    fc, sfx);
+		return (rc);
+	}
+	if ((rc = wire_send(c, cl, adu, rsp, rsp_len)) != -1)
+		evlog_emit(c, clock_mono_ns(), "reply fc=%d%s", fc, sfx);
+	return (rc);
+}
+
+/*
+ * Sends a device's reply PDU framed as its request was: on TCP with the
+ * request's transaction and unit id (or, injected, another unit id or
+ * protocol id 1 on reads), on RTU with its unit id and a CRC.
+ */
+static int
+wire_send(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
+    const uint8_t *rsp, int rsp_len)
+{
+	uint8_t		 out[SIM_ADU_MAX + 8];
+	uint16_t	 crc;
+	int		 n;
+
+	if (c->transport == SIM_TCP) {
+		memcpy(out, adu, 7);
+		out[2] = 0;
+		out[3] = c->bad_reply == SIM_BAD_PROTO && rsp[0] <= 4;
+		out[4] = (rsp_len + 1) >> 8;
+		out[5] = (rsp_len + 1) & 0xff;
+		if (c->bad_reply == SIM_BAD_UNIT)
+			out[6]++;
+		memcpy(out + 7, rsp, rsp_len);
+		n = 7 + rsp_len;
+		return (send(cl->fd, out, n, MSG_NOSIGNAL) == n ? n : -1);
+	}
+	out[0] = adu[0];
+	memcpy(out + 1, rsp, rsp_len);
+	crc = wire_crc16(out, 1 + rsp_len);
+	out[1 + rsp_len] = crc & 0xff;
+	out[2 + rsp_len] = crc >> 8;
+	n = 3 + rsp_len;
+	return (write(c->ep->serial_fd, out, n) == n ? n : -1);
+}
+
+/* Answers one request now, by its personality. */
+static void
+wire_serve(struct sim_ctl *c, struct sim_client *cl, const uint8_t *adu,
+    int len)
+{
+	modbus_t	*mb;
+	char		 sfx[32];
+	int		 hl, rc, bcast;
+
+	if (cl != NULL && cl->dead)
+		return;
+	mb = c->ep->mb;
+	if (c->transport == SIM_TCP) {
+		hl = 7;
+		bcast = 0;
+		modbus_set_socket(mb, cl->fd);
+		wire_sfx_tcp(sfx, sizeof(sfx), c, cl, adu);
+	} else {
+		if (c->ep->serial_fd == -1)
+			return;
+		hl = 1;
+		bcast = adu[0] == REGMAP_BROADCAST;
+		modbus_set_socket(mb, c->ep->serial_fd);
+		snprintf(sfx, sizeof(sfx), " unit=%d", adu[0]);
+	}
+	if (c->p.pers == PERS_REGMAP)
+		rc = wire_serve_map(c, mb, adu, len, hl, bcast, sfx);
+	else
+		rc = wire_serve_dev(c, cl, adu, len, hl, bcast, sfx);
 	if (rc == -1) {
 		if (cl != NULL)
 			wire_kill(cl, "error");
@@ -740,6 +875,7 @@ void
 wire_timers(struct sim_ctl *c, uint64_t now)
 {
 	struct sim_pending	*pe;
+	struct sim_client	*cl;
 
 	while ((pe = TAILQ_FIRST(&c->pending)) != NULL && pe->due_ns <= now) {
 		TAILQ_REMOVE(&c->pending, pe, entry);
@@ -750,6 +886,14 @@ wire_timers(struct sim_ctl *c, uint64_t now)
 	if (c->hang_until_ns != 0 && now >= c->hang_until_ns) {
 		c->hang_until_ns = 0;
 		evlog_emit(c, now, "hang_end");
+	}
+	if (c->p.idle_ms > 0 && c->ep == c) {
+		/* Only the socket closes: the outputs stay as they were. */
+		TAILQ_FOREACH(cl, &c->clients, entry) {
+			if (!cl->dead && now - cl->last_ns >=
+			    (uint64_t)c->p.idle_ms * 1000000ULL)
+				wire_kill(cl, "idle");
+		}
 	}
 	if (c->transport != SIM_RTU || c->ep != c)
 		return;
@@ -774,12 +918,18 @@ uint64_t
 wire_next_ns(struct sim_ctl *c, uint64_t now)
 {
 	struct sim_pending	*pe;
+	struct sim_client	*cl;
 	uint64_t		 t = UINT64_MAX;
 
 	if ((pe = TAILQ_FIRST(&c->pending)) != NULL)
 		t = pe->due_ns;
 	if (c->hang_until_ns != 0 && c->hang_until_ns < t)
 		t = c->hang_until_ns;
+	TAILQ_FOREACH(cl, &c->clients, entry) {
+		if (c->p.idle_ms > 0 && !cl->dead && cl->last_ns +
+		    (uint64_t)c->p.idle_ms * 1000000ULL < t)
+			t = cl->last_ns + (uint64_t)c->p.idle_ms * 1000000ULL;
+	}
 	if (c->transport == SIM_RTU && c->ep == c) {
 		if (c->serial_fd != -1 && c->rxlen > 0 &&
 		    c->rx_last_ns + RTU_FRAME_TIMEOUT_NS < t)

@@ -51,6 +51,15 @@ CONTROLLER_DEFAULTS = {
     "stop_bits": 1,
 }
 
+# Device options (docs/simulator.md, --personality): given to every
+# controller, with these defaults, only when one of them sets one, so
+# that a table of regmap controllers gets the same command line as ever.
+DEVICE_DEFAULTS = {
+    "personality": "regmap",
+    "dropout_ms": 200,
+    "idle_ms": 0,
+}
+
 
 class SimError(Exception):
     """The simulator failed to start, died, or answered 'err ...'."""
@@ -168,12 +177,16 @@ class Sim:
             self.argv += ["--control", control]
         if tick_ms is not None:
             self.argv += ["--tick-ms", str(tick_ms)]
+        devices = any(k in DEVICE_DEFAULTS for c in ctls for k in c)
         for c in ctls:
             opts = dict(CONTROLLER_DEFAULTS)
+            if devices:
+                opts.update(DEVICE_DEFAULTS)
             opts.update({k: v for k, v in c.items()
                          if k not in ("tcp", "rtu")})
             for k, v in opts.items():
-                if k not in CONTROLLER_DEFAULTS:
+                if k not in CONTROLLER_DEFAULTS and \
+                        k not in DEVICE_DEFAULTS:
                     raise ValueError("unknown controller option %r" % k)
                 self.argv += ["--" + k.replace("_", "-"), str(v)]
             if "rtu" in c:
@@ -404,6 +417,28 @@ class _ModbusOps:
         self.request(struct.pack(">BHHB%dH" % len(values), 16, addr,
                                  len(values), 2 * len(values), *values))
 
+    def _read_bits(self, fc, addr, n):
+        rsp = self.request(struct.pack(">BHH", fc, addr, n))
+        return [(rsp[2 + i // 8] >> (i % 8)) & 1 for i in range(n)]
+
+    def read_coils(self, addr, n):
+        return self._read_bits(1, addr, n)
+
+    def read_discrete(self, addr, n):
+        return self._read_bits(2, addr, n)
+
+    def write_coil(self, addr, on):
+        self.request(struct.pack(">BHH", 5, addr, 0xff00 if on else 0))
+
+    def write_coils(self, addr, bits):
+        bits = list(bits)
+        packed = bytearray((len(bits) + 7) // 8)
+        for i, b in enumerate(bits):
+            if b:
+                packed[i // 8] |= 1 << (i % 8)
+        self.request(struct.pack(">BHHB", 15, addr, len(bits),
+                                 len(packed)) + bytes(packed))
+
     @staticmethod
     def _check(pdu):
         if pdu[0] & 0x80:
@@ -412,7 +447,7 @@ class _ModbusOps:
 
 
 class ModbusTcp(_ModbusOps):
-    """A minimal blocking Modbus TCP client (FC3, FC4, FC6, FC16)."""
+    """A minimal blocking Modbus TCP client (FC1..FC6, FC15, FC16)."""
 
     def __init__(self, host, port, unit=1, timeout=2.0):
         self.unit = unit
@@ -537,7 +572,7 @@ class ModbusRtu(_ModbusOps):
         fc = head[1]
         if fc & 0x80:
             need = 5
-        elif fc in (3, 4):
+        elif fc in (1, 2, 3, 4):
             head += self.recv_raw(1, timeout)
             if len(head) < 3:
                 raise TimeoutError("short RTU response")
