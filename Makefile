@@ -264,7 +264,8 @@ INSTALL		?= install
 MAN_PAGES	:= docs/man/massaged.8 docs/man/massagectl.1 docs/man/massaged.ini.5 \
 		   docs/man/massaged-sim.1
 UNIT_FILES	:= systemd/massaged.service systemd/massaged@.service
-CONFIG_FILES	:= $(wildcard config/*.ini config/profiles/*.ini config/programs/*.ini)
+CONFIG_FILES	:= $(wildcard config/*.ini config/profiles/*.ini config/programs/*.ini \
+		   config/devices/*.ini)
 PANEL_FILES	:= $(shell find panel -type f ! -name '.*' 2>/dev/null)
 FLEET_FILES	:= contrib/prometheus/massaged-alerts.yml \
 		   contrib/grafana/massaged-dashboard.json
@@ -302,6 +303,7 @@ install: all
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(PANELDIR) \
 		$(DESTDIR)$(FLEETDIR)/prometheus $(DESTDIR)$(FLEETDIR)/grafana \
 		$(DESTDIR)$(CONFDIR)/profiles $(DESTDIR)$(CONFDIR)/programs \
+		$(DESTDIR)$(CONFDIR)/devices \
 		$(DESTDIR)$(LOGROTATEDIR)
 	$(INSTALL) -m 0755 $(BUILD)/massaged $(DESTDIR)$(SBINDIR)/massaged
 	$(INSTALL) -m 0755 $(BUILD)/massagectl $(BUILD)/massaged-sim \
@@ -429,13 +431,14 @@ $(BUILD)/massaged-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o) $(LIBENGINE) $(LIBCORE) 
 		$(CLIENT_LIBS) -lpthread -lm
 
 # --- fuzzing ----------------------------------------------------------------
-# make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="table profile program rules api"]
+# make fuzz [FUZZ_SECONDS=60]
+#           [FUZZ_TARGETS="table profile program rules device api"]
 #           [FUZZ_MAX_LEN=32768]
 #
-# libFuzzer targets (tests/fuzz/fuzz_*.c) for the table, profile, program
-# and rules parsers and the API's request handling, built with clang and
-# ASan+UBSan into build/fuzz: the daemon's sources but massaged.c with
-# -fsanitize=fuzzer-no-link, the plugins likewise. Each target runs, one
+# libFuzzer targets (tests/fuzz/fuzz_*.c) for the table, profile, program,
+# rules and device description parsers and the API's request handling,
+# built with clang and ASan+UBSan into build/fuzz: the daemon's sources
+# but massaged.c with -fsanitize=fuzzer-no-link, the plugins likewise. Each target runs, one
 # after the other, for FUZZ_SECONDS (-max_total_time) on its corpus in
 # build/fuzz/corpus/TARGET, seeded from tests/fuzz/corpus/TARGET, with the
 # crash regressions of tests/fuzz/regressions/TARGET as more seeds; then
@@ -448,7 +451,7 @@ FUZZ_BUILD	:= build/fuzz
 FUZZ_CC		?= clang
 FUZZ_SECONDS	?= 60
 FUZZ_MAX_LEN	?= 32768
-FUZZ_TARGETS	?= table profile program rules api
+FUZZ_TARGETS	?= table profile program rules device api
 FUZZ_DEBS	:= clang libclang-rt-14-dev
 FUZZ_SAN	:= -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 		   -fno-omit-frame-pointer
@@ -459,7 +462,7 @@ FUZZ_OBJS	:= $(COMMON_SRCS:%.c=$(FUZZ_BUILD)/%.o) \
 		   $(ENGINE_SRCS:%.c=$(FUZZ_BUILD)/%.o) \
 		   $(API_SRCS:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_PLUGINS	:= $(PLUGIN_SRCS:plugins/%.c=$(FUZZ_BUILD)/plugins/%.so)
-FUZZ_ALL	:= table profile program rules api
+FUZZ_ALL	:= table profile program rules device api
 FUZZ_BINS	:= $(FUZZ_ALL:%=$(FUZZ_BUILD)/fuzz_%)
 FUZZ_ENV	:= ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -116,7 +116,7 @@ def test_files_in_place(inst):
             open(os.path.join(REPO, "systemd", "massaged.logrotate")) as g:
         assert f.read() == g.read()
     # Configuration: every file of config/, and no token file.
-    for sub in ("", "profiles", "programs"):
+    for sub in ("", "profiles", "programs", "devices"):
         src = os.path.join(REPO, "config", sub)
         for fn in os.listdir(src):
             if fn.endswith(".ini"):

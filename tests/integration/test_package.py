@@ -144,6 +144,8 @@ def test_package_contents(debs):
                  "/usr/lib/sysusers.d/massaged.conf",
                  "/usr/lib/tmpfiles.d/massaged.conf",
                  "/etc/massaged/massaged.ini",
+                 "/etc/massaged/devices/wago-750-352.ini",
+                 "/etc/massaged/devices/rs485-ao8.ini",
                  "/usr/share/man/man8/massaged.8.gz"):
         assert path in daemon, path
     # No token in the package: it is made at installation.
