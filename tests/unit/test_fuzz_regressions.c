@@ -6,8 +6,9 @@
  * tests/fuzz, with their checks, under this build's sanitizers.
  *
  * The targets' sources are compiled in here with FUZZ_NO_MAIN, so what
- * runs is exactly what the fuzzers run: the table, rules, profile and
- * program parsers on files, and the API served in-process on loopback.
+ * runs is exactly what the fuzzers run: the table, rules, profile,
+ * program and device description parsers on files, and the API served
+ * in-process on loopback.
  * Run from the top of the source tree (or set MASSAGED_SRCDIR); the
  * plugins come from $MASSAGED_BUILD/plugins (default "build").
  *
@@ -37,6 +38,7 @@
 #include "../fuzz/fuzz_profile.c"
 #include "../fuzz/fuzz_program.c"
 #include "../fuzz/fuzz_api.c"
+#include "../fuzz/fuzz_device.c"
 
 typedef int	(*replay_fn)(const uint8_t *, size_t);
 
@@ -220,6 +222,14 @@ test_program(void **state)
 }
 
 static void
+test_device(void **state)
+{
+	(void)state;
+	fuzz_device_init();
+	replay("device", fuzz_device_one);
+}
+
+static void
 test_api(void **state)
 {
 	(void)state;
@@ -243,6 +253,8 @@ teardown(void **state)
 	free(fuzz_program_table);
 	fuzz_program_table = NULL;
 	routines_free(&fuzz_program_routines);
+	free(fuzz_device_d);
+	fuzz_device_d = NULL;
 	fuzz_cleanup();
 	return (0);
 }
@@ -255,6 +267,7 @@ main(void)
 		cmocka_unit_test(test_rules),
 		cmocka_unit_test(test_profile),
 		cmocka_unit_test(test_program),
+		cmocka_unit_test(test_device),
 		cmocka_unit_test(test_api),
 	};
 
