@@ -87,6 +87,18 @@ def page(d, query="", token=True):
     return r
 
 
+def write_profiles(d, n=N):
+    """n writable profiles in the state directory of d (not yet started),
+    as the API would have saved them; d.config_ids: the read-only ones."""
+    store = os.path.join(d.state_dir, "profiles")
+    os.makedirs(store, mode=0o700)
+    for i in range(n):
+        with open(os.path.join(store, pid_of(i) + ".ini"), "w") as f:
+            f.write(PROFILE.format(name=name_of(i)))
+    d.config_ids = sorted(fn[:-4] for fn in os.listdir(d.profile_dir)
+                          if fn.endswith(".ini"))
+
+
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("scale")
@@ -94,13 +106,7 @@ def big(tmp_path_factory):
         d = Daemon(tmp, sim, tokens=TOKENS, start=False,
                    programs={"scale_test": PROGRAM}, start_timeout=180,
                    response_timeout_ms=200, watchdog_ms=1000)
-        store = os.path.join(d.state_dir, "profiles")
-        os.makedirs(store, mode=0o700)
-        for i in range(N):
-            with open(os.path.join(store, pid_of(i) + ".ini"), "w") as f:
-                f.write(PROFILE.format(name=name_of(i)))
-        d.config_ids = sorted(fn[:-4] for fn in os.listdir(d.profile_dir)
-                              if fn.endswith(".ini"))
+        write_profiles(d)
         d.start()
         try:
             d.wait_ready(timeout=60)
