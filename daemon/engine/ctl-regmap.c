@@ -34,7 +34,6 @@ struct ctl_regmap_state {
 	int			 owned;		/* ours: we may vent it */
 	uint16_t		 id[3];		/* identity at connect */
 	uint16_t		 control;	/* last CONTROL written */
-	uint16_t		 heartbeat;	/* last HEARTBEAT written */
 	int			 nsent;		/* setpoints the tick sent */
 	int			 nio;		/* registers of the tick */
 	uint16_t		 owner_read;	/* v2: OWNER of the last tick */
@@ -252,8 +251,9 @@ ctl_regmap_verify(struct bus_ctl *c, void *arg, int step)
 /*
  * The words of CONTROL, HEARTBEAT and the SETPOINTs (and OWNER, v2: every
  * channel of the controller, then OWNER) for this tick's intent into out;
- * returns how many. The heartbeat changes with every tick written: if the
- * loop stalls, no tick is written and the controller's watchdog vents.
+ * returns how many. HEARTBEAT is the tick's number, so it changes with
+ * every tick: if the loop stalls, no tick is written and the controller's
+ * watchdog vents.
  */
 static int
 ctl_regmap_encode(struct ctl_regmap_state *st, const struct ctl_intent *in,
@@ -265,7 +265,7 @@ ctl_regmap_encode(struct ctl_regmap_state *st, const struct ctl_intent *in,
 		nch = REGMAP_CHANNELS_MAX;
 	out[0] = (in->enable ? REGMAP_CONTROL_ENABLE : 0) |
 	    (in->fault_reset ? REGMAP_CONTROL_FAULT_RESET : 0);
-	out[1] = ++st->heartbeat;
+	out[1] = in->tick;
 	for (i = 0; i < nch; i++)
 		out[2 + i] = regmap_kpa_to_reg(in->kpa[i]);
 	n = 2 + nch;

@@ -27,6 +27,8 @@ struct ctl_intent {
 	int		 fault_reset;	/* clear a latched fault */
 	int		 nchannels;	/* kpa[0 .. nchannels - 1] */
 	double		 kpa[CHANNELS_MAX];
+	uint16_t	 tick;		/* the control tick's number (it
+					   wraps): a backend's heartbeat */
 };
 
 /* What a controller says of itself, in no controller's terms. */

@@ -4,9 +4,10 @@
  * Ticks are scheduled on an absolute monotonic timeline (next += period),
  * so lateness does not accumulate; a tick more than one period late counts
  * as missed and the timeline is re-anchored. Each tick hands every
- * controller the session's intent; its backend writes it with a new
- * heartbeat: if the loop stalls, the heartbeat stops and the controllers'
- * watchdogs vent.
+ * controller the session's intent and the tick's number, which its
+ * backend writes as its heartbeat: if the loop stalls, the heartbeat stops
+ * and the controllers' watchdogs vent. A controller whose request was
+ * replaced before it was sent sees the number skip, as the ticks did.
  */
 #include <math.h>
 #include <stdio.h>
@@ -285,7 +286,7 @@ tick_idle_ns(const struct table *t)
  * their channels, every channel its zones use. */
 static void
 tick_intents(const struct table *t, const struct session_output *out,
-    struct ctl_intent *want)
+    uint16_t tick_no, struct ctl_intent *want)
 {
 	int	 i;
 
@@ -294,6 +295,7 @@ tick_intents(const struct table *t, const struct session_output *out,
 		want[i].enable = out->ctl[i].enable;
 		want[i].fault_reset = out->ctl[i].fault_reset;
 		want[i].nchannels = table_ctl_channels(t, i);
+		want[i].tick = tick_no;
 	}
 	for (i = 0; i < t->nzones; i++)
 		want[t->zones[i].ctl].kpa[t->zones[i].channel] =
@@ -337,7 +339,7 @@ tick_fire(evutil_socket_t fd, short what, void *arg)
 	if (!session_active(&c->session) && c->session.reset_pulse == 0 &&
 	    !t->free_run && tick_idle_ns(t) > c->period_ns)
 		c->next_ns += tick_idle_ns(t) - c->period_ns;
-	tick_intents(t, &out, want);
+	tick_intents(t, &out, (uint16_t)c->ticks, want);
 	for (i = 0; i < t->nctls; i++) {
 		struct bus_reading rd;
 

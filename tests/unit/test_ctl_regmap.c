@@ -158,6 +158,7 @@ struct fx {
 	struct ctl_conf		 conf;
 	void			*st;
 	struct ctl_reading	 rd;
+	uint16_t		 tick;		/* the last tick number given */
 };
 
 /* A controller of map version v with nch channels rated 40 kPa; a table
@@ -218,6 +219,7 @@ fx_tick(struct fx *f, int enable, int reset, double a, double b, double c)
 	in.kpa[0] = a;
 	in.kpa[1] = b;
 	in.kpa[2] = c;
+	in.tick = ++f->tick;	/* the tick's number, as tick.c gives it */
 	fake.nx = 0;
 	assert_int_equal(ctl_regmap.tick_write(port, f->st, &in, &f->rd), 0);
 	assert_int_equal(fake.nx, 1);
@@ -293,7 +295,7 @@ test_tick_write_v2(void **state)
 	assert_int_equal(x->addr, REGMAP_HR_CONTROL);
 	assert_int_equal(x->n, 3 + 4);
 	assert_int_equal(x->v[0], REGMAP_CONTROL_ENABLE);
-	assert_int_equal(x->v[1], 1);		/* the first heartbeat */
+	assert_int_equal(x->v[1], 1);		/* the tick's number */
 	assert_int_equal(x->v[2], 250);
 	assert_int_equal(x->v[3], 200);
 	assert_int_equal(x->v[4], 0);
@@ -301,7 +303,7 @@ test_tick_write_v2(void **state)
 	assert_int_equal(x->v[6], OWNER);
 
 	x = fx_tick(f, 1, 0, 1e9, -3, NAN);
-	assert_int_equal(x->v[1], 2);		/* a new heartbeat each tick */
+	assert_int_equal(x->v[1], 2);		/* the next tick's */
 	assert_int_equal(x->v[2], 65535);
 	assert_int_equal(x->v[3], 0);
 	assert_int_equal(x->v[4], 0);
