@@ -267,7 +267,14 @@ describe('the panel in a treatment room', { skip: !have && 'massaged or chromium
       await startSession(TABLET1);
       await p.locator('#state', { hasText: 'running' }).waitFor();
       await waitFor(async () => Number(await p.locator('#map rect[data-zone="gluteus_maximus_left"]').getAttribute('data-pressure')) > (f.minKpa || 3),
-        20000, 'pressure before ' + f.name);
+        20000, 'pressure before ' + f.name).catch(async (e) => {
+        // Say what the daemon saw, so a rare miss can be read from the log.
+        const s = await daemon.api('GET', 'api/v1/status').catch(() => null);
+        throw new Error(e.message + '; daemon: ' + JSON.stringify(s && s.doc && {
+          state: s.doc.state, step: s.doc.step, last_stop: s.doc.last_stop,
+          controllers: s.doc.controllers })
+          + '; log tail: ' + daemon.log().slice(-3000));
+      });
       if (f.api) await daemon.api('POST', 'api/v1/estop', undefined, TABLET2);
       else await sim.cmd(f.inject);
       if (f.intensity) await daemon.api('PUT', 'api/v1/session/intensity', { percent: f.intensity });
