@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from simctl import (ModbusError, ModbusRtu, PtyPair, Sim,  # noqa: E402
                     sim_binary)
+from test_sim import make_sim  # noqa: E402,F401 (a fixture)
 
 pytestmark = pytest.mark.skipif(not os.access(sim_binary(), os.X_OK),
                                 reason="%s not built" % sim_binary())
@@ -40,23 +41,6 @@ SERVER_FAILURE = 4
 TICK_MARGIN_MS = 100    # the loop's tick and a loaded machine
 
 
-@pytest.fixture
-def make_sim(tmp_path):
-    sims = []
-
-    def make(**kw):
-        s = Sim(tmp_path, **kw)
-        sims.append(s)
-        return s
-
-    yield make
-    for s in sims:
-        was_alive = s.alive()
-        rc = s.stop()
-        log = s.stderr()
-        assert "Sanitizer" not in log and "runtime error" not in log, log
-        if was_alive:
-            assert rc == 0, log
 
 
 @pytest.fixture
@@ -306,6 +290,18 @@ def toggle(m, n, period=0.04, unit=3):
         m.unit = was
 
 
+def toggle_until(m, sim, pred, timeout=5.0):
+    """Toggles coil 0 (the relay stays in) until pred(pressures of the AO
+    module) holds: the plant settles in its own time, not in toggles."""
+    deadline = time.monotonic() + timeout
+    while True:
+        toggle(m, 5)
+        p = sim.get(AO)["pressures"]
+        if pred(p):
+            return p
+        assert time.monotonic() < deadline, p
+
+
 def test_rs485_relay_drops_when_coil_0_stops(make_sim, pty):
     sim = rs485_line(make_sim, dict(rtu=pty.a))
     with ModbusRtu(pty.b) as m:
@@ -373,7 +369,7 @@ def test_rs485_frozen_sensor_and_stuck_regulator(make_sim, pty):
     sim = rs485_line(make_sim, dict(rtu=pty.a))
     with ModbusRtu(pty.b, unit=1) as m:
         m.write_registers(0, [500, 500])
-        toggle(m, 30)
+        toggle_until(m, sim, lambda p: abs(p[0] - 30.0) < 0.3)
         sim.ok("freeze %d 0 on" % AI)
         err = sim.cmd("freeze %d 0 on" % AO)
         assert err.startswith("err freeze: controller 0 (rs485-ao8) has no")
@@ -390,12 +386,11 @@ def test_rs485_frozen_sensor_and_stuck_regulator(make_sim, pty):
         assert m.read_input(0, 1)[0] <= 8
         # A stuck regulator holds its pressure against its setpoint.
         m.unit = 1
-        toggle(m, 30)
+        toggle_until(m, sim, lambda p: abs(p[1] - 30.0) < 0.3)
         sim.ok("stick %d 1 on" % AO)
         m.write_registers(0, [100, 100])
-        toggle(m, 25)
-        p = sim.get(AO)["pressures"]
-        assert abs(p[0] - 6.0) < 0.5 and abs(p[1] - 30.0) < 0.5, p
+        p = toggle_until(m, sim, lambda p: abs(p[0] - 6.0) < 0.5)
+        assert abs(p[1] - 30.0) < 0.5, p    # stuck: it held its pressure
 
 
 def test_rs485_wrong_unit_id(make_sim, pty):
