@@ -28,9 +28,38 @@ enum table_rts {
 	TABLE_RTS_DOWN
 };
 
+/* What speaks for a controller (docs/devices.md). */
+enum ctl_kind {
+	CTL_KIND_REGMAP,	/* massaged's register map (the default) */
+	CTL_KIND_DEVICE		/* described devices: device = FILE */
+};
+
+/*
+ * The described devices of a kind = device controller, all on its wire:
+ * the one that drives its channels (device = FILE, unit_id), the one its
+ * pressures are read from when not that one (sensors =, sensors_unit_id),
+ * and the relay interlock (interlock =, interlock_unit_id). Channel i is
+ * the device's i-th [ao] and the i-th [ai] of the sensors (or of the
+ * device when there are no sensors).
+ */
+enum ctl_part_role {
+	CTL_PART_DEVICE,
+	CTL_PART_SENSORS,
+	CTL_PART_INTERLOCK,
+	CTL_PARTS
+};
+
+struct ctl_part {
+	char		 path[PATH_MAX];	/* '\0': none */
+	int		 unit_id;
+	int		 line;			/* of its key in the table */
+};
+
 struct ctl_conf {
 	char		 name[NAME_LEN];
 	int		 line;
+	enum ctl_kind	 kind;
+	struct ctl_part	 parts[CTL_PARTS];	/* kind = device */
 	enum transport	 transport;
 	char		 host[256];		/* tcp */
 	int		 port;
@@ -113,5 +142,12 @@ double	table_line_s(const struct table *t, int first);
 int	table_ctl_find(const struct table *t, const char *name);
 /* Number of channels controller c must have (highest used + 1). */
 int	table_ctl_channels(const struct table *t, int c);
+/*
+ * The unit ids controller c takes on its wire: its unit_id and, for kind =
+ * device, its sensors' and interlock's; their number, each unit id into
+ * units and its part (enum ctl_part_role) into roles.
+ */
+int	table_ctl_units(const struct ctl_conf *c, int units[CTL_PARTS],
+	    int roles[CTL_PARTS]);
 
 #endif

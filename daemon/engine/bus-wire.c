@@ -341,3 +341,53 @@ bus_wire_write(struct bus_wire *w, int unit, int addr, int n, const uint16_t *v)
 	}
 	return (n);
 }
+
+/* FC01 (coils) or FC02 (discrete inputs) of n bits at addr. */
+int
+bus_wire_read_bits(struct bus_wire *w, int unit, int coils, int addr, int n,
+    uint8_t *v)
+{
+	uint8_t	 pdu[5], r[MODBUS_TCP_MAX_ADU_LENGTH];
+	int	 i, bytes = (n + 7) / 8;
+
+	if (n < 1 || n > MODBUS_MAX_READ_BITS) {
+		errno = EINVAL;
+		return (-1);
+	}
+	pdu[0] = coils ? MODBUS_FC_READ_COILS : MODBUS_FC_READ_DISCRETE_INPUTS;
+	pdu[1] = addr >> 8;
+	pdu[2] = addr & 0xff;
+	pdu[3] = n >> 8;
+	pdu[4] = n & 0xff;
+	errno = 0;
+	if (bus_wire_xfer(w, unit, pdu, 5, r, sizeof(r)) != 2 + bytes ||
+	    r[1] != bytes) {
+		if (errno == 0)
+			errno = EMBBADDATA;
+		return (-1);
+	}
+	for (i = 0; i < n; i++)
+		v[i] = (r[2 + i / 8] >> (i % 8)) & 1;
+	return (n);
+}
+
+/* FC05: 0xFF00 on, 0x0000 off; the reply echoes the request. */
+int
+bus_wire_write_bit(struct bus_wire *w, int unit, int addr, int on)
+{
+	uint8_t	 pdu[5], r[16];
+
+	pdu[0] = MODBUS_FC_WRITE_SINGLE_COIL;
+	pdu[1] = addr >> 8;
+	pdu[2] = addr & 0xff;
+	pdu[3] = on ? 0xff : 0x00;
+	pdu[4] = 0;
+	errno = 0;
+	if (bus_wire_xfer(w, unit, pdu, 5, r, sizeof(r)) != 5 ||
+	    memcmp(r + 1, pdu + 1, 4) != 0) {
+		if (errno == 0)
+			errno = EMBBADDATA;
+		return (-1);
+	}
+	return (1);
+}

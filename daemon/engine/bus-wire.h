@@ -31,4 +31,12 @@ int		 bus_wire_read(struct bus_wire *w, int unit, int input,
 int		 bus_wire_write(struct bus_wire *w, int unit, int addr, int n,
 		    const uint16_t *v);
 
+/* FC01 (coils 1) or FC02 (discrete inputs) of n bits into v, a byte a
+ * bit; n, or -1 with errno. */
+int		 bus_wire_read_bits(struct bus_wire *w, int unit, int coils,
+		    int addr, int n, uint8_t *v);
+/* FC05 of one coil; 1, or -1 with errno. */
+int		 bus_wire_write_bit(struct bus_wire *w, int unit, int addr,
+		    int on);
+
 #endif

@@ -39,117 +39,15 @@
 #include <modbus.h>
 
 #include "bus.h"
+#include "bus-private.h"
 #include "bus-wire.h"
 #include "clock.h"
 #include "log.h"
-
-#define BACKOFF_MIN_MS	100
-#define BACKOFF_MAX_MS	5000
-#define VERIFY_MS	500	/* identity and read-backs, at least */
-#define MS		1000000ull
 
 const double bus_rtt_bounds_s[RTT_BUCKETS] = {
 	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 	0.1, 0.25, INFINITY
 };
-
-struct bus_link;
-
-/* One controller: its mailbox (under link->mtx) and the thread's state. */
-struct bus_ctl {
-	struct bus_link		*link;
-	int			 idx;
-	struct ctl_conf		 conf;
-	const struct ctl_backend *be;		/* its kind */
-	void			*st;		/* the backend's, thread only */
-	struct event		*ev;		/* wakes the loop */
-
-	/* under link->mtx */
-	int			 vent;		/* a vent to send */
-	int			 have_req;
-	struct ctl_intent	 req;
-	struct bus_reading	 rd;
-
-	/* thread only */
-	struct ctl_reading	 scratch;	/* the backend's, for rd.ctl */
-	int			 up;		/* connect checks passed */
-	int			 enabled;	/* its last tick enabled */
-	int			 stopbits;	/* bus_stopbits() last seen */
-	uint64_t		 verify_ns;	/* last verification began */
-	int			 verify_step;	/* next step, 0 none due */
-	int			 backoff;
-	uint64_t		 retry_ns;
-	int			 lockfd;	/* endpoint lock, -1 none */
-	char			 unguarded[BUS_ERROR_LEN]; /* why no lock */
-	int			 wire_err;	/* connect failed: link broken */
-};
-
-struct bus_link {
-	struct bus		*bus;
-	int			 idx;
-	struct bus_ctl		*ctls[TABLE_MAX_CONTROLLERS];
-	int			 n;
-	pthread_t		 thread;
-	int			 started;
-	struct bus_wire		 w;		/* thread only */
-	int			 backoff;	/* thread only */
-	uint64_t		 retry_ns;	/* thread only */
-
-	pthread_mutex_t		 mtx;
-	pthread_cond_t		 cond;
-	int			 quit;
-};
-
-struct bus {
-	struct event_base	*base;
-	int			 n;
-	struct bus_ctl		*ctls;
-	int			 nlinks;
-	struct bus_link		*links;
-	bus_cb			 cb;
-	void			*arg;
-	unsigned		 owner;		/* our owner id (map v2) */
-	char			 run_dir[PATH_MAX];
-};
-
-static void	bus_backoff(int *, uint64_t *);
-
-/* Thread side: tell the loop there is news of c. */
-static void
-bus_notify(struct bus_ctl *c)
-{
-	event_active(c->ev, EV_READ, 0);
-}
-
-static void
-bus_set_error(struct bus_ctl *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void
-bus_vset_error(struct bus_ctl *c, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
-
-static void
-bus_set_error(struct bus_ctl *c, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	bus_vset_error(c, fmt, ap);
-	va_end(ap);
-}
-
-static void
-bus_vset_error(struct bus_ctl *c, const char *fmt, va_list ap)
-{
-	char	 buf[sizeof(c->rd.error)];
-
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	pthread_mutex_lock(&c->link->mtx);
-	if (strcmp(buf, c->rd.error) != 0)
-		log_warnx("controller %s: %s", c->conf.name, buf);
-	memcpy(c->rd.error, buf, sizeof(buf));
-	pthread_mutex_unlock(&c->link->mtx);
-}
 
 /* The transport settings of the wire, from its first controller. */
 static const struct ctl_conf *
@@ -158,24 +56,7 @@ bus_link_conf(const struct bus_link *l)
 	return (&l->ctls[0]->conf);
 }
 
-/*
- * c is down. A controller that was up counts a down with its reason, so
- * the loop sees it even when the reconnect is quicker than the loop.
- */
-static void
-bus_mark_down(struct bus_ctl *c)
-{
-	pthread_mutex_lock(&c->link->mtx);
-	if (c->up) {
-		c->rd.downs++;
-		memcpy(c->rd.down_why, c->rd.error, sizeof(c->rd.down_why));
-	}
-	c->rd.connected = 0;
-	pthread_mutex_unlock(&c->link->mtx);
-	c->up = 0;
-}
-
-static void
+void
 bus_link_close(struct bus_link *l)
 {
 	int	 i;
@@ -255,28 +136,6 @@ bus_lock_endpoint(struct bus_ctl *c)
 	return (rc == -1 ? -1 : 0);
 }
 
-const char *
-bus_io_unguarded(struct bus_ctl *c)
-{
-	return (c->lockfd >= 0 ? NULL : c->unguarded);
-}
-
-/* An error that breaks the whole wire, not one controller's turn. */
-static int
-bus_breaks_wire(int e)
-{
-	return (e == ECONNRESET || e == EPIPE || e == EBADF || e == EIO);
-}
-
-/* c was lost: the reading says so, the connect sequence comes again. */
-static void
-bus_ctl_down(struct bus_ctl *c, int backoff)
-{
-	bus_mark_down(c);
-	c->backoff = backoff;
-	c->retry_ns = clock_mono_ns() + (uint64_t)backoff * MS;
-}
-
 /*
  * The connect sequence of one controller on an open wire: the endpoint
  * lock, then its backend's checks. 0, or -1 with the reason in the reading.
@@ -290,7 +149,7 @@ bus_ctl_connect(struct bus_ctl *c)
 	c->wire_err = 0;
 	if (bus_lock_endpoint(c) == -1)
 		return (-1);
-	modbus_set_slave(l->w.mb, cc->unit_id);
+	bus_io_unit(c, cc->unit_id);
 	if (bus_wire_timeouts(l->w.mb, cc) == -1) {
 		bus_set_error(c, "cannot set the timeouts (%d ms): %s",
 		    cc->response_timeout_ms, modbus_strerror(errno));
@@ -298,195 +157,17 @@ bus_ctl_connect(struct bus_ctl *c)
 	}
 	if (c->be->connect(c, c->st, &c->scratch) == -1)
 		return (-1);
-	c->up = 1;
 	c->backoff = 0;
 	l->backoff = 0;		/* the wire works: back-off starts again */
-	c->enabled = 0;
-	c->stopbits = 0;
-	c->verify_ns = clock_mono_ns();
-	c->verify_step = 0;
 	pthread_mutex_lock(&c->link->mtx);
 	c->rd.ctl = c->scratch;
-	c->rd.connected = 1;
 	c->rd.failures = 0;
 	c->rd.connects++;
-	c->rd.error[0] = '\0';
+	snprintf(c->rd.error, sizeof(c->rd.error), "proving its safe state");
 	pthread_mutex_unlock(&c->link->mtx);
+	/* Driven only once proven (bus-prove.c). */
+	bus_prove_begin(c);
 	return (0);
-}
-
-/*
- * A reply that came too late is read as the answer to the next request
- * (which fails with "invalid data"); the real answer to that request is
- * then on its way and would be taken for the answer to the one after, and
- * so on until the link is declared down. So after a mismatched reply, wait
- * for the late answer and discard it. Waits at most one response timeout,
- * in short steps, and gives way at once to a pending vent. (Not after a
- * plain timeout: a hung controller must be declared down without delay.)
- */
-static void
-bus_drain(struct bus_ctl *c)
-{
-	struct bus_link	*l = c->link;
-	struct pollfd	 pfd;
-	uint64_t	 deadline, now;
-	int		 drained = 0, vent = 0, ms, i;
-
-	if (l->w.mb == NULL || (pfd.fd = modbus_get_socket(l->w.mb)) < 0)
-		return;
-	pfd.events = POLLIN;
-	deadline = clock_mono_ns() + (uint64_t)c->conf.response_timeout_ms * MS;
-	while ((now = clock_mono_ns()) < deadline) {
-		pthread_mutex_lock(&l->mtx);
-		for (i = 0; i < l->n; i++)
-			vent |= l->ctls[i]->vent;
-		pthread_mutex_unlock(&l->mtx);
-		if (vent)
-			return;
-		ms = (int)((deadline - now) / MS) + 1;
-		if (ms > 5)
-			ms = 5;
-		if (poll(&pfd, 1, ms) > 0) {
-			if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))
-				return;
-			modbus_flush(l->w.mb);
-			drained = 1;
-		} else if (drained)
-			return;		/* the late reply is gone */
-	}
-}
-
-/*
- * A failed transaction: count it; enough of them in a row, or one missed
- * response timeout while the controller is enabled (a session runs: a hang
- * must stop it at once), the controller is down. A broken connection takes the wire down, and so
- * does a lost controller that has the wire to itself (a fresh connection
- * may help); on a shared wire the others go on.
- */
-static void
-bus_fail(struct bus_ctl *c, const char *what)
-{
-	struct bus_link	*l = c->link;
-	int		 down, wire, saved = errno;
-
-	if (l->w.mb != NULL) {
-		modbus_flush(l->w.mb);
-		if (saved == EMBBADDATA)
-			bus_drain(c);
-	}
-	errno = saved;
-	wire = bus_breaks_wire(saved);
-	pthread_mutex_lock(&l->mtx);
-	c->rd.errors++;
-	c->rd.failures++;
-	down = wire || c->rd.failures >= c->conf.max_failures ||
-	    (saved == ETIMEDOUT && c->enabled);
-	pthread_mutex_unlock(&l->mtx);
-	bus_set_error(c, "%s: %s%s", what, modbus_strerror(saved),
-	    down ? "; link down" : "");
-	if (!down)
-		return;
-	bus_ctl_down(c, BACKOFF_MIN_MS);
-	if (wire || l->n == 1) {
-		bus_link_close(l);
-		bus_backoff(&l->backoff, &l->retry_ns);
-	}
-}
-
-static void
-bus_rtt(struct bus_reading *rd, double s)
-{
-	int	 i;
-
-	rd->rtt_count++;
-	rd->rtt_sum_s += s;
-	for (i = 0; i < RTT_BUCKETS; i++)
-		if (s <= bus_rtt_bounds_s[i])
-			rd->rtt_bucket[i]++;
-}
-
-/*
- * The services of ctl.h: what a backend may do with its controller, on
- * the link thread, between the other controllers' turns.
- */
-int
-bus_io_read(struct bus_ctl *c, int input, int addr, int n, uint16_t *v)
-{
-	return (bus_wire_read(&c->link->w, c->conf.unit_id, input, addr, n, v));
-}
-
-int
-bus_io_write(struct bus_ctl *c, int addr, int n, const uint16_t *v)
-{
-	return (bus_wire_write(&c->link->w, c->conf.unit_id, addr, n, v));
-}
-
-int
-bus_io_send_raw(struct bus_ctl *c, const uint8_t *adu, int len)
-{
-	return (c->link->w.mb != NULL &&
-	    modbus_send_raw_request(c->link->w.mb, adu, len) > 0);
-}
-
-void
-bus_io_flush(struct bus_ctl *c)
-{
-	if (c->link->w.mb != NULL)
-		modbus_flush(c->link->w.mb);
-}
-
-void
-bus_io_refuse(struct bus_ctl *c, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	bus_vset_error(c, fmt, ap);
-	va_end(ap);
-}
-
-void
-bus_io_failed(struct bus_ctl *c, const char *fmt, ...)
-{
-	va_list	 ap;
-	char	 what[160];
-	int	 saved = errno;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	c->wire_err = bus_breaks_wire(saved);
-	bus_set_error(c, "%s: %s", what, modbus_strerror(saved));
-	bus_io_flush(c);
-}
-
-void
-bus_io_fail(struct bus_ctl *c, const char *what)
-{
-	bus_fail(c, what);
-}
-
-void
-bus_io_lost(struct bus_ctl *c, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	pthread_mutex_lock(&c->link->mtx);
-	c->rd.verify_failures++;
-	pthread_mutex_unlock(&c->link->mtx);
-	va_start(ap, fmt);
-	bus_vset_error(c, fmt, ap);
-	va_end(ap);
-	/* The connect sequence again, after the shortest back-off. */
-	bus_ctl_down(c, BACKOFF_MIN_MS);
-}
-
-void
-bus_io_verified(struct bus_ctl *c)
-{
-	pthread_mutex_lock(&c->link->mtx);
-	c->rd.verifications++;
-	pthread_mutex_unlock(&c->link->mtx);
 }
 
 /*
@@ -556,11 +237,12 @@ bus_do_vent(struct bus_link *l, const int *vent)
 				continue;
 			ok = 0;
 			if (l->w.mb != NULL) {
-				modbus_set_slave(l->w.mb, c->conf.unit_id);
+				bus_io_unit(c, c->conf.unit_id);
 				bus_wire_timeouts(l->w.mb, &c->conf);
 				ok = c->be->vent(c, c->st) == 0;
 				if (ok)
 					c->enabled = 0;
+				bus_prove_vented(c);
 			}
 			pthread_mutex_lock(&l->mtx);
 			c->rd.vent_pending = 0;
@@ -597,7 +279,7 @@ bus_do_tick(struct bus_ctl *c, const struct ctl_intent *req)
 	uint64_t	 t0, t1;
 	int		 stop, enable = req->enable && !c->enabled;
 
-	modbus_set_slave(l->w.mb, c->conf.unit_id);
+	bus_io_unit(c, c->conf.unit_id);
 	bus_wire_timeouts(l->w.mb, &c->conf);
 	t0 = clock_mono_ns();
 	if ((req->fault_reset && c->be->fault_reset != NULL &&
@@ -645,15 +327,6 @@ bus_deadline(struct timespec *ts, uint64_t mono_ns)
 	ts->tv_nsec = (long)(mono_ns % 1000000000ull);
 }
 
-static void
-bus_backoff(int *backoff, uint64_t *retry_ns)
-{
-	*backoff = *backoff == 0 ? BACKOFF_MIN_MS : *backoff * 2;
-	if (*backoff > BACKOFF_MAX_MS)
-		*backoff = BACKOFF_MAX_MS;
-	*retry_ns = clock_mono_ns() + (uint64_t)*backoff * MS;
-}
-
 /* Under l->mtx: whether a vent waits on any controller of the wire. */
 static int
 bus_vent_waiting(struct bus_link *l)
@@ -675,9 +348,13 @@ bus_due(struct bus_link *l)
 
 	if (l->w.mb == NULL)
 		return (l->retry_ns);
-	for (i = 0; i < l->n; i++)
-		if (!l->ctls[i]->up && l->ctls[i]->retry_ns < due)
+	for (i = 0; i < l->n; i++) {
+		if (l->ctls[i]->proving) {
+			if (l->ctls[i]->proof_next_ns < due)
+				due = l->ctls[i]->proof_next_ns;
+		} else if (!l->ctls[i]->up && l->ctls[i]->retry_ns < due)
 			due = l->ctls[i]->retry_ns;
+	}
 	return (due);
 }
 
@@ -756,7 +433,14 @@ bus_thread(void *arg)
 				c->have_req = 0;
 			}
 			pthread_mutex_unlock(&l->mtx);
-			if (!c->up) {
+			if (c->proving) {
+				if (clock_mono_ns() < c->proof_next_ns)
+					continue;
+				bus_io_unit(c, c->conf.unit_id);
+				bus_wire_timeouts(l->w.mb, &c->conf);
+				bus_prove_turn(c);
+				bus_notify(c);
+			} else if (!c->up) {
 				if (clock_mono_ns() < c->retry_ns)
 					continue;
 				if (bus_ctl_connect(c) == -1 &&
@@ -766,7 +450,7 @@ bus_thread(void *arg)
 					bus_link_close(l);
 					bus_backoff(&l->backoff, &l->retry_ns);
 					c->retry_ns = 0;
-				} else if (!c->up)
+				} else if (!c->up && !c->proving)
 					bus_backoff(&c->backoff, &c->retry_ns);
 				bus_notify(c);
 			} else if (have)
@@ -835,8 +519,8 @@ bus_start(struct event_base *base, const struct table *t, bus_cb cb,
 		c = &b->ctls[i];
 		c->idx = i;
 		c->conf = t->ctls[i];
-		/* One kind for now; the table will name it per controller. */
-		if ((c->be = ctl_backend_find(NULL)) == NULL)
+		if ((c->be = ctl_backend_find(c->conf.kind == CTL_KIND_DEVICE ?
+		    "device" : "regmap")) == NULL)
 			fatalx("controller %s: no backend", c->conf.name);
 		set.conf = &c->conf;
 		set.need_channels = table_ctl_channels(t, i);

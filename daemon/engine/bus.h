@@ -25,7 +25,9 @@
 
 /* What the loop knows of one controller. */
 struct bus_reading {
-	int		 connected;	/* link up, connect checks passed */
+	int		 connected;	/* link up, connect checks and the
+					   proof of the safe state passed */
+	struct ctl_proof_log proof;	/* the last proof, step by step */
 	uint64_t	 seq;		/* successful tick transactions */
 	uint64_t	 t_ns;		/* CLOCK_MONOTONIC of the last reading */
 	struct ctl_reading ctl;		/* the backend's, of the last tick */

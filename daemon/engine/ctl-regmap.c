@@ -20,6 +20,7 @@
 
 #include <modbus.h>
 
+#include "clock.h"
 #include "ctl.h"
 #include "log.h"
 #include "massaged/regmap.h"
@@ -335,6 +336,181 @@ ctl_regmap_tick_read(struct bus_ctl *c, void *arg, struct ctl_reading *rd)
 	return (0);
 }
 
+/*
+ * The proof of the safe state (ctl.h): enabled at zero setpoints with the
+ * heartbeat fed, then the heartbeat stopped: the controller must latch
+ * its WATCHDOG fault within WATCHDOG_MS plus a margin. Then the claim is
+ * renewed (a trip lapses it, v2), the fault reset and CONTROL written 0.
+ */
+#define PROVE_FEEDS		3	/* heartbeat writes before it stops */
+#define PROVE_POLL_MS		5
+
+enum {
+	PROVE_VENT,		/* CONTROL = 0; a latched fault? */
+	PROVE_RESET,		/* a fault left from before: reset it */
+	PROVE_FEED,		/* enabled at zero, heartbeat changing */
+	PROVE_WAIT,		/* heartbeat stopped: the trip must come */
+	PROVE_RECOVER		/* claim, reset, CONTROL = 0 */
+};
+
+/* The tick block at zero setpoints with CONTROL = control. */
+static int
+ctl_regmap_prove_write(struct bus_ctl *c, struct ctl_regmap_state *st,
+    int control, int beat)
+{
+	struct ctl_intent	 zi;
+	uint16_t		 out[3 + REGMAP_CHANNELS_MAX];
+
+	memset(&zi, 0, sizeof(zi));
+	zi.enable = (control & REGMAP_CONTROL_ENABLE) != 0;
+	zi.fault_reset = (control & REGMAP_CONTROL_FAULT_RESET) != 0;
+	zi.nchannels = st->set.need_channels;
+	zi.tick = (uint16_t)beat;
+	st->nio = ctl_regmap_encode(st, &zi, out);
+	if (bus_io_write(c, REGMAP_HR_CONTROL, st->nio, out) != st->nio) {
+		bus_io_fail(c, "proof: write of CONTROL, HEARTBEAT and "
+		    "setpoints failed");
+		return (-1);
+	}
+	st->control = out[0];
+	return (0);
+}
+
+/* FC06 CONTROL = 0, then STATUS and FAULT_CODE into v. */
+static int
+ctl_regmap_prove_status(struct bus_ctl *c, struct ctl_regmap_state *st,
+    int vent, uint16_t v[2])
+{
+	uint16_t	 zero = 0;
+
+	if (vent) {
+		if (bus_io_write(c, REGMAP_HR_CONTROL, 1, &zero) != 1) {
+			bus_io_fail(c, "proof: CONTROL = 0 failed");
+			return (-1);
+		}
+		st->control = 0;
+	}
+	if (bus_io_read(c, 1, REGMAP_IR_STATUS, 2, v) != 2) {
+		bus_io_fail(c, "proof: read of STATUS failed");
+		return (-1);
+	}
+	return (0);
+}
+
+/* PROVE_WAIT: polls STATUS until the watchdog trip is seen. */
+static int
+ctl_regmap_prove_wait(struct bus_ctl *c, struct ctl_regmap_state *st,
+    struct ctl_proof *pf)
+{
+	int		 wd = st->set.conf->watchdog_ms;
+	int		 margin = wd / 10 + 50;
+	uint64_t	 ms;
+	uint16_t	 v[2];
+
+	if (ctl_regmap_prove_status(c, st, 0, v) == -1)
+		return (-1);
+	ms = (clock_mono_ns() - pf->mark_ns) / 1000000u;
+	if ((v[0] & REGMAP_STATUS_WATCHDOG) && v[1] == REGMAP_FAULT_WATCHDOG) {
+		bus_io_proved(c, "watchdog tripped %u ms after the heartbeat "
+		    "stopped (WATCHDOG_MS %d): vented, fault %s",
+		    (unsigned)ms, wd, regmap_fault_name(v[1]));
+		pf->step = PROVE_RECOVER;
+		return (1);
+	}
+	if (v[0] & REGMAP_STATUS_FAULT) {
+		bus_io_unproven(c, "fault %s latched instead of the watchdog "
+		    "trip", regmap_fault_name(v[1]));
+		return (-1);
+	}
+	if (ms > (uint64_t)(wd + margin)) {
+		bus_io_unproven(c, "no watchdog trip within %d ms after the "
+		    "heartbeat stopped (WATCHDOG_MS %d; STATUS 0x%02x)",
+		    wd + margin, wd, v[0]);
+		return (-1);
+	}
+	pf->wait_ms = PROVE_POLL_MS;
+	return (1);
+}
+
+/* PROVE_RECOVER: claim again (v2), reset the trip, CONTROL = 0. */
+static int
+ctl_regmap_prove_recover(struct bus_ctl *c, struct ctl_regmap_state *st)
+{
+	uint16_t	 v[2];
+
+	if (ctl_regmap_claim(c, st, st->id) == -1)
+		return (-1);
+	if (ctl_regmap_prove_status(c, st, 1, v) == -1 ||
+	    ctl_regmap_prove_write(c, st, REGMAP_CONTROL_FAULT_RESET, 0) == -1 ||
+	    ctl_regmap_prove_status(c, st, 1, v) == -1)
+		return (-1);
+	if (v[0] & REGMAP_STATUS_FAULT) {
+		bus_io_unproven(c, "the watchdog fault does not reset (fault "
+		    "%s)", regmap_fault_name(v[1]));
+		return (-1);
+	}
+	st->owner_read = (uint16_t)st->set.owner;
+	bus_io_proved(c, "fault reset%s, CONTROL 0: proven",
+	    st->id[0] >= 2 ? ", claim renewed" : "");
+	return (0);
+}
+
+static int
+ctl_regmap_prove(struct bus_ctl *c, void *arg, struct ctl_proof *pf)
+{
+	struct ctl_regmap_state	*st = arg;
+	uint16_t		 v[2];
+
+	pf->wait_ms = 0;
+	switch (pf->step) {
+	case PROVE_VENT:
+		if (ctl_regmap_prove_status(c, st, 1, v) == -1)
+			return (-1);
+		bus_io_proved(c, "CONTROL 0 at zero setpoints%s",
+		    (v[0] & REGMAP_STATUS_FAULT) ? "; a fault is latched" : "");
+		pf->step = (v[0] & REGMAP_STATUS_FAULT) ? PROVE_RESET :
+		    PROVE_FEED;
+		return (1);
+	case PROVE_RESET:
+		if (ctl_regmap_prove_write(c, st, REGMAP_CONTROL_FAULT_RESET,
+		    0) == -1 || ctl_regmap_prove_status(c, st, 1, v) == -1)
+			return (-1);
+		if (v[0] & REGMAP_STATUS_FAULT) {
+			bus_io_unproven(c, "fault %s is latched and does not "
+			    "reset: the watchdog cannot be shown",
+			    regmap_fault_name(v[1]));
+			return (-1);
+		}
+		pf->step = PROVE_FEED;
+		return (1);
+	case PROVE_FEED:
+		if (ctl_regmap_prove_write(c, st, REGMAP_CONTROL_ENABLE,
+		    pf->count + 1) == -1)
+			return (-1);
+		pf->wait_ms = PROVE_POLL_MS;
+		if (++pf->count < PROVE_FEEDS)
+			return (1);
+		if (ctl_regmap_prove_status(c, st, 0, v) == -1)
+			return (-1);
+		if (!(v[0] & REGMAP_STATUS_ACTIVE)) {
+			bus_io_unproven(c, "not active when enabled at zero "
+			    "setpoints (STATUS 0x%02x%s)", v[0],
+			    (v[0] & REGMAP_STATUS_ESTOP) ?
+			    ": the e-stop circuit is open" : "");
+			return (-1);
+		}
+		pf->mark_ns = clock_mono_ns();
+		bus_io_proved(c, "enabled at zero setpoints, heartbeat fed "
+		    "%d times, then stopped", PROVE_FEEDS);
+		pf->step = PROVE_WAIT;
+		return (1);
+	case PROVE_WAIT:
+		return (ctl_regmap_prove_wait(c, st, pf));
+	default:
+		return (ctl_regmap_prove_recover(c, st));
+	}
+}
+
 /* FC06 CONTROL = 0, always obeyed; only to a controller we own. */
 static int
 ctl_regmap_vent(struct bus_ctl *c, void *arg)
@@ -396,6 +572,7 @@ const struct ctl_backend ctl_regmap = {
 	.destroy = ctl_regmap_destroy,
 	.connect = ctl_regmap_connect,
 	.verify = ctl_regmap_verify,
+	.prove = ctl_regmap_prove,
 	.tick_write = ctl_regmap_tick_write,
 	.tick_read = ctl_regmap_tick_read,
 	.vent = ctl_regmap_vent,

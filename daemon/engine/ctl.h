@@ -70,6 +70,43 @@ struct ctl_setup {
 struct bus_ctl;
 
 /*
+ * A proof of the safe state in progress (prove() below). bus.c starts it
+ * zeroed after every connect; the backend keeps its own state in step,
+ * mark_ns and count, and sets wait_ms.
+ */
+struct ctl_proof {
+	int		 step;		/* the backend's; 0 at the first call */
+	int		 count;		/* the backend's */
+	uint64_t	 mark_ns;	/* the backend's: e.g. feeding stopped */
+	uint64_t	 t0_ns;		/* CLOCK_MONOTONIC: the proof began */
+	int		 wait_ms;	/* call again after (0: next turn) */
+};
+
+/* The proof as the loop sees it (struct bus_reading). */
+enum ctl_proof_state {
+	CTL_PROOF_NONE,		/* not connected */
+	CTL_PROOF_RUNNING,
+	CTL_PROOF_PASSED,
+	CTL_PROOF_FAILED
+};
+
+#define CTL_PROOF_LINES		14
+#define CTL_PROOF_LINE_LEN	112
+
+struct ctl_proof_log {
+	enum ctl_proof_state	 state;
+	int			 n;		/* lines[], the last kept */
+	struct {
+		uint32_t	 ms;		/* since the proof began */
+		char		 text[CTL_PROOF_LINE_LEN];
+	}			 lines[CTL_PROOF_LINES];
+	uint32_t		 ms;		/* how long the last one took */
+	uint64_t		 passed;	/* counts */
+	uint64_t		 failed;
+	char			 why[CTL_PROOF_LINE_LEN]; /* not seen */
+};
+
+/*
  * The operations of one kind. Each returns 0, or -1 after saying why
  * through bus_io_refuse(), bus_io_failed(), bus_io_fail() or bus_io_lost().
  */
@@ -85,6 +122,20 @@ struct ctl_backend {
 	 * Steps 1 and up: one read-back each. 1 when another step follows,
 	 * 0 when this was the last, -1 when the controller is lost. */
 	int		 (*verify)(struct bus_ctl *, void *st, int step);
+	/*
+	 * The proof of the safe state on the device itself, after every
+	 * connect and before anything is driven (docs/devices.md): at zero
+	 * pressure, arm the watchdog (or the interlock), stop feeding it,
+	 * see it trip within its timeout plus a margin, reset and re-arm.
+	 * Called on the link thread, again and again, one or a few
+	 * transactions a call, so vents and the other controllers of the
+	 * wire never wait for it: 1 when it goes on (after pf->wait_ms),
+	 * 0 proven, -1 failed after bus_io_unproven() (or lost after
+	 * bus_io_fail()/bus_io_lost()). Each step seen is told with
+	 * bus_io_proved(). A vent in between starts it again.
+	 */
+	int		 (*prove)(struct bus_ctl *, void *st,
+			    struct ctl_proof *pf);
 	/* This tick's intent; the backend adds its heartbeat and scaling.
 	 * rd: what it learns when the write is refused (its owner). */
 	int		 (*tick_write)(struct bus_ctl *, void *st,
@@ -116,6 +167,21 @@ const struct ctl_backend	*ctl_backend_find(const char *kind);
 int	bus_io_read(struct bus_ctl *, int input, int addr, int n,
 	    uint16_t *v);
 int	bus_io_write(struct bus_ctl *, int addr, int n, const uint16_t *v);
+/* FC01 (coils 1) or FC02 (coils 0: discrete inputs) of n bits at addr
+ * into v, one byte (0 or 1) a bit; n or -1 with errno. */
+int	bus_io_read_bits(struct bus_ctl *, int coils, int addr, int n,
+	    uint8_t *v);
+/* FC05 of one coil; 1 or -1 with errno. */
+int	bus_io_write_bit(struct bus_ctl *, int addr, int on);
+/* The unit id the next transactions of this turn address (a controller
+ * made of several devices on one wire); each turn starts at the
+ * controller's unit_id. */
+void	bus_io_unit(struct bus_ctl *, int unit_id);
+/* The proof: a step seen (logged with its time), or what was not. */
+void	bus_io_proved(struct bus_ctl *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	bus_io_unproven(struct bus_ctl *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 /* A raw request with no reply (a broadcast); 1 sent, 0 not. */
 int	bus_io_send_raw(struct bus_ctl *, const uint8_t *adu, int len);
 /* After a failed claim: what came late is not the next reply. */

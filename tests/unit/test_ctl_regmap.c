@@ -49,6 +49,8 @@ static struct {
 	int		 fails;
 	int		 verified;
 	const char	*unguarded;	/* the endpoint lock: NULL held */
+	char		 proved[256];	/* the proof's last step seen */
+	char		 unproven[256];	/* what it did not see */
 } fake;
 
 static struct bus_ctl	*port = (struct bus_ctl *)&fake;
@@ -150,6 +152,26 @@ const char *
 bus_io_unguarded(struct bus_ctl *c)
 {
 	return (fake.unguarded);
+}
+
+void
+bus_io_proved(struct bus_ctl *c, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(fake.proved, sizeof(fake.proved), fmt, ap);
+	va_end(ap);
+}
+
+void
+bus_io_unproven(struct bus_ctl *c, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(fake.unproven, sizeof(fake.unproven), fmt, ap);
+	va_end(ap);
 }
 
 /* --- fixture ---------------------------------------------------------- */
@@ -467,6 +489,91 @@ test_describe(void **state)
 	assert_string_equal(d->fault_name(9), "unknown");
 }
 
+/* One call of the proof, its transactions alone in fake.x. */
+static int
+fx_prove(struct fx *f, struct ctl_proof *pf)
+{
+	fake.nx = 0;
+	return (ctl_regmap.prove(port, f->st, pf));
+}
+
+/* Enabled at zero setpoints, fed, then the heartbeat stops: the proof
+ * waits for the WATCHDOG fault, then resets it and claims again. */
+static void
+test_prove_sees_trip(void **state)
+{
+	struct fx		*f = *state;
+	struct ctl_proof	 pf;
+	int			 i;
+
+	fx_connect(f);
+	memset(&pf, 0, sizeof(pf));
+	fake.ir[REGMAP_IR_STATUS] = REGMAP_STATUS_READY | REGMAP_STATUS_ACTIVE;
+	assert_int_equal(fx_prove(f, &pf), 1);		/* CONTROL 0 */
+	assert_int_equal(fake.x[0].write, 1);
+	assert_int_equal(fake.x[0].v[0], 0);
+	for (i = 0; i < PROVE_FEEDS; i++) {
+		assert_int_equal(fx_prove(f, &pf), 1);
+		assert_int_equal(fake.x[0].v[0], REGMAP_CONTROL_ENABLE);
+		assert_int_equal(fake.x[0].v[1], i + 1);	/* fed */
+		assert_int_equal(fake.x[0].v[2] + fake.x[0].v[3] +
+		    fake.x[0].v[4], 0);				/* zero kPa */
+		assert_int_equal(fake.x[0].v[6], OWNER);
+	}
+	assert_int_equal(pf.step, PROVE_WAIT);
+	/* No trip yet: it polls, and writes nothing (no heartbeat). */
+	assert_int_equal(fx_prove(f, &pf), 1);
+	assert_int_equal(fake.nx, 1);
+	assert_int_equal(fake.x[0].write, 0);
+	fake.ir[REGMAP_IR_STATUS] = REGMAP_STATUS_READY | REGMAP_STATUS_FAULT |
+	    REGMAP_STATUS_WATCHDOG;
+	fake.ir[REGMAP_IR_FAULT_CODE] = REGMAP_FAULT_WATCHDOG;
+	assert_int_equal(fx_prove(f, &pf), 1);
+	assert_non_null(strstr(fake.proved, "watchdog tripped"));
+	fake.ir[REGMAP_IR_STATUS] = REGMAP_STATUS_READY;
+	fake.ir[REGMAP_IR_FAULT_CODE] = 0;
+	assert_int_equal(fx_prove(f, &pf), 0);
+	assert_non_null(strstr(fake.proved, "proven"));
+	assert_int_equal(fake.hr[REGMAP_HR_CONTROL], 0);
+	assert_int_equal(fake.hr[REGMAP_HR_OWNER(4)], OWNER);
+	assert_string_equal(fake.unproven, "");
+}
+
+/* No trip within WATCHDOG_MS and the margin: not proven, and why. */
+static void
+test_prove_no_trip(void **state)
+{
+	struct fx		*f = *state;
+	struct ctl_proof	 pf;
+
+	fx_connect(f);
+	memset(&pf, 0, sizeof(pf));
+	fake.ir[REGMAP_IR_STATUS] = REGMAP_STATUS_READY | REGMAP_STATUS_ACTIVE;
+	while (pf.step != PROVE_WAIT)
+		assert_int_equal(fx_prove(f, &pf), 1);
+	pf.mark_ns = clock_mono_ns() - 10000000000ull;	/* 10 s ago */
+	assert_int_equal(fx_prove(f, &pf), -1);
+	assert_non_null(strstr(fake.unproven, "no watchdog trip within 380 ms"));
+}
+
+/* A controller that does not go active (its e-stop circuit open) cannot
+ * show its watchdog: not proven, with the reason. */
+static void
+test_prove_not_active(void **state)
+{
+	struct fx		*f = *state;
+	struct ctl_proof	 pf;
+	int			 rc;
+
+	fx_connect(f);
+	memset(&pf, 0, sizeof(pf));
+	fake.ir[REGMAP_IR_STATUS] = REGMAP_STATUS_READY | REGMAP_STATUS_ESTOP;
+	while ((rc = fx_prove(f, &pf)) == 1)
+		continue;
+	assert_int_equal(rc, -1);
+	assert_non_null(strstr(fake.unproven, "e-stop circuit is open"));
+}
+
 int
 main(void)
 {
@@ -486,6 +593,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_verify, fx_setup,
 		    fx_teardown),
 		cmocka_unit_test_setup_teardown(test_vent, fx_setup,
+		    fx_teardown),
+		cmocka_unit_test_setup_teardown(test_prove_sees_trip, fx_setup,
+		    fx_teardown),
+		cmocka_unit_test_setup_teardown(test_prove_no_trip, fx_setup,
+		    fx_teardown),
+		cmocka_unit_test_setup_teardown(test_prove_not_active, fx_setup,
 		    fx_teardown),
 		cmocka_unit_test(test_describe),
 	};
