@@ -23,13 +23,14 @@
 #include "log.h"
 #include "notify.h"
 #include "record.h"
+#include "prove.h"
 #include "table-dir.h"
 
 static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-"usage: massaged [-nvV] [-f file] [-o key=value ...]\n"
+"usage: massaged [-nvV] [--prove] [-f file] [-o key=value ...]\n"
 "\n"
 "Controller daemon for motorised and pneumatic massage tables. Talks Modbus\n"
 "TCP/RTU (register map v2 or v1) to the actuator controllers, runs programs of\n"
@@ -41,6 +42,10 @@ usage(FILE *fp)
 "                      plugins, print \"configuration OK\" or every error, exit;\n"
 "                      with -f DIR, every table file in DIR, and that no two\n"
 "                      name one controller or one listen address\n"
+"      --prove         with -n: then connect to every controller and prove its\n"
+"                      safe state (arm its watchdog or interlock, stop feeding\n"
+"                      it, see it vent, reset), printing each step with its\n"
+"                      time; exit 1 unless every controller was proven\n"
 "  -o KEY=VALUE        override a [daemon] key, e.g. -o listen=127.0.0.1:9000\n"
 "                      (repeatable; relative paths are relative to the cwd)\n"
 "  -v, --verbose       log debug messages\n"
@@ -52,6 +57,9 @@ usage(FILE *fp)
 "See massaged(8), massaged.ini(5).\n",
 	    CONFDIR);
 }
+
+/* How long -n --prove waits for every controller's result. */
+#define PROVE_TIMEOUT_S	30
 
 static struct record	*massaged_rec;
 /*
@@ -139,6 +147,7 @@ struct massaged_opts {
 	char		*overrides[CONFIG_MAX_OVERRIDES];
 	int		 noverrides;
 	int		 check;
+	int		 prove;		/* -n --prove */
 	int		 verbose;
 };
 
@@ -149,6 +158,7 @@ massaged_options(int argc, char *argv[], struct massaged_opts *o)
 	static const struct option longopts[] = {
 		{ "config",	required_argument,	NULL, 'f' },
 		{ "check",	no_argument,		NULL, 'n' },
+		{ "prove",	no_argument,		NULL, 'P' },
 		{ "verbose",	no_argument,		NULL, 'v' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ "help",	no_argument,		NULL, 'h' },
@@ -164,6 +174,9 @@ massaged_options(int argc, char *argv[], struct massaged_opts *o)
 			break;
 		case 'n':
 			o->check = 1;
+			break;
+		case 'P':
+			o->prove = 1;
 			break;
 		case 'o':
 			if (o->noverrides == CONFIG_MAX_OVERRIDES) {
@@ -192,6 +205,10 @@ massaged_options(int argc, char *argv[], struct massaged_opts *o)
 	}
 	if (optind != argc) {
 		usage(stderr);
+		return (2);
+	}
+	if (o->prove && !o->check) {
+		fprintf(stderr, "massaged: --prove goes with -n\n");
 		return (2);
 	}
 	return (-1);
@@ -237,8 +254,11 @@ massaged_load(struct tick *ctl, const struct massaged_opts *o)
 	if (o->check) {
 		table_dir_print_lines(ctl->cfg->table);
 		printf("configuration OK\n");
+		fflush(stdout);
+		rc = o->prove ? prove_run(ctl->cfg->table, stdout,
+		    PROVE_TIMEOUT_S) : 0;
 		tick_free(ctl);
-		return (0);
+		return (rc);
 	}
 	return (-1);
 }
@@ -336,6 +356,11 @@ main(int argc, char *argv[])
 	log_init("massaged", o.verbose);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (o.prove && table_dir_is_dir(o.path)) {
+		fprintf(stderr, "massaged: --prove takes one table file, not a "
+		    "directory\n");
+		return (2);
+	}
 	if (o.check && table_dir_is_dir(o.path))
 		return (table_dir_check(o.path, o.overrides, o.noverrides));
 	if ((rc = massaged_load(&ctl, &o)) != -1)

@@ -252,6 +252,17 @@ metrics_bus(struct tick *c, struct evbuffer *out,
 		metrics_sample(out, "massaged_controller_verify_failures_total",
 		    "controller", t->ctls[i].name, NULL, NULL,
 		    (double)rd[i].verify_failures);
+	metrics_head(out, "massaged_controller_proofs_total", "counter",
+	    "Proofs of the controller's safe state (its watchdog or "
+	    "interlock seen to vent) after a connect, by result.");
+	for (i = 0; i < t->nctls; i++) {
+		metrics_sample(out, "massaged_controller_proofs_total",
+		    "controller", t->ctls[i].name, "result", "passed",
+		    (double)rd[i].proof.passed);
+		metrics_sample(out, "massaged_controller_proofs_total",
+		    "controller", t->ctls[i].name, "result", "failed",
+		    (double)rd[i].proof.failed);
+	}
 	metrics_head(out, "massaged_modbus_roundtrip_seconds", "histogram",
 	    "Round-trip time of successful Modbus transactions.");
 	for (i = 0; i < t->nctls; i++)

@@ -46,6 +46,36 @@ status_str_or_null(const char *s)
 	return (s != NULL && *s != '\0' ? json_string(s) : json_null());
 }
 
+static const char *const status_proof_states[] = {
+	"none", "running", "passed", "failed"
+};
+
+/* The last proof of a controller's safe state, step by step. */
+static json_t *
+status_proof(const struct ctl_proof_log *pl)
+{
+	json_t	*o = json_object(), *steps = json_array(), *step;
+	int	 i;
+
+	for (i = 0; i < pl->n; i++) {
+		step = json_object();
+		json_object_set_new(step, "ms", json_integer(pl->lines[i].ms));
+		json_object_set_new(step, "text",
+		    json_string(pl->lines[i].text));
+		json_array_append_new(steps, step);
+	}
+	json_object_set_new(o, "state",
+	    json_string(status_proof_states[pl->state]));
+	json_object_set_new(o, "ms", pl->state == CTL_PROOF_PASSED ||
+	    pl->state == CTL_PROOF_FAILED ? json_integer(pl->ms) :
+	    json_null());
+	json_object_set_new(o, "why", status_str_or_null(pl->why));
+	json_object_set_new(o, "passed", json_integer(pl->passed));
+	json_object_set_new(o, "failed", json_integer(pl->failed));
+	json_object_set_new(o, "steps", steps);
+	return (o);
+}
+
 /* One controller: its status flags and fault named by its backend. */
 static json_t *
 status_controller(const struct ctl_conf *cc, const struct ctl_desc *d,
@@ -60,7 +90,9 @@ status_controller(const struct ctl_conf *cc, const struct ctl_desc *d,
 		    json_boolean(r->flags & (1u << i)));
 
 	json_object_set_new(o, "name", json_string(cc->name));
+	json_object_set_new(o, "kind", json_string(d->kind));
 	json_object_set_new(o, "connected", json_boolean(rd->connected));
+	json_object_set_new(o, "proof", status_proof(&rd->proof));
 	json_object_set_new(o, "status", st);
 	json_object_set_new(o, "status_raw", json_integer(r->flags));
 	json_object_set_new(o, "fault_code", json_integer(r->fault_code));
