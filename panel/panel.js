@@ -665,7 +665,7 @@
       const head = h('div', 'ctl-head');
       head.appendChild(h('span', 'dot' + (c.connected ? '' : ' down')));
       head.appendChild(h('span', '', c.name));
-      head.appendChild(h('span', 'hint', c.connected ? t('ctl.connected') : t('ctl.down')));
+      head.appendChild(h('span', 'hint', ctlState(c)));
       li.appendChild(head);
       // A controller that does not answer has no flags: the last ones it
       // sent are history. Its link error shows only while it is down.
@@ -679,12 +679,19 @@
         }
         if (c.fault_code) flags.appendChild(h('span', 'flag flag-bad', t('ctl.fault', { text: faultCtlText(c).what })));
         if (c.rating_kpa) flags.appendChild(h('span', 'flag', t('ctl.rated', { kpa: num(c.rating_kpa, 0) })));
+        if (c.proof && c.proof.state === 'passed') flags.appendChild(h('span', 'flag', t('ctl.proven', { ms: num(c.proof.ms, 0) })));
         li.appendChild(flags);
       } else if (c.error) {
         li.appendChild(h('div', 'ctl-err', c.error));
       }
       el.ctls.appendChild(li);
     }
+  }
+
+  /* Connected, proving its safe state, not driven (not proven), or down. */
+  function ctlState(c) {
+    const p = c.proof && c.proof.state;
+    return t(c.connected ? 'ctl.connected' : p === 'running' ? 'ctl.proving' : p === 'failed' ? 'ctl.unproven' : 'ctl.down');
   }
 
   /* A controller's own fault, in plain words. */
