@@ -85,6 +85,8 @@ static int	ctlsock_cmd_overpressure(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_sensor_fault(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_freeze(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_relay_weld(struct ctlsock_client *, int, char **);
+static int	ctlsock_cmd_watchdog_broken(struct ctlsock_client *, int,
+		    char **);
 static int	ctlsock_cmd_unit(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_get(struct ctlsock_client *, int, char **);
 static int	ctlsock_cmd_quit(struct ctlsock_client *, int, char **);
@@ -106,6 +108,8 @@ static const struct ctlsock_cmd ctlsock_cmds[] = {
 	    ctlsock_cmd_sensor_fault },
 	{ "freeze", 3, "freeze C CH|all on|off", ctlsock_cmd_freeze },
 	{ "relay_weld", 2, "relay_weld C on|off", ctlsock_cmd_relay_weld },
+	{ "watchdog_broken", 2, "watchdog_broken C on|off",
+	    ctlsock_cmd_watchdog_broken },
 	{ "unit", 2, "unit C ID|off", ctlsock_cmd_unit },
 	{ "powercycle", 1, "powercycle C", ctlsock_cmd_powercycle },
 	{ "badreply", 2, "badreply C unit|proto|off", ctlsock_cmd_badreply },
@@ -792,6 +796,14 @@ ctlsock_cmd_relay_weld(struct ctlsock_client *cl, int argc, char **argv)
 {
 	return (ctlsock_set_input(cl, argc, argv,
 	    offsetof(struct sim_ctl, welded), PERS_CAN_RELAY));
+}
+
+/* The watchdog says it runs and never trips: a device that lies. */
+static int
+ctlsock_cmd_watchdog_broken(struct ctlsock_client *cl, int argc, char **argv)
+{
+	return (ctlsock_set_input(cl, argc, argv,
+	    offsetof(struct sim_ctl, wd_broken), PERS_CAN_WATCHDOG));
 }
 
 /* The controller answers on unit id ID only, also on a TCP port of its

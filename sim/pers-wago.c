@@ -96,7 +96,7 @@ wago_step(struct sim_ctl *c, uint64_t now)
 	unsigned	 raw;
 	int		 i;
 
-	if (wd[WD_STATUS] == WD_ACTIVE && wd[WD_TIME] > 0 &&
+	if (wd[WD_STATUS] == WD_ACTIVE && wd[WD_TIME] > 0 && !c->wd_broken &&
 	    now - c->wd_fed_ns >= (uint64_t)wd[WD_TIME] * 100000000ULL) {
 		wd[WD_STATUS] = WD_EXPIRED;
 		memset(c->ao, 0, sizeof(c->ao));

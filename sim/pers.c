@@ -22,10 +22,10 @@ static const struct {
 	int		 can;		/* PERS_CAN_*: control commands */
 } pers_table[PERS_COUNT] = {
 	[PERS_REGMAP] = { "regmap", 0, PERS_CAN_INPUTS | PERS_CAN_CHANNELS |
-	    PERS_CAN_SENSORS | PERS_CAN_REGMAP },
+	    PERS_CAN_SENSORS | PERS_CAN_REGMAP | PERS_CAN_WATCHDOG },
 	[PERS_WAGO] = { "wago-750-352", FC(1) | FC(2) | FC(3) | FC(4) | FC(5) |
 	    FC(6) | FC(15) | FC(16), PERS_CAN_INPUTS | PERS_CAN_CHANNELS |
-	    PERS_CAN_SENSORS },
+	    PERS_CAN_SENSORS | PERS_CAN_WATCHDOG },
 	[PERS_AO8] = { "rs485-ao8", FC(3) | FC(6) | FC(16), PERS_CAN_CHANNELS },
 	[PERS_AI8] = { "rs485-ai8", FC(4), PERS_CAN_SENSORS },
 	[PERS_RELAY] = { "rs485-relay", FC(1) | FC(2) | FC(5) | FC(15),

@@ -356,7 +356,7 @@ plant_step(struct sim_ctl *c, uint64_t now)
 	if (c->fault == REGMAP_FAULT_NONE) {
 		if ((cause = plant_cause(c)) != REGMAP_FAULT_NONE)
 			plant_latch(c, cause, now);
-		else if (enabled && now > c->hb_ns &&
+		else if (enabled && !c->wd_broken && now > c->hb_ns &&
 		    now - c->hb_ns >=
 		    (uint64_t)hr[REGMAP_HR_WATCHDOG_MS] * 1000000ULL)
 			plant_latch(c, REGMAP_FAULT_WATCHDOG, now);

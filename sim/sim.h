@@ -76,6 +76,7 @@ enum sim_pers {
 #define PERS_CAN_SENSORS	0x04	/* freeze */
 #define PERS_CAN_RELAY		0x08	/* relay_weld */
 #define PERS_CAN_REGMAP		0x10	/* identity, sensor_fault */
+#define PERS_CAN_WATCHDOG	0x20	/* watchdog_broken */
 
 /* Per-controller settings; on the command line they apply to the
  * controllers named after them. */
@@ -183,6 +184,8 @@ struct sim_ctl {
 	uint64_t		 wd_fed_ns;
 	int			 relay_in;	/* the safety relay is in */
 	int			 welded;	/* injected: it never drops */
+	int			 wd_broken;	/* injected: its watchdog never
+						   trips (a lie) */
 	uint64_t		 edge_ns;	/* coil 0 last toggled, 0 never */
 	struct sim_ctl		*peer;		/* AI, relay: the AO module */
 	struct sim_ctl		*relay;		/* AO: its relay module */
