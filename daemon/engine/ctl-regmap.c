@@ -38,6 +38,9 @@ struct ctl_regmap_state {
 	int			 nsent;		/* setpoints the tick sent */
 	int			 nio;		/* registers of the tick */
 	uint16_t		 owner_read;	/* v2: OWNER of the last tick */
+	uint16_t		 found_fault;	/* latched before the proof reset
+						   it: still reported, until a
+						   fault reset */
 };
 
 static void *
@@ -288,6 +291,8 @@ ctl_regmap_tick_write(struct bus_ctl *c, void *arg,
 	struct ctl_regmap_state	*st = arg;
 	uint16_t		 out[3 + REGMAP_CHANNELS_MAX], v;
 
+	if (in->fault_reset)
+		st->found_fault = 0;
 	st->nio = ctl_regmap_encode(st, in, out);
 	if (bus_io_write(c, REGMAP_HR_CONTROL, st->nio, out) != st->nio) {
 		if (st->id[0] >= 2 && errno == EMBXSBUSY && bus_io_read(c, 1,
@@ -316,6 +321,16 @@ ctl_regmap_decode(struct ctl_regmap_state *st, const uint16_t *in,
 	rd->fault = (in[0] & REGMAP_STATUS_FAULT) != 0;
 	rd->fault_code = in[1];
 	rd->fault_text = regmap_fault_text(in[1]);
+	if (st->found_fault != 0 && !rd->fault) {
+		/* What a crashed daemon left is the operator's to reset, even
+		 * though the proof had to clear it on the controller. */
+		rd->fault = 1;
+		rd->fault_code = st->found_fault;
+		rd->fault_text = regmap_fault_text(st->found_fault);
+		rd->flags |= REGMAP_STATUS_FAULT |
+		    (st->found_fault == REGMAP_FAULT_WATCHDOG ?
+		    REGMAP_STATUS_WATCHDOG : 0);
+	}
 	for (i = 0; i < st->nsent; i++)
 		rd->pressure_kpa[i] = regmap_reg_to_kpa(in[2 + i]);
 	if (st->id[0] >= 2)
@@ -466,8 +481,13 @@ ctl_regmap_prove(struct bus_ctl *c, void *arg, struct ctl_proof *pf)
 	case PROVE_VENT:
 		if (ctl_regmap_prove_status(c, st, 1, v) == -1)
 			return (-1);
-		bus_io_proved(c, "CONTROL 0 at zero setpoints%s",
-		    (v[0] & REGMAP_STATUS_FAULT) ? "; a fault is latched" : "");
+		if (v[0] & REGMAP_STATUS_FAULT) {
+			st->found_fault = v[1];
+			bus_io_proved(c, "CONTROL 0 at zero setpoints; fault %s "
+			    "latched (kept for the operator to reset)",
+			    regmap_fault_name(v[1]));
+		} else
+			bus_io_proved(c, "CONTROL 0 at zero setpoints");
 		pf->step = (v[0] & REGMAP_STATUS_FAULT) ? PROVE_RESET :
 		    PROVE_FEED;
 		return (1);

@@ -539,6 +539,45 @@ test_prove_sees_trip(void **state)
 	assert_string_equal(fake.unproven, "");
 }
 
+/* A fault a crashed daemon left latched: the proof resets it on the
+ * controller to show the watchdog, and the reading keeps it for the
+ * operator until a fault reset. */
+static void
+test_prove_keeps_a_found_fault(void **state)
+{
+	struct fx		*f = *state;
+	struct ctl_proof	 pf;
+	int			 rc;
+
+	fx_connect(f);
+	memset(&pf, 0, sizeof(pf));
+	fake.ir[REGMAP_IR_STATUS] = REGMAP_STATUS_READY | REGMAP_STATUS_FAULT |
+	    REGMAP_STATUS_WATCHDOG;
+	fake.ir[REGMAP_IR_FAULT_CODE] = REGMAP_FAULT_WATCHDOG;
+	assert_int_equal(fx_prove(f, &pf), 1);
+	assert_int_equal(pf.step, PROVE_RESET);
+	fake.ir[REGMAP_IR_STATUS] = REGMAP_STATUS_READY | REGMAP_STATUS_ACTIVE;
+	fake.ir[REGMAP_IR_FAULT_CODE] = 0;
+	while (pf.step != PROVE_WAIT)
+		assert_int_equal(fx_prove(f, &pf), 1);
+	fake.ir[REGMAP_IR_STATUS] = REGMAP_STATUS_READY | REGMAP_STATUS_FAULT |
+	    REGMAP_STATUS_WATCHDOG;
+	fake.ir[REGMAP_IR_FAULT_CODE] = REGMAP_FAULT_WATCHDOG;
+	assert_int_equal(fx_prove(f, &pf), 1);
+	fake.ir[REGMAP_IR_STATUS] = REGMAP_STATUS_READY;
+	fake.ir[REGMAP_IR_FAULT_CODE] = 0;
+	while ((rc = fx_prove(f, &pf)) == 1)
+		continue;
+	assert_int_equal(rc, 0);
+	fx_tick(f, 0, 0, 0, 0, 0);
+	assert_int_equal(ctl_regmap.tick_read(port, f->st, &f->rd), 0);
+	assert_true(f->rd.fault);
+	assert_int_equal(f->rd.fault_code, REGMAP_FAULT_WATCHDOG);
+	fx_tick(f, 0, 1, 0, 0, 0);		/* the operator's reset */
+	assert_int_equal(ctl_regmap.tick_read(port, f->st, &f->rd), 0);
+	assert_false(f->rd.fault);
+}
+
 /* No trip within WATCHDOG_MS and the margin: not proven, and why. */
 static void
 test_prove_no_trip(void **state)
@@ -596,6 +635,8 @@ main(void)
 		    fx_teardown),
 		cmocka_unit_test_setup_teardown(test_prove_sees_trip, fx_setup,
 		    fx_teardown),
+		cmocka_unit_test_setup_teardown(test_prove_keeps_a_found_fault,
+		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_prove_no_trip, fx_setup,
 		    fx_teardown),
 		cmocka_unit_test_setup_teardown(test_prove_not_active, fx_setup,
