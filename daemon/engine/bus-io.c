@@ -148,7 +148,9 @@ bus_fail(struct bus_ctl *c, const char *what)
 
 	if (l->w.mb != NULL) {
 		modbus_flush(l->w.mb);
-		if (saved == EMBBADDATA)
+		/* A late reply: another transaction's (TCP), or another
+		 * unit's on a shared line (RTU). */
+		if (saved == EMBBADDATA || saved == EMBBADSLAVE)
 			bus_drain(c);
 	}
 	errno = saved;

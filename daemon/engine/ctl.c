@@ -9,10 +9,12 @@
 #include "ctl.h"
 
 extern const struct ctl_backend	ctl_regmap;
+extern const struct ctl_backend	ctl_device;
 
 /* The first row is the default kind. */
 static const struct ctl_backend *const ctl_backends[] = {
 	&ctl_regmap,
+	&ctl_device,
 };
 
 const struct ctl_backend *
