@@ -616,6 +616,18 @@ bus_get(struct bus *b, int ctl, struct bus_reading *out)
 	pthread_mutex_unlock(&c->link->mtx);
 }
 
+int
+bus_proving(struct bus *b, int ctl)
+{
+	struct bus_ctl	*c = &b->ctls[ctl];
+	int		 p;
+
+	pthread_mutex_lock(&c->link->mtx);
+	p = c->rd.proof.state == CTL_PROOF_RUNNING;
+	pthread_mutex_unlock(&c->link->mtx);
+	return (p);
+}
+
 uint64_t
 bus_downs(struct bus *b, int ctl)
 {

@@ -69,6 +69,8 @@ void		 bus_vent_all(struct bus *b);
 /* 1 while any link still has a vent to send or to see acknowledged. */
 int		 bus_venting(struct bus *b);
 void		 bus_get(struct bus *b, int ctl, struct bus_reading *out);
+/* 1 while ctl's proof of its safe state runs (bus-prove.c). */
+int		 bus_proving(struct bus *b, int ctl);
 /* rd.downs alone, cheaply: the loop checks it on every reading. */
 uint64_t	 bus_downs(struct bus *b, int ctl);
 /* The backend of ctl's kind (its describe() names what status shows). */

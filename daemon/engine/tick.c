@@ -236,7 +236,9 @@ tick_bus_cb(struct bus *b, int ctl, void *arg)
 	session_observe(&c->session, &in);
 	if (c->cfg->table->free_run && tick_replied(c))
 		event_active(c->tick_ev, EV_TIMEOUT, 0);
-	if (!c->ready) {
+	/* Tried: connected and proven, or failed; not while its proof of
+	 * the safe state runs. */
+	if (!c->ready && !bus_proving(c->bus, ctl)) {
 		c->tried[ctl] = 1;
 		for (i = 0; i < c->cfg->table->nctls; i++)
 			if (!c->tried[i])
