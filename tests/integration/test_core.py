@@ -323,15 +323,21 @@ def test_check_shipped_config_ok(tmp_path):
     tokens = tmp_path / "tokens"
     tokens.write_text("0123456789abcdef0123\n")
     os.chmod(tokens, 0o600)
+    # A state directory of the test's: the shipped file leaves state_dir
+    # at the installed /var/lib/massaged, whose saved profiles -n reads.
+    state = tmp_path / "state"
+    state.mkdir()
     r = run("-n", "-f", "config/massaged.ini", "-o",
-            "plugin_dir=" + plugin_dir(), "-o", "token_file=%s" % tokens)
+            "plugin_dir=" + plugin_dir(), "-o", "token_file=%s" % tokens,
+            "-o", "state_dir=%s" % state)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "configuration OK\n"
     # The token file is part of the check: without it the daemon would
     # exit at once (a restart loop under systemd), so the check fails.
     tokens.unlink()
     r = run("-n", "-f", "config/massaged.ini", "-o",
-            "plugin_dir=" + plugin_dir(), "-o", "token_file=%s" % tokens)
+            "plugin_dir=" + plugin_dir(), "-o", "token_file=%s" % tokens,
+            "-o", "state_dir=%s" % state)
     assert r.returncode == 1
     assert r.stdout == ""
     assert re.search(r"^<3>massaged: token file %s: cannot open: No such file" %
@@ -359,7 +365,8 @@ def test_check_everything_in_one_run(tmp_path):
                 "duration = 1min\nzones = lumbar_*\n")
     with open(conf / "contraindications.ini", "a") as f:
         f.write("\n[bad_rule]\nreason = ours\nrefuse = perhaps\n")
-    r = run("-n", "-f", str(table), "-o", "plugin_dir=" + plugin_dir())
+    r = run("-n", "-f", str(table), "-o", "plugin_dir=" + plugin_dir(),
+            "-o", "state_dir=%s" % (tmp_path / "state"))
     assert r.returncode == 1
     assert "configuration OK" not in r.stdout
     # Info lines (each routine loaded, with its version) may come too;

@@ -226,11 +226,17 @@ def test_postinst_makes_a_token(debs, tmp_path):
 
 
 def installed_check(debs, *extra):
+    """The installed massaged -n, with the unpacked files and a state
+    directory of its own (the default is this machine's
+    /var/lib/massaged)."""
     r = lambda p: rooted(debs, p)
+    state = os.path.join(debs["out"], "state")
+    os.makedirs(state, exist_ok=True)
     return subprocess.run(
         [r("/usr/sbin/massaged"), "-n", "-f", r("/etc/massaged/massaged.ini"),
          "-o", "plugin_dir=" + r("/usr/lib/massaged/routines"),
-         "-o", "panel_dir=" + r("/usr/share/massaged/panel")] + list(extra),
+         "-o", "panel_dir=" + r("/usr/share/massaged/panel"),
+         "-o", "state_dir=" + state] + list(extra),
         capture_output=True, text=True, timeout=60)
 
 

@@ -11,10 +11,14 @@ PLUGINS = os.path.abspath(os.path.join(
 
 
 def preview(tmp_path, *args):
+    # The shipped file leaves state_dir at the installed /var/lib/massaged,
+    # whose saved profiles the preview reads: a directory of the test's.
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
     return subprocess.run(
         [ctl_binary(), "preview"] + list(args) +
         ["-f", os.path.join(REPO, "config", "massaged.ini"),
-         "-o", "plugin_dir=" + PLUGINS],
+         "-o", "plugin_dir=" + PLUGINS, "-o", "state_dir=%s" % state],
         capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
 
 
