@@ -3,7 +3,9 @@
  *
  *   [daemon]              tick rate, directories, API listen address
  *   [safety]              monitoring thresholds
- *   [controller NAME]     one actuator controller (tcp or rtu)
+ *   [controller NAME]     one actuator controller (tcp or rtu): the
+ *                         register map, or described devices (kind =
+ *                         device, table-device.c)
  *   [zone NAME]           one body zone on one controller channel
  *
  * `layout = FILE` in [daemon] reads the [safety], [controller NAME] and
@@ -25,40 +27,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "table.h"
+#include "table-private.h"
 
 #define RUN_DIR_DEFAULT	"/run/massaged"
-
-enum table_sect {
-	SECT_NONE,
-	SECT_DAEMON,
-	SECT_SAFETY,
-	SECT_CONTROLLER,
-	SECT_ZONE,
-	SECT_BAD
-};
-
-struct table_parse {
-	struct table	*t;
-	enum table_sect	 sect;
-	int		 cur;		/* the controller or zone being read */
-	int		 in_layout;	/* reading the layout file */
-	int		 own_parts;	/* the table file had [controller]/[zone] */
-	char		 layout[PATH_MAX];
-	/* The file each section (and each zone's controller key) came from,
-	 * so that checks after parsing name the right file. */
-	const char	*ctl_path[TABLE_MAX_CONTROLLERS];
-	const char	*zone_path[TABLE_MAX_ZONES];
-	const char	*zone_ctl_path[TABLE_MAX_ZONES];
-	char		 ctl_from[TABLE_MAX_CONTROLLERS];	/* 1 layout, 2 amended */
-	char		 zone_from[TABLE_MAX_ZONES];
-	int		 zone_ctl_line[TABLE_MAX_ZONES];
-	char		 zone_ctl[TABLE_MAX_ZONES][NAME_LEN];
-	int		 have_channel[TABLE_MAX_ZONES];
-	int		 have_limit[TABLE_MAX_ZONES];
-	int		 have_transport[TABLE_MAX_CONTROLLERS];
-	int		 have_addr[TABLE_MAX_CONTROLLERS];
-};
 
 /* systemd's RUNTIME_DIRECTORY (its first entry) or /run/massaged. */
 static void
@@ -381,6 +352,8 @@ table_kv_controller(struct inifile_file *f, struct table_parse *p,
 {
 	int	 i = (int)(c - p->t->ctls);
 
+	if (table_kv_device(f, p, c, k, v))
+		return;
 	if (strcmp(k, "transport") == 0) {
 		p->have_transport[i] = 1;
 		if (strcmp(v, "tcp") == 0)
@@ -394,13 +367,6 @@ table_kv_controller(struct inifile_file *f, struct table_parse *p,
 		table_listen(f, k, v, c->host, sizeof(c->host), &c->port);
 		if (c->port == 0)
 			inifile_err(f, k, "port 0 is not valid");
-	} else if (strcmp(k, "device") == 0) {
-		p->have_addr[i] |= 2;
-		if (v[0] != '/')
-			inifile_err(f, k, "not valid (expected an absolute "
-			    "path such as /dev/ttyUSB0)");
-		else
-			inifile_str(f, k, v, c->device, sizeof(c->device));
 	} else if (strcmp(k, "baud") == 0)
 		inifile_int(f, k, v, 1200, 4000000, &c->baud);
 	else if (strcmp(k, "parity") == 0) {
@@ -413,8 +379,6 @@ table_kv_controller(struct inifile_file *f, struct table_parse *p,
 		inifile_int(f, k, v, 5, 8, &c->data_bits);
 	else if (strcmp(k, "stop_bits") == 0)
 		inifile_int(f, k, v, 1, 2, &c->stop_bits);
-	else if (strcmp(k, "unit_id") == 0)
-		inifile_int(f, k, v, 1, 247, &c->unit_id);
 	else if (strcmp(k, "response_timeout_ms") == 0)
 		inifile_int(f, k, v, 5, 5000, &c->response_timeout_ms);
 	else if (strcmp(k, "watchdog_ms") == 0)
@@ -440,10 +404,11 @@ table_kv_controller(struct inifile_file *f, struct table_parse *p,
 	} else if (strcmp(k, "rts_delay_us") == 0)
 		inifile_int(f, k, v, 0, 100000, &c->rts_delay_us);
 	else
-		inifile_err(f, k, "unknown key (expected transport, address, device, "
-		    "baud, parity, data_bits, stop_bits, unit_id, "
-		    "response_timeout_ms, watchdog_ms, max_failures, "
-		    "serial_mode, rts or rts_delay_us)");
+		inifile_err(f, k, "unknown key (expected kind, transport, "
+		    "address, device, serial, baud, parity, data_bits, "
+		    "stop_bits, unit_id, sensors, sensors_unit_id, interlock, "
+		    "interlock_unit_id, response_timeout_ms, watchdog_ms, "
+		    "max_failures, serial_mode, rts or rts_delay_us)");
 }
 
 static void
@@ -506,37 +471,87 @@ table_kv(struct inifile_file *f, const char *section, const char *k,
 	return (1);
 }
 
+/* Whose a unit is: "controller a", "the sensors of controller a". */
+static const char *
+table_unit_owner(const struct ctl_conf *c, int r, char *buf, size_t len)
+{
+	static const char *const what[CTL_PARTS] = {
+		"the device of ", "the sensors of ", "the interlock of "
+	};
+
+	snprintf(buf, len, "%scontroller %s", c->kind == CTL_KIND_DEVICE ?
+	    what[r] : "", c->name);
+	return (buf);
+}
+
+/* Unit ids of controller i that clash with each other or with those of
+ * an earlier controller on its wire. */
+static void
+table_check_units(struct table_parse *p, int i, struct inifile_errors *errs)
+{
+	const struct ctl_conf	*c = &p->t->ctls[i], *o;
+	const char		*file, *key;
+	int			 u[CTL_PARTS], r[CTL_PARTS];
+	int			 ou[CTL_PARTS], orl[CTL_PARTS];
+	int			 a, b, j, n, m, line;
+	char			 sect[NAME_LEN + 16], who[NAME_LEN + 40];
+
+	snprintf(sect, sizeof(sect), "controller %s", c->name);
+	n = table_ctl_units(c, u, r);
+	for (a = 0; a < n; a++) {
+		table_unit_where(p, i, r[a], &file, &line, &key);
+		for (b = 0; b < a; b++)
+			if (u[a] == u[b])
+				inifile_err_at(errs, file, line, sect, key,
+				    "unit %d on %s is already %s: each part "
+				    "needs a unit id of its own", u[a],
+				    table_wire_name(c),
+				    table_unit_owner(c, r[b], who, sizeof(who)));
+		for (j = 0; j < i; j++) {
+			o = &p->t->ctls[j];
+			if (!table_same_wire(c, o))
+				continue;
+			m = table_ctl_units(o, ou, orl);
+			for (b = 0; b < m; b++)
+				if (u[a] == ou[b])
+					inifile_err_at(errs, file, line, sect,
+					    key, "unit %d on %s is already %s",
+					    u[a], table_wire_name(c),
+					    table_unit_owner(o, orl[b], who,
+					    sizeof(who)));
+		}
+	}
+}
+
 /*
  * Controllers on one wire (one serial device, or one TCP host:port) share
- * a link: their unit ids must differ and, on a serial line, the line
- * settings must agree.
+ * a link: their unit ids (every part's, for kind = device) must differ
+ * and, on a serial line, the line settings must agree.
  */
 static void
-table_check_wires(struct table *t, struct inifile_errors *errs)
+table_check_wires(struct table_parse *p, struct inifile_errors *errs)
 {
-	int	 i, j;
-	char	 sect[NAME_LEN + 16];
+	struct table	*t = p->t;
+	int		 i, j;
+	char		 sect[NAME_LEN + 16];
 
 	for (i = 0; i < t->nctls; i++) {
 		const struct ctl_conf *c = &t->ctls[i], *o;
 
+		table_check_units(p, i, errs);
 		snprintf(sect, sizeof(sect), "controller %s", c->name);
 		for (j = 0; j < i; j++) {
 			o = &t->ctls[j];
 			if (!table_same_wire(c, o))
 				continue;
-			if (c->unit_id == o->unit_id)
-				inifile_err_at(errs, t->path, c->line, sect,
-				    "unit_id", "unit %d on %s is already "
-				    "controller %s", c->unit_id,
-				    table_wire_name(c), o->name);
-			else if (c->transport == TRANSPORT_RTU &&
+			if (c->transport == TRANSPORT_RTU &&
 			    (c->baud != o->baud || c->parity != o->parity ||
 			    c->data_bits != o->data_bits ||
 			    c->stop_bits != o->stop_bits ||
 			    c->rs485 != o->rs485 || c->rts != o->rts ||
 			    c->rts_delay_us != o->rts_delay_us))
 				inifile_err_at(errs, t->path, c->line, sect,
+				    c->kind == CTL_KIND_DEVICE ? "serial" :
 				    "device", "%s is shared with controller %s "
 				    "but the line settings differ (baud, "
 				    "parity, data_bits, stop_bits, serial_mode, "
@@ -554,7 +569,7 @@ table_check_wires(struct table *t, struct inifile_errors *errs)
  * setpoints, OWNER), each frame followed by the silence that ends it: 3.5
  * characters, or 1.75 ms above 19200 baud (the Modbus serial line
  * specification). A character is a start bit, the data bits, the parity
- * bit and the stop bits.
+ * bit and the stop bits. A kind = device controller: table_device_line().
  */
 double
 table_line_s(const struct table *t, int first)
@@ -568,6 +583,11 @@ table_line_s(const struct table *t, int first)
 	for (i = 0; i < t->nctls; i++) {
 		if (!table_same_wire(&t->ctls[i], l))
 			continue;
+		if (t->ctls[i].kind == CTL_KIND_DEVICE) {
+			chars += table_device_line(&t->ctls[i],
+			    table_ctl_channels(t, i), &frames);
+			continue;
+		}
 		n = 3 + table_ctl_channels(t, i);
 		chars += (9 + 2 * n) + 8 + 8 + (5 + 2 * n);
 		frames += 4;
@@ -606,14 +626,32 @@ table_check_lines(struct table *t, struct inifile_errors *errs)
 	}
 }
 
+void
+table_check_vent_time(const struct table *t, const struct ctl_conf *c,
+    const char *file, int line, const char *key, int ms, const char *what,
+    const char *act, struct inifile_errors *errs)
+{
+	char	 sect[NAME_LEN + 16];
+
+	snprintf(sect, sizeof(sect), "controller %s", c->name);
+	if (ms < 3 * c->response_timeout_ms)
+		inifile_err_at(errs, file, line, sect, key, "%s is shorter "
+		    "than three response timeouts (%d ms): a slow reply would "
+		    "%s", what, 3 * c->response_timeout_ms, act);
+	if (ms * t->tick_hz < 2000)
+		inifile_err_at(errs, file, line, sect, key, "%s is shorter "
+		    "than two ticks at %g Hz", what, t->tick_hz);
+}
+
 /* Checks that need the whole file: references, required keys, clashes. */
 static void
 table_check(struct table_parse *p, struct inifile_errors *errs)
 {
 	struct table	*t = p->t;
 	int		 i, j;
-	char		 sect[NAME_LEN + 16];
+	char		 sect[NAME_LEN + 16], ms[32];
 
+	table_device_resolve(p, errs);
 	for (i = 0; i < t->nctls; i++) {
 		struct ctl_conf *c = &t->ctls[i];
 		const char	*cp = p->ctl_path[i];
@@ -623,23 +661,17 @@ table_check(struct table_parse *p, struct inifile_errors *errs)
 			inifile_err_at(errs, cp, c->line, sect, "address",
 			    "missing (expected HOST:PORT for transport tcp)");
 		if (c->transport == TRANSPORT_RTU && !(p->have_addr[i] & 2))
-			inifile_err_at(errs, cp, c->line, sect, "device",
+			inifile_err_at(errs, cp, c->line, sect,
+			    c->kind == CTL_KIND_DEVICE ? "serial" : "device",
 			    "missing (expected a serial device for transport "
 			    "rtu)");
 		if (c->response_timeout_ms == -1)
 			c->response_timeout_ms =
 			    c->transport == TRANSPORT_TCP ? 50 : 100;
-		if ((c->watchdog_ms < 3 * c->response_timeout_ms))
-			inifile_err_at(errs, cp, c->line, sect, "watchdog_ms",
-			    "%d ms is shorter than three response timeouts "
-			    "(%d ms): a slow reply would trip the watchdog",
-			    c->watchdog_ms, 3 * c->response_timeout_ms);
-		if (c->watchdog_ms * t->tick_hz < 2000)
-			inifile_err_at(errs, cp, c->line, sect, "watchdog_ms",
-			    "%d ms is shorter than two ticks at %g Hz",
-			    c->watchdog_ms, t->tick_hz);
+		snprintf(ms, sizeof(ms), "%d ms", c->watchdog_ms);
+		table_check_vent_time(t, c, cp, c->line, "watchdog_ms",
+		    c->watchdog_ms, ms, "trip the watchdog", errs);
 	}
-	table_check_wires(t, errs);
 	for (i = 0; i < t->nzones; i++) {
 		struct zone_conf *z = &t->zones[i];
 		const char	*zp = p->zone_path[i];
@@ -669,6 +701,8 @@ table_check(struct table_parse *p, struct inifile_errors *errs)
 				    t->ctls[z->ctl].name, t->zones[j].name);
 		}
 	}
+	table_device_check(p, errs);
+	table_check_wires(p, errs);
 	table_check_lines(t, errs);
 	if (t->nctls == 0)
 		inifile_err_at(errs, t->path, 1, NULL, NULL,

@@ -117,6 +117,23 @@ table_dir_list(const char *dir, char **paths, int *bad)
 	return (n);
 }
 
+/* A unit id of x that is also one of y's (every part's, for kind =
+ * device), or 0. */
+static int
+table_dir_shared_unit(const struct ctl_conf *x, const struct ctl_conf *y)
+{
+	int	 ux[CTL_PARTS], uy[CTL_PARTS], rx[CTL_PARTS], ry[CTL_PARTS];
+	int	 a, b, nx, ny;
+
+	nx = table_ctl_units(x, ux, rx);
+	ny = table_ctl_units(y, uy, ry);
+	for (a = 0; a < nx; a++)
+		for (b = 0; b < ny; b++)
+			if (ux[a] == uy[b])
+				return (ux[a]);
+	return (0);
+}
+
 /* Across tables (NULL: did not load): endpoints and listen addresses. The
  * number of problems. */
 static int
@@ -140,18 +157,19 @@ table_dir_across(struct table **tabs, char **paths, int n)
 			for (a = 0; a < tabs[i]->nctls; a++)
 				for (b = 0; b < tabs[j]->nctls; b++) {
 					const struct ctl_conf *x, *y;
+					int u;
 
 					x = &tabs[i]->ctls[a];
 					y = &tabs[j]->ctls[b];
 					if (!table_same_wire(x, y) ||
-					    x->unit_id != y->unit_id)
+					    (u = table_dir_shared_unit(x, y)) == 0)
 						continue;
 					fprintf(stderr, "%s:%d: [controller %s] "
 					    "%s unit %d is also controller %s "
 					    "of %s: one controller, two "
 					    "daemons\n", paths[i], x->line,
-					    x->name, table_wire_name(x),
-					    x->unit_id, y->name, paths[j]);
+					    x->name, table_wire_name(x), u,
+					    y->name, paths[j]);
 					bad++;
 				}
 		}

@@ -24,6 +24,94 @@ fuzz_table_init(void)
 	    "table/massaged.ini");
 }
 
+/* kind = device: a device, each part with a unit id of its own; the
+ * register map: no parts. */
+static void
+fuzz_table_parts(const struct ctl_conf *c)
+{
+	int	 r, q;
+
+	if (c->kind == CTL_KIND_REGMAP) {
+		for (r = 0; r < CTL_PARTS; r++)
+			FUZZ_CHECK(c->parts[r].path[0] == '\0', "controller %s "
+			    "regmap with part %d '%s'", c->name, r,
+			    c->parts[r].path);
+		return;
+	}
+	FUZZ_CHECK(c->kind == CTL_KIND_DEVICE, "controller %s kind %d",
+	    c->name, (int)c->kind);
+	FUZZ_CHECK(c->parts[CTL_PART_DEVICE].path[0] != '\0' &&
+	    c->parts[CTL_PART_DEVICE].unit_id == c->unit_id, "controller %s "
+	    "device '%s' unit %d", c->name, c->parts[CTL_PART_DEVICE].path,
+	    c->parts[CTL_PART_DEVICE].unit_id);
+	for (r = 0; r < CTL_PARTS; r++) {
+		if (c->parts[r].path[0] == '\0')
+			continue;
+		FUZZ_CHECK(c->parts[r].unit_id >= 1 &&
+		    c->parts[r].unit_id <= 247, "controller %s part %d unit %d",
+		    c->name, r, c->parts[r].unit_id);
+		for (q = 0; q < r; q++)
+			FUZZ_CHECK(c->parts[q].path[0] == '\0' ||
+			    c->parts[q].unit_id != c->parts[r].unit_id,
+			    "controller %s parts %d and %d on unit %d", c->name,
+			    q, r, c->parts[r].unit_id);
+	}
+}
+
+/*
+ * Whether line (len bytes) is an error of a description the table names:
+ * it starts with the path of one that "does not load" (the table's own
+ * error, which device_load()'s file:line errors come before).
+ */
+static int
+fuzz_table_named(const char *text, const char *line, size_t len)
+{
+	const char	*q, *s, *bol;
+	size_t		 n;
+
+	for (q = strstr(text, " does not load: "); q != NULL;
+	    q = strstr(q + 1, " does not load: ")) {
+		for (bol = q; bol > text && bol[-1] != '\n'; bol--)
+			;
+		for (s = bol; s + 1 < q; s++) {
+			if (s[0] != ':' || s[1] != ' ')
+				continue;
+			n = (size_t)(q - (s + 2));
+			if (n > 0 && n < len && memcmp(line, s + 2, n) == 0 &&
+			    line[n] == ':')
+				return (1);
+		}
+	}
+	return (0);
+}
+
+/* fuzz_check_errors(), where a line may also be a named description's. */
+static void
+fuzz_table_check_errors(const struct inifile_errors *errs, const char *prefix)
+{
+	const char	*line, *nl;
+	size_t		 plen = strlen(prefix);
+	int		 n = 0;
+
+	if (errs->count == 0 || errs->text == NULL) {
+		fuzz_check_errors(errs, prefix);
+		return;
+	}
+	for (line = errs->text; *line != '\0'; line = nl + 1) {
+		nl = strchr(line, '\n');
+		FUZZ_CHECK(nl != NULL, "unterminated error line '%.200s'",
+		    line);
+		FUZZ_CHECK((strncmp(line, prefix, plen) == 0 &&
+		    (line[plen] == ':' || line[plen] == '/')) ||
+		    fuzz_table_named(errs->text, line, (size_t)(nl - line)),
+		    "error line of neither %s nor a description it names: "
+		    "'%.*s'", prefix, (int)(nl - line), line);
+		n++;
+	}
+	FUZZ_CHECK(n == errs->count, "%d error lines for %d errors", n,
+	    errs->count);
+}
+
 /* What a table without errors promises bus.c, tick.c and safety.c. */
 static void
 fuzz_table_invariants(const struct table *t)
@@ -63,6 +151,7 @@ fuzz_table_invariants(const struct table *t)
 		FUZZ_CHECK(table_ctl_channels(t, i) <= CHANNELS_MAX,
 		    "controller %s channels %d", c->name,
 		    table_ctl_channels(t, i));
+		fuzz_table_parts(c);
 	}
 	for (i = 0; i < t->nzones; i++) {
 		const struct zone_conf *z = &t->zones[i];
@@ -124,7 +213,7 @@ fuzz_table_one(const uint8_t *data, size_t size)
 	n = table_load(fuzz_table_t, fuzz_table_path, &errs);
 	FUZZ_CHECK(n == errs.count, "table_load returned %d for %d errors",
 	    n, errs.count);
-	fuzz_check_errors(&errs, fuzz_table_path);
+	fuzz_table_check_errors(&errs, fuzz_table_path);
 	if (n == 0)
 		fuzz_table_invariants(fuzz_table_t);
 	inifile_errors_free(&errs);
