@@ -219,11 +219,13 @@ class Rig:
         return n
 
     def check_quiet(self, after_ns, c=None):
-        """After after_ns nothing enables a controller or asks for
-        pressure: no resuming on its own."""
+        """After after_ns nothing asks for pressure: no resuming on its
+        own. CONTROL is off, a reset pulse, or the proof of the safe state
+        after a reconnect (ENABLE at zero setpoints, then the heartbeat
+        stopped)."""
         n = 0
         for e in self.fc16(c=c, after_ns=after_ns):
-            assert e["control"] in ("0", "2"), e     # off, or a reset pulse
+            assert e["control"] in ("0", "1", "2"), e
             assert set(e["sp"].split(",")) == {"0.0"}, e
             n += 1
         return n
