@@ -118,13 +118,16 @@ start_daemon() {
 	started=$(date +%s)
 }
 
-# Up when the API answers (massagectl exits 0); at most 10 s.
+# Up when the API answers and every controller has been tried (each is
+# driven once its safe state is proven, about a watchdog period after it
+# connects); at most 10 s.
 wait_daemon() {
 	i=0
 	while [ $i -lt 100 ]; do
 		kill -0 "$daemon_pid" 2>/dev/null || return 1
 		"$BUILD/massagectl" --url "$URL" --token-file "$DIR/token" \
-		    status >/dev/null 2>&1 && return 0
+		    --json status 2>/dev/null | grep -q '"ready": *true' &&
+		    return 0
 		sleep 0.1
 		i=$((i + 1))
 	done
