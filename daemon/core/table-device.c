@@ -281,6 +281,21 @@ table_part_err(const struct table_devs *v, int r, const char *fmt, ...)
 	    v->errs, "%s", what);
 }
 
+/* FNV-1a of a parsed description (device_load() zeroes it first). */
+static uint64_t
+table_device_digest(const struct device *d)
+{
+	const unsigned char	*p = (const unsigned char *)d;
+	uint64_t		 h = 14695981039346656037ull;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(*d); i++) {
+		h ^= p[i];
+		h *= 1099511628211ull;
+	}
+	return (h);
+}
+
 static void
 table_devs_load(struct table_devs *v, struct device *buf)
 {
@@ -292,9 +307,10 @@ table_devs_load(struct table_devs *v, struct device *buf)
 		v->d[r] = NULL;
 		if (pt->path[0] == '\0')
 			continue;
-		if ((n = device_load(&buf[r], pt->path, v->errs)) == 0)
+		if ((n = device_load(&buf[r], pt->path, v->errs)) == 0) {
 			v->d[r] = &buf[r];
-		else
+			pt->digest = table_device_digest(&buf[r]);
+		} else
 			table_part_err(v, r, "%s does not load: %d error%s in "
 			    "the description (each with its own file:line)",
 			    pt->path, n, n == 1 ? "" : "s");
@@ -421,6 +437,7 @@ table_dropout(struct table_devs *v, int r)
 
 	snprintf(what, sizeof(what), "the relay's dropout_ms (%d ms, %s:%d)",
 	    d->interlock.dropout_ms, d->path, d->interlock.line);
+	v->c->dropout_ms = d->interlock.dropout_ms;
 	table_check_vent_time(v->p->t, v->c, k->file, k->line,
 	    table_part_key[r], d->interlock.dropout_ms, what, "drop the relay",
 	    v->errs);

@@ -6,6 +6,7 @@
 #define TABLE_H
 
 #include <limits.h>
+#include <stdint.h>
 
 #include "inifile.h"
 
@@ -53,6 +54,9 @@ struct ctl_part {
 	char		 path[PATH_MAX];	/* '\0': none */
 	int		 unit_id;
 	int		 line;			/* of its key in the table */
+	uint64_t	 digest;		/* of the description as
+						   parsed: a reload that
+						   changes it needs a restart */
 };
 
 struct ctl_conf {
@@ -71,6 +75,8 @@ struct ctl_conf {
 	int		 unit_id;
 	int		 response_timeout_ms;
 	int		 watchdog_ms;
+	int		 dropout_ms;		/* kind = device: its interlock
+						   relay's, 0 none */
 	int		 max_failures;		/* consecutive, then down */
 	int		 rs485;			/* rtu: serial_mode = rs485 */
 	int		 rts;			/* rtu: enum table_rts */

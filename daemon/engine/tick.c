@@ -276,9 +276,14 @@ tick_idle_ns(const struct table *t)
 	uint64_t	 ns = (uint64_t)(1e9 / IDLE_HZ), w;
 	int		 i;
 
+	/* Idle, each controller is still fed three times within its
+	 * watchdog's timeout and its interlock relay's dropout. */
 	for (i = 0; i < t->nctls; i++) {
 		w = (uint64_t)t->ctls[i].watchdog_ms * 1000000ull / 3;
 		if (w < ns)
+			ns = w;
+		w = (uint64_t)t->ctls[i].dropout_ms * 1000000ull / 3;
+		if (w > 0 && w < ns)
 			ns = w;
 	}
 	return (ns);
@@ -381,6 +386,20 @@ tick_start(struct tick *c, struct event_base *base)
 /* The wiring (controllers and zone channels) cannot change under a
  * running bus. Returns 0 when only limits, positions and names of things
  * other than wiring differ. */
+/* The described devices of two controllers: the same files and units. */
+static int
+tick_same_parts(const struct ctl_conf *x, const struct ctl_conf *y)
+{
+	int	 r;
+
+	for (r = 0; r < CTL_PARTS; r++)
+		if (strcmp(x->parts[r].path, y->parts[r].path) != 0 ||
+		    x->parts[r].unit_id != y->parts[r].unit_id ||
+		    x->parts[r].digest != y->parts[r].digest)
+			return (-1);
+	return (0);
+}
+
 static int
 tick_same_wiring(const struct table *a, const struct table *b,
     char *why, size_t whylen)
@@ -402,6 +421,8 @@ tick_same_wiring(const struct table *a, const struct table *b,
 		    x->stop_bits != y->stop_bits || x->unit_id != y->unit_id ||
 		    x->response_timeout_ms != y->response_timeout_ms ||
 		    x->watchdog_ms != y->watchdog_ms ||
+		    x->dropout_ms != y->dropout_ms || x->kind != y->kind ||
+		    tick_same_parts(x, y) == -1 ||
 		    x->max_failures != y->max_failures ||
 		    x->rs485 != y->rs485 || x->rts != y->rts ||
 		    x->rts_delay_us != y->rts_delay_us) {
