@@ -45,6 +45,9 @@ struct bus_ctl {
 	int			 backoff;
 	uint64_t		 retry_ns;
 	int			 lockfd;	/* endpoint lock, -1 none */
+	int			 partfd[CTL_PARTS]; /* kind = device: the locks
+						   of its sensors' and its
+						   interlock's units */
 	char			 unguarded[BUS_ERROR_LEN]; /* why no lock */
 	int			 wire_err;	/* connect failed: link broken */
 	int			 unit;		/* this turn's unit id */

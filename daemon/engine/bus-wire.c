@@ -146,8 +146,8 @@ bus_wire_run_dir(const char *run_dir)
  * controller may go without the guard); -1 refused, with why.
  */
 int
-bus_wire_lock(const struct ctl_conf *cc, const char *run_dir, int *fd,
-    char *why, size_t len)
+bus_wire_lock(const struct ctl_conf *cc, int unit, const char *run_dir,
+    int *fd, char *why, size_t len)
 {
 	char			 ep[320], path[PATH_MAX], pid[32];
 	char			*p;
@@ -155,10 +155,10 @@ bus_wire_lock(const struct ctl_conf *cc, const char *run_dir, int *fd,
 
 	if (cc->transport == TRANSPORT_TCP)
 		snprintf(ep, sizeof(ep), "tcp-%.255s-%d-unit%d", cc->host,
-		    cc->port, cc->unit_id);
+		    cc->port, unit);
 	else
 		snprintf(ep, sizeof(ep), "rtu-%.255s-unit%d", cc->device + 1,
-		    cc->unit_id);
+		    unit);
 	for (p = ep; *p != '\0'; p++)
 		if (*p == '/' || *p == ':')
 			*p = '_';

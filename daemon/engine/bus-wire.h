@@ -21,8 +21,10 @@ struct bus_wire {
 /* The response timeout of c, and half of it between bytes. */
 int		 bus_wire_timeouts(modbus_t *mb, const struct ctl_conf *c);
 modbus_t	*bus_wire_open(const struct ctl_conf *c, char *why, size_t len);
-int		 bus_wire_lock(const struct ctl_conf *cc, const char *run_dir,
-		    int *fd, char *why, size_t len);
+/* The lock of unit on cc's wire in run_dir: 0 taken, 1 none can be made
+ * (why), -1 another daemon holds it (why). */
+int		 bus_wire_lock(const struct ctl_conf *cc, int unit,
+		    const char *run_dir, int *fd, char *why, size_t len);
 /* FC03 (input 0) or FC04 (input 1) of n registers at addr into v; n, or
  * -1 with errno. */
 int		 bus_wire_read(struct bus_wire *w, int unit, int input,

@@ -111,6 +111,26 @@ bus_link_open(struct bus_link *l)
  * (bus_io_unguarded(): a controller without an owner claim is refused)
  * and tried again at the next connect.
  */
+/* The locks of a described controller's other devices on its wire (its
+ * sensors, its interlock relay: units of their own); -1 refused. */
+static int
+bus_lock_parts(struct bus_ctl *c, char *why, size_t len)
+{
+	const struct ctl_part	*pt;
+	int			 r;
+
+	for (r = CTL_PART_SENSORS; r < CTL_PARTS; r++) {
+		pt = &c->conf.parts[r];
+		if (c->conf.kind != CTL_KIND_DEVICE || pt->path[0] == '\0' ||
+		    c->partfd[r] >= 0 || pt->unit_id == c->conf.unit_id)
+			continue;
+		if (bus_wire_lock(&c->conf, pt->unit_id, c->link->bus->run_dir,
+		    &c->partfd[r], why, len) == -1)
+			return (-1);
+	}
+	return (0);
+}
+
 static int
 bus_lock_endpoint(struct bus_ctl *c)
 {
@@ -124,8 +144,9 @@ bus_lock_endpoint(struct bus_ctl *c)
 		    "run_dir is empty");
 		return (0);
 	}
-	rc = bus_wire_lock(&c->conf, c->link->bus->run_dir, &c->lockfd, why,
-	    sizeof(why));
+	rc = bus_lock_parts(c, why, sizeof(why)) == -1 ? -1 :
+	    bus_wire_lock(&c->conf, c->conf.unit_id, c->link->bus->run_dir,
+	    &c->lockfd, why, sizeof(why));
 	if (rc == -1)
 		bus_set_error(c, "%s", why);
 	else if (rc == 1 && strcmp(why, c->unguarded) != 0)
@@ -527,6 +548,8 @@ bus_start(struct event_base *base, const struct table *t, bus_cb cb,
 		set.owner = b->owner;
 		c->st = c->be->create(&set);
 		c->lockfd = -1;
+		for (j = 0; j < CTL_PARTS; j++)
+			c->partfd[j] = -1;
 		snprintf(c->rd.error, sizeof(c->rd.error), "not connected yet");
 		if ((c->ev = event_new(base, -1, 0, bus_event, c)) == NULL)
 			fatalx("event_new failed");
@@ -650,7 +673,7 @@ void
 bus_stop(struct bus *b)
 {
 	struct bus_link	*l;
-	int		 i;
+	int		 i, j;
 
 	if (b == NULL)
 		return;
@@ -673,6 +696,9 @@ bus_stop(struct bus *b)
 		b->ctls[i].be->destroy(b->ctls[i].st);
 		if (b->ctls[i].lockfd >= 0)
 			close(b->ctls[i].lockfd);
+		for (j = 0; j < CTL_PARTS; j++)
+			if (b->ctls[i].partfd[j] >= 0)
+				close(b->ctls[i].partfd[j]);
 	}
 	free(b->links);
 	free(b->ctls);
