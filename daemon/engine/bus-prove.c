@@ -145,7 +145,12 @@ bus_prove_turn(struct bus_ctl *c)
 	}
 	if (c->rd.proof.state != CTL_PROOF_FAILED)
 		bus_io_unproven(c, "%s", c->rd.error);
-	/* Not driven; connected, checked and proven again later. */
+	/* Left as safe as it can be made (a proof may have stopped half
+	 * way, enabled at zero), not driven; connected, checked and proven
+	 * again later. */
+	if (c->link->w.mb != NULL && c->be->vent(c, c->st) == -1)
+		log_warnx("controller %s: the vent after its failed proof "
+		    "failed", c->conf.name);
 	bus_ctl_down(c, BACKOFF_MAX_MS);
 }
 

@@ -65,6 +65,8 @@ def test_a_watchdog_that_never_trips_is_never_driven(tmp_path):
                           {"program": "bus", "profile": "bus"})
             assert r.status == 409, r.text
             assert not [e for e in sim.events("fc16", c=0) if sp_max(e) > 0]
+            # left vented: the proof stopped half way, enabled at zero
+            sim.wait_for(lambda: sim.get(0)["control"] == 0, timeout=2)
             # Repaired, it is proven at the next try and driven.
             sim.ok("watchdog_broken 0 off")
             d.wait_ready(timeout=20)
