@@ -41,7 +41,7 @@ CC		?= cc
 PKG_CONFIG	?= pkg-config
 # massagectl links only CLIENT_PC: no libmodbus, no libsystemd.
 CLIENT_PC	:= libevent inih jansson
-LIBS_PC		:= libevent libevent_pthreads libmodbus inih jansson
+LIBS_PC		:= libevent libevent_pthreads libmodbus inih jansson libpq
 HAVE_SYSTEMD	?= $(shell $(PKG_CONFIG) --exists libsystemd 2>/dev/null && echo 1)
 ifeq ($(HAVE_SYSTEMD),1)
 LIBS_PC		+= libsystemd
@@ -160,6 +160,9 @@ $(API_OBJS) $(BUILD)/daemon/massaged.o: LAYER_INC := $(INC_API)
 $(UNIT_SRCS:%.c=$(BUILD)/%.o): LAYER_INC := $(INC_API)
 $(CLIENT_SRCS:%.c=$(BUILD)/%.o): LAYER_INC := $(INC_ENGINE)
 
+# The store's migrations are compiled in (.incbin, docs/store.md).
+$(BUILD)/daemon/engine/store-sql.o: $(wildcard sql/*.sql)
+
 $(LIBCOMMON): $(COMMON_OBJS)
 $(LIBCORE): $(CORE_OBJS)
 $(LIBENGINE): $(ENGINE_OBJS)
@@ -207,9 +210,9 @@ $(BUILD)/tests/unit/test_preview.o: ALL_CFLAGS += -iquote client
 
 # --- dependencies -----------------------------------------------------------
 BUILD_DEBS	:= build-essential pkg-config libevent-dev libmodbus-dev libinih-dev \
-		   libjansson-dev libsystemd-dev libcmocka-dev libseccomp-dev
+		   libjansson-dev libsystemd-dev libcmocka-dev libseccomp-dev libpq-dev
 CHECK_DEBS	:= $(BUILD_DEBS) socat python3 python3-pytest chromium node:nodejs \
-		   npm:npm systemd curl openssl logrotate
+		   npm:npm systemd curl openssl logrotate postgresql
 # The package test (dpkg-buildpackage, lintian) and promtool for the alert rules.
 CHECK_DEBS	+= dpkg-dev debhelper lintian promtool:prometheus
 

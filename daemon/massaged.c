@@ -24,13 +24,14 @@
 #include "notify.h"
 #include "record.h"
 #include "prove.h"
+#include "store.h"
 #include "table-dir.h"
 
 static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-"usage: massaged [-nvV] [--prove] [-f file] [-o key=value ...]\n"
+"usage: massaged [-nvV] [--prove] [--migrate] [-f file] [-o key=value ...]\n"
 "\n"
 "Controller daemon for motorised and pneumatic massage tables. Talks Modbus\n"
 "TCP/RTU (register map v2 or v1) to the actuator controllers, runs programs of\n"
@@ -41,11 +42,15 @@ usage(FILE *fp)
 "  -n, --check         check the configuration, profiles, programs, rules and\n"
 "                      plugins, print \"configuration OK\" or every error, exit;\n"
 "                      with -f DIR, every table file in DIR, and that no two\n"
-"                      name one controller or one listen address\n"
+"                      name one controller or one listen address; with a\n"
+"                      store =, connect to it and check its password, server\n"
+"                      version and schema version\n"
 "      --prove         with -n: then connect to every controller and prove its\n"
 "                      safe state (arm its watchdog or interlock, stop feeding\n"
 "                      it, see it vent, reset), printing each step with its\n"
 "                      time; exit 1 unless every controller was proven\n"
+"      --migrate       apply the missing migrations to the store = database,\n"
+"                      each in a transaction, print each, exit (docs/store.md)\n"
 "  -o KEY=VALUE        override a [daemon] key, e.g. -o listen=127.0.0.1:9000\n"
 "                      (repeatable; relative paths are relative to the cwd)\n"
 "  -v, --verbose       log debug messages\n"
@@ -148,6 +153,7 @@ struct massaged_opts {
 	int		 noverrides;
 	int		 check;
 	int		 prove;		/* -n --prove */
+	int		 migrate;	/* --migrate */
 	int		 verbose;
 };
 
@@ -159,6 +165,7 @@ massaged_options(int argc, char *argv[], struct massaged_opts *o)
 		{ "config",	required_argument,	NULL, 'f' },
 		{ "check",	no_argument,		NULL, 'n' },
 		{ "prove",	no_argument,		NULL, 'P' },
+		{ "migrate",	no_argument,		NULL, 'M' },
 		{ "verbose",	no_argument,		NULL, 'v' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ "help",	no_argument,		NULL, 'h' },
@@ -177,6 +184,9 @@ massaged_options(int argc, char *argv[], struct massaged_opts *o)
 			break;
 		case 'P':
 			o->prove = 1;
+			break;
+		case 'M':
+			o->migrate = 1;
 			break;
 		case 'o':
 			if (o->noverrides == CONFIG_MAX_OVERRIDES) {
@@ -211,7 +221,58 @@ massaged_options(int argc, char *argv[], struct massaged_opts *o)
 		fprintf(stderr, "massaged: --prove goes with -n\n");
 		return (2);
 	}
+	if (o->migrate && o->check) {
+		fprintf(stderr, "massaged: --migrate goes without -n\n");
+		return (2);
+	}
 	return (-1);
+}
+
+/*
+ * -n with a store: connects and checks it (store.c), the line it says
+ * printed. 0, or -1 with the error logged.
+ */
+static int
+massaged_check_store(const struct table *t)
+{
+	char	 msg[2048];
+
+	if (t->store[0] == '\0')
+		return (0);
+	if (store_check(t, msg, sizeof(msg)) == -1) {
+		log_emit(LOG_ERR, "%s", msg);
+		return (-1);
+	}
+	printf("%s\n", msg);
+	return (0);
+}
+
+/*
+ * --migrate: the table file alone (with -o), then the store's missing
+ * migrations. Returns the exit status.
+ */
+static int
+massaged_migrate(const struct massaged_opts *o)
+{
+	struct inifile_errors	 errs = { 0 };
+	struct table		*t;
+	char			 err[2048];
+	int			 rc = 1;
+
+	t = config_load_table(o->path, o->overrides, o->noverrides, &errs);
+	if (t == NULL)
+		log_emit(LOG_ERR, "%s: %d error%s: nothing migrated", o->path,
+		    errs.count, errs.count == 1 ? "" : "s");
+	else if (t->store[0] == '\0')
+		log_emit(LOG_ERR, "%s: no store (set store = "
+		    "postgresql://USER@HOST/DATABASE in [daemon])", o->path);
+	else if (store_migrate(t, stdout, err, sizeof(err)) == -1)
+		log_emit(LOG_ERR, "%s", err);
+	else
+		rc = 0;
+	inifile_errors_free(&errs);
+	free(t);
+	return (rc);
 }
 
 /*
@@ -241,6 +302,12 @@ massaged_load(struct tick *ctl, const struct massaged_opts *o)
 			errs.count++;
 			rc = -1;
 		}
+	}
+	/* The store: with -n only; the daemon does not use it yet. */
+	if (o->check && rc != -1 && ctl->cfg != NULL &&
+	    massaged_check_store(ctl->cfg->table) == -1) {
+		errs.count++;
+		rc = -1;
 	}
 	if (rc == -1) {
 		log_emit(LOG_ERR, "%s: %d error%s%s", o->path, errs.count,
@@ -361,6 +428,8 @@ main(int argc, char *argv[])
 		    "directory\n");
 		return (2);
 	}
+	if (o.migrate)
+		return (massaged_migrate(&o));
 	if (o.check && table_dir_is_dir(o.path))
 		return (table_dir_check(o.path, o.overrides, o.noverrides));
 	if ((rc = massaged_load(&ctl, &o)) != -1)

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store-conf.h"
 #include "table-private.h"
 
 #define RUN_DIR_DEFAULT	"/run/massaged"
@@ -305,6 +306,9 @@ table_kv_daemon(struct inifile_file *f, struct table *t, const char *k,
 		table_dir(f, k, v, t->token_file, sizeof(t->token_file));
 	else if (strcmp(k, "panel_dir") == 0)
 		table_dir(f, k, v, t->panel_dir, sizeof(t->panel_dir));
+	else if (strcmp(k, "store") == 0 ||
+	    strcmp(k, "store_password_file") == 0)
+		store_conf_key(f, t, k, v);
 	else if (strcmp(k, "records_max_bytes") == 0)
 		inifile_int(f, k, v, 0, INT_MAX, &t->records_max_bytes);
 	else if (strcmp(k, "records_keep") == 0)
@@ -318,8 +322,8 @@ table_kv_daemon(struct inifile_file *f, struct table *t, const char *k,
 		inifile_err(f, k, "unknown key (expected name, layout, "
 		    "tick_hz, free_run, plugin_dir, profile_dir, program_dir, "
 		    "rules, intake, state_dir, run_dir, token_file, panel_dir, "
-		    "records_max_bytes, records_keep, profiles_max, listen or "
-		    "owner_id)");
+		    "records_max_bytes, records_keep, profiles_max, listen, "
+		    "store, store_password_file or owner_id)");
 }
 
 static void

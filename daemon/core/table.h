@@ -121,6 +121,9 @@ struct table {
 	char		 intake_path[PATH_MAX];	/* the clinic's intake.ini */
 	char		 state_dir[PATH_MAX];
 	char		 token_file[PATH_MAX];
+	char		 store[1024];		/* postgresql://..., "" none */
+	int		 store_line;		/* of the store key, 0 -o */
+	char		 store_password_file[PATH_MAX];
 	int		 records_max_bytes;	/* rotate sessions.jsonl above, 0 never */
 	int		 records_keep;		/* rotated files kept */
 	int		 profiles_max;		/* writable profiles, the API's cap */

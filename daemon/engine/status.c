@@ -240,6 +240,9 @@ status_json(struct tick *c, json_t *records)
 	json_object_set_new(o, "last_stop", last);
 	json_object_set_new(o, "records", records != NULL ? records :
 	    json_null());
+	/* The daemon does not use the store yet (docs/store.md). */
+	json_object_set_new(o, "store", json_pack("{s:b}", "configured",
+	    t->store[0] != '\0'));
 	return (o);
 }
 

@@ -1,7 +1,7 @@
 """The daemon's layers, read from the libraries the build made.
 
 daemon/core is pure: its library ($MASSAGED_BUILD/libmassaged-core.a)
-calls nothing of libevent or libmodbus, starts no process or thread, opens
+calls nothing of libevent, libmodbus or libpq, starts no process or thread, opens
 no socket, and calls nothing of the layers above it (the engine reaches
 it through ports such as core/routine-port.h). The engine does not call
 the API. Checked with nm on the archives: what each one's objects leave
@@ -20,6 +20,7 @@ FORBIDDEN = re.compile(
     r"^(event_|evhttp_|evbuffer_|bufferevent_|evutil_|evconn"  # libevent
     r"|modbus_"                                                 # libmodbus
     r"|sd_"                                                     # libsystemd
+    r"|PQ"                                                      # libpq
     r"|posix_spawn|exec"
     r"|(fork|vfork|clone|clone3|socket|socketpair|connect|bind|listen"
     r"|accept|accept4|memfd_create|pthread_create|kill|killpg|waitpid"
@@ -107,6 +108,7 @@ def test_the_checks_can_fail():
                                 "memfd_create", "waitpid", "kill")
                for s in bad), bad
     assert any(s.startswith("event_") for s in bad), bad
+    assert any(s.startswith("PQ") for s in bad), bad
     # and the engine does call the core, as the API calls the engine
     assert calls_up("engine", ("core",)) != []
     assert calls_up("api", ("engine",)) != []
