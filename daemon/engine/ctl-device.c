@@ -30,7 +30,8 @@
  *
  * connect() checks each part's identity, stops a watchdog left running
  * or tripped (its reset list), writes every output its safe value and
- * every vent valve venting and reads them back; it arms nothing: the
+ * every vent valve venting and reads them back, and makes the tick's
+ * reads once (every part answers at its unit id); it arms nothing: the
  * proof does (ctl-device-prove.c). verify() (ctl-device-tick.c) reads
  * back, one transaction a step: the watchdog's state, its timeout, its
  * configure list, the vent valves, the identities.
@@ -779,6 +780,31 @@ ctl_dev_connect_parts(struct bus_ctl *c, struct ctl_dev *st)
 	return (0);
 }
 
+/*
+ * The tick's reads, once: every part they address answers now. Without
+ * it a part that talks to nobody else at connect (a sensors module on
+ * another unit id) let the controller be proven, shown connected and
+ * driven for a tick before its first read failed, again and again.
+ */
+static int
+ctl_dev_connect_reads(struct bus_ctl *c, struct ctl_dev *st)
+{
+	const struct ctl_dev_run	*r;
+	int				 i;
+
+	for (i = 0; i < st->in.nruns; i++) {
+		if (ctl_dev_plan_read(c, st, &st->in, i) == 0)
+			continue;
+		r = &st->in.runs[i];
+		bus_io_failed(c, "device %s (unit %d): cannot read its %ss "
+		    "0x%04x..0x%04x", st->d[r->part]->name,
+		    st->unit[r->part], device_space_name(r->space), r->addr,
+		    r->addr + r->n - 1);
+		return (-1);
+	}
+	return (0);
+}
+
 /* The most an output can ask for: the higher end of its map's range. */
 static double
 ctl_dev_full_scale(const struct device_ao *ao)
@@ -843,6 +869,8 @@ ctl_dev_connect(struct bus_ctl *c, void *arg, struct ctl_reading *rd)
 			bus_io_failed(c, "%s", why);
 		return (-1);
 	}
+	if (ctl_dev_connect_reads(c, st) == -1)
+		return (-1);
 	ctl_dev_identify(st, rd);
 	log_info("controller %s: connected: device %s (unit %d)%s%s%s%s, %d "
 	    "channels, rated %.1f kPa, %s", st->set.conf->name, d->name,

@@ -60,8 +60,6 @@ static void	usage(FILE *);
 static int	snap_take(int, int, struct snap *);
 static double	frand(void);
 static char	*fmt_s(char *, size_t, double);
-static int	bench_session(int);
-static void	session_end(int, char *, size_t);
 static int	bench_reset(int);
 static int	wait_control(struct evtail *, int);
 static int	wait_vent(struct evtail *, int, int, uint64_t, uint64_t *);
@@ -99,15 +97,17 @@ usage(FILE *f)
 "\n"
 "Benchmarks massaged against the table simulator: free-run ticks per second\n"
 "against a bare libmodbus loop, tick timing at 100 Hz, stop latency, CPU,\n"
-"RSS and time to READY, and RTU ticks per second over a pty pair. Prints a\n"
-"table; exits 1 only if a figure could not be measured.\n"
+"RSS and time to READY, RTU ticks per second over a pty pair, and the\n"
+"per-tick cost of described devices. Prints a table; exits 1 only if a\n"
+"figure could not be measured.\n"
 "\n"
 "  -b DIR   build holding massaged, massaged-sim and plugins/ (default: the\n"
 "           directory of this program)\n"
 "  -F LIST  run only these parts, comma-separated: free (figure 1), table\n"
 "           (figures 2, 3, 4), rtu (figure 5), worker (figure 6: routines\n"
 "           in workers, per tick; with free, also the free-run rate\n"
-"           without them); default all\n"
+"           without them), devices (figure 7: the WAGO and RS-485\n"
+"           example tables beside the register map); default all\n"
 "  -o FILE  also write the report in Markdown (docs/benchmarks.md)\n"
 "  -k       keep the temporary directory (configs, logs, event logs)\n"
 "  -q       quick: short windows, few trials; to try the bench, not to\n"
@@ -171,7 +171,7 @@ snap_take(int port, int nctl, struct snap *s)
 }
 
 /* POST /api/v1/session until 201 (the links may still be coming up). */
-static int
+int
 bench_session(int port)
 {
 	uint64_t	 deadline = clock_mono_ns() + WAIT_MS * 1000000ull;
@@ -193,7 +193,7 @@ bench_session(int port)
 }
 
 /* "running", or the state and why the session ended, for a note. */
-static void
+void
 session_end(int port, char *out, size_t len)
 {
 	char	 state[32], fault[256];
@@ -420,7 +420,7 @@ fig_free_run(const struct plan *pl)
 			rig_sim_stop(&s);
 			goto row;
 		}
-		rc = (struct rig_conf){ n, MAIN_ZONES, 1000, 1, NULL, 0 };
+		rc = (struct rig_conf){ n, MAIN_ZONES, 1000, 1, NULL, 0, NULL };
 		if (rig_daemon_start(&d, "free", &rc, &s) == -1 ||
 		    bench_session(d.api_port) == -1) {
 			rig_daemon_stop(&d);
@@ -921,7 +921,7 @@ static void
 fig_main(const struct plan *pl)
 {
 	struct rig_conf		 rc = { MAIN_NCTL, MAIN_ZONES, MAIN_HZ, 0,
-				    NULL, 0 };
+				    NULL, 0, NULL };
 	struct rig_sim		 s;
 	struct rig_daemon	 d;
 	struct evtail		 t;
@@ -1012,7 +1012,7 @@ fig_rtu(const struct plan *pl)
 			rig_socat_stop(&socat);
 			goto row;
 		}
-		rc = (struct rig_conf){ n, ch, 1000, 1, pb, 115200 };
+		rc = (struct rig_conf){ n, ch, 1000, 1, pb, 115200, NULL };
 		if (rig_daemon_start(&d, "rtu", &rc, &s) == -1) {
 			rig_sim_stop(&s);
 			rig_socat_stop(&socat);
@@ -1100,7 +1100,8 @@ int
 main(int argc, char *argv[])
 {
 	struct plan	 pl = { 5, 30, 10, 200, 5, 5 };
-	const char	*build = NULL, *md = NULL, *parts = "free,table,rtu,worker";
+	const char	*build = NULL, *md = NULL;
+	const char	*parts = "free,table,rtu,worker,devices";
 	char		 self[PATH_MAX], flags[512], version[256];
 	uint64_t	 t0 = clock_mono_ns();
 	int		 ch, keep = 0, quick = 0, missing;
@@ -1162,6 +1163,8 @@ main(int argc, char *argv[])
 		fig_rtu(&pl);
 	if (part(parts, "worker"))
 		fig_worker(build, pl.free_s, free_tps_4);
+	if (part(parts, "devices"))
+		fig_devices(pl.free_s, pl.cpu_s);
 
 	rig_cleanup(keep);
 	report_print(stdout);

@@ -50,6 +50,9 @@ struct rig_conf {
 	const char	*device;		/* RTU: every controller here,
 						 * unit ids 1, 2, ... */
 	int		 baud;
+	const char	*kind;			/* NULL the register map;
+						 * "wago", "rs485": the
+						 * example tables' devices */
 };
 
 /* A running massaged. */
@@ -89,12 +92,15 @@ struct evtail {
 /* rig.c; rig_sim_start() flags */
 #define RIG_EVENTS	1	/* an event log */
 #define RIG_FAST	2	/* --fast: no physics, the bare server */
+#define RIG_WAGO	4	/* WAGO 750-352 couplers */
+#define RIG_RS485	8	/* RS-485 AO, AI and relay modules (RTU) */
 
 void		 sleep_ms(double);
 void		 warnx_(const char *, ...) BENCH_PRINTF(1, 2);
 int		 rig_init(const char *, int);
 void		 rig_cleanup(int);
 const char	*rig_tmp(void);
+const char	*rig_devices_dir(void);
 int		 rig_sim_start(struct rig_sim *, const char *, int, int, int,
 		    const char *);
 void		 rig_sim_stop(struct rig_sim *);
@@ -129,8 +135,15 @@ void		 evtail_wait(struct evtail *, int);
 int		 bare_run(const int *, int, int, double, double *);
 int		 bare_rtt(int, int, double *);
 
+/* bench.c */
+int		 bench_session(int);
+void		 session_end(int, char *, size_t);
+
 /* worker.c */
 void		 fig_worker(const char *, double, double);
+
+/* devices.c */
+void		 fig_devices(double, double);
 
 /* report.c */
 double		 pct(double *, int, double);

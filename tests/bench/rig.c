@@ -48,6 +48,8 @@ static void	rig_signal(int);
 static int	rig_write(const char *, mode_t, const char *, ...)
 		    BENCH_PRINTF(3, 4);
 static pid_t	rig_spawn(char *const [], const char *, const char *, int);
+static void	rig_device_ctl(FILE *, int, const struct rig_conf *,
+		    const struct rig_sim *);
 static int	rig_reap(pid_t, int);
 static void	rig_forget(pid_t);
 static int	rig_file_wait(const char *, const char *, pid_t, char *,
@@ -59,6 +61,7 @@ static int	rig_rm(const char *, const struct stat *, int, struct FTW *);
 /* Short enough that every path built from them fits PATH_MAX. */
 static char		 rig_dir[1024];
 static char		 rig_build[1024];
+static char		 rig_devices[PATH_MAX];	/* config/devices, or "" */
 static char		 rig_notify_path[PATH_MAX];
 static int		 rig_notify_fd = -1;
 static pthread_t	 rig_notify_thread;
@@ -94,6 +97,13 @@ warnx_(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\n");
+}
+
+/* config/devices of the tree, or NULL when it was not found. */
+const char *
+rig_devices_dir(void)
+{
+	return (rig_devices[0] != '\0' ? rig_devices : NULL);
 }
 
 const char *
@@ -196,6 +206,12 @@ rig_init(const char *build, int keep)
 		return (-1);
 	}
 	memcpy(rig_build, real, strlen(real) + 1);
+	/* The shipped descriptions: from the top of the tree (as make runs
+	 * the bench), or two levels above the build directory. */
+	snprintf(p, sizeof(p), "%s/../../config/devices", real);
+	if (realpath("config/devices", rig_devices) == NULL &&
+	    realpath(p, rig_devices) == NULL)
+		rig_devices[0] = '\0';
 	snprintf(rig_dir, sizeof(rig_dir), "%s/massaged-bench.XXXXXX", tmp);
 	if (mkdtemp(rig_dir) == NULL) {
 		warnx_("mkdtemp %s: %s", rig_dir, strerror(errno));
@@ -518,8 +534,15 @@ rig_file_wait(const char *path, const char *needle, pid_t pid, char *line,
 	}
 }
 
+/* The RS-485 example table's modules, unit ids 1, 2, 3. */
+static char rig_rs485[3][16] = {
+	"rs485-ao8", "rs485-ai8", "rs485-relay"
+};
+
 /* Starts the simulator: nctl controllers of channels each, on TCP port 0
- * or on one RTU device. events: with an event log. */
+ * or on one RTU device (flags: RIG_EVENTS an event log, RIG_FAST the bare
+ * server, RIG_WAGO WAGO couplers, RIG_RS485 with rtu: the RS-485 example
+ * table's three modules). */
 int
 rig_sim_start(struct rig_sim *s, const char *tag, int nctl, int channels,
     int flags, const char *rtu)
@@ -558,7 +581,21 @@ rig_sim_start(struct rig_sim *s, const char *tag, int nctl, int channels,
 	argv[argc++] = chs;
 	if (flags & RIG_FAST)
 		argv[argc++] = "--fast";
-	if (rtu != NULL) {
+	if (rtu != NULL && (flags & RIG_RS485)) {
+		/* The RS-485 example table's three modules on one line. */
+		argv[argc++] = "--baud";
+		argv[argc++] = "115200";
+		snprintf(dev, sizeof(dev), "%s", rtu);
+		for (i = 0; i < 3; i++) {
+			argv[argc++] = "--personality";
+			argv[argc++] = rig_rs485[i];
+			snprintf(units[i], sizeof(units[i]), "%d", i + 1);
+			argv[argc++] = "--unit-id";
+			argv[argc++] = units[i];
+			argv[argc++] = "--rtu";
+			argv[argc++] = dev;
+		}
+	} else if (rtu != NULL) {
 		/* nctl units on one line, unit ids 1, 2, ... */
 		argv[argc++] = "--baud";
 		argv[argc++] = "115200";
@@ -570,11 +607,16 @@ rig_sim_start(struct rig_sim *s, const char *tag, int nctl, int channels,
 			argv[argc++] = "--rtu";
 			argv[argc++] = dev;
 		}
-	} else
+	} else {
+		if (flags & RIG_WAGO) {
+			argv[argc++] = "--personality";
+			argv[argc++] = "wago-750-352";
+		}
 		for (i = 0; i < nctl && argc < 60; i++) {
 			argv[argc++] = "--tcp";
 			argv[argc++] = "127.0.0.1:0";
 		}
+	}
 	argv[argc] = NULL;
 	if ((s->pid = rig_spawn(argv, s->out, s->err, 0)) == -1)
 		return (-1);
@@ -686,6 +728,27 @@ rig_notify_wait(pid_t pid, uint64_t seq, uint64_t *t_ns)
 	}
 }
 
+/* A kind = device controller: the example tables' (config/examples). */
+static void
+rig_device_ctl(FILE *f, int c, const struct rig_conf *rc,
+    const struct rig_sim *s)
+{
+	const char	*dd = rig_devices;
+
+	fprintf(f, "[controller c%d]\nkind = device\n", c);
+	if (strcmp(rc->kind, "wago") == 0)
+		fprintf(f, "device = %s/wago-750-352.ini\ntransport = tcp\n"
+		    "address = 127.0.0.1:%d\nwatchdog_ms = 500\n", dd,
+		    s->ports[c]);
+	else
+		fprintf(f, "transport = rtu\nserial = %s\nbaud = %d\n"
+		    "device = %s/rs485-ao8.ini\nunit_id = 1\n"
+		    "sensors = %s/rs485-ai8.ini\nsensors_unit_id = 2\n"
+		    "interlock = %s/rs485-relay.ini\ninterlock_unit_id = 3\n",
+		    rc->device, rc->baud, dd, dd, dd);
+	fprintf(f, "response_timeout_ms = 50\n\n");
+}
+
 /* Writes the table configuration and starts the daemon on it; measures
  * fork to READY=1. */
 int
@@ -726,7 +789,9 @@ rig_daemon_start(struct rig_daemon *d, const char *tag,
 	    rc->free_run ? "yes" : "no", rig_dir, rig_dir, rig_dir, rig_dir,
 	    rig_dir, BENCH_OWNER);
 	for (c = 0; c < rc->nctl; c++) {
-		if (rc->device != NULL)
+		if (rc->kind != NULL)
+			rig_device_ctl(f, c, rc, s);
+		else if (rc->device != NULL)
 			fprintf(f, "[controller c%d]\ntransport = rtu\n"
 			    "device = %s\nbaud = %d\nunit_id = %d\n"
 			    "watchdog_ms = 500\n\n", c, rc->device, rc->baud,

@@ -38,12 +38,13 @@ import time
 
 __all__ = [
     "Daemon", "DaemonError", "Response", "sim_controllers", "demo_table",
-    "daemon_binary", "ctl_binary", "free_port", "REPO", "TEST_PROGRAMS",
-    "TOKEN",
+    "daemon_binary", "ctl_binary", "free_port", "REPO", "DEVICES",
+    "TEST_PROGRAMS", "TOKEN",
 ]
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
+DEVICES = os.path.join(REPO, "config", "devices")
 TOKEN = "test-token-0123456789abcdef"
 LISTEN_RE = re.compile(r"api: listening on (http://(\[[^\]]+\]|[^:/]+):(\d+)/)")
 # MASSAGED_WRAPPER runs the daemon under a tool, e.g. "valgrind
@@ -180,7 +181,9 @@ class Daemon:
     sim: a simctl.Sim (its .ports are used in controller order), or a list
       of TCP ports, or None with controllers given in full.
     controllers: None for the demo table's, or a list of (name, {key:
-      value}) replacing them; "address" is filled in from sim when absent.
+      value}) replacing them; "address" is filled in from sim when absent
+      (for TCP). A kind = device controller's device, sensors and
+      interlock may be bare file names of config/devices/.
     zones: None for the demo table's, or a list of (name, {key: value}).
     tick_hz, watchdog_ms, response_timeout_ms: the usual knobs.
     daemon, safety: dicts of extra [daemon] / [safety] keys.
@@ -234,7 +237,15 @@ class Daemon:
         if zones is not None:
             zs = [(n, dict(z)) for n, z in zones]
         for i, (n, c) in enumerate(ctls):
-            if "address" not in c and "device" not in c:
+            described = c.get("kind") == "device"
+            if described:
+                # A bare file name is a shipped description.
+                for k in ("device", "sensors", "interlock"):
+                    if k in c and os.sep not in c[k]:
+                        c[k] = os.path.join(DEVICES, c[k])
+            if "address" not in c and (
+                    c.get("transport", "tcp") == "tcp" if described
+                    else "device" not in c):
                 if i >= len(ports):
                     raise ValueError("no simulator port for controller %s"
                                      % n)
@@ -536,13 +547,15 @@ class Daemon:
             time.sleep(interval)
 
     def wait_ready(self, timeout=15.0):
-        """Waits until every controller is connected and reports no fault;
-        returns the status."""
+        """Waits until every controller is connected and reports no fault
+        (a described device, kind = device, has no ready or fault flag:
+        connected means proven, and its fault_code is 0); returns the
+        status."""
         def ready():
             st = self.status()
             ok = st["controllers"] and all(
-                c["connected"] and c["status"]["ready"] and
-                not c["status"]["fault"]
+                c["connected"] and c["status"].get("ready", True) and
+                not c["status"].get("fault", c.get("fault_code"))
                 for c in st["controllers"])
             return st if ok else None
         return self.wait_for(ready, timeout, what="every controller ready")

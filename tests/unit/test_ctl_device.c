@@ -63,6 +63,7 @@ static struct {
 	int		 welded, dead;
 	uint64_t	 edge_ns;
 	int		 fail;		/* next transaction: this errno */
+	int		 silent;	/* this unit id answers nobody */
 	struct xact	 x[XACT_MAX];
 	int		 nx;
 	char		 error[256];
@@ -126,6 +127,10 @@ fake_begin(int fc, int addr, int n, const uint16_t *v)
 	if ((e = fake.fail) != 0) {
 		fake.fail = 0;
 		errno = e;
+		return (-1);
+	}
+	if (fake.silent != 0 && fake.unit == fake.silent) {
+		errno = ETIMEDOUT;
 		return (-1);
 	}
 	if (!fake.wago || fake.unit != 1)
@@ -889,6 +894,29 @@ test_rs485_sensor_fault(void **state)
 	ctl_device.destroy(st);
 }
 
+/* A part set to another unit id than the table's answers nobody: the
+ * connect fails naming it (it was proven, shown connected and driven a
+ * tick before its first read failed, again and again). */
+static void
+test_rs485_part_silent(void **state)
+{
+	struct ctl_conf		 cc;
+	struct ctl_dev		*st = fx_rs485(&cc);
+	struct ctl_reading	 rd;
+
+	fake.silent = 2;
+	assert_int_equal(ctl_device.connect(port, st, &rd), -1);
+	assert_string_equal(fake.error, "device rs485-ai8 (unit 2): cannot "
+	    "read its input registers 0x0000..0x0007");
+	fake.silent = 3;
+	assert_int_equal(ctl_device.connect(port, st, &rd), -1);
+	assert_string_equal(fake.error, "device rs485-relay (unit 3): cannot "
+	    "read its discrete inputs 0x0000..0x0002");
+	fake.silent = 0;
+	assert_int_equal(ctl_device.connect(port, st, &rd), 0);
+	ctl_device.destroy(st);
+}
+
 static void
 test_rs485_relay_welded(void **state)
 {
@@ -987,6 +1015,7 @@ main(void)
 		cmocka_unit_test(test_description_gone),
 		cmocka_unit_test(test_rs485_prove_and_tick),
 		cmocka_unit_test(test_rs485_sensor_fault),
+		cmocka_unit_test(test_rs485_part_silent),
 		cmocka_unit_test(test_rs485_relay_welded),
 		cmocka_unit_test(test_rs485_relay_never_in),
 		cmocka_unit_test(test_vent),
