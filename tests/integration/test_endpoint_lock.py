@@ -164,3 +164,27 @@ def test_second_daemon_on_a_v1_controller_writes_nothing(tmp_path):
             assert not [e for e in sim.events("connect", c=0) if e.ns > t0]
             assert not [e for e in writes(sim, 0, t0)
                         if e.kind == "fc6" or e.get("control") != "1"]
+
+
+def test_a_described_controller_locks_every_unit_it_uses(tmp_path):
+    """A kind = device controller made of three devices on one RS-485
+    line (outputs unit 1, sensors unit 2, interlock relay unit 3) holds the
+    endpoint lock of each, so a second daemon here can drive none of them,
+    not even the relay."""
+    import fcntl
+    from devtable import DeviceTable
+
+    with DeviceTable(tmp_path, "rs485") as t:
+        t.d.wait_ready(timeout=20)
+        serial = dict(t.d.controllers)["pelvis"]["serial"]
+        stem = "rtu-%s" % serial[1:].replace("/", "_").replace(":", "_")
+        for unit in (1, 2, 3):
+            path = os.path.join(t.d.run_dir, "%s-unit%d.lock" % (stem, unit))
+            with open(path) as f:
+                assert f.read().strip() == str(t.d.pid), path
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    pass
+                else:
+                    raise AssertionError("%s is not locked" % path)
