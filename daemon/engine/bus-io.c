@@ -190,6 +190,15 @@ bus_io_unguarded(struct bus_ctl *c)
 	return (c->lockfd >= 0 ? NULL : c->unguarded);
 }
 
+/* A transaction's result, counted when it succeeded. */
+static int
+bus_io_count(struct bus_ctl *c, int rc)
+{
+	if (rc >= 0)
+		c->xacts++;
+	return (rc);
+}
+
 /*
  * The services of ctl.h: what a backend may do with its controller, on
  * the link thread, between the other controllers' turns.
@@ -197,25 +206,29 @@ bus_io_unguarded(struct bus_ctl *c)
 int
 bus_io_read(struct bus_ctl *c, int input, int addr, int n, uint16_t *v)
 {
-	return (bus_wire_read(&c->link->w, c->unit, input, addr, n, v));
+	return (bus_io_count(c, bus_wire_read(&c->link->w, c->unit, input,
+	    addr, n, v)));
 }
 
 int
 bus_io_write(struct bus_ctl *c, int addr, int n, const uint16_t *v)
 {
-	return (bus_wire_write(&c->link->w, c->unit, addr, n, v));
+	return (bus_io_count(c, bus_wire_write(&c->link->w, c->unit, addr, n,
+	    v)));
 }
 
 int
 bus_io_read_bits(struct bus_ctl *c, int coils, int addr, int n, uint8_t *v)
 {
-	return (bus_wire_read_bits(&c->link->w, c->unit, coils, addr, n, v));
+	return (bus_io_count(c, bus_wire_read_bits(&c->link->w, c->unit,
+	    coils, addr, n, v)));
 }
 
 int
 bus_io_write_bit(struct bus_ctl *c, int addr, int on)
 {
-	return (bus_wire_write_bit(&c->link->w, c->unit, addr, on));
+	return (bus_io_count(c, bus_wire_write_bit(&c->link->w, c->unit, addr,
+	    on)));
 }
 
 void

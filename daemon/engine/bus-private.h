@@ -51,6 +51,8 @@ struct bus_ctl {
 	char			 unguarded[BUS_ERROR_LEN]; /* why no lock */
 	int			 wire_err;	/* connect failed: link broken */
 	int			 unit;		/* this turn's unit id */
+	int			 xacts;		/* successful transactions of
+						   this turn */
 	int			 proving;	/* connected, proof running */
 	struct ctl_proof	 pf;		/* the backend's proof state */
 	uint64_t		 proof_next_ns;	/* its next call */

@@ -302,6 +302,7 @@ bus_do_tick(struct bus_ctl *c, const struct ctl_intent *req)
 
 	bus_io_unit(c, c->conf.unit_id);
 	bus_wire_timeouts(l->w.mb, &c->conf);
+	c->xacts = 0;
 	t0 = clock_mono_ns();
 	if ((req->fault_reset && c->be->fault_reset != NULL &&
 	    c->be->fault_reset(c, c->st) == -1) ||
@@ -319,7 +320,7 @@ bus_do_tick(struct bus_ctl *c, const struct ctl_intent *req)
 		return;
 	}
 	pthread_mutex_lock(&l->mtx);
-	c->rd.transactions += 2;
+	c->rd.transactions += c->xacts;	/* the backend's: 2 for the map */
 	bus_rtt(&c->rd, (t1 - t0) / 1e9);
 	bus_rtt(&c->rd, (clock_mono_ns() - t1) / 1e9);
 	c->rd.failures = 0;

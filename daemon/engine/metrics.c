@@ -226,8 +226,9 @@ metrics_bus(struct tick *c, struct evbuffer *out,
 			    "controller", t->ctls[i].name, NULL, NULL,
 			    rd[i].ctl.fault_code);
 	metrics_head(out, "massaged_modbus_transactions_total", "counter",
-	    "Successful Modbus transactions with the controller (a write and "
-	    "a read each tick).");
+	    "Successful Modbus transactions with the controller in its ticks "
+	    "(a write and a read for the register map; a described device "
+	    "as its plan needs).");
 	for (i = 0; i < t->nctls; i++)
 		metrics_sample(out, "massaged_modbus_transactions_total",
 		    "controller", t->ctls[i].name, NULL, NULL,

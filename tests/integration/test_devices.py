@@ -26,6 +26,7 @@ Measured latencies go to $MASSAGED_FAULT_NOTES when set.
 """
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -76,8 +77,26 @@ def test_raw_counts_stay_under_limits_and_ramp(tmp_path, kind):
             assert top - 3 <= peak[zone] <= top, (zone, peak[zone], top)
         worst = max(max(p) for p in t.pressures())
         assert worst <= 12.0 + 0.5, t.pressures()
+        # /metrics counts the device's own transactions: 4 a tick (outputs,
+        # feed or heartbeat, inputs, sensors), not the map's 2.
+        x0, k0 = _metric(t.d, "massaged_modbus_transactions_total"), \
+            _metric(t.d, "massaged_ticks_total")
+        time.sleep(1.0)
+        x1, k1 = _metric(t.d, "massaged_modbus_transactions_total"), \
+            _metric(t.d, "massaged_ticks_total")
+        assert 3.5 <= (x1 - x0) / (k1 - k0) <= 4.5, (x1 - x0, k1 - k0)
         note(kind=kind, writes_checked=n, peak_raw=peak)
         t.finish()
+
+
+def _metric(d, name):
+    """The first sample of a metric family in /metrics."""
+    r = d.request("GET", "/metrics", token=False)
+    assert r.status == 200
+    m = re.search(r"^%s(?:\{[^}]*\})? (\S+)$" % re.escape(name), r.text,
+                  re.M)
+    assert m, name
+    return float(m.group(1))
 
 
 # -- stop paths ---------------------------------------------------------------
