@@ -696,7 +696,8 @@
 
   /* A controller's own fault, in plain words. */
   function faultCtlText(c) {
-    const k = ['sensor', 'overpressure', 'watchdog', 'estop'].includes(c.fault_name) ? c.fault_name : 'unknown';
+    const n = { sensor_range: 'sensor', relay_out: 'relay' }[c.fault_name] || c.fault_name;  // a described device's
+    const k = ['sensor', 'overpressure', 'watchdog', 'estop', 'relay'].includes(n) ? n : 'unknown';
     return { what: t('fault.ctl.' + k, { ctl: c.name }), todo: t('fault.ctl.' + k + '.do', { ctl: c.name }) };
   }
 
