@@ -135,7 +135,7 @@ PROGS		:= $(BUILD)/massaged $(BUILD)/massaged-sim $(BUILD)/massagectl \
 
 
 .PHONY: all build tests check check-unit check-integration check-browser demo deps \
-	deps-check install uninstall deb bench soak fuzz check-valgrind clean
+	deps-check install uninstall deb bench soak soak-devices fuzz check-valgrind clean
 .DEFAULT_GOAL := all
 
 # The build runs in a second make so that pkg-config is asked only after the
@@ -546,6 +546,19 @@ soak:
 	UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	MASSAGED_BUILD=$(abspath $(SOAK_BUILD)) $(PYTHON) tests/soak/soak.py \
 		--seconds $(SOAK_SECONDS) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
+
+# make soak-devices: every shipped program from its first step to its last
+# on the tables of described devices (four WAGO couplers; four RS-485 sets
+# behind their relays), the wire checks over each whole run
+# (tests/integration/test_devices_programs.py); about three and a half
+# hours, so not part of check.
+soak-devices:
+	$(MAKE) --no-print-directory BUILD=$(SOAK_BUILD) SAN=1 OPT=-O1 tests
+	MASSAGED_FULL_PROGRAMS=1 MASSAGED_BUILD=$(abspath $(SOAK_BUILD)) \
+	MASSAGED_WORKER=$(abspath $(SOAK_BUILD))/massaged-worker \
+		$(PYTHON) -m pytest -q -p no:cacheprovider \
+		tests/integration/test_devices_programs.py \
+		-k test_every_shipped_program_to_its_end
 
 # --- valgrind ---------------------------------------------------------------
 # make check-valgrind: a debug build without sanitizers in build/valgrind,

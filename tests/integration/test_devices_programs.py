@@ -121,3 +121,49 @@ def test_every_shipped_program_runs(tmp_path, kind):
         assert all(c["proof"]["passed"] == 1 and c["proof"]["failed"] == 0
                    for c in st["controllers"]), st["controllers"]
         t.finish()
+
+
+def program_s(program):
+    """The length of a shipped program: the sum of its steps."""
+    cp = configparser.ConfigParser(interpolation=None,
+                                   inline_comment_prefixes=(";", "#"),
+                                   comment_prefixes=(";", "#"))
+    cp.read(os.path.join(REPO, "config", "programs", program + ".ini"))
+    total = 0
+    for sec in cp.sections():
+        if sec.startswith("step "):
+            v = cp[sec]["duration"].strip()
+            total += int(v[:-3]) * 60 if v.endswith("min") else \
+                int(v.rstrip("s"))
+    return total
+
+
+@pytest.mark.skipif(os.environ.get("MASSAGED_FULL_PROGRAMS") != "1",
+                    reason="every program to its end takes hours: "
+                    "make soak-devices")
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_shipped_program_to_its_end(tmp_path, kind):
+    """`make soak-devices`: every shipped program from its first step to
+    its last on the table of described devices, ending by itself, with
+    the wire checks over each whole run and no fault."""
+    with DeviceTable(tmp_path, kind, layout="demo") as t:
+        d = t.d
+        st = d.wait_ready(timeout=20)
+        for program in PROGRAMS:
+            t0 = monotonic_ns()
+            limits = t.start(program, PROFILE)
+            d.wait_for(lambda: d.status()["state"] == "idle" or None,
+                       timeout=program_s(program) + 120, interval=2.0,
+                       what="%s to its end" % program)
+            end = d.wait_for(lambda: (lambda r: r if r["phase"] == "end"
+                                      else None)(d.request(
+                "GET", "/api/v1/sessions?limit=1").json()["sessions"][0]),
+                what="the end record")
+            assert end["end_reason"] == "program_end", end
+            n, _ = t.check_wire(limits, RAMP_KPA_S, after_ns=t0)
+            note(kind=kind, program=program, writes_checked=n,
+                 run_s=round((monotonic_ns() - t0) / 1e9))
+        st = d.status()
+        assert st["state"] == "idle" and st["fault"] is None, st
+        t.finish()
+
