@@ -77,10 +77,18 @@ describe('the panel in a treatment room', { skip: !have && 'massaged or chromium
     await daemon.api('POST', 'api/v1/estop').catch(() => null);
     for (const c of [0, 1]) for (const cmd of ['estop', 'client_stop', 'sensor_fault', 'refuse']) await sim.cmd(cmd + ' ' + c + ' off');
     await sim.cmd('stick all all off');
+    // Idle for a whole second with the same proofs: after a frozen daemon
+    // thaws, its status still shows the controllers as they were until
+    // the link threads see the watchdog's trip, and each is then proven
+    // again (a watchdog period) before it can be driven.
+    let seen = null;
     await waitFor(async () => {
       const r = await daemon.api('POST', 'api/v1/reset');
       const s = await daemon.api('GET', 'api/v1/status');
-      return r.status === 200 && s.doc.state === 'idle' && s.doc.controllers.every((c) => c.connected && !c.status.fault);
+      const ok = r.status === 200 && s.doc.state === 'idle' && s.doc.controllers.every((c) => c.connected && !c.status.fault);
+      const key = ok ? s.doc.controllers.map((c) => c.proof.passed).join(',') : null;
+      if (!ok || !seen || seen.key !== key) { seen = ok ? { key, t: Date.now() } : null; return false; }
+      return Date.now() - seen.t >= 1000;
     }, 15000, 'the table idle');
   }
 

@@ -238,7 +238,10 @@ def test_crash_mid_session_is_recorded_at_next_start(tmp_path, sim):
         end = parsed(d)[1]
         assert (end["id"], end["phase"], end["end_reason"]) == \
             (sid, "end", "unknown")
-        assert "has no end record" in d.logs(since_start=True)
+        # the warning goes through the log writer thread: it may follow
+        # the record by a moment
+        d.wait_for(lambda: "has no end record" in d.logs(since_start=True),
+                   what="the warning logged")
     finally:
         d.stop()
     assert d.sanitizer_report() == ""
