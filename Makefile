@@ -206,7 +206,7 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(DAEMON_LIBS)
 $(BUILD)/tests/test_preview: $(BUILD)/client/preview.o
 $(BUILD)/tests/unit/test_preview.o: ALL_CFLAGS += -iquote client
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path $(BUILD)/deb -prune -o -name '*.d' -type f -print 2>/dev/null)
 
 # --- dependencies -----------------------------------------------------------
 BUILD_DEBS	:= build-essential pkg-config libevent-dev libmodbus-dev libinih-dev \
