@@ -380,6 +380,37 @@ bus_due(struct bus_link *l)
 	return (due);
 }
 
+/*
+ * The turn of a controller that is not driven: its proof's next call
+ * when due, or its connect sequence when its back-off has passed.
+ */
+static void
+bus_turn_down(struct bus_ctl *c)
+{
+	struct bus_link	*l = c->link;
+
+	if (c->proving) {
+		if (clock_mono_ns() < c->proof_next_ns)
+			return;
+		bus_io_unit(c, c->conf.unit_id);
+		bus_wire_timeouts(l->w.mb, &c->conf);
+		bus_prove_turn(c);
+		bus_notify(c);
+		return;
+	}
+	if (clock_mono_ns() < c->retry_ns)
+		return;
+	if (bus_ctl_connect(c) == -1 && (l->n == 1 || c->wire_err)) {
+		/* A wire of its own, or a broken one: a fresh connection
+		 * next time. */
+		bus_link_close(l);
+		bus_backoff(&l->backoff, &l->retry_ns);
+		c->retry_ns = 0;
+	} else if (!c->up && !c->proving)
+		bus_backoff(&c->backoff, &c->retry_ns);
+	bus_notify(c);
+}
+
 static void *
 bus_thread(void *arg)
 {
@@ -455,27 +486,9 @@ bus_thread(void *arg)
 				c->have_req = 0;
 			}
 			pthread_mutex_unlock(&l->mtx);
-			if (c->proving) {
-				if (clock_mono_ns() < c->proof_next_ns)
-					continue;
-				bus_io_unit(c, c->conf.unit_id);
-				bus_wire_timeouts(l->w.mb, &c->conf);
-				bus_prove_turn(c);
-				bus_notify(c);
-			} else if (!c->up) {
-				if (clock_mono_ns() < c->retry_ns)
-					continue;
-				if (bus_ctl_connect(c) == -1 &&
-				    (l->n == 1 || c->wire_err)) {
-					/* A wire of its own, or a broken one:
-					 * a fresh connection next time. */
-					bus_link_close(l);
-					bus_backoff(&l->backoff, &l->retry_ns);
-					c->retry_ns = 0;
-				} else if (!c->up && !c->proving)
-					bus_backoff(&c->backoff, &c->retry_ns);
-				bus_notify(c);
-			} else if (have)
+			if (c->proving || !c->up)
+				bus_turn_down(c);
+			else if (have)
 				bus_do_tick(c, &req);
 		}
 	}
