@@ -25,6 +25,7 @@
 #include "record.h"
 #include "prove.h"
 #include "store.h"
+#include "store-link.h"
 #include "table-dir.h"
 
 static void
@@ -369,17 +370,20 @@ massaged_run(struct tick *ctl, struct event_base *base, const char *path)
 	struct event		*sigs[4];
 	struct api		*api;
 	struct record		*rec;
+	struct store_link	*store;
 	char			 err[512];
 	int			 i;
 
 	tick_start(ctl, base);
 	rec = record_open(base, ctl);
 	ctl->session.id = record_last_id(rec);
+	store = store_link_open(ctl->cfg->table);
 	massaged_rec = rec;
 	if ((api = api_start(ctl, base, rec, err, sizeof(err))) == NULL) {
 		log_emit(LOG_ERR, "cannot start the API: %s", err);
 		tick_shutdown(ctl);
 		event_base_dispatch(base);
+		store_link_close(store);
 		record_close(rec);
 		tick_free(ctl);
 		event_base_free(base);
@@ -403,6 +407,7 @@ massaged_run(struct tick *ctl, struct event_base *base, const char *path)
 	for (i = 0; sigs[i] != NULL; i++)
 		event_free(sigs[i]);
 	api_free(api);
+	store_link_close(store);
 	record_close(rec);
 	tick_free(ctl);
 	event_base_free(base);

@@ -20,6 +20,7 @@
 #include "tick.h"
 #include "metrics.h"
 #include "record.h"
+#include "store-link.h"
 
 #define KPA_TO_PA(k)	((k) * 1000.0)
 
@@ -109,6 +110,33 @@ metrics_records(struct evbuffer *out)
 	metrics_gauge(out, "massaged_records_failing", "1 while session "
 	    "records cannot be written and new sessions are refused.",
 	    failing ? 1 : 0);
+}
+
+/* The spa's store (store-link.c), when the table has one. */
+static void
+metrics_store(struct evbuffer *out)
+{
+	struct store_health	 h;
+
+	store_health_get(&h);
+	if (!h.configured)
+		return;
+	metrics_gauge(out, "massaged_store_up", "1 while the daemon is "
+	    "connected to the spa's store and its schema is this build's.",
+	    h.up ? 1 : 0);
+	metrics_counter(out, "massaged_store_failures_total", "Connections "
+	    "to the store lost since the daemon started.", (double)h.failures);
+	if (h.scanned)
+		metrics_gauge(out, "massaged_store_outbox_backlog_lines",
+		    "Session record lines written locally and not yet in "
+		    "the store.", (double)h.backlog);
+	metrics_counter(out, "massaged_store_outbox_shipped_total",
+	    "Session record lines shipped to the store since the daemon "
+	    "started.", (double)h.shipped);
+	if (h.shipped_at > 0)
+		metrics_gauge(out, "massaged_store_outbox_shipped_timestamp_"
+		    "seconds", "When the outbox last shipped a line (Unix "
+		    "time).", h.shipped_at);
 }
 
 /* One histogram series; buckets are cumulative already, the last +Inf. */
@@ -356,4 +384,5 @@ metrics_render(struct tick *c, struct evbuffer *out)
 	metrics_bus(c, out, rd);
 	metrics_zones(c, out, rd);
 	metrics_session(c, out);
+	metrics_store(out);
 }

@@ -18,6 +18,7 @@
 #include "tick.h"
 #include "safety.h"
 #include "status.h"
+#include "store-link.h"
 #include "strings.h"
 
 static json_t	*status_kpa(double);
@@ -240,9 +241,7 @@ status_json(struct tick *c, json_t *records)
 	json_object_set_new(o, "last_stop", last);
 	json_object_set_new(o, "records", records != NULL ? records :
 	    json_null());
-	/* The daemon does not use the store yet (docs/store.md). */
-	json_object_set_new(o, "store", json_pack("{s:b}", "configured",
-	    t->store[0] != '\0'));
+	json_object_set_new(o, "store", store_status_json());
 	return (o);
 }
 

@@ -17,11 +17,14 @@
 	    ".popsection\n")
 
 STORE_SQL(store_sql_0001, "sql/0001_init.sql");
+STORE_SQL(store_sql_0002, "sql/0002_tables.sql");
 
 extern const char store_sql_0001[];
+extern const char store_sql_0002[];
 
 const struct store_migration store_migrations[] = {
 	{ "0001_init.sql",	store_sql_0001 },
+	{ "0002_tables.sql",	store_sql_0002 },
 };
 
 const int store_nmigrations = sizeof(store_migrations) /

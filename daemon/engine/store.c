@@ -18,18 +18,13 @@
 #include "files.h"
 #include "store-conf.h"
 #include "store.h"
+#include "store-private.h"
 
 /* The advisory lock --migrate holds in each transaction ("mass"). */
 #define STORE_LOCK_KEY		"1835102067"
 #define STORE_PASSWORD_MAX	1024
 
-/* The URL, its password if any replaced, and where it was given. */
-struct store_who {
-	char	 url[STORE_URL_MAX];
-	char	 at[PATH_MAX + 32];	/* "FILE:LINE: " or "" */
-};
-
-static void
+void
 store_who(const struct table *t, struct store_who *w)
 {
 	store_url_redact(t->store, w->url, sizeof(w->url));
@@ -40,8 +35,7 @@ store_who(const struct table *t, struct store_who *w)
 		w->at[0] = '\0';
 }
 
-/* libpq's message on one line: newlines and tabs become "; " and " ". */
-static void
+void
 store_oneline(const char *msg, char *out, size_t outlen)
 {
 	size_t	 o = 0;
@@ -96,10 +90,9 @@ store_password(const char *path, char *err, size_t errlen)
 	return (NULL);
 }
 
-/* Connected, or NULL with one line in err. */
-static PGconn *
-store_connect(const struct table *t, const struct store_who *w, char *err,
-    size_t errlen)
+PGconn *
+store_connect(const char *url, const char *password_file,
+    const struct store_who *w, char *err, size_t errlen)
 {
 	const char		*kw[5], *val[5];
 	char			 timeout[16], msg[2 * PATH_MAX + 1024];
@@ -108,7 +101,7 @@ store_connect(const struct table *t, const struct store_who *w, char *err,
 	PGconn			*conn;
 	int			 n = 0;
 
-	if ((opts = PQconninfoParse(t->store, &perr)) == NULL) {
+	if ((opts = PQconninfoParse(url, &perr)) == NULL) {
 		store_oneline(perr != NULL ? perr : "out of memory", msg,
 		    sizeof(msg));
 		snprintf(err, errlen, "%sstore %s: %s", w->at, w->url, msg);
@@ -116,8 +109,8 @@ store_connect(const struct table *t, const struct store_who *w, char *err,
 		return (NULL);
 	}
 	PQconninfoFree(opts);
-	if (t->store_password_file[0] != '\0' &&
-	    (pw = store_password(t->store_password_file, msg,
+	if (password_file[0] != '\0' &&
+	    (pw = store_password(password_file, msg,
 	    sizeof(msg))) == NULL) {
 		snprintf(err, errlen, "store %s: %s", w->url, msg);
 		return (NULL);
@@ -126,7 +119,7 @@ store_connect(const struct table *t, const struct store_who *w, char *err,
 	snprintf(timeout, sizeof(timeout), "%d", STORE_CONNECT_TIMEOUT_S);
 	kw[n] = "connect_timeout";	val[n++] = timeout;
 	kw[n] = "application_name";	val[n++] = "massaged";
-	kw[n] = "dbname";		val[n++] = t->store;
+	kw[n] = "dbname";		val[n++] = url;
 	if (pw != NULL) {
 		kw[n] = "password";	val[n++] = pw;
 	}
@@ -220,39 +213,49 @@ store_server(PGconn *conn, const struct store_who *w, char *err,
 }
 
 int
+store_verify(PGconn *conn, const struct store_who *w, char *err,
+    size_t errlen)
+{
+	char	 msg[512];
+	long	 v;
+	int	 known = store_nmigrations;
+
+	if (store_server(conn, w, err, errlen) == -1)
+		return (-1);
+	if (store_version(conn, &v, msg, sizeof(msg)) == -1)
+		snprintf(err, errlen, "store %s: cannot read the schema "
+		    "version: %s", w->url, msg);
+	else if (v == 0)
+		snprintf(err, errlen, "store %s: no schema (version 0, this "
+		    "build needs %d): run massaged --migrate", w->url, known);
+	else if (v < known)
+		snprintf(err, errlen, "store %s: schema version %ld is older "
+		    "than this build's (%d): run massaged --migrate", w->url,
+		    v, known);
+	else if (v > known)
+		snprintf(err, errlen, "store %s: schema version %ld is newer "
+		    "than this build knows (%d): upgrade massaged", w->url, v,
+		    known);
+	else {
+		snprintf(err, errlen, "store %s: PostgreSQL %d, schema "
+		    "version %ld", w->url, PQserverVersion(conn) / 10000, v);
+		return (0);
+	}
+	return (-1);
+}
+
+int
 store_check(const struct table *t, char *err, size_t errlen)
 {
 	struct store_who	 w;
 	PGconn			*conn;
-	char			 msg[512];
-	long			 v;
-	int			 rc = -1, known = store_nmigrations;
+	int			 rc;
 
 	store_who(t, &w);
-	if ((conn = store_connect(t, &w, err, errlen)) == NULL)
+	if ((conn = store_connect(t->store, t->store_password_file, &w, err,
+	    errlen)) == NULL)
 		return (-1);
-	if (store_server(conn, &w, err, errlen) == -1)
-		goto out;
-	if (store_version(conn, &v, msg, sizeof(msg)) == -1)
-		snprintf(err, errlen, "store %s: cannot read the schema "
-		    "version: %s", w.url, msg);
-	else if (v == 0)
-		snprintf(err, errlen, "store %s: no schema (version 0, this "
-		    "build needs %d): run massaged --migrate", w.url, known);
-	else if (v < known)
-		snprintf(err, errlen, "store %s: schema version %ld is older "
-		    "than this build's (%d): run massaged --migrate", w.url,
-		    v, known);
-	else if (v > known)
-		snprintf(err, errlen, "store %s: schema version %ld is newer "
-		    "than this build knows (%d): upgrade massaged", w.url, v,
-		    known);
-	else {
-		snprintf(err, errlen, "store %s: PostgreSQL %d, schema "
-		    "version %ld", w.url, PQserverVersion(conn) / 10000, v);
-		rc = 0;
-	}
-out:
+	rc = store_verify(conn, &w, err, errlen);
 	PQfinish(conn);
 	return (rc);
 }
@@ -310,7 +313,7 @@ store_migrate(const struct table *t, FILE *out, char *err, size_t errlen)
 	int			 i, r, applied = 0, rc = -1;
 
 	store_who(t, &w);
-	if ((conn = store_connect(t, &w, err, errlen)) == NULL)
+	if ((conn = store_connect(t->store, t->store_password_file, &w, err, errlen)) == NULL)
 		return (-1);
 	if (store_server(conn, &w, err, errlen) == -1)
 		goto out;

@@ -449,6 +449,15 @@ tick_same_wiring(const struct table *a, const struct table *b,
 		snprintf(why, whylen, "owner_id or run_dir changed");
 		return (-1);
 	}
+	/* The store's link took its copy at start (store-link.c). */
+	if (strcmp(a->store, b->store) || strcmp(a->store_password_file,
+	    b->store_password_file) || (a->store[0] != '\0' &&
+	    (strcmp(a->name, b->name) || strcmp(a->state_dir,
+	    b->state_dir)))) {
+		snprintf(why, whylen, "store, store_password_file, or the "
+		    "name or state_dir of a table with a store changed");
+		return (-1);
+	}
 	return (0);
 }
 

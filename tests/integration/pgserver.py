@@ -153,10 +153,62 @@ class PgServer:
         return "postgresql://%s@127.0.0.1:%d/%s" % (
             user, port or self.port, db)
 
+    def pids(self):
+        """The postmaster and every process it started (the backends)."""
+        if self.proc is None:
+            return []
+        out = [self.proc.pid]
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == self.proc.pid:
+                out.append(int(d))
+        return out
+
+    def pause(self):
+        """SIGSTOP to the server and its backends: connections stay open
+        and nothing answers."""
+        for pid in self.pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self):
+        for pid in self.pids():
+            os.kill(pid, signal.SIGCONT)
+
+    def kill(self):
+        """SIGKILL to the server and its backends: a crash."""
+        pids = self.pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.proc = None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(
+                os.path.exists("/proc/%d" % p) for p in pids[1:]):
+            time.sleep(0.05)
+
+    def restart(self):
+        """Starts the server again on its port, with its data (after
+        kill(): crash recovery)."""
+        if not self._start_once():
+            raise RuntimeError("postgres did not start again:\n" +
+                               self.logs())
+
     def stop_server(self):
         p, self.proc = self.proc, None
         if p is None or p.poll() is not None:
             return
+        self.proc = p
+        try:
+            self.resume()       # a paused server cannot stop
+        except OSError:
+            pass
+        self.proc = None
         try:
             os.kill(p.pid, signal.SIGTERM)
             p.wait(timeout=20)

@@ -1,7 +1,8 @@
-"""The spa's shared store (docs/store.md), first slice: `massaged
---migrate` and the store checks of `massaged -n`, against a real
-PostgreSQL server (pgserver.py: initdb into a temporary directory, its own
-port on 127.0.0.1, one server for the whole run), never a mock.
+"""The spa's shared store (docs/store.md): `massaged --migrate` and the
+store checks of `massaged -n` (the running daemon's link is
+test_store_link.py's), against a real PostgreSQL server (pgserver.py:
+initdb into a temporary directory, its own port on 127.0.0.1, one server
+for the whole run), never a mock.
 
 Every test gets a database of its own, owned by the migrator role
 massaged_owner; the table's login is table1, a member of massaged_table,
@@ -9,15 +10,15 @@ the role the migrations grant rows to. The -n runs check the demo table
 (daemon.py writes it), with the store keys added to its [daemon] section.
 """
 
+import contextlib
 import itertools
 import os
 import subprocess
 
 import pytest
 
-from daemon import Daemon, daemon_binary, free_port, sim_controllers, REPO
+from daemon import Daemon, daemon_binary, free_port, REPO
 from pgserver import PgServer, pg_bindir
-from simctl import Sim
 
 OWNER_PW = "owner-secret-3141"
 TABLE_PW = "table-secret-2718"
@@ -30,17 +31,26 @@ _dbs = itertools.count(1)
 NO_SIM = [1, 2]
 
 
-@pytest.fixture(scope="session")
-def pg():
+@contextlib.contextmanager
+def spa_server(logins=("table1",)):
+    """A throwaway server with the roles of docs/store.md: the migrator
+    massaged_owner, the group massaged_table and a login of it for each
+    table (all with TABLE_PW). Skips without the server package."""
     if pg_bindir() is None:
         pytest.skip("no PostgreSQL server installed (Debian's postgresql "
                     "package; make deps installs it)")
     with PgServer() as server:
         server.psql([
             "CREATE ROLE massaged_owner LOGIN PASSWORD '%s'" % OWNER_PW,
-            "CREATE ROLE massaged_table NOLOGIN",
-            "CREATE ROLE table1 LOGIN PASSWORD '%s' IN ROLE massaged_table"
-            % TABLE_PW])
+            "CREATE ROLE massaged_table NOLOGIN"] + [
+            "CREATE ROLE %s LOGIN PASSWORD '%s' IN ROLE massaged_table"
+            % (t, TABLE_PW) for t in logins])
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg():
+    with spa_server() as server:
         yield server
 
 
@@ -120,7 +130,8 @@ def test_migrate_empty_database_then_up_to_date(tmp_path, pg, spa):
     assert r.returncode == 0, r.stderr
     assert "applied 0001_init.sql (schema version 1)" in r.stdout
     assert len(r.stdout.splitlines()) == KNOWN
-    assert tables(pg, spa) == "erasures,profiles,records,schema_version"
+    assert tables(pg, spa) == \
+        "erasures,profiles,records,schema_version,tables"
     assert pg.psql("SELECT max(version) FROM massaged.schema_version",
                    db=spa).stdout.strip() == str(KNOWN)
     # a second run: nothing to do, and it says so
@@ -266,27 +277,3 @@ def test_migrate_without_a_store(tmp_path):
     one_error(r, d.config_path, "no store")
     r = run("--migrate", "-n", "-f", d.config_path)
     assert r.returncode == 2
-
-
-def test_the_daemon_does_not_use_the_store_yet(tmp_path, pg, spa):
-    """In this slice a store is configured, checked and migrated, but the
-    running daemon never connects to it, nor migrates at start: the
-    status says only that one is configured."""
-    keys = {"store": pg.url("table1", spa), "store_password_file":
-            secret(tmp_path, "t.pw", TABLE_PW + "\n")}
-    with Sim(tmp_path, controllers=sim_controllers()) as sim, \
-            Daemon(tmp_path, sim, daemon=keys) as d:
-        d.wait_ready()
-        assert d.status()["store"] == {"configured": True}
-        r = d.request("POST", "/api/v1/session",
-                      {"program": "api_test", "profile": "standard"})
-        assert r.status == 201, r.text
-        seen = pg.psql("SELECT count(*) FROM pg_stat_activity WHERE "
-                       "usename = 'table1' OR application_name = "
-                       "'massaged'").stdout.strip()
-        assert seen == "0"
-        assert tables(pg, spa) == ""
-    with Sim(tmp_path, controllers=sim_controllers()) as sim, \
-            Daemon(tmp_path, sim, name="nostore") as d:
-        d.wait_ready()
-        assert d.status()["store"] == {"configured": False}

@@ -1,0 +1,53 @@
+/*
+ * store-link.h: the daemon's link to the spa's shared store (docs/store.md).
+ * One thread of its own connects with libpq, checks the server and the
+ * schema, claims the table's name, and ships the session records from
+ * sessions.jsonl (the outbox, store-outbox.c). Nothing it does waits on
+ * the loop thread or makes the loop wait: every query has a deadline, and
+ * the loop reads only a copy of its health, taken under a lock held for
+ * the copy.
+ */
+#ifndef STORE_LINK_H
+#define STORE_LINK_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct table;
+struct store_link;
+
+/* Seconds a query may take before the link gives the connection up. */
+#define STORE_QUERY_TIMEOUT_S	5
+/* Seconds between attempts to connect: from 1, doubling, at most this. */
+#define STORE_RETRY_MAX_S	30
+/* Lines shipped in one transaction. */
+#define STORE_BATCH		500
+/* The outbox's place in the records (STATE_DIR). */
+#define STORE_OUTBOX_FILE	"store-outbox"
+
+/* Starts the link for table t (its store, password file, name and state
+ * directory are copied); NULL when t has no store. */
+struct store_link	*store_link_open(const struct table *t);
+/* Stops the thread; a query in flight is abandoned after at most a
+ * second. */
+void			 store_link_close(struct store_link *l);
+
+/* The link's health, as the status and /metrics read it. */
+struct store_health {
+	int		 configured;
+	int		 up;		/* connected, schema checked */
+	double		 since;		/* up or down since (real time) */
+	char		 error[512];	/* why down, "" when up */
+	char		 url[1024];	/* without a password */
+	uint64_t	 backlog;	/* record lines not yet shipped */
+	uint64_t	 shipped;	/* lines shipped by this run */
+	uint64_t	 failures;	/* connections lost or refused */
+	double		 shipped_at;	/* real time of the newest, 0 none */
+	int		 scanned;	/* backlog counted at least once */
+};
+void	 store_health_get(struct store_health *h);
+/* The status's "store": {"configured": false} or the health. */
+json_t	*store_status_json(void);
+
+#endif

@@ -1,0 +1,16 @@
+-- 0002_tables.sql: each table's name, claimed by the login it uses
+-- (docs/store.md, "The daemon's link").
+--
+-- The outbox ships a table's records keyed on (table_name, session_id):
+-- two tables of one name would overwrite each other's. A table claims its
+-- name at every connect; a name already claimed by another login is
+-- refused, so give each table a name and a login of its own.
+
+CREATE TABLE massaged.tables (
+	name		text PRIMARY KEY CHECK (octet_length(name) BETWEEN 1 AND 47),
+	login		text NOT NULL DEFAULT current_user,
+	claimed_at	timestamptz NOT NULL DEFAULT now()
+);
+
+-- A table may claim a name and read who holds which; never take one over.
+GRANT SELECT, INSERT ON massaged.tables TO massaged_table;
