@@ -133,11 +133,14 @@ cmd_csv_record(FILE *fp, json_t *s)
 }
 
 static void
-cmd_sessions_line(json_t *s)
+cmd_sessions_line(json_t *s, int spa)
 {
 	char	 a[32];
 	int	 ended = strcmp(client_str(s, "phase"), "end") == 0;
 
+	/* The spa's history (from the store): which table ran it. */
+	if (spa)
+		fprintf(stdout, "%-16s ", client_str(s, "table"));
 	if (strcmp(client_str(s, "phase"), "refused") == 0) {
 		fprintf(stdout, "%-5s %-24s %-20s %-16s %8s  refused: %s: %s\n",
 		    "-", client_str(s, "start"), client_str(s, "program"),
@@ -166,7 +169,7 @@ cmd_sessions(struct client *x, int argc, char **argv)
 	char		 path[512], *cur = NULL, *since = NULL, *until = NULL;
 	size_t		 i;
 	long		 want, n;
-	int		 rc = EXIT_OK, json = x->json, paged;
+	int		 rc = EXIT_OK, json = x->json, paged, spa = 0;
 
 	paged = x->since != NULL || x->until != NULL || x->csv;
 	if ((x->since != NULL && (since = evhttp_encode_uri(x->since)) ==
@@ -190,6 +193,7 @@ cmd_sessions(struct client *x, int argc, char **argv)
 		if ((rc = client_call(x, "GET", path, NULL, &doc)) != EXIT_OK)
 			break;
 		json_array_extend(all, json_object_get(doc, "sessions"));
+		spa = strcmp(client_str(doc, "source"), "store") == 0;
 		cursor = json_string_value(json_object_get(doc,
 		    "next_cursor"));
 		free(cur);
@@ -223,10 +227,12 @@ cmd_sessions(struct client *x, int argc, char **argv)
 	} else if (json_array_size(all) == 0)
 		fprintf(stdout, "no sessions recorded\n");
 	else {
+		if (spa)
+			fprintf(stdout, "%-16s ", "TABLE");
 		fprintf(stdout, "%-5s %-24s %-20s %-16s %8s  %s\n", "ID",
 		    "START", "PROGRAM", "PROFILE", "ACTIVE", "END");
 		json_array_foreach(all, i, s)
-			cmd_sessions_line(s);
+			cmd_sessions_line(s, spa);
 	}
 	json_decref(all);
 	return (EXIT_OK);

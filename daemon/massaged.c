@@ -377,7 +377,8 @@ massaged_run(struct tick *ctl, struct event_base *base, const char *path)
 	tick_start(ctl, base);
 	rec = record_open(base, ctl);
 	ctl->session.id = record_last_id(rec);
-	store = store_link_open(ctl->cfg->table);
+	store = store_link_open(base, ctl->cfg->table);
+	record_set_store(rec, store);
 	massaged_rec = rec;
 	if ((api = api_start(ctl, base, rec, err, sizeof(err))) == NULL) {
 		log_emit(LOG_ERR, "cannot start the API: %s", err);

@@ -1,5 +1,6 @@
 -- 0002_tables.sql: each table's name, claimed by the login it uses
--- (docs/store.md, "The daemon's link").
+-- (docs/store.md, "The daemon's link"), and the order the spa's history
+-- is read in.
 --
 -- The outbox ships a table's records keyed on (table_name, session_id):
 -- two tables of one name would overwrite each other's. A table claims its
@@ -14,3 +15,7 @@ CREATE TABLE massaged.tables (
 
 -- A table may claim a name and read who holds which; never take one over.
 GRANT SELECT, INSERT ON massaged.tables TO massaged_table;
+
+-- The history across tables, newest first (store-history.c's ORDER BY).
+CREATE INDEX records_start ON massaged.records
+	((line->>'start') DESC, session_id DESC, table_name DESC);

@@ -653,6 +653,7 @@ api_profile_get(struct api *a, struct evhttp_request *req, json_t *body)
 	snprintf(pr->id, sizeof(pr->id), "%s", id);
 	memset(&rg, 0, sizeof(rg));
 	rg.limit = API_HISTORY_SCAN;
+	snprintf(rg.profile, sizeof(rg.profile), "%s", id);
 	record_query(a->rec, &rg, api_history_cb, pr);
 }
 

@@ -322,7 +322,7 @@ api_causes(struct api *a, struct evhttp_request *req, json_t *body)
 	api_reply_json(req, 200, doc);
 }
 
-/* ?since=&until=&limit=&cursor= (docs/api.md). */
+/* ?since=&until=&limit=&cursor=&scope= (docs/api.md). */
 static int
 api_sessions_param(struct evhttp_request *req, const char *k, const char *v,
     struct record_range *rg)
@@ -345,6 +345,14 @@ api_sessions_param(struct evhttp_request *req, const char *k, const char *v,
 			    "(2024-05-01T12:00:00Z)", k);
 			return (-1);
 		}
+	} else if (strcmp(k, "scope") == 0) {
+		if (strcmp(v, "table") != 0 && strcmp(v, "spa") != 0) {
+			api_error(req, 400, "bad_request", "parameter "
+			    "'scope': expected spa (every table's, from the "
+			    "store; the default) or table (this table's own)");
+			return (-1);
+		}
+		rg->local = v[0] == 't';
 	} else if (strcmp(k, "cursor") == 0) {
 		if (record_cursor_parse(v, rg) == -1) {
 			api_error(req, 400, "bad_request", "parameter "
@@ -354,7 +362,7 @@ api_sessions_param(struct evhttp_request *req, const char *k, const char *v,
 		}
 	} else {
 		api_error(req, 400, "bad_request", "parameter '%s': unknown "
-		    "(expected since, until, limit or cursor)", k);
+		    "(expected since, until, limit, cursor or scope)", k);
 		return (-1);
 	}
 	return (0);

@@ -6,6 +6,7 @@
  * (a file of mode 0600, like the token file) so that the table file can
  * stay readable.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,11 +30,54 @@ store_url_scheme(const char *url)
 	return (0);
 }
 
-/* The query of a URL: key=value pairs joined by '&', no password. */
+/* The value of a hexadecimal digit, -1 for none. */
+static int
+store_url_hex(char c)
+{
+	static const char	 digits[] = "0123456789abcdef";
+	const char		*d;
+
+	if (c == '\0' || (d = strchr(digits,
+	    tolower((unsigned char)c))) == NULL)
+		return (-1);
+	return (d - digits);
+}
+
+/*
+ * The key of a query parameter as libpq reads it (percent-decoded) into
+ * out; a key too long for out is left empty (it is none of ours).
+ */
+static void
+store_url_key(const char *p, size_t len, char *out, size_t outlen)
+{
+	size_t	 i, n = 0;
+	int	 hi, lo;
+
+	for (i = 0; i < len; i++) {
+		if (n + 1 >= outlen) {
+			out[0] = '\0';
+			return;
+		}
+		if (p[i] == '%' && i + 2 < len &&
+		    (hi = store_url_hex(p[i + 1])) != -1 &&
+		    (lo = store_url_hex(p[i + 2])) != -1) {
+			out[n++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else
+			out[n++] = p[i];
+	}
+	out[n] = '\0';
+}
+
+/*
+ * The query of a URL: key=value pairs joined by '&', no password, no
+ * client key's passphrase (sslpassword).
+ */
 static int
 store_url_query(const char *q, char *err, size_t errlen)
 {
 	const char	*p, *eq, *amp;
+	char		 key[32];
 
 	for (p = q; *p != '\0'; p = amp + 1) {
 		amp = p + strcspn(p, "&");
@@ -43,9 +87,16 @@ store_url_query(const char *q, char *err, size_t errlen)
 			    "key=value (\"%.*s\")", (int)(amp - p), p);
 			return (-1);
 		}
-		if (eq - p == 8 && strncmp(p, "password", 8) == 0) {
+		store_url_key(p, eq - p, key, sizeof(key));
+		if (strcmp(key, "password") == 0) {
 			snprintf(err, errlen, "has a password: put it in "
 			    "store_password_file (mode 0600), not in the URL");
+			return (-1);
+		}
+		if (strcmp(key, "sslpassword") == 0) {
+			snprintf(err, errlen, "has the client key's "
+			    "passphrase (sslpassword): give sslkey a key "
+			    "without one, mode 0600, not in the URL");
 			return (-1);
 		}
 		if (*amp == '\0')

@@ -63,6 +63,7 @@ TAILQ_HEAD(rec_queue, rec_item);
 struct record {
 	struct event_base	*base;
 	struct tick		*c;
+	struct store_link	*store;		/* NULL: none */
 	char			 dir[PATH_MAX];
 	char			 path[PATH_MAX];
 	char			 id_path[PATH_MAX];

@@ -54,6 +54,7 @@
 #include "record.h"
 #include "record-private.h"
 #include "status.h"
+#include "store-link.h"
 
 static void	 record_done(evutil_socket_t, short, void *);
 static void	 record_event(void *, enum session_event);
@@ -416,14 +417,72 @@ record_reopen(struct record *r)
 }
 
 void
+record_set_store(struct record *r, struct store_link *l)
+{
+	r->store = l;
+}
+
+/* A query the store is asked first: what to ask the files instead. */
+struct record_ask {
+	struct record		*r;
+	struct record_range	 range;
+	record_query_cb		 cb;
+	void			*arg;
+};
+
+/* The answer of this table's files: says so. */
+static void
+record_local_answer(json_t *doc, void *arg)
+{
+	struct record_ask	*q = arg;
+
+	json_object_set_new(doc, "source", json_string("table"));
+	q->cb(doc, q->arg);
+	free(q);
+}
+
+static void
+record_local(struct record *r, struct record_ask *q)
+{
+	struct rec_item	*it = record_push(r, REC_QUERY, q);
+
+	it->query_cb = record_local_answer;
+	it->range = q->range;
+	it->range.local = 1;
+	record_send(r, it);
+}
+
+/* The store's answer, or NULL: then the table's own files answer. */
+static void
+record_store_answer(json_t *doc, void *arg)
+{
+	struct record_ask	*q = arg;
+
+	if (doc == NULL) {
+		record_local(q->r, q);
+		return;
+	}
+	json_object_set_new(doc, "source", json_string("store"));
+	q->cb(doc, q->arg);
+	free(q);
+}
+
+void
 record_query(struct record *r, const struct record_range *range,
     record_query_cb cb, void *arg)
 {
-	struct rec_item	*it = record_push(r, REC_QUERY, arg);
+	struct record_ask	*q;
 
-	it->query_cb = cb;
-	it->range = *range;
-	record_send(r, it);
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		fatal("record_query");
+	q->r = r;
+	q->range = *range;
+	q->cb = cb;
+	q->arg = arg;
+	if (r->store != NULL && !range->local &&
+	    store_link_query(r->store, range, record_store_answer, q) == 0)
+		return;
+	record_local(r, q);
 }
 
 /* Loop thread: hands barrier and query results to their owners. */

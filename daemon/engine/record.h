@@ -51,6 +51,9 @@ void		 record_reopen(struct record *r);
 /* A query of the records: start times in [since, until), newest first,
  * at most limit, after the cursor of the page before. */
 struct record_range {
+	int		 local;		/* this table's own files, even with a
+					   store */
+	char		 profile[48];	/* one client's, "" any (store only) */
 	char		 since[RECORD_TIME_LEN];	/* "" for no bound */
 	char		 until[RECORD_TIME_LEN];
 	int		 limit;
@@ -65,6 +68,11 @@ struct record_range {
 int		 record_time_parse(const char *s, int until, char *out);
 /* A next_cursor of an earlier answer into range; -1 if it is not one. */
 int		 record_cursor_parse(const char *s, struct record_range *range);
+
+/* With a store: queries go to the spa's history (store_link_query())
+ * while it answers, and to this table's files when it does not. */
+struct store_link;
+void		 record_set_store(struct record *r, struct store_link *l);
 
 /* Reads the records off the loop thread and calls cb on the loop thread
  * with {"sessions": [...], "next_cursor": "..." | null}, which it then

@@ -12,6 +12,8 @@
  * reconnect, never the loop. The loop thread only reads the health below,
  * a copy taken under a lock that no I/O is done under.
  */
+#include <sys/queue.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/event.h>
 #include <libpq-fe.h>
 
 #include "clock.h"
@@ -30,6 +33,16 @@
 
 #define STORE_SLICE_MS		100	/* quit is looked at this often */
 #define STORE_PING_S		5	/* an idle link asks this often */
+
+/* A query of the history: asked on the loop, answered on the thread. */
+struct store_ask {
+	TAILQ_ENTRY(store_ask)	 entry;
+	struct record_range	 range;
+	record_query_cb		 cb;
+	void			*arg;
+	json_t			*doc;		/* NULL: not answered */
+};
+TAILQ_HEAD(store_asks, store_ask);
 
 struct store_link {
 	char			 url[STORE_URL_MAX];
@@ -43,6 +56,9 @@ struct store_link {
 	pthread_cond_t		 cond;
 	int			 quit;		/* under mtx */
 	int			 done;		/* under mtx */
+	struct store_asks	 asks;		/* under mtx: loop -> thread */
+	struct store_asks	 answers;	/* under mtx: thread -> loop */
+	struct event		*answer_ev;
 };
 
 static pthread_mutex_t		 store_health_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -261,10 +277,79 @@ store_link_sleep(struct store_link *l, int ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&l->mtx);
-	while (!l->quit && pthread_cond_timedwait(&l->cond, &l->mtx,
-	    &ts) != ETIMEDOUT)
+	while (!l->quit && TAILQ_EMPTY(&l->asks) &&
+	    pthread_cond_timedwait(&l->cond, &l->mtx, &ts) != ETIMEDOUT)
 		;
 	pthread_mutex_unlock(&l->mtx);
+}
+
+int
+store_link_query(struct store_link *l, const struct record_range *rg,
+    record_query_cb cb, void *arg)
+{
+	struct store_ask	*q;
+	int			 up;
+
+	pthread_mutex_lock(&store_health_mtx);
+	up = store_health.up;
+	pthread_mutex_unlock(&store_health_mtx);
+	if (l == NULL || !up)
+		return (-1);
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		fatal("store_link_query");
+	q->range = *rg;
+	q->cb = cb;
+	q->arg = arg;
+	pthread_mutex_lock(&l->mtx);
+	TAILQ_INSERT_TAIL(&l->asks, q, entry);
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->mtx);
+	return (0);
+}
+
+/* Thread: answers every query asked (NULL without a connection). */
+static void
+store_link_answer(struct store_link *l, PGconn *conn, char *err,
+    size_t errlen, int *rc)
+{
+	struct store_ask	*q;
+
+	for (;;) {
+		pthread_mutex_lock(&l->mtx);
+		if ((q = TAILQ_FIRST(&l->asks)) != NULL)
+			TAILQ_REMOVE(&l->asks, q, entry);
+		pthread_mutex_unlock(&l->mtx);
+		if (q == NULL)
+			return;
+		if (conn != NULL && *rc != -1 &&
+		    (q->doc = store_history(l, conn, &q->range, err,
+		    errlen)) == NULL)
+			*rc = -1;
+		pthread_mutex_lock(&l->mtx);
+		TAILQ_INSERT_TAIL(&l->answers, q, entry);
+		pthread_mutex_unlock(&l->mtx);
+		/* Not under our lock: event_active() takes the base's. */
+		event_active(l->answer_ev, EV_READ, 0);
+	}
+}
+
+/* Loop thread: hands the answers to their askers. */
+static void
+store_link_answers(evutil_socket_t fd, short what, void *arg)
+{
+	struct store_link	*l = arg;
+	struct store_asks	 done;
+	struct store_ask	*q;
+
+	TAILQ_INIT(&done);
+	pthread_mutex_lock(&l->mtx);
+	TAILQ_CONCAT(&done, &l->answers, entry);
+	pthread_mutex_unlock(&l->mtx);
+	while ((q = TAILQ_FIRST(&done)) != NULL) {
+		TAILQ_REMOVE(&done, q, entry);
+		q->cb(q->doc, q->arg);
+		free(q);
+	}
 }
 
 /* Connects once the backoff allows: the connection, or NULL (down). */
@@ -302,12 +387,19 @@ store_link_thread(void *arg)
 	while (!store_quitting(l)) {
 		if (conn == NULL &&
 		    (conn = store_link_try(l, &next_try, &backoff)) == NULL) {
-			/* Down: the backlog is still counted every second. */
+			/* Down: the backlog is still counted every second,
+			 * and the history is the table's own. */
+			rc = 0;
+			store_link_answer(l, NULL, err, sizeof(err), &rc);
 			store_outbox_count(l->outbox);
 			store_link_sleep(l, 1000);
 			continue;
 		}
-		rc = store_outbox_ship(l->outbox, l, conn, err, sizeof(err));
+		rc = 0;
+		store_link_answer(l, conn, err, sizeof(err), &rc);
+		if (rc != -1)
+			rc = store_outbox_ship(l->outbox, l, conn, err,
+			    sizeof(err));
 		/* Nothing to ship for a while: is the server still there? */
 		if (rc == 0 && ++idle >= STORE_PING_S) {
 			idle = 0;
@@ -335,7 +427,7 @@ store_link_thread(void *arg)
 }
 
 struct store_link *
-store_link_open(const struct table *t)
+store_link_open(struct event_base *base, const struct table *t)
 {
 	struct store_link	*l;
 
@@ -358,9 +450,26 @@ store_link_open(const struct table *t)
 	l->outbox = store_outbox_open(t->state_dir, t->name);
 	pthread_mutex_init(&l->mtx, NULL);
 	pthread_cond_init(&l->cond, NULL);
+	TAILQ_INIT(&l->asks);
+	TAILQ_INIT(&l->answers);
+	if ((l->answer_ev = event_new(base, -1, 0, store_link_answers,
+	    l)) == NULL)
+		fatalx("store_link_open: event_new failed");
 	if (pthread_create(&l->thread, NULL, store_link_thread, l) != 0)
 		fatalx("store_link_open: cannot start the store's thread");
 	return (l);
+}
+
+static void
+store_link_free_asks(struct store_asks *q)
+{
+	struct store_ask	*a;
+
+	while ((a = TAILQ_FIRST(q)) != NULL) {
+		TAILQ_REMOVE(q, a, entry);
+		json_decref(a->doc);
+		free(a);
+	}
 }
 
 void
@@ -388,6 +497,10 @@ store_link_close(struct store_link *l)
 		return;
 	}
 	pthread_join(l->thread, NULL);
+	/* Asked and not answered: the API that asked is gone too. */
+	store_link_free_asks(&l->asks);
+	store_link_free_asks(&l->answers);
+	event_free(l->answer_ev);
 	store_outbox_free(l->outbox);
 	pthread_mutex_destroy(&l->mtx);
 	pthread_cond_destroy(&l->cond);

@@ -14,6 +14,9 @@
 
 #include <jansson.h>
 
+#include "record.h"
+
+struct event_base;
 struct table;
 struct store_link;
 
@@ -27,11 +30,23 @@ struct store_link;
 #define STORE_OUTBOX_FILE	"store-outbox"
 
 /* Starts the link for table t (its store, password file, name and state
- * directory are copied); NULL when t has no store. */
-struct store_link	*store_link_open(const struct table *t);
+ * directory are copied); NULL when t has no store. Answers to queries
+ * come back on base's loop thread. */
+struct store_link	*store_link_open(struct event_base *base,
+			    const struct table *t);
 /* Stops the thread; a query in flight is abandoned after at most a
  * second. */
 void			 store_link_close(struct store_link *l);
+
+/*
+ * The spa's session history (every table's records in the store): the
+ * sessions whose start is in range, newest first, as record_query()
+ * answers ({"sessions": [...], "next_cursor": ...}), profile "" for any
+ * client. -1 at once when the link is not up; else 0, and cb gets the
+ * answer on the loop thread, or NULL when the store did not answer.
+ */
+int	 store_link_query(struct store_link *l, const struct record_range *rg,
+	    record_query_cb cb, void *arg);
 
 /* The link's health, as the status and /metrics read it. */
 struct store_health {

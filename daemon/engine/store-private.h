@@ -12,6 +12,9 @@
 
 #include <libpq-fe.h>
 
+#include <jansson.h>
+
+#include "record.h"
 #include "store-conf.h"
 #include "table.h"
 
@@ -46,6 +49,11 @@ PGresult *store_query(struct store_link *l, PGconn *conn, const char *sql,
 	    int nparams, const char *const *values, char *err, size_t errlen);
 /* The health's outbox figures, under its lock. */
 void	 store_health_outbox(uint64_t backlog, uint64_t shipped_now);
+
+/* store-history.c: the spa's sessions in range (the loop's query) as
+ * record_query() answers, or NULL with err. */
+json_t	*store_history(struct store_link *l, PGconn *conn,
+	    const struct record_range *rg, char *err, size_t errlen);
 
 /* store-outbox.c: the records not yet shipped. */
 struct store_outbox *store_outbox_open(const char *dir, const char *table);

@@ -19,6 +19,18 @@ connections (the superuser, postgres, for the setup) are trusted, TCP
 ones need a password (scram-sha-256). The server is started as postgres
 itself, so it is stopped by its PID (SIGTERM: a smart shutdown, then
 SIGKILL), and the directory is removed.
+
+    with PgServer(tls=True) as pg:
+        pg.url("table1", "spa", host="localhost",
+               query="sslmode=verify-full&sslrootcert=" + pg.ca_path)
+
+With tls, Debian's openssl makes a CA of the server's own and a
+certificate for localhost and 127.0.0.1 signed by it (its key 0600, the
+server's user's, in the server's directory), the server runs with
+ssl=on, and pg_hba takes TCP connections only over TLS (hostssl, no host
+line). The CA's certificate is ca_path, and other_ca_path that of an
+unrelated CA (a server verified with it fails), both readable by anyone
+in a directory of their own, removed with the server's.
 """
 
 import glob
@@ -52,7 +64,7 @@ def _free_port():
 
 
 class PgServer:
-    def __init__(self, bindir=None, start_timeout=60.0):
+    def __init__(self, bindir=None, start_timeout=60.0, tls=False):
         self.bindir = bindir or pg_bindir()
         if self.bindir is None:
             raise RuntimeError("no PostgreSQL server installed (Debian's "
@@ -61,6 +73,9 @@ class PgServer:
         self.proc = None
         self.port = None
         self.dir = None
+        self.tls = tls
+        self.ca_dir = self.ca_path = self.other_ca_path = None
+        self.cert_path = self.key_path = None
         # PostgreSQL never runs as root: as root, the server is nobody's.
         self.uid = NOBODY if os.geteuid() == 0 else os.geteuid()
         self.gid = NOBODY if os.geteuid() == 0 else os.getegid()
@@ -83,6 +98,8 @@ class PgServer:
                          self.data, "-U", "postgres", "-E", "UTF8",
                          "--no-locale", "--auth-local=trust",
                          "--auth-host=scram-sha-256", "--no-sync"])
+        if self.tls:
+            self._make_tls()
         for _ in range(3):
             self.port = _free_port()
             if self._start_once():
@@ -96,6 +113,10 @@ class PgServer:
                 "-c", "fsync=off", "-c", "full_page_writes=off",
                 "-c", "synchronous_commit=off", "-c", "max_connections=40",
                 "-c", "shared_buffers=16MB"]
+        if self.tls:
+            argv += ["-c", "ssl=on",
+                     "-c", "ssl_cert_file=" + self.cert_path,
+                     "-c", "ssl_key_file=" + self.key_path]
         kw = {}
         if os.geteuid() == 0:
             kw.update(user=self.uid, group=self.gid, extra_groups=[])
@@ -117,6 +138,66 @@ class PgServer:
         self.stop_server()
         raise RuntimeError("postgres not ready in %.0f s:\n%s" % (
             self.start_timeout, self.logs()))
+
+    def _openssl(self, *args):
+        """Runs Debian's openssl with the config of _make_tls (never the
+        system's), checked."""
+        env = dict(os.environ, LC_ALL="C",
+                   OPENSSL_CONF=os.path.join(self.dir, "openssl.cnf"))
+        r = subprocess.run(["openssl"] + list(args), capture_output=True,
+                           text=True, timeout=60, cwd=self.dir, env=env)
+        if r.returncode != 0:
+            raise RuntimeError("openssl %s failed: %s" % (args[0],
+                                                          r.stderr))
+
+    def _make_ca(self, name, cn):
+        """A self-signed CA: its key in the server's directory, its
+        certificate (0644) in ca_dir. The certificate's path."""
+        pem = os.path.join(self.ca_dir, name + ".pem")
+        self._openssl("req", "-x509", "-new", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                      name + ".key", "-out", pem, "-days", "2", "-subj",
+                      "/CN=" + cn, "-extensions", "ca")
+        os.chmod(pem, 0o644)
+        return pem
+
+    def _make_tls(self):
+        """The CA, an unrelated one, and the server's certificate for
+        localhost and 127.0.0.1 (key 0600, the server's user's); pg_hba
+        with TLS for every TCP connection."""
+        self.ca_dir = tempfile.mkdtemp(prefix="massaged-pg-ca-")
+        os.chmod(self.ca_dir, 0o755)
+        with open(os.path.join(self.dir, "openssl.cnf"), "w") as f:
+            f.write("[req]\ndistinguished_name = dn\nprompt = no\n"
+                    "[dn]\n"
+                    "[ca]\nbasicConstraints = critical, CA:true\n"
+                    "keyUsage = critical, keyCertSign, cRLSign\n"
+                    "subjectKeyIdentifier = hash\n"
+                    "[server]\nbasicConstraints = critical, CA:false\n"
+                    "keyUsage = critical, digitalSignature\n"
+                    "extendedKeyUsage = serverAuth\n"
+                    "subjectAltName = DNS:localhost, IP:127.0.0.1\n"
+                    "authorityKeyIdentifier = keyid\n")
+        self.ca_path = self._make_ca("ca", "massaged test CA")
+        self.other_ca_path = self._make_ca("other-ca", "massaged other CA")
+        self.cert_path = os.path.join(self.dir, "server.crt")
+        self.key_path = os.path.join(self.dir, "server.key")
+        self._openssl("req", "-new", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                      self.key_path, "-out", "server.csr", "-subj",
+                      "/CN=localhost")
+        self._openssl("x509", "-req", "-in", "server.csr", "-CA",
+                      self.ca_path, "-CAkey", "ca.key", "-set_serial",
+                      "1", "-days", "2", "-out", self.cert_path,
+                      "-extfile", "openssl.cnf", "-extensions", "server")
+        for f in os.listdir(self.dir):
+            p = os.path.join(self.dir, f)
+            if os.path.isfile(p):
+                os.chmod(p, 0o600)
+                os.chown(p, self.uid, self.gid)
+        with open(os.path.join(self.data, "pg_hba.conf"), "w") as f:
+            f.write("local all all trust\n"
+                    "hostssl all all 127.0.0.1/32 scram-sha-256\n")
 
     def logs(self):
         try:
@@ -149,9 +230,10 @@ class PgServer:
                 sql, user, r.stderr))
         return r
 
-    def url(self, user, db, port=None):
-        return "postgresql://%s@127.0.0.1:%d/%s" % (
-            user, port or self.port, db)
+    def url(self, user, db, port=None, host="127.0.0.1", query=None):
+        return "postgresql://%s@%s:%d/%s%s" % (
+            user, host, port or self.port, db,
+            "?" + query if query else "")
 
     def pids(self):
         """The postmaster and every process it started (the backends)."""
@@ -220,9 +302,10 @@ class PgServer:
         try:
             self.stop_server()
         finally:
-            if self.dir is not None:
-                shutil.rmtree(self.dir, ignore_errors=True)
-                self.dir = None
+            for d in (self.dir, self.ca_dir):
+                if d is not None:
+                    shutil.rmtree(d, ignore_errors=True)
+            self.dir = self.ca_dir = None
 
     def __enter__(self):
         return self.start()

@@ -32,14 +32,15 @@ NO_SIM = [1, 2]
 
 
 @contextlib.contextmanager
-def spa_server(logins=("table1",)):
+def spa_server(logins=("table1",), tls=False):
     """A throwaway server with the roles of docs/store.md: the migrator
     massaged_owner, the group massaged_table and a login of it for each
-    table (all with TABLE_PW). Skips without the server package."""
+    table (all with TABLE_PW); with tls, TCP only over TLS (PgServer).
+    Skips without the server package."""
     if pg_bindir() is None:
         pytest.skip("no PostgreSQL server installed (Debian's postgresql "
                     "package; make deps installs it)")
-    with PgServer() as server:
+    with PgServer(tls=tls) as server:
         server.psql([
             "CREATE ROLE massaged_owner LOGIN PASSWORD '%s'" % OWNER_PW,
             "CREATE ROLE massaged_table NOLOGIN"] + [

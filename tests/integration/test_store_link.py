@@ -21,6 +21,7 @@ test_store.py shares), the real daemon and the real simulator.
                   the ship rate is noted for docs/store.md.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -141,13 +142,21 @@ def one_session(d, program="api_test"):
     return sid
 
 
-def test_two_tables_ship_their_records(tmp_path, pg, spa):
+@contextlib.contextmanager
+def two_tables(tmp_path, pg, spa):
+    """Two tables, "Table 1" as login table1 and "Table 2" as table2, each
+    on a simulator of its own, on the database spa."""
     with Sim(tmp_path, controllers=sim_controllers()) as s1, \
             Sim(sub(tmp_path, "b"), controllers=sim_controllers()) as s2, \
             Daemon(tmp_path, s1, name="t1", daemon=keys(
                 tmp_path, pg, spa, "table1", "Table 1")) as d1, \
             Daemon(tmp_path, s2, name="t2", daemon=keys(
                 tmp_path, pg, spa, "table2", "Table 2")) as d2:
+        yield d1, d2
+
+
+def test_two_tables_ship_their_records(tmp_path, pg, spa):
+    with two_tables(tmp_path, pg, spa) as (d1, d2):
         for d in (d1, d2):
             d.wait_ready()
             d.wait_for(lambda: store(d)["reachable"], timeout=SHIP_S,
@@ -352,3 +361,76 @@ def test_a_days_backlog_arrives_once_across_a_restart(tmp_path, pg, spa):
                 == sessions + 1
         finally:
             d.stop()
+
+
+def sessions(d, query=""):
+    r = d.request("GET", "/api/v1/sessions" + query)
+    assert r.status == 200, r.text
+    return r.json()
+
+
+def test_history_reads_across_tables(tmp_path, pg, spa):
+    """With a store, GET /api/v1/sessions (and the client's history, and
+    massagectl sessions) is the spa's: every table's sessions, newest
+    first, each saying its table, paged with the same cursors; ?scope=table
+    and a store that does not answer give the table's own."""
+    with two_tables(tmp_path, pg, spa) as (d1, d2):
+        for d in (d1, d2):
+            d.wait_ready()
+        ran = []
+        for d, t in ((d1, "Table 1"), (d2, "Table 2"), (d1, "Table 1"),
+                     (d2, "Table 2"), (d2, "Table 2")):
+            ran.append((t, one_session(d)))
+        for d in (d1, d2):
+            wait_shipped(d)
+        want = list(reversed(ran))          # newest first
+        for d in (d1, d2):
+            doc = sessions(d)
+            assert doc["source"] == "store", doc
+            assert [(x["table"], x["id"]) for x in doc["sessions"]] == want
+            assert all(x["phase"] == "end" for x in doc["sessions"])
+            # page by page, one at a time, the same list
+            got, cursor = [], None
+            while True:
+                doc = sessions(d, "?limit=2" + (
+                    "&cursor=" + cursor if cursor else ""))
+                got += [(x["table"], x["id"]) for x in doc["sessions"]]
+                cursor = doc["next_cursor"]
+                if cursor is None:
+                    break
+            assert got == want
+        # this table's own: its lines only, refusals included
+        local = sessions(d2, "?scope=table")
+        assert local["source"] == "table"
+        assert [x["id"] for x in local["sessions"]] == \
+            [i for t, i in want if t == "Table 2"]
+        r = d2.request("GET", "/api/v1/sessions?scope=room")
+        assert r.status == 400 and "scope" in r.json()["message"], r.text
+        # the client's history is the spa's too
+        r = d1.request("GET", "/api/v1/profiles/standard/sessions")
+        assert r.status == 200, r.text
+        assert len(r.json()["sessions"]) == 5
+        # massagectl sessions says which table ran each session
+        out = d2.run_ctl("sessions")
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert lines[0].split()[:2] == ["TABLE", "ID"], lines
+        assert [(ln[:16].strip(), int(ln[17:].split()[0]))
+                for ln in lines[1:]] == want
+        csv = d1.run_ctl("sessions", "--csv")
+        assert csv.returncode == 0, csv.stderr
+        assert sorted(ln.split(",")[2] for ln in
+                      csv.stdout.splitlines()[1:]) == sorted(
+            t for t, _ in want)
+        # the store paused: the history is the table's own, saying so
+        pg.pause()
+        try:
+            d2.wait_for(lambda: not store(d2)["reachable"],
+                        timeout=QUERY_TIMEOUT_S + 10,
+                        what="the store unreachable")
+            doc = sessions(d2)
+            assert doc["source"] == "table", doc
+            assert [x["id"] for x in doc["sessions"]] == \
+                [i for t, i in want if t == "Table 2"]
+        finally:
+            pg.resume()

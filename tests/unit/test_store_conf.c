@@ -29,6 +29,16 @@ test_urls_taken(void **state)
 		    "sslrootcert=/etc/massaged/ca.pem",
 		"postgresql://t1@h1:5432,h2:5433/spa",
 		"postgresql://t1@%2Frun%2Fpostgresql/spa",
+		/* docs/store.md, "TLS": a CA, a client certificate */
+		"postgresql://table1@db.spa.example/spa?sslmode=verify-full&"
+		    "sslrootcert=/etc/massaged/store-ca.pem",
+		"postgresql://table1@db.spa.example/spa?sslmode=verify-full&"
+		    "sslrootcert=/etc/massaged/store-ca.pem&"
+		    "sslcert=/etc/massaged/table1.crt&"
+		    "sslkey=/etc/massaged/table1.key",
+		"postgresql://t1@db/spa?passwords=x&ssl%2=y&%70%61ss=z",
+		"postgresql://t1@db/spa?a_key_that_is_longer_than_32_bytes"
+		    "_password=x",
 		NULL
 	};
 	char	 err[256];
@@ -57,6 +67,14 @@ test_urls_refused(void **state)
 		{ "postgresql://t1@db/spa?password=secret", "has a password" },
 		{ "postgresql://t1@db/spa?sslmode=require&password=x",
 		    "has a password" },
+		{ "postgresql://t1@db/spa?pass%77ord=secret",
+		    "has a password" },
+		{ "postgresql://t1@db/spa?%70%61%73%73%77%6F%72%64=secret",
+		    "has a password" },
+		{ "postgresql://t1@db/spa?sslmode=verify-full&"
+		    "sslpassword=secret", "passphrase (sslpassword)" },
+		{ "postgresql://t1@db/spa?ssl%70assword=secret",
+		    "passphrase (sslpassword)" },
 		{ "postgresql://t1@db/spa?sslmode", "not key=value" },
 		{ "postgresql://t1@db/spa?=x", "not key=value" },
 		{ "postgresql://t1@db/spa?a=1&&b=2", "not key=value" },
