@@ -391,6 +391,7 @@ massaged_run(struct tick *ctl, struct event_base *base, const char *path)
 		log_async_stop();
 		return (1);
 	}
+	api_set_store(api, store);
 	notify_start(ctl, base);
 	ctl->reload_done = massaged_reloaded;
 	ctl->reload_arg = api;

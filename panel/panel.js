@@ -10,7 +10,7 @@
  * Stop causes are the daemon's list (GET /api/v1/causes) with the keys of
  * their texts: a new cause needs no change here, only its texts.
  *
- * The body map is map.js, the client intake intake.js.
+ * The body map is map.js, the intake intake.js, the store's notice store.js.
  */
 'use strict';
 

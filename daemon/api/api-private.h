@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "profile-writer.h"
 #include "session.h"
 
 #define API_TOKENS_MAX		64
@@ -46,6 +47,8 @@ struct api_plist;
 struct profile;
 struct table;
 
+struct store_link;
+
 struct api {
 	struct tick		*c;
 	struct event_base	*base;
@@ -61,6 +64,8 @@ struct api {
 	const char		*actor;	/* of the request being handled */
 	enum api_role		 role;	/* of the request being handled */
 	struct profile_writer	*pwriter;	/* api-profiles.c */
+	struct store_link	*store;		/* api-spa.c; NULL: none */
+	char			 spa_erase_after[NAME_LEN];	/* in use */
 	struct api_plist	*plist;		/* api-plist.c */
 	char			 panel_dir[PATH_MAX];	/* realpath, or "" */
 	struct event		*stream_ev;
@@ -150,6 +155,35 @@ void		 api_intake_preview(struct api *, struct evhttp_request *,
 		    json_t *);
 
 /* api-plist.c: the profile list, its reader thread and the cap */
+/* A profile request on its way through the writer (and the store). */
+struct api_preq {
+	struct api		*a;
+	struct evhttp_request	*req;	/* NULL: from the spa's store */
+	int			 code;		/* 201 or 200 */
+	struct profile_form	 form;
+	struct profile		 old;		/* a delete's, to restore */
+	char			 actor[SESSION_ACTOR_LEN];
+	char			 id[NAME_LEN];
+	int			 spa;		/* checked, for the store next */
+	int			 stored;	/* in the store: save here */
+	long long		 seq;		/* an erasure of the spa's */
+};
+
+/* api-profiles.c */
+struct api_preq	*api_preq_new(struct api *, struct evhttp_request *, int);
+void		 api_store(struct api *, struct api_preq *,
+		    enum profile_writer_op, const char *);
+void		 api_saved(struct profile_writer_job *, void *);
+void		 api_deleted(struct profile_writer_job *, void *);
+void		 api_erase_local(struct api_preq *);
+void		 api_conflict(struct evhttp_request *, const char *, int,
+		    const char *);
+
+/* api-spa.c: the spa's store, for profiles */
+int		 api_spa_offline(struct api *, struct evhttp_request *);
+void		 api_spa_put(struct api_preq *);
+void		 api_spa_erase(struct api_preq *);
+
 void		 api_plist_start(struct api *);
 void		 api_plist_stop(struct api *);
 const struct profile *api_plist_put(struct api *, const struct profile *);

@@ -46,16 +46,6 @@
 #define API_HISTORY_SCAN	1000	/* newest records searched */
 
 /* A request waiting for the profile store or the records. */
-struct api_preq {
-	struct api		*a;
-	struct evhttp_request	*req;
-	int			 code;		/* 201 or 200 */
-	struct profile_form	 form;
-	struct profile		 old;		/* a delete's, to restore */
-	char			 actor[SESSION_ACTOR_LEN];
-	char			 id[NAME_LEN];	/* of a history query */
-};
-
 /* --- answers ------------------------------------------------------------ */
 
 static int
@@ -356,7 +346,7 @@ api_etag(struct evhttp_request *req, int revision)
 }
 
 /* 409 with the current revision, for the panel to reload and retry. */
-static void
+void
 api_conflict(struct evhttp_request *req, const char *id, int revision,
     const char *why)
 {
@@ -384,7 +374,7 @@ api_store_error(struct api_preq *pr, const struct profile_writer_job *job)
 
 /* --- saving ------------------------------------------------------------- */
 
-static void
+void
 api_saved(struct profile_writer_job *job, void *arg)
 {
 	struct api_preq		*pr = arg;
@@ -408,7 +398,10 @@ api_saved(struct profile_writer_job *job, void *arg)
 		    "comment there)", job->mismatch);
 	else if (!job->ok)
 		api_store_error(pr, job);
-	else if (job->op == PROFILE_WRITER_PREVIEW) {
+	else if (job->op == PROFILE_WRITER_PREVIEW && pr->spa) {
+		api_spa_put(pr);	/* checked: now the store */
+		return;
+	} else if (job->op == PROFILE_WRITER_PREVIEW) {
 		doc = api_profile_doc(a, &job->prof, job->text);
 		json_object_set_new(doc, "id", json_null());
 		api_reply_json(pr->req, 200, doc);
@@ -425,7 +418,7 @@ api_saved(struct profile_writer_job *job, void *arg)
 	free(pr);
 }
 
-static struct api_preq *
+struct api_preq *
 api_preq_new(struct api *a, struct evhttp_request *req, int code)
 {
 	struct api_preq	*pr;
@@ -439,8 +432,10 @@ api_preq_new(struct api *a, struct evhttp_request *req, int code)
 	return (pr);
 }
 
-/* Renders pr->form for id and queues it; replies itself on failure. */
-static void
+/* Renders pr->form for id and queues it; replies itself on failure.
+ * With the spa's store, a save is checked first (a preview), then saved
+ * in the store (api-spa.c), then here. */
+void
 api_store(struct api *a, struct api_preq *pr, enum profile_writer_op op,
     const char *id)
 {
@@ -448,6 +443,16 @@ api_store(struct api *a, struct api_preq *pr, enum profile_writer_op op,
 	struct profile_writer_job	*job;
 	char			*text;
 
+	if (id != pr->id)
+		snprintf(pr->id, sizeof(pr->id), "%s", id);
+	if (op == PROFILE_WRITER_SAVE && a->store != NULL && !pr->stored) {
+		if (api_spa_offline(a, pr->req)) {
+			free(pr);
+			return;
+		}
+		op = PROFILE_WRITER_PREVIEW;
+		pr->spa = 1;
+	}
 	if ((text = profile_writer_render(&pr->form, id)) == NULL ||
 	    (job = profile_writer_job(op, id, text, cfg->table,
 	    &cfg->rules)) == NULL) {
@@ -760,7 +765,7 @@ api_erased_records(int ok, void *arg)
 	free(pr);
 }
 
-static void
+void
 api_deleted(struct profile_writer_job *job, void *arg)
 {
 	struct api_preq	*pr = arg;
@@ -786,13 +791,29 @@ api_deleted(struct profile_writer_job *job, void *arg)
 	record_erase(pr->a->rec, pr->old.id, api_erased_records, pr);
 }
 
+/* The table's part of an erasure: the file, then the records. */
+void
+api_erase_local(struct api_preq *pr)
+{
+	struct api			*a = pr->a;
+	struct profile_writer_job	*job;
+
+	if ((job = profile_writer_job(PROFILE_WRITER_DELETE, pr->old.id, NULL,
+	    a->c->cfg->table, &a->c->cfg->rules)) == NULL) {
+		api_plist_put(a, &pr->old);
+		api_error(pr->req, 500, "internal", "out of memory");
+		free(pr);
+		return;
+	}
+	profile_writer_submit(a->pwriter, job, api_deleted, pr);
+}
+
 void
 api_profile_delete(struct api *a, struct evhttp_request *req, json_t *body)
 {
 	const struct session	*s = &a->c->session;
 	const struct profile	*p;
 	struct api_preq		*pr;
-	struct profile_writer_job	*job;
 	char			 id[NAME_LEN];
 
 	if ((p = api_writable(a, req, id, sizeof(id))) == NULL)
@@ -807,16 +828,16 @@ api_profile_delete(struct api *a, struct evhttp_request *req, json_t *body)
 		    "in progress");
 		return;
 	}
-	if ((job = profile_writer_job(PROFILE_WRITER_DELETE, id, NULL,
-	    a->c->cfg->table, &a->c->cfg->rules)) == NULL) {
-		api_error(req, 500, "internal", "out of memory");
+	if (api_spa_offline(a, req))
 		return;
-	}
 	pr = api_preq_new(a, req, 200);
 	pr->old = *p;
 	/* No new session for a client being erased. */
 	api_plist_drop(a, id);
-	profile_writer_submit(a->pwriter, job, api_deleted, pr);
+	if (a->store != NULL)
+		api_spa_erase(pr);	/* the spa's first, then here */
+	else
+		api_erase_local(pr);
 }
 
 /* --- the intake form ---------------------------------------------------- */

@@ -24,6 +24,10 @@ void		 api_free(struct api *a);
 /* After a reload: reads the token file again; a broken one is logged and
  * the tokens that work stay. */
 void		 api_reload_tokens(struct api *a);
+/* Client profiles shared through the spa's store (api-spa.c); NULL for
+ * none. */
+struct store_link;
+void		 api_set_store(struct api *a, struct store_link *l);
 /* Checks the token file of the table as api_start() will (for -n and
  * before anything else starts); 0, or -1 with the reason in err. */
 struct table;

@@ -34,35 +34,19 @@
 #define STORE_SLICE_MS		100	/* quit is looked at this often */
 #define STORE_PING_S		5	/* an idle link asks this often */
 
-/* A query of the history: asked on the loop, answered on the thread. */
-struct store_ask {
-	TAILQ_ENTRY(store_ask)	 entry;
-	struct record_range	 range;
-	record_query_cb		 cb;
-	void			*arg;
-	json_t			*doc;		/* NULL: not answered */
-};
-TAILQ_HEAD(store_asks, store_ask);
-
-struct store_link {
-	char			 url[STORE_URL_MAX];
-	char			 password_file[PATH_MAX];
-	char			 table[NAME_LEN];
-	struct store_who	 who;
-	struct store_outbox	*outbox;
-
-	pthread_t		 thread;
-	pthread_mutex_t		 mtx;
-	pthread_cond_t		 cond;
-	int			 quit;		/* under mtx */
-	int			 done;		/* under mtx */
-	struct store_asks	 asks;		/* under mtx: loop -> thread */
-	struct store_asks	 answers;	/* under mtx: thread -> loop */
-	struct event		*answer_ev;
-};
-
 static pthread_mutex_t		 store_health_mtx = PTHREAD_MUTEX_INITIALIZER;
 static struct store_health	 store_health;
+
+int
+store_link_up(void)
+{
+	int	 up;
+
+	pthread_mutex_lock(&store_health_mtx);
+	up = store_health.up;
+	pthread_mutex_unlock(&store_health_mtx);
+	return (up);
+}
 
 void
 store_health_get(struct store_health *h)
@@ -245,6 +229,31 @@ store_claim(struct store_link *l, PGconn *conn, char *err, size_t errlen)
 	return (-1);
 }
 
+/*
+ * Told of every change from now on, then handed every profile's newest
+ * revision and every erasure not yet applied: what changed while this
+ * table was away. 0, or -1 with err.
+ */
+static int
+store_link_sync(struct store_link *l, PGconn *conn, char *err, size_t errlen)
+{
+	PGresult	*r;
+
+	if ((r = store_query(l, conn, "LISTEN massaged_profiles", 0, NULL,
+	    err, errlen)) == NULL)
+		return (-1);
+	PQclear(r);
+	if ((r = store_query(l, conn, "LISTEN massaged_erasures", 0, NULL,
+	    err, errlen)) == NULL)
+		return (-1);
+	PQclear(r);
+	if (store_profile_erasures(l, conn, l->erased_seen, err,
+	    errlen) == -1 || store_profile_fetch(l, conn, "", err,
+	    errlen) == -1)
+		return (-1);
+	return (0);
+}
+
 /* Connected, checked and claimed, or NULL with err. */
 static PGconn *
 store_link_connect(struct store_link *l, char *err, size_t errlen)
@@ -256,7 +265,8 @@ store_link_connect(struct store_link *l, char *err, size_t errlen)
 		return (NULL);
 	if (store_verify(conn, &l->who, err, errlen) == -1 ||
 	    PQsetnonblocking(conn, 1) == -1 ||
-	    store_claim(l, conn, err, errlen) == -1) {
+	    store_claim(l, conn, err, errlen) == -1 ||
+	    store_link_sync(l, conn, err, errlen) == -1) {
 		PQfinish(conn);
 		return (NULL);
 	}
@@ -283,73 +293,26 @@ store_link_sleep(struct store_link *l, int ms)
 	pthread_mutex_unlock(&l->mtx);
 }
 
-int
-store_link_query(struct store_link *l, const struct record_range *rg,
-    record_query_cb cb, void *arg)
+/*
+ * Connected and idle: a second of waiting for a notification, a query
+ * asked or the end, in slices. 0, or -1 with err (the connection failed).
+ */
+static int
+store_link_idle(struct store_link *l, PGconn *conn, char *err, size_t errlen)
 {
-	struct store_ask	*q;
-	int			 up;
+	struct pollfd	 p = { .fd = PQsocket(conn), .events = POLLIN };
+	int		 i, asked;
 
-	pthread_mutex_lock(&store_health_mtx);
-	up = store_health.up;
-	pthread_mutex_unlock(&store_health_mtx);
-	if (l == NULL || !up)
-		return (-1);
-	if ((q = calloc(1, sizeof(*q))) == NULL)
-		fatal("store_link_query");
-	q->range = *rg;
-	q->cb = cb;
-	q->arg = arg;
-	pthread_mutex_lock(&l->mtx);
-	TAILQ_INSERT_TAIL(&l->asks, q, entry);
-	pthread_cond_broadcast(&l->cond);
-	pthread_mutex_unlock(&l->mtx);
+	for (i = 0; i < 1000 / STORE_SLICE_MS; i++) {
+		pthread_mutex_lock(&l->mtx);
+		asked = l->quit || !TAILQ_EMPTY(&l->asks);
+		pthread_mutex_unlock(&l->mtx);
+		if (asked)
+			return (0);
+		if (poll(&p, 1, STORE_SLICE_MS) > 0)
+			return (store_ask_notified(l, conn, err, errlen));
+	}
 	return (0);
-}
-
-/* Thread: answers every query asked (NULL without a connection). */
-static void
-store_link_answer(struct store_link *l, PGconn *conn, char *err,
-    size_t errlen, int *rc)
-{
-	struct store_ask	*q;
-
-	for (;;) {
-		pthread_mutex_lock(&l->mtx);
-		if ((q = TAILQ_FIRST(&l->asks)) != NULL)
-			TAILQ_REMOVE(&l->asks, q, entry);
-		pthread_mutex_unlock(&l->mtx);
-		if (q == NULL)
-			return;
-		if (conn != NULL && *rc != -1 &&
-		    (q->doc = store_history(l, conn, &q->range, err,
-		    errlen)) == NULL)
-			*rc = -1;
-		pthread_mutex_lock(&l->mtx);
-		TAILQ_INSERT_TAIL(&l->answers, q, entry);
-		pthread_mutex_unlock(&l->mtx);
-		/* Not under our lock: event_active() takes the base's. */
-		event_active(l->answer_ev, EV_READ, 0);
-	}
-}
-
-/* Loop thread: hands the answers to their askers. */
-static void
-store_link_answers(evutil_socket_t fd, short what, void *arg)
-{
-	struct store_link	*l = arg;
-	struct store_asks	 done;
-	struct store_ask	*q;
-
-	TAILQ_INIT(&done);
-	pthread_mutex_lock(&l->mtx);
-	TAILQ_CONCAT(&done, &l->answers, entry);
-	pthread_mutex_unlock(&l->mtx);
-	while ((q = TAILQ_FIRST(&done)) != NULL) {
-		TAILQ_REMOVE(&done, q, entry);
-		q->cb(q->doc, q->arg);
-		free(q);
-	}
 }
 
 /* Connects once the backoff allows: the connection, or NULL (down). */
@@ -390,13 +353,16 @@ store_link_thread(void *arg)
 			/* Down: the backlog is still counted every second,
 			 * and the history is the table's own. */
 			rc = 0;
-			store_link_answer(l, NULL, err, sizeof(err), &rc);
+			store_ask_serve(l, NULL, err, sizeof(err), &rc);
 			store_outbox_count(l->outbox);
 			store_link_sleep(l, 1000);
 			continue;
 		}
 		rc = 0;
-		store_link_answer(l, conn, err, sizeof(err), &rc);
+		store_ask_serve(l, conn, err, sizeof(err), &rc);
+		store_ask_keep_erased(l);
+		if (rc != -1)
+			rc = store_ask_notified(l, conn, err, sizeof(err));
 		if (rc != -1)
 			rc = store_outbox_ship(l->outbox, l, conn, err,
 			    sizeof(err));
@@ -415,8 +381,12 @@ store_link_thread(void *arg)
 				store_health_set(0, err);
 			continue;
 		}
-		if (rc == 0)
-			store_link_sleep(l, 1000);
+		if (rc == 0 && store_link_idle(l, conn, err,
+		    sizeof(err)) == -1) {
+			PQfinish(conn);
+			conn = NULL;
+			store_health_set(0, err);
+		}
 	}
 	PQfinish(conn);
 	pthread_mutex_lock(&l->mtx);
@@ -424,6 +394,22 @@ store_link_thread(void *arg)
 	pthread_cond_broadcast(&l->cond);
 	pthread_mutex_unlock(&l->mtx);
 	return (NULL);
+}
+
+/* The erasures applied before: the place to ask the store from. */
+static void
+store_link_load_erased(struct store_link *l, const char *dir)
+{
+	FILE	*f;
+
+	snprintf(l->erasures_path, sizeof(l->erasures_path), "%s/%s", dir,
+	    STORE_ERASURES_FILE);
+	if ((f = fopen(l->erasures_path, "re")) == NULL)
+		return;
+	if (fscanf(f, "%lld", &l->erased_kept) != 1 || l->erased_kept < 0)
+		l->erased_kept = 0;
+	fclose(f);
+	l->erased_seen = l->erased_done = l->erased_kept;
 }
 
 struct store_link *
@@ -452,24 +438,14 @@ store_link_open(struct event_base *base, const struct table *t)
 	pthread_cond_init(&l->cond, NULL);
 	TAILQ_INIT(&l->asks);
 	TAILQ_INIT(&l->answers);
-	if ((l->answer_ev = event_new(base, -1, 0, store_link_answers,
+	TAILQ_INIT(&l->ins);
+	store_link_load_erased(l, t->state_dir);
+	if ((l->answer_ev = event_new(base, -1, 0, store_ask_answers,
 	    l)) == NULL)
 		fatalx("store_link_open: event_new failed");
 	if (pthread_create(&l->thread, NULL, store_link_thread, l) != 0)
 		fatalx("store_link_open: cannot start the store's thread");
 	return (l);
-}
-
-static void
-store_link_free_asks(struct store_asks *q)
-{
-	struct store_ask	*a;
-
-	while ((a = TAILQ_FIRST(q)) != NULL) {
-		TAILQ_REMOVE(q, a, entry);
-		json_decref(a->doc);
-		free(a);
-	}
 }
 
 void
@@ -498,8 +474,7 @@ store_link_close(struct store_link *l)
 	}
 	pthread_join(l->thread, NULL);
 	/* Asked and not answered: the API that asked is gone too. */
-	store_link_free_asks(&l->asks);
-	store_link_free_asks(&l->answers);
+	store_ask_free(l);
 	event_free(l->answer_ev);
 	store_outbox_free(l->outbox);
 	pthread_mutex_destroy(&l->mtx);

@@ -13,6 +13,8 @@
  * as an upsert on (table_name, session_id) that never puts a start over an
  * end, so a batch shipped twice (committed, then the place lost) changes
  * nothing. Refused starts (no session id) and torn lines are not shipped.
+ * A line of a client the spa has erased (massaged.erasures) is scrubbed
+ * as it is shipped, before this table has applied the erasure itself.
  *
  * A hint (the current file's inode and the offset after the last line
  * shipped) spares a rescan of every file each second; it is dropped when
@@ -286,7 +288,10 @@ store_outbox_send(struct store_outbox *o, struct store_link *l,
 		v[3] = s->lines[i].text;
 		if ((r = store_query(l, conn, "INSERT INTO massaged.records "
 		    "(table_name, session_id, profile_id, line) VALUES "
-		    "($1, $2, $3, $4::jsonb) ON CONFLICT (table_name, "
+		    "($1, $2, $3, CASE WHEN EXISTS (SELECT 1 FROM "
+		    "massaged.erasures e WHERE e.profile_id = $3) THEN "
+		    "massaged.scrub($4::jsonb, $3) ELSE $4::jsonb END) "
+		    "ON CONFLICT (table_name, "
 		    "session_id) DO UPDATE SET line = EXCLUDED.line, "
 		    "profile_id = EXCLUDED.profile_id, received_at = now() "
 		    "WHERE massaged.records.line->>'phase' <> 'end' OR "

@@ -162,12 +162,13 @@ export class Sim {
 
 export class Daemon {
   /* tokens: the lines of the token file (default: the bare TOKEN, the
-   * admin). */
-  constructor(dir, sim, { listen = '127.0.0.1:0', tokens = [TOKEN] } = {}) {
+   * admin); daemon: more [daemon] keys ({ store: 'postgresql://...' }). */
+  constructor(dir, sim, { listen = '127.0.0.1:0', tokens = [TOKEN], daemon = {} } = {}) {
     this.dir = dir;
     this.sim = sim;
     this.listen = listen;
     this.tokens = tokens;
+    this.daemonKeys = daemon;
     this.child = null;
     this.port = null;
     this.logPath = path.join(dir, 'massaged.log');
@@ -197,6 +198,7 @@ export class Daemon {
       'token_file = ' + tokenPath,
       'plugin_dir = ' + path.join(BUILD, 'plugins'),
       'panel_dir = ' + path.join(REPO, 'panel')];
+    for (const [k, v] of Object.entries(this.daemonKeys)) out.push(k + ' = ' + v);
     ctls.forEach((c, i) => {
       out.push('', '[' + c.name + ']');
       // One missed response timeout stops a session: these tests are

@@ -2,7 +2,9 @@
 the Prometheus alert rules through promtool (check rules, and the rule
 unit tests beside them), and every metric the rules and the Grafana
 dashboard query found in a real daemon's /metrics, with every label they
-match on."""
+match on. The daemon has a store (docs/store.md) on a port nothing listens
+on, so that the store's metrics are exposed too: all but the time of the
+last line shipped, which needs a server (test_store_link.py)."""
 
 import json
 import os
@@ -19,6 +21,9 @@ from test_metrics import scrape
 RULES = os.path.join(REPO, "contrib/prometheus/massaged-alerts.yml")
 RULE_TESTS = os.path.join(REPO, "contrib/prometheus/massaged-alerts.test.yml")
 DASHBOARD = os.path.join(REPO, "contrib/grafana/massaged-dashboard.json")
+# A store nothing answers at (port 1 is closed on loopback): the link is
+# down, its metrics are exposed.
+CLOSED_STORE = "postgresql://table1@127.0.0.1:1/spa"
 
 # Series Prometheus makes itself for every target, and the labels its
 # scrape configuration adds (docs/deploy.md): not the daemon's to expose.
@@ -40,7 +45,7 @@ def test_promtool_check_rules():
     p = subprocess.run([promtool(), "check", "rules", RULES],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "SUCCESS: 9 rules found" in p.stdout, p.stdout
+    assert "SUCCESS: 11 rules found" in p.stdout, p.stdout
 
 
 def test_promtool_rule_unit_tests():
@@ -110,7 +115,7 @@ def selectors(expr):
 
 def test_every_queried_metric_exists(tmp_path):
     exprs = rule_exprs() + dashboard_exprs()
-    assert len(rule_exprs()) == 9 and len(dashboard_exprs()) >= 15
+    assert len(rule_exprs()) == 11 and len(dashboard_exprs()) >= 39
     wanted = {}
     for e in exprs:
         sels = selectors(e)
@@ -119,11 +124,15 @@ def test_every_queried_metric_exists(tmp_path):
             wanted.setdefault(name, set()).update(labels)
     with Sim(tmp_path, controllers=sim_controllers()) as sim, \
             Daemon(tmp_path, sim, response_timeout_ms=200,
-                   watchdog_ms=1000) as d:
+                   watchdog_ms=1000, daemon={"store": CLOSED_STORE}) as d:
         d.wait_ready()
         d.wait_for(lambda: all(c["connected"] for c in
                                d.status()["controllers"]),
                    timeout=20, what="controllers connected")
+        # the link has tried and failed, and counted the backlog
+        d.wait_for(lambda: (lambda s: s["error"] and s["outbox"]["backlog"]
+                            is not None)(d.status()["store"]),
+                   timeout=20, what="the store down, the backlog counted")
         m = scrape(d)
     have = {}
     for name, labels, _ in m.samples:

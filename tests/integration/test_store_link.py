@@ -143,24 +143,25 @@ def one_session(d, program="api_test"):
 
 
 @contextlib.contextmanager
-def two_tables(tmp_path, pg, spa):
+def two_tables(tmp_path, pg, spa, reachable=False):
     """Two tables, "Table 1" as login table1 and "Table 2" as table2, each
-    on a simulator of its own, on the database spa."""
+    on a simulator of its own, on the database spa; with reachable, ready
+    and connected to it."""
     with Sim(tmp_path, controllers=sim_controllers()) as s1, \
             Sim(sub(tmp_path, "b"), controllers=sim_controllers()) as s2, \
             Daemon(tmp_path, s1, name="t1", daemon=keys(
                 tmp_path, pg, spa, "table1", "Table 1")) as d1, \
             Daemon(tmp_path, s2, name="t2", daemon=keys(
                 tmp_path, pg, spa, "table2", "Table 2")) as d2:
+        for d in (d1, d2) if reachable else ():
+            d.wait_ready()
+            d.wait_for(lambda: store(d)["reachable"], timeout=SHIP_S,
+                       what="the store reachable")
         yield d1, d2
 
 
 def test_two_tables_ship_their_records(tmp_path, pg, spa):
-    with two_tables(tmp_path, pg, spa) as (d1, d2):
-        for d in (d1, d2):
-            d.wait_ready()
-            d.wait_for(lambda: store(d)["reachable"], timeout=SHIP_S,
-                       what="the store reachable")
+    with two_tables(tmp_path, pg, spa, reachable=True) as (d1, d2):
         a = [one_session(d1), one_session(d1)]
         b = [one_session(d2)]
         for d in (d1, d2):

@@ -1,0 +1,160 @@
+// store.test.mjs: the panel's notice while the spa's shared store is out
+// of reach (docs/store.md). A table whose store is on a port nothing
+// listens on (no PostgreSQL needed): the link fails, the status says
+// reachable false with an error, and the panel says since when the client
+// list is offline, in English and German, light and dark, without covering
+// STOP or a control, with zero axe violations, and without rewriting
+// itself (a live region heard again) at every status. A table without a
+// store shows no notice.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { chromium } from 'playwright-core';
+
+import { BUILD, CHROMIUM, TOKEN, axeViolations, launchBrowser, sleep, startTable, stopOnTop, stopTable, tempDir, waitFor } from './harness.mjs';
+
+const have = fs.existsSync(path.join(BUILD, 'massaged')) && fs.existsSync(CHROMIUM);
+const CLOSED_STORE = 'postgresql://table1@127.0.0.1:1/spa';   // port 1: refused
+const EN_MSG = "Sessions run from this table's copy; changes to clients wait until it is back.";
+const DE_MSG = 'Sitzungen laufen mit der Kopie dieses Tisches; Änderungen an Kunden warten, bis sie wieder da ist.';
+
+/* Spaces as one plain space: ICU puts a narrow no-break one before AM. */
+const plain = (s) => s.replace(/\s+/g, ' ').trim();
+
+/* How the panel writes a time of day in lang (hour and minute). */
+const hhmm = (lang, s) => plain(new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' }).format(new Date(1000 * s)));
+
+async function panel(browser, url, opts = {}) {
+  const ctx = await browser.newContext(Object.assign({ viewport: { width: 1280, height: 800 }, locale: 'en-GB', colorScheme: 'light', bypassCSP: true }, opts));
+  await ctx.addInitScript((tk) => localStorage.setItem('massaged.token', tk), TOKEN);
+  const p = await ctx.newPage();
+  await p.goto(url);
+  await p.locator('#conn-text', { hasText: 'Live' }).waitFor();
+  return p;
+}
+
+/* The notice's two lines, as shown. */
+async function notice(p) {
+  await p.locator('#store-notice').waitFor({ state: 'visible' });
+  return [plain(await p.locator('#store-notice-title').textContent()), plain(await p.locator('#store-notice-msg').textContent())];
+}
+
+/* The notice overlaps no visible control (a button, a select, an input). */
+async function coversNothing(p, what) {
+  const hit = await p.evaluate(() => {
+    const n = document.getElementById('store-notice').getBoundingClientRect();
+    const out = [];
+    for (const c of document.querySelectorAll('button, select, input, a[href]')) {
+      const r = c.getBoundingClientRect();
+      if (r.width === 0 || r.height === 0) continue;
+      if (r.left < n.right && n.left < r.right && r.top < n.bottom && n.top < r.bottom) out.push(c.id || c.className);
+    }
+    return out;
+  });
+  assert.deepEqual(hit, [], what + ': the notice covers a control');
+}
+
+/* Changes to the notice while it shows the same thing, over ms. */
+function mutations(p, ms) {
+  return p.evaluate((wait) => new Promise((resolve) => {
+    let n = 0;
+    const mo = new MutationObserver((list) => { n += list.length; });
+    mo.observe(document.getElementById('store-notice'), { subtree: true, childList: true, characterData: true, attributes: true });
+    setTimeout(() => { mo.disconnect(); resolve(n); }, wait);
+  }), ms);
+}
+
+describe('the store out of reach, on the panel', { skip: !have && 'massaged or chromium not found' }, () => {
+  let rig = null;
+  let store = null;
+
+  before(async () => {
+    rig = { dir: tempDir('massaged-store-') };
+    Object.assign(rig, await startTable(rig.dir, { daemon: { store: CLOSED_STORE } }));
+    rig.browser = await launchBrowser(chromium);
+    store = await waitFor(async () => {
+      const s = (await rig.daemon.api('GET', 'api/v1/status')).doc.store;
+      return s.configured && s.reachable === false && s.error && s.since > 0 ? s : null;
+    }, 20000, 'the store unreachable, with an error');
+  });
+
+  after(async () => {
+    const report = rig ? await stopTable(rig) : '';
+    assert.equal(report, '', 'sanitizer findings in the daemon log');
+  });
+
+  test('the status says why; the notice says since when, in English, light and dark', async () => {
+    assert.match(store.error, /127\.0\.0\.1|refused|connect/i);
+    const p = await panel(rig.browser, rig.daemon.url);
+    assert.deepEqual(await notice(p), ['Client list offline since ' + hhmm('en', store.since), EN_MSG]);
+    assert.match((await notice(p))[0], /since \d\d:\d\d [AP]M$/);
+    // above the client picker, in the new session's card
+    const [n, pick] = await Promise.all(['#store-notice', '#profile'].map((s) => p.locator(s).boundingBox()));
+    assert.ok(n.y + n.height <= pick.y, 'the notice above the client picker');
+    assert.equal(await p.locator('#store-notice').getAttribute('role'), 'status');
+    for (const [w, h] of [[1280, 800], [1024, 600], [390, 844]]) {
+      await p.setViewportSize({ width: w, height: h });
+      await stopOnTop(p, 'store notice at ' + w + 'x' + h);
+      await coversNothing(p, 'store notice at ' + w + 'x' + h);
+    }
+    await p.setViewportSize({ width: 1280, height: 800 });
+    assert.deepEqual(await axeViolations(p), [], 'light: axe violations');
+    // ten statuses a second, the same words: nothing rewritten, nothing
+    // for a screen reader to hear again
+    assert.equal(await mutations(p, 2000), 0, 'the notice changed while saying the same');
+    await p.context().close();
+
+    const dark = await panel(rig.browser, rig.daemon.url, { colorScheme: 'dark' });
+    assert.equal(await dark.evaluate(() => document.documentElement.dataset.theme), 'dark');
+    await notice(dark);
+    assert.deepEqual(await axeViolations(dark), [], 'dark: axe violations');
+    await dark.context().close();
+  });
+
+  test('in German, from the browser and switched to in Settings', async () => {
+    const p = await panel(rig.browser, rig.daemon.url, { locale: 'de-DE' });
+    assert.deepEqual(await notice(p), ['Kundenliste offline seit ' + hhmm('de', store.since), DE_MSG]);
+    assert.match((await notice(p))[0], /seit \d\d:\d\d$/);
+    assert.deepEqual(await axeViolations(p), [], 'German: axe violations');
+    await p.click('#settings-btn');
+    await p.selectOption('#lang', 'en');
+    await p.click('#settings-close');
+    await waitFor(async () => (await notice(p))[1] === EN_MSG, 5000, 'the notice in English');
+    assert.equal((await notice(p))[0], 'Client list offline since ' + hhmm('en', store.since));
+    await p.context().close();
+  });
+
+  test('down since another day: the date too', async () => {
+    const ctx = await rig.browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-GB' });
+    await ctx.addInitScript((tk) => localStorage.setItem('massaged.token', tk), TOKEN);
+    const p = await ctx.newPage();
+    await p.clock.setFixedTime(new Date(1000 * store.since + 2 * 86400 * 1000));
+    await p.goto(rig.daemon.url);
+    const [title] = await notice(p);
+    const d = new Date(1000 * store.since);
+    const day = plain(new Intl.DateTimeFormat('en', { dateStyle: 'short' }).format(d));
+    assert.ok(title.startsWith('Client list offline since ' + day), title);
+    assert.ok(title.includes(plain(new Intl.DateTimeFormat('en', { timeStyle: 'short' }).format(d))), title);
+    await ctx.close();
+  });
+
+  test('a table without a store shows no notice', async () => {
+    const dir = tempDir('massaged-nostore-');
+    const plainTable = await startTable(dir);
+    try {
+      const st = (await plainTable.daemon.api('GET', 'api/v1/status')).doc;
+      assert.deepEqual(st.store, { configured: false });
+      const p = await panel(rig.browser, plainTable.daemon.url);
+      await p.locator('#profile option').first().waitFor({ state: 'attached' });
+      await sleep(1500);   // three turns of the notice's render
+      assert.equal(await p.locator('#store-notice').isHidden(), true);
+      assert.equal(await p.locator('#store-notice-title').textContent(), '');
+      await p.context().close();
+    } finally {
+      assert.equal(await stopTable(Object.assign({ dir }, plainTable)), '', 'sanitizer findings (no store)');
+    }
+  });
+});
