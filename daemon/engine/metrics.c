@@ -137,6 +137,10 @@ metrics_store(struct evbuffer *out)
 		metrics_gauge(out, "massaged_store_outbox_shipped_timestamp_"
 		    "seconds", "When the outbox last shipped a line (Unix "
 		    "time).", h.shipped_at);
+	if (h.notified_at > 0)
+		metrics_gauge(out, "massaged_store_notify_timestamp_seconds",
+		    "When the store last told this table of a change made at "
+		    "another (Unix time).", h.notified_at);
 }
 
 /* One histogram series; buckets are cumulative already, the last +Inf. */

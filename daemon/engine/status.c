@@ -175,6 +175,7 @@ status_json(struct tick *c, json_t *records)
 {
 	const struct session	*s = &c->session;
 	const struct table	*t = c->cfg->table;
+	const struct profile	*newer;
 	struct bus_reading	 rd[TABLE_MAX_CONTROLLERS];
 	json_t			*o, *zones, *ctls, *step, *last;
 	int			 i, active = session_active(s);
@@ -196,6 +197,14 @@ status_json(struct tick *c, json_t *records)
 	    json_string(s->prof.id) : json_null());
 	json_object_set_new(o, "profile_name", active ?
 	    json_string(s->prof.name) : json_null());
+	json_object_set_new(o, "profile_revision", active ?
+	    json_integer(s->prof.revision) : json_null());
+	/* Changed since the session started (at this table or another of
+	 * the spa): the session keeps the limits it started with. */
+	newer = active ? profiles_find(&c->cfg->profiles, s->prof.id) : NULL;
+	json_object_set_new(o, "profile_newer_revision", newer != NULL &&
+	    newer->revision > s->prof.revision ?
+	    json_integer(newer->revision) : json_null());
 
 	step = status_step(s);
 	json_object_set_new(o, "routine", json_is_object(step) ?

@@ -263,6 +263,7 @@ store_ask_notified(struct store_link *l, PGconn *conn, char *err,
 		return (-1);
 	}
 	while ((n = PQnotifies(conn)) != NULL) {
+		store_health_notified();
 		if (strcmp(n->relname, "massaged_erasures") == 0)
 			erased = 1;
 		else if (nids < STORE_NOTIFY_MAX)

@@ -92,6 +92,14 @@ store_health_outbox(uint64_t backlog, uint64_t shipped_now)
 	pthread_mutex_unlock(&store_health_mtx);
 }
 
+void
+store_health_notified(void)
+{
+	pthread_mutex_lock(&store_health_mtx);
+	store_health.notified_at = clock_real_s();
+	pthread_mutex_unlock(&store_health_mtx);
+}
+
 json_t *
 store_status_json(void)
 {
@@ -109,6 +117,8 @@ store_status_json(void)
 	    "shipped", (json_int_t)h.shipped);
 	json_object_set_new(json_object_get(o, "outbox"), "shipped_at",
 	    h.shipped_at > 0 ? json_real(h.shipped_at) : json_null());
+	json_object_set_new(o, "notified_at", h.notified_at > 0 ?
+	    json_real(h.notified_at) : json_null());
 	return (o);
 }
 

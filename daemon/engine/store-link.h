@@ -100,9 +100,12 @@ struct store_health {
 	uint64_t	 shipped;	/* lines shipped by this run */
 	uint64_t	 failures;	/* connections lost or refused */
 	double		 shipped_at;	/* real time of the newest, 0 none */
+	double		 notified_at;	/* the newest NOTIFY heard, 0 none */
 	int		 scanned;	/* backlog counted at least once */
 };
 void	 store_health_get(struct store_health *h);
+/* A notification heard now. */
+void	 store_health_notified(void);
 /* The status's "store": {"configured": false} or the health. */
 json_t	*store_status_json(void);
 

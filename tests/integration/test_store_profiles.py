@@ -79,6 +79,22 @@ def test_intake_on_one_table_is_startable_on_the_other(tmp_path, pg, spa):
         lim = {z["name"]: z["limit_kpa"] for z in r.json()["zones"]}
         assert lim["lumbar_left"] == 0, lim         # avoided
         assert got["cap_kpa"] == want["cap_kpa"], (got, want)
+        st = d2.status()
+        assert (st["profile_revision"], st["profile_newer_revision"]) == \
+            (1, None), st
+        assert st["store"]["notified_at"] is not None, st["store"]
+        # edited on table 1 while the session runs on table 2: the
+        # session keeps its limits, the status says a newer one exists
+        r = d1.request("PUT", "/api/v1/profiles/" + pid,
+                       dict(VARICOSE, pressure="light"),
+                       headers={"If-Match": '"1"'})
+        assert r.status == 200, r.text
+        assert r.json()["cap_kpa"] < got["cap_kpa"], r.text
+        st = d2.wait_for(lambda: (lambda st: st if st[
+            "profile_newer_revision"] == 2 else None)(d2.status()),
+            what="the newer revision seen")
+        assert st["state"] == "running" and st["profile_revision"] == 1
+        assert {z["name"]: z["limit_kpa"] for z in st["zones"]} == lim
         d2.request("POST", "/api/v1/session/stop")
         d2.wait_state("idle")
         # the list of table 2 has it, found by name
