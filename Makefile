@@ -135,7 +135,7 @@ PROGS		:= $(BUILD)/massaged $(BUILD)/massaged-sim $(BUILD)/massagectl \
 
 
 .PHONY: all build tests check check-unit check-integration check-browser demo deps \
-	deps-check install uninstall deb bench soak soak-devices fuzz check-valgrind clean
+	deps-check install uninstall deb bench bench-store soak soak-devices fuzz check-valgrind clean
 .DEFAULT_GOAL := all
 
 # The build runs in a second make so that pkg-config is asked only after the
@@ -427,6 +427,14 @@ bench:
 	$(MAKE) --no-print-directory BUILD=$(BENCH_BUILD) OPT=-O2 build \
 		$(BENCH_BUILD)/massaged-bench
 	$(BENCH_BUILD)/massaged-bench -b $(BENCH_BUILD) -o docs/benchmarks.md
+
+# make bench-store: what the spa's shared store costs a table at 100 Hz
+# (tests/bench/store_cpu.py: a throwaway PostgreSQL, docs/store.md).
+bench-store:
+	$(MAKE) --no-print-directory BUILD=$(BENCH_BUILD) OPT=-O2 build
+	MASSAGED_BUILD=$(abspath $(BENCH_BUILD)) \
+	MASSAGED_WORKER=$(abspath $(BENCH_BUILD))/massaged-worker \
+		$(PYTHON) tests/bench/store_cpu.py
 
 $(BUILD)/massaged-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o) $(LIBENGINE) $(LIBCORE) \
 		$(LIBCOMMON)
