@@ -278,3 +278,92 @@ def test_migrate_without_a_store(tmp_path):
     one_error(r, d.config_path, "no store")
     r = run("--migrate", "-n", "-f", d.config_path)
     assert r.returncode == 2
+
+
+class OldServer:
+    """A server that speaks just enough of PostgreSQL's protocol (version
+    3) to say it is PostgreSQL 12.17: it refuses SSL and GSS encryption,
+    takes any startup as authenticated, reports server_version and waits
+    for the client to go. Standard library only; 127.0.0.1; stopped and
+    joined by close()."""
+
+    VERSION = "12.17"
+
+    def __init__(self):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.done = False
+        self.accepted = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _msg(kind, body):
+        import struct
+        return kind + struct.pack("!I", len(body) + 4) + body
+
+    def _one(self, c):
+        import struct
+        c.settimeout(5)
+        while True:
+            head = c.recv(8, 0x100)          # MSG_WAITALL
+            if len(head) < 8:
+                return
+            n, code = struct.unpack("!II", head)
+            rest = c.recv(n - 8, 0x100) if n > 8 else b""
+            if code in (80877103, 80877104):  # SSLRequest, GSSENCRequest
+                c.sendall(b"N")
+                continue
+            del rest
+            break
+        out = self._msg(b"R", struct.pack("!I", 0))
+        for k, v in (("server_version", self.VERSION),
+                     ("server_encoding", "UTF8"),
+                     ("client_encoding", "UTF8"),
+                     ("standard_conforming_strings", "on")):
+            out += self._msg(b"S", k.encode() + b"\0" + v.encode() + b"\0")
+        out += self._msg(b"K", struct.pack("!II", 1, 2))
+        out += self._msg(b"Z", b"I")
+        c.sendall(out)
+        while c.recv(4096):
+            pass
+
+    def _serve(self):
+        import socket
+        while not self.done:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            try:
+                self._one(c)
+            except OSError:
+                pass
+            finally:
+                c.close()
+
+    def close(self):
+        self.done = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_server_too_old(tmp_path):
+    old = OldServer()
+    try:
+        url = "postgresql://table1@127.0.0.1:%d/spa" % old.port
+        d, _ = table(tmp_path, url, TABLE_PW)
+        one_error(check(d), "store %s: the server is PostgreSQL 12.17, at "
+                  "least 13 is needed" % url)
+        one_error(run("--migrate", "-f", d.config_path), "PostgreSQL 12.17")
+        assert old.accepted >= 2
+    finally:
+        old.close()

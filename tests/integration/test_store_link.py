@@ -435,3 +435,36 @@ def test_history_reads_across_tables(tmp_path, pg, spa):
                 [i for t, i in want if t == "Table 2"]
         finally:
             pg.resume()
+
+
+@pytest.mark.parametrize("case", ["password", "schema_new", "old_server"])
+def test_each_refusal_is_said_in_the_status(tmp_path, pg, spa, case):
+    """A wrong password, a schema newer than this build, a server too
+    old: the link stays down saying why (as -n does), sessions run, the
+    daemon never crashes."""
+    from test_store import OldServer
+    old = OldServer() if case == "old_server" else None
+    k = keys(tmp_path, pg, spa)
+    if case == "password":
+        k["store_password_file"] = secret(tmp_path, "bad.pw", "wrong\n")
+        want = "password authentication failed"
+    elif case == "schema_new":
+        pg.psql("INSERT INTO massaged.schema_version (version) VALUES (99)",
+                db=spa)
+        want = "schema version 99 is newer than this build knows"
+    else:
+        k["store"] = "postgresql://table1@127.0.0.1:%d/spa" % old.port
+        want = "the server is PostgreSQL 12.17, at least 13 is needed"
+    try:
+        with Sim(tmp_path, controllers=sim_controllers()) as sim, \
+                Daemon(tmp_path, sim, daemon=k) as d:
+            d.wait_ready()
+            st = wait_error(d, want.split()[0])
+            assert want in st["error"], st
+            assert st["reachable"] is False
+            assert TABLE_PW not in json.dumps(d.status())
+            one_session(d)
+            assert metric(d, "massaged_store_up") == 0
+    finally:
+        if old is not None:
+            old.close()
