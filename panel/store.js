@@ -5,6 +5,11 @@
  * the daemon has tried it. Its words are set only when they change (the
  * time, the language): the notice is a polite live region (role status),
  * heard once when it comes, not at every status the daemon sends.
+ * While a session runs and its client's profile has been changed since it
+ * started (here or at another table of the spa: the status's
+ * profile_newer_revision), a second notice under the client's name says
+ * so: the session keeps the limits it started with, the next one uses the
+ * new revision. The same polite live region, set only when it changes.
  * Everything it says comes from panel/i18n (keys store.*). */
 (function () {
   const P = window.massagedPanel;
@@ -14,6 +19,8 @@
   const box = $('store-notice');
   const title = $('store-notice-title');
   const msg = $('store-notice-msg');
+  const newer = $('newer-notice');
+  const newerMsg = $('newer-notice-msg');
 
   function text(node, s) { if (node.textContent !== s) node.textContent = s; }
 
@@ -27,8 +34,7 @@
       : { dateStyle: 'short', timeStyle: 'short' }).format(d);
   }
 
-  function render() {
-    const st = P.status();
+  function renderOffline(st) {
     const s = st && st.store;
     if (!s || !s.configured || s.reachable || !(s.since > 0)) {
       box.hidden = true;
@@ -37,6 +43,24 @@
     text(title, t('store.offline', { time: since(s.since) }));
     text(msg, t('store.offline_msg'));
     box.hidden = false;
+  }
+
+  /* The running session's profile has a newer revision. */
+  function renderNewer(st) {
+    const active = st && ['running', 'paused', 'stopping'].includes(st.state);
+    const rev = active ? st.profile_newer_revision : null;
+    if (!Number.isInteger(rev)) {
+      newer.hidden = true;
+      return;
+    }
+    text(newerMsg, t('store.newer', { rev }));
+    newer.hidden = false;
+  }
+
+  function render() {
+    const st = P.status();
+    renderOffline(st);
+    renderNewer(st);
   }
   setInterval(render, 500);
 })();

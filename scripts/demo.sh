@@ -1,7 +1,10 @@
 #!/bin/sh
 # make demo: the simulator and the daemon on the shipped demo table, in the
 # foreground, supervised the way systemd runs the daemon.
-#   scripts/demo.sh BUILD
+#   scripts/demo.sh BUILD [-o key=value ...]
+#
+# Options after BUILD go to the daemon as they are (make demo-spa gives each
+# of its tables a name and a store this way: scripts/demo-spa.sh).
 #
 # Environment (or make variables: make demo DEMO_PORT=9090):
 #   DEMO_PORT              panel and API (default 8080)
@@ -24,6 +27,7 @@
 # start. A daemon that exits cleanly ends the demo.
 set -eu
 BUILD=${1:-build}
+[ $# -gt 0 ] && shift
 HOST=${DEMO_HOST:-127.0.0.1}
 PORT=${DEMO_PORT:-8080}
 SIM1=${DEMO_SIM_PORT:-1502}
@@ -60,7 +64,7 @@ stop() {
 	trap '' INT TERM
 	[ -n "$stopping" ] && return
 	stopping=1
-	[ -n "$sleep_pid" ] && kill "$sleep_pid" 2>/dev/null
+	[ -n "$sleep_pid" ] && kill "$sleep_pid" 2>/dev/null || true
 	if [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null; then
 		say "stopping the daemon (it vents every controller first)"
 		wait "$daemon_pid" 2>/dev/null || true
@@ -113,7 +117,8 @@ start_daemon() {
 	    -o "plugin_dir=$BUILD/plugins" \
 	    -o "state_dir=$DIR/state" \
 	    -o "token_file=$DIR/token" \
-	    -o "panel_dir=panel" &
+	    -o "panel_dir=panel" \
+	    -o "intake=$(pwd)/config/intake.ini" "$@" &
 	daemon_pid=$!
 	started=$(date +%s)
 }
@@ -134,7 +139,7 @@ wait_daemon() {
 	return 1
 }
 
-start_daemon
+start_daemon "$@"
 if ! wait_daemon; then
 	say "the daemon did not start (see above)"
 	exit 1
@@ -182,7 +187,7 @@ while :; do
 	wait "$sleep_pid" || true
 	sleep_pid=""
 	[ -n "$stopping" ] && break
-	start_daemon
+	start_daemon "$@"
 	if wait_daemon; then
 		say "the daemon is back (pid $daemon_pid)"
 	fi

@@ -60,6 +60,23 @@ def free_ports(n):
     raise RuntimeError("no %d consecutive free ports" % n)
 
 
+def launch(script, env, out_path):
+    """script (sh) on BUILD with env, its output to out_path: in its own
+    process group, like a shell in a terminal gives it. (file, proc)"""
+    out = open(out_path, "wb")
+    proc = subprocess.Popen(["sh", script, BUILD], cwd=REPO, env=env,
+                            stdin=subprocess.DEVNULL, stdout=out,
+                            stderr=subprocess.STDOUT,
+                            start_new_session=True,
+                            preexec_fn=_sigint_default)
+    return out, proc
+
+
+def read_output(path):
+    with open(path, "rb") as f:
+        return f.read().decode(errors="replace")
+
+
 class Demo:
     def __init__(self, tmp_path):
         ports = free_ports(2)
@@ -71,19 +88,11 @@ class Demo:
         env.update(DEMO_PORT=str(self.port), DEMO_SIM_PORT=str(self.sim_port),
                    DEMO_SIM_CONTROL_PORT=str(self.control_port),
                    DEMO_DIR=self.dir, DEMO_RESTART_SEC="1")
-        self._out = open(self.out_path, "wb")
-        # Its own process group, like a shell in a terminal gives it.
-        self.proc = subprocess.Popen(["sh", "scripts/demo.sh", BUILD],
-                                     cwd=REPO, env=env,
-                                     stdin=subprocess.DEVNULL,
-                                     stdout=self._out,
-                                     stderr=subprocess.STDOUT,
-                                     start_new_session=True,
-                                     preexec_fn=_sigint_default)
+        self._out, self.proc = launch("scripts/demo.sh", env,
+                                      self.out_path)
 
     def output(self):
-        with open(self.out_path, "rb") as f:
-            return f.read().decode(errors="replace")
+        return read_output(self.out_path)
 
     def wait_output(self, pattern, timeout=60):
         def found():

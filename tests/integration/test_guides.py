@@ -47,6 +47,15 @@ scratch one, the same way for every guide:
   sets it;
 - the fixed ports 8080, 1502, 1503 and 1600 become free ones, in the
   commands, the expected output and the installed massaged.ini.
+
+The spa's guide (second-table.md) starts where first-table.md ends: the
+runner installs into the scratch root and writes a token first (both
+tables stay on the simulator over TCP, as the installed massaged.ini has
+them; the RS-485 part is first-table.md's); /var/lib/massaged/table2 is
+created, as the template unit's StateDirectory= would. A throwaway
+PostgreSQL server (pgserver.py) stands in for Debian's: `sudo -u postgres
+psql` becomes its psql as the superuser on its socket, and its port 5432
+the server's; 1504, 1505 and 8081 (table 2's) become free ones.
 """
 
 import os
@@ -59,6 +68,7 @@ import time
 import pytest
 
 from daemon import REPO
+from pgserver import PgServer, pg_bindir
 from simctl import PtyPair, Sim, wait_for
 from test_demo import free_ports
 
@@ -125,7 +135,8 @@ def missing_lines(expect, output):
 class Runner:
     """One bash session running one guide's blocks."""
 
-    def __init__(self, tmp, build, ports, root=None, ttys=None, env=None):
+    def __init__(self, tmp, build, ports, root=None, ttys=None, env=None,
+                 pg=None):
         self.tmp = str(tmp)
         self.out = os.path.join(self.tmp, "blocks")
         os.makedirs(self.out)
@@ -134,6 +145,7 @@ class Runner:
         self.root = root
         self.ttys = ttys or {}
         self.ports = ports
+        self.pg = pg
         self.bg = []
         self.retries = 0
         e = {k: v for k, v in os.environ.items() if k not in MAKE_ENV_DROP}
@@ -150,6 +162,10 @@ class Runner:
                                      start_new_session=True)
 
     def rewrite(self, text):
+        if self.pg:
+            text = re.sub(r"\bsudo -u postgres psql\b", "%s -h %s -p %d -U "
+                          "postgres" % (os.path.join(self.pg.bindir, "psql"),
+                                        self.pg.dir, self.pg.port), text)
         text = re.sub(r"\bsudo (-u massaged )?", "", text)
         text = text.replace(" -o massaged -g massaged", "")
         for dev, pty in self.ttys.items():
@@ -383,3 +399,42 @@ def test_guide_first_table(tmp_path, build):
                         "MASSAGED_URL": "http://127.0.0.1:%d" % ports[8080],
                         "MASSAGED_TOKEN_FILE": root + "/etc/massaged/tokens"})
         run_guide("first-table.md", r)
+
+
+def test_guide_second_table(tmp_path, build):
+    """The spa's guide: a second table and a PostgreSQL server (a
+    throwaway one) for both; the roles and database, --migrate, both
+    table files on the store, massaged -n, both daemons linked, a client
+    taken in on table 1 started on table 2, that session in table 1's
+    history with its table."""
+    if pg_bindir() is None:
+        pytest.skip("no PostgreSQL server installed (Debian's postgresql "
+                    "package; make deps installs it)")
+    root = os.path.join(str(tmp_path), "root")
+    os.makedirs(os.path.join(root, "var", "lib", "massaged", "table2"))
+    os.makedirs(os.path.join(root, "run", "massaged"))
+    ports = fixed_ports()
+    ports.update({p: free_ports(1)[0] for p in (1504, 1505, 8081)})
+    with PgServer() as pg:
+        ports[5432] = pg.port
+        r = Runner(tmp_path, build, ports, root=root, pg=pg, env={
+            "DESTDIR": root,
+            "RUNTIME_DIRECTORY": os.path.join(root, "run", "massaged"),
+            "PATH": "%s/usr/sbin:%s/usr/bin:%s" % (root, root,
+                                                  os.environ["PATH"]),
+            "MASSAGED_WORKER": root + "/usr/libexec/massaged/massaged-worker",
+            "MASSAGED_URL": "http://127.0.0.1:%d" % ports[8080],
+            "MASSAGED_TOKEN_FILE": root + "/etc/massaged/tokens"})
+        # Where first-table.md ends: installed, a token.
+        first = Block("guide", "make PREFIX=/usr\n"
+                      "sudo make install PREFIX=/usr\n"
+                      "install -m 0600 /dev/null /etc/massaged/tokens\n"
+                      "openssl rand -hex 24 >>/etc/massaged/tokens\n", 0)
+        first.retry = False
+        try:
+            r.run(1000, first, "second-table.md: the first table")
+        except BaseException:
+            r.close()
+            raise
+        out = run_guide("second-table.md", r)
+    assert any("Table 2 " in o and "relaxation" in o for o in out)
