@@ -3,13 +3,19 @@
 #   make            build the daemon, simulator, client and plugins
 #   make check      build with ASan+UBSan and run every test
 #   make demo       build, then run the simulator and the daemon on the demo table
+#   make demo-spa   the same for two tables sharing one throwaway PostgreSQL
 #   make install    install under $(DESTDIR)$(PREFIX)
 #   make uninstall  remove what make install put there
 #   make deb        build the Debian packages (dpkg-buildpackage -b) in ..
 #   make bench      benchmarks (optimised build), not part of check
 #   make deps       install missing Debian packages (as root), else print the line
 
-VERSION		:= 0.1.0
+# The version: the top entry of debian/changelog, the package's, so the
+# package, massaged -V, massagectl -V, /metrics and the status all say the
+# same (tests/integration/test_version.py); sed where dpkg-dev is missing.
+VERSION		:= $(or $(shell dpkg-parsechangelog -l debian/changelog -S Version \
+		   2>/dev/null),$(shell sed -n '1{s/^[^ ]* (//;s/).*//;p;}' \
+		   debian/changelog 2>/dev/null),unknown)
 BUILD		?= build
 PREFIX		?= /usr/local
 SYSCONFDIR	?= /etc
@@ -134,7 +140,7 @@ PROGS		:= $(BUILD)/massaged $(BUILD)/massaged-sim $(BUILD)/massagectl \
 		   $(BUILD)/massaged-worker
 
 
-.PHONY: all build tests check check-unit check-integration check-browser demo deps \
+.PHONY: all build tests check check-unit check-integration check-browser demo demo-spa deps \
 	deps-check install uninstall deb bench bench-store soak soak-devices fuzz check-valgrind clean
 .DEFAULT_GOAL := all
 
@@ -249,6 +255,18 @@ demo: all
 	    DEMO_SIM_CONTROL_PORT=$(DEMO_SIM_CONTROL_PORT) \
 	    ./scripts/demo.sh $(BUILD)
 
+# make demo-spa [DEMO_PORT=8080] [DEMO_SIM_PORT=1502]
+# [DEMO_SIM_CONTROL_PORT=1600] [DEMO_PG_PORT=15432]: two tables on one
+# throwaway PostgreSQL (docs/store.md); Table 2 takes the next port of
+# each. See scripts/demo-spa.sh.
+DEMO_PG_PORT		?= 15432
+
+demo-spa: all
+	@./scripts/deps.sh postgresql
+	DEMO_PORT=$(DEMO_PORT) DEMO_SIM_PORT=$(DEMO_SIM_PORT) \
+	    DEMO_SIM_CONTROL_PORT=$(DEMO_SIM_CONTROL_PORT) \
+	    DEMO_PG_PORT=$(DEMO_PG_PORT) ./scripts/demo-spa.sh $(BUILD)
+
 clean:
 	rm -rf build
 
@@ -286,7 +304,7 @@ PC_SED		:= -e 's|@PREFIX@|$(PREFIX)|g' \
 		   -e 's|@LIBDIR@|$(call PC_REL,$(LIBDIR))|g'
 # Every installed file but the configuration, relative to DESTDIR.
 INSTALLED	:= $(SBINDIR)/massaged $(BINDIR)/massagectl $(BINDIR)/massaged-sim \
-		   $(WORKERPATH) \
+		   $(WORKERPATH) $(dir $(WORKERPATH))massaged-upgrade \
 		   $(PLUGIN_SRCS:plugins/%.c=$(PLUGINDIR)/%.so) \
 		   $(INCLUDEDIR)/massaged/routine.h $(INCLUDEDIR)/massaged/routine-test.h \
 		   $(PKGCONFIGDIR)/massaged-routine.pc \
@@ -313,6 +331,8 @@ install: all
 		$(DESTDIR)$(BINDIR)/
 	$(INSTALL) -d $(DESTDIR)$(dir $(WORKERPATH))
 	$(INSTALL) -m 0755 $(BUILD)/massaged-worker $(DESTDIR)$(WORKERPATH)
+	$(INSTALL) -m 0755 systemd/massaged-upgrade \
+		$(DESTDIR)$(dir $(WORKERPATH))massaged-upgrade
 	$(if $(PLUGINS),$(INSTALL) -m 0644 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/)
 	$(INSTALL) -m 0644 include/massaged/routine.h \
 		include/massaged/routine-test.h $(DESTDIR)$(INCLUDEDIR)/massaged/

@@ -28,6 +28,7 @@ struct command {
 	int		 max_args;
 	const char	*synopsis;
 	const char	*help;
+	const char	*brief;		/* what it does, for --help */
 };
 
 /* What main needs of the options besides struct client. */
@@ -43,16 +44,20 @@ struct command_opts {
 static const struct command commands[] = {
 	{ "status", cmd_status, 0, 0, "status",
 	  "Shows the state, the program and step, times, intensity, every\n"
-	  "zone's pressure against its limit and every controller's health." },
+	  "zone's pressure against its limit and every controller's health.",
+	  "show the state, the session, every zone and controller" },
 	{ "programs", cmd_programs, 0, 0, "programs",
-	  "Lists the programs that can be started, with their steps." },
+	  "Lists the programs that can be started, with their steps.",
+	  "list the programs that can be started" },
 	{ "profiles", cmd_profiles, 0, 1, "profiles [SEARCH]",
 	  "Lists the client profiles with their limits, conditions and the\n"
 	  "programs their contraindications refuse (and why), page by page;\n"
 	  "with SEARCH, only those whose name or id contains it (letters in\n"
-	  "any case)." },
+	  "any case).",
+	  "list the client profiles, their limits and refusals" },
 	{ "routines", cmd_routines, 0, 0, "routines",
-	  "Lists the loaded routine plugins and their parameters." },
+	  "Lists the loaded routine plugins and their parameters.",
+	  "list the loaded routine plugins and their parameters" },
 	{ "sessions", cmd_sessions, 0, 0,
 	  "sessions [--since DATE] [--until DATE] [--csv] [--limit N]",
 	  "Lists the session records, newest first: every session (its end,\n"
@@ -64,30 +69,38 @@ static const struct command commands[] = {
 	  "  --csv         comma-separated values with a header line, for an\n"
 	  "                export (RFC 4180; a cell starting with = + - @,\n"
 	  "                a tab or a CR gets a ' before it, never a formula)\n"
-	  "  --limit N     at most N records (default 20 without a range)" },
+	  "  --limit N     at most N records (default 20 without a range)",
+	  "list the session records, or export them (--csv)" },
 	{ "start", cmd_start, 1, 1, "start PROGRAM --profile PROFILE",
 	  "Starts PROGRAM for the client PROFILE. Refused (exit 1) when a\n"
 	  "session runs, a fault is latched, a controller is not ready, or the\n"
 	  "profile's contraindications refuse the program (the reason is\n"
 	  "printed).\n"
-	  "  --profile P  the client profile (required)" },
+	  "  --profile P  the client profile (required)",
+	  "start a program for a client's profile" },
 	{ "pause", cmd_pause, 0, 0, "pause",
 	  "Pauses the session: a controlled hold at low pressure (stop\n"
-	  "category 2). resume continues." },
+	  "category 2). resume continues.",
+	  "hold the session at low pressure (stop category 2)" },
 	{ "resume", cmd_resume, 0, 0, "resume",
-	  "Resumes a paused session." },
+	  "Resumes a paused session.",
+	  "continue a paused session" },
 	{ "stop", cmd_stop, 0, 0, "stop",
 	  "Ends the session: a controlled ramp down, then vent (stop\n"
-	  "category 1)." },
+	  "category 1).",
+	  "end the session: ramp down, then vent (category 1)" },
 	{ "estop", cmd_estop, 0, 0, "estop",
 	  "EMERGENCY STOP: vents every controller now (stop category 0) and\n"
-	  "latches a fault; reset clears it once its cause is gone." },
+	  "latches a fault; reset clears it once its cause is gone.",
+	  "EMERGENCY STOP: vent every controller now, latch a fault" },
 	{ "reset", cmd_reset, 0, 0, "reset",
 	  "Clears a latched fault. Refused (exit 1, with the reason) while its\n"
-	  "cause is still there, e.g. the e-stop circuit is open." },
+	  "cause is still there, e.g. the e-stop circuit is open.",
+	  "clear a latched fault once its cause is gone" },
 	{ "intensity", cmd_intensity, 1, 1, "intensity PERCENT",
 	  "Sets the intensity of the running session, 10 to 100 percent. It\n"
-	  "scales the routine; every limit still applies." },
+	  "scales the routine; every limit still applies.",
+	  "set the running session's intensity, 10 to 100 %" },
 	{ "watch", cmd_watch, 0, 0, "watch [--count N]",
 	  "Shows the live status from the event stream and redraws it; on a\n"
 	  "terminal it keeps the last events below the table. Reconnects when\n"
@@ -95,10 +108,12 @@ static const struct command commands[] = {
 	  "event (the status once). With --json, prints one JSON object a\n"
 	  "line: {\"event\": TYPE, \"data\": {...}}.\n"
 	  "  --count N   exit 0 after N events of the stream, printed or not\n"
-	  "              (default: run until Ctrl-C)" },
+	  "              (default: run until Ctrl-C)",
+	  "follow the live status and events until Ctrl-C" },
 	{ "preview", NULL, 0, 0, "preview ...",
 	  "Previews a program offline, without a daemon: see\n"
-	  "massagectl preview --help." },
+	  "massagectl preview --help.",
+	  "preview a program offline, without a daemon" },
 };
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
 
@@ -113,11 +128,15 @@ command_usage(FILE *fp)
 "\n"
 "Command-line client of massaged, the massage table daemon.\n"
 "\n"
-"Commands:\n");
+"Commands (massagectl help COMMAND for its arguments and options):\n");
 	for (i = 0; i < NCOMMANDS; i++)
-		fprintf(fp, "  %s\n", commands[i].synopsis);
+		if (commands[i].brief != NULL)
+			fprintf(fp, "  %-10s %s\n", commands[i].name,
+			    commands[i].brief);
+		else
+			fprintf(fp, "  %s\n", commands[i].synopsis);
 	fprintf(fp,
-"  help [COMMAND]\n"
+"  %-10s %s\n"
 "\n"
 "Options:\n"
 "  --url URL          the daemon (default $MASSAGED_URL, else %s)\n"
@@ -141,6 +160,7 @@ command_usage(FILE *fp)
 "  4  authentication failed (401: no or wrong token)\n"
 "  5  server error (5xx)\n"
 "With --all, the highest exit code of any table.\n",
+	    "help", "how to use one command: help COMMAND",
 	    DEFAULT_URL, CONFDIR, CONFDIR);
 }
 

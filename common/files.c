@@ -7,7 +7,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,97 @@ static int	files_check(const struct stat *, const char *, int, int,
 		    const char *, char *, size_t);
 static int	files_dir(const char *, char *, size_t);
 static int	files_changed(int, const struct stat *, size_t);
+static void	files_user(uid_t, gid_t, int, char *, size_t);
+static void	files_owner_fix(const struct stat *, const char *, int, char *,
+		    size_t);
+static void	files_denied(const struct stat *, const char *, char *,
+		    size_t);
+
+/* The service user of the units (User=massaged), for suggestions. */
+#define FILES_SERVICE_USER	"massaged"
+
+/* "NAME" of uid, with withgroup "NAME:GROUP" of uid and gid; numbers for
+ * what has no name. */
+static void
+files_user(uid_t uid, gid_t gid, int withgroup, char *buf, size_t len)
+{
+	struct passwd	 pw, *pwp = NULL;
+	struct group	 gr, *grp = NULL;
+	char		 pwbuf[1024], grbuf[4096], u[64], g[64];
+
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &pwp) == 0 &&
+	    pwp != NULL)
+		snprintf(u, sizeof(u), "%s", pw.pw_name);
+	else
+		snprintf(u, sizeof(u), "%lu", (unsigned long)uid);
+	if (!withgroup) {
+		snprintf(buf, len, "%s", u);
+		return;
+	}
+	if (getgrgid_r(gid, &gr, grbuf, sizeof(grbuf), &grp) == 0 &&
+	    grp != NULL)
+		snprintf(g, sizeof(g), "%s", gr.gr_name);
+	else
+		snprintf(g, sizeof(g), "%lu", (unsigned long)gid);
+	snprintf(buf, len, "%s:%s", u, g);
+}
+
+/*
+ * What to run for a file owned by another user. A secret (a token file)
+ * given to root locks out a daemon that runs as its own user: it goes to
+ * the user this process runs as, or, as root, to the user the daemon
+ * really runs as, never to root.
+ */
+static void
+files_owner_fix(const struct stat *st, const char *path, int flags,
+    char *fix, size_t fixlen)
+{
+	char	 me[160], owner[64];
+
+	if (!(flags & FILES_PRIVATE)) {
+		snprintf(fix, fixlen, "chown root %s", path);
+		return;
+	}
+	if (geteuid() != 0) {
+		files_user(geteuid(), getegid(), 1, me, sizeof(me));
+		snprintf(fix, fixlen, "chown %s %s", me, path);
+		return;
+	}
+	files_user(st->st_uid, 0, 0, owner, sizeof(owner));
+	if (strcmp(owner, FILES_SERVICE_USER) == 0)
+		snprintf(fix, fixlen, "%s is the daemon's user: check as it, "
+		    "massaged -n -u %s", owner, owner);
+	else
+		snprintf(fix, fixlen, "if the daemon runs as %s, check as "
+		    "that user: massaged -n -u %s; else give it to the "
+		    "daemon's user: chown %s:%s %s", owner, owner,
+		    FILES_SERVICE_USER, FILES_SERVICE_USER, path);
+}
+
+/*
+ * A secret this user may not read (the open failed with EACCES, st its
+ * stat): the daemon's user's is checked as that user; another's (root's
+ * say) must be given to the user the daemon runs as, never to root.
+ */
+static void
+files_denied(const struct stat *st, const char *path, char *why,
+    size_t whylen)
+{
+	char	 owner[64], name[64], me[160];
+
+	files_user(st->st_uid, 0, 0, owner, sizeof(owner));
+	files_user(geteuid(), getegid(), 0, name, sizeof(name));
+	files_user(geteuid(), getegid(), 1, me, sizeof(me));
+	if (strcmp(owner, FILES_SERVICE_USER) == 0)
+		snprintf(why, whylen, "cannot open: %s (it is the daemon's "
+		    "user's, %s: check as that user, sudo massaged -n -u %s)",
+		    strerror(EACCES), owner, owner);
+	else
+		snprintf(why, whylen, "cannot open: %s (read here as user "
+		    "%s: a daemon that runs as %s must own it: chown %s %s; "
+		    "chmod 600 %s)", strerror(EACCES), name, name, me, path,
+		    path);
+}
 
 /* Says what kind of file st is, for "is a FIFO, not a regular file". */
 static const char *
@@ -49,6 +142,7 @@ files_check(const struct stat *st, const char *path, int isdir, int flags,
 {
 	mode_t		 w;
 	const char	*by;
+	char		 fix[PATH_MAX + 256];
 
 	if (isdir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode)) {
 		if (isdir)
@@ -62,10 +156,11 @@ files_check(const struct stat *st, const char *path, int isdir, int flags,
 		return (-1);
 	}
 	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		files_owner_fix(st, path, flags, fix, sizeof(fix));
 		snprintf(why, whylen, "is owned by uid %lu, not by root or the "
-		    "daemon's user (uid %lu), who could %s (chown root %s)",
+		    "daemon's user (uid %lu), who could %s (%s)",
 		    (unsigned long)st->st_uid, (unsigned long)geteuid(), risk,
-		    path);
+		    fix);
 		return (-1);
 	}
 	if ((flags & FILES_PRIVATE) && (st->st_mode & 077) != 0) {
@@ -167,6 +262,9 @@ files_read(const char *path, size_t max, int flags, char **buf, size_t *len,
 		if (errno == ELOOP && (flags & FILES_NOFOLLOW))
 			snprintf(why, whylen, "refused: the file is a symbolic "
 			    "link (expected the file itself)");
+		else if (errno == EACCES && (flags & FILES_PRIVATE) &&
+		    geteuid() != 0 && stat(path, &st) == 0)
+			files_denied(&st, path, why, whylen);
 		else
 			snprintf(why, whylen, "cannot open: %s",
 			    strerror(errno));

@@ -24,6 +24,7 @@
 #include "notify.h"
 #include "record.h"
 #include "prove.h"
+#include "runas.h"
 #include "store.h"
 #include "store-link.h"
 #include "table-dir.h"
@@ -32,7 +33,8 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-"usage: massaged [-nvV] [--prove] [--migrate] [-f file] [-o key=value ...]\n"
+"usage: massaged [-nvV] [--prove] [--migrate] [-f file] [-u user]\n"
+"                [-o key=value ...]\n"
 "\n"
 "Controller daemon for motorised and pneumatic massage tables. Talks Modbus\n"
 "TCP/RTU (register map v2 or v1) to the actuator controllers, runs programs of\n"
@@ -45,7 +47,11 @@ usage(FILE *fp)
 "                      with -f DIR, every table file in DIR, and that no two\n"
 "                      name one controller or one listen address; with a\n"
 "                      store =, connect to it and check its password, server\n"
-"                      version and schema version\n"
+"                      version and schema version. As root, a file in\n"
+"                      %s is checked as the user massaged (when it\n"
+"                      exists), as the units run the daemon\n"
+"  -u, --user USER     with -n as root: check as USER, its groups and dialout,\n"
+"                      as the daemon would run (-u root: as root)\n"
 "      --prove         with -n: then connect to every controller and prove its\n"
 "                      safe state (arm its watchdog or interlock, stop feeding\n"
 "                      it, see it vent, reset), printing each step with its\n"
@@ -59,9 +65,11 @@ usage(FILE *fp)
 "  -h, --help          this text\n"
 "\n"
 "Signals: SIGTERM/SIGINT vent every controller and exit 0; SIGHUP reloads\n"
-"the configuration (kept only if valid) and reopens the session records.\n"
+"the configuration (kept only if valid) and reopens the session records;\n"
+"SIGUSR2 (an upgrade) refuses new sessions and exits 0 once the table is\n"
+"idle, for systemd to start the new version.\n"
 "See massaged(8), massaged.ini(5).\n",
-	    CONFDIR);
+	    CONFDIR, CONFDIR);
 }
 
 /* How long -n --prove waits for every controller's result. */
@@ -90,6 +98,34 @@ massaged_nofile(void)
 	    (unsigned long long)rl.rlim_cur);
 }
 
+/* The upgrade's restart, once nothing runs: the loop's next turn. */
+static void
+massaged_restart_now(evutil_socket_t fd, short what, void *arg)
+{
+	struct tick	*c = arg;
+
+	if (c->stopping || c->session.state != SESSION_IDLE)
+		return;
+	log_info("restarting for an upgrade: the table is idle");
+	notify_stopping();
+	tick_shutdown(c);
+}
+
+/* After SIGUSR2, every session event: idle (not a fault waiting for its
+ * reset, not a session) is the time. */
+static void
+massaged_restart_if_idle(void *arg, enum session_event ev)
+{
+	struct tick		*c = arg;
+	const struct timeval	 now = { 0, 0 };
+
+	if (!c->restart_when_idle || c->stopping ||
+	    c->session.state != SESSION_IDLE)
+		return;
+	event_base_once(c->base, -1, EV_TIMEOUT, massaged_restart_now, c,
+	    &now);
+}
+
 static void
 massaged_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -101,6 +137,14 @@ massaged_signal(evutil_socket_t sig, short what, void *arg)
 		log_info("received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		notify_stopping();
 		tick_shutdown(c);
+		break;
+	case SIGUSR2:
+		if (!c->restart_when_idle)
+			log_info("received SIGUSR2: restarting for an upgrade "
+			    "as soon as the table is idle (new sessions are "
+			    "refused meanwhile)");
+		c->restart_when_idle = 1;
+		massaged_restart_if_idle(c, SESSION_EV_STOPPED);
 		break;
 	case SIGHUP:
 		record_reopen(massaged_rec);	/* after an outside rotation */
@@ -150,6 +194,7 @@ massaged_check_tokens(struct tick *c, const char *path,
 /* What the command line asks for. */
 struct massaged_opts {
 	const char	*path;
+	const char	*user;		/* -n -u USER */
 	char		*overrides[CONFIG_MAX_OVERRIDES];
 	int		 noverrides;
 	int		 check;
@@ -167,6 +212,7 @@ massaged_options(int argc, char *argv[], struct massaged_opts *o)
 		{ "check",	no_argument,		NULL, 'n' },
 		{ "prove",	no_argument,		NULL, 'P' },
 		{ "migrate",	no_argument,		NULL, 'M' },
+		{ "user",	required_argument,	NULL, 'u' },
 		{ "verbose",	no_argument,		NULL, 'v' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ "help",	no_argument,		NULL, 'h' },
@@ -174,7 +220,7 @@ massaged_options(int argc, char *argv[], struct massaged_opts *o)
 	};
 	int	 ch;
 
-	while ((ch = getopt_long(argc, argv, "f:hno:vV", longopts,
+	while ((ch = getopt_long(argc, argv, "f:hno:u:vV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'f':
@@ -188,6 +234,9 @@ massaged_options(int argc, char *argv[], struct massaged_opts *o)
 			break;
 		case 'M':
 			o->migrate = 1;
+			break;
+		case 'u':
+			o->user = optarg;
 			break;
 		case 'o':
 			if (o->noverrides == CONFIG_MAX_OVERRIDES) {
@@ -222,6 +271,10 @@ massaged_options(int argc, char *argv[], struct massaged_opts *o)
 		fprintf(stderr, "massaged: --prove goes with -n\n");
 		return (2);
 	}
+	if (o->user != NULL && !o->check) {
+		fprintf(stderr, "massaged: -u goes with -n\n");
+		return (2);
+	}
 	if (o->migrate && o->check) {
 		fprintf(stderr, "massaged: --migrate goes without -n\n");
 		return (2);
@@ -246,6 +299,30 @@ massaged_check_store(const struct table *t)
 	}
 	printf("%s\n", msg);
 	return (0);
+}
+
+/*
+ * -n as root checks as the user the daemon runs as (runas.c), saying so:
+ * -1 to go on, else the exit status.
+ */
+static int
+massaged_check_as(const struct massaged_opts *o)
+{
+	char	 name[64], err[512];
+	int	 rc;
+
+	rc = runas_pick(o->user, o->path, name, sizeof(name), err,
+	    sizeof(err));
+	if (rc == 0)
+		return (-1);
+	if (rc == 1 && runas_drop(name, err, sizeof(err)) == 0) {
+		printf("checking as user %s, %s\n", name, o->user != NULL ?
+		    "as -u says" : "as the service runs");
+		fflush(stdout);
+		return (-1);
+	}
+	log_emit(LOG_ERR, "%s", err);
+	return (rc == -1 ? 2 : 1);
 }
 
 /*
@@ -367,7 +444,8 @@ massaged_base(void)
 static int
 massaged_run(struct tick *ctl, struct event_base *base, const char *path)
 {
-	struct event		*sigs[4];
+	struct event		*sigs[5];
+	struct tick_observer	 obs = { 0 };
 	struct api		*api;
 	struct record		*rec;
 	struct store_link	*store;
@@ -399,7 +477,11 @@ massaged_run(struct tick *ctl, struct event_base *base, const char *path)
 	sigs[0] = evsignal_new(base, SIGTERM, massaged_signal, ctl);
 	sigs[1] = evsignal_new(base, SIGINT, massaged_signal, ctl);
 	sigs[2] = evsignal_new(base, SIGHUP, massaged_signal, ctl);
-	sigs[3] = NULL;
+	sigs[3] = evsignal_new(base, SIGUSR2, massaged_signal, ctl);
+	sigs[4] = NULL;
+	obs.arg = ctl;
+	obs.event = massaged_restart_if_idle;
+	tick_observe(ctl, &obs);
 	for (i = 0; sigs[i] != NULL; i++)
 		evsignal_add(sigs[i], NULL);
 
@@ -437,6 +519,8 @@ main(int argc, char *argv[])
 	}
 	if (o.migrate)
 		return (massaged_migrate(&o));
+	if (o.check && (rc = massaged_check_as(&o)) != -1)
+		return (rc);
 	if (o.check && table_dir_is_dir(o.path))
 		return (table_dir_check(o.path, o.overrides, o.noverrides));
 	if ((rc = massaged_load(&ctl, &o)) != -1)

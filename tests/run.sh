@@ -59,7 +59,7 @@ for suite in $SUITES; do
 	integration)
 		echo "== integration (pytest)"
 		isolate "$PYTHON" -m pytest -q -p no:cacheprovider \
-		    tests/integration \
+		    --durations=30 tests/integration \
 		    >"$log" 2>&1
 		rc=$?
 		cat "$log"

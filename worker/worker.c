@@ -105,6 +105,7 @@ worker_desc(const struct massaged_routine *d)
 
 	memset(&m, 0, sizeof(m));
 	m.h.type = WK_DESC;
+	snprintf(m.build, sizeof(m.build), "%s", MASSAGED_VERSION);
 	m.abi_version = d->abi_version;
 	m.size = d->size;
 	if (d->abi_version != MASSAGED_ROUTINE_ABI_VERSION ||
@@ -452,6 +453,10 @@ main(int argc, char *argv[])
 		    "on fd %d)\n", WORKER_FD, WORKER_SHM_FD);
 		return (2);
 	}
+	/* Started through the daemon's copy of this binary: that one is
+	 * not ours to keep, and the name is. */
+	(void)close(WORKER_EXE_FD);
+	(void)prctl(PR_SET_NAME, "massaged-worker", 0, 0, 0);
 	worker_map();
 	if (sandbox_begin(argv[1]) == -1)
 		worker_fail("cannot lock the worker down: %s", strerror(errno));

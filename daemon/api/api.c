@@ -423,6 +423,16 @@ api_start_session(struct api *a, struct evhttp_request *req, json_t *body)
 	if ((prog = api_id_field(req, body, "program", "program")) == NULL ||
 	    (prof = api_id_field(req, body, "profile", "profile")) == NULL)
 		return;
+	/* An upgrade waits for this session's end (SIGUSR2). */
+	if (a->c->restart_when_idle) {
+		api_error(req, 503, "restarting", "the table restarts for an "
+		    "upgrade as soon as it is idle; start the session again in "
+		    "a minute");
+		if (a->rec != NULL)
+			record_refused(a->rec, prog, prof, a->actor,
+			    "restarting", "the table restarts for an upgrade");
+		return;
+	}
 	if (a->rec == NULL) {
 		tick_input(a->c, &in);
 		rc = session_start(&a->c->session, prog, prof, &in, a->actor,

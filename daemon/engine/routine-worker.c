@@ -118,9 +118,24 @@ routine_worker_path(void)
 	return (WORKERPATH);
 }
 
-/* Starts a worker for one plugin file; it loads it on its own time. */
-struct routine_worker *
-routine_worker_spawn(const char *so, char *why, size_t whylen)
+/* The worker binary held open, above the descriptors a spawn sets. */
+static int
+routine_worker_hold(const char *bin)
+{
+	int	 fd, high;
+
+	if ((fd = open(bin, O_RDONLY | O_CLOEXEC)) == -1)
+		return (-1);
+	high = fcntl(fd, F_DUPFD_CLOEXEC, WORKER_EXE_FD + 1);
+	close(fd);
+	return (high);
+}
+
+/* posix_spawn() of the held worker binary with the worker's descriptors:
+ * posix_spawn()'s result. */
+static int
+routine_worker_launch(struct routine_worker *w, const char *so, int exe,
+    int sock, int mfd, int err)
 {
 	static char *const		 env[] = {
 #ifdef ROUTINE_ASAN
@@ -134,17 +149,58 @@ routine_worker_spawn(const char *so, char *why, size_t whylen)
 #endif
 		NULL
 	};
-	struct routine_worker		*w;
 	posix_spawn_file_actions_t	 fa;
 	posix_spawnattr_t		 at;
 	sigset_t			 all, none;
+	char				*argv[3], self[32];
+	int				 rc;
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", WORKER_EXE_FD);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, err, 2);
+	posix_spawn_file_actions_adddup2(&fa, sock, WORKER_FD);
+	posix_spawn_file_actions_adddup2(&fa, mfd, WORKER_SHM_FD);
+	posix_spawn_file_actions_adddup2(&fa, exe, WORKER_EXE_FD);
+	posix_spawn_file_actions_addclosefrom_np(&fa, WORKER_EXE_FD + 1);
+	posix_spawnattr_init(&at);
+	sigfillset(&all);
+	sigemptyset(&none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	argv[0] = "massaged-worker";
+	argv[1] = (char *)(uintptr_t)so;
+	argv[2] = NULL;
+	rc = posix_spawn(&w->pid, self, &fa, &at, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	return (rc);
+}
+
+/* Starts a worker for one plugin file; it loads it on its own time. */
+struct routine_worker *
+routine_worker_spawn(const char *so, char *why, size_t whylen)
+{
+	struct routine_worker		*w;
+	static int			 exe = -1;
 	const char			*bin = routine_worker_path();
-	char				*argv[3];
 	void				*sh;
 	const char			*base;
 	int				 sv[2], ep[2], rc, mfd;
 
 	routine_worker_reap();
+	/* The worker of this daemon's version, held from the first start:
+	 * an upgrade that replaces the file on disk does not change what
+	 * the rest of this daemon's life runs (it restarts when idle). */
+	if (exe == -1 && (exe = routine_worker_hold(bin)) == -1) {
+		routine_worker_why(why, whylen, "cannot start %s: %s", bin,
+		    strerror(errno));
+		return (NULL);
+	}
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		snprintf(why, whylen, "out of memory");
 		return (NULL);
@@ -175,27 +231,7 @@ routine_worker_spawn(const char *so, char *why, size_t whylen)
 	/* Named by its file until its caller names it. */
 	base = strrchr(so, '/') != NULL ? strrchr(so, '/') + 1 : so;
 	snprintf(w->name, sizeof(w->name), "%s", base);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], WORKER_FD);
-	posix_spawn_file_actions_adddup2(&fa, mfd, WORKER_SHM_FD);
-	posix_spawn_file_actions_addclosefrom_np(&fa, WORKER_SHM_FD + 1);
-	posix_spawnattr_init(&at);
-	sigfillset(&all);
-	sigemptyset(&none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-	argv[0] = "massaged-worker";
-	argv[1] = (char *)(uintptr_t)so;
-	argv[2] = NULL;
-	rc = posix_spawn(&w->pid, bin, &fa, &at, argv, env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
+	rc = routine_worker_launch(w, so, exe, sv[1], mfd, ep[1]);
 	close(sv[1]);
 	close(mfd);
 	close(ep[1]);
@@ -470,9 +506,19 @@ routine_worker_wait_soft(struct routine_worker *w, uint32_t want,
 		if (want == WK_DESC && (size_t)n < offsetof(struct wk_desc,
 		    params))
 			break;
-		if (want == WK_DESC)
+		if (want == WK_DESC) {
 			((char *)&w->buf)[n < (ssize_t)sizeof(w->buf) ? n :
 			    (ssize_t)sizeof(w->buf) - 1] = '\0';
+			w->buf.desc.build[sizeof(w->buf.desc.build) - 1] = '\0';
+			if (strcmp(w->buf.desc.build, MASSAGED_VERSION) != 0) {
+				snprintf(why, whylen, "the worker is of "
+				    "massaged %s, this daemon of %s: restart "
+				    "the daemon after an upgrade; killed",
+				    w->buf.desc.build, MASSAGED_VERSION);
+				routine_worker_end(w, 1, why, whylen);
+				return (-1);
+			}
+		}
 		w->len = (size_t)n;
 		return (0);
 	}

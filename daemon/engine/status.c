@@ -185,6 +185,8 @@ status_json(struct tick *c, json_t *records)
 
 	o = json_object();
 	json_object_set_new(o, "table", json_string(t->name));
+	/* The one version: debian/changelog's (massaged -V, /metrics). */
+	json_object_set_new(o, "version", json_string(MASSAGED_VERSION));
 	json_object_set_new(o, "state",
 	    json_string(session_state_name(s->state)));
 	json_object_set_new(o, "session_id", s->id > 0 ?
@@ -228,6 +230,8 @@ status_json(struct tick *c, json_t *records)
 		    bus_backend(c->bus, i)->describe(), &rd[i]));
 	json_object_set_new(o, "controllers", ctls);
 	json_object_set_new(o, "ready", json_boolean(c->ready));
+	json_object_set_new(o, "restart_pending",
+	    json_boolean(c->restart_when_idle));
 	json_object_set_new(o, "fault", s->fault_latched ?
 	    json_string(s->fault_message) : json_null());
 	json_object_set_new(o, "fault_reason", s->fault_latched &&

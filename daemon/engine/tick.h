@@ -47,6 +47,7 @@ struct tick {
 	uint64_t		 downs_seen[TABLE_MAX_CONTROLLERS];
 	int			 ready;
 	int			 stopping;
+	int			 restart_when_idle;	/* SIGUSR2: an upgrade */
 	double			 routine_budget_ms;
 
 	/* statistics for /metrics and the watchdog */

@@ -38,6 +38,8 @@
 
 #define WORKER_FD		3
 #define WORKER_SHM_FD		4	/* closed by the worker once mapped */
+#define WORKER_EXE_FD		5	/* the daemon's own worker binary, held
+					   across an upgrade: closed at once */
 #define WORKER_ZONES_MAX	256	/* TABLE_MAX_ZONES */
 #define WORKER_PARAMS_MAX	32	/* ROUTINE_PARAMS_MAX */
 #define WORKER_NAME_LEN		48
@@ -74,6 +76,7 @@ struct wk_param {
 };
 struct wk_desc {
 	struct wk_hdr	 h;
+	char		 build[WORKER_NAME_LEN];  /* MASSAGED_VERSION */
 	uint32_t	 abi_version;
 	uint32_t	 size;
 	uint32_t	 flags;
