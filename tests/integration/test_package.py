@@ -143,9 +143,10 @@ def test_package_contents(debs):
                  "/lib/systemd/system/massaged@.service",
                  "/usr/lib/sysusers.d/massaged.conf",
                  "/usr/lib/tmpfiles.d/massaged.conf",
-                 "/etc/massaged/massaged.ini",
-                 "/etc/massaged/devices/wago-750-352.ini",
-                 "/etc/massaged/devices/rs485-ao8.ini",
+                 "/usr/share/massaged/etc/massaged.ini",
+                 "/usr/share/massaged/etc/devices/wago-750-352.ini",
+                 "/usr/share/massaged/etc/devices/rs485-ao8.ini",
+                 "/usr/libexec/massaged/massaged-upgrade",
                  "/usr/share/man/man8/massaged.8.gz"):
         assert path in daemon, path
     # No token in the package: it is made at installation.
@@ -158,10 +159,12 @@ def test_package_contents(debs):
     dev = contents(files["massaged-dev"])
     assert {"/usr/include/massaged/routine.h",
             "/usr/share/pkgconfig/massaged-routine.pc"} <= dev
-    # Every file of /etc/massaged is a conffile.
+    # No file of the site's is a conffile: an upgrade never asks about
+    # one (the postinst copies them into /etc/massaged once); what is in
+    # /etc is a conffile.
     conf = set(control(files["massaged"], "conffiles").split())
     etc = {p for p in daemon if p.startswith("/etc/") and not p.endswith("/")}
-    assert etc and conf == etc, (conf ^ etc)
+    assert conf == etc == {"/etc/logrotate.d/massaged"}, (conf, etc)
 
 
 def test_maintainer_scripts(debs):
@@ -194,7 +197,8 @@ def test_postinst_makes_a_token(debs, tmp_path):
     recorded by a stand-in): one token the daemon accepts, mode 0600,
     given to the service user; an existing token file is left alone."""
     post = control(debs["files"]["massaged"], "postinst")
-    block = post[post.index('if [ "$1" = "configure" ]; then\n\ttokens='):]
+    block = post[post.index('if [ "$1" = "configure" ]; then\n\tsite_files'
+                            '\n\ttokens='):].replace("\tsite_files\n", "", 1)
     etc = tmp_path / "etc"
     etc.mkdir()
     tokens = etc / "tokens"
@@ -225,6 +229,70 @@ def test_postinst_makes_a_token(debs, tmp_path):
     assert tokens.read_text() == token
 
 
+def maintainer(debs, name, root, *args):
+    """The package's maintainer script name with DPKG_ROOT=root: its site
+    files and purge parts (chown and the systemd helpers stand in)."""
+    text = control(debs["files"]["massaged"], name)
+    bindir = os.path.join(str(root), "..", "stand-ins")
+    os.makedirs(bindir, exist_ok=True)
+    for cmd in ("chown", "systemd-sysusers", "systemd-tmpfiles",
+                "deb-systemd-helper", "deb-systemd-invoke", "systemctl"):
+        path = os.path.join(bindir, cmd)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\nexit 0\n")
+        os.chmod(path, 0o755)
+    # The token is the token test's; here the site's files.
+    text = text.replace("/etc/massaged/tokens", "%s/etc/massaged/tokens"
+                        % root)
+    text = text.replace("/usr/libexec/massaged/massaged-upgrade", "true")
+    env = dict(os.environ, DPKG_ROOT=str(root),
+               PATH="%s:%s" % (bindir, os.environ["PATH"]))
+    return subprocess.run(["sh", "-c", text, name] + list(args), env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_site_files_are_the_sites(debs, tmp_path):
+    """An unattended upgrade with an edited table file completes: the
+    postinst copies the defaults once; an edited file is never touched
+    (its new default goes beside it as .dist), a deleted one stays
+    deleted, a new default comes; a purge removes what the package made
+    and keeps what the site added and /var/lib/massaged."""
+    root = tmp_path / "root"
+    shutil.copytree(os.path.join(debs["root"], "usr", "share", "massaged",
+                                 "etc"),
+                    root / "usr" / "share" / "massaged" / "etc")
+    (root / "var" / "lib" / "massaged").mkdir(parents=True)
+    (root / "var" / "lib" / "massaged" / "sessions.jsonl").write_text("{}\n")
+    etc = root / "etc" / "massaged"
+    p = maintainer(debs, "postinst", root, "configure", "")
+    assert p.returncode == 0, p.stderr
+    shipped = root / "usr" / "share" / "massaged" / "etc"
+    assert (etc / "massaged.ini").read_text() == \
+        (shipped / "massaged.ini").read_text()
+    assert (etc / "devices" / "wago-750-352.ini").exists()
+    # the site edits its table, deletes a program, adds a file
+    (etc / "massaged.ini").write_text("[daemon]\nname = Room 4\n")
+    gone = sorted((etc / "programs").iterdir())[0]
+    gone.unlink()
+    (etc / "site.ini").write_text("ours\n")
+    # the next version: the table's default changed, a new default
+    (shipped / "massaged.ini").write_text(
+        (shipped / "massaged.ini").read_text() + "; new default\n")
+    (shipped / "profiles" / "new_default.ini").write_text("[client]\n")
+    p = maintainer(debs, "postinst", root, "configure", "0.0.9")
+    assert p.returncode == 0, p.stderr
+    assert (etc / "massaged.ini").read_text() == "[daemon]\nname = Room 4\n"
+    assert (etc / "massaged.ini.dist").read_text().endswith(
+        "; new default\n")
+    assert not gone.exists()
+    assert (etc / "profiles" / "new_default.ini").exists()
+    # purge: the package's files go, the site's own and the state stay
+    p = maintainer(debs, "postrm", root, "purge")
+    assert p.returncode == 0, p.stderr
+    assert sorted(os.listdir(etc)) == ["site.ini"]
+    assert (root / "var" / "lib" / "massaged" / "sessions.jsonl").exists()
+
+
 def installed_check(debs, *extra):
     """The installed massaged -n, with the unpacked files and a state
     directory of its own (the default is this machine's
@@ -233,7 +301,8 @@ def installed_check(debs, *extra):
     state = os.path.join(debs["out"], "state")
     os.makedirs(state, exist_ok=True)
     return subprocess.run(
-        [r("/usr/sbin/massaged"), "-n", "-f", r("/etc/massaged/massaged.ini"),
+        [r("/usr/sbin/massaged"), "-n", "-f",
+         r("/usr/share/massaged/etc/massaged.ini"),
          "-o", "plugin_dir=" + r("/usr/lib/massaged/routines"),
          "-o", "panel_dir=" + r("/usr/share/massaged/panel"),
          "-o", "state_dir=" + state] + list(extra),
@@ -245,7 +314,9 @@ def test_installed_check_and_run(debs, tmp_path):
     token file the postinst makes, accepted with one; then the installed
     daemon runs a table of the installed simulator."""
     r = lambda p: rooted(debs, p)
-    tokens = r("/etc/massaged/tokens")
+    # The defaults the postinst copies into /etc/massaged, where they
+    # are read here (their token file is next to them).
+    tokens = r("/usr/share/massaged/etc/tokens")
     if os.path.exists(tokens):
         os.unlink(tokens)
     p = installed_check(debs)
@@ -260,7 +331,7 @@ def test_installed_check_and_run(debs, tmp_path):
     assert p.returncode == 0, p.stderr
     assert p.stdout == "configuration OK\n"
 
-    conf = r("/etc/massaged")
+    conf = r("/usr/share/massaged/etc")
     ctls, zones = demo_table(os.path.join(conf, "massaged.ini"))
     for _, c in ctls:
         c.pop("address", None)
