@@ -45,8 +45,9 @@ PYTHON		?= /usr/bin/python3
 
 CC		?= cc
 PKG_CONFIG	?= pkg-config
-# massagectl links only CLIENT_PC: no libmodbus, no libsystemd.
-CLIENT_PC	:= libevent inih jansson
+# massagectl links only CLIENT_PC: no libmodbus, no libsystemd; OpenSSL
+# for https:// to a reverse proxy in front of a daemon (client/http-tls.c).
+CLIENT_PC	:= libevent libevent_openssl openssl inih jansson
 LIBS_PC		:= libevent libevent_pthreads libmodbus inih jansson libpq
 HAVE_SYSTEMD	?= $(shell $(PKG_CONFIG) --exists libsystemd 2>/dev/null && echo 1)
 ifeq ($(HAVE_SYSTEMD),1)
@@ -216,7 +217,8 @@ $(BUILD)/tests/unit/test_preview.o: ALL_CFLAGS += -iquote client
 
 # --- dependencies -----------------------------------------------------------
 BUILD_DEBS	:= build-essential pkg-config libevent-dev libmodbus-dev libinih-dev \
-		   libjansson-dev libsystemd-dev libcmocka-dev libseccomp-dev libpq-dev
+		   libjansson-dev libsystemd-dev libcmocka-dev libseccomp-dev libpq-dev \
+		   libssl-dev
 CHECK_DEBS	:= $(BUILD_DEBS) socat python3 python3-pytest chromium node:nodejs \
 		   npm:npm systemd curl openssl logrotate postgresql
 # The package test (dpkg-buildpackage, lintian) and promtool for the alert rules.

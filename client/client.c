@@ -3,16 +3,24 @@
  * token (the daemon's own token file format), one request to the daemon
  * with its exit code and error report, and reading values of its JSON.
  */
+#include <sys/types.h>
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
+#include "files.h"
 #include "http.h"
 #include "massagectl.h"
+
+#define TOKEN_FILE_MAX	(64 * 1024)	/* as the daemon's */
 
 /* A usage error: one line saying what is wrong, and where help is. */
 int
@@ -34,41 +42,105 @@ client_usage_error(const char *fmt, ...)
  * TOKEN or NAME TOKEN ROLE (NAME TOKEN is read too: roles are the
  * daemon's to judge, and it refuses a line without one).
  */
+static int
+client_token_line(char *line, char *out, size_t outlen)
+{
+	char	*p, *e, *w;
+
+	for (p = line; *p == ' ' || *p == '\t'; p++)
+		;
+	e = p + strcspn(p, "\r\n");
+	*e = '\0';
+	while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+		*--e = '\0';
+	if (*p == '\0' || *p == '#')
+		return (0);
+	if (p[strcspn(p, " \t")] != '\0') {	/* NAME TOKEN [ROLE] */
+		for (w = p + strcspn(p, " \t"); *w == ' ' || *w == '\t'; w++)
+			;
+		p = w;
+		p[strcspn(p, " \t")] = '\0';
+	}
+	if (strlen(p) >= outlen) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	snprintf(out, outlen, "%s", p);
+	return (1);
+}
+
 int
 client_token_read(const char *path, char *out, size_t outlen)
 {
 	FILE	*fp;
-	char	 line[1024], *p, *e, *w;
+	char	 line[1024];
+	int	 rc;
 
 	if ((fp = fopen(path, "r")) == NULL)
 		return (-1);
 	while (fgets(line, sizeof(line), fp) != NULL) {
-		for (p = line; *p == ' ' || *p == '\t'; p++)
-			;
-		e = p + strcspn(p, "\r\n");
-		*e = '\0';
-		while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-			*--e = '\0';
-		if (*p == '\0' || *p == '#')
+		if ((rc = client_token_line(line, out, outlen)) == 0)
 			continue;
+		explicit_bzero(line, sizeof(line));
 		fclose(fp);
-		if (p[strcspn(p, " \t")] != '\0') {	/* NAME TOKEN [ROLE] */
-			for (w = p + strcspn(p, " \t"); *w == ' ' ||
-			    *w == '\t'; w++)
-				;
-			p = w;
-			p[strcspn(p, " \t")] = '\0';
-		}
-		if (strlen(p) >= outlen) {
-			errno = ENAMETOOLONG;
-			return (-1);
-		}
-		snprintf(out, outlen, "%s", p);
-		return (0);
+		return (rc == 1 ? 0 : -1);
 	}
 	fclose(fp);
 	errno = ENOENT;
 	return (-1);
+}
+
+/*
+ * A table's own token file, from the tables file of --all: a secret of
+ * the user who runs massagectl, as the daemon's token file is the
+ * daemon's. A regular file, not a symbolic link, owned by this user, that
+ * neither group nor others may read or write, in a directory only its
+ * owner or root can write (common/files.c, the daemon's own rule). -1
+ * with why set to what is wrong and what to run.
+ */
+int
+client_token_private(const char *path, char *out, size_t outlen, char *why,
+    size_t whylen)
+{
+	struct stat	 st;
+	char		*buf, *line, *next, sec[PATH_MAX + 512];
+	size_t		 len;
+	int		 rc = 0;
+
+	if (lstat(path, &st) == -1) {
+		snprintf(why, whylen, "token file %s: %s", path,
+		    strerror(errno));
+		return (-1);
+	}
+	if (S_ISREG(st.st_mode) && st.st_uid != geteuid()) {
+		snprintf(why, whylen, "token file %s is owned by uid %lu, not "
+		    "by this user (uid %lu): copy it to a file of your own, "
+		    "mode 0600", path, (unsigned long)st.st_uid,
+		    (unsigned long)geteuid());
+		return (-1);
+	}
+	if (S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+		snprintf(why, whylen, "token file %s is readable or writable "
+		    "by group or others (mode %04o): chmod 600 %s", path,
+		    (unsigned int)(st.st_mode & 07777), path);
+		return (-1);
+	}
+	if (files_read(path, TOKEN_FILE_MAX, FILES_NOFOLLOW | FILES_PRIVATE |
+	    FILES_STABLE, &buf, &len, sec, sizeof(sec)) == -1) {
+		snprintf(why, whylen, "token file %s: %s", path, sec);
+		return (-1);
+	}
+	for (line = buf; line != NULL && rc == 0; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		rc = client_token_line(line, out, outlen);
+	}
+	explicit_bzero(buf, len);
+	free(buf);
+	if (rc != 1)
+		snprintf(why, whylen, "token file %s: %s", path, rc == 0 ?
+		    "no token in it" : "the token is too long");
+	return (rc == 1 ? 0 : -1);
 }
 
 /* --token-file, MASSAGED_TOKEN, MASSAGED_TOKEN_FILE, CONFDIR/tokens. */

@@ -1,7 +1,8 @@
 /*
  * cmd-fleet.c: massagectl --all, one command (status, stop or estop) on
  * every table of a tables file at once, a thread each, then one line per
- * table.
+ * table; or sessions: every table's own records, merged newest first,
+ * with the table's name of the tables file in their table column.
  */
 #include <errno.h>
 #include <limits.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -26,9 +28,21 @@ struct fleet_table {
 	const struct client *x;		/* the options */
 	const char	*cmd;
 	pthread_t	 thread;
+	struct http_url	 u;
+	const char	*token;		/* its own, x's, or NULL */
+	char		 own_token[512];
 	int		 rc;
-	json_t		*doc;		/* the reply, or NULL */
+	json_t		*doc;		/* the reply, sessions: the records */
+	int		 spa;		/* sessions: the store answered */
 	char		 err[PATH_MAX + 600];	/* else why not */
+};
+
+/* A record of --all sessions, for the merge: newest start first. */
+struct fleet_rec {
+	json_t		*s;
+	const char	*start;
+	int		 table;		/* its line in the tables file */
+	size_t		 pos;		/* in that table's list */
 };
 
 /* The tables file: "NAME URL [TOKEN_FILE]" a line, # comments. */
@@ -84,57 +98,101 @@ cmd_fleet_read(const char *path, struct fleet_table *t, int *nt)
 	return (0);
 }
 
+/*
+ * One request to a table: an exit code, *doc the reply's JSON (also of
+ * an error, for --json), t->err why not.
+ */
+static int
+cmd_fleet_call(struct fleet_table *t, const char *method, const char *path,
+    json_t **doc)
+{
+	struct http_response	 res;
+	int			 rc;
+
+	*doc = NULL;
+	if (http_request(&t->u, method, path, t->token, NULL, TIMEOUT_MS, &res,
+	    t->err, sizeof(t->err)) == -1)
+		return (EXIT_TRANSPORT);
+	rc = client_exit_for_status(res.status);
+	*doc = json_loads(res.body, 0, NULL);
+	if (rc != EXIT_OK)
+		snprintf(t->err, sizeof(t->err), "%s (%d %s): %s",
+		    res.status >= 500 ? "server error" : res.status == 401 ?
+		    "authentication failed" : "refused", res.status,
+		    client_str(*doc, "error"), client_str(*doc, "message"));
+	else if (*doc == NULL) {
+		snprintf(t->err, sizeof(t->err), "the reply is not JSON");
+		rc = EXIT_TRANSPORT;
+	}
+	http_response_free(&res);
+	return (rc);
+}
+
+/* A page of a table's records (sessions_fetch()). */
+static int
+cmd_fleet_get(void *arg, const char *path, json_t **doc)
+{
+	int	 rc;
+
+	if ((rc = cmd_fleet_call(arg, "GET", path, doc)) != EXIT_OK) {
+		json_decref(*doc);
+		*doc = NULL;
+	}
+	return (rc);
+}
+
+/*
+ * A table's own records (scope=table: tables sharing a store are not
+ * listed twice, refused starts are there, and a store that is down
+ * changes nothing), each named as in the tables file.
+ */
+static void
+cmd_fleet_sessions(struct fleet_table *t)
+{
+	json_t	*s;
+	size_t	 i;
+
+	t->doc = json_array();
+	t->rc = sessions_fetch(t->x, "table", cmd_fleet_get, t, t->doc,
+	    &t->spa);
+	json_array_foreach(t->doc, i, s)
+		if (json_is_object(s))
+			json_object_set_new(s, "table", json_string(t->name));
+}
+
 /* One table, on its own thread: a dead table never delays the others. */
 static void *
 cmd_fleet_run(void *arg)
 {
 	struct fleet_table	*t = arg;
-	struct http_url		 u;
-	struct http_response	 res;
 	const char		*method = "POST", *path;
-	const char		*token = t->x->have_token ? t->x->token : NULL;
-	char			 tok[512];
 
-	if (strcmp(t->cmd, "status") == 0) {
-		method = "GET";
-		path = "/api/v1/status";
-	} else if (strcmp(t->cmd, "stop") == 0)
-		path = "/api/v1/session/stop";
-	else
-		path = "/api/v1/estop";
-	if (http_url_parse(t->url, &u, t->err, sizeof(t->err)) == -1) {
+	if (http_url_parse(t->url, &t->u, t->err, sizeof(t->err)) == -1) {
 		t->rc = EXIT_USAGE;
 		return (NULL);
 	}
+	t->token = t->x->have_token ? t->x->token : NULL;
 	if (t->token_file[0] != '\0') {
-		if (client_token_read(t->token_file, tok, sizeof(tok)) == -1) {
-			snprintf(t->err, sizeof(t->err), "token file %s: %s",
-			    t->token_file, errno == ENOENT ? "no token in it, "
-			    "or missing" : strerror(errno));
+		if (client_token_private(t->token_file, t->own_token,
+		    sizeof(t->own_token), t->err, sizeof(t->err)) == -1) {
 			t->rc = EXIT_USAGE;
 			return (NULL);
 		}
-		token = tok;
+		t->token = t->own_token;
 	}
-	if (http_request(&u, method, path, token, NULL, TIMEOUT_MS, &res,
-	    t->err, sizeof(t->err)) == -1) {
-		t->rc = EXIT_TRANSPORT;
-		explicit_bzero(tok, sizeof(tok));
-		return (NULL);
+	if (strcmp(t->cmd, "sessions") == 0)
+		cmd_fleet_sessions(t);
+	else {
+		if (strcmp(t->cmd, "status") == 0) {
+			method = "GET";
+			path = "/api/v1/status";
+		} else if (strcmp(t->cmd, "stop") == 0)
+			path = "/api/v1/session/stop";
+		else
+			path = "/api/v1/estop";
+		t->rc = cmd_fleet_call(t, method, path, &t->doc);
 	}
-	explicit_bzero(tok, sizeof(tok));
-	t->rc = client_exit_for_status(res.status);
-	t->doc = json_loads(res.body, 0, NULL);
-	if (t->rc != EXIT_OK)
-		snprintf(t->err, sizeof(t->err), "%s (%d %s): %s",
-		    res.status >= 500 ? "server error" : res.status == 401 ?
-		    "authentication failed" : "refused", res.status,
-		    client_str(t->doc, "error"), client_str(t->doc, "message"));
-	else if (t->doc == NULL) {
-		snprintf(t->err, sizeof(t->err), "the reply is not JSON");
-		t->rc = EXIT_TRANSPORT;
-	}
-	http_response_free(&res);
+	explicit_bzero(t->own_token, sizeof(t->own_token));
 	return (NULL);
 }
 
@@ -181,47 +239,95 @@ cmd_fleet_line(const struct fleet_table *t, int wname)
 	    note);
 }
 
-/*
- * --all: the command on every table of the tables file at once (a thread
- * each, so an e-stop reaches every table without waiting for a dead one),
- * then one line per table in the file's order.
- */
-int
-cmd_fleet(struct client *x, const char *path, const char *cmd)
+static int
+cmd_fleet_rec_cmp(const void *a, const void *b)
 {
-	struct fleet_table	*t;
-	json_t			*o;
-	int			 n, i, rc = EXIT_OK, wname = 5;
+	const struct fleet_rec	*ra = a, *rb = b;
+	int			 c;
 
-	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "stop") != 0 &&
-	    strcmp(cmd, "estop") != 0) {
-		fprintf(stderr, "massagectl: --all works with status, stop "
-		    "and estop, not %s\n", cmd);
-		return (EXIT_USAGE);
+	if ((c = strcmp(rb->start, ra->start)) != 0)
+		return (c);
+	if (ra->table != rb->table)
+		return (ra->table < rb->table ? -1 : 1);
+	return (ra->pos < rb->pos ? -1 : ra->pos > rb->pos);
+}
+
+/*
+ * --all sessions: every table's records in one list, newest start first
+ * (then in the tables file's order), the last N of them without a range;
+ * a table that failed says why on stderr and the others are printed.
+ */
+static int
+cmd_fleet_sessions_print(const struct client *x, struct fleet_table *t,
+    int n)
+{
+	struct fleet_rec	*r;
+	json_t			*all, *s, *doc, *tabs, *o;
+	size_t			 nr = 0, i, k = 0;
+	long			 want = sessions_wanted(x);
+	int			 j, rc = EXIT_OK;
+
+	for (j = 0; j < n; j++) {
+		if (t[j].rc != EXIT_OK)
+			fprintf(stderr, "massagectl: %s: %s\n", t[j].name,
+			    t[j].err);
+		else
+			nr += json_array_size(t[j].doc);
+		if (t[j].rc > rc)
+			rc = t[j].rc;
 	}
-	if ((t = calloc(TABLES_MAX, sizeof(*t))) == NULL) {
+	if ((r = calloc(nr + 1, sizeof(*r))) == NULL) {
 		fprintf(stderr, "massagectl: out of memory\n");
 		return (EXIT_TRANSPORT);
 	}
-	if (cmd_fleet_read(path, t, &n) == -1) {
-		free(t);
-		return (EXIT_USAGE);
+	for (j = 0; j < n; j++)
+		if (t[j].rc == EXIT_OK)
+			json_array_foreach(t[j].doc, i, s) {
+				r[k].s = s;
+				r[k].start = client_str(s, "start");
+				r[k].table = j;
+				r[k++].pos = i;
+			}
+	qsort(r, nr, sizeof(*r), cmd_fleet_rec_cmp);
+	all = json_array();
+	for (i = 0; i < nr && (want < 0 || (long)i < want); i++)
+		json_array_append(all, r[i].s);
+	free(r);
+	if (!x->json)
+		sessions_print(x, all, 1);
+	else {
+		tabs = json_array();
+		for (j = 0; j < n; j++) {
+			o = json_object();
+			json_object_set_new(o, "table", json_string(t[j].name));
+			json_object_set_new(o, "url", json_string(t[j].url));
+			json_object_set_new(o, "exit", json_integer(t[j].rc));
+			json_object_set_new(o, "error", t[j].rc != EXIT_OK ?
+			    json_string(t[j].err) : json_null());
+			json_array_append_new(tabs, o);
+		}
+		doc = json_object();
+		json_object_set(doc, "sessions", all);
+		json_object_set_new(doc, "tables", tabs);
+		json_dumpf(doc, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(doc);
 	}
-	for (i = 0; i < n; i++) {
-		t[i].x = x;
-		t[i].cmd = cmd;
-		if (pthread_create(&t[i].thread, NULL, cmd_fleet_run, &t[i]) !=
-		    0)
-			cmd_fleet_run(&t[i]);	/* no thread: do it here */
-		else
-			t[i].lineno = -t[i].lineno;	/* to join */
-	}
-	for (i = 0; i < n; i++) {
-		if (t[i].lineno < 0)
-			pthread_join(t[i].thread, NULL);
+	json_decref(all);
+	return (rc);
+}
+
+/* status, stop, estop: a line (or a JSON object) per table. */
+static int
+cmd_fleet_lines(const struct client *x, struct fleet_table *t, int n,
+    const char *cmd)
+{
+	json_t	*o;
+	int	 i, rc = EXIT_OK, wname = 5;
+
+	for (i = 0; i < n; i++)
 		if ((int)strlen(t[i].name) > wname)
 			wname = (int)strlen(t[i].name);
-	}
 	if (!x->json && strcmp(cmd, "status") == 0)
 		fprintf(stdout, "%-*s  %-8s  %-20s  %-5s  %8s  %s\n", wname,
 		    "TABLE", "STATE", "PROGRAM", "STEP", "LEFT", "NOTE");
@@ -242,8 +348,75 @@ cmd_fleet(struct client *x, const char *path, const char *cmd)
 			cmd_fleet_line(&t[i], wname);
 		if (t[i].rc > rc)
 			rc = t[i].rc;
-		json_decref(t[i].doc);
 	}
+	return (rc);
+}
+
+/*
+ * TLS for the tables of https:// URLs, set up once before the threads:
+ * the system's CAs, or --cacert's.
+ */
+static int
+cmd_fleet_tls(const struct client *x, const struct fleet_table *t, int n)
+{
+	char	 err[PATH_MAX + 256];
+	int	 i;
+
+	for (i = 0; i < n && x->cacert == NULL; i++)
+		if (strncasecmp(t[i].url, "https://", 8) == 0)
+			break;
+	if (i == n)
+		return (0);
+	if (http_tls_init(x->cacert, err, sizeof(err)) == -1) {
+		fprintf(stderr, "massagectl: %s\n", err);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * --all: the command on every table of the tables file at once (a thread
+ * each, so an e-stop reaches every table without waiting for a dead one),
+ * then one line per table in the file's order, or (sessions) one list.
+ */
+int
+cmd_fleet(struct client *x, const char *path, const char *cmd)
+{
+	struct fleet_table	*t;
+	int			 n, i, rc;
+
+	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "stop") != 0 &&
+	    strcmp(cmd, "estop") != 0 && strcmp(cmd, "sessions") != 0) {
+		fprintf(stderr, "massagectl: --all works with status, stop, "
+		    "estop and sessions, not %s\n", cmd);
+		return (EXIT_USAGE);
+	}
+	if ((t = calloc(TABLES_MAX, sizeof(*t))) == NULL) {
+		fprintf(stderr, "massagectl: out of memory\n");
+		return (EXIT_TRANSPORT);
+	}
+	if (cmd_fleet_read(path, t, &n) == -1 || cmd_fleet_tls(x, t, n) == -1) {
+		free(t);
+		return (EXIT_USAGE);
+	}
+	for (i = 0; i < n; i++) {
+		t[i].x = x;
+		t[i].cmd = cmd;
+		if (pthread_create(&t[i].thread, NULL, cmd_fleet_run, &t[i]) !=
+		    0)
+			cmd_fleet_run(&t[i]);	/* no thread: do it here */
+		else
+			t[i].lineno = -t[i].lineno;	/* to join */
+	}
+	for (i = 0; i < n; i++)
+		if (t[i].lineno < 0)
+			pthread_join(t[i].thread, NULL);
+	if (strcmp(cmd, "sessions") == 0)
+		rc = cmd_fleet_sessions_print(x, t, n);
+	else
+		rc = cmd_fleet_lines(x, t, n, cmd);
+	for (i = 0; i < n; i++)
+		json_decref(t[i].doc);
 	free(t);
 	return (rc);
 }

@@ -1,7 +1,8 @@
 /*
  * cmd-sessions.c: massagectl sessions, the session records read page by
  * page (next_cursor) and printed as a table, as one JSON document or as
- * CSV for an export (RFC 4180, formulas neutralised).
+ * CSV for an export (RFC 4180, formulas neutralised). The paging and the
+ * printing serve massagectl --all sessions too (cmd-fleet.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,21 +158,31 @@ cmd_sessions_line(json_t *s, int spa)
 	    ended ? ": " : "", ended ? client_str(s, "stop_message") : "");
 }
 
+/* How many records: the last N, or -1 for every record of the range. */
+long
+sessions_wanted(const struct client *x)
+{
+	int	 paged = x->since != NULL || x->until != NULL || x->csv;
+
+	return (x->have_limit || !paged ? x->limit : -1);
+}
+
 /*
- * The records page by page (next_cursor) until the range, or --limit, is
- * done; printed as a table, as CSV or (--json) as one document.
+ * The records page by page (next_cursor) into all until the range, or
+ * --limit, is done, each page through get; scope (or NULL) is the API's
+ * (table: this table's own records). *spa says the store answered. An
+ * exit code.
  */
 int
-cmd_sessions(struct client *x, int argc, char **argv)
+sessions_fetch(const struct client *x, const char *scope, sessions_get_fn get,
+    void *arg, json_t *all, int *spa)
 {
-	json_t		*doc, *all, *s;
+	json_t		*doc;
 	const char	*cursor;
-	char		 path[512], *cur = NULL, *since = NULL, *until = NULL;
-	size_t		 i;
-	long		 want, n;
-	int		 rc = EXIT_OK, json = x->json, paged, spa = 0;
+	char		 path[1024], *cur = NULL, *since = NULL, *until = NULL;
+	long		 want = sessions_wanted(x), n;
+	int		 rc = EXIT_OK;
 
-	paged = x->since != NULL || x->until != NULL || x->csv;
 	if ((x->since != NULL && (since = evhttp_encode_uri(x->since)) ==
 	    NULL) || (x->until != NULL && (until = evhttp_encode_uri(x->until))
 	    == NULL)) {
@@ -179,21 +190,19 @@ cmd_sessions(struct client *x, int argc, char **argv)
 		free(since);
 		return (EXIT_TRANSPORT);
 	}
-	want = x->have_limit || !paged ? x->limit : -1;
-	all = json_array();
-	x->json = 0;		/* printed once, below */
 	for (;;) {
 		n = want < 0 || want - (long)json_array_size(all) > PAGE_MAX ?
 		    PAGE_MAX : want - (long)json_array_size(all);
 		snprintf(path, sizeof(path), "/api/v1/sessions?limit=%ld%s%s"
-		    "%s%s%s%s", n, since != NULL ? "&since=" : "",
+		    "%s%s%s%s%s%s", n, since != NULL ? "&since=" : "",
 		    since != NULL ? since : "", until != NULL ?
 		    "&until=" : "", until != NULL ? until : "",
-		    cur != NULL ? "&cursor=" : "", cur != NULL ? cur : "");
-		if ((rc = client_call(x, "GET", path, NULL, &doc)) != EXIT_OK)
+		    cur != NULL ? "&cursor=" : "", cur != NULL ? cur : "",
+		    scope != NULL ? "&scope=" : "", scope != NULL ? scope : "");
+		if ((rc = get(arg, path, &doc)) != EXIT_OK)
 			break;
 		json_array_extend(all, json_object_get(doc, "sessions"));
-		spa = strcmp(client_str(doc, "source"), "store") == 0;
+		*spa = strcmp(client_str(doc, "source"), "store") == 0;
 		cursor = json_string_value(json_object_get(doc,
 		    "next_cursor"));
 		free(cur);
@@ -206,11 +215,16 @@ cmd_sessions(struct client *x, int argc, char **argv)
 	free(cur);
 	free(since);
 	free(until);
-	x->json = json;
-	if (rc != EXIT_OK) {
-		json_decref(all);
-		return (rc);
-	}
+	return (rc);
+}
+
+/* The records as CSV, as one JSON document (--json) or as a table. */
+void
+sessions_print(const struct client *x, json_t *all, int spa)
+{
+	json_t	*doc, *s;
+	size_t	 i;
+
 	if (x->csv) {
 		for (i = 0; cmd_csv_columns[i] != NULL; i++)
 			cmd_csv_field(stdout, cmd_csv_columns[i],
@@ -219,11 +233,10 @@ cmd_sessions(struct client *x, int argc, char **argv)
 			cmd_csv_record(stdout, s);
 	} else if (x->json) {
 		doc = json_object();
-		json_object_set_new(doc, "sessions", all);
+		json_object_set(doc, "sessions", all);
 		json_dumpf(doc, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
 		json_decref(doc);
-		return (EXIT_OK);
 	} else if (json_array_size(all) == 0)
 		fprintf(stdout, "no sessions recorded\n");
 	else {
@@ -234,6 +247,30 @@ cmd_sessions(struct client *x, int argc, char **argv)
 		json_array_foreach(all, i, s)
 			cmd_sessions_line(s, spa);
 	}
+}
+
+/* A page of this table's, through client_call (its errors on stderr). */
+static int
+cmd_sessions_get(void *arg, const char *path, json_t **doc)
+{
+	return (client_call(arg, "GET", path, NULL, doc));
+}
+
+/*
+ * The records, printed as a table, as CSV or (--json) as one document.
+ */
+int
+cmd_sessions(struct client *x, int argc, char **argv)
+{
+	json_t	*all;
+	int	 rc, json = x->json, spa = 0;
+
+	all = json_array();
+	x->json = 0;		/* printed once, below */
+	rc = sessions_fetch(x, NULL, cmd_sessions_get, x, all, &spa);
+	x->json = json;
+	if (rc == EXIT_OK)
+		sessions_print(x, all, spa);
 	json_decref(all);
-	return (EXIT_OK);
+	return (rc);
 }

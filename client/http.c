@@ -5,7 +5,8 @@
  * close"), and the calls block by running that base until the reply, or
  * the next bytes of a stream, are there. Timeouts cover the connect and
  * every read, so a hung daemon never hangs a script. SIGINT and SIGTERM
- * end a stream read (http_interrupted()).
+ * end a stream read (http_interrupted()). An https:// URL gets an OpenSSL
+ * bufferevent under evhttp (http-tls.c).
  */
 #include <sys/time.h>
 
@@ -18,6 +19,7 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -32,6 +34,8 @@
 struct http_conn {
 	struct event_base		*base;
 	struct evhttp_connection	*evcon;
+	struct bufferevent		*bev;		/* https: its TLS */
+	long				 verify_err;	/* https: why refused */
 	struct event			*sigint, *sigterm;
 	struct evbuffer			*in;		/* body bytes not read yet */
 	const struct http_url		*url;
@@ -41,7 +45,7 @@ struct http_conn {
 	int				 done;		/* the reply is complete */
 	int				 failed;
 	int				 interrupted;
-	char				 err[256];
+	char				 err[512];
 };
 
 int
@@ -51,12 +55,14 @@ http_url_parse(const char *url, struct http_url *u, char *err, size_t errlen)
 	size_t		 n;
 
 	memset(u, 0, sizeof(*u));
-	if (strncasecmp(url, "http://", 7) != 0) {
-		snprintf(err, errlen, "URL '%s': expected http://HOST[:PORT]",
-		    url);
+	if (strncasecmp(url, "https://", 8) == 0)
+		u->tls = 1;
+	else if (strncasecmp(url, "http://", 7) != 0) {
+		snprintf(err, errlen, "URL '%s': expected http://HOST[:PORT] "
+		    "or https://HOST[:PORT]", url);
 		return (-1);
 	}
-	p = url + 7;
+	p = url + (u->tls ? 8 : 7);
 	if (*p == '[') {
 		host = p + 1;
 		if ((hend = strchr(host, ']')) == NULL)
@@ -87,7 +93,7 @@ http_url_parse(const char *url, struct http_url *u, char *err, size_t errlen)
 		snprintf(u->port, sizeof(u->port), "%.*s", (int)(path - port),
 		    port);
 	else
-		snprintf(u->port, sizeof(u->port), "80");
+		snprintf(u->port, sizeof(u->port), "%s", u->tls ? "443" : "80");
 	n = strlen(path);
 	while (n > 0 && path[n - 1] == '/')
 		n--;
@@ -97,7 +103,7 @@ http_url_parse(const char *url, struct http_url *u, char *err, size_t errlen)
 	return (0);
 bad:
 	snprintf(err, errlen, "URL '%s' is not valid (expected "
-	    "http://HOST[:PORT], such as http://127.0.0.1:8080)", url);
+	    "http[s]://HOST[:PORT], such as http://127.0.0.1:8080)", url);
 	return (-1);
 }
 
@@ -117,6 +123,17 @@ http_fail(struct http_conn *hc, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(hc->err, sizeof(hc->err), fmt, ap);
 	va_end(ap);
+}
+
+/* A TLS connection that failed for TLS's sake says so first. */
+static void
+http_tls_fail(struct http_conn *hc)
+{
+	char	 why[sizeof(hc->err)];
+
+	if (hc->url->tls && !hc->failed && http_tls_error(hc->bev,
+	    hc->verify_err, hc->url, why, sizeof(why)))
+		http_fail(hc, "%s", why);
 }
 
 static int
@@ -146,6 +163,7 @@ http_error_cb(enum evhttp_request_error e, void *arg)
 {
 	struct http_conn	*hc = arg;
 
+	http_tls_fail(hc);
 	switch (e) {
 	case EVREQ_HTTP_TIMEOUT:
 		http_fail(hc, "no answer from the daemon within %d ms",
@@ -185,8 +203,10 @@ http_done_cb(struct evhttp_request *req, void *arg)
 	}
 	/*
 	 * No reply at all: the connection failed. evhttp calls no error
-	 * callback then and keeps no errno, so only a timeout is told apart.
+	 * callback then and keeps no errno, so only a timeout is told apart
+	 * (and TLS's own reasons).
 	 */
+	http_tls_fail(hc);
 	if ((clock_mono_ns() - hc->start_ns) / 1000000 >=
 	    (uint64_t)hc->timeout_ms)
 		http_fail(hc, "cannot connect to %s port %s: no answer within "
@@ -257,6 +277,27 @@ http_headers(struct evhttp_request *req, const struct http_url *u,
 	}
 }
 
+/* The connection: plain TCP, or TLS on an OpenSSL bufferevent. */
+static int
+http_connect(struct http_conn *hc, const struct http_url *u,
+    unsigned short port, char *err, size_t errlen)
+{
+	if (u->tls && (hc->bev = http_tls_bev(hc->base, u->host,
+	    &hc->verify_err, err, errlen)) == NULL)
+		return (-1);
+	/* evhttp owns the bufferevent from here on, and frees it. */
+	if ((hc->evcon = evhttp_connection_base_bufferevent_new(hc->base, NULL,
+	    hc->bev, u->host, port)) == NULL) {
+		if (hc->bev != NULL)
+			bufferevent_free(hc->bev);
+		hc->bev = NULL;
+		snprintf(err, errlen, "cannot set up a connection to %s port "
+		    "%s", u->host, u->port);
+		return (-1);
+	}
+	return (0);
+}
+
 static struct http_conn *
 http_send(const struct http_url *u, const char *method, const char *path,
     const char *token, const char *body, int timeout_ms, int stream,
@@ -281,11 +322,12 @@ http_send(const struct http_url *u, const char *method, const char *path,
 		return (NULL);
 	}
 	if ((hc->base = event_base_new()) == NULL ||
-	    (hc->in = evbuffer_new()) == NULL ||
-	    (hc->evcon = evhttp_connection_base_new(hc->base, NULL, u->host,
-	    (unsigned short)port)) == NULL) {
-		snprintf(err, errlen, "cannot set up a connection to %s port "
-		    "%s", u->host, u->port);
+	    (hc->in = evbuffer_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		http_conn_close(hc);
+		return (NULL);
+	}
+	if (http_connect(hc, u, (unsigned short)port, err, errlen) == -1) {
 		http_conn_close(hc);
 		return (NULL);
 	}

@@ -1,8 +1,9 @@
 /*
  * http.h: the blocking HTTP/1.1 client of massagectl, on libevent's evhttp:
  * one request a connection, bodies with Content-Length or chunked, and a
- * streaming read for the event stream. Plain http only: the daemon listens on loopback
- * (or a closed LAN) and TLS, if wanted, belongs to a proxy in front of it.
+ * streaming read for the event stream. http:// to a daemon on loopback
+ * (or a closed LAN), https:// to a reverse proxy in front of one
+ * (http-tls.c: the certificate and the host name always verified).
  */
 #ifndef HTTP_H
 #define HTTP_H
@@ -13,6 +14,7 @@ struct http_url {
 	char	 host[256];
 	char	 port[8];
 	char	 prefix[512];	/* path before /api/v1, without a final / */
+	int	 tls;		/* https:// */
 };
 
 struct http_response {
@@ -23,7 +25,7 @@ struct http_response {
 
 struct http_conn;
 
-/* "http://host[:port][/prefix]"; -1 with the reason in err. */
+/* "http[s]://host[:port][/prefix]"; -1 with the reason in err. */
 int	http_url_parse(const char *url, struct http_url *u, char *err,
 	    size_t errlen);
 
@@ -56,5 +58,21 @@ int	http_interrupted(const struct http_conn *hc);
 int	http_conn_read_all(struct http_conn *hc, struct http_response *res,
 	    char *err, size_t errlen);
 void	http_conn_close(struct http_conn *hc);
+
+/*
+ * http-tls.c. http_tls_init() once, before any https:// request (and
+ * before threads): the CAs of the file cacert only, or with NULL the
+ * system's; -1 with the reason in err. http_tls_bev() a connection's
+ * bufferevent for host, verified; *verr keeps why the peer was refused.
+ * http_tls_error() says why a TLS connection failed, 1, or 0 when TLS is
+ * not the reason.
+ */
+struct bufferevent;
+struct event_base;
+int	http_tls_init(const char *cacert, char *err, size_t errlen);
+struct bufferevent *http_tls_bev(struct event_base *base, const char *host,
+	    long *verr, char *err, size_t errlen);
+int	http_tls_error(struct bufferevent *bev, long verr,
+	    const struct http_url *u, char *buf, size_t len);
 
 #endif

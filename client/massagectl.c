@@ -8,6 +8,7 @@
  *   or transport error, 4 authentication failed (401), 5 server error (5xx).
  */
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -123,8 +124,10 @@ command_usage(FILE *fp)
 	size_t	 i;
 
 	fprintf(fp,
-"usage: massagectl [--url URL] [--token-file FILE] [--json] COMMAND [ARGS]\n"
-"       massagectl --all [--tables FILE] status|stop|estop\n"
+"usage: massagectl [--url URL] [--token-file FILE] [--cacert FILE] [--json]\n"
+"                  COMMAND [ARGS]\n"
+"       massagectl --all [--tables FILE] [--cacert FILE] [--json]\n"
+"                  status|stop|estop|sessions\n"
 "\n"
 "Command-line client of massaged, the massage table daemon.\n"
 "\n"
@@ -139,15 +142,21 @@ command_usage(FILE *fp)
 "  %-10s %s\n"
 "\n"
 "Options:\n"
-"  --url URL          the daemon (default $MASSAGED_URL, else %s)\n"
+"  --url URL          the daemon, http://HOST[:PORT], or https://HOST[:PORT]\n"
+"                     for a TLS proxy in front of it (default\n"
+"                     $MASSAGED_URL, else %s)\n"
 "  --token-file FILE  file with the bearer token (the first token in it);\n"
 "                     else $MASSAGED_TOKEN, else the file\n"
 "                     $MASSAGED_TOKEN_FILE, else %s/tokens\n"
+"  --cacert FILE      https: trust only the CA certificates in FILE (PEM),\n"
+"                     not the system's; the host name is checked either way\n"
 "  --json             print the daemon's JSON instead of tables\n"
 "  --all              every table of the tables file, one line each:\n"
-"                     status, stop or estop (sent to all at once)\n"
+"                     status, stop or estop (sent to all at once), or\n"
+"                     sessions (one list, its TABLE column the NAME)\n"
 "  --tables FILE      the tables file for --all (default %s/tables):\n"
-"                     a line per table, NAME URL [TOKEN_FILE]\n"
+"                     a line per table, NAME URL [TOKEN_FILE]; a\n"
+"                     TOKEN_FILE must be yours and mode 0600\n"
 "  -h, --help         this text; COMMAND --help for one command\n"
 "  -V, --version      print the version and exit\n"
 "\n"
@@ -179,9 +188,9 @@ static void
 command_help(FILE *fp, const struct command *c)
 {
 	fprintf(fp, "usage: massagectl [options] %s\n\n%s\n\n"
-	    "Options for every command: --url URL, --token-file FILE, --json; "
-	    "see\nmassagectl --help, also for the exit codes.\n", c->synopsis,
-	    c->help);
+	    "Options for every command: --url URL, --token-file FILE, --cacert "
+	    "FILE,\n--json; see massagectl --help, also for the exit codes.\n",
+	    c->synopsis, c->help);
 }
 
 /* Index of the command word in argv (skipping global options), or argc. */
@@ -202,6 +211,7 @@ command_index(int argc, char **argv)
 		    strcmp(argv[i], "--since") == 0 ||
 		    strcmp(argv[i], "--until") == 0 ||
 		    strcmp(argv[i], "--tables") == 0 ||
+		    strcmp(argv[i], "--cacert") == 0 ||
 		    strcmp(argv[i], "--count") == 0) && i + 1 < argc)
 			i++;
 	}
@@ -214,7 +224,7 @@ command_options(int argc, char **argv, struct client *x, struct command_opts *o)
 {
 	enum { OPT_URL = 256, OPT_TOKEN_FILE, OPT_JSON, OPT_PROFILE,
 	    OPT_LIMIT, OPT_COUNT, OPT_SINCE, OPT_UNTIL, OPT_CSV, OPT_ALL,
-	    OPT_TABLES };
+	    OPT_TABLES, OPT_CACERT };
 	static const struct option longopts[] = {
 		{ "url",	required_argument,	NULL, OPT_URL },
 		{ "token-file",	required_argument,	NULL, OPT_TOKEN_FILE },
@@ -227,6 +237,7 @@ command_options(int argc, char **argv, struct client *x, struct command_opts *o)
 		{ "csv",	no_argument,		NULL, OPT_CSV },
 		{ "all",	no_argument,		NULL, OPT_ALL },
 		{ "tables",	required_argument,	NULL, OPT_TABLES },
+		{ "cacert",	required_argument,	NULL, OPT_CACERT },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL,		0,			NULL, 0 }
@@ -269,6 +280,9 @@ command_options(int argc, char **argv, struct client *x, struct command_opts *o)
 		case OPT_TABLES:
 			o->tables = optarg;
 			o->all = 1;
+			break;
+		case OPT_CACERT:
+			x->cacert = optarg;
 			break;
 		case OPT_COUNT:
 			if (parse_int(optarg, 1, 1000000000, &x->count) == -1)
@@ -329,7 +343,13 @@ command_all(struct client *x, const struct command_opts *o, int argc,
 
 	if (argc != 1 || x->url_text != NULL)
 		return (client_usage_error("--all takes one command (status, "
-		    "stop or estop) and no --url"));
+		    "stop, estop or sessions) and no --url"));
+	if (x->profile != NULL || o->have_count ||
+	    ((x->have_limit || x->since != NULL || x->until != NULL ||
+	    x->csv) && strcmp(argv[0], "sessions") != 0))
+		return (client_usage_error("usage: massagectl --all [--tables "
+		    "FILE] status|stop|estop|sessions [--since DATE] "
+		    "[--until DATE] [--csv] [--limit N]"));
 	if (client_token_find(x, o->token_file) == -1)
 		return (EXIT_USAGE);
 	signal(SIGPIPE, SIG_IGN);
@@ -347,7 +367,7 @@ main(int argc, char *argv[])
 	struct command_opts	 o;
 	struct client		 x;
 	const char		*env;
-	char			 err[512];
+	char			 err[PATH_MAX + 256];
 	int			 rc, ci;
 
 	memset(&x, 0, sizeof(x));
@@ -400,6 +420,11 @@ main(int argc, char *argv[])
 		    *env != '\0' ? env : DEFAULT_URL;
 	if (http_url_parse(x.url_text, &x.url, err, sizeof(err)) == -1)
 		return (client_usage_error("%s", err));
+	if ((x.url.tls || x.cacert != NULL) &&
+	    http_tls_init(x.cacert, err, sizeof(err)) == -1) {
+		fprintf(stderr, "massagectl: %s\n", err);
+		return (EXIT_USAGE);
+	}
 	if (client_token_find(&x, o.token_file) == -1)
 		return (EXIT_USAGE);
 	signal(SIGPIPE, SIG_IGN);

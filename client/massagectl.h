@@ -42,6 +42,7 @@ struct client {
 	const char	*since;
 	const char	*until;
 	int		 csv;
+	const char	*cacert;	/* --cacert: https with this CA only */
 };
 
 /* client.c */
@@ -49,6 +50,8 @@ int		 client_usage_error(const char *fmt, ...)
 		    __attribute__((format(printf, 1, 2)));
 int		 client_token_read(const char *path, char *out, size_t outlen);
 int		 client_token_find(struct client *x, const char *opt_file);
+int		 client_token_private(const char *path, char *out,
+		    size_t outlen, char *why, size_t whylen);
 int		 client_exit_for_status(int status);
 void		 client_report_error(struct client *x, int status,
 		    const char *body);
@@ -73,14 +76,21 @@ int		 cmd_programs(struct client *, int, char **);
 int		 cmd_profiles(struct client *, int, char **);
 int		 cmd_routines(struct client *, int, char **);
 
-/* cmd-sessions.c */
+/* cmd-sessions.c: the command, and for --all the paging (each page
+ * through get, which returns an exit code) and the printing. */
+typedef int	 (*sessions_get_fn)(void *arg, const char *path,
+		    json_t **doc);
 int		 cmd_sessions(struct client *, int, char **);
+int		 sessions_fetch(const struct client *x, const char *scope,
+		    sessions_get_fn get, void *arg, json_t *all, int *spa);
+long		 sessions_wanted(const struct client *x);
+void		 sessions_print(const struct client *x, json_t *all, int spa);
 
 /* cmd-watch.c */
 int		 cmd_watch(struct client *, int, char **);
 
-/* cmd-fleet.c: the command (status, stop or estop) on every table of the
- * tables file at path. */
+/* cmd-fleet.c: the command (status, stop, estop or sessions) on every
+ * table of the tables file at path. */
 int		 cmd_fleet(struct client *x, const char *path, const char *cmd);
 
 #endif

@@ -205,10 +205,16 @@ metrics_loop(struct tick *c, struct evbuffer *out)
 	evbuffer_add_printf(out, "massaged_build_info{version=\"%s\","
 	    "register_map=\"%d\",routine_abi=\"%d\"} 1\n", MASSAGED_VERSION,
 	    d->version, MASSAGED_ROUTINE_ABI_VERSION);
+	/*
+	 * massaged_table, not table: the scrape configuration gives every
+	 * target a table label of its own (docs/deploy.md), which would
+	 * rename this one exported_table.
+	 */
 	metrics_head(out, "massaged_table_info", "gauge", "The table this "
 	    "daemon drives ([daemon] name); always 1.");
-	evbuffer_add_printf(out, "massaged_table_info{table=\"%s\"} 1\n",
-	    c->cfg->table->name);
+	evbuffer_add_printf(out, "massaged_table_info{massaged_table=\"");
+	metrics_escape(out, c->cfg->table->name);
+	evbuffer_add_printf(out, "\"} 1\n");
 	metrics_gauge(out, "process_start_time_seconds", "Start time of the "
 	    "process since the Unix epoch in seconds.", floor(started));
 	metrics_gauge(out, "massaged_tick_period_seconds", "Period of the "

@@ -645,7 +645,11 @@ routine_inst_judge(struct routine_inst *ri, uint64_t now)
 
 	if (ri->cpu_ms <= 0 || ri->tick_ms <= 0)
 		return (2);
-	if (routine_worker_sched_state(ri->w) == 'S')
+	/* Asleep about a tick after the question: in step(). Sooner, it
+	 * may not have been woken for it yet (it looks at the time the
+	 * question before gave, or waits for the wake-up message). */
+	if (now - ri->sent_ns >= (uint64_t)(ri->tick_ms * 0.9e6) &&
+	    routine_worker_sched_state(ri->w) == 'S')
 		snprintf(ri->why, sizeof(ri->why), "step() was asleep in the "
 		    "kernel %.1f ms after it was asked; the worker was killed",
 		    (now - ri->sent_ns) / 1e6);

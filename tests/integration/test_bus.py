@@ -359,8 +359,8 @@ def test_table_name_everywhere(tmp_path):
             st = d.wait_ready()
             assert st["table"] == "Table 2 (room 4)"
             r = d.request("GET", "/metrics")
-            assert 'massaged_table_info{table="Table 2 (room 4)"} 1' \
-                in r.text
+            assert 'massaged_table_info{massaged_table="Table 2 (room 4)"}' \
+                ' 1' in r.text
             start(d)
             d.request("POST", "/api/v1/session/stop")
             d.wait_for(lambda: d.status()["state"] == "idle", timeout=15)

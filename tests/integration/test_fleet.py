@@ -1,8 +1,10 @@
 """The fleet files of contrib/ (installed under /usr/share/massaged):
 the Prometheus alert rules through promtool (check rules, and the rule
-unit tests beside them), and every metric the rules and the Grafana
-dashboard query found in a real daemon's /metrics, with every label they
-match on. The daemon has a store (docs/store.md) on a port nothing listens
+unit tests beside them, a firing and a quiet case for every alert), the
+alert texts naming the unit and host of the scrape's labels, and every
+metric the rules and the Grafana dashboard query found in a real daemon's
+/metrics, with every label they match on, none of them a label the scrape
+configuration gives. The daemon has a store (docs/store.md) on a port nothing listens
 on, so that the store's metrics are exposed too: all but the time of the
 last line shipped, which needs a server (test_store_link.py)."""
 
@@ -25,10 +27,12 @@ DASHBOARD = os.path.join(REPO, "contrib/grafana/massaged-dashboard.json")
 # down, its metrics are exposed.
 CLOSED_STORE = "postgresql://table1@127.0.0.1:1/spa"
 
+DEPLOY = os.path.join(REPO, "docs/deploy.md")
 # Series Prometheus makes itself for every target, and the labels its
 # scrape configuration adds (docs/deploy.md): not the daemon's to expose.
 PROMETHEUS_SERIES = {"up"}
-TARGET_LABELS = {"job", "instance", "table", "le"}
+SCRAPE_LABELS = {"job", "instance", "table", "unit"}
+TARGET_LABELS = SCRAPE_LABELS | {"le"}
 KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right",
             "bool", "and", "or", "unless", "offset", "inf", "nan"}
 
@@ -53,6 +57,60 @@ def test_promtool_rule_unit_tests():
                        capture_output=True, text=True, timeout=120,
                        cwd=os.path.dirname(RULE_TESTS))
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def alert_names():
+    return re.findall(r"^\s*- alert:\s*(\w+)\s*$", open(RULES).read(), re.M)
+
+
+def rule_cases():
+    """(alertname, fires) of every case of the rule unit tests: fires is
+    False for exp_alerts: [] (and for a case without exp_alerts)."""
+    text = open(RULE_TESTS).read()
+    out = []
+    for block in re.split(r"\n\s*- eval_time:", text)[1:]:
+        name = re.search(r"alertname:\s*(\w+)", block).group(1)
+        m = re.search(r"exp_alerts:(.*)", block, re.S)
+        fires = bool(m) and not m.group(1).strip().startswith("[]")
+        out.append((name, fires))
+    return out
+
+
+def test_every_alert_has_a_firing_and_a_quiet_case():
+    names = alert_names()
+    assert len(names) == 11, names
+    cases = rule_cases()
+    assert {n for n, _ in cases} <= set(names), cases
+    for n in names:
+        assert (n, True) in cases, "%s never fires in the tests" % n
+        assert (n, False) in cases, "%s has no case where it stays " \
+            "quiet" % n
+
+
+def test_alert_texts_name_the_scraped_unit_and_host():
+    text = open(RULES).read()
+    # Never a unit made up from the table's name: a box may run
+    # massaged.service.
+    assert "massaged@{{" not in text
+    for block in re.split(r"\n\s*- alert:", text)[1:]:
+        name = block.split()[0]
+        for ln in re.findall(r"(?:summary|description): (.*)", block):
+            if "systemctl" in ln or "journalctl" in ln:
+                assert "$labels.unit" in ln and "$labels.instance" in ln, \
+                    (name, ln)
+    tests = open(RULE_TESTS).read()
+    # The tests expand both: a target with its unit label, one without.
+    assert "massaged@table1.service on spa-host1:8081" in tests
+    assert "(the target has no unit label)" in tests
+
+
+def test_deploy_scrape_config_gives_the_labels_the_alerts_use():
+    text = open(DEPLOY).read()
+    labels = set()
+    for m in re.finditer(r"labels:\s*\{([^}]*)\}", text):
+        labels.update(k.strip() for k in re.findall(r"(\w+):", m.group(1)))
+    assert {"table", "unit"} <= labels, labels
+    assert labels - {"room"} <= SCRAPE_LABELS, labels
 
 
 def rule_exprs():
@@ -147,6 +205,12 @@ def test_every_queried_metric_exists(tmp_path):
         extra = labels - have[name] - TARGET_LABELS
         assert not extra, (name, extra, have[name])
     assert not missing, "queried, not exposed: %s" % missing
+    # No label of the daemon's clashes with one the scrape gives (it
+    # would be renamed exported_table, and the queries miss it).
+    clash = {n: sorted(ls & SCRAPE_LABELS) for n, ls in have.items()
+             if ls & SCRAPE_LABELS}
+    assert not clash, clash
+    assert "massaged_table" in have["massaged_table_info"]
     # Every family the daemon exposes is on the dashboard.
     shown = {re.sub(r"_(bucket|sum|count)$", "", n) for n in wanted}
     families = {re.sub(r"_(bucket|sum|count)$", "", n) for n in have}
