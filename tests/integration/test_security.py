@@ -236,17 +236,19 @@ def assert_file_refused(d, message, routine):
     assert rc == 0, out
     assert message in out and "configuration OK" in out, out
     d.start()
-    assert message in d.logs()
-    progs = d.request("GET", "/api/v1/programs").json()["programs"]
-    needing = [p for p in progs
-               if any(s["routine"] == routine for s in p["steps"])]
-    assert needing, "no program uses %s" % routine
-    for p in needing:
-        assert p["available"] is False, p
-        assert message in p["unavailable"], p
-    others = [p for p in progs if p not in needing]
-    assert others and all(p["available"] for p in others), others
-    d.stop()
+    try:
+        assert message in d.logs()
+        progs = d.request("GET", "/api/v1/programs").json()["programs"]
+        needing = [p for p in progs
+                   if any(s["routine"] == routine for s in p["steps"])]
+        assert needing, "no program uses %s" % routine
+        for p in needing:
+            assert p["available"] is False, p
+            assert message in p["unavailable"], p
+        others = [p for p in progs if p not in needing]
+        assert others and all(p["available"] for p in others), others
+    finally:
+        d.stop()       # by its PID, also when an assertion failed
 
 
 def test_private_plugins_accepted(tmp_path):
