@@ -42,7 +42,7 @@ PROGRAMS = sorted(f[:-4] for f in os.listdir(os.path.join(
     REPO, "config", "programs")) if f.endswith(".ini"))
 PROFILE = "standard"
 RAMP_KPA_S = 6              # config/profiles/standard.ini
-MIN_RUN_S = 20
+MIN_RUN_S = 10
 MAX_RUN_S = 40              # the slowest warm-up stroke is 24 s
 SOAK_SLACK = dict(response_timeout_ms=200, watchdog_ms=1000)
 
