@@ -171,6 +171,9 @@ struct api_preq {
 
 /* api-profiles.c */
 struct api_preq	*api_preq_new(struct api *, struct evhttp_request *, int);
+struct profile_writer_job *api_form_job(struct api *,
+		    const struct profile_form *, const char *,
+		    enum profile_writer_op);
 void		 api_store(struct api *, struct api_preq *,
 		    enum profile_writer_op, const char *);
 void		 api_saved(struct profile_writer_job *, void *);

@@ -432,6 +432,29 @@ api_preq_new(struct api *a, struct evhttp_request *req, int code)
 	return (pr);
 }
 
+/* A job of the writer for form as profile id: rendered, with what must
+ * read back as it was given; NULL when out of memory. */
+struct profile_writer_job *
+api_form_job(struct api *a, const struct profile_form *form, const char *id,
+    enum profile_writer_op op)
+{
+	const struct config		*cfg = a->c->cfg;
+	struct profile_writer_job	*job;
+	char				*text;
+
+	if ((text = profile_writer_render(form, id)) == NULL ||
+	    (job = profile_writer_job(op, id, text, cfg->table,
+	    &cfg->rules)) == NULL) {
+		free(text);
+		return (NULL);
+	}
+	explicit_bzero(text, strlen(text));
+	free(text);
+	snprintf(job->expect_name, sizeof(job->expect_name), "%s", form->name);
+	snprintf(job->expect_note, sizeof(job->expect_note), "%s", form->note);
+	return (job);
+}
+
 /* Renders pr->form for id and queues it; replies itself on failure.
  * With the spa's store, a save is checked first (a preview), then saved
  * in the store (api-spa.c), then here. */
@@ -439,9 +462,7 @@ void
 api_store(struct api *a, struct api_preq *pr, enum profile_writer_op op,
     const char *id)
 {
-	const struct config	*cfg = a->c->cfg;
 	struct profile_writer_job	*job;
-	char			*text;
 
 	if (id != pr->id)
 		snprintf(pr->id, sizeof(pr->id), "%s", id);
@@ -453,20 +474,11 @@ api_store(struct api *a, struct api_preq *pr, enum profile_writer_op op,
 		op = PROFILE_WRITER_PREVIEW;
 		pr->spa = 1;
 	}
-	if ((text = profile_writer_render(&pr->form, id)) == NULL ||
-	    (job = profile_writer_job(op, id, text, cfg->table,
-	    &cfg->rules)) == NULL) {
-		free(text);
+	if ((job = api_form_job(a, &pr->form, id, op)) == NULL) {
 		api_error(pr->req, 500, "internal", "out of memory");
 		free(pr);
 		return;
 	}
-	explicit_bzero(text, strlen(text));
-	free(text);
-	snprintf(job->expect_name, sizeof(job->expect_name), "%s",
-	    pr->form.name);
-	snprintf(job->expect_note, sizeof(job->expect_note), "%s",
-	    pr->form.note);
 	if (pr->code == 201)
 		api_plist_creating(a, 1);	/* counted against the cap */
 	profile_writer_submit(a->pwriter, job, api_saved, pr);

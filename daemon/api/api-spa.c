@@ -155,7 +155,6 @@ api_spa_profile(struct api *a, const struct store_in *in)
 	const struct profile		*p;
 	struct profile_writer_job	*job;
 	struct api_preq			*pr;
-	char				*text;
 
 	p = profiles_find(&a->c->cfg->profiles, in->id);
 	if (p != NULL && p->revision >= in->form.revision)
@@ -163,18 +162,9 @@ api_spa_profile(struct api *a, const struct store_in *in)
 	if ((p != NULL && !p->writable) ||
 	    profile_writer_busy(a->pwriter, in->id))
 		return;		/* a file of /etc's, or a save under way */
-	if ((text = profile_writer_render(&in->form, in->id)) == NULL ||
-	    (job = profile_writer_job(PROFILE_WRITER_SAVE, in->id, text,
-	    a->c->cfg->table, &a->c->cfg->rules)) == NULL) {
-		free(text);
+	if ((job = api_form_job(a, &in->form, in->id,
+	    PROFILE_WRITER_SAVE)) == NULL)
 		return;
-	}
-	explicit_bzero(text, strlen(text));
-	free(text);
-	snprintf(job->expect_name, sizeof(job->expect_name), "%s",
-	    in->form.name);
-	snprintf(job->expect_note, sizeof(job->expect_note), "%s",
-	    in->form.note);
 	pr = api_preq_new(a, NULL, 200);
 	pr->form = in->form;
 	profile_writer_submit(a->pwriter, job, api_spa_cached, pr);
