@@ -323,6 +323,7 @@ worker_step(struct worker_state *ws, uint32_t qseq)
 	in.intensity = q->intensity;
 	in.feedback = q->feedback;
 	ws->look_ns = q->look_ns;
+	__atomic_store_n(&a->took, qseq, __ATOMIC_RELEASE);
 	rc = ws->d->step(ws->inst, &in, o);
 	memcpy(a->setpoint_kpa, o, ws->nz * sizeof(double));
 	a->rc = rc;

@@ -39,6 +39,10 @@ struct routine_opts {
  * then (asleep in the kernel, or computing: cpu_ms of CPU since it was
  * found late). No outputs were written. */
 #define ROUTINE_STEP_LATE	(-3)
+/* port->step(): late as ROUTINE_STEP_LATE, but its worker only kept from
+ * running: the kernel has it runnable and it has used less than cpu_ms of
+ * CPU since its last answer (a busy machine's delay, not the routine's). */
+#define ROUTINE_STEP_HELD	(-4)
 
 /* Each is routine_inst_NAME() in engine/routine-inst.h, which says more. */
 struct routine_port {

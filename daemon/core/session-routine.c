@@ -31,7 +31,7 @@
 static void	 session_zones(struct session *, const struct program_step *,
 		    struct massaged_zone *);
 static int	 session_step_ready(struct session *, int);
-static int	 session_routine_late(struct session *, int, double *);
+static int	 session_routine_late(struct session *, int, int, double *);
 static int	 session_routine_out(struct session *, double, double *);
 
 void
@@ -211,17 +211,21 @@ session_step_ready(struct session *s, int wait)
 /*
  * No answer yet: the last setpoints stand until it comes or the deadline
  * passes. Missing a tick after the question is slow (once per question),
- * and slow again and again is broken, as in session_routine_out().
+ * and slow again and again is broken, as in session_routine_out(); not
+ * when its worker was only kept from running (held: ROUTINE_STEP_HELD),
+ * which the deadline alone bounds.
  */
 static int
-session_routine_late(struct session *s, int was_pending, double *request)
+session_routine_late(struct session *s, int was_pending, int held,
+    double *request)
 {
 	const struct program_step	*st = &s->prog.steps[s->step];
 	int				 i, late;
 
 	if (!was_pending)
 		s->late_counted = 0;
-	late = was_pending && !s->late_counted;
+	late = was_pending && !held && !s->late_counted;
+	s->late_ticks[held != 0]++;
 	s->late_counted |= late;
 	s->overrun_hist = (s->overrun_hist << 1) | (uint64_t)late;
 	if (__builtin_popcountll(s->overrun_hist &
@@ -347,8 +351,9 @@ session_routine(struct session *s, const struct session_input *in,
 	t0 = clock_mono_ns();
 	rc = rp->step(s->ri, &sin, s->routine_out);
 	ms = (clock_mono_ns() - t0) / 1e6;
-	if (rc == ROUTINE_STEP_LATE)
-		rc = session_routine_late(s, was_pending, request);
+	if (rc == ROUTINE_STEP_LATE || rc == ROUTINE_STEP_HELD)
+		rc = session_routine_late(s, was_pending,
+		    rc == ROUTINE_STEP_HELD, request);
 	else if (rc == ROUTINE_STEP_LOST) {
 		session_cat0(s, STOP_ROUTINE_ERROR, "routine %s (step %s): %s",
 		    st->routine->name, st->name, rp->why(s->ri));

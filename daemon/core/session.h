@@ -126,6 +126,10 @@ struct session {
 	double			 routine_deadline_ms;	/* per call, worker */
 	uint64_t		 overrun_hist;	/* bit i: step i ago was slow */
 	int			 late_counted;	/* this question was slow */
+	uint64_t		 late_ticks[2];	/* ticks without the routine's
+						   answer: [0] its own, [1]
+						   its worker kept from
+						   running (a busy machine) */
 
 	/* the running session */
 	uint64_t		 id;

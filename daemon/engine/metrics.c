@@ -379,6 +379,15 @@ metrics_session(struct tick *c, struct evbuffer *out)
 		    session_reason_name(r), "category", cat,
 		    (double)s->stops[r]);
 	}
+	metrics_head(out, "massaged_routine_late_ticks_total", "counter",
+	    "Ticks without the routine's answer: the routine's own lateness "
+	    "(3 questions in 50 steps stop its session), or its worker only "
+	    "kept from running by a busy machine (waited for up to the "
+	    "deadline).");
+	metrics_sample(out, "massaged_routine_late_ticks_total", "cause",
+	    "routine", NULL, NULL, (double)s->late_ticks[0]);
+	metrics_sample(out, "massaged_routine_late_ticks_total", "cause",
+	    "machine", NULL, NULL, (double)s->late_ticks[1]);
 }
 
 void

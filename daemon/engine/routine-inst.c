@@ -65,6 +65,7 @@ static int	 routine_inst_wait_step(struct routine_inst *, uint64_t,
 		    uint64_t, char *, size_t);
 static void	 routine_inst_lose(struct routine_inst *, int, double);
 static int	 routine_inst_judge(struct routine_inst *, uint64_t);
+static int	 routine_inst_held(const struct routine_inst *);
 static int	 routine_inst_remote_step(struct routine_inst *,
 		    const struct massaged_step_in *, double *);
 static struct routine_inst *routine_inst_alloc(void);
@@ -627,8 +628,8 @@ routine_inst_collect(struct routine_inst *ri)
 
 /*
  * The worker of an unanswered step(), judged: stuck if it sleeps in the
- * kernel (a pure computation never waits: it sleeps, or waits for
- * something that will not come), or if, about a tick after the question,
+ * kernel in step() (a pure computation never waits: it sleeps, or waits
+ * for something that will not come), or if, about a tick after the question,
  * it has used ri->cpu_ms of CPU on it (since its last answer, or since it
  * was first found without one); not if a busy machine only keeps it from
  * running. A stuck worker gets one last look (its answer may have come
@@ -645,11 +646,14 @@ routine_inst_judge(struct routine_inst *ri, uint64_t now)
 
 	if (ri->cpu_ms <= 0 || ri->tick_ms <= 0)
 		return (2);
-	/* Asleep about a tick after the question: in step(). Sooner, it
-	 * may not have been woken for it yet (it looks at the time the
-	 * question before gave, or waits for the wake-up message). */
+	/* Asleep about a tick after the question, in step(): once it has
+	 * taken the question. Before, it sleeps until the look time the
+	 * question before gave, or for the wake-up message, and a busy
+	 * host may deliver its timer late. What the worker says it took
+	 * only spares it this verdict: its deadline stands. */
 	if (now - ri->sent_ns >= (uint64_t)(ri->tick_ms * 0.9e6) &&
-	    routine_worker_sched_state(ri->w) == 'S')
+	    __atomic_load_n(&ri->w->sh->a.took, __ATOMIC_ACQUIRE) ==
+	    ri->w->seq && routine_worker_sched_state(ri->w) == 'S')
 		snprintf(ri->why, sizeof(ri->why), "step() was asleep in the "
 		    "kernel %.1f ms after it was asked; the worker was killed",
 		    (now - ri->sent_ns) / 1e6);
@@ -685,11 +689,30 @@ routine_inst_judge(struct routine_inst *ri, uint64_t now)
 }
 
 /*
+ * Whether a late worker is only kept from running (a busy machine): the
+ * kernel has it runnable ('R') and it has used less than ri->cpu_ms of
+ * CPU since its last answer was taken, so it is waiting for a CPU, not
+ * computing. A worker stopped ('T') or asleep is not.
+ */
+static int
+routine_inst_held(const struct routine_inst *ri)
+{
+	int64_t	 cpu;
+
+	if (ri->cpu_ms <= 0 || ri->answer_cpu_ns <= 0 ||
+	    routine_worker_sched_state(ri->w) != 'R' ||
+	    (cpu = routine_worker_cpu_ns(ri->w)) < 0)
+		return (0);
+	return ((cpu - ri->answer_cpu_ns) / 1e6 < ri->cpu_ms);
+}
+
+/*
  * step() in the worker. A question asked at an earlier call (ahead, by
  * routine_inst_ask(), or one that was late) is collected; otherwise this
  * call asks. The answer is waited for ri->wait_ms at most (the caller's
- * budget): if it is late, ROUTINE_STEP_LATE, and the next call collects
- * it. A worker found stuck (routine_inst_judge()) is killed and
+ * budget): if it is late, ROUTINE_STEP_LATE (_HELD if only kept from
+ * running: routine_inst_held()), and the next call collects it. A worker
+ * found stuck (routine_inst_judge()) is killed and
  * ROUTINE_STEP_LOST; one only kept from running has until
  * ri->deadline_ms after it was asked.
  */
@@ -742,7 +765,10 @@ routine_inst_remote_step(struct routine_inst *ri,
 			ri->late_cpu_ns = ri->cpu_ms > 0 ?
 			    routine_worker_cpu_ns(w) : -1;
 		}
-		return (ROUTINE_STEP_LATE);
+		if (!routine_inst_held(ri))
+			return (ROUTINE_STEP_LATE);
+		ri->held++;
+		return (ROUTINE_STEP_HELD);
 	}
 	if (rc != 0) {
 		routine_inst_lose(ri, rc, ms);

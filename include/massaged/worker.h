@@ -125,6 +125,9 @@ struct wk_answer {			/* the worker's */
 	uint32_t	 waits;		/* the worker waits on the socket
 					   for a question: WK_STEP */
 	uint32_t	 logs;		/* WK_LOG messages sent so far */
+	uint32_t	 took;		/* the question step() is working
+					   on: the daemon believes it only
+					   to wait longer, never to judge */
 	double		 setpoint_kpa[WORKER_ZONES_MAX];
 };
 struct wk_shared {

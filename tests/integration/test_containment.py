@@ -378,3 +378,77 @@ def test_worker_kept_from_running(rig, tmp_path):
     wait_no_children(d)
     next_session_runs(r)
     r.finish()
+
+
+def late_ticks(d):
+    """massaged_routine_late_ticks_total by cause."""
+    text = d.request("GET", "/metrics", token=None).text
+    return {m.group(1): float(m.group(2)) for m in re.finditer(
+        r'^massaged_routine_late_ticks_total\{cause="(\w+)"\} (\S+)$',
+        text, re.M)}
+
+
+def pin(pid, cpus):
+    """Every thread of pid on these CPUs (gone: nothing to do)."""
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except FileNotFoundError:
+        return
+    for tid in tids:
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except (ProcessLookupError, FileNotFoundError):
+            pass
+
+
+def test_worker_starved_is_waited_for(rig, tmp_path):
+    """A worker kept from running by a busy CPU (runnable, on a run queue
+    behind a real-time process that never yields: the busy machine itself,
+    not a stopped process) is waited for: 6 late answers in 50 steps, the
+    session goes on, each counted as the machine's
+    (massaged_routine_late_ticks_total{cause="machine"}); counted as the
+    routine's, the third would stop it."""
+    if os.geteuid() != 0:
+        pytest.skip("a SCHED_FIFO process needs root (CAP_SYS_NICE)")
+    r = rig()
+    d = r.d
+    d.wait_ready()
+    r.start_session("api_test")
+    r.wait_pressure(2.0, timeout=SLACK_S + 10)
+    cpus = os.sched_getaffinity(0)
+    if len(cpus) < 2:
+        pytest.skip("needs a CPU for the busy process and one for the rest")
+    cpu = min(cpus)
+    workers = [p for p, _ in children(d.pid)]
+    assert workers
+    # The workers on the busy CPU; the daemon and the simulator (every
+    # thread) on the others, so that only the workers wait.
+    for w in workers:
+        pin(w, {cpu})
+    for p in (d.pid, r.sim.pid):
+        pin(p, cpus - {cpu})
+    before = late_ticks(d)
+    hog = ["python3", "-c",
+           "import os, time\n"
+           "os.sched_setaffinity(0, {%d})\n"
+           "os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))\n"
+           "end = time.monotonic() + %f\n"
+           "while time.monotonic() < end:\n"
+           "    pass\n" % (cpu, 4 * TICK_MS / 1000)]
+    for _ in range(6):              # 6 holds of 4 ticks, 5 ticks apart
+        p = subprocess.Popen(hog)
+        try:
+            assert p.wait(timeout=10) == 0
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        time.sleep(5 * TICK_MS / 1000)
+    after = late_ticks(d)
+    st = d.status()
+    assert st["state"] == "running", (st.get("last_stop"), d.logs()[-2000:])
+    assert after["machine"] - before["machine"] >= 6, (before, after)
+    for p in workers + [d.pid, r.sim.pid]:
+        pin(p, cpus)
+    r.wait_pressure(2.0, timeout=SLACK_S + 10)
+    r.finish()

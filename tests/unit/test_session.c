@@ -755,6 +755,73 @@ test_routine_slow_once_tolerated(void **state)
 }
 
 /*
+ * A port whose worker answers late at every 10th step: LATE (the routine
+ * slow) or HELD (its worker only kept from running, a busy machine). Every
+ * question counts as asked ahead; the other steps are the real port's.
+ */
+static struct routine_port	 late_port;
+static int			 late_code, late_calls;
+
+static int
+late_step(struct routine_inst *ri, const struct massaged_step_in *in,
+    double *setpoint_kpa)
+{
+	if (++late_calls % 10 == 0)
+		return (late_code);
+	return (routine_inst_port.step(ri, in, setpoint_kpa));
+}
+
+static int
+late_pending(const struct routine_inst *ri)
+{
+	(void)ri;
+	return (1);
+}
+
+static void
+late_run(struct fx *f, int code)
+{
+	late_port = routine_inst_port;
+	late_port.step = late_step;
+	late_port.pending = late_pending;
+	late_code = code;
+	late_calls = 0;
+	f->s.routines = &late_port;
+	start_ok(f, "flat", "standard");
+}
+
+/* Late 3 times in 50 steps stops the session, naming the rule... */
+static void
+test_routine_late_3_of_50_stops(void **state)
+{
+	struct fx	*f = *state;
+
+	late_run(f, ROUTINE_STEP_LATE);
+	ticks(f, 60);
+	assert_int_equal(f->s.state, SESSION_FAULT);
+	assert_int_equal(f->s.stop_reason, STOP_ROUTINE_ERROR);
+	assert_non_null(strstr(f->s.stop_message,
+	    "had not answered a tick after it was asked 3 times in 50 steps"));
+	assert_int_equal(f->s.late_ticks[0], 3);
+	assert_int_equal(f->s.late_ticks[1], 0);
+}
+
+/* ... but not when its worker was only kept from running: the last
+ * setpoints hold and the session goes on (its deadline bounds it). */
+static void
+test_routine_held_not_counted(void **state)
+{
+	struct fx	*f = *state;
+
+	late_run(f, ROUTINE_STEP_HELD);
+	ticks(f, 300);
+	assert_int_equal(f->s.state, SESSION_RUNNING);
+	assert_true(late_calls >= 290);
+	assert_true(f->s.late_ticks[1] >= 29);
+	assert_int_equal(f->s.late_ticks[0], 0);
+}
+
+/*
  * The rule docs/writing-routines.md states: a step over budget in 3 of the
  * last 50 steps stops the session. A slow step every 25th never puts 3 in
  * any 50 (the 3rd comes 50 steps after the 1st); every 24th does, at the
@@ -1016,6 +1083,8 @@ main(void)
 		T(test_routine_slow_once_tolerated),
 		T(test_routine_slow_alternate),
 		T(test_routine_stall),
+		T(test_routine_late_3_of_50_stops),
+		T(test_routine_held_not_counted),
 		T(test_routine_budget_2_of_50_tolerated),
 		T(test_routine_budget_3_of_50_stops),
 		T(test_time_limit),
