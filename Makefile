@@ -577,18 +577,18 @@ soak:
 	MASSAGED_BUILD=$(abspath $(SOAK_BUILD)) $(PYTHON) tests/soak/soak.py \
 		--seconds $(SOAK_SECONDS) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
 
-# make soak-devices: every shipped program from its first step to its last
-# on the tables of described devices (four WAGO couplers; four RS-485 sets
-# behind their relays), the wire checks over each whole run
-# (tests/integration/test_devices_programs.py); about three and a half
-# hours, so not part of check.
+# make soak-devices [SOAK_JOBS=8]: every shipped program from its first
+# step to its last on each table of described devices (four WAGO couplers;
+# four RS-485 sets behind their relays), the wire checks over each whole
+# run (tests/integration/test_devices_programs.py), SOAK_JOBS cases side by
+# side (tests/soak/devices.sh; logs in build/soak-devices); about 35 minutes
+# with all eight at once, so not part of check.
+SOAK_JOBS	?= 8
+
 soak-devices:
 	$(MAKE) --no-print-directory BUILD=$(SOAK_BUILD) SAN=1 OPT=-O1 tests
-	MASSAGED_FULL_PROGRAMS=1 MASSAGED_BUILD=$(abspath $(SOAK_BUILD)) \
-	MASSAGED_WORKER=$(abspath $(SOAK_BUILD))/massaged-worker \
-		$(PYTHON) -m pytest -q -p no:cacheprovider \
-		tests/integration/test_devices_programs.py \
-		-k test_every_shipped_program_to_its_end
+	PYTHON=$(PYTHON) sh tests/soak/devices.sh $(abspath $(SOAK_BUILD)) \
+		$(SOAK_JOBS) $(abspath build/soak-devices)
 
 # --- valgrind ---------------------------------------------------------------
 # make check-valgrind: a debug build without sanitizers in build/valgrind,

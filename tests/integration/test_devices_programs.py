@@ -146,38 +146,35 @@ def program_s(program):
 @pytest.mark.skipif(os.environ.get("MASSAGED_FULL_PROGRAMS") != "1",
                     reason="every program to its end takes hours: "
                     "make soak-devices")
+@pytest.mark.parametrize("program", PROGRAMS)
 @pytest.mark.parametrize("kind", KINDS)
-def test_every_shipped_program_to_its_end(tmp_path, kind):
-    """`make soak-devices`: every shipped program from its first step to
-    its last on the table of described devices, ending by itself, with
-    the wire checks over each whole run and no fault."""
-    only = os.environ.get("MASSAGED_SOAK_PROGRAMS")
-    # Hours on a shared machine: a link judged on a loaded box's time
-    # (50 ms timeouts, as the examples) would stop what is under test.
+def test_every_shipped_program_to_its_end(tmp_path, kind, program):
+    """`make soak-devices`: a shipped program from its first step to its
+    last on a table of described devices (its own daemon and simulator,
+    so that the cases can run side by side), ending by itself, with the
+    wire checks over the whole run and no fault."""
+    # Half an hour on a shared machine: a link judged on a loaded box's
+    # time (50 ms timeouts, as the examples) would stop what is under test.
     with DeviceTable(tmp_path, kind, layout="demo",
                      **SOAK_SLACK[kind]) as t:
         d = t.d
         st = d.wait_ready(timeout=20)
-        for program in PROGRAMS:
-            if only and program not in only.split(","):
-                continue
-            t0 = monotonic_ns()
-            limits = t.start(program, PROFILE)
-            st = d.wait_for(lambda: (lambda st: st if st["state"] not in (
-                "running", "paused", "stopping") else None)(d.status()),
-                timeout=program_s(program) + 120, interval=2.0,
-                what="%s to its end" % program)
-            assert st["state"] == "idle", (program, st["last_stop"],
-                                           st["fault"], d.logs()[-4000:])
-            end = d.wait_for(lambda: (lambda r: r if r["phase"] == "end"
-                                      else None)(d.request(
-                "GET", "/api/v1/sessions?limit=1").json()["sessions"][0]),
-                what="the end record")
-            assert end["end_reason"] == "program_end", end
-            n, _ = t.check_wire(limits, RAMP_KPA_S, after_ns=t0)
-            note(kind=kind, program=program, writes_checked=n,
-                 run_s=round((monotonic_ns() - t0) / 1e9))
+        t0 = monotonic_ns()
+        limits = t.start(program, PROFILE)
+        st = d.wait_for(lambda: (lambda st: st if st["state"] not in (
+            "running", "paused", "stopping") else None)(d.status()),
+            timeout=program_s(program) + 120, interval=2.0,
+            what="%s to its end" % program)
+        assert st["state"] == "idle", (program, st["last_stop"],
+                                       st["fault"], d.logs()[-4000:])
+        end = d.wait_for(lambda: (lambda r: r if r["phase"] == "end"
+                                  else None)(d.request(
+            "GET", "/api/v1/sessions?limit=1").json()["sessions"][0]),
+            what="the end record")
+        assert end["end_reason"] == "program_end", end
+        n, _ = t.check_wire(limits, RAMP_KPA_S, after_ns=t0)
+        note(kind=kind, program=program, writes_checked=n,
+             run_s=round((monotonic_ns() - t0) / 1e9))
         st = d.status()
         assert st["state"] == "idle" and st["fault"] is None, st
         t.finish()
-
