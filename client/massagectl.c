@@ -56,6 +56,17 @@ static const struct command commands[] = {
 	  "with SEARCH, only those whose name or id contains it (letters in\n"
 	  "any case).",
 	  "list the client profiles, their limits and refusals" },
+	{ "erase", cmd_erase, 0, 1, "erase PROFILE | erase --all --yes",
+	  "Erases a client: the profile, and in every session record of it\n"
+	  "the name and everything the client's conditions decided (limits,\n"
+	  "excluded zones, pressures, stop messages); dates, programs and how\n"
+	  "each ended stay, under the profile's id. With a shared store, on\n"
+	  "every table. Refused (exit 1) while a session runs with it.\n"
+	  "  --all   every client of the table whose profile the daemon wrote\n"
+	  "          (profiles of the configuration directory are read-only:\n"
+	  "          named, not erased); needs --yes\n"
+	  "  --yes   erase with --all (without it nothing is erased)",
+	  "erase a client's profile and health data, or --all of them" },
 	{ "routines", cmd_routines, 0, 0, "routines",
 	  "Lists the loaded routine plugins and their parameters.",
 	  "list the loaded routine plugins and their parameters" },
@@ -224,7 +235,7 @@ command_options(int argc, char **argv, struct client *x, struct command_opts *o)
 {
 	enum { OPT_URL = 256, OPT_TOKEN_FILE, OPT_JSON, OPT_PROFILE,
 	    OPT_LIMIT, OPT_COUNT, OPT_SINCE, OPT_UNTIL, OPT_CSV, OPT_ALL,
-	    OPT_TABLES, OPT_CACERT };
+	    OPT_TABLES, OPT_CACERT, OPT_YES };
 	static const struct option longopts[] = {
 		{ "url",	required_argument,	NULL, OPT_URL },
 		{ "token-file",	required_argument,	NULL, OPT_TOKEN_FILE },
@@ -238,6 +249,7 @@ command_options(int argc, char **argv, struct client *x, struct command_opts *o)
 		{ "all",	no_argument,		NULL, OPT_ALL },
 		{ "tables",	required_argument,	NULL, OPT_TABLES },
 		{ "cacert",	required_argument,	NULL, OPT_CACERT },
+		{ "yes",	no_argument,		NULL, OPT_YES },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL,		0,			NULL, 0 }
@@ -283,6 +295,9 @@ command_options(int argc, char **argv, struct client *x, struct command_opts *o)
 			break;
 		case OPT_CACERT:
 			x->cacert = optarg;
+			break;
+		case OPT_YES:
+			x->yes = 1;
 			break;
 		case OPT_COUNT:
 			if (parse_int(optarg, 1, 1000000000, &x->count) == -1)
@@ -399,6 +414,11 @@ main(int argc, char *argv[])
 	}
 	if (strcmp(argv[0], "help") == 0)
 		return (command_help_word(argc, argv));
+	/* erase --all: every client of this table, not every table. */
+	if (strcmp(argv[0], "erase") == 0 && o.tables == NULL) {
+		x.every = o.all;
+		o.all = 0;
+	}
 	if (o.all && !o.help)
 		return (command_all(&x, &o, argc, argv));
 	if ((cmd = command_find(argv[0])) == NULL || cmd->fn == NULL)
@@ -411,7 +431,8 @@ main(int argc, char *argv[])
 	    (x.profile != NULL && cmd->fn != cmd_start) ||
 	    ((x.have_limit || x.since != NULL || x.until != NULL || x.csv) &&
 	    cmd->fn != cmd_sessions) ||
-	    (o.have_count && cmd->fn != cmd_watch))
+	    (o.have_count && cmd->fn != cmd_watch) ||
+	    (x.yes && cmd->fn != cmd_erase))
 		return (client_usage_error("usage: massagectl [options] %s",
 		    cmd->synopsis));
 

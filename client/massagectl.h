@@ -4,7 +4,8 @@
  * calling the daemon, reading its JSON) and the commands, one file per
  * kind: cmd-session.c the status and driving a session, cmd-lists.c
  * programs, profiles and routines, cmd-sessions.c the records and their
- * CSV export, cmd-watch.c the live stream, cmd-fleet.c --all.
+ * CSV export, cmd-watch.c the live stream, cmd-fleet.c --all, cmd-erase.c
+ * the erasure of clients.
  * massagectl.c has main, the options and the table of commands.
  */
 #ifndef MASSAGECTL_H
@@ -43,6 +44,8 @@ struct client {
 	const char	*until;
 	int		 csv;
 	const char	*cacert;	/* --cacert: https with this CA only */
+	int		 every;		/* erase --all: every client */
+	int		 yes;		/* --yes */
 };
 
 /* client.c */
@@ -70,6 +73,9 @@ int		 cmd_stop(struct client *, int, char **);
 int		 cmd_estop(struct client *, int, char **);
 int		 cmd_reset(struct client *, int, char **);
 int		 cmd_intensity(struct client *, int, char **);
+
+/* cmd-erase.c */
+int		 cmd_erase(struct client *, int, char **);
 
 /* cmd-lists.c */
 int		 cmd_programs(struct client *, int, char **);

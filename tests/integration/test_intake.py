@@ -636,6 +636,47 @@ def test_erasure_leaves_no_name_or_condition_in_the_state_dir(d):
              "read_only")
 
 
+def test_massagectl_erases_one_client_or_every_client(d):
+    """massagectl erase PROFILE erases one client as the API does; erase
+    --all erases nothing without --yes, then every client the daemon
+    wrote, names the one a running session holds (exit 1) and the
+    read-only profiles of the configuration, and a second run erases the
+    rest: no name, note or condition left in the state directory."""
+    a = create(d)["id"]
+    b = create(d, dict(VARICOSE, name="Second Clientname"))["id"]
+    c = create(d, dict(VARICOSE, name="Third Clientname"))["id"]
+    session_round(d, a)
+    r = d.run_ctl("erase", "--all")
+    assert r.returncode == 2, r
+    assert "nothing was erased. Add --yes" in r.stderr, r.stderr
+    r = d.run_ctl("erase", c)
+    assert r.returncode == 0 and r.stdout == "%s erased\n" % c, r
+    error_of(d.request("GET", "/api/v1/profiles/" + c), 404, "not_found")
+    # b's session runs: b is not erased, a is.
+    r = d.request("POST", "/api/v1/session", {"program": "api_test",
+                                               "profile": b})
+    assert r.status == 201, r.text
+    r = d.run_ctl("erase", "--all", "--yes")
+    assert r.returncode == 1, r
+    assert "1 of 2 clients erased" in r.stdout, r.stdout
+    assert "NOT erased: %s" % b in r.stdout, r.stdout
+    assert "read-only, not erased: standard" in r.stdout, r.stdout
+    assert "in_use" in r.stderr or "session" in r.stderr, r.stderr
+    d.request("POST", "/api/v1/session/stop")
+    d.wait_state("idle", timeout=60)
+    r = d.run_ctl("--json", "erase", "--all", "--yes")
+    assert r.returncode == 0, r
+    doc = json.loads(r.stdout)
+    assert doc["erased"] == 1 and doc["not_erased"] == [], doc
+    assert "standard" in doc["read_only"], doc
+    assert _grep_tree(d.state_dir, [NAME, NOTE, "Second Clientname",
+                                    "Third Clientname", "varicose_veins"]) \
+        == []
+    ids = [p["id"] for p in d.request("GET", "/api/v1/profiles").json()[
+        "profiles"]]
+    assert a not in ids and b not in ids and "standard" in ids, ids
+
+
 # What an erased record keeps (docs/security.md, "Erasure"): these differ
 # from session to session whoever the client was.
 ERASED_VARY = ("id", "profile", "client", "start", "end", "active_s")
