@@ -270,6 +270,40 @@ client_call(struct client *x, const char *method, const char *path,
 	http_response_free(&res);
 	return (EXIT_OK);
 }
+/*
+ * Every page of a list (base: its path and query, without the cursor):
+ * each element of the reply's array key to each(), in order, following
+ * next_cursor to the end. An exit code.
+ */
+int
+client_pages(struct client *x, const char *base, const char *key,
+    void (*each)(json_t *, void *), void *arg)
+{
+	json_t		*doc, *p;
+	const char	*cursor;
+	char		 path[1024], *cur = NULL;
+	size_t		 i;
+	int		 rc;
+
+	for (;;) {
+		snprintf(path, sizeof(path), "%s%s%s", base, cur != NULL ?
+		    "&cursor=" : "", cur != NULL ? cur : "");
+		if ((rc = client_call(x, "GET", path, NULL, &doc)) != EXIT_OK)
+			break;
+		json_array_foreach(json_object_get(doc, key), i, p)
+			each(p, arg);
+		cursor = json_string_value(json_object_get(doc,
+		    "next_cursor"));
+		free(cur);
+		cur = cursor != NULL ? strdup(cursor) : NULL;
+		json_decref(doc);
+		if (cur == NULL)
+			break;
+	}
+	free(cur);
+	return (rc);
+}
+
 /* --- formatting --------------------------------------------------------- */
 
 const char *

@@ -17,6 +17,7 @@
 #define ERASE_PAGE	100	/* the API's most */
 
 static int	 erase_one(struct client *, const char *, json_t *);
+static void	 erase_sort(json_t *, void *);
 static int	 erase_list(struct client *, json_t *, json_t *);
 
 /* DELETE one profile; its error (the API's code) into refused if any. */
@@ -38,35 +39,25 @@ erase_one(struct client *x, const char *id, json_t *refused)
 	return (rc);
 }
 
+/* A profile's id: a writable one into ids[0], the others into ids[1]. */
+static void
+erase_sort(json_t *p, void *arg)
+{
+	json_t	**ids = arg;
+
+	json_array_append(ids[json_is_true(json_object_get(p, "writable")) ?
+	    0 : 1], json_object_get(p, "id"));
+}
+
 /* Every profile's id, writable ones into ids, the others into kept. */
 static int
 erase_list(struct client *x, json_t *ids, json_t *kept)
 {
-	json_t		*doc, *p;
-	const char	*cursor;
-	char		 path[512], *cur = NULL;
-	size_t		 i;
-	int		 rc;
+	json_t	*both[2] = { ids, kept };
+	char	 base[64];
 
-	for (;;) {
-		snprintf(path, sizeof(path), "/api/v1/profiles?limit=%d%s%s",
-		    ERASE_PAGE, cur != NULL ? "&cursor=" : "",
-		    cur != NULL ? cur : "");
-		if ((rc = client_call(x, "GET", path, NULL, &doc)) != EXIT_OK)
-			break;
-		json_array_foreach(json_object_get(doc, "profiles"), i, p)
-			json_array_append(json_is_true(json_object_get(p,
-			    "writable")) ? ids : kept, json_object_get(p, "id"));
-		cursor = json_string_value(json_object_get(doc,
-		    "next_cursor"));
-		free(cur);
-		cur = cursor != NULL ? strdup(cursor) : NULL;
-		json_decref(doc);
-		if (cur == NULL)
-			break;
-	}
-	free(cur);
-	return (rc);
+	snprintf(base, sizeof(base), "/api/v1/profiles?limit=%d", ERASE_PAGE);
+	return (client_pages(x, base, "profiles", erase_sort, both));
 }
 
 int

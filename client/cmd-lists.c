@@ -80,14 +80,31 @@ cmd_profile_line(json_t *p, int first)
  * Every profile, or those whose name or id contains SEARCH, page by page
  * (next_cursor); printed as they come, or (--json) as one document.
  */
+/* What cmd_profiles() keeps between pages. */
+struct profiles_out {
+	json_t	*all;		/* --json: every profile */
+	size_t	 n;
+};
+
+static void
+cmd_profiles_one(json_t *p, void *arg)
+{
+	struct profiles_out	*o = arg;
+
+	if (o->all != NULL)
+		json_array_append(o->all, p);
+	else
+		cmd_profile_line(p, o->n == 0);
+	o->n++;
+}
+
 int
 cmd_profiles(struct client *x, int argc, char **argv)
 {
-	json_t		*doc, *all, *p;
-	const char	*cursor;
-	char		 path[512], *cur = NULL, *q = NULL;
-	size_t		 i, n = 0;
-	int		 rc = EXIT_OK, json = x->json;
+	struct profiles_out	 o = { NULL, 0 };
+	json_t			*doc;
+	char			 base[512], *q = NULL;
+	int			 rc, json = x->json;
 
 	if (argc > 0 && strlen(argv[0]) > 95)
 		return (client_usage_error("profiles: SEARCH is %zu bytes, at "
@@ -96,42 +113,24 @@ cmd_profiles(struct client *x, int argc, char **argv)
 		fprintf(stderr, "massagectl: out of memory\n");
 		return (EXIT_TRANSPORT);
 	}
-	all = json_array();
+	if (json)
+		o.all = json_array();
 	x->json = 0;		/* printed once, below */
-	for (;;) {
-		snprintf(path, sizeof(path), "/api/v1/profiles?limit=%d%s%s%s%s",
-		    PROFILES_PAGE, q != NULL ? "&q=" : "", q != NULL ? q : "",
-		    cur != NULL ? "&cursor=" : "", cur != NULL ? cur : "");
-		if ((rc = client_call(x, "GET", path, NULL, &doc)) != EXIT_OK)
-			break;
-		json_array_foreach(json_object_get(doc, "profiles"), i, p) {
-			if (json)
-				json_array_append(all, p);
-			else
-				cmd_profile_line(p, n == 0);
-			n++;
-		}
-		cursor = json_string_value(json_object_get(doc,
-		    "next_cursor"));
-		free(cur);
-		cur = cursor != NULL ? strdup(cursor) : NULL;
-		json_decref(doc);
-		if (cur == NULL)
-			break;
-	}
-	free(cur);
+	snprintf(base, sizeof(base), "/api/v1/profiles?limit=%d%s%s",
+	    PROFILES_PAGE, q != NULL ? "&q=" : "", q != NULL ? q : "");
+	rc = client_pages(x, base, "profiles", cmd_profiles_one, &o);
 	free(q);
 	x->json = json;
 	if (rc == EXIT_OK && json) {
 		doc = json_object();
-		json_object_set_new(doc, "profiles", json_incref(all));
+		json_object_set_new(doc, "profiles", json_incref(o.all));
 		json_dumpf(doc, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
 		json_decref(doc);
-	} else if (rc == EXIT_OK && n == 0)
+	} else if (rc == EXIT_OK && o.n == 0)
 		fprintf(stdout, "%s\n", argc > 0 ? "no profile matches" :
 		    "no profiles");
-	json_decref(all);
+	json_decref(o.all);
 	return (rc);
 }
 

@@ -60,6 +60,9 @@ void		 client_report_error(struct client *x, int status,
 		    const char *body);
 int		 client_call(struct client *x, const char *method,
 		    const char *path, const char *body, json_t **out);
+int		 client_pages(struct client *x, const char *base,
+		    const char *key, void (*each)(json_t *, void *),
+		    void *arg);
 const char	*client_str(json_t *o, const char *key);
 double		 client_num(json_t *o, const char *key);
 
