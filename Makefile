@@ -212,6 +212,10 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(DAEMON_LIBS)
 # The preview lives with its one user, the client.
 $(BUILD)/tests/test_preview: $(BUILD)/client/preview.o
 $(BUILD)/tests/unit/test_preview.o: ALL_CFLAGS += -iquote client
+# The worker's filters, built as the worker builds them (libseccomp).
+$(BUILD)/tests/test_sandbox: $(BUILD)/worker/sandbox.o
+$(BUILD)/tests/test_sandbox: LDLIBS_ALL += $(WORKER_LIBS)
+$(BUILD)/tests/unit/test_sandbox.o: ALL_CFLAGS += -iquote worker
 
 -include $(shell find $(BUILD) -path $(BUILD)/deb -prune -o -name '*.d' -type f -print 2>/dev/null)
 

@@ -60,6 +60,8 @@
 #endif
 
 static int	 sandbox_limit(int res, rlim_t v);
+static void	 sandbox_name(const char *);
+static int	 sandbox_rules(scmp_filter_ctx, int);
 static int	 sandbox_filter(int loading);
 static int	 sandbox_paths(const char *so);
 
@@ -80,27 +82,58 @@ sandbox_limit(int res, rlim_t v)
 			    .datum_a = (scmp_datum_t)(a), \
 			    .datum_b = (scmp_datum_t)(b) })
 
+/* Each call by its name, which libseccomp turns into the number of the
+ * architecture built for; the names are kept for sandbox_names(). */
 #define ALLOW(sc, ...) do {						\
+	sandbox_name(#sc);						\
 	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sc),		\
 	    __VA_ARGS__) != 0)						\
 		goto fail;						\
 } while (0)
 
-/* The filter of one stage: loading 1 before dlopen(), 0 after. */
-static int
-sandbox_filter(int loading)
-{
-	scmp_filter_ctx	 ctx;
-	int		 fd;
+/* Calls that exist on some architectures only, and the call that does
+ * their work on the others (aarch64 has no open(): the C library calls
+ * openat()). */
+static const struct {
+	const char	*name;
+	const char	*instead;
+} sandbox_others[] = {
+	{ "open",	"openat" },
+};
 
-	if ((ctx = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL) {
-		errno = ENOMEM;
-		return (-1);
-	}
-	/* no_new_privs is set already; the second filter must not need
-	 * prctl(). */
-	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) != 0)
-		goto fail;
+static const char	*sandbox_seen[SANDBOX_NAMES_MAX];
+static int		 sandbox_nseen;
+
+static void
+sandbox_name(const char *name)
+{
+	int	 i;
+
+	for (i = 0; i < sandbox_nseen; i++)
+		if (strcmp(sandbox_seen[i], name) == 0)
+			return;
+	if (sandbox_nseen < SANDBOX_NAMES_MAX)
+		sandbox_seen[sandbox_nseen++] = name;
+}
+
+const char *
+sandbox_instead(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(sandbox_others) / sizeof(sandbox_others[0]);
+	    i++)
+		if (strcmp(sandbox_others[i].name, name) == 0)
+			return (sandbox_others[i].instead);
+	return (NULL);
+}
+
+/* The rules of one stage into ctx: loading 1 before dlopen(), 0 after. */
+static int
+sandbox_rules(scmp_filter_ctx ctx, int loading)
+{
+	int	 fd;
+
 	/* The daemon's socket; stdout (/dev/null) and stderr. */
 	ALLOW(recvfrom, 1, ARG(0, SCMP_CMP_EQ, WORKER_FD, 0));
 	ALLOW(sendto, 1, ARG(0, SCMP_CMP_EQ, WORKER_FD, 0));
@@ -154,14 +187,49 @@ sandbox_filter(int loading)
 		ALLOW(mmap, 1, ARG(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 		ALLOW(mprotect, 1, ARG(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	}
-	if (seccomp_load(ctx) != 0)
-		goto fail;
-	seccomp_release(ctx);
 	return (0);
 fail:
-	seccomp_release(ctx);
-	errno = EPERM;
 	return (-1);
+}
+
+int
+sandbox_names(int loading, const char **names, int max)
+{
+	scmp_filter_ctx	 ctx;
+	int		 i, rc;
+
+	if ((ctx = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL)
+		return (-1);
+	sandbox_nseen = 0;
+	rc = sandbox_rules(ctx, loading);
+	seccomp_release(ctx);
+	if (rc == -1)
+		return (-1);
+	for (i = 0; i < sandbox_nseen && i < max; i++)
+		names[i] = sandbox_seen[i];
+	return (sandbox_nseen);
+}
+
+/* The filter of one stage, loaded: loading 1 before dlopen(), 0 after. */
+static int
+sandbox_filter(int loading)
+{
+	scmp_filter_ctx	 ctx;
+
+	if ((ctx = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	/* no_new_privs is set already; the second filter must not need
+	 * prctl(). */
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) != 0 ||
+	    sandbox_rules(ctx, loading) == -1 || seccomp_load(ctx) != 0) {
+		seccomp_release(ctx);
+		errno = EPERM;
+		return (-1);
+	}
+	seccomp_release(ctx);
+	return (0);
 }
 
 /* Landlock: read and map only these; 0 also where the kernel has none. */
