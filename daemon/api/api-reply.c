@@ -113,6 +113,16 @@ api_reply_json(struct evhttp_request *req, int code, json_t *doc)
 	evbuffer_add(out, s, strlen(s));
 	evbuffer_add(out, "\n", 1);
 	free(s);
+	/* libevent gives the answer to a CONNECT no length (a tunnel would
+	 * follow it): its end is said here, so that no client waits for a
+	 * close to find it. */
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_CONNECT) {
+		char	 len[32];
+
+		snprintf(len, sizeof(len), "%zu", evbuffer_get_length(out));
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Content-Length", len);
+	}
 	log_debug("api: %s %s: %d", api_method_name(
 	    evhttp_request_get_command(req)), evhttp_request_get_uri(req),
 	    code);
