@@ -157,6 +157,7 @@ def test_every_shipped_program_to_its_end(tmp_path, kind, program):
     # time (50 ms timeouts, as the examples) would stop what is under test.
     with DeviceTable(tmp_path, kind, layout="demo",
                      **SOAK_SLACK[kind]) as t:
+        t.devices_first()
         d = t.d
         st = d.wait_ready(timeout=20)
         t0 = monotonic_ns()
