@@ -48,6 +48,16 @@ scratch one, the same way for every guide:
 - the fixed ports 8080, 1502, 1503 and 1600 become free ones, in the
   commands, the expected output and the installed massaged.ini.
 
+The administrator's guide (first-table.md) runs twice, once per way it
+offers (`sh guide from=WAY` blocks run only on their way): from source as
+above, and from the packages, where `make deb` is the test run's one build
+of the packages (conftest.py's deb_packages, which test_package.py shares:
+`make deb` with DEB_BUILD_OPTIONS=nocheck, in a copy of the tree) and
+`apt-get install ./build/deb/...` unpacks them into the scratch root and
+runs their postinst there with DPKG_ROOT set (chown, systemd-sysusers,
+systemd-tmpfiles and the systemd helpers are stand-ins, as the rest of
+the guide has no root and no systemd).
+
 The spa's guide (second-table.md) starts where first-table.md ends: the
 runner installs into the scratch root and writes a token first (both
 tables stay on the simulator over TCP, as the installed massaged.ini has
@@ -67,6 +77,7 @@ import time
 
 import pytest
 
+import debpkg
 from daemon import REPO
 from pgserver import PgServer, pg_bindir
 from simctl import PtyPair, Sim, wait_for
@@ -96,8 +107,9 @@ class Block:
         self.log = []           # guide-log lines (for a later point)
 
 
-def parse(path):
-    """The marked blocks of a guide, in order, outputs attached."""
+def parse(path, way=None):
+    """The marked blocks of a guide, in order, outputs attached; a block
+    marked `from=WAY` (and the output under it) only on that way."""
     text = open(path, encoding="utf-8").read()
     blocks = []
     last = None
@@ -105,6 +117,10 @@ def parse(path):
         info = m.group(1).split()
         line = text.count("\n", 0, m.start()) + 1
         body = m.group(2)
+        ways = [w[5:] for w in info[2:] if w.startswith("from=")]
+        if ways and way not in ways:
+            last = Block("skipped", body, line)   # its output too
+            continue
         if info[1:2] == ["guide"] or info[1:2] == ["guide-bg"]:
             last = Block(info[1], body, line)
             last.retry = "retry" in info[2:]
@@ -136,7 +152,7 @@ class Runner:
     """One bash session running one guide's blocks."""
 
     def __init__(self, tmp, build, ports, root=None, ttys=None, env=None,
-                 pg=None):
+                 pg=None, debs=None):
         self.tmp = str(tmp)
         self.out = os.path.join(self.tmp, "blocks")
         os.makedirs(self.out)
@@ -146,6 +162,7 @@ class Runner:
         self.ttys = ttys or {}
         self.ports = ports
         self.pg = pg
+        self.debs = debs
         self.bg = []
         self.retries = 0
         e = {k: v for k, v in os.environ.items() if k not in MAKE_ENV_DROP}
@@ -172,6 +189,10 @@ class Runner:
             text = text.replace(dev, pty)
         if self.ttys:
             text = re.sub(r"parity = E\b", "parity = N", text)
+        if self.debs:
+            text = re.sub(r"^make deb$", "ls %s/*.deb" % self.debs, text,
+                          flags=re.M)
+            text = text.replace("./build/deb/", self.debs + "/")
         if self.root:
             for p in INSTALLED:
                 text = re.sub(r"(?<![\w/.-])%s" % re.escape(p),
@@ -320,11 +341,11 @@ def read(path):
         return ""
 
 
-def run_guide(name, runner):
+def run_guide(name, runner, way=None):
     path = os.path.join(GUIDES, name)
     outputs = []
     try:
-        for i, b in enumerate(parse(path)):
+        for i, b in enumerate(parse(path, way)):
             outputs.append(runner.run(i, b, "%s:%d" % (name, b.line)))
     finally:
         runner.close()
@@ -369,16 +390,67 @@ def test_guide_first_routine(tmp_path, build):
                                        "wave_demo-standard.svg"))
 
 
-def test_guide_first_table(tmp_path, build):
-    """The administrator's guide: install into a scratch root, a token, the
-    table on RS-485 (socat ptys and the simulator stand in for the two
-    adapters and the controllers), massaged -n, the daemon started as the
-    unit starts it (without systemd: no PID 1 here), its log (the journal)
-    and its metrics."""
+APT_GET = """#!/bin/sh
+# apt-get install ./PACKAGE.deb ... onto the guide's scratch root: each
+# package unpacked there, then each postinst configured with DPKG_ROOT set
+# (the commands that need root or systemd are stand-ins).
+set -e
+[ "$1" = install ] || { echo "apt-get: only install here" >&2; exit 100; }
+shift
+for deb in "$@"; do
+	dpkg-deb -x "$deb" "$DPKG_ROOT"
+done
+for deb in "$@"; do
+	ctl=$(mktemp -d)
+	dpkg-deb -e "$deb" "$ctl"
+	if [ -f "$ctl/postinst" ]; then
+		PATH=%s:$PATH sh "$ctl/postinst" configure ""
+	fi
+	rm -rf "$ctl"
+done
+"""
+
+
+def packaged(tmp_path, deb_packages, env):
+    """The environment of the packaged path: apt-get (APT_GET) first on
+    PATH, DPKG_ROOT the scratch root."""
+    bindir = os.path.join(str(tmp_path), "apt-bin")
+    os.makedirs(bindir)
+    stand = debpkg.stand_ins(os.path.join(str(tmp_path), "stand-ins"))
+    with open(os.path.join(bindir, "apt-get"), "w") as f:
+        f.write(APT_GET % stand)
+    os.chmod(os.path.join(bindir, "apt-get"), 0o755)
+    env["PATH"] = bindir + ":" + env["PATH"]
+    env["DPKG_ROOT"] = env["DESTDIR"]
+    del env["DESTDIR"]
+    return deb_packages["out"]
+
+
+@pytest.mark.parametrize("way", ["source", "packages"])
+def test_guide_first_table(tmp_path, build, request, way):
+    """The administrator's guide, both ways: `make install` into a scratch
+    root, or the packages (`apt-get install ./*.deb`: unpacked there, their
+    postinst run with DPKG_ROOT); a token, the table on RS-485 (socat ptys
+    and the simulator stand in for the two adapters and the controllers),
+    massaged -n, the daemon started as the unit starts it (without
+    systemd: no PID 1 here), its log (the journal) and its metrics."""
     root = os.path.join(str(tmp_path), "root")
     os.makedirs(os.path.join(root, "var", "lib", "massaged"))
     os.makedirs(os.path.join(root, "run", "massaged"))
     ports = fixed_ports()
+    env = {"DESTDIR": root,
+           "RUNTIME_DIRECTORY": os.path.join(root, "run", "massaged"),
+           "PATH": "%s/usr/sbin:%s/usr/bin:%s" % (root, root,
+                                                 os.environ["PATH"]),
+           # The routine worker is compiled in at its installed place,
+           # which is under the scratch root.
+           "MASSAGED_WORKER": root + "/usr/libexec/massaged/massaged-worker",
+           "MASSAGED_URL": "http://127.0.0.1:%d" % ports[8080],
+           "MASSAGED_TOKEN_FILE": root + "/etc/massaged/tokens"}
+    debs = None
+    if way == "packages":
+        debs = packaged(tmp_path, request.getfixturevalue("deb_packages"),
+                        env)
     with PtyPair(tmp_path) as p0, PtyPair(tmp_path) as p1, \
             Sim(tmp_path, controllers=[], rtu=[
                 dict(rtu=p0.a, channels=16, baud=19200, parity="N",
@@ -387,18 +459,15 @@ def test_guide_first_table(tmp_path, build):
                      map_version=2)]):
         r = Runner(tmp_path, build, ports, root=root,
                    ttys={"/dev/ttyUSB0": p0.b, "/dev/ttyUSB1": p1.b},
-                   env={"DESTDIR": root,
-                        "RUNTIME_DIRECTORY": os.path.join(root, "run",
-                                                          "massaged"),
-                        "PATH": "%s/usr/sbin:%s/usr/bin:%s" % (
-                            root, root, os.environ["PATH"]),
-                        # The routine worker is compiled in at its
-                        # installed place, which is under the scratch root.
-                        "MASSAGED_WORKER": root +
-                        "/usr/libexec/massaged/massaged-worker",
-                        "MASSAGED_URL": "http://127.0.0.1:%d" % ports[8080],
-                        "MASSAGED_TOKEN_FILE": root + "/etc/massaged/tokens"})
-        run_guide("first-table.md", r)
+                   env=env, debs=debs)
+        run_guide("first-table.md", r, way)
+    if way == "packages":
+        # The postinst made the site's files, and nothing was built.
+        assert os.path.isfile(os.path.join(root, "etc", "massaged",
+                                           ".package-files"))
+        ran = "".join(read(os.path.join(r.out, f))
+                      for f in os.listdir(r.out) if f.endswith(".sh"))
+        assert "apt-get install" in ran and "make PREFIX" not in ran, ran
 
 
 def test_guide_second_table(tmp_path, build):

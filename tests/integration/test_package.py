@@ -8,7 +8,6 @@ the installed simulator.
 Skipped only without dpkg-dev; make check installs it (CHECK_DEBS).
 """
 
-import glob
 import os
 import re
 import shutil
@@ -17,50 +16,26 @@ import subprocess
 import pytest
 
 from daemon import REPO, Daemon, demo_table, sim_controllers
+from debpkg import PACKAGES, clean_env, have_dpkg_dev, stand_ins
 from simctl import Sim
 from test_install import apply_sysusers_and_tmpfiles
 
-PACKAGES = ("massaged", "massagectl", "massaged-sim", "massaged-dev")
 SLACK = dict(response_timeout_ms=200, watchdog_ms=1000)
 
 pytestmark = pytest.mark.skipif(
-    shutil.which("dpkg-buildpackage") is None,
+    not have_dpkg_dev(),
     reason="dpkg-dev is not installed (make check installs it): the "
     "Debian package is not built")
 
 
-def clean_env():
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
-                        "SAN", "OPT", "BUILD", "PREFIX", "DESTDIR",
-                        "SYSCONFDIR", "CFLAGS", "LDFLAGS", "CPPFLAGS",
-                        "ASAN_OPTIONS", "UBSAN_OPTIONS", "LD_PRELOAD")}
-    env["DEB_BUILD_OPTIONS"] = "nocheck"
-    return env
-
-
 @pytest.fixture(scope="module")
-def debs(tmp_path_factory):
-    out = tmp_path_factory.mktemp("deb")
-    p = subprocess.run(["make", "-C", REPO, "--no-print-directory", "deb",
-                        "DEB_OUT=%s" % out], stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, env=clean_env(),
-                       timeout=1800)
-    assert p.returncode == 0, "make deb failed:\n%s\n%s" % (
-        p.stdout[-6000:], p.stderr[-6000:])
-    files = {}
-    for path in glob.glob(os.path.join(str(out), "*.deb")):
-        name = os.path.basename(path).split("_")[0]
-        files[name] = path
-    root = os.path.join(str(out), "root")
-    os.mkdir(root)
+def debs(deb_packages, tmp_path_factory):
+    """The packages (conftest.py), unpacked into a root of this module's."""
+    root = str(tmp_path_factory.mktemp("debroot"))
     for name in PACKAGES:
-        assert name in files, (name, sorted(files))
-        subprocess.run(["dpkg-deb", "-x", files[name], root], check=True)
-    changes = glob.glob(os.path.join(str(out), "*.changes"))
-    assert len(changes) == 1, changes
-    return {"out": str(out), "files": files, "root": root,
-            "changes": changes[0], "log": p.stdout}
+        subprocess.run(["dpkg-deb", "-x", deb_packages["files"][name], root],
+                       check=True)
+    return dict(deb_packages, root=root)
 
 
 def rooted(debs, path):
@@ -173,7 +148,7 @@ def test_maintainer_scripts(debs):
     post = control(debs["files"]["massaged"], "postinst")
     i_users = post.index("systemd-sysusers")
     i_tmp = post.index("systemd-tmpfiles")
-    i_token = post.index("tokens=/etc/massaged/tokens")
+    i_token = post.index("tokens=${DPKG_ROOT:-}/etc/massaged/tokens")
     assert i_users < i_tmp < i_token
     assert "deb-systemd-helper enable 'massaged.service'" in post
     assert "deb-systemd-invoke start" not in post
@@ -233,17 +208,7 @@ def maintainer(debs, name, root, *args):
     """The package's maintainer script name with DPKG_ROOT=root: its site
     files and purge parts (chown and the systemd helpers stand in)."""
     text = control(debs["files"]["massaged"], name)
-    bindir = os.path.join(str(root), "..", "stand-ins")
-    os.makedirs(bindir, exist_ok=True)
-    for cmd in ("chown", "systemd-sysusers", "systemd-tmpfiles",
-                "deb-systemd-helper", "deb-systemd-invoke", "systemctl"):
-        path = os.path.join(bindir, cmd)
-        with open(path, "w") as f:
-            f.write("#!/bin/sh\nexit 0\n")
-        os.chmod(path, 0o755)
-    # The token is the token test's; here the site's files.
-    text = text.replace("/etc/massaged/tokens", "%s/etc/massaged/tokens"
-                        % root)
+    bindir = stand_ins(os.path.join(str(root), "..", "stand-ins"))
     text = text.replace("/usr/libexec/massaged/massaged-upgrade", "true")
     env = dict(os.environ, DPKG_ROOT=str(root),
                PATH="%s:%s" % (bindir, os.environ["PATH"]))
