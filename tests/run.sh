@@ -22,8 +22,10 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 # namespace of their own; it says once here when it cannot make one).
 ISOLATE=$(dirname "$0")/isolate.sh
 isolate() { "$@"; }
+isolating=0
 if "$ISOLATE" sh -c '[ "${MASSAGED_ISOLATED:-}" = 1 ]'; then
 	isolate() { "$ISOLATE" "$@"; }
+	isolating=1
 fi
 passed=0
 failed=0
@@ -55,6 +57,12 @@ for suite in $SUITES; do
 			fi
 			count "$p" "$f"
 		done
+		# The integration suite need not run them again beside an
+		# installed state directory (test_unit_state.py): done here.
+		if [ "$isolating" = 1 ]; then
+			MASSAGED_UNIT_SUITE_ISOLATED=1
+			export MASSAGED_UNIT_SUITE_ISOLATED
+		fi
 		;;
 	integration)
 		echo "== integration (pytest)"

@@ -759,16 +759,13 @@ routine_inst_remote_step(struct routine_inst *ri,
 		rc = routine_inst_wait_step(ri, soft, hard, ri->why,
 		    sizeof(ri->why));
 	if (rc == 2 && (rc = routine_inst_judge(ri, clock_mono_ns())) == 2) {
-		ri->late++;
 		if (ri->late_ns == 0) {
 			ri->late_ns = clock_mono_ns();
 			ri->late_cpu_ns = ri->cpu_ms > 0 ?
 			    routine_worker_cpu_ns(w) : -1;
 		}
-		if (!routine_inst_held(ri))
-			return (ROUTINE_STEP_LATE);
-		ri->held++;
-		return (ROUTINE_STEP_HELD);
+		return (routine_inst_held(ri) ? ROUTINE_STEP_HELD :
+		    ROUTINE_STEP_LATE);
 	}
 	if (rc != 0) {
 		routine_inst_lose(ri, rc, ms);

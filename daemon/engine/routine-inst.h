@@ -39,8 +39,6 @@ struct routine_inst {
 	double				 answer_cpu_ms;	/* used on it */
 	int64_t				 late_cpu_ns;	/* worker CPU when */
 	uint64_t			 late_ns;	/*   last found late */
-	unsigned long			 late;		/* LATE answers */
-	unsigned long			 held;		/* of them HELD */
 	struct routine_worker		*w;
 	const struct massaged_routine	*prepared; /* w started for it */
 	int				 loading;	/* begun, not ready */
