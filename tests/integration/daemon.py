@@ -38,7 +38,7 @@ import time
 
 __all__ = [
     "Daemon", "DaemonError", "Response", "sim_controllers", "demo_table",
-    "daemon_binary", "ctl_binary", "free_port", "REPO", "DEVICES",
+    "daemon_binary", "ctl_binary", "free_port", "threads", "REPO", "DEVICES",
     "TEST_PROGRAMS", "TOKEN",
 ]
 
@@ -580,6 +580,14 @@ class Daemon:
         return subprocess.run(argv, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, env=e,
                               timeout=timeout)
+
+
+def threads(pid):
+    """The thread ids of process pid ([] once it is gone)."""
+    try:
+        return [int(t) for t in os.listdir("/proc/%d/task" % pid)]
+    except FileNotFoundError:
+        return []
 
 
 def free_port():

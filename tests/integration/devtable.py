@@ -36,7 +36,7 @@ import math
 import os
 import time
 
-from daemon import DEVICES, REPO, Daemon, demo_table
+from daemon import DEVICES, REPO, Daemon, demo_table, threads
 from simctl import PtyPair, Sim
 
 __all__ = ["DeviceTable", "Description", "EXAMPLES", "DEV_PROFILE",
@@ -281,13 +281,9 @@ class DeviceTable:
         if os.geteuid() != 0:
             return
         for pid in [self.sim.pid] + [l.proc.pid for l in self.lines]:
-            try:
-                tids = os.listdir("/proc/%d/task" % pid)
-            except FileNotFoundError:
-                continue
-            for tid in tids:
+            for tid in threads(pid):
                 try:
-                    os.setpriority(os.PRIO_PROCESS, int(tid), nice)
+                    os.setpriority(os.PRIO_PROCESS, tid, nice)
                 except ProcessLookupError:
                     pass
 

@@ -42,7 +42,7 @@ import time
 
 import pytest
 
-from daemon import daemon_binary
+from daemon import daemon_binary, threads
 from simctl import monotonic_ns
 from test_faults import (BUILD, LEGS, PELVIS, SLACK_S, TICK_MS, fault_program,
                          note, plugin_dir, rig)  # noqa: F401 (a fixture)
@@ -390,14 +390,10 @@ def late_ticks(d):
 
 def pin(pid, cpus):
     """Every thread of pid on these CPUs (gone: nothing to do)."""
-    try:
-        tids = os.listdir("/proc/%d/task" % pid)
-    except FileNotFoundError:
-        return
-    for tid in tids:
+    for tid in threads(pid):
         try:
-            os.sched_setaffinity(int(tid), cpus)
-        except (ProcessLookupError, FileNotFoundError):
+            os.sched_setaffinity(tid, cpus)
+        except ProcessLookupError:
             pass
 
 

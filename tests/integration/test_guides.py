@@ -70,7 +70,6 @@ the server's; 1504, 1505 and 8081 (table 2's) become free ones.
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
